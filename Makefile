@@ -1,0 +1,103 @@
+# pyhang - see README.md. `make` builds build/pyhang; `make check` runs every test;
+# `make demo` shows pyhang on a stuck program; `make deps` installs what is missing.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+BUILD ?= build
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := x86
+
+# SAN=1 builds with AddressSanitizer + UndefinedBehaviorSanitizer into build-san/.
+ifeq ($(SAN),1)
+BUILD := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+Q := @
+ifeq ($(V),1)
+Q :=
+endif
+
+CFLAGS ?= -O2 -g
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+	-D_GNU_SOURCE -Isrc -Iinclude -I$(BUILD) $(SANFLAGS) -MMD -MP
+LDFLAGS += $(SANFLAGS)
+LDLIBS := -lbpf -lelf -lz -lm
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+SHARED_HDRS := $(wildcard include/pyhang/*.h)
+
+SRCS := $(shell find src -name '*.c' | sort)
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+DEPS_STAMP := build/.deps-ok
+
+.PHONY: all deps demo check unit e2e bench clean san
+all: $(BUILD)/pyhang
+
+# Installs the Debian packages pyhang needs (only those missing) and mounts tracefs.
+deps:
+	$(Q)tools/deps.sh
+$(DEPS_STAMP): tools/deps.sh
+	$(Q)tools/deps.sh
+	$(Q)mkdir -p $(@D) && touch $@
+
+$(BUILD)/vmlinux.h: | $(DEPS_STAMP)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(SHARED_HDRS) | $(DEPS_STAMP)
+	@echo "  BPF     $@"
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__BPF__ -Wall -Wextra -Werror \
+		-Wno-unused-parameter -Iinclude -I$(BUILD) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	@echo "  SKEL    $@"
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(BUILD)/obj/%.o: src/%.c $(SKELS) | $(DEPS_STAMP)
+	@echo "  CC      $@"
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/pyhang: $(OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+	@echo "  TEST    $@"
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+
+unit: $(UNIT_BINS)
+	$(Q)tools/run-tests.sh unit $(BUILD)
+
+e2e: $(BUILD)/pyhang
+	$(Q)tools/run-tests.sh e2e $(BUILD)
+
+# The whole suite: C units, sanitizer units, end-to-end on every interpreter.
+check: $(BUILD)/pyhang $(UNIT_BINS)
+	$(Q)tools/run-tests.sh all $(BUILD)
+
+san:
+	$(Q)$(MAKE) SAN=1 all $(patsubst $(BUILD)/%,build-san/%,$(UNIT_BINS))
+
+demo: $(BUILD)/pyhang
+	$(Q)tools/demo.sh $(BUILD)/pyhang
+
+bench: $(BUILD)/pyhang
+	$(Q)tools/bench.sh $(BUILD)/pyhang
+
+clean:
+	rm -rf build build-san
+
+-include $(OBJS:.o=.d)

@@ -1,0 +1,38 @@
+/* ELF symbols with libelf: .symtab when present, else .dynsym (all a stripped binary has). */
+#ifndef PYH_ELF_ELFSYM_H
+#define PYH_ELF_ELFSYM_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct pyh_elf;
+
+/* Open an ELF file (any size; malformed files give -EINVAL, never a crash).
+ * Returns 0 and *out, or -errno; *out untouched on failure. */
+int pyh_elf_open(const char *path, struct pyh_elf **out);
+void pyh_elf_close(struct pyh_elf *elf); /* NULL-safe */
+
+/* Look a symbol up by exact name, .symtab first (local symbols too), then .dynsym.
+ * Returns 0 with *value = st_value (a link-time address) and *size, or -ENOENT. */
+int pyh_elf_symbol(const struct pyh_elf *elf, const char *name, uint64_t *value, uint64_t *size);
+
+/* Copy len bytes at link-time virtual address vaddr out of the file's loaded
+ * segments (PT_LOAD with file bytes). Returns 0, or -EFAULT if any byte is not in the file. */
+int pyh_elf_read_vaddr(const struct pyh_elf *elf, uint64_t vaddr, void *buf, size_t len);
+
+/* Lowest PT_LOAD p_vaddr rounded down to its alignment, and whether the file is ET_DYN. */
+uint64_t pyh_elf_first_load_vaddr(const struct pyh_elf *elf);
+int pyh_elf_is_dyn(const struct pyh_elf *elf);
+
+/* Find the first NUL-terminated string in loaded, non-executable read-only data
+ * (.rodata) for which match(str, arg) returns non-zero; copy it to out.
+ * Returns 0 or -ENOENT. Scans at most PYH_ELF_MAX_SCAN bytes. */
+int pyh_elf_find_string(const struct pyh_elf *elf, int (*match)(const char *s, void *arg),
+			void *arg, char *out, size_t outsz);
+
+/* The GNU build ID (NT_GNU_BUILD_ID note) as lowercase hex into hex[hexsz].
+ * Returns 0, -ENOENT when the file has none, -ENOSPC when hexsz is too small
+ * (hex untouched). */
+int pyh_elf_build_id(const struct pyh_elf *elf, char *hex, size_t hexsz);
+
+#define PYH_ELF_MAX_SCAN (64u << 20)
+#endif

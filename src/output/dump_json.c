@@ -1,0 +1,70 @@
+/* pyhang dump --json: exactly one JSON object. */
+#include <stdio.h>
+
+#include "dump/dump.h"
+#include "kernel/syscalls.h"
+#include "output/json.h"
+
+int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
+{
+	struct pyh_json j;
+	char ver[32];
+
+	pyh_dump_version(d, ver, sizeof(ver));
+	pyh_json_init(&j, f);
+	pyh_json_object_begin(&j, NULL);
+	pyh_json_int(&j, "pid", d->target.pid);
+	pyh_json_string(&j, "python", ver);
+	pyh_json_string(&j, "binary", d->target.bin.path);
+	pyh_json_string(&j, "cmdline", d->cmdline);
+	pyh_json_bool(&j, "gil_known", d->gil_known);
+	pyh_json_array_begin(&j, "threads");
+	for (int i = 0; i < d->nthreads; i++) {
+		const struct pyh_dump_thread *th = &d->threads[i];
+		const struct pyh_task_info *t = &th->task;
+
+		pyh_json_object_begin(&j, NULL);
+		pyh_json_int(&j, "tid", t->tid);
+		pyh_json_string(&j, "name", th->task_known ? t->comm : NULL);
+		pyh_json_bool(&j, "main", t->tid == d->target.pid);
+		pyh_json_bool(&j, "python", th->python);
+		pyh_json_bool(&j, "gil", th->gil);
+		pyh_json_string(&j, "state", th->task_known ? pyh_task_state_name(t->state) : "unknown");
+		if (th->task_known && t->in_syscall) {
+			pyh_json_object_begin(&j, "syscall");
+			pyh_json_int(&j, "nr", t->syscall_nr);
+			pyh_json_string(&j, "name", pyh_syscall_name(t->syscall_nr));
+			if (t->offcpu_s >= 0)
+				pyh_json_double(&j, "blocked_s", t->offcpu_s);
+			else
+				pyh_json_null(&j, "blocked_s");
+			pyh_json_string(&j, "detail", th->detail);
+			pyh_json_string(&j, "wchan", t->wchan);
+			pyh_json_object_end(&j);
+		} else {
+			pyh_json_null(&j, "syscall");
+		}
+		pyh_json_array_begin(&j, "frames");
+		for (int k = 0; k < th->nframes; k++) {
+			const struct pyh_dump_frame *fr = &th->frames[k];
+
+			pyh_json_object_begin(&j, NULL);
+			pyh_json_string(&j, "function", fr->function);
+			pyh_json_string(&j, "qualname", fr->qualname);
+			pyh_json_string(&j, "file", fr->file);
+			if (fr->line >= 0)
+				pyh_json_int(&j, "line", fr->line);
+			else
+				pyh_json_null(&j, "line");
+			pyh_json_object_end(&j);
+		}
+		pyh_json_array_end(&j);
+		pyh_json_bool(&j, "truncated", th->truncated);
+		pyh_json_string(&j, "stack_error", th->broken);
+		pyh_json_object_end(&j);
+	}
+	pyh_json_array_end(&j);
+	pyh_json_object_end(&j);
+	fputc('\n', f);
+	return ferror(f) ? -5 : 0;
+}

@@ -1,0 +1,95 @@
+/* pyhang dump, for people: one block per thread, innermost frame first, with source. */
+#include <stdio.h>
+#include <string.h>
+
+#include "dump/dump.h"
+#include "kernel/syscalls.h"
+#include "output/source.h"
+
+static void fmt_duration(double s, char *out, size_t outsz)
+{
+	if (s < 0)
+		snprintf(out, outsz, "?");
+	else if (s < 1)
+		snprintf(out, outsz, "%.0fms", s * 1000);
+	else if (s < 120)
+		snprintf(out, outsz, "%.1fs", s);
+	else if (s < 7200)
+		snprintf(out, outsz, "%.0fm%02.0fs", s / 60 - 0.5, s - 60 * (int)(s / 60));
+	else
+		snprintf(out, outsz, "%.1fh", s / 3600);
+}
+
+/* "blocked 12.3s in clock_nanosleep: sleep 5.000s" / "running" / "sleeping" */
+static void describe_state(const struct pyh_dump_thread *th, char *out, size_t outsz)
+{
+	const struct pyh_task_info *t = &th->task;
+	const char *name;
+	char dur[32], nrbuf[32];
+
+	if (!th->task_known) {
+		snprintf(out, outsz, "no OS thread found");
+		return;
+	}
+	if (!t->in_syscall) {
+		snprintf(out, outsz, "%s", t->state == 'R' ? "running" : pyh_task_state_name(t->state));
+		return;
+	}
+	name = pyh_syscall_name(t->syscall_nr);
+	if (!name) {
+		snprintf(nrbuf, sizeof(nrbuf), "syscall %ld", t->syscall_nr);
+		name = nrbuf;
+	}
+	fmt_duration(t->offcpu_s, dur, sizeof(dur));
+	snprintf(out, outsz, "%s %s in %s()%s%s", t->state == 'D' ? "in disk wait" : "blocked", dur,
+		 name, th->detail[0] ? ": " : "", th->detail);
+}
+
+int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines)
+{
+	struct pyh_source *src = source_lines ? pyh_source_new(d->target.pid) : NULL;
+	char ver[32], state[768], line[512];
+	int python_threads = 0;
+
+	pyh_dump_version(d, ver, sizeof(ver));
+	for (int i = 0; i < d->nthreads; i++)
+		python_threads += d->threads[i].python;
+	fprintf(f, "Process %d: %s\n", d->target.pid, d->cmdline[0] ? d->cmdline : "?");
+	fprintf(f, "Python %s (%s)%s\n", ver, d->target.bin.path,
+		d->target.layout_from_target ? ", layout from _Py_DebugOffsets" : "");
+	fprintf(f, "%d threads, %d running Python%s\n", d->nthreads, python_threads,
+		!d->gil_known ? "; GIL holder unknown" : "");
+	for (int i = 0; i < d->nthreads; i++) {
+		const struct pyh_dump_thread *th = &d->threads[i];
+
+		describe_state(th, state, sizeof(state));
+		fprintf(f, "\nThread %d \"%s\"%s%s: %s\n", th->task.tid, th->task.comm,
+			th->task.tid == d->target.pid ? " (main)" : "", th->gil ? " [holds the GIL]" : "",
+			state);
+		if (th->task_known && th->task.wchan[0] && th->task.in_syscall)
+			fprintf(f, "    kernel: %s\n", th->task.wchan);
+		if (!th->python) {
+			fprintf(f, "    (no Python thread state: a native thread)\n");
+			continue;
+		}
+		if (th->nframes == 0 && !th->broken)
+			fprintf(f, "    (no Python frames: idle or in native code)\n");
+		for (int j = 0; j < th->nframes; j++) {
+			const struct pyh_dump_frame *fr = &th->frames[j];
+
+			if (fr->line >= 0)
+				fprintf(f, "    %s (%s:%d)\n", fr->qualname, fr->file, fr->line);
+			else
+				fprintf(f, "    %s (%s)\n", fr->qualname, fr->file);
+			if (src && pyh_source_line(src, fr->file, fr->line, line, sizeof(line)) == 0 &&
+			    line[0])
+				fprintf(f, "        %s\n", line);
+		}
+		if (th->truncated)
+			fprintf(f, "    ... deeper frames not shown (limit reached; see --max-frames)\n");
+		if (th->broken)
+			fprintf(f, "    ... stack unreadable beyond this point: %s\n", th->broken);
+	}
+	pyh_source_free(src);
+	return ferror(f) ? -5 : 0;
+}

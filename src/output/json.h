@@ -1,0 +1,30 @@
+/* A small streaming JSON writer: exactly one valid JSON value, correct escaping. */
+#ifndef PYH_OUTPUT_JSON_H
+#define PYH_OUTPUT_JSON_H
+#include <stdint.h>
+#include <stdio.h>
+
+#define PYH_JSON_MAX_DEPTH 32
+
+struct pyh_json {
+	FILE *f;
+	int depth;
+	int count[PYH_JSON_MAX_DEPTH]; /* values written at each level, for commas */
+};
+
+void pyh_json_init(struct pyh_json *j, FILE *f);
+/* key is the member name inside an object, NULL inside an array or at top level. */
+void pyh_json_object_begin(struct pyh_json *j, const char *key);
+void pyh_json_object_end(struct pyh_json *j);
+void pyh_json_array_begin(struct pyh_json *j, const char *key);
+void pyh_json_array_end(struct pyh_json *j);
+void pyh_json_string(struct pyh_json *j, const char *key, const char *value); /* NULL -> null */
+void pyh_json_int(struct pyh_json *j, const char *key, int64_t value);
+void pyh_json_double(struct pyh_json *j, const char *key, double value); /* NaN/inf -> null */
+void pyh_json_bool(struct pyh_json *j, const char *key, int value);
+void pyh_json_null(struct pyh_json *j, const char *key);
+
+/* Write s as a quoted JSON string: ", \, control chars escaped; valid UTF-8
+ * passed through; each invalid UTF-8 byte written as \ufffd. */
+void pyh_json_write_string(FILE *f, const char *s);
+#endif

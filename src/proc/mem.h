@@ -1,0 +1,29 @@
+/* Reading the target's memory with process_vm_readv: never stops it. */
+#ifndef PYH_PROC_MEM_H
+#define PYH_PROC_MEM_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct pyh_mem_iov {
+	uint64_t addr;	/* address in the target */
+	void *buf;	/* where to put len bytes */
+	size_t len;
+};
+
+/* Read len bytes at addr of process pid into buf.
+ * Returns 0 when all len bytes were read, -EFAULT when any part is unmapped
+ * (buf then holds garbage), -ESRCH when the process is gone, other -errno.
+ * addr 0 and lengths over PYH_MEM_MAX_READ give -EFAULT without a system call. */
+int pyh_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+
+/* Read n regions in one system call (at most PYH_MEM_MAX_IOV).
+ * Returns 0 when every region was read whole, else like pyh_mem_read. */
+int pyh_mem_readv(pid_t pid, const struct pyh_mem_iov *iov, int n);
+
+/* Read a pointer-sized value. Returns 0 or -errno like pyh_mem_read. */
+int pyh_mem_read_u64(pid_t pid, uint64_t addr, uint64_t *out);
+
+#define PYH_MEM_MAX_READ (16u << 20)
+#define PYH_MEM_MAX_IOV 64
+#endif

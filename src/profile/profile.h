@@ -1,0 +1,92 @@
+/* Aggregated stacks: what record collects and every profile writer reads. */
+#ifndef PYH_PROFILE_PROFILE_H
+#define PYH_PROFILE_PROFILE_H
+#include <stdint.h>
+#include <stdio.h>
+
+/* One frame of a stack. file == NULL marks a synthetic frame (a process or a
+ * thread root added by --threads / --group): written as its function text only. */
+struct pyh_pframe {
+	const char *function;
+	const char *file;
+	int line;		/* 0 when unknown */
+};
+
+struct pyh_profile;
+
+/* Stacks deeper than this keep their PYH_PROFILE_MAX_DEPTH - 1 root-most frames
+ * and end in the synthetic frame PYH_PROFILE_TRUNCATED. */
+#define PYH_PROFILE_MAX_DEPTH 1024
+#define PYH_PROFILE_TRUNCATED "[truncated]"
+/* An empty stack (n == 0) or a frame with function == NULL is recorded as this. */
+#define PYH_PROFILE_UNKNOWN "[unknown]"
+
+/* Returns NULL only when out of memory. */
+struct pyh_profile *pyh_profile_new(void);
+void pyh_profile_free(struct pyh_profile *p); /* NULL-safe */
+
+/* Add count samples of the stack frames[0..n) given ROOT FIRST. Strings are
+ * copied (interned) into the profile. Counts saturate at UINT64_MAX.
+ * Returns 0, -EINVAL (p NULL, n < 0, or frames NULL with n > 0), or -ENOMEM
+ * (stacks and totals unchanged). */
+int pyh_profile_add(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count);
+
+/* Call cb once per distinct stack (root first) in a stable order (sorted by the
+ * folded text), with its total count. frames[] and its strings stay valid
+ * until the next pyh_profile_add/free. If memory runs out while sorting, the
+ * order is insertion order instead. */
+void pyh_profile_foreach(const struct pyh_profile *p,
+			 void (*cb)(const struct pyh_pframe *frames, int n, uint64_t count, void *arg),
+			 void *arg);
+uint64_t pyh_profile_total(const struct pyh_profile *p);
+int pyh_profile_stacks(const struct pyh_profile *p);
+
+/* Distinct frames interned so far (ids 0..n-1); may include frames of an add
+ * that later failed with -ENOMEM. */
+int pyh_profile_nframes(const struct pyh_profile *p);
+/* Frame id -> frame; NULL if id is out of range. Valid until the next add/free. */
+const struct pyh_pframe *pyh_profile_frame(const struct pyh_profile *p, int id);
+/* Like pyh_profile_foreach (same order) but gives frame ids, root first. */
+void pyh_profile_foreach_ids(const struct pyh_profile *p,
+			     void (*cb)(const int *ids, int n, uint64_t count, void *arg),
+			     void *arg);
+
+/* The folded text of one frame: "function (file:line)", "function (file)"
+ * when line <= 0, or just "function" for a synthetic frame (file == NULL).
+ * Each ';' in a name becomes ':' and each '\n' or '\r' a space, so a frame
+ * never breaks a folded line. Writes at most sz bytes including the NUL
+ * (buf may be NULL when sz == 0); returns the full length, like snprintf. */
+size_t pyh_pframe_label(const struct pyh_pframe *fr, char *buf, size_t sz);
+
+/* Sampling metadata the writers may show (speedscope/pprof/svg title). */
+struct pyh_profile_meta {
+	const char *title;	/* e.g. "pyhang record --pid 123" */
+	unsigned rate_hz;
+	double duration_s;
+};
+
+enum pyh_format { PYH_FMT_SVG = 1, PYH_FMT_FOLDED, PYH_FMT_SPEEDSCOPE, PYH_FMT_PPROF };
+
+/* Writers: return 0 or -errno (write errors included). */
+int pyh_write_folded(const struct pyh_profile *p, FILE *f);
+int pyh_write_svg(const struct pyh_profile *p, const struct pyh_profile_meta *m, FILE *f);
+int pyh_write_speedscope(const struct pyh_profile *p, const struct pyh_profile_meta *m, FILE *f);
+/* gzip-compressed protobuf in the pprof format (go tool pprof, Pyroscope, Parca). */
+int pyh_write_pprof(const struct pyh_profile *p, const struct pyh_profile_meta *m, FILE *f);
+/* Any of the above by format; -EINVAL for an unknown format. */
+int pyh_profile_write(const struct pyh_profile *p, const struct pyh_profile_meta *m,
+		      enum pyh_format fmt, FILE *f);
+
+/* "svg", "folded", "speedscope", "pprof" -> format; 0 if unknown. */
+enum pyh_format pyh_format_parse(const char *name);
+/* From an output path's extension (.svg, .folded/.txt, .json/.speedscope.json, .pb.gz/.pprof); 0 if none. */
+enum pyh_format pyh_format_from_path(const char *path);
+
+/* Write the profile to path in format fmt. "-" means stdout. A pipe, a
+ * character device or stdout is written directly; otherwise the profile is
+ * written to a temporary file in the same directory and renamed over path
+ * (a symlink at path is replaced, never followed), so path holds the whole
+ * profile or is left as it was. Returns 0 or -errno; err gets a one-line reason. */
+int pyh_profile_write_path(const struct pyh_profile *p, const struct pyh_profile_meta *m,
+			   enum pyh_format fmt, const char *path, char *err, size_t errsz);
+#endif

@@ -1,0 +1,145 @@
+/* Naming code objects, cached by address and fingerprint. */
+#include "python/code.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proc/mem.h"
+#include "python/linetable.h"
+#include "python/pystr.h"
+
+#define CODE_READ 256			/* every PyCodeObject field we use is below this */
+#define CACHE_SLOTS 8192		/* power of two */
+#define LINETABLE_MAX (1u << 20)	/* a code object's line table: 1 MiB at most */
+
+struct pyh_codecache {
+	const struct pyh_target *t;
+	struct pyh_code_info *slot[CACHE_SLOTS];
+};
+
+struct pyh_codecache *pyh_codecache_new(const struct pyh_target *t)
+{
+	struct pyh_codecache *c = calloc(1, sizeof(*c));
+
+	if (c)
+		c->t = t;
+	return c;
+}
+
+static void info_free(struct pyh_code_info *ci)
+{
+	if (ci) {
+		free(ci->linetable);
+		free(ci);
+	}
+}
+
+void pyh_codecache_free(struct pyh_codecache *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		info_free(c->slot[i]);
+	free(c);
+}
+
+static uint64_t get(const uint8_t *buf, uint32_t off, size_t width)
+{
+	uint64_t v = 0;
+
+	if (off == PYH_NO_FIELD || (size_t)off + width > CODE_READ)
+		return 0;
+	memcpy(&v, buf + off, width);
+	return v;
+}
+
+static size_t code_span(const struct pyh_layout *l)
+{
+	uint32_t offs[] = { l->object_type, l->code_filename, l->code_name, l->code_qualname,
+			    l->code_firstlineno, l->code_linetable };
+	size_t end = 8;
+
+	for (unsigned i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
+		if (offs[i] != PYH_NO_FIELD && (size_t)offs[i] + 8 > end)
+			end = (size_t)offs[i] + 8;
+	return end > CODE_READ ? CODE_READ : end;
+}
+
+/* What identifies the object at an address: if any of these changed, the
+ * address was freed and reused for another object. */
+static uint64_t fingerprint(const struct pyh_layout *l, const uint8_t *buf)
+{
+	uint64_t h = 1469598103934665603ull;
+	uint64_t parts[] = { get(buf, l->object_type, 8), get(buf, l->code_filename, 8),
+			     get(buf, l->code_name, 8), get(buf, l->code_linetable, 8),
+			     get(buf, l->code_firstlineno, 4) };
+
+	for (unsigned i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		h ^= parts[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static struct pyh_code_info *describe(const struct pyh_target *t, uint64_t addr,
+				      const uint8_t *buf)
+{
+	const struct pyh_layout *l = &t->layout;
+	struct pyh_code_info *ci = calloc(1, sizeof(*ci));
+	uint64_t qual;
+
+	if (!ci)
+		return NULL;
+	ci->addr = addr;
+	ci->fingerprint = fingerprint(l, buf);
+	ci->firstlineno = (int)(int32_t)get(buf, l->code_firstlineno, 4);
+	if (pyh_pystr_read(t->pid, l, get(buf, l->code_name, 8), ci->name, sizeof(ci->name)) < 0)
+		goto fail;
+	if (pyh_pystr_read(t->pid, l, get(buf, l->code_filename, 8), ci->file, sizeof(ci->file)) < 0)
+		snprintf(ci->file, sizeof(ci->file), "<unreadable file>");
+	qual = get(buf, l->code_qualname, 8);
+	if (!qual || pyh_pystr_read(t->pid, l, qual, ci->qualname, sizeof(ci->qualname)) < 0)
+		snprintf(ci->qualname, sizeof(ci->qualname), "%s", ci->name);
+	if (pyh_pybytes_read(t->pid, l, get(buf, l->code_linetable, 8), LINETABLE_MAX,
+			     &ci->linetable, &ci->linetable_len)) {
+		ci->linetable = NULL;
+		ci->linetable_len = 0;
+	}
+	return ci;
+fail:
+	info_free(ci);
+	return NULL;
+}
+
+const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr, int revalidate)
+{
+	const struct pyh_layout *l = &c->t->layout;
+	uint8_t buf[CODE_READ] = { 0 };
+	size_t slot = (size_t)((addr >> 4) * 11400714819323198485ull >> 51) & (CACHE_SLOTS - 1);
+	struct pyh_code_info *ci = c->slot[slot];
+
+	if (ci && ci->addr == addr && !revalidate)
+		return ci;
+	if (!addr || pyh_mem_read(c->t->pid, addr, buf, code_span(l)))
+		return NULL;
+	if (get(buf, l->object_type, 8) != c->t->code_type)
+		return NULL;
+	if (ci && ci->addr == addr && ci->fingerprint == fingerprint(l, buf))
+		return ci;
+	ci = describe(c->t, addr, buf);
+	if (!ci)
+		return NULL;
+	info_free(c->slot[slot]);	/* a colliding or stale entry */
+	c->slot[slot] = ci;
+	return ci;
+}
+
+int pyh_code_line(const struct pyh_target *t, const struct pyh_code_info *ci, uint32_t offset)
+{
+	if (!ci->linetable)
+		return -1;
+	return pyh_linetable_line((enum pyh_linetable_kind)t->layout.linetable_kind, ci->linetable,
+				  ci->linetable_len, ci->firstlineno, offset);
+}

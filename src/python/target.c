@@ -1,0 +1,180 @@
+/* Attaching to a Python process: interpreter file, version, layout, root addresses. */
+#include "python/target.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "elf/elfsym.h"
+#include "kernel/task.h"
+#include "proc/mem.h"
+#include "python/layouts.h"
+
+static int sym_addr(const struct pyh_elf *elf, const struct pyh_target *t, const char *name,
+		    uint64_t *addr)
+{
+	uint64_t value, size;
+
+	if (pyh_elf_symbol(elf, name, &value, &size) || value == 0)
+		return -ENOENT;
+	*addr = t->bin.load_bias + value;
+	return 0;
+}
+
+/* 3.13+: the layout comes from the target's own _Py_DebugOffsets; the committed
+ * 3.13 table only cross-checks it (a disagreement means the table is stale). */
+static int layout_from_target(struct pyh_target *t, char *err, size_t errsz)
+{
+	uint8_t buf[PYH_DEBUG_OFFSETS_READ];
+	char why[160] = "";
+	int rc;
+
+	rc = pyh_mem_read(t->pid, t->runtime, buf, sizeof(buf));
+	if (rc) {
+		snprintf(err, errsz, "cannot read _PyRuntime of process %d: %s", t->pid, strerror(-rc));
+		return rc;
+	}
+	rc = pyh_layout_from_debug_offsets(buf, sizeof(buf), &t->layout, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errsz, "process %d: Python %d.%d.%d debug offsets unusable: %s", t->pid,
+			 t->ver.major, t->ver.minor, t->ver.micro, why);
+		return rc;
+	}
+	t->layout_from_target = 1;
+	return 0;
+}
+
+static int find_roots(struct pyh_target *t, const struct pyh_elf *elf, char *err, size_t errsz)
+{
+	const struct pyh_layout *l = &t->layout;
+	uint64_t link;
+
+	if (sym_addr(elf, t, "PyCode_Type", &t->code_type)) {
+		snprintf(err, errsz, "process %d: %s has no PyCode_Type symbol", t->pid, t->bin.path);
+		return -ENOENT;
+	}
+	if (t->ver.major == 3 && t->ver.minor >= 7) {
+		if (sym_addr(elf, t, "_PyRuntime", &t->runtime)) {
+			snprintf(err, errsz, "process %d: %s has no _PyRuntime symbol", t->pid, t->bin.path);
+			return -ENOENT;
+		}
+		t->interp_head_ptr = t->runtime + l->runtime_interp_head;
+		if (l->gil_kind == PYH_GIL_TSTATE_CURRENT)
+			t->tstate_current_ptr = t->runtime + l->runtime_tstate_current;
+		return 0;
+	}
+	/* 2.7 and 3.6: interp_head is static; stripped builds still export
+	 * PyInterpreterState_Head(), whose body names its address. */
+	if (sym_addr(elf, t, "interp_head", &t->interp_head_ptr)) {
+		if (pyh_find_interp_head_by_disasm(elf, &link)) {
+			snprintf(err, errsz, "process %d: cannot locate interp_head in %s", t->pid,
+				 t->bin.path);
+			return -ENOENT;
+		}
+		t->interp_head_ptr = t->bin.load_bias + link;
+	}
+	if (sym_addr(elf, t, "_PyThreadState_Current", &t->tstate_current_ptr))
+		t->tstate_current_ptr = 0;	/* GIL holder unknown, stacks still fine */
+	return 0;
+}
+
+int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
+{
+	struct pyh_elf *elf = NULL;
+	const struct pyh_layout *table;
+	uint64_t head = 0;
+	char state = '?';
+	int kthread = 0, rc;
+
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	rc = pyh_proc_state(pid, &state, &kthread);
+	if (rc) {
+		snprintf(err, errsz, "no process with PID %d", pid);
+		return -ESRCH;
+	}
+	if (kthread) {
+		snprintf(err, errsz, "PID %d is a kernel thread, not a Python process", pid);
+		return -EINVAL;
+	}
+	if (state == 'Z' || state == 'X') {
+		snprintf(err, errsz, "process %d is a zombie (exited, not yet reaped): nothing to show",
+			 pid);
+		return -ESRCH;
+	}
+	rc = pyh_maps_find_python(pid, &t->bin);
+	if (rc == -EACCES || rc == -EPERM) {
+		snprintf(err, errsz, "cannot read process %d: permission denied (run as root)", pid);
+		goto cleanup;
+	}
+	if (rc == -ESRCH) {
+		snprintf(err, errsz, "process %d exited", pid);
+		goto cleanup;
+	}
+	if (rc) {
+		snprintf(err, errsz, "process %d is not running Python (no Python interpreter mapped)",
+			 pid);
+		goto cleanup;
+	}
+	rc = pyh_elf_open(t->bin.host_path, &elf);
+	if (rc) {
+		snprintf(err, errsz, "cannot read %s of process %d: %s", t->bin.path, pid,
+			 strerror(-rc));
+		goto cleanup;
+	}
+	rc = pyh_version_detect(pid, &t->bin, elf, &t->ver);
+	if (rc) {
+		snprintf(err, errsz, "process %d is not running Python (%s is not CPython)", pid,
+			 t->bin.path);
+		goto cleanup;
+	}
+	table = pyh_layout_table(t->ver.major, t->ver.minor);
+	if (t->ver.major == 3 && t->ver.minor >= 13) {
+		/* _PyRuntime is needed first: find_roots sets it; redo after the layout. */
+		if (sym_addr(elf, t, "_PyRuntime", &t->runtime)) {
+			snprintf(err, errsz, "process %d: %s has no _PyRuntime symbol", pid, t->bin.path);
+			rc = -ENOENT;
+			goto cleanup;
+		}
+		rc = layout_from_target(t, err, errsz);
+		if (rc)
+			goto cleanup;
+	} else if (table) {
+		t->layout = *table;
+	} else {
+		snprintf(err, errsz, "process %d runs Python %d.%d.%d, which pyhang does not support", pid,
+			 t->ver.major, t->ver.minor, t->ver.micro);
+		rc = -ENOTSUP;
+		goto cleanup;
+	}
+	t->layout.version_hex = (uint32_t)t->ver.major << 24 | (uint32_t)t->ver.minor << 16 |
+				(uint32_t)t->ver.micro << 8;
+	rc = find_roots(t, elf, err, errsz);
+	if (rc)
+		goto cleanup;
+	rc = pyh_mem_read_u64(pid, t->interp_head_ptr, &head);
+	if (rc == -EPERM || rc == -EACCES) {
+		snprintf(err, errsz, "cannot read process %d's memory: permission denied (run as root)",
+			 pid);
+		goto cleanup;
+	}
+	if (rc == -ESRCH) {
+		snprintf(err, errsz, "process %d exited", pid);
+		goto cleanup;
+	}
+	if (rc) {
+		snprintf(err, errsz, "cannot read process %d's memory at 0x%llx: %s", pid,
+			 (unsigned long long)t->interp_head_ptr, strerror(-rc));
+		goto cleanup;
+	}
+	if (head == 0) {
+		snprintf(err, errsz, "process %d: Python %d.%d.%d has no interpreter yet (starting up or "
+			 "shutting down)", pid, t->ver.major, t->ver.minor, t->ver.micro);
+		rc = -EAGAIN;
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	pyh_elf_close(elf);
+	return rc;
+}

@@ -1,0 +1,26 @@
+/* A Python process attached for reading: its interpreter, version, layout and
+ * the addresses everything else starts from. Attaching never stops the process. */
+#ifndef PYH_PYTHON_TARGET_H
+#define PYH_PYTHON_TARGET_H
+#include <stdint.h>
+#include <sys/types.h>
+#include "pyhang/layout.h"
+#include "proc/maps.h"
+#include "python/version.h"
+
+struct pyh_target {
+	pid_t pid;
+	struct pyh_pybinary bin;
+	struct pyh_pyversion ver;
+	struct pyh_layout layout;
+	uint64_t runtime;		/* &_PyRuntime (3.7+), else 0 */
+	uint64_t interp_head_ptr;	/* address of the PyInterpreterState * list head */
+	uint64_t tstate_current_ptr;	/* gil_kind TSTATE_CURRENT: address of that pointer */
+	uint64_t code_type;		/* &PyCode_Type, to check that a code object is one */
+	int layout_from_target;		/* 1: read from _Py_DebugOffsets */
+};
+
+/* Attach to pid. On failure returns -errno and writes a one-line reason
+ * (without "pyhang:") into err: "process 42 is not running Python", ... */
+int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz);
+#endif

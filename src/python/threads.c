@@ -1,0 +1,187 @@
+/* Walking the interpreter and thread-state lists of a live process. */
+#include "python/threads.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/task.h"
+#include "kernel/taskinfo.h"
+#include "proc/mem.h"
+
+/* The largest struct prefix we read at once; every offset we use must be below it. */
+#define TSTATE_READ 512
+#define PTHREAD_SCAN 2048	/* bytes of glibc's struct pthread searched for the tid */
+
+static uint64_t get_u64(const uint8_t *buf, size_t bufsz, uint32_t off)
+{
+	uint64_t v = 0;
+
+	if (off == PYH_NO_FIELD || (size_t)off + 8 > bufsz)
+		return 0;
+	memcpy(&v, buf + off, 8);
+	return v;
+}
+
+/* Bytes to read from a struct so that every named field (PYH_NO_FIELD ignored) is inside. */
+static size_t span(const uint32_t *offs, int n)
+{
+	size_t end = 8;
+
+	for (int i = 0; i < n; i++)
+		if (offs[i] != PYH_NO_FIELD && (size_t)offs[i] + 8 > end)
+			end = (size_t)offs[i] + 8;
+	return end > TSTATE_READ ? TSTATE_READ : end;
+}
+
+static int seen(const uint64_t *list, int n, uint64_t v)
+{
+	for (int i = 0; i < n; i++)
+		if (list[i] == v)
+			return 1;
+	return 0;
+}
+
+/* 2.7 - 3.7 keep only pthread_t; pthread_t is the thread's fs base. Ask the
+ * kernel (BPF task iterator) for each thread's fs base; without BPF, find the
+ * tid inside glibc's struct pthread at the offset where every thread agrees. */
+static void match_pthreads(const struct pyh_target *t, struct pyh_pythread *th, int n)
+{
+	struct pyh_fsbase fs[PYH_MAX_THREADS];
+	pid_t tids[PYH_MAX_THREADS];
+	int nfs = 0, ntids = 0;
+
+	if (pyh_taskinfo_fsbase(t->pid, fs, PYH_MAX_THREADS, &nfs) == 0 && nfs > 0) {
+		for (int i = 0; i < n; i++)
+			for (int j = 0; j < nfs; j++)
+				if (th[i].thread_id && fs[j].fsbase == th[i].thread_id)
+					th[i].tid = fs[j].tid;
+		return;
+	}
+	if (pyh_task_list(t->pid, tids, PYH_MAX_THREADS, &ntids) || ntids == 0)
+		return;
+	uint8_t *img = calloc((size_t)n, PTHREAD_SCAN);
+	if (!img)
+		return;
+	for (int i = 0; i < n; i++)
+		if (!th[i].thread_id ||
+		    pyh_mem_read(t->pid, th[i].thread_id, img + (size_t)i * PTHREAD_SCAN, PTHREAD_SCAN))
+			goto out;
+	for (uint32_t off = 0; off + 4 <= PTHREAD_SCAN; off += 4) {
+		int ok = 1;
+
+		for (int i = 0; i < n && ok; i++) {
+			int32_t v;
+			int found = 0;
+
+			memcpy(&v, img + (size_t)i * PTHREAD_SCAN + off, 4);
+			for (int j = 0; j < ntids && !found; j++)
+				found = tids[j] == v;
+			for (int k = 0; k < i && found; k++)
+				found = memcmp(img + (size_t)k * PTHREAD_SCAN + off, &v, 4) != 0;
+			ok = found;
+		}
+		if (ok) {
+			for (int i = 0; i < n; i++)
+				memcpy(&th[i].tid, img + (size_t)i * PTHREAD_SCAN + off, 4);
+			break;
+		}
+	}
+out:
+	free(img);
+}
+
+static uint64_t gil_holder(const struct pyh_target *t, uint64_t first_interp)
+{
+	const struct pyh_layout *l = &t->layout;
+	uint64_t holder = 0, gil = 0;
+	int32_t locked = 0;
+
+	if (l->gil_kind == PYH_GIL_TSTATE_CURRENT) {
+		if (!t->tstate_current_ptr || pyh_mem_read_u64(t->pid, t->tstate_current_ptr, &holder))
+			return 0;
+		return holder;
+	}
+	if (l->gil_kind != PYH_GIL_INTERP_PTR || l->interp_gil_ptr == PYH_NO_FIELD)
+		return 0;
+	if (pyh_mem_read_u64(t->pid, first_interp + l->interp_gil_ptr, &gil) || !gil)
+		return 0;
+	if (pyh_mem_read(t->pid, gil + l->gil_locked, &locked, sizeof(locked)) || locked != 1)
+		return 0;
+	if (pyh_mem_read_u64(t->pid, gil + l->gil_holder, &holder))
+		return 0;
+	return holder;
+}
+
+int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int max, int *n,
+		     uint64_t *gil)
+{
+	const struct pyh_layout *l = &t->layout;
+	uint64_t interps[PYH_MAX_INTERPS];
+	uint64_t *tseen = NULL;
+	uint64_t interp = 0;
+	int ninterp = 0, count = 0, rc, need_pthread = 0;
+
+	*n = 0;
+	*gil = 0;
+	rc = pyh_mem_read_u64(t->pid, t->interp_head_ptr, &interp);
+	if (rc)
+		return rc;
+	if (!interp)
+		return -EAGAIN;
+	const uint32_t ioffs[] = { l->interp_tstate_head, l->interp_next };
+	const uint32_t toffs[] = { l->tstate_next, l->tstate_thread_id, l->tstate_frame,
+				   l->tstate_native_thread_id };
+	size_t isz = span(ioffs, 2), tsz = span(toffs, 4);
+
+	if (max <= 0)
+		return -EINVAL;
+	tseen = calloc((size_t)max, sizeof(*tseen));
+	if (!tseen)
+		return -ENOMEM;
+	*gil = gil_holder(t, interp);
+
+	while (interp && ninterp < PYH_MAX_INTERPS && !seen(interps, ninterp, interp)) {
+		uint8_t ibuf[TSTATE_READ];
+		uint64_t ts;
+
+		interps[ninterp++] = interp;
+		if (pyh_mem_read(t->pid, interp, ibuf, isz))
+			break;
+		ts = get_u64(ibuf, isz, l->interp_tstate_head);
+		while (ts && count < max && !seen(tseen, count, ts)) {
+			uint8_t tb[TSTATE_READ];
+			struct pyh_pythread *th = &out[count];
+
+			if (pyh_mem_read(t->pid, ts, tb, tsz))
+				break;
+			memset(th, 0, sizeof(*th));
+			tseen[count++] = ts;
+			th->tstate = ts;
+			th->interp = interp;
+			th->thread_id = get_u64(tb, tsz, l->tstate_thread_id);
+			th->frame = get_u64(tb, tsz, l->tstate_frame);
+			if (l->cframe_current_frame != PYH_NO_FIELD && th->frame) {
+				uint64_t cur = 0;
+
+				if (pyh_mem_read_u64(t->pid, th->frame + l->cframe_current_frame, &cur))
+					cur = 0;
+				th->frame = cur;
+			}
+			if (l->tstate_native_thread_id != PYH_NO_FIELD) {
+				uint64_t nid = get_u64(tb, tsz, l->tstate_native_thread_id);
+
+				th->tid = nid > 0 && nid < (1u << 30) ? (pid_t)nid : 0;
+			} else {
+				need_pthread = 1;
+			}
+			ts = get_u64(tb, tsz, l->tstate_next);
+		}
+		interp = get_u64(ibuf, isz, l->interp_next);
+	}
+	if (need_pthread && count > 0)
+		match_pthreads(t, out, count);
+	free(tseen);
+	*n = count;
+	return 0;
+}
