@@ -117,14 +117,16 @@ int pyh_source_line(struct pyh_source *s, const char *file, int line, char *out,
 	p = f->text;
 	end = f->text + f->len;
 	for (int i = 1; i < line; i++) {
-		p = memchr(p, '\n', (size_t)(end - p));
-		if (!p)
+		size_t left = (size_t)(end - p);
+		const char *nl = left ? memchr(p, '\n', left) : NULL;
+
+		if (!nl)
 			return -ENOENT;
-		p++;
+		p = nl + 1;
 	}
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
-	stop = memchr(p, '\n', (size_t)(end - p));
+	stop = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
 	if (!stop)
 		stop = end;
 	while (stop > p && (stop[-1] == '\r' || stop[-1] == ' '))

@@ -129,10 +129,9 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 		return rc;
 	if (!interp)
 		return -EAGAIN;
-	const uint32_t ioffs[] = { l->interp_tstate_head, l->interp_next };
 	const uint32_t toffs[] = { l->tstate_next, l->tstate_thread_id, l->tstate_frame,
 				   l->tstate_native_thread_id };
-	size_t isz = span(ioffs, 2), tsz = span(toffs, 4);
+	size_t tsz = span(toffs, 4);
 
 	if (max <= 0)
 		return -EINVAL;
@@ -142,13 +141,16 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 	*gil = gil_holder(t, interp);
 
 	while (interp && ninterp < PYH_MAX_INTERPS && !seen(interps, ninterp, interp)) {
-		uint8_t ibuf[TSTATE_READ];
-		uint64_t ts;
+		uint64_t ts = 0, inext = 0;
+		struct pyh_mem_iov iov[2] = {
+			{ .addr = interp + l->interp_tstate_head, .buf = &ts, .len = 8 },
+			{ .addr = interp + l->interp_next, .buf = &inext, .len = 8 },
+		};
 
 		interps[ninterp++] = interp;
-		if (pyh_mem_read(t->pid, interp, ibuf, isz))
+		/* PyInterpreterState is large (the thread list is 7 KiB in on 3.13): read the two fields. */
+		if (pyh_mem_readv(t->pid, iov, 2))
 			break;
-		ts = get_u64(ibuf, isz, l->interp_tstate_head);
 		while (ts && count < max && !seen(tseen, count, ts)) {
 			uint8_t tb[TSTATE_READ];
 			struct pyh_pythread *th = &out[count];
@@ -177,7 +179,7 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 			}
 			ts = get_u64(tb, tsz, l->tstate_next);
 		}
-		interp = get_u64(ibuf, isz, l->interp_next);
+		interp = inext;
 	}
 	if (need_pthread && count > 0)
 		match_pthreads(t, out, count);
