@@ -13,6 +13,7 @@ static void usage(FILE *f)
 		"\n"
 		"commands:\n"
 		"  dump --pid PID      every thread's Python stack, what it waits for, who holds the GIL\n"
+		"  watch --pid PID     report, as it happens, threads blocked, spinning or starved of the GIL\n"
 		"  record --pid PID    sample a process (or `record -- CMD ARGS...`) into a flamegraph\n"
 		"\n"
 		"`pyhang --pid PID` is `pyhang dump --pid PID`. `pyhang COMMAND --help` for options.\n"
@@ -35,11 +36,13 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "dump"))
 		return pyh_cmd_dump(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "watch"))
+		return pyh_cmd_watch(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "record"))
 		return pyh_cmd_record(argc - 1, argv + 1);
 	if (argv[1][0] == '-')	/* pyhang --pid PID: dump */
 		return pyh_cmd_dump(argc, argv);
-	fprintf(stderr, "pyhang: unknown command '%s' (expected dump or record; see pyhang --help)\n",
+	fprintf(stderr, "pyhang: unknown command '%s' (expected dump, watch or record; see pyhang --help)\n",
 		argv[1]);
 	return 2;
 }

@@ -76,14 +76,14 @@ struct pyh_layout {
 	__u32 tstate_frame;		/* frame (<=3.10), cframe (3.11, 3.12), current_frame (3.13+) */
 	__u32 cframe_current_frame;	/* in _PyCFrame (3.11, 3.12); PYH_NO_FIELD otherwise */
 	__u32 tstate_thread_id;		/* pthread_t (== fs base on x86_64 glibc) */
-	__u32 tstate_native_thread_id;	/* OS tid (3.8+) */
+	__u32 tstate_native_thread_id;	/* OS tid (3.11+) */
 
 	/* PyFrameObject (<= 3.10) or _PyInterpreterFrame (3.11+) */
 	__u32 frame_back;		/* f_back / previous */
 	__u32 frame_code;		/* f_code / f_executable */
 	__u32 frame_lasti;		/* f_lasti / prev_instr / instr_ptr, see lasti_kind */
 	__u32 frame_owner;		/* char owner (3.11+); PYH_NO_FIELD before */
-	__u32 frame_owner_cstack;	/* owner value of C-stack shim frames to skip (3.12+), else PYH_NO_FIELD */
+	__u32 frame_owner_cstack;	/* frames whose owner >= this are not Python code: skip (3.12+) */
 
 	/* PyCodeObject */
 	__u32 code_filename;

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 int pyh_cmd_dump(int argc, char **argv);
 int pyh_cmd_record(int argc, char **argv);
+int pyh_cmd_watch(int argc, char **argv);
 /* argv[0] is the subcommand name; options follow. */
 
 /* Strict number parsing for option values: the whole string, in [min, max].

@@ -55,8 +55,12 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines)
 	for (int i = 0; i < d->nthreads; i++)
 		python_threads += d->threads[i].python;
 	fprintf(f, "Process %d: %s\n", d->target.pid, d->cmdline[0] ? d->cmdline : "?");
-	fprintf(f, "Python %s (%s)%s\n", ver, d->target.bin.path,
+	fprintf(f, "Python %s (%s)%s", ver, d->target.bin.path,
 		d->target.layout_from_target ? ", layout from _Py_DebugOffsets" : "");
+	if (d->target.table_mismatch)
+		fprintf(f, " (differs from pyhang's %d.%d table in %d fields)", d->target.ver.major,
+			d->target.ver.minor, d->target.table_mismatch);
+	fputc('\n', f);
 	fprintf(f, "%d threads, %d running Python%s\n", d->nthreads, python_threads,
 		!d->gil_known ? "; GIL holder unknown" : "");
 	for (int i = 0; i < d->nthreads; i++) {

@@ -67,12 +67,13 @@ int pyh_frames_walk(const struct pyh_target *t, uint64_t frame, struct pyh_rawfr
 			*broken = "unreadable frame";
 			break;
 		}
-		code = field(buf, l->frame_code, 8);
+		/* 3.14 tags f_executable (a _PyStackRef) in its low bits; objects are 16-byte aligned. */
+		code = field(buf, l->frame_code, 8) & ~(uint64_t)7;
 		next = field(buf, l->frame_back, 8);
 		if (l->frame_owner != PYH_NO_FIELD)
 			owner = (int)(int8_t)field(buf, l->frame_owner, 1);
-		if (l->frame_owner_cstack != PYH_NO_FIELD && owner == (int)l->frame_owner_cstack) {
-			frame = next;	/* a shim frame the C stack owns: not Python code */
+		if (l->frame_owner_cstack != PYH_NO_FIELD && owner >= (int)l->frame_owner_cstack) {
+			frame = next;	/* a shim frame (C stack, interpreter): not Python code */
 			continue;
 		}
 		iov[0] = (struct pyh_mem_iov){ .addr = code + l->object_type, .buf = &type, .len = 8 };

@@ -44,6 +44,29 @@ static int layout_from_target(struct pyh_target *t, char *err, size_t errsz)
 	return 0;
 }
 
+/* On a version we also have a table for (3.13), count the fields where the
+ * target's own offsets and the committed table disagree. */
+static int cross_check(const struct pyh_layout *a, const struct pyh_layout *b)
+{
+	const uint32_t pa[] = { a->runtime_interp_head, a->interp_next, a->interp_tstate_head,
+				a->tstate_next, a->tstate_frame, a->tstate_thread_id,
+				a->tstate_native_thread_id, a->frame_back, a->frame_code,
+				a->frame_lasti, a->frame_owner, a->code_filename, a->code_name,
+				a->code_qualname, a->code_firstlineno, a->code_linetable,
+				a->code_adaptive };
+	const uint32_t pb[] = { b->runtime_interp_head, b->interp_next, b->interp_tstate_head,
+				b->tstate_next, b->tstate_frame, b->tstate_thread_id,
+				b->tstate_native_thread_id, b->frame_back, b->frame_code,
+				b->frame_lasti, b->frame_owner, b->code_filename, b->code_name,
+				b->code_qualname, b->code_firstlineno, b->code_linetable,
+				b->code_adaptive };
+	int diff = 0;
+
+	for (unsigned i = 0; i < sizeof(pa) / sizeof(pa[0]); i++)
+		diff += pa[i] != pb[i];
+	return diff;
+}
+
 static int find_roots(struct pyh_target *t, const struct pyh_elf *elf, char *err, size_t errsz)
 {
 	const struct pyh_layout *l = &t->layout;
@@ -139,6 +162,8 @@ int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
 		rc = layout_from_target(t, err, errsz);
 		if (rc)
 			goto cleanup;
+		if (table)
+			t->table_mismatch = cross_check(&t->layout, table);
 	} else if (table) {
 		t->layout = *table;
 	} else {

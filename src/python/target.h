@@ -18,6 +18,7 @@ struct pyh_target {
 	uint64_t tstate_current_ptr;	/* gil_kind TSTATE_CURRENT: address of that pointer */
 	uint64_t code_type;		/* &PyCode_Type, to check that a code object is one */
 	int layout_from_target;		/* 1: read from _Py_DebugOffsets */
+	int table_mismatch;		/* fields where that and our committed table disagree */
 };
 
 /* Attach to pid. On failure returns -errno and writes a one-line reason
