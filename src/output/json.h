@@ -12,6 +12,14 @@ struct pyh_json {
 	int count[PYH_JSON_MAX_DEPTH]; /* values written at each level, for commas */
 };
 
+/* Output is compact (no spaces). Several values at top level are written one
+ * per line (JSON lines): "\n" separates them, the caller ends the last line.
+ * A key given at top level is ignored. Containers nested deeper than
+ * PYH_JSON_MAX_DEPTH - 1 are written as null and their contents dropped, so
+ * the output stays valid; an end without a begin is ignored.
+ * Doubles use the shortest %g precision that reads back to the same value
+ * (12.345 -> 12.345), in the C locale. Write errors are left to the FILE
+ * (check ferror()). */
 void pyh_json_init(struct pyh_json *j, FILE *f);
 /* key is the member name inside an object, NULL inside an array or at top level. */
 void pyh_json_object_begin(struct pyh_json *j, const char *key);

@@ -10,12 +10,15 @@
  * For 2.7 (str_kind BYTES) the bytes are copied as they are. At most
  * PYH_STR_MAX_CHARS characters are read; longer strings are cut and end in "...".
  * Returns the byte length written, or -errno: -EFAULT unreadable, -EINVAL not a
- * well-formed string (bad kind bits, non-compact, negative length). */
+ * well-formed string (bad kind bits, non-compact, negative length) or outsz 0,
+ * -ENOMEM. When out is too small the text is cut at a character boundary and
+ * ends in "..." as well (2.7 bytes: cut by bytes). */
 int pyh_pystr_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *out, size_t outsz);
 
 /* Read the payload of the bytes object at addr (str on 2.7) into a malloc'ed
  * buffer of *len bytes. Refuses objects longer than max (-E2BIG).
- * Returns 0 and *data (caller frees), or -errno. */
+ * Returns 0 and *data (caller frees; one NUL byte follows the payload), or -errno
+ * with *data NULL and *len 0. */
 int pyh_pybytes_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_t max,
 		     uint8_t **data, size_t *len);
 

@@ -1,0 +1,286 @@
+/* Strings and bytes read out of the target: 2.7 str, 3.x PEP 393 str, bytes.
+ *
+ * Everything read from the target is data: lengths are checked for sign and
+ * size before they drive a read, kind bits are checked before they choose a
+ * decoder, and no read is longer than PYH_STR_MAX_CHARS characters. */
+#include "python/pystr.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proc/mem.h"
+
+/* PEP 393 state word bits, the same from 3.3 to 3.13:
+ * interned:2, kind:3, compact:1, ascii:1, then ready (<= 3.11) or
+ * statically_allocated (3.12+), which we do not need. */
+#define PYH_UNI_KIND(s) (((s) >> 2) & 7u)
+#define PYH_UNI_COMPACT(s) (((s) >> 5) & 1u)
+#define PYH_UNI_ASCII(s) (((s) >> 6) & 1u)
+
+/* Largest object header we accept from a layout (PyCompactUnicodeObject is
+ * 72 bytes on 3.11, the largest of all versions). */
+#define PYH_STR_MAX_HEADER 256
+
+static const char pyh_ellipsis[] = "...";
+
+/* Bytes needed to encode code point c (after replacement) as UTF-8. */
+static size_t utf8_len(uint32_t c)
+{
+	if (c < 0x80)
+		return 1;
+	if (c < 0x800)
+		return 2;
+	if (c < 0x10000)
+		return 3;
+	return 4;
+}
+
+static size_t utf8_put(uint32_t c, char *o)
+{
+	unsigned char *u = (unsigned char *)o;
+
+	if (c < 0x80) {
+		u[0] = (unsigned char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		u[0] = (unsigned char)(0xc0 | (c >> 6));
+		u[1] = (unsigned char)(0x80 | (c & 0x3f));
+		return 2;
+	}
+	if (c < 0x10000) {
+		u[0] = (unsigned char)(0xe0 | (c >> 12));
+		u[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+		u[2] = (unsigned char)(0x80 | (c & 0x3f));
+		return 3;
+	}
+	u[0] = (unsigned char)(0xf0 | (c >> 18));
+	u[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3f));
+	u[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
+	u[3] = (unsigned char)(0x80 | (c & 0x3f));
+	return 4;
+}
+
+/* pyh_ucs_to_utf8, also telling how many code points went into out. */
+static size_t ucs_encode(const void *src, size_t n, int kind, char *out, size_t outsz,
+			 size_t *consumed)
+{
+	const uint8_t *s = src;
+	size_t w = 0, i = 0;
+
+	*consumed = 0;
+	if (!out || outsz == 0)
+		return 0;
+	out[0] = '\0';
+	if (!src || (kind != 1 && kind != 2 && kind != 4))
+		return 0;
+	for (; i < n; i++) {
+		uint32_t c;
+
+		if (kind == 1) {
+			c = s[i];
+		} else if (kind == 2) {
+			uint16_t v;
+
+			memcpy(&v, s + 2 * i, sizeof(v)); /* the buffer may be unaligned */
+			c = v;
+		} else {
+			memcpy(&c, s + 4 * i, sizeof(c));
+		}
+		if ((c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+			c = 0xfffd;
+		if (w + utf8_len(c) + 1 > outsz)
+			break;
+		w += utf8_put(c, out + w);
+	}
+	out[w] = '\0';
+	*consumed = i;
+	return w;
+}
+
+size_t pyh_ucs_to_utf8(const void *src, size_t n, int kind, char *out, size_t outsz)
+{
+	size_t consumed;
+
+	return ucs_encode(src, n, kind, out, outsz, &consumed);
+}
+
+/* Cut out (w bytes of UTF-8, outsz >= 4) back to a character boundary that
+ * leaves room for "...", and append it. Returns the new length. */
+static size_t add_ellipsis(char *out, size_t w, size_t outsz)
+{
+	size_t room = sizeof(pyh_ellipsis); /* 3 dots + NUL */
+
+	if (outsz < room) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (w + room > outsz)
+		w = outsz - room;
+	/* step back over continuation bytes so no character is split */
+	while (w > 0 && ((unsigned char)out[w] & 0xc0) == 0x80)
+		w--;
+	memcpy(out + w, pyh_ellipsis, room);
+	return w + room - 1;
+}
+
+/* 2.7 str (or any bytes-like object): ob_size at bytes_size, data at bytes_data. */
+static int read_bytes_size(pid_t pid, const struct pyh_layout *l, uint64_t addr, int64_t *size)
+{
+	int err;
+
+	if (l->bytes_size == PYH_NO_FIELD || l->bytes_data == PYH_NO_FIELD)
+		return -EINVAL;
+	err = pyh_mem_read(pid, addr + l->bytes_size, size, sizeof(*size));
+	if (err)
+		return err;
+	if (*size < 0)
+		return -EINVAL;
+	return 0;
+}
+
+static int read_str27(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *out,
+		      size_t outsz)
+{
+	int64_t size;
+	size_t n;
+	int cut = 0;
+	int err;
+
+	err = read_bytes_size(pid, l, addr, &size);
+	if (err)
+		return err;
+	n = (size_t)size;
+	if (n > PYH_STR_MAX_CHARS) {
+		n = PYH_STR_MAX_CHARS;
+		cut = 1;
+	}
+	if (n > outsz - 1) {
+		n = outsz - 1;
+		cut = 1;
+	}
+	err = pyh_mem_read(pid, addr + l->bytes_data, out, n);
+	if (err)
+		return err;
+	out[n] = '\0';
+	/* 2.7 bytes may not be UTF-8: the ellipsis is placed by byte count */
+	if (cut) {
+		if (outsz < sizeof(pyh_ellipsis)) {
+			out[0] = '\0';
+			return 0;
+		}
+		if (n + sizeof(pyh_ellipsis) > outsz)
+			n = outsz - sizeof(pyh_ellipsis);
+		memcpy(out + n, pyh_ellipsis, sizeof(pyh_ellipsis));
+		n += sizeof(pyh_ellipsis) - 1;
+	}
+	return (int)n;
+}
+
+static int read_unicode(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *out,
+			size_t outsz)
+{
+	uint8_t hdr[PYH_STR_MAX_HEADER];
+	uint8_t *data = NULL;
+	uint32_t state, kind;
+	int64_t length;
+	size_t n, w, done;
+	uint64_t data_addr;
+	int cut = 0;
+	int err;
+
+	if (l->unicode_ascii_data > PYH_STR_MAX_HEADER ||
+	    l->unicode_compact_data > PYH_STR_MAX_HEADER ||
+	    l->unicode_length > l->unicode_ascii_data - sizeof(int64_t) ||
+	    l->unicode_state > l->unicode_ascii_data - sizeof(uint32_t) ||
+	    l->unicode_ascii_data < sizeof(int64_t))
+		return -EINVAL;
+	/* only PyASCIIObject is sure to exist: an ASCII string's data follows it */
+	err = pyh_mem_read(pid, addr, hdr, l->unicode_ascii_data);
+	if (err)
+		return err;
+	memcpy(&state, hdr + l->unicode_state, sizeof(state));
+	memcpy(&length, hdr + l->unicode_length, sizeof(length));
+	kind = PYH_UNI_KIND(state);
+	if (!PYH_UNI_COMPACT(state) || (kind != 1 && kind != 2 && kind != 4) ||
+	    (PYH_UNI_ASCII(state) && kind != 1) || length < 0)
+		return -EINVAL;
+	data_addr = addr + (PYH_UNI_ASCII(state) ? l->unicode_ascii_data : l->unicode_compact_data);
+	n = (size_t)length;
+	if (n > PYH_STR_MAX_CHARS) {
+		n = PYH_STR_MAX_CHARS;
+		cut = 1;
+	}
+	/* no point reading more characters than could be written (each >= 1 byte) */
+	if (n > outsz - 1) {
+		n = outsz - 1;
+		cut = 1;
+	}
+	data = malloc(n * kind + 1);
+	if (!data)
+		return -ENOMEM;
+	err = pyh_mem_read(pid, data_addr, data, n * kind);
+	if (err)
+		goto cleanup;
+	w = ucs_encode(data, n, (int)kind, out, outsz, &done);
+	if (cut || done < n) /* cut here, or out too small for all of it */
+		w = add_ellipsis(out, w, outsz);
+	err = (int)w;
+cleanup:
+	free(data);
+	return err;
+}
+
+int pyh_pystr_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *out, size_t outsz)
+{
+	if (!out || outsz == 0)
+		return -EINVAL;
+	out[0] = '\0';
+	if (!l || addr == 0)
+		return -EFAULT;
+	switch (l->str_kind) {
+	case PYH_STR_BYTES:
+		return read_str27(pid, l, addr, out, outsz);
+	case PYH_STR_UNICODE:
+		return read_unicode(pid, l, addr, out, outsz);
+	}
+	return -EINVAL;
+}
+
+int pyh_pybytes_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_t max,
+		     uint8_t **data, size_t *len)
+{
+	uint8_t *buf = NULL;
+	int64_t size;
+	int err;
+
+	if (!data || !len || !l)
+		return -EINVAL;
+	*data = NULL;
+	*len = 0;
+	if (addr == 0)
+		return -EFAULT;
+	err = read_bytes_size(pid, l, addr, &size);
+	if (err)
+		goto cleanup;
+	if ((uint64_t)size > max || (uint64_t)size > PYH_MEM_MAX_READ) {
+		err = -E2BIG;
+		goto cleanup;
+	}
+	buf = malloc((size_t)size + 1);
+	if (!buf) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = pyh_mem_read(pid, addr + l->bytes_data, buf, (size_t)size);
+	if (err)
+		goto cleanup;
+	buf[size] = 0; /* convenience for callers that treat it as text */
+	*data = buf;
+	*len = (size_t)size;
+	buf = NULL;
+cleanup:
+	free(buf);
+	return err;
+}
