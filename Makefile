@@ -24,15 +24,20 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
 	-D_GNU_SOURCE -Isrc -Iinclude -I$(BUILD) $(SANFLAGS) -MMD -MP
 LDFLAGS += $(SANFLAGS)
-LDLIBS := -lbpf -lelf -lz -lm
+LDLIBS := -lbpf -lelf -lprotobuf-c -lz -lm
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 SHARED_HDRS := $(wildcard include/pyhang/*.h)
 
+# pprof's protobuf messages: C generated from proto/*.proto by protoc-c at build time.
+PROTO_SRCS := $(wildcard proto/*.proto)
+PROTO_HDRS := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.h,$(PROTO_SRCS))
+PROTO_OBJS := $(patsubst proto/%.proto,$(BUILD)/obj/proto/%.pb-c.o,$(PROTO_SRCS))
+
 SRCS := $(shell find src -name '*.c' | sort)
-OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS)) $(PROTO_OBJS)
 LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -60,11 +65,23 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(SHARED_HDRS) | $(DEPS_STA
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__BPF__ -Wall -Wextra -Werror \
 		-Wno-unused-parameter -Iinclude -I$(BUILD) -c $< -o $@
 
+# The skeleton embeds the object: without DWARF (BTF stays) it is a tenth the size.
 $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	@echo "  SKEL    $@"
-	$(Q)$(BPFTOOL) gen skeleton $< > $@
+	$(Q)llvm-strip -g -o $(BUILD)/bpf/$*.stripped.o $<
+	$(Q)$(BPFTOOL) gen skeleton $(BUILD)/bpf/$*.stripped.o name $*_bpf > $@
 
-$(BUILD)/obj/%.o: src/%.c $(SKELS) | $(DEPS_STAMP)
+$(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto | $(DEPS_STAMP)
+	@echo "  PROTOC  $@"
+	$(Q)mkdir -p $(@D)
+	$(Q)protoc-c --proto_path=proto --c_out=$(BUILD)/proto $<
+
+$(BUILD)/obj/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
+	@echo "  CC      $@"
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: src/%.c $(SKELS) $(PROTO_HDRS) | $(DEPS_STAMP)
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
@@ -73,7 +90,7 @@ $(BUILD)/pyhang: $(OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(PROTO_HDRS)
 	@echo "  TEST    $@"
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@

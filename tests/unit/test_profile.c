@@ -1,0 +1,240 @@
+/* Unit tests for src/profile/profile.c: interning, merging, order, depth bound, labels. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "profile/profile.h"
+
+struct seen {
+	int n;
+	char text[64][256];
+	uint64_t count[64];
+	int depth[64];
+	struct pyh_pframe last[64];
+};
+
+static void collect(const struct pyh_pframe *frames, int n, uint64_t count, void *arg)
+{
+	struct seen *s = arg;
+	size_t pos = 0;
+
+	assert_true(s->n < 64);
+	for (int i = 0; i < n; i++) {
+		if (i)
+			s->text[s->n][pos++] = ';';
+		pos += pyh_pframe_label(&frames[i], s->text[s->n] + pos, sizeof(s->text[0]) - pos);
+		assert_true(pos < sizeof(s->text[0]));
+	}
+	s->count[s->n] = count;
+	s->depth[s->n] = n;
+	s->last[s->n] = frames[n - 1];
+	s->n++;
+}
+
+struct check {
+	int n;
+	const char *last;
+	const char *root;
+	const char *before_last;
+};
+
+static void check_cb(const struct pyh_pframe *frames, int n, uint64_t count, void *arg)
+{
+	struct check *c = arg;
+
+	(void)count;
+	c->n = n;
+	c->root = frames[0].function;
+	c->last = frames[n - 1].function;
+	c->before_last = frames[n - 2].function;
+	assert_null(frames[n - 1].file);
+}
+
+struct acc {
+	uint64_t sum;
+	int n;
+	char prev[256];
+	int sorted;
+};
+
+static void acc_cb(const struct pyh_pframe *frames, int n, uint64_t count, void *arg)
+{
+	struct acc *a = arg;
+	char cur[256];
+	size_t pos = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (i)
+			cur[pos++] = ';';
+		pos += pyh_pframe_label(&frames[i], cur + pos, sizeof(cur) - pos);
+	}
+	if (a->n && strcmp(a->prev, cur) >= 0)
+		a->sorted = 0;
+	strcpy(a->prev, cur);
+	a->sum += count;
+	a->n++;
+}
+
+static void test_merge_and_order(void **state)
+{
+	(void)state;
+	struct pyh_profile *p = pyh_profile_new();
+	struct pyh_pframe a[] = { { "main", "m.py", 10 }, { "work", "w.py", 3 } };
+	struct pyh_pframe b[] = { { "main", "m.py", 10 }, { "idle", "w.py", 9 } };
+	struct pyh_pframe c[] = { { "thread 7", NULL, 0 }, { "main", "m.py", 10 } };
+	/* Built from fresh buffers: interning must not depend on pointer identity. */
+	char fn[16], file[16];
+	struct seen s = { 0 };
+
+	assert_non_null(p);
+	assert_int_equal(pyh_profile_add(p, a, 2, 5), 0);
+	assert_int_equal(pyh_profile_add(p, c, 2, 1), 0);
+	assert_int_equal(pyh_profile_add(p, b, 2, 2), 0);
+	strcpy(fn, "work");
+	strcpy(file, "w.py");
+	a[1].function = fn;
+	a[1].file = file;
+	assert_int_equal(pyh_profile_add(p, a, 2, 4), 0);
+	assert_int_equal(pyh_profile_stacks(p), 3);
+	assert_int_equal(pyh_profile_total(p), 12);
+	/* main, work, idle, thread 7: four distinct frames */
+	assert_int_equal(pyh_profile_nframes(p), 4);
+	assert_null(pyh_profile_frame(p, 4));
+	assert_null(pyh_profile_frame(p, -1));
+
+	pyh_profile_foreach(p, collect, &s);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.text[0], "main (m.py:10);idle (w.py:9)");
+	assert_int_equal(s.count[0], 2);
+	assert_string_equal(s.text[1], "main (m.py:10);work (w.py:3)");
+	assert_int_equal(s.count[1], 9);
+	assert_string_equal(s.text[2], "thread 7;main (m.py:10)");
+	assert_int_equal(s.count[2], 1);
+	/* strings were copied, not borrowed */
+	assert_true(s.last[1].function != fn);
+	pyh_profile_free(p);
+}
+
+static void test_depth_bound(void **state)
+{
+	(void)state;
+	struct pyh_profile *p = pyh_profile_new();
+	struct pyh_pframe *fr = calloc(3000, sizeof(*fr));
+	char names[3000][8];
+	struct seen s = { 0 };
+	const struct pyh_pframe *f;
+
+	assert_non_null(fr);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(names[i], sizeof(names[i]), "f%d", i);
+		fr[i] = (struct pyh_pframe){ names[i], "deep.py", i + 1 };
+	}
+	assert_int_equal(pyh_profile_add(p, fr, 3000, 1), 0);
+	assert_int_equal(pyh_profile_add(p, fr, PYH_PROFILE_MAX_DEPTH, 1), 0);
+	assert_int_equal(pyh_profile_stacks(p), 2);
+	/* 1023 real frames + [truncated] */
+	assert_int_equal(pyh_profile_nframes(p), PYH_PROFILE_MAX_DEPTH + 1);
+	pyh_profile_free(p);
+
+	p = pyh_profile_new();
+	assert_int_equal(pyh_profile_add(p, fr, 3000, 7), 0);
+	struct check chk = { 0 };
+	pyh_profile_foreach(p, check_cb, &chk);
+	assert_int_equal(chk.n, PYH_PROFILE_MAX_DEPTH);
+	assert_string_equal(chk.root, "f0");
+	assert_string_equal(chk.before_last, "f1022");
+	assert_string_equal(chk.last, PYH_PROFILE_TRUNCATED);
+	f = pyh_profile_frame(p, 0);
+	assert_string_equal(f->function, "f0");
+	assert_int_equal(f->line, 1);
+	pyh_profile_free(p);
+	free(fr);
+
+	/* empty stack and NULL function become [unknown]; bad arguments */
+	p = pyh_profile_new();
+	struct pyh_pframe nul = { NULL, "x.py", 3 };
+	assert_int_equal(pyh_profile_add(p, NULL, 0, 2), 0);
+	assert_int_equal(pyh_profile_add(p, &nul, 1, 3), 0);
+	assert_int_equal(pyh_profile_stacks(p), 1);
+	assert_int_equal(pyh_profile_total(p), 5);
+	assert_int_equal(pyh_profile_add(p, NULL, 1, 1), -EINVAL);
+	assert_int_equal(pyh_profile_add(p, &nul, -1, 1), -EINVAL);
+	assert_int_equal(pyh_profile_add(NULL, &nul, 1, 1), -EINVAL);
+	pyh_profile_foreach(p, collect, &s);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.text[0], PYH_PROFILE_UNKNOWN);
+	pyh_profile_free(p);
+	pyh_profile_free(NULL);
+}
+
+static void test_labels(void **state)
+{
+	(void)state;
+	struct pyh_pframe a = { "f;g\nh", "dir;x/a\r.py", 12 };
+	struct pyh_pframe b = { "<module>", "m.py", 0 };
+	struct pyh_pframe c = { "process 42 python3", NULL, 99 };
+	char buf[64], tiny[6];
+
+	assert_int_equal(pyh_pframe_label(&a, buf, sizeof(buf)), strlen("f:g h (dir:x/a .py:12)"));
+	assert_string_equal(buf, "f:g h (dir:x/a .py:12)");
+	pyh_pframe_label(&b, buf, sizeof(buf));
+	assert_string_equal(buf, "<module> (m.py)");
+	pyh_pframe_label(&c, buf, sizeof(buf));
+	assert_string_equal(buf, "process 42 python3");
+	/* snprintf-like truncation */
+	assert_int_equal(pyh_pframe_label(&b, tiny, sizeof(tiny)), 15);
+	assert_string_equal(tiny, "<modu");
+	assert_int_equal(pyh_pframe_label(&b, NULL, 0), 15);
+}
+
+static void test_many_and_saturation(void **state)
+{
+	(void)state;
+	struct pyh_profile *p = pyh_profile_new();
+	char fn[32], file[32];
+	uint64_t sum = 0;
+
+	for (int i = 0; i < 20000; i++) {
+		struct pyh_pframe fr[3] = { { "root", "r.py", 1 }, { fn, file, i % 50 }, { "leaf", "l.py", i % 7 } };
+
+		snprintf(fn, sizeof(fn), "fn%d", i % 1000);
+		snprintf(file, sizeof(file), "file%d.py", i % 13);
+		assert_int_equal(pyh_profile_add(p, fr, 3, (uint64_t)i + 1), 0);
+		sum += (uint64_t)i + 1;
+	}
+	assert_int_equal(pyh_profile_total(p), sum);
+	int stacks = pyh_profile_stacks(p);
+	assert_true(stacks > 1000 && stacks <= 20000);
+	struct acc acc = { 0, 0, "", 1 };
+
+	pyh_profile_foreach(p, acc_cb, &acc);
+	assert_int_equal(acc.sum, sum);
+	assert_int_equal(acc.n, stacks);
+	assert_true(acc.sorted);
+	pyh_profile_free(p);
+
+	p = pyh_profile_new();
+	struct pyh_pframe one = { "x", "x.py", 1 };
+	assert_int_equal(pyh_profile_add(p, &one, 1, UINT64_MAX - 1), 0);
+	assert_int_equal(pyh_profile_add(p, &one, 1, 5), 0);
+	assert_true(pyh_profile_total(p) == UINT64_MAX);
+	pyh_profile_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_merge_and_order),
+		cmocka_unit_test(test_depth_bound),
+		cmocka_unit_test(test_labels),
+		cmocka_unit_test(test_many_and_saturation),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
