@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sampler.bpf.c - the `pyhang record` sampler.
+ *
+ * A perf_event program runs on every CPU at the sampling rate. When the task
+ * on the CPU belongs to a process in `targets`, it finds the thread's
+ * PyThreadState (cached per thread, validated on every hit), reads whether
+ * the thread holds the GIL, walks its Python frames (bounded) and sends
+ * [code address, instruction byte offset] pairs to the ring buffer. No
+ * strings are read here: the user side names the code objects.
+ *
+ * Every tick on a target thread ends in exactly one counter of `counters`
+ * (enum pyh_sample_counter): emitted, or the reason it was not.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "pyhang/sample.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the user side before load: 1 when the kernel has bpf_loop(). */
+const volatile __u32 use_bpf_loop = 1;
+
+/* Bytes read from each frame in one go; every frame field the layout names
+ * must lie within (checked by the user side). */
+#define PYH_FRAME_WINDOW 256
+#define PYH_WALK_ITERS (PYH_SAMPLE_MAX_DEPTH * 2)
+#define PYH_FIND_ITERS (PYH_SAMPLE_MAX_INTERPS * (PYH_SAMPLE_MAX_THREADS + 1))
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024); /* resized by the user side */
+	__type(key, __u32);	   /* tgid */
+	__type(value, struct pyh_sample_target);
+} targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);	/* tgid << 32 | tid */
+	__type(value, __u64);	/* PyThreadState address */
+} tstate_cache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by the user side */
+} samples SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PYH_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int read_u64(__u64 addr, __u64 *out)
+{
+	*out = 0;
+	if (!addr)
+		return -1;
+	return bpf_probe_read_user(out, sizeof(*out), (const void *)addr) ? -1 : 0;
+}
+
+/* ---- finding the thread state ---------------------------------------- */
+
+struct find_ctx {
+	__u64 interp;		/* current interpreter */
+	__u64 tstate;		/* current thread state in it, 0: move to the next interpreter */
+	__u64 want;		/* tid or fs base */
+	__u64 found;
+	__u32 interps_seen;
+	__u32 threads_seen;
+	__u32 interp_next, tstate_head, tstate_next, id_off;
+	int err;
+};
+
+struct walk_ctx {
+	__u64 frame;
+	__u32 depth;
+	__u32 truncated;
+	__u32 broken;
+	__u32 win;		/* bytes to read per frame */
+	__u32 back_off, code_off, lasti_off, owner_off, owner_cstack;
+	__u32 lasti_kind, adaptive;
+};
+
+/* Per-CPU working memory. The loop state lives here, not on the stack, so
+ * that the verifier sees its counters as unknown values: bpf_loop callbacks
+ * then verify once instead of once per iteration. */
+struct pyh_work {
+	struct pyh_sample s;
+	__u8 win[PYH_FRAME_WINDOW + 8];
+	struct find_ctx f;
+	struct walk_ctx w;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pyh_work);
+} work SEC(".maps");
+
+static __always_inline struct pyh_work *get_work(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&work, &zero);
+}
+
+static long find_step(__u64 i, void *unused)
+{
+	struct pyh_work *wk = get_work();
+	struct find_ctx *c;
+	__u64 v;
+
+	if (!wk)
+		return 1;
+	c = &wk->f;
+
+	if (!c->tstate) {
+		/* Move to the next interpreter (the first one is set by the caller). */
+		if (c->interps_seen > 0) {
+			if (read_u64(c->interp + c->interp_next, &v) || v == c->interp)
+				return 1;
+			c->interp = v;
+		}
+		if (!c->interp || c->interps_seen >= PYH_SAMPLE_MAX_INTERPS)
+			return 1;
+		c->interps_seen++;
+		c->threads_seen = 0;
+		if (read_u64(c->interp + c->tstate_head, &c->tstate)) {
+			c->err = 1;
+			return 1;
+		}
+		return 0;
+	}
+	if (read_u64(c->tstate + c->id_off, &v)) {
+		c->err = 1;
+		return 1;
+	}
+	if (c->id_off != PYH_NO_FIELD && v == c->want) {
+		c->found = c->tstate;
+		return 1;
+	}
+	if (read_u64(c->tstate + c->tstate_next, &v) || v == c->tstate ||
+	    ++c->threads_seen >= PYH_SAMPLE_MAX_THREADS)
+		v = 0; /* this interpreter's list ends (or is garbage) */
+	c->tstate = v;
+	return 0;
+}
+
+/* The thread id as the target's thread state records it. */
+static __always_inline __u64 thread_key(const struct pyh_sample_target *t, __u32 tid)
+{
+	struct task_struct *task;
+
+	if (t->flags & PYH_TARGET_MATCH_NATIVE_TID)
+		return tid;
+	task = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(task, thread.fsbase);
+}
+
+static __always_inline __u32 id_offset(const struct pyh_sample_target *t)
+{
+	return (t->flags & PYH_TARGET_MATCH_NATIVE_TID) ? t->layout.tstate_native_thread_id
+							: t->layout.tstate_thread_id;
+}
+
+/* Returns the thread state of the current thread, 0 when none matches. */
+static __always_inline __u64 find_tstate(struct pyh_work *wk, const struct pyh_sample_target *t,
+					 __u32 tgid, __u32 tid)
+{
+	__u64 key = ((__u64)tgid << 32) | tid;
+	__u64 want = thread_key(t, tid);
+	__u32 id_off = id_offset(t);
+	struct find_ctx *c = &wk->f;
+	__u64 *cached, v, found;
+	int i;
+
+	if (id_off == PYH_NO_FIELD)
+		return 0;
+	cached = bpf_map_lookup_elem(&tstate_cache, &key);
+	if (cached) {
+		__u64 ts = *cached;
+
+		if (ts && !read_u64(ts + id_off, &v) && v == want)
+			return ts;
+		bpf_map_delete_elem(&tstate_cache, &key);
+		count(PYH_CNT_CACHE_STALE);
+	}
+
+	__builtin_memset(c, 0, sizeof(*c));
+	if (read_u64(t->interp_head_ptr, &c->interp) || !c->interp) {
+		count(PYH_CNT_READ_ERROR);
+		return 0;
+	}
+	c->want = want;
+	c->interp_next = t->layout.interp_next;
+	c->tstate_head = t->layout.interp_tstate_head;
+	c->tstate_next = t->layout.tstate_next;
+	c->id_off = id_off;
+	if (use_bpf_loop) {
+		bpf_loop(PYH_FIND_ITERS, find_step, NULL, 0);
+	} else {
+		for (i = 0; i < PYH_FIND_ITERS; i++)
+			if (find_step(i, NULL))
+				break;
+	}
+	found = c->found;
+	if (found)
+		bpf_map_update_elem(&tstate_cache, &key, &found, BPF_ANY);
+	return found;
+}
+
+/* ---- the GIL ----------------------------------------------------------- */
+
+/* PYH_SAMPLE_GIL_KNOWN | PYH_SAMPLE_GIL_HELD when tstate holds it. */
+static __always_inline __u32 gil_flags(const struct pyh_sample_target *t, __u64 tstate)
+{
+	__u64 cur, interp, gil, holder;
+	__u32 locked = 0;
+
+	if (t->layout.gil_kind == PYH_GIL_TSTATE_CURRENT) {
+		if (!t->tstate_current_ptr || read_u64(t->tstate_current_ptr, &cur))
+			return 0;
+		return PYH_SAMPLE_GIL_KNOWN | (cur == tstate ? PYH_SAMPLE_GIL_HELD : 0);
+	}
+	if (t->layout.gil_kind == PYH_GIL_INTERP_PTR) {
+		if (read_u64(tstate + t->layout.tstate_interp, &interp) ||
+		    read_u64(interp + t->layout.interp_gil_ptr, &gil) ||
+		    read_u64(gil + t->layout.gil_holder, &holder) ||
+		    bpf_probe_read_user(&locked, sizeof(locked), (const void *)(gil + t->layout.gil_locked)))
+			return 0;
+		return PYH_SAMPLE_GIL_KNOWN | (locked && holder == tstate ? PYH_SAMPLE_GIL_HELD : 0);
+	}
+	return 0;
+}
+
+/* ---- walking the frames ------------------------------------------------ */
+
+static __always_inline __u64 win_u64(const struct pyh_work *wk, __u32 off)
+{
+	if (off > PYH_FRAME_WINDOW - 8)
+		return 0;
+	return *(const __u64 *)&wk->win[off];
+}
+
+static long walk_step(__u64 i, void *unused)
+{
+	struct pyh_work *wk = get_work();
+	struct pyh_sample *s;
+	struct walk_ctx *c;
+	__u64 code, back, lasti;
+	__u32 d, n, off;
+
+	if (!wk)
+		return 1;
+	s = &wk->s;
+	c = &wk->w;
+	if (!c->frame)
+		return 1;
+	d = c->depth;
+	if (d >= PYH_SAMPLE_MAX_DEPTH) {
+		c->truncated = 1;
+		return 1;
+	}
+	n = c->win;
+	if (n < 8 || n > PYH_FRAME_WINDOW)
+		return 1;
+	if (bpf_probe_read_user(wk->win, n, (const void *)c->frame)) {
+		c->broken = 1;
+		return 1;
+	}
+	code = win_u64(wk, c->code_off);
+	back = win_u64(wk, c->back_off);
+	if (back == c->frame)
+		back = 0; /* self-loop: garbage */
+	if (c->owner_off != PYH_NO_FIELD && c->owner_off < PYH_FRAME_WINDOW &&
+	    wk->win[c->owner_off & (PYH_FRAME_WINDOW - 1)] == c->owner_cstack) {
+		c->frame = back; /* a C-stack shim frame: not Python code */
+		return 0;
+	}
+	lasti = win_u64(wk, c->lasti_off);
+	off = PYH_SAMPLE_NO_OFFSET;
+	switch (c->lasti_kind) {
+	case PYH_LASTI_BYTES:
+		if ((__s32)lasti >= 0)
+			off = (__u32)lasti;
+		break;
+	case PYH_LASTI_UNITS:
+		if ((__s32)lasti >= 0)
+			off = (__u32)lasti * 2;
+		break;
+	case PYH_LASTI_PREV_PTR:
+	case PYH_LASTI_CUR_PTR:
+		if (lasti >= code + c->adaptive && lasti - (code + c->adaptive) < (1u << 30))
+			off = (__u32)(lasti - (code + c->adaptive));
+		break;
+	}
+	if (!code) {
+		c->broken = 1;
+		return 1;
+	}
+	s->frames[d].code = code;
+	s->frames[d].offset = off;
+	s->frames[d]._pad = 0;
+	c->depth = d + 1;
+	c->frame = back;
+	return 0;
+}
+
+static __always_inline __u32 max_u32(__u32 a, __u32 b)
+{
+	return a > b ? a : b;
+}
+
+/* The innermost frame of tstate, 0 if none. */
+static __always_inline __u64 top_frame(const struct pyh_sample_target *t, __u64 tstate)
+{
+	__u64 f;
+
+	if (read_u64(tstate + t->layout.tstate_frame, &f))
+		return 0;
+	if (t->layout.cframe_current_frame != PYH_NO_FIELD && f &&
+	    read_u64(f + t->layout.cframe_current_frame, &f))
+		return 0;
+	return f;
+}
+
+SEC("perf_event")
+int pyh_on_cpu(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id, depth, size, broken, truncated;
+	const struct pyh_sample_target *t;
+	struct pyh_work *wk;
+	struct pyh_sample *s;
+	struct walk_ctx *c;
+	__u64 tstate;
+	__u32 gil;
+	int i;
+
+	t = bpf_map_lookup_elem(&targets, &tgid);
+	if (!t)
+		return 0;
+	count(PYH_CNT_TICKS);
+	wk = get_work();
+	if (!wk)
+		return 0;
+	tstate = find_tstate(wk, t, tgid, tid);
+	if (!tstate) {
+		count(PYH_CNT_NO_TSTATE);
+		return 0;
+	}
+	gil = gil_flags(t, tstate);
+	if ((t->flags & PYH_TARGET_GIL_ONLY) && !(gil & PYH_SAMPLE_GIL_HELD)) {
+		count(PYH_CNT_GIL_FILTERED);
+		return 0;
+	}
+	s = &wk->s;
+	c = &wk->w;
+	__builtin_memset(c, 0, sizeof(*c));
+	c->frame = top_frame(t, tstate);
+	if (!c->frame) {
+		count(PYH_CNT_NO_FRAME);
+		return 0;
+	}
+	c->back_off = t->layout.frame_back;
+	c->code_off = t->layout.frame_code;
+	c->lasti_off = t->layout.frame_lasti;
+	c->owner_off = t->layout.frame_owner;
+	c->owner_cstack = t->layout.frame_owner_cstack;
+	c->lasti_kind = t->layout.lasti_kind;
+	c->adaptive = t->layout.code_adaptive;
+	c->win = max_u32(max_u32(c->back_off, c->code_off), c->lasti_off) + 8;
+	if (c->owner_off != PYH_NO_FIELD)
+		c->win = max_u32(c->win, c->owner_off + 1);
+	if (use_bpf_loop) {
+		bpf_loop(PYH_WALK_ITERS, walk_step, NULL, 0);
+	} else {
+		for (i = 0; i < PYH_WALK_ITERS; i++)
+			if (walk_step(i, NULL))
+				break;
+	}
+	depth = c->depth;
+	broken = c->broken;
+	truncated = c->truncated || (c->frame && depth >= PYH_SAMPLE_MAX_DEPTH);
+	if (depth > PYH_SAMPLE_MAX_DEPTH)
+		depth = PYH_SAMPLE_MAX_DEPTH;
+	if (!depth) {
+		count(broken ? PYH_CNT_BAD_FRAME : PYH_CNT_NO_FRAME);
+		return 0;
+	}
+	if (broken)
+		count(PYH_CNT_BAD_FRAME);
+
+	s->pid = tgid;
+	s->tid = tid;
+	s->ktime_ns = bpf_ktime_get_ns();
+	s->tstate = tstate;
+	s->cpu = bpf_get_smp_processor_id();
+	s->flags = gil | (truncated ? PYH_SAMPLE_TRUNCATED : 0) | (broken ? PYH_SAMPLE_BROKEN : 0);
+	s->depth = depth;
+	s->_pad = 0;
+	size = PYH_SAMPLE_SIZE(depth);
+	if (size > sizeof(*s))
+		return 0;
+	if (bpf_ringbuf_output(&samples, s, size, 0)) {
+		count(PYH_CNT_RINGBUF_FULL);
+		return 0;
+	}
+	count(PYH_CNT_EMITTED);
+	return 0;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pyhang/sample.h - what the record sampler (bpf/sampler.bpf.c) and its user
+ * side (src/record/) exchange: the per-process target description (a map
+ * value), the stack samples (ring buffer records) and the error counters.
+ *
+ * Fixed-width types only, no pointers: every address is a __u64 in the
+ * target's address space. BPF sends code-object addresses and instruction
+ * byte offsets; the user side names them.
+ */
+#ifndef PYHANG_SAMPLE_H
+#define PYHANG_SAMPLE_H
+
+#include "pyhang/layout.h"
+
+/* Frames a sample carries; a deeper stack keeps its innermost
+ * PYH_SAMPLE_MAX_DEPTH frames and sets PYH_SAMPLE_TRUNCATED. */
+#define PYH_SAMPLE_MAX_DEPTH 256
+/* Bounds of the thread-state search when a thread is not in the cache. */
+#define PYH_SAMPLE_MAX_INTERPS 4
+#define PYH_SAMPLE_MAX_THREADS 256
+
+/* struct pyh_sample_target.flags */
+#define PYH_TARGET_MATCH_NATIVE_TID 0x1u /* match tstate by native_thread_id (3.8+), else by fs base */
+#define PYH_TARGET_GIL_ONLY 0x2u	 /* --gil: emit only samples whose thread holds the GIL */
+
+/* The `targets` map value, keyed by tgid (__u32). */
+struct pyh_sample_target {
+	struct pyh_layout layout;
+	__u64 interp_head_ptr;		/* address of the PyInterpreterState * list head */
+	__u64 tstate_current_ptr;	/* gil_kind TSTATE_CURRENT: address of that pointer, else 0 */
+	__u32 flags;			/* PYH_TARGET_* */
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct pyh_sample_target) == 38 * 4 + 24, "pyh_sample_target size");
+
+/* struct pyh_sample.flags */
+#define PYH_SAMPLE_TRUNCATED 0x1u	/* deeper than PYH_SAMPLE_MAX_DEPTH: root frames missing */
+#define PYH_SAMPLE_GIL_HELD 0x2u	/* the thread held the GIL when sampled */
+#define PYH_SAMPLE_GIL_KNOWN 0x4u	/* PYH_SAMPLE_GIL_HELD is meaningful */
+#define PYH_SAMPLE_BROKEN 0x8u		/* the frame walk stopped at an unreadable frame */
+
+/* Offset value meaning "no valid instruction offset" (a frame not started yet). */
+#define PYH_SAMPLE_NO_OFFSET 0xffffffffu
+
+struct pyh_sample_frame {
+	__u64 code;	/* PyCodeObject address */
+	__u32 offset;	/* byte offset of the current instruction, or PYH_SAMPLE_NO_OFFSET */
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct pyh_sample_frame) == 16, "pyh_sample_frame size");
+
+/* One ring-buffer record. Only the header and frames[0..depth) are sent:
+ * the record's length is PYH_SAMPLE_SIZE(depth). frames[0] is the INNERMOST frame. */
+struct pyh_sample {
+	__u32 pid;	/* tgid */
+	__u32 tid;
+	__u64 ktime_ns;	/* bpf_ktime_get_ns() */
+	__u64 tstate;	/* PyThreadState address */
+	__u32 cpu;
+	__u32 flags;	/* PYH_SAMPLE_* */
+	__u32 depth;	/* frames used, <= PYH_SAMPLE_MAX_DEPTH */
+	__u32 _pad;
+	struct pyh_sample_frame frames[PYH_SAMPLE_MAX_DEPTH];
+};
+#define PYH_SAMPLE_HDR_SIZE 40
+_Static_assert(sizeof(struct pyh_sample) == PYH_SAMPLE_HDR_SIZE + 16 * PYH_SAMPLE_MAX_DEPTH,
+	       "pyh_sample size");
+#define PYH_SAMPLE_SIZE(depth) (PYH_SAMPLE_HDR_SIZE + 16 * (depth))
+
+/* Per-CPU counters (the `counters` array map, one __u64 per index, summed by
+ * the user side). Every sample of a target thread ends in exactly one of
+ * EMITTED or an error/filter counter, so nothing is dropped silently. */
+enum pyh_sample_counter {
+	PYH_CNT_TICKS = 0,		/* perf events that hit a target thread */
+	PYH_CNT_EMITTED,		/* records written to the ring buffer */
+	PYH_CNT_NO_TSTATE,		/* no thread state matches the thread (not a Python thread yet) */
+	PYH_CNT_NO_FRAME,		/* thread state has no Python frame (idle in C) */
+	PYH_CNT_BAD_FRAME,		/* a frame could not be read: the stack is cut there (and
+					 * still EMITTED when at least one frame was read) */
+	PYH_CNT_RINGBUF_FULL,		/* the ring buffer had no room: sample lost */
+	PYH_CNT_GIL_FILTERED,		/* --gil: thread did not hold the GIL */
+	PYH_CNT_READ_ERROR,		/* thread state or interpreter unreadable */
+	PYH_CNT_CACHE_STALE,		/* cached thread state no longer matched the thread */
+	PYH_CNT_MAX,
+};
+
+#endif

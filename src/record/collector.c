@@ -1,0 +1,325 @@
+/* From sampler records to named stacks in a profile. */
+#include "record/collector.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "python/code.h"
+#include "python/frames.h"
+#include "python/threads.h"
+
+#define PYH_NAME_SLOTS 4096
+#define PYH_ROOTS 3 /* process, thread, [truncated] */
+
+struct pyh_ctarget {
+	struct pyh_target t;
+	struct pyh_codecache *cache;
+	char comm[32];
+	int gone;
+};
+
+struct pyh_tname {
+	pid_t pid, tid;
+	char name[32];
+};
+
+struct pyh_collector {
+	struct pyh_profile *prof;
+	struct pyh_collector_opts opts;
+	struct pyh_ctarget **targets;	/* each allocated apart: code caches keep &t */
+	int ntargets;
+	struct pyh_tname names[PYH_NAME_SLOTS];
+	struct pyh_pframe frames[PYH_ROOTS + PYH_SAMPLE_MAX_DEPTH];
+	char fn[PYH_SAMPLE_MAX_DEPTH][64]; /* text of frames without a name */
+	struct pyh_pythread *threads;	/* PYH_MAX_THREADS, for idle ticks */
+	struct pyh_rawframe *raw;	/* PYH_SAMPLE_MAX_DEPTH */
+	struct pyh_collector_stats st;
+};
+
+struct pyh_collector *pyh_collector_new(struct pyh_profile *p, const struct pyh_collector_opts *o)
+{
+	struct pyh_collector *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->prof = p;
+	if (o)
+		c->opts = *o;
+	c->targets = calloc(PYH_COLLECTOR_MAX_TARGETS, sizeof(*c->targets));
+	c->threads = calloc(PYH_MAX_THREADS, sizeof(*c->threads));
+	c->raw = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw));
+	if (!c->targets || !c->threads || !c->raw) {
+		pyh_collector_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void pyh_collector_free(struct pyh_collector *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; c->targets && i < c->ntargets; i++) {
+		pyh_codecache_free(c->targets[i]->cache);
+		free(c->targets[i]);
+	}
+	free(c->targets);
+	free(c->threads);
+	free(c->raw);
+	free(c);
+}
+
+static struct pyh_ctarget *pyh_find(const struct pyh_collector *c, pid_t pid)
+{
+	for (int i = 0; i < c->ntargets; i++)
+		if (c->targets[i]->t.pid == pid)
+			return c->targets[i];
+	return NULL;
+}
+
+/* /proc/PID[/task/TID]/comm without the newline; "?" when unreadable. */
+static void pyh_read_comm(pid_t pid, pid_t tid, char *out, size_t outsz)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	snprintf(out, outsz, "?");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, out, outsz - 1);
+	close(fd);
+	if (n <= 0) {
+		snprintf(out, outsz, "?");
+		return;
+	}
+	out[n] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
+int pyh_collector_add_target(struct pyh_collector *c, const struct pyh_target *t)
+{
+	struct pyh_ctarget *ct;
+
+	if (pyh_find(c, t->pid))
+		return -EEXIST;
+	if (c->ntargets >= PYH_COLLECTOR_MAX_TARGETS)
+		return -E2BIG;
+	ct = calloc(1, sizeof(*ct));
+	if (!ct)
+		return -ENOMEM;
+	ct->t = *t;
+	ct->cache = pyh_codecache_new(&ct->t);
+	if (!ct->cache) {
+		free(ct);
+		return -ENOMEM;
+	}
+	pyh_read_comm(t->pid, 0, ct->comm, sizeof(ct->comm));
+	c->targets[c->ntargets++] = ct;
+	return 0;
+}
+
+int pyh_collector_has_target(const struct pyh_collector *c, pid_t pid)
+{
+	return pyh_find(c, pid) != NULL;
+}
+
+const struct pyh_target *pyh_collector_target(const struct pyh_collector *c, pid_t pid)
+{
+	struct pyh_ctarget *ct = pyh_find(c, pid);
+
+	return ct ? &ct->t : NULL;
+}
+
+void pyh_collector_mark_gone(struct pyh_collector *c, pid_t pid)
+{
+	struct pyh_ctarget *ct = pyh_find(c, pid);
+
+	if (ct)
+		ct->gone = 1;
+}
+
+static const char *pyh_thread_name(struct pyh_collector *c, pid_t pid, pid_t tid)
+{
+	struct pyh_tname *n = &c->names[((unsigned)tid * 2654435761u) % PYH_NAME_SLOTS];
+
+	if (n->pid != pid || n->tid != tid) {
+		n->pid = pid;
+		n->tid = tid;
+		pyh_read_comm(pid, tid, n->name, sizeof(n->name));
+	}
+	return n->name;
+}
+
+/* Fill the root frames; returns how many. Texts live in the caller's buffers. */
+static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid, int truncated,
+		     char *proc_text, char *thread_text, size_t textsz)
+{
+	int n = 0;
+
+	if (c->opts.processes) {
+		snprintf(proc_text, textsz, "process %d (%s)", (int)ct->t.pid, ct->comm);
+		c->frames[n++] = (struct pyh_pframe){ .function = proc_text };
+	}
+	if (c->opts.threads) {
+		snprintf(thread_text, textsz, "thread %d (%s)", (int)tid,
+			 pyh_thread_name(c, ct->t.pid, tid));
+		c->frames[n++] = (struct pyh_pframe){ .function = thread_text };
+	}
+	if (truncated)
+		c->frames[n++] = (struct pyh_pframe){ .function = "[truncated]" };
+	return n;
+}
+
+/* Name frame i (innermost first numbering) into out. */
+static void pyh_name_frame(struct pyh_collector *c, struct pyh_ctarget *ct, int i, uint64_t code,
+			   uint32_t offset, int offset_valid, struct pyh_pframe *out)
+{
+	const struct pyh_code_info *ci = pyh_code_get(ct->cache, code, !ct->gone);
+
+	if (!ci) {
+		c->st.unknown_code++;
+		snprintf(c->fn[i], sizeof(c->fn[i]), "[unknown code 0x%llx]", (unsigned long long)code);
+		*out = (struct pyh_pframe){ .function = c->fn[i] };
+		return;
+	}
+	out->function = ci->qualname[0] ? ci->qualname : ci->name;
+	out->file = ci->file;
+	out->line = offset_valid ? pyh_code_line(&ct->t, ci, offset) : ci->firstlineno;
+	if (out->line < 0)
+		out->line = 0;
+}
+
+int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
+{
+	struct pyh_collector *c = arg;
+	char ptext[64], ttext[64];
+	struct pyh_ctarget *ct;
+	uint32_t depth;
+	int r, n;
+
+	if (len < PYH_SAMPLE_HDR_SIZE || s->depth > PYH_SAMPLE_MAX_DEPTH ||
+	    len < PYH_SAMPLE_SIZE(s->depth)) {
+		c->st.malformed++;
+		return 0;
+	}
+	ct = pyh_find(c, (pid_t)s->pid);
+	if (!ct) {
+		c->st.unknown_pid++;
+		return 0;
+	}
+	depth = s->depth;
+	if (s->flags & PYH_SAMPLE_TRUNCATED)
+		c->st.truncated++;
+	if (s->flags & PYH_SAMPLE_BROKEN)
+		c->st.broken++;
+	r = pyh_roots(c, ct, (pid_t)s->tid, !!(s->flags & PYH_SAMPLE_TRUNCATED), ptext, ttext,
+		      sizeof(ptext));
+	/* Root first: the sample's last frame is the outermost. */
+	for (n = 0; n < (int)depth; n++) {
+		const struct pyh_sample_frame *f = &s->frames[depth - 1 - n];
+
+		pyh_name_frame(c, ct, n, f->code, f->offset, f->offset != PYH_SAMPLE_NO_OFFSET,
+			       &c->frames[r + n]);
+	}
+	if (pyh_profile_add(c->prof, c->frames, r + n, 1)) {
+		c->st.oom++;
+		return 0;
+	}
+	c->st.samples++;
+	return 0;
+}
+
+/* The scheduler state letter of a thread, '?' when unreadable. */
+static char pyh_thread_state(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return '?';
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return '?';
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+	if (!p || p[1] != ' ' || !p[2])
+		return '?';
+	return p[2];
+}
+
+static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint64_t ticks)
+{
+	char ptext[64], ttext[64];
+	uint64_t gil_holder = 0;
+	int nthreads = 0, added = 0;
+
+	if (pyh_threads_read(&ct->t, c->threads, PYH_MAX_THREADS, &nthreads, &gil_holder)) {
+		c->st.idle_errors++;
+		return 0;
+	}
+	for (int i = 0; i < nthreads && i < PYH_MAX_THREADS; i++) {
+		const struct pyh_pythread *th = &c->threads[i];
+		const char *broken = NULL;
+		int truncated = 0, nf, r;
+		char state;
+
+		if (!th->tid || !th->frame)
+			continue;
+		state = pyh_thread_state(ct->t.pid, th->tid);
+		if (state == 'R' || state == '?' || state == 'Z' || state == 'X')
+			continue; /* running ones are the BPF sampler's; gone ones are nobody's */
+		if (c->opts.gil_only && th->tstate != gil_holder)
+			continue;
+		nf = pyh_frames_walk(&ct->t, th->frame, c->raw, PYH_SAMPLE_MAX_DEPTH, &truncated, &broken);
+		if (nf <= 0) {
+			c->st.idle_errors++;
+			continue;
+		}
+		if (nf > PYH_SAMPLE_MAX_DEPTH)
+			nf = PYH_SAMPLE_MAX_DEPTH;
+		r = pyh_roots(c, ct, th->tid, truncated, ptext, ttext, sizeof(ptext));
+		for (int n = 0; n < nf; n++) {
+			const struct pyh_rawframe *f = &c->raw[nf - 1 - n];
+
+			pyh_name_frame(c, ct, n, f->code, f->offset, f->offset_valid, &c->frames[r + n]);
+		}
+		if (pyh_profile_add(c->prof, c->frames, r + nf, ticks)) {
+			c->st.oom++;
+			continue;
+		}
+		c->st.idle_samples += ticks;
+		added++;
+	}
+	return added;
+}
+
+int pyh_collector_idle_tick(struct pyh_collector *c, uint64_t ticks)
+{
+	int added = 0;
+
+	if (!ticks)
+		return 0;
+	for (int i = 0; i < c->ntargets; i++)
+		if (!c->targets[i]->gone)
+			added += pyh_idle_target(c, c->targets[i], ticks);
+	return added;
+}
+
+void pyh_collector_stats(const struct pyh_collector *c, struct pyh_collector_stats *out)
+{
+	*out = c->st;
+}

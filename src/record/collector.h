@@ -1,0 +1,62 @@
+/* The collector of `pyhang record`: turns sampler records (code addresses and
+ * instruction offsets) into named stacks in a struct pyh_profile, and adds
+ * off-CPU ("idle") samples by walking sleeping threads from user space. */
+#ifndef PYH_RECORD_COLLECTOR_H
+#define PYH_RECORD_COLLECTOR_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "profile/profile.h"
+#include "pyhang/sample.h"
+#include "python/target.h"
+
+struct pyh_collector_opts {
+	int threads;	/* root frame "thread TID (name)" per thread */
+	int processes;	/* root frame "process PID (name)" per process */
+	int gil_only;	/* idle samples only from the GIL holder */
+};
+
+struct pyh_collector_stats {
+	uint64_t samples;	/* records turned into profile stacks (on-CPU) */
+	uint64_t idle_samples;	/* off-CPU samples added by pyh_collector_idle_tick */
+	uint64_t truncated;	/* samples deeper than the depth limit */
+	uint64_t broken;	/* samples whose walk stopped at an unreadable frame */
+	uint64_t unknown_code;	/* frames whose code object could not be read/named */
+	uint64_t unknown_pid;	/* records from a process not (or no longer) known */
+	uint64_t malformed;	/* records with a bad length or depth */
+	uint64_t oom;		/* samples dropped: out of memory */
+	uint64_t idle_errors;	/* off-CPU walks that failed */
+};
+
+struct pyh_collector;
+
+/* The collector adds to p (not owned). Returns NULL when out of memory. */
+struct pyh_collector *pyh_collector_new(struct pyh_profile *p, const struct pyh_collector_opts *o);
+void pyh_collector_free(struct pyh_collector *c); /* NULL-safe; frees the targets' code caches */
+
+/* Know process t->pid (t is copied). Returns 0, -EEXIST when known, -ENOMEM,
+ * -E2BIG past PYH_COLLECTOR_MAX_TARGETS. */
+int pyh_collector_add_target(struct pyh_collector *c, const struct pyh_target *t);
+int pyh_collector_has_target(const struct pyh_collector *c, pid_t pid);
+/* The copy of the target the collector keeps (NULL if unknown). */
+const struct pyh_target *pyh_collector_target(const struct pyh_collector *c, pid_t pid);
+#define PYH_COLLECTOR_MAX_TARGETS 1024
+
+/* The process has exited: its remaining records are named from the code
+ * cache without re-reading (no address can be reused in a dead process),
+ * and idle ticks skip it. */
+void pyh_collector_mark_gone(struct pyh_collector *c, pid_t pid);
+
+/* The sampler callback (pyh_sample_cb): arg is the collector. Resolves the
+ * record's frames at once (the code objects may be freed later) and adds one
+ * stack, root first. Never fails the poll: problems are counted. Returns 0. */
+int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg);
+
+/* Off-CPU sampling (--idle): for every known process, every Python thread
+ * that is not running (per /proc/PID/task/TID/stat) gets its stack walked
+ * from user space and added with weight `ticks` (the number of sampling
+ * periods since the last call). Returns the number of stacks added. */
+int pyh_collector_idle_tick(struct pyh_collector *c, uint64_t ticks);
+
+void pyh_collector_stats(const struct pyh_collector *c, struct pyh_collector_stats *out);
+#endif

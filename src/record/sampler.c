@@ -1,0 +1,290 @@
+/* The BPF sampler's user side: lifecycle open -> configure -> load -> attach. */
+#include "record/sampler.h"
+
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "sampler.skel.h"
+
+/* Must match PYH_FRAME_WINDOW in bpf/sampler.bpf.c. */
+#define PYH_FRAME_WINDOW 256
+
+struct pyh_sampler {
+	struct sampler_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links;	/* one per possible CPU, NULL where offline */
+	int *pfds;
+	int ncpus_possible;
+	int ncpus_attached;
+	int bpf_loop;
+	int gil_only;
+	pyh_sample_cb cb;
+	void *cb_arg;
+};
+
+static const char *const pyh_counter_names[PYH_CNT_MAX] = {
+	[PYH_CNT_TICKS] = "ticks on target threads",
+	[PYH_CNT_EMITTED] = "samples",
+	[PYH_CNT_NO_TSTATE] = "thread without a Python thread state",
+	[PYH_CNT_NO_FRAME] = "thread with no Python frame",
+	[PYH_CNT_BAD_FRAME] = "unreadable frame (stack cut)",
+	[PYH_CNT_RINGBUF_FULL] = "ring buffer full",
+	[PYH_CNT_GIL_FILTERED] = "GIL not held (--gil)",
+	[PYH_CNT_READ_ERROR] = "thread state unreadable",
+	[PYH_CNT_CACHE_STALE] = "stale thread-state cache entry",
+};
+
+const char *pyh_sampler_counter_name(int idx)
+{
+	if (idx < 0 || idx >= PYH_CNT_MAX || !pyh_counter_names[idx])
+		return "?";
+	return pyh_counter_names[idx];
+}
+
+static int pyh_ringbuf_cb(void *ctx, void *data, size_t len)
+{
+	struct pyh_sampler *s = ctx;
+
+	return s->cb ? s->cb(data, len, s->cb_arg) : 0;
+}
+
+static size_t pyh_round_pow2(size_t n)
+{
+	size_t p = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (p < 4096)
+		p = 4096;
+	while (p < n && p < ((size_t)1 << 30))
+		p <<= 1;
+	return p;
+}
+
+static int pyh_perf_open_cpu(int cpu, unsigned hz)
+{
+	struct perf_event_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_SOFTWARE;
+	attr.config = PERF_COUNT_SW_CPU_CLOCK;
+	attr.freq = 1;
+	attr.sample_freq = hz;
+	return (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *arg,
+		     struct pyh_sampler **out, char *err, size_t errsz)
+{
+	struct pyh_sampler *s = NULL;
+	int e = 0, cpu, n;
+
+	if (!o || !out || o->rate_hz < 1 || o->rate_hz > PYH_SAMPLER_MAX_HZ) {
+		snprintf(err, errsz, "invalid sampler options");
+		return -EINVAL;
+	}
+	/* Probe features, not kernel versions. */
+	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL) != 1) {
+		snprintf(err, errsz, "the kernel cannot run BPF perf_event programs "
+				     "(BPF missing, or not root / no CAP_BPF+CAP_PERFMON)");
+		return -EOPNOTSUPP;
+	}
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
+		snprintf(err, errsz, "the kernel has no BPF ring buffer (needs BPF_MAP_TYPE_RINGBUF)");
+		return -EOPNOTSUPP;
+	}
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		e = -ENOMEM;
+		snprintf(err, errsz, "out of memory");
+		goto cleanup;
+	}
+	s->cb = cb;
+	s->cb_arg = arg;
+	s->gil_only = o->gil_only;
+	s->bpf_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_loop, NULL) == 1;
+
+	s->skel = sampler_bpf__open();
+	if (!s->skel) {
+		e = -errno;
+		snprintf(err, errsz, "opening the BPF sampler failed: %s", strerror(-e));
+		goto cleanup;
+	}
+	/* Configure between open and load. */
+	s->skel->rodata->use_bpf_loop = s->bpf_loop;
+	e = bpf_map__set_max_entries(s->skel->maps.samples,
+				     (__u32)pyh_round_pow2(o->ringbuf_bytes ? o->ringbuf_bytes : 8u << 20));
+	if (!e && o->max_targets > 0)
+		e = bpf_map__set_max_entries(s->skel->maps.targets, (__u32)o->max_targets);
+	if (e) {
+		snprintf(err, errsz, "sizing the sampler's maps failed: %s", strerror(-e));
+		goto cleanup;
+	}
+	e = sampler_bpf__load(s->skel);
+	if (e) {
+		snprintf(err, errsz, "loading the BPF sampler failed: %s (run with -v for the verifier log)",
+			 strerror(-e));
+		goto cleanup;
+	}
+
+	n = libbpf_num_possible_cpus();
+	if (n <= 0) {
+		e = n < 0 ? n : -EINVAL;
+		snprintf(err, errsz, "counting possible CPUs failed: %s", strerror(-e));
+		goto cleanup;
+	}
+	s->ncpus_possible = n;
+	s->links = calloc((size_t)n, sizeof(*s->links));
+	s->pfds = malloc((size_t)n * sizeof(*s->pfds));
+	for (cpu = 0; s->pfds && cpu < n; cpu++)
+		s->pfds[cpu] = -1;
+	if (!s->links || !s->pfds) {
+		e = -ENOMEM;
+		snprintf(err, errsz, "out of memory");
+		goto cleanup;
+	}
+	for (cpu = 0; cpu < n; cpu++) {
+		int fd = pyh_perf_open_cpu(cpu, o->rate_hz);
+
+		if (fd < 0) {
+			if (errno == ENODEV)
+				continue; /* possible but offline */
+			e = -errno;
+			if (e == -ENOENT || e == -EOPNOTSUPP)
+				snprintf(err, errsz, "the kernel has no cpu-clock perf event on CPU %d: %s",
+					 cpu, strerror(-e));
+			else
+				snprintf(err, errsz, "perf_event_open(cpu-clock, %u Hz) on CPU %d failed: %s%s",
+					 o->rate_hz, cpu, strerror(-e),
+					 (e == -EACCES || e == -EPERM) ? " (needs root or CAP_PERFMON)" :
+					 e == -EINVAL ? " (rate above kernel.perf_event_max_sample_rate?)" : "");
+			goto cleanup;
+		}
+		s->pfds[cpu] = fd;
+		s->links[cpu] = bpf_program__attach_perf_event(s->skel->progs.pyh_on_cpu, fd);
+		if (!s->links[cpu]) {
+			e = -errno;
+			snprintf(err, errsz, "attaching the sampler to CPU %d's perf event failed: %s", cpu,
+				 strerror(-e));
+			goto cleanup;
+		}
+		s->pfds[cpu] = -1; /* the link owns (and closes) it now */
+		s->ncpus_attached++;
+	}
+	if (!s->ncpus_attached) {
+		e = -ENODEV;
+		snprintf(err, errsz, "no online CPU accepted a perf event");
+		goto cleanup;
+	}
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.samples), pyh_ringbuf_cb, s, NULL);
+	if (!s->rb) {
+		e = -errno;
+		snprintf(err, errsz, "opening the sample ring buffer failed: %s", strerror(-e));
+		goto cleanup;
+	}
+	*out = s;
+	return 0;
+
+cleanup:
+	pyh_sampler_free(s);
+	return e ? e : -EINVAL;
+}
+
+int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, char *err,
+			   size_t errsz)
+{
+	struct pyh_sample_target v;
+	const struct pyh_layout *l = &t->layout;
+	__u32 key = (__u32)t->pid;
+	int e;
+
+	memset(&v, 0, sizeof(v));
+	v.layout = *l;
+	v.interp_head_ptr = t->interp_head_ptr;
+	v.tstate_current_ptr = l->gil_kind == PYH_GIL_TSTATE_CURRENT ? t->tstate_current_ptr : 0;
+	if (l->tstate_native_thread_id != PYH_NO_FIELD)
+		v.flags |= PYH_TARGET_MATCH_NATIVE_TID;
+	if (s->gil_only)
+		v.flags |= PYH_TARGET_GIL_ONLY;
+	if (!t->interp_head_ptr || l->frame_back + 8 > PYH_FRAME_WINDOW ||
+	    l->frame_code + 8 > PYH_FRAME_WINDOW || l->frame_lasti + 8 > PYH_FRAME_WINDOW ||
+	    (l->frame_owner != PYH_NO_FIELD && l->frame_owner >= PYH_FRAME_WINDOW)) {
+		snprintf(err, errsz, "process %d: layout not usable by the BPF sampler", (int)t->pid);
+		return -EINVAL;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.targets), &key, &v, BPF_ANY)) {
+		e = -errno;
+		snprintf(err, errsz, "adding process %d to the sampler's targets failed: %s%s",
+			 (int)t->pid, strerror(-e), e == -E2BIG ? " (too many processes)" : "");
+		return e;
+	}
+	return 0;
+}
+
+int pyh_sampler_remove_target(struct pyh_sampler *s, pid_t pid)
+{
+	__u32 key = (__u32)pid;
+
+	if (bpf_map_delete_elem(bpf_map__fd(s->skel->maps.targets), &key))
+		return -errno;
+	return 0;
+}
+
+int pyh_sampler_poll(struct pyh_sampler *s, int timeout_ms)
+{
+	int n = timeout_ms > 0 ? ring_buffer__poll(s->rb, timeout_ms) : ring_buffer__consume(s->rb);
+
+	return n;
+}
+
+void pyh_sampler_counters(struct pyh_sampler *s, uint64_t out[PYH_CNT_MAX])
+{
+	int n = s->ncpus_possible, fd = bpf_map__fd(s->skel->maps.counters);
+	uint64_t *vals = calloc((size_t)(n > 0 ? n : 1), sizeof(*vals));
+	__u32 i;
+
+	memset(out, 0, sizeof(uint64_t) * PYH_CNT_MAX);
+	if (!vals)
+		return;
+	for (i = 0; i < PYH_CNT_MAX; i++) {
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			continue;
+		for (int c = 0; c < n; c++)
+			out[i] += vals[c];
+	}
+	free(vals);
+}
+
+int pyh_sampler_ncpus(const struct pyh_sampler *s)
+{
+	return s->ncpus_attached;
+}
+
+int pyh_sampler_uses_bpf_loop(const struct pyh_sampler *s)
+{
+	return s->bpf_loop;
+}
+
+void pyh_sampler_free(struct pyh_sampler *s)
+{
+	if (!s)
+		return;
+	ring_buffer__free(s->rb);
+	for (int i = 0; s->links && i < s->ncpus_possible; i++)
+		bpf_link__destroy(s->links[i]);
+	for (int i = 0; s->pfds && i < s->ncpus_possible; i++)
+		if (s->pfds[i] >= 0)
+			close(s->pfds[i]);
+	free(s->links);
+	free(s->pfds);
+	sampler_bpf__destroy(s->skel);
+	free(s);
+}

@@ -1,0 +1,57 @@
+/* The BPF sampler of `pyhang record`: loads bpf/sampler.bpf.c, attaches it to
+ * a cpu-clock perf event on every online CPU, and hands each ring-buffer
+ * record (struct pyh_sample) to a callback. */
+#ifndef PYH_RECORD_SAMPLER_H
+#define PYH_RECORD_SAMPLER_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "pyhang/sample.h"
+#include "python/target.h"
+
+struct pyh_sampler_opts {
+	unsigned rate_hz;	/* 1 .. PYH_SAMPLER_MAX_HZ */
+	size_t ringbuf_bytes;	/* rounded up to a power of two >= page size */
+	int gil_only;		/* --gil: only samples whose thread holds the GIL */
+	int max_targets;	/* capacity of the targets map */
+};
+
+#define PYH_SAMPLER_MAX_HZ 10000
+
+/* Called for every record, from pyh_sampler_poll(). len is the record's
+ * length (PYH_SAMPLE_SIZE(depth) when well formed). Return 0 to continue. */
+typedef int (*pyh_sample_cb)(const struct pyh_sample *s, size_t len, void *arg);
+
+struct pyh_sampler;
+
+/* Probe what the kernel offers (perf_event programs, ring buffers, bpf_loop),
+ * open, configure, load and attach the sampler. Returns 0 with *out, or
+ * -errno with a one-line reason in err naming what was attempted (no "pyhang:"
+ * prefix); nothing stays loaded or attached on failure. */
+int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *arg,
+		     struct pyh_sampler **out, char *err, size_t errsz);
+
+/* Start sampling process t->pid. Returns 0 or -errno (err filled). */
+int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, char *err,
+			   size_t errsz);
+/* Stop sampling pid. Returns 0, or -ENOENT when it was not a target. */
+int pyh_sampler_remove_target(struct pyh_sampler *s, pid_t pid);
+
+/* Consume ring-buffer records for up to timeout_ms (0: only what is there).
+ * Returns the number of records consumed, or -errno (-EINTR when a signal
+ * arrived, which is not an error for the caller). */
+int pyh_sampler_poll(struct pyh_sampler *s, int timeout_ms);
+
+/* Sum of each per-CPU counter (indexes enum pyh_sample_counter). */
+void pyh_sampler_counters(struct pyh_sampler *s, uint64_t out[PYH_CNT_MAX]);
+
+/* Number of CPUs a perf event is attached on, and whether bpf_loop is used. */
+int pyh_sampler_ncpus(const struct pyh_sampler *s);
+int pyh_sampler_uses_bpf_loop(const struct pyh_sampler *s);
+
+/* Detach and unload everything. NULL-safe. */
+void pyh_sampler_free(struct pyh_sampler *s);
+
+/* A short human description of a counter ("ring buffer full", ...). */
+const char *pyh_sampler_counter_name(int idx);
+#endif

@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `pyhang record` on every interpreter on the machine.
+
+Usage: tests/e2e/run_record.py [PYHANG]   (default: build/pyhang; needs root)
+Prints `ok - ...` / `not ok - ...` per check and a final `N passed, N failed`;
+exits non-zero when any check failed.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PROGS = os.path.join(HERE, "record")
+PYHANG = sys.argv[1] if len(sys.argv) > 1 else os.environ.get(
+    "PYHANG", os.path.join(ROOT, "build", "pyhang"))
+VERSIONS = ["2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7",
+            "3.12.1", "3.13.0"]
+PYTHONS = [("pyenv-" + v, "/root/.pyenv/versions/%s/bin/python" % v) for v in VERSIONS]
+PYTHONS.append(("debian-3.11", "/usr/bin/python3.11"))
+PYTHONS = [(n, p) for n, p in PYTHONS if os.access(p, os.X_OK)]
+if os.environ.get("PYHANG_PYTHONS"):  # e.g. PYHANG_PYTHONS=3.12,2.7 to run a subset
+    want = os.environ["PYHANG_PYTHONS"].split(",")
+    PYTHONS = [(n, p) for n, p in PYTHONS if any(w in n for w in want)]
+
+RATE = 500
+SECONDS = 4.0
+SHARE_TOL = 3.0     # percentage points
+COUNT_TOL = 0.10    # relative
+
+results = {"pass": 0, "fail": 0}
+
+
+def check(cond, what, detail=""):
+    if cond:
+        results["pass"] += 1
+        print("ok - %s" % what)
+    else:
+        results["fail"] += 1
+        print("not ok - %s%s" % (what, (": " + detail) if detail else ""))
+    sys.stdout.flush()
+    return cond
+
+
+def parse_folded(path):
+    """[(frames list root first, count)]. A frame is 'function (file:line)' or 'function'."""
+    stacks = []
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            stack, _, count = line.rpartition(" ")
+            stacks.append((stack.split(";"), int(count)))
+    return stacks
+
+
+def func_of(frame):
+    return re.sub(r" \(.*\)$", "", frame)
+
+
+class Recording:
+    """A target started from PROGS, recorded by `pyhang record --pid`."""
+
+    def __init__(self, python, prog_args, rec_args, out):
+        self.out = out
+        self.target = subprocess.Popen([python] + prog_args, stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, universal_newlines=True)
+        self.ready = self.target.stdout.readline().strip() == "ready"
+        self.rec = subprocess.Popen([PYHANG, "record", "-v", "--pid", str(self.target.pid),
+                                     "-o", out] + rec_args,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    universal_newlines=True)
+        self.stderr = []
+        self.attached = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.attached.wait(20)
+
+    def _read(self):
+        for line in self.rec.stderr:
+            if not line.startswith("libbpf:"):
+                self.stderr.append(line.rstrip("\n"))
+            if "sampling process" in line:
+                self.attached.set()
+        self.attached.set()
+
+    def finish(self):
+        self.target.stdin.write("go\n")
+        self.target.stdin.flush()
+        target_out = self.target.stdout.read()
+        self.target.wait()
+        try:
+            rc = self.rec.wait(30)
+        except subprocess.TimeoutExpired:
+            self.rec.kill()
+            rc = self.rec.wait()
+        self.reader.join(5)
+        return rc, target_out
+
+
+def test_cpu_split(name, python, tmp):
+    out = os.path.join(tmp, name + ".folded")
+    r = Recording(python, [os.path.join(PROGS, "cpu_split.py"), str(SECONDS)],
+                  ["-r", str(RATE), "-f", "folded"], out)
+    if not check(r.ready and r.attached.is_set(), "%s: cpu_split target started and attached" % name,
+                 "; ".join(r.stderr[-3:])):
+        r.target.kill()
+        r.rec.kill()
+        return
+    rc, target_out = r.finish()
+    if not check(rc == 0 and os.path.exists(out), "%s: record exits 0 when the target exits" % name,
+                 "rc=%s %s" % (rc, "; ".join(r.stderr[-3:]))):
+        return
+    m = re.search(r"cpu_a=([0-9.]+) cpu_b=([0-9.]+)", target_out)
+    if not check(m is not None, "%s: target reported its CPU split" % name, target_out):
+        return
+    cpu_a, cpu_b = float(m.group(1)), float(m.group(2))
+    na = nb = total = 0
+    lines_ok = True
+    for frames, count in parse_folded(out):
+        total += count
+        funcs = [func_of(f) for f in frames]
+        if "a" in funcs:
+            na += count
+            # a()'s body is lines 26-29 of cpu_split.py (the loop: 27-28)
+            lines_ok &= all(re.match(r"a \(.*/cpu_split\.py:2[6-9]\)$", f)
+                            for f in frames if func_of(f) == "a")
+        elif "b" in funcs:
+            nb += count
+    truth = 100.0 * cpu_a / (cpu_a + cpu_b)
+    got = 100.0 * na / (na + nb) if na + nb else 0.0
+    check(abs(got - truth) <= SHARE_TOL,
+          "%s: share of a() %.1f%% within %.0f points of the true %.1f%%" % (name, got, SHARE_TOL, truth),
+          "a=%d b=%d samples" % (na, nb))
+    expect = RATE * (cpu_a + cpu_b)
+    check(abs((na + nb) - expect) <= COUNT_TOL * expect,
+          "%s: %d samples in a+b within 10%% of %d Hz x %.2f s CPU = %.0f" %
+          (name, na + nb, RATE, cpu_a + cpu_b, expect))
+    check(lines_ok and na > 0, "%s: every frame of a() names cpu_split.py and a line of a()" % name)
+
+
+def test_deep(name, python, tmp, depth, truncated):
+    out = os.path.join(tmp, "%s-deep%d.folded" % (name, depth))
+    r = Recording(python, [os.path.join(PROGS, "deep.py"), str(depth), "1.5"],
+                  ["-r", "199", "-f", "folded"], out)
+    rc, _ = r.finish()
+    if not check(rc == 0 and os.path.exists(out), "%s: deep %d recorded" % (name, depth),
+                 "; ".join(r.stderr[-3:])):
+        return
+    spin = [(fr, c) for fr, c in parse_folded(out) if func_of(fr[-1]) == "spin"]
+    n = sum(c for _, c in spin)
+    good = 0
+    for frames, count in spin:
+        funcs = [func_of(f) for f in frames]
+        if truncated:
+            ok = funcs[0] == "[truncated]" and funcs.count("rec") == 256 - 1 and len(funcs) == 257
+        else:
+            ok = funcs[0] == "<module>" and funcs[1] == "main" and funcs.count("rec") == depth
+        good += count if ok else 0
+    what = ("every frame up to 256, then a [truncated] root" if truncated
+            else "all %d rec() frames under <module>" % depth)
+    check(n > 0 and good >= 0.95 * n, "%s: deep %d shows %s" % (name, depth, what),
+          "%d of %d spin samples matched" % (good, n))
+
+
+def test_formats(name, python, tmp):
+    """folded and speedscope of the same program agree; the SVG is XML with the frames."""
+    shares = {}
+    for fmt, ext in (("folded", "folded"), ("speedscope", "json"), ("svg", "svg")):
+        out = os.path.join(tmp, "%s-fmt.%s" % (name, ext))
+        r = Recording(python, [os.path.join(PROGS, "cpu_split.py"), "2"],
+                      ["-r", str(RATE), "-f", fmt], out)
+        rc, target_out = r.finish()
+        if not check(rc == 0 and os.path.exists(out), "%s: -f %s written" % (name, fmt),
+                     "; ".join(r.stderr[-3:])):
+            continue
+        m = re.search(r"cpu_a=([0-9.]+) cpu_b=([0-9.]+)", target_out)
+        truth = 100.0 * float(m.group(1)) / (float(m.group(1)) + float(m.group(2))) if m else 0
+        expect = RATE * (float(m.group(1)) + float(m.group(2))) if m else 1
+        if fmt == "folded":
+            na = sum(c for fr, c in parse_folded(out) if "a" in map(func_of, fr))
+            nb = sum(c for fr, c in parse_folded(out) if "b" in map(func_of, fr))
+            shares[fmt] = (na, nb, truth, expect)
+        elif fmt == "speedscope":
+            try:
+                with open(out) as f:
+                    doc = json.load(f)
+                frames = [fr["name"] for fr in doc["shared"]["frames"]]
+                na = nb = 0
+                for prof in doc["profiles"]:
+                    weights = prof.get("weights") or [1] * len(prof["samples"])
+                    for stack, w in zip(prof["samples"], weights):
+                        names = [frames[i] for i in stack]
+                        if "a" in names:
+                            na += w
+                        elif "b" in names:
+                            nb += w
+                shares[fmt] = (na, nb, truth, expect)
+            except (ValueError, KeyError, IndexError, TypeError) as e:
+                check(False, "%s: speedscope output parses" % name, str(e))
+        else:
+            try:
+                text = ET.parse(out).getroot()
+                alltext = " ".join(t for t in text.itertext())
+                check("cpu_split.py" in alltext and re.search(r"\ba\b", alltext) is not None,
+                      "%s: SVG parses as XML and names a() in cpu_split.py" % name)
+            except ET.ParseError as e:
+                check(False, "%s: SVG parses as XML" % name, str(e))
+    if "folded" in shares and "speedscope" in shares:
+        # Separate runs of the same program: each must match its own run's truth
+        # (share of a() and rate x CPU time) as closely as the other.
+        (fa, fb, ft, fe), (sa, sb, st, se) = shares["folded"], shares["speedscope"]
+        fs = 100.0 * fa / max(1, fa + fb)
+        ss = 100.0 * sa / max(1, sa + sb)
+        fr, sr = (fa + fb) / fe, (sa + sb) / se
+        check(abs(fs - ft) <= SHARE_TOL and abs(ss - st) <= SHARE_TOL and abs(fr - sr) <= COUNT_TOL,
+              "%s: folded and speedscope agree: a share %.1f%%/%.1f%% (truth %.1f%%/%.1f%%), "
+              "samples per expected %.3f/%.3f" % (name, fs, ss, ft, st, fr, sr))
+
+
+def run_cli(args, timeout=30):
+    p = subprocess.run([PYHANG, "record"] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=timeout)
+    return p.returncode, p.stderr
+
+
+def one_line_error(rc, err, pattern):
+    lines = [l for l in err.splitlines() if l.strip()]
+    return rc != 0 and len(lines) == 1 and lines[0].startswith("pyhang: ") and \
+        re.search(pattern, lines[0]) is not None
+
+
+def test_bad_input(python, tmp):
+    sleeper = subprocess.Popen([python, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.5)
+        pid = str(sleeper.pid)
+        for bad in ("0", "-5", "abc", "1e9", "10001"):
+            rc, err = run_cli(["-r", bad, "--pid", pid, "-o", os.path.join(tmp, "x.svg")])
+            check(one_line_error(rc, err, re.escape("'%s'" % bad)), "bad input: -r %s is one clear error" % bad, err)
+        rc, err = run_cli(["-d", "abc", "--pid", pid])
+        check(one_line_error(rc, err, "'abc'"), "bad input: -d abc is one clear error", err)
+        rc, err = run_cli(["-f", "xyz", "--pid", pid])
+        check(one_line_error(rc, err, "'xyz'"), "bad input: -f xyz is one clear error", err)
+        t0 = time.time()
+        rc, err = run_cli(["-o", "/nonexistent/dir/x.svg", "-d", "5", "--pid", pid])
+        check(one_line_error(rc, err, "/nonexistent/dir") and time.time() - t0 < 2,
+              "bad input: unwritable -o fails before sampling", err)
+        rc, err = run_cli(["--pid", "999999999"])
+        check(one_line_error(rc, err, "999999999"), "bad input: a PID out of range is one clear error", err)
+        rc, err = run_cli(["--pid", "4194303", "-o", os.path.join(tmp, "x.svg")])
+        check(one_line_error(rc, err, "4194303"), "bad input: a process that is gone is one clear error", err)
+        notpy = subprocess.Popen(["sleep", "30"])
+        time.sleep(0.2)
+        rc, err = run_cli(["--pid", str(notpy.pid), "-o", os.path.join(tmp, "x.svg")])
+        check(one_line_error(rc, err, str(notpy.pid)), "bad input: a non-Python target is one clear error", err)
+        check(notpy.poll() is None, "bad input: the non-Python target is left running")
+        notpy.kill()
+        notpy.wait()
+        rc, err = run_cli([])
+        check(one_line_error(rc, err, "--pid"), "bad input: nothing to profile is one clear error", err)
+        check(sleeper.poll() is None, "bad input: the target was never disturbed")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_exit_mid_recording(python, tmp):
+    out = os.path.join(tmp, "short.folded")
+    t0 = time.time()
+    rc, err = run_cli(["-r", "200", "-d", "20", "-f", "folded", "-o", out, "--",
+                       python, os.path.join(PROGS, "short.py"), "1.5"])
+    took = time.time() - t0
+    funcs = set()
+    if os.path.exists(out):
+        for frames, _ in parse_folded(out):
+            funcs.update(func_of(f) for f in frames)
+    check(rc == 0 and "work" in funcs and took < 10,
+          "command that exits mid-recording: profile written with work() (%.1fs)" % took, err[-300:])
+
+
+def test_threads(python, tmp):
+    prog = ("import threading,time\n"
+            "def spinner():\n"
+            "    end=time.time()+2\n"
+            "    while time.time()<end: pass\n"
+            "ts=[threading.Thread(target=spinner) for _ in range(2)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n")
+    out = os.path.join(tmp, "threads.folded")
+    rc, err = run_cli(["-r", "200", "--threads", "-f", "folded", "-o", out, "--", python, "-c", prog])
+    roots = set()
+    if os.path.exists(out):
+        for frames, _ in parse_folded(out):
+            if frames[0].startswith("thread "):
+                roots.add(frames[0])
+    check(rc == 0 and len(roots) >= 2 and all(re.match(r"thread \d+ \(.*\)$", r) for r in roots),
+          "--threads: a 'thread TID (name)' root per thread (%d roots)" % len(roots), err[-300:])
+
+
+def test_idle(python, tmp):
+    prog = ("import time\n"
+            "def sleeper():\n"
+            "    time.sleep(2)\n"
+            "sleeper()\n")
+    out = os.path.join(tmp, "idle.folded")
+    rc, err = run_cli(["-r", "100", "--idle", "-f", "folded", "-o", out, "--", python, "-c", prog])
+    n = 0
+    if os.path.exists(out):
+        n = sum(c for fr, c in parse_folded(out) if "sleeper" in map(func_of, fr))
+    check(rc == 0 and 120 <= n <= 230, "--idle: a sleeping thread gets ~100 Hz x 2 s off-CPU samples (%d)" % n,
+          err[-300:])
+
+
+def test_subprocesses(python, tmp):
+    child = ("import time\ndef child_work():\n    end=time.time()+1.5\n"
+             "    while time.time()<end: pass\nchild_work()")
+    prog = ("import subprocess,sys\n"
+            "subprocess.call([sys.executable,'-c',%r])\n"
+            "subprocess.call(['sh','-c','exec \"$0\" -c \"$1\"',sys.executable,%r])\n" % (child, child))
+    out = os.path.join(tmp, "subprocesses.folded")
+    rc, err = run_cli(["-r", "200", "--subprocesses", "-f", "folded", "-o", out, "--", python, "-c", prog])
+    procs = {}
+    if os.path.exists(out):
+        for frames, count in parse_folded(out):
+            if "child_work" in map(func_of, frames) and frames[0].startswith("process "):
+                procs[frames[0]] = procs.get(frames[0], 0) + count
+    check(rc == 0 and len(procs) == 2 and all(c >= 150 for c in procs.values()),
+          "--subprocesses: a child and an exec'd grandchild are both sampled (%s)" %
+          sorted(procs.values()), err[-300:])
+
+
+def main():
+    if os.geteuid() != 0:
+        print("not ok - run_record.py needs root (BPF)")
+        print("0 passed, 1 failed")
+        return 1
+    if not os.access(PYHANG, os.X_OK):
+        print("not ok - %s is not built" % PYHANG)
+        print("0 passed, 1 failed")
+        return 1
+    tmp = tempfile.mkdtemp(prefix="pyhang-record-")
+    for name, python in PYTHONS:
+        test_cpu_split(name, python, tmp)
+        test_deep(name, python, tmp, 200, False)
+        test_deep(name, python, tmp, 400, True)
+    last = PYTHONS[-1][1] if PYTHONS else sys.executable
+    newest = [p for n, p in PYTHONS if "3.12" in n] or [last]
+    test_formats("3.12" if "3.12" in newest[0] else "python", newest[0], tmp)
+    test_bad_input(newest[0], tmp)
+    test_exit_mid_recording(newest[0], tmp)
+    test_threads(newest[0], tmp)
+    test_idle(newest[0], tmp)
+    test_subprocesses(newest[0], tmp)
+    print("%d passed, %d failed" % (results["pass"], results["fail"]))
+    return 1 if results["fail"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
