@@ -101,12 +101,14 @@ unit: $(UNIT_BINS)
 e2e: $(BUILD)/pyhang
 	$(Q)tools/run-tests.sh e2e $(BUILD)
 
-# The whole suite: C units, sanitizer units, end-to-end on every interpreter.
+# The whole suite: C units (also built with ASan/UBSan), end-to-end on every interpreter,
+# pyhang itself under valgrind and the sanitizers.
 check: $(BUILD)/pyhang $(UNIT_BINS)
+	$(Q)$(MAKE) --no-print-directory san
 	$(Q)tools/run-tests.sh all $(BUILD)
 
 san:
-	$(Q)$(MAKE) SAN=1 all $(patsubst $(BUILD)/%,build-san/%,$(UNIT_BINS))
+	$(Q)$(MAKE) --no-print-directory SAN=1 build-san/pyhang $(patsubst $(BUILD)/%,build-san/%,$(UNIT_BINS))
 
 demo: $(BUILD)/pyhang
 	$(Q)tools/demo.sh $(BUILD)/pyhang

@@ -1,0 +1,45 @@
+#!/bin/bash
+# pyhang itself under valgrind (memcheck) and, when built (make san), under ASan/UBSan:
+# dump of a live multi-threaded program on several interpreters, and a short record.
+# Prints "ok - ..." / "not ok - ..." lines and a closing "N passed, N failed".
+set -u
+PYHANG=${1:-build/pyhang}
+SAN=${2:-build-san/pyhang}
+cd "$(dirname "$0")/../.." || exit 2
+passed=0
+failed=0
+result() { # name rc log
+	if [ "$2" -eq 0 ]; then
+		echo "ok - $1"; passed=$((passed + 1))
+	else
+		echo "not ok - $1 (exit $2)"; sed 's/^/#   /' "$3" | tail -n 20; failed=$((failed + 1))
+	fi
+}
+log=$(mktemp)
+trap 'rm -f "$log"; [ -n "${target:-}" ] && kill "$target" 2>/dev/null' EXIT
+for py in /root/.pyenv/versions/2.7.18/bin/python /root/.pyenv/versions/3.12.1/bin/python \
+	/root/.pyenv/versions/3.13.0/bin/python /usr/bin/python3.11; do
+	[ -x "$py" ] || continue
+	"$py" tests/e2e/programs/many_threads.py > "$log" 2>&1 &
+	target=$!
+	for _ in $(seq 100); do grep -q READY "$log" && break; sleep 0.1; done
+	if command -v valgrind >/dev/null; then
+		valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+			"$PYHANG" dump --pid "$target" > "$log" 2>&1
+		result "valgrind dump $py" $? "$log"
+		valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+			"$PYHANG" dump --json --pid "$target" > "$log" 2>&1
+		result "valgrind dump --json $py" $? "$log"
+	fi
+	if [ -x "$SAN" ]; then
+		ASAN_OPTIONS=detect_leaks=1 "$SAN" dump --pid "$target" > "$log" 2>&1
+		result "asan+ubsan dump $py" $? "$log"
+		ASAN_OPTIONS=detect_leaks=1 "$SAN" record -d 1 -r 199 -f folded -o /dev/null --pid "$target" > "$log" 2>&1
+		result "asan+ubsan record $py" $? "$log"
+	fi
+	kill "$target" 2>/dev/null
+	wait "$target" 2>/dev/null
+	target=
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""Latency of `pyhang dump --pid` on a 33-thread Python program, beside gdb's py-bt.
+
+  tools/bench-dump.py [--pyhang build/pyhang] [--runs 30] [--gdb-runs 5] [--interp LABEL ...]
+
+For each interpreter it starts tests/e2e/programs/many_threads.py (32 sleeping workers and
+the main thread), times `pyhang dump --pid PID` RUNS times (wall clock around the whole
+process, after one untimed warm-up run) and `gdb -p PID -batch -ex 'thread apply all py-bt'`
+GDB_RUNS times. Where gdb has no py-bt for that interpreter (no pythonX.Y-gdb.py or no debug
+info: Debian's stripped python3.11) it times `thread apply all bt` instead and says so.
+gdb stops the target while it works; pyhang does not. Prints a table; exit 1 if any pyhang
+run failed.
+"""
+import argparse
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROGRAM = os.path.join(ROOT, "tests", "e2e", "programs", "many_threads.py")
+PYENV = "/root/.pyenv/versions"
+INTERPRETERS = [(v, os.path.join(PYENV, v, "bin", "python"))
+                for v in ("2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13",
+                          "3.11.7", "3.12.1", "3.13.0")]
+INTERPRETERS.append(("debian-3.11", "/usr/bin/python3.11"))
+DEFAULT = ("2.7.18", "3.12.1", "debian-3.11")
+
+
+def start_target(interp):
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+           "PYTHONDONTWRITEBYTECODE": "1", "HOME": os.environ.get("HOME", "/root")}
+    proc = subprocess.Popen([interp, PROGRAM], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    line = proc.stdout.readline()      # the program prints READY once all threads sleep
+    if line.strip() != b"READY":
+        stop_target(proc)
+        return None
+    time.sleep(0.2)
+    return proc
+
+
+def stop_target(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
+    proc.stdout.close()
+
+
+def timed(argv, timeout=60):
+    """(milliseconds, returncode or None on timeout, stdout+stderr text)."""
+    t0 = time.perf_counter()
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+        rc, out = r.returncode, r.stdout
+    except subprocess.TimeoutExpired as e:
+        rc, out = None, e.stdout or b""
+    return (time.perf_counter() - t0) * 1000.0, rc, out.decode("utf-8", "replace")
+
+
+def p90(values):
+    s = sorted(values)
+    return s[max(0, int(math.ceil(0.9 * len(s))) - 1)]
+
+
+def gdb_argv(pid, cmd):
+    # safe-path / lets gdb auto-load the pyenv builds' pythonX.Y-gdb.py beside the binary.
+    return ["gdb", "-p", str(pid), "-batch", "-nx", "-iex", "set auto-load safe-path /",
+            "-ex", "thread apply all " + cmd]
+
+
+def bench_gdb(pid, runs):
+    """(command used, median ms or None, note)."""
+    if not any(os.access(os.path.join(d, "gdb"), os.X_OK)
+               for d in os.environ.get("PATH", "/usr/bin").split(":")):
+        return "-", None, "gdb not installed"
+    _, rc, out = timed(gdb_argv(pid, "py-bt"))
+    cmd, note = "py-bt", ""
+    if rc != 0 or "Undefined command" in out or "Unable to locate python frame" in out \
+            or "Traceback (most recent call first)" not in out:
+        cmd, note = "bt", "no py-bt here: timed plain bt"
+    times = []
+    for _ in range(runs):
+        ms, rc, out = timed(gdb_argv(pid, cmd))
+        if rc != 0:
+            return cmd, None, "gdb failed (exit %s)" % rc
+        times.append(ms)
+    return cmd, statistics.median(times), note
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pyhang", default=os.path.join(ROOT, "build", "pyhang"))
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--gdb-runs", type=int, default=5)
+    ap.add_argument("--interp", action="append", help="interpreter label (repeatable); "
+                    "default %s; 'all' for every one present" % ", ".join(DEFAULT))
+    ap.add_argument("--json", action="store_true", help="time `dump --json` instead of text")
+    args = ap.parse_args()
+    wanted = args.interp or list(DEFAULT)
+    interps = [(l, p) for l, p in INTERPRETERS
+               if ("all" in wanted or l in wanted) and os.access(p, os.X_OK)]
+    if not interps:
+        print("bench-dump: no interpreter found for %s" % ", ".join(wanted), file=sys.stderr)
+        return 2
+    have_pyhang = os.access(args.pyhang, os.X_OK)
+    if not have_pyhang:
+        print("bench-dump: %s is not built; timing gdb only" % args.pyhang, file=sys.stderr)
+    mode = ["--json"] if args.json else []
+
+    rows = []
+    any_failed = False
+    for label, interp in interps:
+        proc = start_target(interp)
+        if proc is None:
+            rows.append((label, "-", "-", "-", "-", "-", "-", "target did not start"))
+            any_failed = True
+            continue
+        try:
+            threads = len(os.listdir("/proc/%d/task" % proc.pid))
+            med = hi = "-"
+            okcount = "-"
+            notes = []
+            if have_pyhang:
+                argv = [args.pyhang, "dump"] + mode + ["--pid", str(proc.pid)]
+                timed(argv)                       # warm-up (page cache, BTF parse)
+                times, fails, last_err = [], 0, ""
+                for _ in range(args.runs):
+                    ms, rc, out = timed(argv, timeout=30)
+                    if rc == 0:
+                        times.append(ms)
+                    else:
+                        fails += 1
+                        last_err = out.strip().splitlines()[-1:] or ["exit %s" % rc]
+                        last_err = last_err[0]
+                okcount = "%d/%d" % (len(times), args.runs)
+                if times:
+                    med, hi = "%.1f" % statistics.median(times), "%.1f" % p90(times)
+                if fails:
+                    any_failed = True
+                    notes.append("pyhang: " + last_err[:80])
+            cmd, gmed, gnote = bench_gdb(proc.pid, args.gdb_runs)
+            if gnote:
+                notes.append(gnote)
+            rows.append((label, str(threads), med, hi, okcount, cmd,
+                         "%.1f" % gmed if gmed is not None else "-", "; ".join(notes)))
+        finally:
+            stop_target(proc)
+
+    head = ("python", "threads", "pyhang med ms", "p90 ms", "ok", "gdb cmd", "gdb med ms",
+            "notes")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    print("pyhang dump%s --pid (%d runs) vs gdb -batch (%d runs), target: %s" % (
+        " --json" if args.json else "", args.runs, args.gdb_runs,
+        os.path.relpath(PROGRAM, ROOT)))
+    for r in [head] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 1 if any_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

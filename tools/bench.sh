@@ -1,0 +1,17 @@
+#!/bin/bash
+# make bench: every performance claim pyhang makes, measured here.
+#   dump latency (32 threads) beside gdb; record's target slowdown, collector CPU and
+#   BPF time per sample at 99 and 999 Hz; watch's slowdown of a syscall-heavy job.
+set -u
+PYHANG=${1:-build/pyhang}
+cd "$(dirname "$0")/.." || exit 2
+echo "== dump latency (tools/bench-dump.py)"
+python3 tools/bench-dump.py --pyhang "$PYHANG"
+echo
+echo "== record overhead (tools/bench-record.sh)"
+tools/bench-record.sh "$PYHANG"
+if [ -x tools/bench-watch.sh ]; then
+	echo
+	echo "== watch overhead (tools/bench-watch.sh)"
+	tools/bench-watch.sh "$PYHANG"
+fi
