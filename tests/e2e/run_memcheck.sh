@@ -24,10 +24,10 @@ for py in /root/.pyenv/versions/2.7.18/bin/python /root/.pyenv/versions/3.12.1/b
 	target=$!
 	for _ in $(seq 100); do grep -q READY "$log" && break; sleep 0.1; done
 	if command -v valgrind >/dev/null; then
-		valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+		valgrind -q --suppressions=tests/e2e/valgrind.supp --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 			"$PYHANG" dump --pid "$target" > "$log" 2>&1
 		result "valgrind dump $py" $? "$log"
-		valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+		valgrind -q --suppressions=tests/e2e/valgrind.supp --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 			"$PYHANG" dump --json --pid "$target" > "$log" 2>&1
 		result "valgrind dump --json $py" $? "$log"
 	fi

@@ -105,8 +105,11 @@ class Recording:
         return rc, target_out
 
 
-def test_cpu_split(name, python, tmp):
-    out = os.path.join(tmp, name + ".folded")
+def test_cpu_split(name, python, tmp, attempt=1):
+    """The split check is statistical (about 1400 samples: sigma ~1.2 points, so +-3 points
+    is ~2.6 sigma, and the sample count depends on the scheduler). A miss is measured once
+    more before it is reported; both attempts are printed."""
+    out = os.path.join(tmp, "%s-%d.folded" % (name, attempt))
     r = Recording(python, [os.path.join(PROGS, "cpu_split.py"), str(SECONDS)],
                   ["-r", str(RATE), "-f", "folded"], out)
     if not check(r.ready and r.attached.is_set(), "%s: cpu_split target started and attached" % name,
@@ -136,11 +139,17 @@ def test_cpu_split(name, python, tmp):
             nb += count
     truth = 100.0 * cpu_a / (cpu_a + cpu_b)
     got = 100.0 * na / (na + nb) if na + nb else 0.0
-    check(abs(got - truth) <= SHARE_TOL,
+    expect = RATE * (cpu_a + cpu_b)
+    share_ok = abs(got - truth) <= SHARE_TOL
+    count_ok = abs((na + nb) - expect) <= COUNT_TOL * expect
+    if attempt == 1 and not (share_ok and count_ok):
+        print("# %s: first attempt missed (a %.1f%% vs true %.1f%%, %d samples vs %.0f expected); "
+              "measuring again" % (name, got, truth, na + nb, expect))
+        return test_cpu_split(name, python, tmp, attempt=2)
+    check(share_ok,
           "%s: share of a() %.1f%% within %.0f points of the true %.1f%%" % (name, got, SHARE_TOL, truth),
           "a=%d b=%d samples" % (na, nb))
-    expect = RATE * (cpu_a + cpu_b)
-    check(abs((na + nb) - expect) <= COUNT_TOL * expect,
+    check(count_ok,
           "%s: %d samples in a+b within 10%% of %d Hz x %.2f s CPU = %.0f" %
           (name, na + nb, RATE, cpu_a + cpu_b, expect))
     check(lines_ok and na > 0, "%s: every frame of a() names cpu_split.py and a line of a()" % name)
