@@ -11,6 +11,13 @@
  *
  * Every tick on a target thread ends in exactly one counter of `counters`
  * (enum pyh_sample_counter): emitted, or the reason it was not.
+ *
+ * Host mode (`record --all`): the exec and exit tracepoints keep `targets`
+ * honest (an exec drops the process's entry and bumps its exec generation,
+ * the last thread's exit drops it) and tell the user side through the
+ * `procs` ring buffer, which attaches to new Python processes as they start.
+ * Those programs load only when the user side asks (one of tp_btf or the
+ * classic tracepoint, whichever the kernel accepts).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -22,6 +29,10 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the user side before load: 1 when the kernel has bpf_loop(). */
 const volatile __u32 use_bpf_loop = 1;
+/* Nanoseconds per USER_HZ clock tick (/proc/PID/stat starttime unit). */
+const volatile __u64 clk_tck_ns = 10000000;
+/* 1: send exec events of every process (host mode). */
+const volatile __u32 proc_events = 0;
 
 /* Bytes read from each frame in one go; every frame field the layout names
  * must lie within (checked by the user side). */
@@ -47,6 +58,19 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20); /* resized by the user side */
 } samples SEC(".maps");
+
+/* tgid -> how many times it exec'd since the sampler loaded (absent: 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} exec_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 << 10);
+} procs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -160,14 +184,32 @@ static long find_step(__u64 i, void *unused)
 	return 0;
 }
 
+/* The current thread's id in its own (innermost) PID namespace: what
+ * gettid() returned inside a container, so what native_thread_id holds. */
+static __always_inline __u32 ns_tid(struct task_struct *task, __u32 tid)
+{
+	struct pid *tp = BPF_CORE_READ(task, thread_pid);
+	unsigned int level;
+	struct upid up;
+
+	if (!tp)
+		return tid;
+	level = BPF_CORE_READ(tp, level);
+	if (level == 0 || level > 32)
+		return tid;
+	if (bpf_core_read(&up, sizeof(up), (void *)tp + bpf_core_field_offset(tp->numbers) +
+					     level * sizeof(struct upid)))
+		return tid;
+	return (__u32)up.nr;
+}
+
 /* The thread id as the target's thread state records it. */
 static __always_inline __u64 thread_key(const struct pyh_sample_target *t, __u32 tid)
 {
-	struct task_struct *task;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
 	if (t->flags & PYH_TARGET_MATCH_NATIVE_TID)
-		return tid;
-	task = (struct task_struct *)bpf_get_current_task();
+		return ns_tid(task, tid);
 	return BPF_CORE_READ(task, thread.fsbase);
 }
 
@@ -338,6 +380,31 @@ static __always_inline __u64 top_frame(const struct pyh_sample_target *t, __u64 
 	return f;
 }
 
+/* ---- which process an entry describes ----------------------------------- */
+
+static __always_inline __u32 exec_gen_of(__u32 tgid)
+{
+	__u32 *g = bpf_map_lookup_elem(&exec_gens, &tgid);
+
+	return g ? *g : 0;
+}
+
+/* 1 when the targets entry t describes the current process and program. */
+static __always_inline int target_current(const struct pyh_sample_target *t, __u32 tgid)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 start;
+
+	if (t->exec_gen != exec_gen_of(tgid))
+		return 0;
+	if (!t->start_ticks || !clk_tck_ns)
+		return 1;
+	if (!bpf_core_field_exists(task->start_boottime))
+		return 1;
+	start = BPF_CORE_READ(task, group_leader, start_boottime);
+	return start / clk_tck_ns == t->start_ticks;
+}
+
 SEC("perf_event")
 int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 {
@@ -355,6 +422,10 @@ int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 	if (!t)
 		return 0;
 	count(PYH_CNT_TICKS);
+	if (!target_current(t, tgid)) {
+		count(PYH_CNT_STALE_TARGET);
+		return 0;
+	}
 	wk = get_work();
 	if (!wk)
 		return 0;
@@ -422,4 +493,103 @@ int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 	}
 	count(PYH_CNT_EMITTED);
 	return 0;
+}
+
+/* ---- process events (host mode) ------------------------------------------ */
+
+static __always_inline void send_proc_event(__u32 kind, __u32 tgid, __u32 gen)
+{
+	struct pyh_proc_event *e = bpf_ringbuf_reserve(&procs, sizeof(*e), 0);
+
+	if (!e) {
+		count(PYH_CNT_PROC_LOST);
+		return;
+	}
+	e->kind = kind;
+	e->pid = tgid;
+	e->ktime_ns = bpf_ktime_get_ns();
+	e->exec_gen = gen;
+	e->_pad = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* After exec, current is the process running its new program. */
+static __always_inline int on_exec(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, gen;
+
+	gen = exec_gen_of(tgid) + 1;
+	bpf_map_update_elem(&exec_gens, &tgid, &gen, BPF_ANY);
+	bpf_map_delete_elem(&targets, &tgid); /* its layout was the old program's */
+	if (proc_events)
+		send_proc_event(PYH_PROC_EXEC, tgid, gen);
+	return 0;
+}
+
+/* Fires for every exiting thread; the process is gone with its last one
+ * (signal->live reached 0 before the tracepoint). */
+static __always_inline int on_exit(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	bpf_map_delete_elem(&exec_gens, &tgid);
+	if (bpf_map_delete_elem(&targets, &tgid) == 0 && proc_events)
+		send_proc_event(PYH_PROC_EXIT, tgid, 0);
+	return 0;
+}
+
+/* A target that forks (multiprocessing, pre-fork servers) has a Python child
+ * that never execs: tell the user side about it. */
+static __always_inline int on_fork(__u32 parent_tgid, __u32 child_pid, __u32 child_tgid)
+{
+	if (!proc_events || child_pid != child_tgid)
+		return 0; /* a new thread, not a new process */
+	if (!bpf_map_lookup_elem(&targets, &parent_tgid))
+		return 0;
+	send_proc_event(PYH_PROC_FORK, child_tgid, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(pyh_fork_btf, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork(parent->tgid, child->pid, child->tgid);
+}
+
+SEC("tracepoint/sched/sched_process_fork")
+int pyh_fork_tp(struct trace_event_raw_sched_process_fork *ctx)
+{
+	/* The classic tracepoint has no tgids: the child's pid is its tgid
+	 * when it is a process, which the caller cannot tell here; the user
+	 * side checks /proc. */
+	__u32 parent = bpf_get_current_pid_tgid() >> 32;
+
+	return on_fork(parent, (__u32)ctx->child_pid, (__u32)ctx->child_pid);
+}
+
+SEC("tp_btf/sched_process_exec")
+int pyh_exec_btf(__u64 *ctx)
+{
+	return on_exec();
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int pyh_exec_tp(void *ctx)
+{
+	return on_exec();
+}
+
+SEC("tp_btf/sched_process_exit")
+int pyh_exit_btf(__u64 *ctx)
+{
+	return on_exit();
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int pyh_exit_tp(void *ctx)
+{
+	return on_exit();
 }

@@ -24,15 +24,43 @@
 #define PYH_TARGET_MATCH_NATIVE_TID 0x1u /* match tstate by native_thread_id (3.8+), else by fs base */
 #define PYH_TARGET_GIL_ONLY 0x2u	 /* --gil: emit only samples whose thread holds the GIL */
 
-/* The `targets` map value, keyed by tgid (__u32). */
+/* The `targets` map value, keyed by tgid (__u32).
+ *
+ * A tgid alone does not name a process for long: PIDs are reused, and a
+ * process that execs keeps its PID but gets another program. So an entry
+ * also says WHICH process and program it describes, and the sampler ignores
+ * (PYH_CNT_STALE_TARGET) an entry that does not match the task it hits:
+ * - start_ticks: the process's start time as /proc/PID/stat field 22 gives
+ *   it (clock ticks since boot); BPF compares it with the group leader's
+ *   start_boottime / clk_tck_ns. 0: not checked.
+ * - exec_gen: the `exec_gens` map's value for the tgid (0 when absent) when
+ *   the user side started reading the process. The exec tracepoint bumps it
+ *   (and deletes the targets entry), so an entry made from the previous
+ *   program can never match the new one. */
 struct pyh_sample_target {
 	struct pyh_layout layout;
 	__u64 interp_head_ptr;		/* address of the PyInterpreterState * list head */
 	__u64 tstate_current_ptr;	/* gil_kind TSTATE_CURRENT: address of that pointer, else 0 */
 	__u32 flags;			/* PYH_TARGET_* */
+	__u32 exec_gen;			/* see above */
+	__u64 start_ticks;		/* see above; 0: unchecked */
+};
+_Static_assert(sizeof(struct pyh_sample_target) == 38 * 4 + 32, "pyh_sample_target size");
+
+/* Process events (the `procs` ring buffer), sent only when the user side
+ * asked for them (host mode, `record --all`). */
+#define PYH_PROC_EXEC 1u	/* pid exec'd a new program (any process on the host) */
+#define PYH_PROC_EXIT 2u	/* the last thread of pid, a target, exited */
+#define PYH_PROC_FORK 3u	/* a target forked pid, a new process (not a thread) */
+
+struct pyh_proc_event {
+	__u32 kind;		/* PYH_PROC_* */
+	__u32 pid;		/* tgid, in the initial PID namespace */
+	__u64 ktime_ns;		/* bpf_ktime_get_ns() */
+	__u32 exec_gen;		/* the pid's exec generation after the event */
 	__u32 _pad;
 };
-_Static_assert(sizeof(struct pyh_sample_target) == 38 * 4 + 24, "pyh_sample_target size");
+_Static_assert(sizeof(struct pyh_proc_event) == 24, "pyh_proc_event size");
 
 /* struct pyh_sample.flags */
 #define PYH_SAMPLE_TRUNCATED 0x1u	/* deeper than PYH_SAMPLE_MAX_DEPTH: root frames missing */
@@ -82,6 +110,10 @@ enum pyh_sample_counter {
 	PYH_CNT_GIL_FILTERED,		/* --gil: thread did not hold the GIL */
 	PYH_CNT_READ_ERROR,		/* thread state or interpreter unreadable */
 	PYH_CNT_CACHE_STALE,		/* cached thread state no longer matched the thread */
+	PYH_CNT_STALE_TARGET,		/* the targets entry describes an earlier process with
+					 * this PID, or the program before an exec */
+	PYH_CNT_PROC_LOST,		/* process event lost: the procs ring buffer was full
+					 * (not a tick; the user side rescans /proc) */
 	PYH_CNT_MAX,
 };
 

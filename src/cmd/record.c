@@ -14,6 +14,12 @@
  *   needed and nothing extra runs in the kernel when --idle is off.
  * - --subprocesses: /proc is polled every PYH_REC_SCAN_MS for descendants of
  *   the main process; one that is not Python is retried after it execs.
+ * - --all: the host tracker (src/host/) finds every Python process already
+ *   running, and the sampler's exec/fork/exit tracepoints report new and
+ *   departed ones; the tracker attaches new ones as soon as their interpreter
+ *   exists. One sampler (a perf event per CPU, a hash map of targets) serves
+ *   them all. A process that exits or execs is detached after its last
+ *   samples are read; the BPF side already ignores it (see sample.h).
  */
 #include "cmd/cmd.h"
 
@@ -32,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/host.h"
 #include "profile/profile.h"
 #include "python/target.h"
 #include "record/collector.h"
@@ -49,6 +56,8 @@ struct pyh_recopts {
 	const char *output;
 	enum pyh_format fmt;
 	int threads, idle, subprocs, gil;
+	int all;		/* --all: every Python process on the host */
+	int group;		/* enum pyh_group */
 	long ringbuf_mb;
 	char **cmd;		/* NULL unless `-- CMD ARGS...` */
 };
@@ -67,6 +76,8 @@ struct pyh_recstate {
 	pid_t seen_pid[PYH_REC_MAX_PROCS];
 	char seen_exe[PYH_REC_MAX_PROCS][64];
 	int nseen;
+	struct pyh_host_tracker *tr;	/* --all */
+	int host_attached;		/* --all: processes attached so far */
 };
 
 static volatile sig_atomic_t pyh_rec_stop;
@@ -81,6 +92,7 @@ static void pyh_rec_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pyhang record [options] --pid PID\n"
+		"       pyhang record [options] --all\n"
 		"       pyhang record [options] -- COMMAND [ARGS...]\n"
 		"\n"
 		"Sample the Python stacks of a running process (or of a command pyhang starts)\n"
@@ -88,6 +100,11 @@ static void pyh_rec_usage(FILE *f)
 		"\n"
 		"options:\n"
 		"  -p, --pid PID          profile this running process\n"
+		"  -a, --all              profile every Python process on the host, those running and\n"
+		"                         those that start while recording (containers included)\n"
+		"      --group HOW        root frames: process (\"python3 app.py [pid 123, 3.12.1]\"),\n"
+		"                         cgroup (\"cgroup /system.slice/app.service\") or none\n"
+		"                         (default: process with --all, else none)\n"
 		"  -d, --duration SECS    stop after SECS seconds (default: when the target exits or Ctrl-C;\n"
 		"                         a COMMAND pyhang started gets SIGTERM when SECS end)\n"
 		"  -r, --rate HZ          samples per second of CPU time, 1..%d (default %d)\n"
@@ -105,7 +122,9 @@ static void pyh_rec_usage(FILE *f)
 		"  pyhang record --pid 1234 -d 30 -o app.svg\n"
 		"  pyhang record -r 999 -f speedscope -o run.json -- python3 train.py --epochs 1\n"
 		"  pyhang record --pid 1234 --idle --threads -o waits.folded\n"
-		"  pyhang record --subprocesses -o build.svg -- make -j8\n",
+		"  pyhang record --subprocesses -o build.svg -- make -j8\n"
+		"  pyhang record --all -d 60 -o host.pb.gz\n"
+		"  pyhang record --all --group cgroup -d 30 -o services.svg\n",
 		PYH_SAMPLER_MAX_HZ, PYH_REC_DEFAULT_HZ, PYH_REC_SCAN_MS);
 }
 
@@ -181,9 +200,11 @@ static int pyh_check_output(const char *path)
 
 static int pyh_rec_parse(int argc, char **argv, struct pyh_recopts *o, int *exit_code)
 {
-	enum { OPT_THREADS = 256, OPT_IDLE, OPT_GIL, OPT_RINGBUF };
+	enum { OPT_THREADS = 256, OPT_IDLE, OPT_GIL, OPT_RINGBUF, OPT_GROUP };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "group", required_argument, NULL, OPT_GROUP },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "output", required_argument, NULL, 'o' },
@@ -198,7 +219,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_recopts *o, int *exit
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *fmt_arg = NULL;
-	int c;
+	int c, group_set = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->rate = PYH_REC_DEFAULT_HZ;
@@ -206,7 +227,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_recopts *o, int *exit
 	*exit_code = 2;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:p:d:r:o:f:svh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:p:ad:r:o:f:svh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (pyh_parse_pid(optarg, &o->pid))
@@ -234,6 +255,21 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_recopts *o, int *exit
 			o->fmt = pyh_format_parse(optarg);
 			if (!o->fmt) {
 				fprintf(stderr, "pyhang: unknown format '%s': want svg, folded, speedscope or pprof\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case 'a': o->all = 1; break;
+		case OPT_GROUP:
+			group_set = 1;
+			if (!strcmp(optarg, "process")) {
+				o->group = PYH_GROUP_PROCESS;
+			} else if (!strcmp(optarg, "cgroup")) {
+				o->group = PYH_GROUP_CGROUP;
+			} else if (!strcmp(optarg, "none")) {
+				o->group = PYH_GROUP_NONE;
+			} else {
+				fprintf(stderr, "pyhang: invalid --group '%s': want process, cgroup or none\n",
 					optarg);
 				return -1;
 			}
@@ -266,9 +302,20 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_recopts *o, int *exit
 	}
 	if (optind < argc)
 		o->cmd = &argv[optind];
-	if (!o->pid == !o->cmd) {
+	if (o->all && (o->pid || o->cmd)) {
+		fprintf(stderr, "pyhang: --all profiles every Python process: give --all, --pid or a "
+				"command, not several\n");
+		return -1;
+	}
+	if (o->all && o->subprocs) {
+		fprintf(stderr, "pyhang: --all already includes every subprocess: drop --subprocesses\n");
+		return -1;
+	}
+	if (!group_set)
+		o->group = o->all ? PYH_GROUP_PROCESS : PYH_GROUP_NONE;
+	if (!o->all && !o->pid == !o->cmd) {
 		fprintf(stderr, o->pid ? "pyhang: give either --pid or a command, not both\n"
-				       : "pyhang: nothing to profile: give --pid PID or -- COMMAND "
+				       : "pyhang: nothing to profile: give --pid PID, --all or -- COMMAND "
 					 "(see pyhang record --help)\n");
 		return -1;
 	}
@@ -315,6 +362,16 @@ static int pyh_rec_attach(struct pyh_recstate *st, pid_t pid, char *err, size_t 
 	if (e) {
 		snprintf(err, errsz, "process %d: %s", (int)pid, strerror(-e));
 		return e;
+	}
+	if (st->o->group) {
+		struct pyh_host_proc hp;
+		char label[256], cg[PYH_HOST_CGROUP_MAX + 8];
+
+		if (!pyh_host_proc_read(pid, &hp)) {
+			pyh_host_label(&hp, &t.ver, label, sizeof(label));
+			pyh_host_cgroup_label(&hp, cg, sizeof(cg));
+			pyh_collector_set_labels(st->col, pid, label, cg);
+		}
 	}
 	e = pyh_sampler_add_target(st->smp, &t, err, errsz);
 	if (e)
@@ -406,6 +463,72 @@ static void pyh_rec_scan_children(struct pyh_recstate *st)
 	closedir(d);
 }
 
+/* ---- --all: the host tracker's callbacks ---------------------------------- */
+
+static uint32_t pyh_rec_host_gen(void *arg, pid_t pid)
+{
+	struct pyh_recstate *st = arg;
+
+	return pyh_sampler_exec_gen(st->smp, pid);
+}
+
+static int pyh_rec_host_attach(void *arg, const struct pyh_target *t, const struct pyh_host_proc *p,
+			       uint32_t gen)
+{
+	struct pyh_recstate *st = arg;
+	char err[512], label[256], cg[PYH_HOST_CGROUP_MAX + 8];
+	int e;
+
+	pyh_collector_forget(st->col, t->pid); /* an earlier process with this pid */
+	e = pyh_collector_add_target(st->col, t);
+	if (e) {
+		if (pyh_verbose)
+			fprintf(stderr, "pyhang: not sampling process %d: %s\n", (int)t->pid, strerror(-e));
+		return e;
+	}
+	pyh_host_label(p, &t->ver, label, sizeof(label));
+	pyh_host_cgroup_label(p, cg, sizeof(cg));
+	pyh_collector_set_labels(st->col, t->pid, label, cg);
+	e = pyh_sampler_add_target_checked(st->smp, t, p->start_ticks, gen, err, sizeof(err));
+	if (e) {
+		pyh_collector_forget(st->col, t->pid);
+		if (pyh_verbose)
+			fprintf(stderr, "pyhang: not sampling process %d: %s\n", (int)t->pid, err);
+		return e;
+	}
+	st->host_attached++;
+	if (pyh_verbose)
+		fprintf(stderr, "pyhang: sampling %s\n", label);
+	return 0;
+}
+
+static void pyh_rec_host_detach(void *arg, pid_t pid)
+{
+	struct pyh_recstate *st = arg;
+
+	/* No new samples of pid from here on; name the ones in the ring buffer
+	 * from the code cache only (the memory may be another program's now). */
+	pyh_sampler_remove_target(st->smp, pid);
+	pyh_collector_mark_gone(st->col, pid);
+	for (int i = 0; i < 100 && pyh_sampler_poll(st->smp, 0) > 0; i++)
+		;
+	pyh_collector_forget(st->col, pid);
+	if (pyh_verbose)
+		fprintf(stderr, "pyhang: process %d exited or exec'd\n", (int)pid);
+}
+
+static void pyh_rec_proc_event(const struct pyh_proc_event *e, void *arg)
+{
+	struct pyh_recstate *st = arg;
+
+	if (!st->tr)
+		return;
+	if (e->kind == PYH_PROC_EXIT)
+		pyh_host_tracker_exit(st->tr, (pid_t)e->pid);
+	else if (e->kind == PYH_PROC_EXEC || e->kind == PYH_PROC_FORK)
+		pyh_host_tracker_exec(st->tr, (pid_t)e->pid);
+}
+
 /* Start the command; returns the child's pid or -1 (message printed). */
 static pid_t pyh_rec_spawn(char **cmd)
 {
@@ -457,7 +580,9 @@ static void pyh_rec_progress(struct pyh_recstate *st, double elapsed, int final)
 	fprintf(stderr, "\r\033[Kpyhang: %.1fs  %llu samples  %llu lost%s", elapsed,
 		(unsigned long long)(cs.samples + cs.idle_samples),
 		(unsigned long long)(cnt[PYH_CNT_RINGBUF_FULL] + cs.malformed + cs.oom),
-		st->attached ? "" : "  (waiting for Python)");
+		st->tr ? "" : st->attached ? "" : "  (waiting for Python)");
+	if (st->tr)
+		fprintf(stderr, "  %d processes", pyh_host_tracker_attached(st->tr));
 	if (final)
 		fputs("\r\033[K", stderr);
 	fflush(stderr);
@@ -483,11 +608,15 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 			(unsigned long long)cnt[PYH_CNT_RINGBUF_FULL], (unsigned long long)cs.malformed,
 			(unsigned long long)cs.oom, (unsigned long long)cs.unknown_pid);
 	fputc('\n', stderr);
+	if (st->tr)
+		fprintf(stderr, "pyhang: %d Python processes sampled (%d still running)\n",
+			st->host_attached, pyh_host_tracker_attached(st->tr));
 	if (cnt[PYH_CNT_NO_TSTATE] || cnt[PYH_CNT_NO_FRAME] || cnt[PYH_CNT_BAD_FRAME] ||
 	    cnt[PYH_CNT_GIL_FILTERED] || cs.unknown_code || cs.truncated || cs.idle_errors) {
 		fprintf(stderr, "pyhang: not counted as Python samples:");
 		for (int i = PYH_CNT_NO_TSTATE; i < PYH_CNT_MAX; i++)
-			if (cnt[i] && i != PYH_CNT_RINGBUF_FULL && i != PYH_CNT_CACHE_STALE)
+			if (cnt[i] && i != PYH_CNT_RINGBUF_FULL && i != PYH_CNT_CACHE_STALE &&
+			    i != PYH_CNT_STALE_TARGET && i != PYH_CNT_PROC_LOST)
 				fprintf(stderr, " %llu %s;", (unsigned long long)cnt[i],
 					pyh_sampler_counter_name(i));
 		if (cs.unknown_code)
@@ -519,8 +648,16 @@ int pyh_cmd_record(int argc, char **argv)
 	if (pyh_rec_parse(argc, argv, &o, &rc))
 		return rc;
 	rc = 1;
+	if (o.all && geteuid() != 0) {
+		fprintf(stderr, "pyhang: record --all needs root: it reads every Python process's memory "
+				"and loads BPF programs (run it with sudo)\n");
+		return 1;
+	}
 	if (o.output) {
 		out_path = o.output;
+	} else if (o.all) {
+		snprintf(outbuf, sizeof(outbuf), "pyhang-all.%s", pyh_fmt_ext(o.fmt));
+		out_path = outbuf;
 	} else {
 		snprintf(outbuf, sizeof(outbuf), "pyhang-%d.%s", o.pid ? (int)o.pid : (int)getpid(),
 			 pyh_fmt_ext(o.fmt));
@@ -539,10 +676,25 @@ int pyh_cmd_record(int argc, char **argv)
 	co.threads = o.threads;
 	co.processes = o.subprocs;
 	co.gil_only = o.gil;
+	co.group = o.group;
 	st->col = st->prof ? pyh_collector_new(st->prof, &co) : NULL;
 	if (!st->col) {
 		fprintf(stderr, "pyhang: out of memory\n");
 		goto cleanup;
+	}
+	if (o.all) {
+		struct pyh_host_ops ops = { .generation = pyh_rec_host_gen,
+					    .attach = pyh_rec_host_attach,
+					    .detach = pyh_rec_host_detach };
+
+		st->tr = pyh_host_tracker_new(&ops, st, getpid());
+		if (!st->tr) {
+			fprintf(stderr, "pyhang: out of memory\n");
+			goto cleanup;
+		}
+		so.proc_events = 1;
+		so.proc_cb = pyh_rec_proc_event;
+		so.proc_arg = st;
 	}
 
 	/* A --pid target must be Python before anything is loaded. */
@@ -571,8 +723,10 @@ int pyh_cmd_record(int argc, char **argv)
 		goto cleanup;
 	}
 	if (pyh_verbose)
-		fprintf(stderr, "pyhang: sampler on %d CPUs at %ld Hz (%s)\n", pyh_sampler_ncpus(st->smp),
-			o.rate, pyh_sampler_uses_bpf_loop(st->smp) ? "bpf_loop" : "bounded loops");
+		fprintf(stderr, "pyhang: sampler on %d CPUs at %ld Hz (%s)%s%s\n", pyh_sampler_ncpus(st->smp),
+			o.rate, pyh_sampler_uses_bpf_loop(st->smp) ? "bpf_loop" : "bounded loops",
+			st->tr ? ", process events by " : "",
+			st->tr ? pyh_sampler_proc_events_kind(st->smp) : "");
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = pyh_rec_on_signal;
@@ -581,7 +735,9 @@ int pyh_cmd_record(int argc, char **argv)
 	sigaction(SIGTERM, &sa, &old_term);
 	signals_set = 1;
 
-	if (o.cmd) {
+	if (o.all) {
+		pyh_host_tracker_scan(st->tr, pyh_host_now_ms());
+	} else if (o.cmd) {
 		st->child = pyh_rec_spawn(o.cmd);
 		if (st->child < 0)
 			goto cleanup;
@@ -598,7 +754,7 @@ int pyh_cmd_record(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-	st->attached = pyh_collector_has_target(st->col, st->main_pid);
+	st->attached = o.all ? 1 : pyh_collector_has_target(st->col, st->main_pid);
 
 	tty = isatty(STDERR_FILENO);
 	t0 = pyh_now();
@@ -614,7 +770,13 @@ int pyh_cmd_record(int argc, char **argv)
 		elapsed = now - t0;
 		if (o.duration > 0 && elapsed >= o.duration)
 			break;
-		if (st->child) {
+		if (st->tr) {
+			/* Samples first: an exit event must not forget a process
+			 * whose records are still in the ring buffer. */
+			for (int i = 0; i < 100 && pyh_sampler_poll(st->smp, 0) > 0; i++)
+				;
+			pyh_host_tracker_tick(st->tr, pyh_host_now_ms());
+		} else if (st->child) {
 			int status;
 
 			if (waitpid(st->child, &status, WNOHANG) == st->child) {
@@ -661,8 +823,11 @@ int pyh_cmd_record(int argc, char **argv)
 	if (!st->attached)
 		fprintf(stderr, "pyhang: process %d never ran Python: %s\n", (int)st->main_pid, err);
 
-	snprintf(title, sizeof(title), "pyhang record %s%d", st->child ? "-- pid " : "--pid ",
-		 (int)st->main_pid);
+	if (o.all)
+		snprintf(title, sizeof(title), "pyhang record --all");
+	else
+		snprintf(title, sizeof(title), "pyhang record %s%d", st->child ? "-- pid " : "--pid ",
+			 (int)st->main_pid);
 	{
 		struct pyh_profile_meta meta = { .title = title, .rate_hz = (unsigned)o.rate,
 						 .duration_s = elapsed };
@@ -699,6 +864,7 @@ cleanup:
 	}
 	if (st) {
 		pyh_sampler_free(st->smp);
+		pyh_host_tracker_free(st->tr);
 		pyh_collector_free(st->col);
 		pyh_profile_free(st->prof);
 		free(st);

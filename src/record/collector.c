@@ -13,12 +13,14 @@
 #include "python/threads.h"
 
 #define PYH_NAME_SLOTS 4096
-#define PYH_ROOTS 3 /* process, thread, [truncated] */
+#define PYH_ROOTS 4 /* group, process, thread, [truncated] */
 
 struct pyh_ctarget {
 	struct pyh_target t;
 	struct pyh_codecache *cache;
 	char comm[32];
+	char label[256];	/* --group process */
+	char cgroup[256];	/* --group cgroup */
 	int gone;
 };
 
@@ -124,8 +126,37 @@ int pyh_collector_add_target(struct pyh_collector *c, const struct pyh_target *t
 		return -ENOMEM;
 	}
 	pyh_read_comm(t->pid, 0, ct->comm, sizeof(ct->comm));
+	snprintf(ct->label, sizeof(ct->label), "process %d (%s)", (int)t->pid, ct->comm);
+	snprintf(ct->cgroup, sizeof(ct->cgroup), "cgroup ?");
 	c->targets[c->ntargets++] = ct;
 	return 0;
+}
+
+int pyh_collector_set_labels(struct pyh_collector *c, pid_t pid, const char *process_label,
+			     const char *cgroup_label)
+{
+	struct pyh_ctarget *ct = pyh_find(c, pid);
+
+	if (!ct)
+		return -ENOENT;
+	if (process_label)
+		snprintf(ct->label, sizeof(ct->label), "%s", process_label);
+	if (cgroup_label)
+		snprintf(ct->cgroup, sizeof(ct->cgroup), "%s", cgroup_label);
+	return 0;
+}
+
+void pyh_collector_forget(struct pyh_collector *c, pid_t pid)
+{
+	for (int i = 0; i < c->ntargets; i++) {
+		if (c->targets[i]->t.pid != pid)
+			continue;
+		pyh_codecache_free(c->targets[i]->cache);
+		free(c->targets[i]);
+		c->targets[i] = c->targets[--c->ntargets];
+		c->targets[c->ntargets] = NULL;
+		return;
+	}
 }
 
 int pyh_collector_has_target(const struct pyh_collector *c, pid_t pid)
@@ -166,6 +197,10 @@ static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
 {
 	int n = 0;
 
+	if (c->opts.group == PYH_GROUP_PROCESS)
+		c->frames[n++] = (struct pyh_pframe){ .function = ct->label };
+	else if (c->opts.group == PYH_GROUP_CGROUP)
+		c->frames[n++] = (struct pyh_pframe){ .function = ct->cgroup };
 	if (c->opts.processes) {
 		snprintf(proc_text, textsz, "process %d (%s)", (int)ct->t.pid, ct->comm);
 		c->frames[n++] = (struct pyh_pframe){ .function = proc_text };

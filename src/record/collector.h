@@ -10,10 +10,18 @@
 #include "pyhang/sample.h"
 #include "python/target.h"
 
+/* --group: the synthetic root frame each stack gets. */
+enum pyh_group {
+	PYH_GROUP_NONE = 0,
+	PYH_GROUP_PROCESS,	/* the process's label: "python3 app.py [pid 123, 3.12.1]" */
+	PYH_GROUP_CGROUP,	/* "cgroup /system.slice/app.service" */
+};
+
 struct pyh_collector_opts {
 	int threads;	/* root frame "thread TID (name)" per thread */
 	int processes;	/* root frame "process PID (name)" per process */
 	int gil_only;	/* idle samples only from the GIL holder */
+	int group;	/* enum pyh_group: a root frame above all of those */
 };
 
 struct pyh_collector_stats {
@@ -41,6 +49,18 @@ int pyh_collector_has_target(const struct pyh_collector *c, pid_t pid);
 /* The copy of the target the collector keeps (NULL if unknown). */
 const struct pyh_target *pyh_collector_target(const struct pyh_collector *c, pid_t pid);
 #define PYH_COLLECTOR_MAX_TARGETS 1024
+
+/* The texts --group uses for process pid (copied, cut to 255 bytes; NULL
+ * keeps the current one). Until set, the process label is "process PID (comm)"
+ * and the cgroup label "cgroup ?". Returns 0 or -ENOENT. */
+int pyh_collector_set_labels(struct pyh_collector *c, pid_t pid, const char *process_label,
+			     const char *cgroup_label);
+
+/* Forget process pid altogether (its code cache and labels; its samples so
+ * far stay in the profile): for a process that exited or exec'd, once its
+ * last records were consumed. A later record of pid counts as unknown_pid.
+ * No-op when pid is unknown. */
+void pyh_collector_forget(struct pyh_collector *c, pid_t pid);
 
 /* The process has exited: its remaining records are named from the code
  * cache without re-reading (no address can be reused in a dead process),

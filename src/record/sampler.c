@@ -28,6 +28,10 @@ struct pyh_sampler {
 	int gil_only;
 	pyh_sample_cb cb;
 	void *cb_arg;
+	struct bpf_link *proc_links[3];	/* exec, exit, fork (host mode) */
+	const char *proc_kind;
+	pyh_proc_cb proc_cb;
+	void *proc_arg;
 };
 
 static const char *const pyh_counter_names[PYH_CNT_MAX] = {
@@ -40,6 +44,8 @@ static const char *const pyh_counter_names[PYH_CNT_MAX] = {
 	[PYH_CNT_GIL_FILTERED] = "GIL not held (--gil)",
 	[PYH_CNT_READ_ERROR] = "thread state unreadable",
 	[PYH_CNT_CACHE_STALE] = "stale thread-state cache entry",
+	[PYH_CNT_STALE_TARGET] = "PID reused or program exec'd (entry not used)",
+	[PYH_CNT_PROC_LOST] = "process events lost",
 };
 
 const char *pyh_sampler_counter_name(int idx)
@@ -54,6 +60,38 @@ static int pyh_ringbuf_cb(void *ctx, void *data, size_t len)
 	struct pyh_sampler *s = ctx;
 
 	return s->cb ? s->cb(data, len, s->cb_arg) : 0;
+}
+
+static int pyh_procrb_cb(void *ctx, void *data, size_t len)
+{
+	struct pyh_sampler *s = ctx;
+
+	if (len >= sizeof(struct pyh_proc_event) && s->proc_cb)
+		s->proc_cb(data, s->proc_arg);
+	return 0;
+}
+
+/* 1 when the kernel loads a tp_btf program for the raw tracepoint `name`
+ * (probe the feature, not the kernel version). */
+static int pyh_probe_tp_btf(const char *name)
+{
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP);
+	struct bpf_insn insns[2];
+	int id, fd;
+
+	memset(insns, 0, sizeof(insns));
+	insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K; /* r0 = 0 */
+	insns[0].dst_reg = BPF_REG_0;
+	insns[1].code = BPF_JMP | BPF_EXIT;
+	id = libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP);
+	if (id <= 0)
+		return 0;
+	opts.attach_btf_id = (__u32)id;
+	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, 2, &opts);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
 }
 
 static size_t pyh_round_pow2(size_t n)
@@ -120,6 +158,34 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 	}
 	/* Configure between open and load. */
 	s->skel->rodata->use_bpf_loop = s->bpf_loop;
+	{
+		long tck = sysconf(_SC_CLK_TCK);
+
+		s->skel->rodata->clk_tck_ns = tck > 0 && tck <= 1000000000L ? 1000000000ULL / (__u64)tck : 0;
+	}
+	s->skel->rodata->proc_events = o->proc_events ? 1 : 0;
+	if (o->proc_events) {
+		int btf = pyh_probe_tp_btf("sched_process_exec") &&
+			  pyh_probe_tp_btf("sched_process_exit") &&
+			  pyh_probe_tp_btf("sched_process_fork");
+
+		s->proc_kind = btf ? "tp_btf" : "tracepoint";
+		bpf_program__set_autoload(s->skel->progs.pyh_exec_btf, btf);
+		bpf_program__set_autoload(s->skel->progs.pyh_exit_btf, btf);
+		bpf_program__set_autoload(s->skel->progs.pyh_fork_btf, btf);
+		bpf_program__set_autoload(s->skel->progs.pyh_exec_tp, !btf);
+		bpf_program__set_autoload(s->skel->progs.pyh_exit_tp, !btf);
+		bpf_program__set_autoload(s->skel->progs.pyh_fork_tp, !btf);
+		s->proc_cb = o->proc_cb;
+		s->proc_arg = o->proc_arg;
+	} else {
+		bpf_program__set_autoload(s->skel->progs.pyh_exec_btf, false);
+		bpf_program__set_autoload(s->skel->progs.pyh_exit_btf, false);
+		bpf_program__set_autoload(s->skel->progs.pyh_exec_tp, false);
+		bpf_program__set_autoload(s->skel->progs.pyh_exit_tp, false);
+		bpf_program__set_autoload(s->skel->progs.pyh_fork_btf, false);
+		bpf_program__set_autoload(s->skel->progs.pyh_fork_tp, false);
+	}
 	e = bpf_map__set_max_entries(s->skel->maps.samples,
 				     (__u32)pyh_round_pow2(o->ringbuf_bytes ? o->ringbuf_bytes : 8u << 20));
 	if (!e && o->max_targets > 0)
@@ -190,6 +256,33 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 		snprintf(err, errsz, "opening the sample ring buffer failed: %s", strerror(-e));
 		goto cleanup;
 	}
+	if (o->proc_events) {
+		int btf = !strcmp(s->proc_kind, "tp_btf");
+		static const char *const names[3] = { "sched_process_exec", "sched_process_exit",
+						      "sched_process_fork" };
+		struct bpf_program *progs[3] = {
+			btf ? s->skel->progs.pyh_exec_btf : s->skel->progs.pyh_exec_tp,
+			btf ? s->skel->progs.pyh_exit_btf : s->skel->progs.pyh_exit_tp,
+			btf ? s->skel->progs.pyh_fork_btf : s->skel->progs.pyh_fork_tp,
+		};
+
+		e = ring_buffer__add(s->rb, bpf_map__fd(s->skel->maps.procs), pyh_procrb_cb, s);
+		if (e) {
+			snprintf(err, errsz, "opening the process-event ring buffer failed: %s",
+				 strerror(-e));
+			goto cleanup;
+		}
+		for (int i = 0; i < 3; i++) {
+			s->proc_links[i] = bpf_program__attach(progs[i]);
+			if (!s->proc_links[i]) {
+				e = -errno;
+				snprintf(err, errsz, "attaching to the %s %s failed: %s%s", s->proc_kind,
+					 names[i], strerror(-e),
+					 btf ? "" : " (is tracefs mounted at /sys/kernel/tracing?)");
+				goto cleanup;
+			}
+		}
+	}
 	*out = s;
 	return 0;
 
@@ -200,6 +293,26 @@ cleanup:
 
 int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, char *err,
 			   size_t errsz)
+{
+	return pyh_sampler_add_target_checked(s, t, 0, 0, err, errsz);
+}
+
+uint32_t pyh_sampler_exec_gen(struct pyh_sampler *s, pid_t pid)
+{
+	__u32 key = (__u32)pid, v = 0;
+
+	if (!s->proc_kind || bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.exec_gens), &key, &v))
+		return 0;
+	return v;
+}
+
+const char *pyh_sampler_proc_events_kind(const struct pyh_sampler *s)
+{
+	return s->proc_kind;
+}
+
+int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_target *t,
+				   uint64_t start_ticks, uint32_t exec_gen, char *err, size_t errsz)
 {
 	struct pyh_sample_target v;
 	const struct pyh_layout *l = &t->layout;
@@ -214,6 +327,8 @@ int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, ch
 		v.flags |= PYH_TARGET_MATCH_NATIVE_TID;
 	if (s->gil_only)
 		v.flags |= PYH_TARGET_GIL_ONLY;
+	v.start_ticks = start_ticks;
+	v.exec_gen = exec_gen;
 	if (!t->interp_head_ptr || l->frame_back + 8 > PYH_FRAME_WINDOW ||
 	    l->frame_code + 8 > PYH_FRAME_WINDOW || l->frame_lasti + 8 > PYH_FRAME_WINDOW ||
 	    (l->frame_owner != PYH_NO_FIELD && l->frame_owner >= PYH_FRAME_WINDOW)) {
@@ -278,6 +393,9 @@ void pyh_sampler_free(struct pyh_sampler *s)
 	if (!s)
 		return;
 	ring_buffer__free(s->rb);
+	bpf_link__destroy(s->proc_links[0]);
+	bpf_link__destroy(s->proc_links[1]);
+	bpf_link__destroy(s->proc_links[2]);
 	for (int i = 0; s->links && i < s->ncpus_possible; i++)
 		bpf_link__destroy(s->links[i]);
 	for (int i = 0; s->pfds && i < s->ncpus_possible; i++)

@@ -9,11 +9,20 @@
 #include "pyhang/sample.h"
 #include "python/target.h"
 
+/* Called from pyh_sampler_poll() for every process event (host mode). */
+typedef void (*pyh_proc_cb)(const struct pyh_proc_event *e, void *arg);
+
 struct pyh_sampler_opts {
 	unsigned rate_hz;	/* 1 .. PYH_SAMPLER_MAX_HZ */
 	size_t ringbuf_bytes;	/* rounded up to a power of two >= page size */
 	int gil_only;		/* --gil: only samples whose thread holds the GIL */
 	int max_targets;	/* capacity of the targets map */
+	/* Host mode: also load the exec/exit tracepoint programs (tp_btf when the
+	 * kernel accepts it, else the classic tracepoint) and hand every event to
+	 * proc_cb (which must be set). Off: nothing but the perf_event program. */
+	int proc_events;
+	pyh_proc_cb proc_cb;
+	void *proc_arg;
 };
 
 #define PYH_SAMPLER_MAX_HZ 10000
@@ -34,6 +43,18 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 /* Start sampling process t->pid. Returns 0 or -errno (err filled). */
 int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, char *err,
 			   size_t errsz);
+/* Like pyh_sampler_add_target, and the entry is used only while the process
+ * is the one that started at start_ticks (/proc/PID/stat starttime; 0: not
+ * checked) and has exec'd exec_gen times (pyh_sampler_exec_gen() read BEFORE
+ * the target was opened). See struct pyh_sample_target. */
+int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_target *t,
+				   uint64_t start_ticks, uint32_t exec_gen, char *err, size_t errsz);
+/* The exec generation of pid as the exec tracepoint counts it (0 when it has
+ * not exec'd since the sampler loaded, or without proc_events). */
+uint32_t pyh_sampler_exec_gen(struct pyh_sampler *s, pid_t pid);
+/* "tp_btf", "tracepoint", or NULL without proc_events. */
+const char *pyh_sampler_proc_events_kind(const struct pyh_sampler *s);
+
 /* Stop sampling pid. Returns 0, or -ENOENT when it was not a target. */
 int pyh_sampler_remove_target(struct pyh_sampler *s, pid_t pid);
 

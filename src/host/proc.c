@@ -1,0 +1,259 @@
+/* What /proc says about a process, and the label outputs give it. */
+#include "host/host.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PYH_PF_KTHREAD 0x00200000u	/* task flag of a kernel thread */
+#define PYH_HOST_MAX_DIRENTS 4000000	/* /proc entries looked at per listing */
+
+/* Read at most sz-1 bytes of path into buf, NUL-terminated. Returns the
+ * length or -errno. */
+static ssize_t pyh_read_small(const char *path, char *buf, size_t sz)
+{
+	ssize_t n, total = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while ((size_t)total < sz - 1) {
+		n = read(fd, buf + total, sz - 1 - (size_t)total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			n = -errno;
+			close(fd);
+			return n;
+		}
+		if (n == 0)
+			break;
+		total += n;
+	}
+	close(fd);
+	buf[total] = '\0';
+	return total;
+}
+
+/* Fields after "(comm) " of /proc/PID/stat: state, then field 4 onwards. */
+static int pyh_stat_fields(pid_t pid, char *state, unsigned *flags, uint64_t *start,
+			   char *comm, size_t commsz)
+{
+	char path[64], buf[1024], *open_p, *close_p;
+	unsigned long long st = 0;
+	unsigned fl = 0;
+	ssize_t n;
+	char s = '?';
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = pyh_read_small(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : (int)n;
+	open_p = strchr(buf, '(');
+	close_p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+	if (!open_p || !close_p || close_p < open_p)
+		return -EINVAL;
+	if (comm && commsz) {
+		size_t len = (size_t)(close_p - open_p - 1);
+
+		if (len >= commsz)
+			len = commsz - 1;
+		memcpy(comm, open_p + 1, len);
+		comm[len] = '\0';
+	}
+	/* state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime
+	 * stime cutime cstime priority nice num_threads itrealvalue starttime */
+	if (sscanf(close_p + 1, " %c %*d %*d %*d %*d %*d %u %*u %*u %*u %*u %*u %*u %*d %*d "
+				"%*d %*d %*d %*d %llu",
+		   &s, &fl, &st) != 3)
+		return -EINVAL;
+	if (state)
+		*state = s;
+	if (flags)
+		*flags = fl;
+	if (start)
+		*start = st;
+	return 0;
+}
+
+int pyh_host_start_ticks(pid_t pid, uint64_t *out)
+{
+	char state;
+	int rc = pyh_stat_fields(pid, &state, NULL, out, NULL, 0);
+
+	if (!rc && (state == 'Z' || state == 'X'))
+		rc = -ESRCH;
+	if (rc)
+		*out = 0;
+	return rc;
+}
+
+/* argv joined by spaces, argv[0] by its base name. */
+static void pyh_read_cmdline(pid_t pid, const char *comm, char *out, size_t outsz)
+{
+	char path[64], buf[4096], *arg0, *slash;
+	size_t o = 0, len0;
+	ssize_t n;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	n = pyh_read_small(path, buf, sizeof(buf));
+	if (n <= 0) {
+		snprintf(out, outsz, "[%s]", comm);
+		return;
+	}
+	arg0 = buf;
+	len0 = strnlen(buf, (size_t)n);
+	slash = memrchr(buf, '/', len0);
+	if (slash && slash + 1 < buf + len0)
+		arg0 = slash + 1;
+	for (char *p = arg0; p < buf + n && o + 1 < outsz; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch == '\0') {
+			if (p + 1 >= buf + n)
+				break; /* the final NUL */
+			ch = ' ';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			ch = '?';
+		}
+		out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+	while (o > 0 && out[o - 1] == ' ')
+		out[--o] = '\0';
+	if ((n >= (ssize_t)sizeof(buf) - 1 || o + 1 >= outsz) && o >= 3)
+		memcpy(out + o - 3, "...", 3); /* cut short */
+	if (!out[0])
+		snprintf(out, outsz, "[%s]", comm);
+}
+
+/* The cgroup v2 line ("0::/path"), else the first line's path. */
+static void pyh_read_cgroup(pid_t pid, char *out, size_t outsz)
+{
+	char path[64], buf[4096], *line, *save = NULL, *first = NULL, *v2 = NULL;
+
+	snprintf(out, outsz, "/");
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if (pyh_read_small(path, buf, sizeof(buf)) <= 0)
+		return;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+
+		if (!c2)
+			continue;
+		if (!first)
+			first = c2 + 1;
+		if (!strncmp(line, "0::", 3)) {
+			v2 = c2 + 1;
+			break;
+		}
+	}
+	if (v2 || first)
+		snprintf(out, outsz, "%s", v2 ? v2 : first);
+}
+
+/* The last NSpid of /proc/PID/status; 0 when unknown. */
+static pid_t pyh_read_nspid(pid_t pid)
+{
+	char path[64], buf[8192], *p, *end;
+	long last = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (pyh_read_small(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	p = strstr(buf, "\nNSpid:");
+	if (!p)
+		return pid; /* kernels before 4.1: no namespaces shown */
+	p += 7;
+	for (int i = 0; i < 64; i++) {
+		long v;
+
+		errno = 0;
+		v = strtol(p, &end, 10);
+		if (end == p || errno || v <= 0 || v > INT_MAX)
+			break;
+		last = v;
+		p = end;
+	}
+	return (pid_t)last;
+}
+
+int pyh_host_proc_read(pid_t pid, struct pyh_host_proc *out)
+{
+	char state = '?';
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = pyh_stat_fields(pid, &state, NULL, &out->start_ticks, out->comm, sizeof(out->comm));
+	if (!rc && (state == 'Z' || state == 'X'))
+		rc = -ESRCH;
+	if (rc) {
+		memset(out, 0, sizeof(*out));
+		return rc;
+	}
+	out->pid = pid;
+	out->ns_pid = pyh_read_nspid(pid);
+	pyh_read_cmdline(pid, out->comm, out->cmdline, sizeof(out->cmdline));
+	pyh_read_cgroup(pid, out->cgroup, sizeof(out->cgroup));
+	return 0;
+}
+
+static int pyh_pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int pyh_host_list_pids(pid_t *out, int max)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+	pid_t self = getpid();
+	long looked = 0;
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while (n < max && (de = readdir(d)) && looked++ < PYH_HOST_MAX_DIRENTS) {
+		char *end;
+		unsigned flags = 0;
+		long v;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		errno = 0;
+		v = strtol(de->d_name, &end, 10);
+		if (*end || errno || v <= 0 || v > INT_MAX || (pid_t)v == self)
+			continue;
+		if (pyh_stat_fields((pid_t)v, NULL, &flags, NULL, NULL, 0) || (flags & PYH_PF_KTHREAD))
+			continue;
+		out[n++] = (pid_t)v;
+	}
+	closedir(d);
+	qsort(out, (size_t)n, sizeof(*out), pyh_pid_cmp);
+	return n;
+}
+
+void pyh_host_label(const struct pyh_host_proc *p, const struct pyh_pyversion *v, char *out,
+		    size_t outsz)
+{
+	char ns[48] = "", ver[48] = "";
+
+	if (p->ns_pid > 0 && p->ns_pid != p->pid)
+		snprintf(ns, sizeof(ns), " (pid %d in its namespace)", (int)p->ns_pid);
+	if (v && v->major)
+		snprintf(ver, sizeof(ver), ", %d.%d.%d", v->major, v->minor, v->micro);
+	snprintf(out, outsz, "%.80s [pid %d%s%s]", p->cmdline, (int)p->pid, ns, ver);
+}
+
+void pyh_host_cgroup_label(const struct pyh_host_proc *p, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "cgroup %s", p->cgroup[0] ? p->cgroup : "/");
+}

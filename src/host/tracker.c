@@ -1,0 +1,372 @@
+/* The set of Python processes on the host, kept current.
+ *
+ * Every process the tracker knows is one entry, in one of three states:
+ * PENDING (to be tried at next_ms, until deadline_ms), ATTACHED, or
+ * NOT_PYTHON (remembered with its start time and executable so that it is
+ * not opened again until it execs). An entry names a process by pid AND
+ * start time: a pid found with another start time is a new process. */
+#include "host/host.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PYH_HOST_RESCAN_MS 5000		/* safety rescan of /proc (missed events, forks) */
+#define PYH_HOST_LIVENESS_MS 1000	/* attached processes re-checked this often */
+#define PYH_HOST_BACKOFF_MIN_MS 2
+#define PYH_HOST_BACKOFF_MAX_MS 256
+
+enum pyh_host_state { PYH_HS_PENDING = 1, PYH_HS_ATTACHED, PYH_HS_NOT_PYTHON };
+
+struct pyh_host_entry {
+	pid_t pid;
+	int state;
+	int seen;			/* found by the current scan */
+	uint64_t start_ticks;
+	uint64_t next_ms, deadline_ms;
+	unsigned backoff_ms;
+	char exe[160];			/* NOT_PYTHON: /proc/PID/exe then */
+	struct pyh_host_proc *proc;	/* ATTACHED: what /proc said */
+};
+
+struct pyh_host_event {
+	pid_t pid;
+	int exec;			/* 1 exec/fork, 0 exit */
+};
+
+struct pyh_host_tracker {
+	struct pyh_host_ops ops;
+	void *arg;
+	pid_t self;
+	struct pyh_host_entry *e;	/* PYH_HOST_MAX_PROCS */
+	int n;
+	int nattached;
+	struct pyh_host_event ev[PYH_HOST_MAX_EVENTS];
+	int nev;
+	int overflow;			/* events dropped: rescan */
+	uint64_t last_scan_ms, last_live_ms;
+	pid_t *pids;			/* PYH_HOST_MAX_PROCS, for scans */
+};
+
+uint64_t pyh_host_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds since pid started, from its start_ticks; 0 when unknown. */
+static uint64_t pyh_age_ms(uint64_t start_ticks)
+{
+	struct timespec ts;
+	long tck = sysconf(_SC_CLK_TCK);
+	uint64_t now_ms, start_ms;
+
+	if (tck <= 0 || clock_gettime(CLOCK_BOOTTIME, &ts))
+		return 0;
+	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	start_ms = start_ticks * 1000 / (uint64_t)tck;
+	return now_ms > start_ms ? now_ms - start_ms : 0;
+}
+
+static void pyh_read_exe(pid_t pid, char *out, size_t outsz)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, out, outsz - 1);
+	out[n > 0 ? n : 0] = '\0';
+}
+
+struct pyh_host_tracker *pyh_host_tracker_new(const struct pyh_host_ops *ops, void *arg,
+					      pid_t self)
+{
+	struct pyh_host_tracker *tr;
+
+	if (!ops || !ops->attach || !ops->detach)
+		return NULL;
+	tr = calloc(1, sizeof(*tr));
+	if (!tr)
+		return NULL;
+	tr->ops = *ops;
+	tr->arg = arg;
+	tr->self = self;
+	tr->e = calloc(PYH_HOST_MAX_PROCS, sizeof(*tr->e));
+	tr->pids = calloc(PYH_HOST_MAX_PROCS, sizeof(*tr->pids));
+	if (!tr->e || !tr->pids) {
+		pyh_host_tracker_free(tr);
+		return NULL;
+	}
+	return tr;
+}
+
+void pyh_host_tracker_free(struct pyh_host_tracker *tr)
+{
+	if (!tr)
+		return;
+	for (int i = 0; tr->e && i < tr->n; i++)
+		free(tr->e[i].proc);
+	free(tr->e);
+	free(tr->pids);
+	free(tr);
+}
+
+static struct pyh_host_entry *pyh_find(const struct pyh_host_tracker *tr, pid_t pid)
+{
+	for (int i = 0; i < tr->n; i++)
+		if (tr->e[i].pid == pid)
+			return &tr->e[i];
+	return NULL;
+}
+
+static void pyh_detach(struct pyh_host_tracker *tr, struct pyh_host_entry *e)
+{
+	if (e->state != PYH_HS_ATTACHED)
+		return;
+	tr->ops.detach(tr->arg, e->pid);
+	free(e->proc);
+	e->proc = NULL;
+	e->state = PYH_HS_PENDING;
+	tr->nattached--;
+}
+
+/* Detach if needed and forget e (the last entry moves into its slot). */
+static void pyh_remove(struct pyh_host_tracker *tr, struct pyh_host_entry *e)
+{
+	pyh_detach(tr, e);
+	free(e->proc);
+	*e = tr->e[--tr->n];
+	memset(&tr->e[tr->n], 0, sizeof(tr->e[tr->n]));
+}
+
+/* A new entry for pid, PENDING from now for `window` ms. NULL when full. */
+static struct pyh_host_entry *pyh_add(struct pyh_host_tracker *tr, pid_t pid, uint64_t now_ms,
+				      uint64_t window)
+{
+	struct pyh_host_entry *e;
+
+	if (tr->n >= PYH_HOST_MAX_PROCS)
+		return NULL;
+	e = &tr->e[tr->n++];
+	memset(e, 0, sizeof(*e));
+	e->pid = pid;
+	e->state = PYH_HS_PENDING;
+	e->next_ms = now_ms;
+	e->deadline_ms = now_ms + window;
+	e->backoff_ms = PYH_HOST_BACKOFF_MIN_MS;
+	return e;
+}
+
+/* One attempt at e (PENDING). Returns 1 when attached. May remove e. */
+static int pyh_try(struct pyh_host_tracker *tr, struct pyh_host_entry *e, uint64_t now_ms)
+{
+	struct pyh_host_proc *p = NULL;
+	struct pyh_target *t = NULL;
+	char err[512];
+	uint32_t gen;
+	int rc;
+
+	if (e->pid == tr->self) {
+		e->state = PYH_HS_NOT_PYTHON;
+		return 0;
+	}
+	gen = tr->ops.generation ? tr->ops.generation(tr->arg, e->pid) : 0;
+	p = malloc(sizeof(*p));
+	t = malloc(sizeof(*t));
+	if (!p || !t) {
+		rc = -ENOMEM;
+		goto retry;
+	}
+	rc = pyh_host_proc_read(e->pid, p);
+	if (rc == -ESRCH) {
+		pyh_remove(tr, e);
+		goto cleanup;
+	}
+	if (rc)
+		goto give_up;
+	e->start_ticks = p->start_ticks;
+	rc = pyh_target_open(e->pid, t, err, sizeof(err));
+	if (rc == -ESRCH) {
+		pyh_remove(tr, e);
+		goto cleanup;
+	}
+	if (rc == -EACCES || rc == -EPERM)
+		goto give_up;
+	if (rc)
+		goto retry;
+	rc = tr->ops.attach(tr->arg, t, p, gen);
+	if (rc)
+		goto give_up;
+	e->state = PYH_HS_ATTACHED;
+	e->proc = p;
+	p = NULL;
+	tr->nattached++;
+	rc = 1;
+	goto cleanup;
+
+retry:
+	/* Starting up (no interpreter yet, libpython not mapped yet): back off. */
+	if (now_ms + e->backoff_ms <= e->deadline_ms) {
+		e->next_ms = now_ms + e->backoff_ms;
+		e->backoff_ms *= 2;
+		if (e->backoff_ms > PYH_HOST_BACKOFF_MAX_MS)
+			e->backoff_ms = PYH_HOST_BACKOFF_MAX_MS;
+		rc = 0;
+		goto cleanup;
+	}
+give_up:
+	e->state = PYH_HS_NOT_PYTHON;
+	pyh_read_exe(e->pid, e->exe, sizeof(e->exe));
+	rc = 0;
+cleanup:
+	free(p);
+	free(t);
+	return rc;
+}
+
+void pyh_host_tracker_exec(struct pyh_host_tracker *tr, pid_t pid)
+{
+	if (tr->nev >= PYH_HOST_MAX_EVENTS) {
+		tr->overflow = 1;
+		return;
+	}
+	tr->ev[tr->nev++] = (struct pyh_host_event){ .pid = pid, .exec = 1 };
+}
+
+void pyh_host_tracker_exit(struct pyh_host_tracker *tr, pid_t pid)
+{
+	if (tr->nev >= PYH_HOST_MAX_EVENTS) {
+		tr->overflow = 1;
+		return;
+	}
+	tr->ev[tr->nev++] = (struct pyh_host_event){ .pid = pid, .exec = 0 };
+}
+
+int pyh_host_tracker_scan(struct pyh_host_tracker *tr, uint64_t now_ms)
+{
+	int n, attached = 0;
+
+	tr->last_scan_ms = now_ms;
+	n = pyh_host_list_pids(tr->pids, PYH_HOST_MAX_PROCS);
+	if (n < 0)
+		return 0;
+	for (int i = 0; i < tr->n; i++)
+		tr->e[i].seen = 0;
+	for (int i = 0; i < n; i++) {
+		pid_t pid = tr->pids[i];
+		struct pyh_host_entry *e = pyh_find(tr, pid);
+		uint64_t start = 0, age;
+		char exe[sizeof(e->exe)];
+
+		if (pid == tr->self || pyh_host_start_ticks(pid, &start))
+			continue;
+		if (e && e->start_ticks && e->start_ticks != start) {
+			pyh_remove(tr, e); /* the pid names another process now */
+			e = NULL;
+		}
+		if (e) {
+			e->seen = 1;
+			if (e->state != PYH_HS_NOT_PYTHON)
+				continue;
+			pyh_read_exe(pid, exe, sizeof(exe));
+			if (!strcmp(exe, e->exe))
+				continue;
+			/* exec'd without our seeing the event: look again */
+			e->state = PYH_HS_PENDING;
+			e->next_ms = now_ms;
+			e->deadline_ms = now_ms + PYH_HOST_ATTACH_WINDOW_MS;
+			e->backoff_ms = PYH_HOST_BACKOFF_MIN_MS;
+		} else {
+			/* Young processes may still be loading Python: give them the window. */
+			age = pyh_age_ms(start);
+			e = pyh_add(tr, pid, now_ms,
+				    age < PYH_HOST_ATTACH_WINDOW_MS ? PYH_HOST_ATTACH_WINDOW_MS - age : 0);
+			if (!e)
+				break;
+			e->seen = 1;
+			e->start_ticks = start;
+		}
+		attached += pyh_try(tr, e, now_ms);
+	}
+	/* Gone without an event. */
+	for (int i = 0; i < tr->n;) {
+		if (!tr->e[i].seen && tr->e[i].state != PYH_HS_PENDING)
+			pyh_remove(tr, &tr->e[i]);
+		else
+			i++;
+	}
+	return attached;
+}
+
+int pyh_host_tracker_tick(struct pyh_host_tracker *tr, uint64_t now_ms)
+{
+	int attached = 0;
+
+	for (int k = 0; k < tr->nev; k++) {
+		struct pyh_host_entry *e = pyh_find(tr, tr->ev[k].pid);
+
+		if (!tr->ev[k].exec) {
+			if (e)
+				pyh_remove(tr, e);
+			continue;
+		}
+		/* A new program (or a forked Python child): drop what we knew
+		 * before attaching again. */
+		if (e)
+			pyh_remove(tr, e);
+		e = pyh_add(tr, tr->ev[k].pid, now_ms, PYH_HOST_ATTACH_WINDOW_MS);
+		if (!e)
+			tr->overflow = 1;
+	}
+	tr->nev = 0;
+	if (tr->overflow || now_ms - tr->last_scan_ms >= PYH_HOST_RESCAN_MS) {
+		tr->overflow = 0;
+		attached += pyh_host_tracker_scan(tr, now_ms);
+	}
+	/* pyh_try may remove an entry (the last one moves into its slot, and
+	 * waits for the next tick). */
+	for (int i = 0; i < tr->n; i++) {
+		struct pyh_host_entry *e = &tr->e[i];
+
+		if (e->state == PYH_HS_PENDING && e->next_ms <= now_ms)
+			attached += pyh_try(tr, e, now_ms);
+	}
+	if (now_ms - tr->last_live_ms >= PYH_HOST_LIVENESS_MS) {
+		tr->last_live_ms = now_ms;
+		for (int i = 0; i < tr->n;) {
+			struct pyh_host_entry *e = &tr->e[i];
+			uint64_t start = 0;
+
+			if (e->state == PYH_HS_ATTACHED &&
+			    (pyh_host_start_ticks(e->pid, &start) || start != e->start_ticks)) {
+				pyh_remove(tr, e);
+				continue;
+			}
+			i++;
+		}
+	}
+	return attached;
+}
+
+int pyh_host_tracker_attached(const struct pyh_host_tracker *tr)
+{
+	return tr->nattached;
+}
+
+const struct pyh_host_proc *pyh_host_tracker_proc(const struct pyh_host_tracker *tr, pid_t pid)
+{
+	struct pyh_host_entry *e = pyh_find(tr, pid);
+
+	return e && e->state == PYH_HS_ATTACHED ? e->proc : NULL;
+}
+
+void pyh_host_tracker_detach_all(struct pyh_host_tracker *tr)
+{
+	for (int i = 0; i < tr->n; i++)
+		pyh_detach(tr, &tr->e[i]);
+}
