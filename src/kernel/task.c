@@ -497,3 +497,37 @@ int pyh_proc_state(pid_t pid, char *state, int *kthread)
 		*kthread = (flags & PYH_PF_KTHREAD) != 0;
 	return 0;
 }
+
+int pyh_task_ns_tid(pid_t pid, pid_t tid, pid_t *ns_tid)
+{
+	char path[64], line[256];
+	FILE *f;
+	int rc = -ESRCH;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	f = fopen(path, "re");
+	if (!f)
+		return -ESRCH;
+	for (int i = 0; i < 64 && fgets(line, sizeof(line), f); i++) {
+		char *last, *end = NULL;
+		long v;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		last = strrchr(line, '\t');
+		if (!last)
+			last = strrchr(line, ' ');
+		if (!last)
+			break;
+		errno = 0;
+		v = strtol(last + 1, &end, 10);
+		if (end != last + 1 && *end == '\0' && !errno && v > 0 && v <= INT32_MAX) {
+			*ns_tid = (pid_t)v;
+			rc = 0;
+		}
+		break;
+	}
+	fclose(f);
+	return rc;
+}

@@ -25,6 +25,10 @@ int pyh_task_list(pid_t pid, pid_t *tids, int max, int *n);
  * stops the thread: /proc/.../syscall answers "running" for a running one. */
 int pyh_task_info(pid_t pid, pid_t tid, struct pyh_task_info *out);
 
+/* The thread's id in its own (innermost) PID namespace: the last NSpid field of
+ * /proc/PID/task/TID/status; == tid outside containers. Returns 0 or -ESRCH. */
+int pyh_task_ns_tid(pid_t pid, pid_t tid, pid_t *ns_tid);
+
 /* "running", "sleeping", "disk", "stopped", "zombie", "dead", "idle" or "unknown". */
 const char *pyh_task_state_name(char state);
 

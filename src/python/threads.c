@@ -91,6 +91,31 @@ out:
 	free(img);
 }
 
+/* native_thread_id is the tid in the process's own PID namespace: inside a
+ * container it differs from the host tid /proc lists. Translate. */
+static void map_ns_tids(const struct pyh_target *t, struct pyh_pythread *th, int n)
+{
+	pid_t tids[PYH_MAX_THREADS], ns[PYH_MAX_THREADS];
+	pid_t ns_main;
+	int ntids = 0;
+
+	if (pyh_task_ns_tid(t->pid, t->pid, &ns_main) || ns_main == t->pid)
+		return;	/* same namespace as ours (or unknown): tids are host tids */
+	if (pyh_task_list(t->pid, tids, PYH_MAX_THREADS, &ntids) && ntids == 0)
+		return;
+	for (int j = 0; j < ntids; j++)
+		if (pyh_task_ns_tid(t->pid, tids[j], &ns[j]))
+			ns[j] = 0;
+	for (int i = 0; i < n; i++) {
+		pid_t host = 0;
+
+		for (int j = 0; j < ntids && th[i].tid; j++)
+			if (ns[j] == th[i].tid)
+				host = tids[j];
+		th[i].tid = host;
+	}
+}
+
 static uint64_t gil_holder(const struct pyh_target *t, uint64_t first_interp)
 {
 	const struct pyh_layout *l = &t->layout;
@@ -183,6 +208,8 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 	}
 	if (need_pthread && count > 0)
 		match_pthreads(t, out, count);
+	else if (count > 0)
+		map_ns_tids(t, out, count);
 	free(tseen);
 	*n = count;
 	return 0;

@@ -336,6 +336,13 @@ def check_dump(prog, path, doc, pid, version, full):
     matched = dict((tag, threads[i]) for tag, i in assigned.items())
     if not full:
         return errs, matched
+    try:
+        tasks = set(int(t) for t in os.listdir("/proc/%d/task" % pid))
+    except OSError:
+        tasks = set()
+    for tag, t in sorted(matched.items()):   # each Python thread is tied to its OS thread
+        if t.get("tid") not in tasks:
+            errs.append("%s: tid %r is not a thread of process %d" % (tag, t.get("tid"), pid))
     if _version_tuple(version) >= (3, 11):     # co_qualname exists: qualname is exact
         for tag, t in sorted(matched.items()):
             for n, (e, g) in enumerate(zip(prog.expected(tag), _frames_of(t))):
@@ -560,6 +567,43 @@ def run_program(args, label, version, interp, prog):
             if target.proc.poll() is not None:
                 errs.append("program exited %s" % target.proc.poll())
             return ("fail", "; ".join(errs)) if errs else ("pass", "")
+        return _check_with_pyhang(args.pyhang, prog, path, target, version)
+    finally:
+        if target is not None:
+            target.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+PIDNS_PROGRAMS = ("many_threads", "deadlock", "sleep_loop")
+
+
+def _only_child(pid):
+    """The single child of pid (unshare --fork's), or None."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            kids = f.read().split()
+    except OSError:
+        return None
+    return int(kids[0]) if len(kids) == 1 else None
+
+
+def run_program_pidns(args, label, version, interp, prog):
+    """The program in a PID namespace of its own, as in a container: its threads'
+    native_thread_id and pids are the namespace's, /proc shows host ones."""
+    if _version_tuple(version) < prog.min_version:
+        return "skip", "needs Python %d.%d" % prog.min_version
+    tmp = tempfile.mkdtemp(prefix="pyhang-e2e-ns-")
+    target = None
+    try:
+        path = _prepare(prog, tmp)
+        target = Target(["unshare", "--pid", "--fork", "--mount-proc", interp, path], tmp)
+        if target.wait_line("READY", READY_TIMEOUT) is None:
+            return "fail", "no READY (exit %s): %s" % (target.proc.poll(), target.stderr_tail())
+        time.sleep(SETTLE)
+        child = _only_child(target.pid)
+        if child is None:
+            return "fail", "cannot find the Python process under unshare %d" % target.pid
+        target.pid = child
         return _check_with_pyhang(args.pyhang, prog, path, target, version)
     finally:
         if target is not None:
@@ -885,6 +929,9 @@ def main():
     for label, path, version in interps:
         for p in progs:
             jobs.append(("%s %s" % (label, p.name), run_program, (args, label, version, path, p)))
+            if p.name in PIDNS_PROGRAMS and not args.selfcheck and shutil.which("unshare"):
+                jobs.append(("%s %s (own PID namespace)" % (label, p.name), run_program_pidns,
+                             (args, label, version, path, p)))
     if not args.selfcheck:
         if not os.access(args.pyhang, os.X_OK):
             report.add("pyhang", "fail", "%s is not an executable" % args.pyhang)
