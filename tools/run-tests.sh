@@ -116,7 +116,7 @@ all)
 	fi
 	run_e2e "$@"
 	run_script record python3 tests/e2e/run_record.py "$build/pyhang"
-	run_script watch python3 tests/e2e/run_watch.py --pyhang "$build/pyhang"
+	run_script watch python3 tests/e2e/run_watch.py "$build/pyhang"
 	run_script host python3 tests/e2e/run_host.py "$build/pyhang"
 	run_script memcheck tests/e2e/run_memcheck.sh "$build/pyhang" build-san/pyhang
 	;;

@@ -1,0 +1,282 @@
+/* Writing hang events: human text, JSON lines, and --exec. */
+#include "watch/watch.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kernel/syscalls.h"
+#include "output/json.h"
+
+void pyh_wevent_free(struct pyh_wevent *e)
+{
+	if (!e)
+		return;
+	for (int i = 0; i < e->nth && i < PYH_WATCH_EV_MAX_THREADS; i++) {
+		struct pyh_wthread *t = &e->th[i];
+
+		for (int j = 0; j < t->nframes; j++) {
+			free(t->frames[j].function);
+			free(t->frames[j].qualname);
+			free(t->frames[j].file);
+		}
+		free(t->frames);
+		t->frames = NULL;
+		t->nframes = 0;
+	}
+	e->nth = 0;
+}
+
+static const char *pyh_callname(long nr, char *buf, size_t bufsz)
+{
+	const char *n = pyh_syscall_name(nr);
+
+	if (n)
+		return n;
+	snprintf(buf, bufsz, "syscall_%ld", nr);
+	return buf;
+}
+
+static void pyh_text_thread(FILE *f, const struct pyh_wevent *e, const struct pyh_wthread *t,
+			    const char *role)
+{
+	char nb[32];
+
+	fprintf(f, "  %sthread %d \"%s\"", role, (int)t->tid, t->comm);
+	if (t->seconds >= 0 && strcmp(e->kind, "returned"))
+		fprintf(f, ", %.1f s", t->seconds);
+	fprintf(f, "\n");
+	if (t->has_call)
+		fprintf(f, "    in %s(%s)%s%s\n", pyh_callname(t->nr, nb, sizeof(nb)),
+			t->detail[0] ? t->detail : "", t->wchan[0] ? "  kernel: " : "", t->wchan);
+	if (t->lock)
+		fprintf(f, "    waits for lock 0x%llx%s", (unsigned long long)t->lock,
+			t->holder ? "" : " (holder unknown)\n");
+	if (t->lock && t->holder)
+		fprintf(f, " held by thread %d\n", (int)t->holder);
+	if (!t->nframes)
+		fprintf(f, "    (no Python frames)\n");
+	for (int i = 0; i < t->nframes; i++) {
+		const struct pyh_dump_frame *fr = &t->frames[i];
+
+		if (fr->line >= 0)
+			fprintf(f, "    %s (%s:%d)\n", fr->qualname, fr->file, fr->line);
+		else
+			fprintf(f, "    %s (%s)\n", fr->qualname, fr->file);
+	}
+}
+
+int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f)
+{
+	char tbuf[32], nb[32];
+	time_t secs = (time_t)e->wall;
+	struct tm tm;
+	const struct pyh_wthread *t0 = &e->th[0];
+
+	localtime_r(&secs, &tm);
+	strftime(tbuf, sizeof(tbuf), "%H:%M:%S", &tm);
+	fprintf(f, "%s.%03d ", tbuf, (int)((e->wall - (double)secs) * 1000.0) % 1000);
+	if (!strcmp(e->kind, "blocked"))
+		fprintf(f, "BLOCKED: thread %d of process %d has been in %s for %.1f s", (int)t0->tid,
+			(int)e->pid, t0->has_call ? pyh_callname(t0->nr, nb, sizeof(nb)) : "a call",
+			e->seconds);
+	else if (!strcmp(e->kind, "returned"))
+		if (e->ret_known)
+			fprintf(f, "RETURNED: thread %d of process %d, %s returned %ld after %.1f s",
+				(int)t0->tid, (int)e->pid, pyh_callname(t0->nr, nb, sizeof(nb)), e->ret,
+				e->seconds);
+		else
+			fprintf(f, "RETURNED: thread %d of process %d woke up in %s after %.1f s", (int)t0->tid,
+				(int)e->pid, pyh_callname(t0->nr, nb, sizeof(nb)), e->seconds);
+	else if (!strcmp(e->kind, "spinning"))
+		fprintf(f, "SPINNING: thread %d of process %d has run in the same Python frames for %.1f s",
+			(int)t0->tid, (int)e->pid, e->seconds);
+	else if (!strcmp(e->kind, "gil"))
+		fprintf(f, "GIL: thread %d of process %d has waited %.1f s for the GIL", (int)t0->tid,
+			(int)e->pid, e->seconds);
+	else if (!strcmp(e->kind, "deadlock"))
+		fprintf(f, "%s: %d threads of process %d wait for locks held by each other",
+			e->possible ? "POSSIBLE DEADLOCK" : "DEADLOCK", e->nth, (int)e->pid);
+	else if (!strcmp(e->kind, "stuck"))
+		fprintf(f, "STUCK: every thread of process %d has been blocked for at least %.1f s",
+			(int)e->pid, e->seconds);
+	else
+		fprintf(f, "%s: process %d", e->kind, (int)e->pid);
+	fprintf(f, "\n  process %d: %s (Python %s)\n", (int)e->pid, e->cmdline, e->version);
+	if (e->note[0])
+		fprintf(f, "  %s\n", e->note);
+	for (int i = 0; i < e->nth && i < PYH_WATCH_EV_MAX_THREADS; i++)
+		pyh_text_thread(f, e, &e->th[i],
+				!strcmp(e->kind, "gil") ? (i ? "GIL holder: " : "waiting: ") : "");
+	fprintf(f, "\n");
+	fflush(f);
+	return ferror(f) ? -EIO : 0;
+}
+
+static void pyh_json_frames(struct pyh_json *j, const struct pyh_wthread *t)
+{
+	pyh_json_array_begin(j, "frames");
+	for (int i = 0; i < t->nframes; i++) {
+		pyh_json_object_begin(j, NULL);
+		pyh_json_string(j, "function", t->frames[i].function);
+		pyh_json_string(j, "qualname", t->frames[i].qualname);
+		pyh_json_string(j, "file", t->frames[i].file);
+		pyh_json_int(j, "line", t->frames[i].line);
+		pyh_json_object_end(j);
+	}
+	pyh_json_array_end(j);
+}
+
+static void pyh_json_call(struct pyh_json *j, const struct pyh_wthread *t)
+{
+	char nb[32];
+
+	if (!t->has_call) {
+		pyh_json_null(j, "syscall");
+		return;
+	}
+	pyh_json_object_begin(j, "syscall");
+	pyh_json_int(j, "nr", t->nr);
+	pyh_json_string(j, "name", pyh_callname(t->nr, nb, sizeof(nb)));
+	pyh_json_string(j, "detail", t->detail);
+	pyh_json_array_begin(j, "args");
+	for (int i = 0; i < 3; i++)
+		pyh_json_int(j, NULL, (int64_t)t->args[i]);
+	pyh_json_array_end(j);
+	pyh_json_object_end(j);
+}
+
+static void pyh_json_thread_fields(struct pyh_json *j, const struct pyh_wthread *t)
+{
+	pyh_json_int(j, "tid", t->tid);
+	pyh_json_string(j, "thread", t->comm);
+	pyh_json_double(j, "seconds", t->seconds);
+	pyh_json_call(j, t);
+	pyh_json_string(j, "wchan", t->wchan);
+	if (t->lock) {
+		pyh_json_int(j, "lock", (int64_t)t->lock);
+		if (t->holder)
+			pyh_json_int(j, "holder", t->holder);
+		else
+			pyh_json_null(j, "holder");
+	}
+	pyh_json_frames(j, t);
+}
+
+static void pyh_json_event(FILE *f, const struct pyh_wevent *e)
+{
+	struct pyh_json j;
+	const struct pyh_wthread *t0 = &e->th[0];
+
+	pyh_json_init(&j, f);
+	pyh_json_object_begin(&j, NULL);
+	pyh_json_string(&j, "event", e->kind);
+	pyh_json_double(&j, "time", e->wall);
+	pyh_json_int(&j, "pid", e->pid);
+	pyh_json_string(&j, "cmdline", e->cmdline);
+	pyh_json_string(&j, "python", e->version);
+	pyh_json_int(&j, "tid", t0->tid);
+	pyh_json_string(&j, "thread", t0->comm);
+	pyh_json_double(&j, "seconds", e->seconds);
+	pyh_json_call(&j, t0);
+	pyh_json_string(&j, "wchan", t0->wchan);
+	pyh_json_frames(&j, t0);
+	if (!strcmp(e->kind, "returned")) {
+		if (e->ret_known)
+			pyh_json_int(&j, "return", e->ret);
+		else
+			pyh_json_null(&j, "return");
+	}
+	if (!strcmp(e->kind, "deadlock"))
+		pyh_json_bool(&j, "possible", e->possible);
+	if (e->note[0])
+		pyh_json_string(&j, "note", e->note);
+	if (!strcmp(e->kind, "gil")) {
+		if (e->nth > 1) {
+			pyh_json_object_begin(&j, "holder");
+			pyh_json_thread_fields(&j, &e->th[1]);
+			pyh_json_object_end(&j);
+		} else {
+			pyh_json_null(&j, "holder");
+		}
+	}
+	if (!strcmp(e->kind, "deadlock") || !strcmp(e->kind, "stuck")) {
+		pyh_json_array_begin(&j, "threads");
+		for (int i = 0; i < e->nth && i < PYH_WATCH_EV_MAX_THREADS; i++) {
+			pyh_json_object_begin(&j, NULL);
+			pyh_json_thread_fields(&j, &e->th[i]);
+			pyh_json_object_end(&j);
+		}
+		pyh_json_array_end(&j);
+	}
+	pyh_json_object_end(&j);
+}
+
+int pyh_wevent_write_json(const struct pyh_wevent *e, FILE *f)
+{
+	pyh_json_event(f, e);
+	fputc('\n', f);
+	fflush(f);
+	return ferror(f) ? -EIO : 0;
+}
+
+char *pyh_wevent_json_string(const struct pyh_wevent *e)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	pyh_json_event(f, e);
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+int pyh_wevent_exec(const struct pyh_wevent *e, const char *cmd)
+{
+	char *json = pyh_wevent_json_string(e);
+	char num[64];
+	pid_t child;
+
+	if (!json)
+		return -ENOMEM;
+	fflush(NULL);
+	child = fork();
+	if (child < 0) {
+		int err = -errno;
+
+		free(json);
+		return err;
+	}
+	if (child == 0) {
+		setenv("PYHANG_EVENT", e->kind, 1);
+		snprintf(num, sizeof(num), "%d", (int)e->pid);
+		setenv("PYHANG_PID", num, 1);
+		snprintf(num, sizeof(num), "%d", (int)e->th[0].tid);
+		setenv("PYHANG_TID", num, 1);
+		snprintf(num, sizeof(num), "%.3f", e->seconds);
+		setenv("PYHANG_SECONDS", num, 1);
+		setenv("PYHANG_JSON", json, 1);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	free(json);
+	return 0;
+}
+
+void pyh_watch_reap(void)
+{
+	for (int i = 0; i < 64; i++)
+		if (waitpid(-1, NULL, WNOHANG) <= 0)
+			break;
+}

@@ -1,0 +1,78 @@
+/* The hang detector: watch Python processes and report, as it happens, threads
+ * blocked in one call, deadlocked on Python locks, spinning in one place or
+ * starved of the GIL. BPF records calls and lock/GIL activity (bpf/watch.bpf.c);
+ * this side scans every ~200 ms, reads stacks from user space and reports. */
+#ifndef PYH_WATCH_WATCH_H
+#define PYH_WATCH_WATCH_H
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "dump/dump.h"
+#include "watch/ignore.h"
+
+#define PYH_WATCH_EV_MAX_THREADS 8
+#define PYH_WATCH_MAX_PROCS 256
+
+/* One thread named by an event. */
+struct pyh_wthread {
+	pid_t tid;
+	char comm[17];
+	double seconds;			/* how long it has been in this state */
+	int has_call;			/* in a system call: nr, args, detail valid */
+	long nr;
+	uint64_t args[3];
+	char detail[512];
+	char wchan[64];
+	uint64_t lock;			/* deadlock: the lock it waits for, 0 unknown */
+	pid_t holder;			/* deadlock: who holds that lock, 0 unknown */
+	struct pyh_dump_frame *frames;	/* innermost first; owned */
+	int nframes;
+};
+
+struct pyh_wevent {
+	const char *kind;		/* "blocked" "returned" "spinning" "gil" "deadlock" "stuck" */
+	double wall;			/* when it was detected, seconds since the epoch */
+	pid_t pid;
+	char cmdline[256];
+	char version[32];
+	double seconds;			/* of th[0]; "returned": the whole call */
+	int possible;			/* deadlock inferred from stacks, holders unknown */
+	long ret;			/* "returned": the call's return value, when ret_known */
+	int ret_known;			/* 0: the thread woke up (sched_switch mode), value unknown */
+	char note[256];
+	struct pyh_wthread th[PYH_WATCH_EV_MAX_THREADS]; /* th[0] the subject; gil: th[1] the holder */
+	int nth;
+};
+
+void pyh_wevent_free(struct pyh_wevent *e); /* frees frames; NULL-safe */
+
+/* Writers (src/watch/report.c). Return 0 or -EIO. */
+int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f);
+int pyh_wevent_write_json(const struct pyh_wevent *e, FILE *f);
+/* The event as one line of JSON in a malloc'd string (NULL when out of memory). */
+char *pyh_wevent_json_string(const struct pyh_wevent *e);
+/* Run cmd with /bin/sh -c, PYHANG_EVENT/PID/TID/SECONDS/JSON in its environment,
+ * without waiting for it (children are reaped by pyh_watch_reap). Returns 0 or -errno. */
+int pyh_wevent_exec(const struct pyh_wevent *e, const char *cmd);
+void pyh_watch_reap(void);
+
+struct pyh_watch_opts {
+	pid_t pid;			/* 0 with all */
+	int all;
+	double threshold_s;		/* 0.1 .. 86400 */
+	double duration_s;		/* 0: until interrupted */
+	int once;
+	int json;
+	const char *exec_cmd;
+	int trace_syscalls;		/* raw_syscalls enter/exit instead of sched_switch */
+	int no_gil;			/* no GIL uprobes (no "gil" events; cheaper blocking calls) */
+	struct pyh_ignore ignore;
+	FILE *out;
+};
+
+/* Run until the duration ends, SIGINT/SIGTERM, --once's first hang, or (with
+ * pid) the process exits. Returns the exit code: 0, 3 (--once saw a hang), or
+ * 1 with a one-line reason (without "pyhang:") in err. */
+int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz);
+#endif

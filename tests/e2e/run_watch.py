@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `pyhang watch` on every interpreter on the machine.
+
+Each program in tests/e2e/watch/ runs healthily for ~3 s (short sleeps, CPU
+bursts, idle queue workers), prints HANG_START <time>, then hangs. With
+--threshold 2 the hang must be reported within threshold + 1 s of HANG_START,
+with the right stack (lines marked `# @hang` / `# @gilwait` in the program),
+and nothing may be reported before HANG_START.
+
+usage: tests/e2e/run_watch.py [PYHANG] [-j JOBS] [-k FILTER]
+Prints `ok - ...` / `not ok - ...` and `N passed, N failed`.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGS = os.path.join(HERE, "watch")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+THRESHOLD = 2.0
+LATE = THRESHOLD + 1.0          # the issue's bound, seconds after HANG_START
+GIVE_UP = THRESHOLD + 5.0       # stop waiting for the event after this
+
+INTERPRETERS = [
+    "/root/.pyenv/versions/%s/bin/python" % v
+    for v in ("2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7", "3.12.1",
+              "3.13.0")
+] + ["/usr/bin/python3.11"]
+
+
+def markers(prog, tag):
+    lines = set()
+    with open(os.path.join(PROGS, prog)) as f:
+        for i, line in enumerate(f, 1):
+            if "# " + tag in line:
+                lines.add(i)
+    return lines
+
+
+def innermost_at(frames, prog, lines):
+    return bool(frames) and frames[0]["file"].endswith(prog) and frames[0]["line"] in lines
+
+
+def check_deadlock(ev, prog):
+    if ev["event"] != "deadlock":
+        return None
+    want = markers(prog, "@hang")
+    ths = ev.get("threads", [])
+    if len(ths) < 2:
+        return "deadlock names %d threads" % len(ths)
+    got = sorted(t["frames"][0]["line"] if t["frames"] else -1 for t in ths)
+    if sorted(want) != got or not all(innermost_at(t["frames"], prog, want) for t in ths):
+        return "deadlock stacks at lines %s, want %s" % (got, sorted(want))
+    if ev.get("possible"):
+        return "ok (possible deadlock: holders unknown)"
+    return "ok"
+
+
+def check_blocked_recv(ev, prog):
+    if ev["event"] != "blocked" or not ev.get("syscall") or \
+            ev["syscall"]["name"] not in ("recvfrom", "recv", "read", "recvmsg"):
+        return None
+    want = markers(prog, "@hang")
+    if not innermost_at(ev["frames"], prog, want):
+        return "blocked in %s at %s, want line %s" % (
+            ev["syscall"]["name"], ev["frames"][:1], sorted(want))
+    return "ok"
+
+
+def check_spin(ev, prog):
+    if ev["event"] != "spinning":
+        return None
+    want = markers(prog, "@hang")
+    if not innermost_at(ev["frames"], prog, want) or ev["frames"][0]["function"] != "spin_forever":
+        return "spinning at %s, want spin_forever at %s" % (ev["frames"][:1], sorted(want))
+    return "ok"
+
+
+def check_gil(ev, prog):
+    if ev["event"] != "gil":
+        return None
+    waiter_ok = innermost_at(ev["frames"], prog, markers(prog, "@gilwait"))
+    holder = ev.get("holder") or {}
+    holder_ok = innermost_at(holder.get("frames", []), prog, markers(prog, "@hang"))
+    if not (waiter_ok and holder_ok):
+        return "gil waiter at %s holder at %s" % (ev["frames"][:1], holder.get("frames", [])[:1])
+    return "ok"
+
+
+def check_returned(ev, prog):
+    if ev["event"] != "returned":
+        return None
+    if not (3.3 <= ev["seconds"] <= 4.2) or ev["syscall"]["name"] not in ("clock_nanosleep", "select",
+                                                                          "pselect6", "nanosleep"):
+        return "returned after %.2f s in %s, want ~3.5 s in a sleep" % (ev["seconds"], ev["syscall"])
+    return "ok"
+
+
+TESTS = [
+    ("deadlock.py", check_deadlock),
+    ("recv.py", check_blocked_recv),
+    ("spin.py", check_spin),
+    ("gil.py", check_gil),
+]
+# Checked on a subset only (they test the plumbing, not the interpreter).
+EXTRA_PY = ("/root/.pyenv/versions/2.7.18/bin/python", "/usr/bin/python3.11")
+
+
+def start_prog(py, prog):
+    proc = subprocess.Popen([py, os.path.join(PROGS, prog)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=PROGS, universal_newlines=True)
+    if proc.stdout.readline().strip() != "READY":
+        proc.kill()
+        proc.wait()
+        raise RuntimeError("program did not start")
+    return proc
+
+
+def stop(*procs):
+    for p in procs:
+        if p and p.poll() is None:
+            p.kill()
+    for p in procs:
+        if p:
+            p.wait()
+
+
+def extra_returned(pyhang, py):
+    """blocked at the threshold, then returned with the whole duration (LATE = 5.5 s from hang)"""
+    proc = watch = None
+    try:
+        proc = start_prog(py, "returned.py")
+        watch = subprocess.Popen([pyhang, "watch", "--pid", str(proc.pid), "-t", "2", "--json",
+                                  "--duration", "9"], stdout=subprocess.PIPE,
+                                 universal_newlines=True)
+        out = watch.communicate(timeout=20)[0]
+        evs = [json.loads(l) for l in out.splitlines() if l.strip()]
+        kinds = [e["event"] for e in evs]
+        want = markers("returned.py", "@hang")
+        b = [e for e in evs if e["event"] == "blocked" and innermost_at(e["frames"], "returned.py", want)]
+        r = [e for e in evs if e["event"] == "returned"]
+        if not b or not r:
+            return False, "events %s" % kinds
+        v = check_returned(r[0], "returned.py")
+        return v == "ok", "blocked, then returned after %.2f s" % r[0]["seconds"] if v == "ok" else v
+    finally:
+        stop(watch, proc)
+
+
+def extra_once_exec(pyhang, py):
+    """--once exits 3 at the first hang; --exec gets the event in its environment"""
+    proc = watch = None
+    out = "/tmp/pyhang-watch-exec-%d-%s.txt" % (os.getpid(), re.sub(r"\W", "_", py))
+    try:
+        if os.path.exists(out):
+            os.unlink(out)
+        proc = start_prog(py, "recv.py")
+        watch = subprocess.Popen([pyhang, "watch", "--pid", str(proc.pid), "-t", "2", "--once",
+                                  "--exec", 'echo "$PYHANG_EVENT $PYHANG_PID $PYHANG_TID" > ' + out +
+                                  '; echo "$PYHANG_JSON" >> ' + out],
+                                 stdout=subprocess.PIPE, universal_newlines=True)
+        watch.communicate(timeout=20)
+        time.sleep(0.5)
+        with open(out) as f:
+            first, js = f.readline().split(), json.loads(f.readline())
+        ok = watch.returncode == 3 and first == ["blocked", str(proc.pid), str(proc.pid)] and \
+            js["event"] == "blocked"
+        return ok, "exit %d, exec saw %s" % (watch.returncode, first)
+    finally:
+        stop(watch, proc)
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+def extra_all(pyhang, py):
+    """--all picks up a Python process started after watch"""
+    proc = watch = None
+    try:
+        watch = subprocess.Popen([pyhang, "watch", "--all", "-t", "2", "--json", "--duration", "12"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 universal_newlines=True)
+        time.sleep(1.5)
+        proc = start_prog(py, "recv.py")
+        deadline = time.time() + 12
+        for l in watch.stdout:
+            e = json.loads(l)
+            if e["pid"] == proc.pid and e["event"] == "blocked" and \
+                    innermost_at(e["frames"], "recv.py", markers("recv.py", "@hang")):
+                return True, "blocked in %s seen" % e["syscall"]["name"]
+            if time.time() > deadline:
+                break
+        return False, "no event for process %d" % proc.pid
+    finally:
+        stop(watch, proc)
+
+
+def extra_exit(pyhang, py):
+    """the watched process exiting: one pyhang: line, exit status 1"""
+    proc = subprocess.Popen([py, "-c", "import time; time.sleep(2.5)"])
+    try:
+        time.sleep(0.7)  # past interpreter start-up
+        watch = subprocess.run([pyhang, "watch", "--pid", str(proc.pid), "-t", "5"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=True, timeout=20)
+        last = watch.stderr.strip().splitlines()[-1:]
+        ok = watch.returncode == 1 and last == ["pyhang: process %d exited" % proc.pid]
+        return ok, "exit %d, %s" % (watch.returncode, last)
+    finally:
+        stop(proc)
+
+
+EXTRAS = [extra_returned, extra_once_exec, extra_all, extra_exit]
+
+
+def run_one(pyhang, py, prog, check):
+    """Returns (ok, message)."""
+    proc = subprocess.Popen([py, os.path.join(PROGS, prog)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=PROGS, universal_newlines=True)
+    watch = None
+    events = []          # (receive time, event)
+    hang_start = [None]
+    try:
+        line = proc.stdout.readline()
+        if line.strip() != "READY":
+            return False, "program did not start: %r %s" % (line, proc.stderr.read()[-500:])
+        watch = subprocess.Popen([pyhang, "watch", "--pid", str(proc.pid), "--threshold",
+                                  str(THRESHOLD), "--json"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, universal_newlines=True)
+
+        def read_events():
+            for l in watch.stdout:
+                try:
+                    events.append((time.time(), json.loads(l)))
+                except ValueError:
+                    events.append((time.time(), {"event": "bad json", "text": l}))
+
+        def read_prog():
+            for l in proc.stdout:
+                m = re.match(r"HANG_START ([0-9.]+)", l)
+                if m and hang_start[0] is None:
+                    hang_start[0] = float(m.group(1))
+
+        rt = threading.Thread(target=read_events)
+        rt.daemon = True
+        rt.start()
+        pt = threading.Thread(target=read_prog)
+        pt.daemon = True
+        pt.start()
+        deadline = time.time() + 30
+        verdict = None
+        while time.time() < deadline:
+            if watch.poll() is not None:
+                break
+            hs = hang_start[0]
+            if hs is not None:
+                for (t, ev) in list(events):
+                    v = check(ev, prog)
+                    if v is not None and t >= hs:
+                        verdict = (t, ev, v)
+                        if v == "ok" or v.startswith("ok "):
+                            break
+                if (verdict and verdict[2].startswith("ok")) or time.time() > hs + GIVE_UP:
+                    break
+            time.sleep(0.05)
+        hs = hang_start[0]
+        early = [ev for (t, ev) in events if hs is None or t < hs]
+        if early:
+            return False, "reported during the healthy phase: %s" % json.dumps(early[0])[:400]
+        if hs is None:
+            return False, "program never hung (no HANG_START)"
+        if not verdict:
+            err = watch.stderr.read() if watch.poll() is not None else ""
+            kinds = [ev["event"] for (_, ev) in events]
+            return False, "no matching event within %.0f s (got %s) %s" % (GIVE_UP, kinds, err[-300:])
+        t, ev, v = verdict
+        late = t - hs
+        if v != "ok" and not v.startswith("ok "):
+            return False, v
+        if late > LATE:
+            return False, "reported %.2f s after the hang started (limit %.1f s)" % (late, LATE)
+        return True, "%s after %.2f s%s" % (ev["event"], late, "" if v == "ok" else " " + v[3:])
+    finally:
+        for p in (watch, proc):
+            if p and p.poll() is None:
+                p.kill()
+        for p in (watch, proc):
+            if p:
+                p.wait()
+
+
+def main():
+    args = sys.argv[1:]
+    jobs, filt = 2, None
+    pyhang = os.path.join(ROOT, "build", "pyhang")
+    while args:
+        a = args.pop(0)
+        if a == "-j":
+            jobs = int(args.pop(0))
+        elif a == "-k":
+            filt = args.pop(0)
+        else:
+            pyhang = a
+    cases = []
+    for py in INTERPRETERS:
+        if not os.path.exists(py):
+            continue
+        for prog, check in TESTS:
+            name = "%s %s" % (py, prog)
+            if filt and filt not in name:
+                continue
+            cases.append((name, py, prog, check))
+        for fn in EXTRAS:
+            name = "%s %s" % (py, fn.__name__[6:])
+            if py in EXTRA_PY and (not filt or filt in name):
+                cases.append((name, py, None, fn))
+    passed = failed = 0
+    lock = threading.Lock()
+
+    def task(c):
+        name, py, prog, check = c
+        try:
+            if prog is None:
+                ok, msg = check(pyhang, py)
+            else:
+                ok, msg = run_one(pyhang, py, prog, check)
+        except Exception as e:  # a broken case must not stop the suite
+            ok, msg = False, "driver error: %r" % (e,)
+        with lock:
+            print("%s - watch %s: %s" % ("ok" if ok else "not ok", name, msg))
+            sys.stdout.flush()
+        return ok
+
+    with ThreadPoolExecutor(max_workers=jobs) as ex:
+        for ok in ex.map(task, cases):
+            if ok:
+                passed += 1
+            else:
+                failed += 1
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
