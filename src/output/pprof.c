@@ -6,7 +6,10 @@
  * unknown). One Location per distinct frame (its one Line holds the line
  * number), one Function per distinct (name, file) pair; start_line is 0
  * because pyhang does not know where a function starts. Synthetic frames
- * (thread/process roots) are functions with an empty file name. No mappings:
+ * (thread/process roots) are functions with an empty file name. One Sample per
+ * (stack, label set) of the profile, with the labels that are set: "pid" and
+ * "tid" (numbers), "process" and "thread" (strings), so that `go tool pprof
+ * -tagfocus`, Pyroscope and Parca can split by them. No mappings:
  * Python frames have no addresses. Strings are written as the profile has
  * them (pyhang's symbolizer hands out UTF-8). */
 #include "profile/profile.h"
@@ -20,6 +23,7 @@
 #include <zlib.h>
 
 #define NONE UINT32_MAX
+#define PP_LABELS 4 /* pid, tid, process, thread */
 
 /* A string table or a function table: values in an array, an index hash. */
 struct pp_table {
@@ -49,6 +53,10 @@ struct pp_ctx {
 
 	Perftools__Profiles__Sample *sample;
 	Perftools__Profiles__Sample **samplep;
+	Perftools__Profiles__Label *label;	/* at most PP_LABELS per sample */
+	Perftools__Profiles__Label **labelp;
+	uint32_t nlabel;
+	int64_t key_pid, key_tid, key_process, key_thread;
 	uint64_t *locids;	/* all samples' location ids */
 	int64_t *values;	/* 2 per sample */
 	uint32_t nsample, nlocids;
@@ -116,7 +124,8 @@ static uint64_t pp_function(struct pp_ctx *c, int64_t name, int64_t file)
 	perftools__profiles__function__init(fn);
 	fn->id = c->nfn + 1;
 	fn->name = name;
-	fn->system_name = name;
+	/* No system_name: go tool pprof demangles a function whose system_name
+	 * equals its name as C++, which turns "<module>" or "<lambda>" into "". */
 	fn->filename = file;
 	c->fnp[c->nfn] = fn;
 	c->fntab.slot[j] = c->nfn++;
@@ -152,7 +161,43 @@ static uint64_t pp_location(struct pp_ctx *c, int frame)
 	return loc->id;
 }
 
-static void pp_stack(const int *ids, int n, uint64_t count, void *arg)
+static Perftools__Profiles__Label *pp_label(struct pp_ctx *c, int64_t key)
+{
+	Perftools__Profiles__Label *l = &c->label[c->nlabel];
+
+	perftools__profiles__label__init(l);
+	l->key = key;
+	c->labelp[c->nlabel++] = l;
+	return l;
+}
+
+/* The sample's labels, those that are set; 0 or -ENOMEM. */
+static int pp_labels(struct pp_ctx *c, Perftools__Profiles__Sample *s, const struct pyh_plabels *lab)
+{
+	int64_t str;
+
+	s->label = &c->labelp[c->nlabel];
+	if (lab->pid > 0)
+		pp_label(c, c->key_pid)->num = lab->pid;
+	if (lab->tid > 0)
+		pp_label(c, c->key_tid)->num = lab->tid;
+	if (lab->process && *lab->process) {
+		if ((str = pp_str(c, lab->process)) < 0)
+			return -ENOMEM;
+		pp_label(c, c->key_process)->str = str;
+	}
+	if (lab->thread && *lab->thread) {
+		if ((str = pp_str(c, lab->thread)) < 0)
+			return -ENOMEM;
+		pp_label(c, c->key_thread)->str = str;
+	}
+	s->n_label = (size_t)(&c->labelp[c->nlabel] - s->label);
+	if (!s->n_label)
+		s->label = NULL;
+	return 0;
+}
+
+static void pp_stack(const int *ids, int n, uint64_t count, const struct pyh_plabels *lab, void *arg)
 {
 	struct pp_ctx *c = arg;
 	Perftools__Profiles__Sample *s;
@@ -178,14 +223,19 @@ static void pp_stack(const int *ids, int n, uint64_t count, void *arg)
 	s->n_value = 2;
 	s->value[0] = cnt;
 	s->value[1] = c->period && cnt > INT64_MAX / c->period ? INT64_MAX : cnt * c->period;
+	if (pp_labels(c, s, lab)) {
+		c->err = -ENOMEM;
+		return;
+	}
 	c->samplep[c->nsample++] = s;
 }
 
-/* Stack ids in all stacks: the sum of depths, counted by one walk. */
-static void pp_count(const int *ids, int n, uint64_t count, void *arg)
+/* Location ids in all samples: the sum of depths, counted by one walk. */
+static void pp_count(const int *ids, int n, uint64_t count, const struct pyh_plabels *lab, void *arg)
 {
 	(void)ids;
 	(void)count;
+	(void)lab;
 	*(uint64_t *)arg += (uint64_t)n;
 }
 
@@ -234,7 +284,7 @@ int pyh_write_pprof(const struct pyh_profile *p, const struct pyh_profile_meta *
 	struct pp_ctx c = { .p = p };
 	int64_t comment = 0;
 	uint64_t depth_sum = 0;
-	size_t nframes, nstacks, packed_len;
+	size_t nframes, nsamples, packed_len;
 	uint8_t *packed = NULL;
 	struct timespec now;
 	int err = 0;
@@ -242,12 +292,14 @@ int pyh_write_pprof(const struct pyh_profile *p, const struct pyh_profile_meta *
 	if (!p || !f)
 		return -EINVAL;
 	nframes = (size_t)pyh_profile_nframes(p);
-	nstacks = (size_t)pyh_profile_stacks(p);
-	pyh_profile_foreach_ids(p, pp_count, &depth_sum);
-	if (depth_sum > UINT32_MAX / 2)
+	nsamples = (size_t)pyh_profile_entries(p);
+	pyh_profile_foreach_labeled(p, pp_count, &depth_sum);
+	if (depth_sum > UINT32_MAX / 2 || nsamples > UINT32_MAX / (2 * PP_LABELS) ||
+	    nframes > UINT32_MAX / 4)
 		return -ENOMEM;
-	/* Strings: "", 6 fixed ones, the title, and a name and a file per frame. */
-	c.capstr = (uint32_t)(2 * nframes + 8);
+	/* Strings: "", 6 fixed ones, 4 label keys, the title, a name and a file
+	 * per frame, a process and a thread text per sample. */
+	c.capstr = (uint32_t)(2 * nframes + 2 * nsamples + 12);
 	c.str = calloc(c.capstr, sizeof(*c.str));
 	c.fn = calloc(nframes + 1, sizeof(*c.fn));
 	c.fnp = calloc(nframes + 1, sizeof(*c.fnp));
@@ -256,12 +308,15 @@ int pyh_write_pprof(const struct pyh_profile *p, const struct pyh_profile_meta *
 	c.locp = calloc(nframes + 1, sizeof(*c.locp));
 	c.line = calloc(nframes + 1, sizeof(*c.line));
 	c.linep = calloc(nframes + 1, sizeof(*c.linep));
-	c.sample = calloc(nstacks + 1, sizeof(*c.sample));
-	c.samplep = calloc(nstacks + 1, sizeof(*c.samplep));
+	c.sample = calloc(nsamples + 1, sizeof(*c.sample));
+	c.samplep = calloc(nsamples + 1, sizeof(*c.samplep));
+	c.label = calloc(PP_LABELS * nsamples + 1, sizeof(*c.label));
+	c.labelp = calloc(PP_LABELS * nsamples + 1, sizeof(*c.labelp));
 	c.locids = calloc(depth_sum + 1, sizeof(*c.locids));
-	c.values = calloc(2 * nstacks + 2, sizeof(*c.values));
+	c.values = calloc(2 * nsamples + 2, sizeof(*c.values));
 	if (!c.str || !c.fn || !c.fnp || !c.loc_of || !c.loc || !c.locp || !c.line || !c.linep ||
-	    !c.sample || !c.samplep || !c.locids || !c.values || pp_table_init(&c.strtab, c.capstr) ||
+	    !c.sample || !c.samplep || !c.label || !c.labelp || !c.locids || !c.values ||
+	    pp_table_init(&c.strtab, c.capstr) ||
 	    pp_table_init(&c.fntab, nframes + 1)) {
 		err = -ENOMEM;
 		goto cleanup;
@@ -277,12 +332,16 @@ int pyh_write_pprof(const struct pyh_profile *p, const struct pyh_profile_meta *
 	st[1].type = pp_str(&c, "cpu");
 	st[1].unit = pp_str(&c, "nanoseconds");
 	pt = st[1];
+	c.key_pid = pp_str(&c, "pid");
+	c.key_tid = pp_str(&c, "tid");
+	c.key_process = pp_str(&c, "process");
+	c.key_thread = pp_str(&c, "thread");
 	if (m && m->title) {
 		comment = pp_str(&c, m->title);
 		prof.n_comment = 1;
 		prof.comment = &comment;
 	}
-	pyh_profile_foreach_ids(p, pp_stack, &c);
+	pyh_profile_foreach_labeled(p, pp_stack, &c);
 	if (c.err) {
 		err = c.err;
 		goto cleanup;
@@ -330,6 +389,8 @@ cleanup:
 	free(c.linep);
 	free(c.sample);
 	free(c.samplep);
+	free(c.label);
+	free(c.labelp);
 	free(c.locids);
 	free(c.values);
 	return err;

@@ -1,5 +1,8 @@
 /* Aggregated stacks: interned strings, interned frames, and stacks as arrays
- * of frame ids in one pool, each table an open-addressing hash. */
+ * of frame ids in one pool, each table an open-addressing hash. Labels: label
+ * sets are interned too, and an entry (stack id, label set id) holds the count
+ * of that stack under those labels; a stack's own count is the sum of its
+ * entries, so the unlabeled views (folded, svg, speedscope) see each stack once. */
 #include "profile/profile.h"
 
 #include <errno.h>
@@ -13,6 +16,14 @@
 struct pyh_pstack {
 	uint32_t off;		/* first frame id in ids[] */
 	uint32_t n;
+	uint64_t count;
+	uint32_t hash;
+};
+
+/* One (stack, label set) pair and its count. */
+struct pyh_pentry {
+	uint32_t stack;
+	uint32_t lset;
 	uint64_t count;
 	uint32_t hash;
 };
@@ -41,6 +52,16 @@ struct pyh_profile {
 	struct pyh_pstack *stack;
 	uint32_t nstack, capstack;
 	struct pyh_ptable stacktab;
+
+	struct pyh_plabels *lset; /* interned label sets: strings point into str[] */
+	uint32_t *lset_key;	/* 4 words per set: pid, tid, process id (NONE), thread id (NONE) */
+	uint32_t *lset_hash;
+	uint32_t nlset, caplset;
+	struct pyh_ptable lsettab;
+
+	struct pyh_pentry *entry;
+	uint32_t nentry, capentry;
+	struct pyh_ptable entrytab;
 
 	uint64_t total;
 };
@@ -115,6 +136,16 @@ static uint32_t stack_hash_of(const void *ctx, uint32_t i)
 	return ((const struct pyh_profile *)ctx)->stack[i].hash;
 }
 
+static uint32_t entry_hash_of(const void *ctx, uint32_t i)
+{
+	return ((const struct pyh_profile *)ctx)->entry[i].hash;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
 struct pyh_profile *pyh_profile_new(void)
 {
 	return calloc(1, sizeof(struct pyh_profile));
@@ -136,6 +167,12 @@ void pyh_profile_free(struct pyh_profile *p)
 	free(p->ids);
 	free(p->stack);
 	free(p->stacktab.slot);
+	free(p->lset);
+	free(p->lset_key);
+	free(p->lset_hash);
+	free(p->lsettab.slot);
+	free(p->entry);
+	free(p->entrytab.slot);
 	free(p);
 }
 
@@ -234,12 +271,73 @@ static int intern_frame(struct pyh_profile *p, const struct pyh_pframe *fr, int 
 	return 0;
 }
 
+/* Intern the label set l (NULL: the empty set); *id gets its index. 0 or -ENOMEM. */
+static int intern_lset(struct pyh_profile *p, const struct pyh_plabels *l, uint32_t *id)
+{
+	uint32_t key[4] = { 0, 0, NONE, NONE }, h, j;
+	int err;
+
+	if (l) {
+		key[0] = l->pid > 0 ? (uint32_t)l->pid : 0;
+		key[1] = l->tid > 0 ? (uint32_t)l->tid : 0;
+		if (l->process && *l->process && (err = intern_str(p, l->process, &key[2])))
+			return err;
+		if (l->thread && *l->thread && (err = intern_str(p, l->thread, &key[3])))
+			return err;
+	}
+	h = hash_bytes(HASH_SEED, key, sizeof(key));
+	if (p->lsettab.cap) {
+		for (j = h & (p->lsettab.cap - 1); p->lsettab.slot[j] != NONE; j = (j + 1) & (p->lsettab.cap - 1)) {
+			uint32_t e = p->lsettab.slot[j];
+
+			if (p->lset_hash[e] == h && memcmp(&p->lset_key[4 * e], key, sizeof(key)) == 0) {
+				*id = e;
+				return 0;
+			}
+		}
+	}
+	if (p->nlset >= INT_MAX - 1)
+		return -ENOMEM;
+	{
+		uint32_t c1 = p->caplset, c2 = p->caplset, c3 = p->caplset;
+
+		/* Same growth for all three; caplset moves only when all did. */
+		if (grow((void **)&p->lset, &c1, p->nlset + 1, sizeof(*p->lset)) ||
+		    grow((void **)&p->lset_hash, &c2, p->nlset + 1, sizeof(*p->lset_hash)) ||
+		    grow((void **)&p->lset_key, &c3, p->nlset + 1, 4 * sizeof(*p->lset_key)))
+			return -ENOMEM;
+		p->caplset = c1;
+	}
+	if (table_reserve(&p->lsettab, p->lset_hash, NULL, NULL))
+		return -ENOMEM;
+	memcpy(&p->lset_key[4 * p->nlset], key, sizeof(key));
+	p->lset_hash[p->nlset] = h;
+	p->lset[p->nlset] = (struct pyh_plabels){
+		.pid = (int32_t)key[0],
+		.tid = (int32_t)key[1],
+		.process = key[2] == NONE ? NULL : p->str[key[2]],
+		.thread = key[3] == NONE ? NULL : p->str[key[3]],
+	};
+	for (j = h & (p->lsettab.cap - 1); p->lsettab.slot[j] != NONE; j = (j + 1) & (p->lsettab.cap - 1))
+		;
+	p->lsettab.slot[j] = p->nlset;
+	p->lsettab.used++;
+	*id = p->nlset++;
+	return 0;
+}
+
 int pyh_profile_add(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count)
+{
+	return pyh_profile_add_labeled(p, frames, n, count, NULL);
+}
+
+int pyh_profile_add_labeled(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count,
+			    const struct pyh_plabels *labels)
 {
 	static const struct pyh_pframe truncated = { PYH_PROFILE_TRUNCATED, NULL, 0 };
 	static const struct pyh_pframe unknown = { PYH_PROFILE_UNKNOWN, NULL, 0 };
 	int ids[PYH_PROFILE_MAX_DEPTH];
-	uint32_t h, j;
+	uint32_t h, eh, j, sid = NONE, eid = NONE, lid, ekey[2];
 	int err;
 
 	if (!p || n < 0 || (n > 0 && !frames))
@@ -259,6 +357,11 @@ int pyh_profile_add(struct pyh_profile *p, const struct pyh_pframe *frames, int 
 	}
 	if (n > PYH_PROFILE_MAX_DEPTH)
 		n = PYH_PROFILE_MAX_DEPTH;
+	err = intern_lset(p, labels, &lid);
+	if (err)
+		return err;
+
+	/* Find the stack and its entry; reserve room for what is new before changing anything. */
 	h = hash_bytes(HASH_SEED, ids, (size_t)n * sizeof(ids[0]));
 	if (p->stacktab.cap) {
 		for (j = h & (p->stacktab.cap - 1); p->stacktab.slot[j] != NONE;
@@ -267,27 +370,68 @@ int pyh_profile_add(struct pyh_profile *p, const struct pyh_pframe *frames, int 
 
 			if (s->hash == h && s->n == (uint32_t)n &&
 			    memcmp(&p->ids[s->off], ids, (size_t)n * sizeof(ids[0])) == 0) {
-				s->count = s->count + count < s->count ? UINT64_MAX : s->count + count;
-				p->total = p->total + count < p->total ? UINT64_MAX : p->total + count;
-				return 0;
+				sid = p->stacktab.slot[j];
+				break;
 			}
 		}
 	}
-	if (p->nstack >= INT_MAX - 1 || p->nids > UINT_MAX / 2 - (uint32_t)n)
-		return -ENOMEM;
-	if (grow((void **)&p->ids, &p->capids, p->nids + (uint32_t)n, sizeof(*p->ids)) ||
-	    grow((void **)&p->stack, &p->capstack, p->nstack + 1, sizeof(*p->stack)) ||
-	    table_reserve(&p->stacktab, NULL, stack_hash_of, p))
-		return -ENOMEM;
-	memcpy(&p->ids[p->nids], ids, (size_t)n * sizeof(ids[0]));
-	p->stack[p->nstack] = (struct pyh_pstack){ .off = p->nids, .n = (uint32_t)n, .count = count, .hash = h };
-	p->nids += (uint32_t)n;
-	for (j = h & (p->stacktab.cap - 1); p->stacktab.slot[j] != NONE; j = (j + 1) & (p->stacktab.cap - 1))
-		;
-	p->stacktab.slot[j] = p->nstack++;
-	p->stacktab.used++;
-	p->total = p->total + count < p->total ? UINT64_MAX : p->total + count;
+	if (sid == NONE) {
+		if (p->nstack >= INT_MAX - 1 || p->nids > UINT_MAX / 2 - (uint32_t)n)
+			return -ENOMEM;
+		if (grow((void **)&p->ids, &p->capids, p->nids + (uint32_t)n, sizeof(*p->ids)) ||
+		    grow((void **)&p->stack, &p->capstack, p->nstack + 1, sizeof(*p->stack)) ||
+		    table_reserve(&p->stacktab, NULL, stack_hash_of, p))
+			return -ENOMEM;
+	}
+	ekey[0] = sid == NONE ? p->nstack : sid;
+	ekey[1] = lid;
+	eh = hash_bytes(HASH_SEED, ekey, sizeof(ekey));
+	if (sid != NONE && p->entrytab.cap) {
+		for (j = eh & (p->entrytab.cap - 1); p->entrytab.slot[j] != NONE;
+		     j = (j + 1) & (p->entrytab.cap - 1)) {
+			const struct pyh_pentry *e = &p->entry[p->entrytab.slot[j]];
+
+			if (e->stack == ekey[0] && e->lset == lid) {
+				eid = p->entrytab.slot[j];
+				break;
+			}
+		}
+	}
+	if (eid == NONE) {
+		if (p->nentry >= INT_MAX - 1 ||
+		    grow((void **)&p->entry, &p->capentry, p->nentry + 1, sizeof(*p->entry)) ||
+		    table_reserve(&p->entrytab, NULL, entry_hash_of, p))
+			return -ENOMEM;
+	}
+
+	/* Commit: nothing below fails. */
+	if (sid == NONE) {
+		memcpy(&p->ids[p->nids], ids, (size_t)n * sizeof(ids[0]));
+		p->stack[p->nstack] = (struct pyh_pstack){ .off = p->nids, .n = (uint32_t)n, .count = 0, .hash = h };
+		p->nids += (uint32_t)n;
+		for (j = h & (p->stacktab.cap - 1); p->stacktab.slot[j] != NONE; j = (j + 1) & (p->stacktab.cap - 1))
+			;
+		p->stacktab.slot[j] = p->nstack;
+		p->stacktab.used++;
+		sid = p->nstack++;
+	}
+	if (eid == NONE) {
+		p->entry[p->nentry] = (struct pyh_pentry){ .stack = sid, .lset = lid, .count = 0, .hash = eh };
+		for (j = eh & (p->entrytab.cap - 1); p->entrytab.slot[j] != NONE; j = (j + 1) & (p->entrytab.cap - 1))
+			;
+		p->entrytab.slot[j] = p->nentry;
+		p->entrytab.used++;
+		eid = p->nentry++;
+	}
+	p->entry[eid].count = sat_add(p->entry[eid].count, count);
+	p->stack[sid].count = sat_add(p->stack[sid].count, count);
+	p->total = sat_add(p->total, count);
 	return 0;
+}
+
+int pyh_profile_entries(const struct pyh_profile *p)
+{
+	return p ? (int)p->nentry : 0;
 }
 
 uint64_t pyh_profile_total(const struct pyh_profile *p)
@@ -456,4 +600,49 @@ void pyh_profile_foreach(const struct pyh_profile *p,
 	c.cb = cb;
 	c.arg = arg;
 	pyh_profile_foreach_ids(p, frames_cb, &c);
+}
+
+void pyh_profile_foreach_labeled(const struct pyh_profile *p,
+				 void (*cb)(const int *ids, int n, uint64_t count,
+					    const struct pyh_plabels *labels, void *arg),
+				 void *arg)
+{
+	uint32_t *order = NULL, *start = NULL, *byentry = NULL;
+
+	if (!p || !cb || !p->nentry)
+		return;
+	/* Entries bucketed by stack (a counting sort, stable: insertion order within a stack). */
+	start = calloc((size_t)p->nstack + 1, sizeof(*start));
+	byentry = malloc((size_t)p->nentry * sizeof(*byentry));
+	order = start && byentry ? sorted_order(p) : NULL;
+	if (!order) {
+		for (uint32_t i = 0; i < p->nentry; i++) {
+			const struct pyh_pentry *e = &p->entry[i];
+			const struct pyh_pstack *s = &p->stack[e->stack];
+
+			cb(&p->ids[s->off], (int)s->n, e->count, &p->lset[e->lset], arg);
+		}
+		goto cleanup;
+	}
+	for (uint32_t i = 0; i < p->nentry; i++)
+		start[p->entry[i].stack + 1]++;
+	for (uint32_t i = 0; i < p->nstack; i++)
+		start[i + 1] += start[i];
+	for (uint32_t i = 0; i < p->nentry; i++)
+		byentry[start[p->entry[i].stack]++] = i;
+	/* start[s] is now the end of bucket s; bucket s begins at start[s - 1] (0 for s == 0). */
+	for (uint32_t i = 0; i < p->nstack; i++) {
+		uint32_t sid = order[i];
+		const struct pyh_pstack *s = &p->stack[sid];
+
+		for (uint32_t k = sid ? start[sid - 1] : 0; k < start[sid]; k++) {
+			const struct pyh_pentry *e = &p->entry[byentry[k]];
+
+			cb(&p->ids[s->off], (int)s->n, e->count, &p->lset[e->lset], arg);
+		}
+	}
+cleanup:
+	free(order);
+	free(start);
+	free(byentry);
 }

@@ -31,6 +31,36 @@ void pyh_profile_free(struct pyh_profile *p); /* NULL-safe */
  * (stacks and totals unchanged). */
 int pyh_profile_add(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count);
 
+/* Per-sample labels (pprof Sample.label: "pid", "tid", "thread", "process").
+ * pid/tid <= 0 and NULL or "" strings mean "no such label". */
+struct pyh_plabels {
+	int32_t pid;
+	int32_t tid;
+	const char *process;	/* the process label, e.g. "python3 app.py [pid 123, 3.12.1]" */
+	const char *thread;	/* the thread's name (its comm) */
+};
+
+/* Like pyh_profile_add, but the samples also carry labels (NULL: none, same as
+ * pyh_profile_add). Strings are copied (interned). The profile keeps one entry
+ * per (label set, stack); pyh_profile_foreach/_ids/_stacks still see each
+ * distinct stack once with its count summed over all label sets. Same returns;
+ * on -ENOMEM stacks, entries and totals are unchanged. */
+int pyh_profile_add_labeled(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count,
+			    const struct pyh_plabels *labels);
+
+/* Call cb once per (stack, label set) entry: stacks in the order of
+ * pyh_profile_foreach_ids, and within one stack in the order the label sets
+ * were first added to it. labels is never NULL (an unlabeled entry has pid and
+ * tid 0 and NULL strings); ids, labels and their strings stay valid until the
+ * next add/free. If memory runs out while ordering, the order is insertion
+ * order. */
+void pyh_profile_foreach_labeled(const struct pyh_profile *p,
+				 void (*cb)(const int *ids, int n, uint64_t count,
+					    const struct pyh_plabels *labels, void *arg),
+				 void *arg);
+/* Number of (stack, label set) entries: the calls foreach_labeled makes. */
+int pyh_profile_entries(const struct pyh_profile *p);
+
 /* Call cb once per distinct stack (root first) in a stable order (sorted by the
  * folded text), with its total count. frames[] and its strings stay valid
  * until the next pyh_profile_add/free. If memory runs out while sorting, the

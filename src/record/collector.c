@@ -191,6 +191,17 @@ static const char *pyh_thread_name(struct pyh_collector *c, pid_t pid, pid_t tid
 	return n->name;
 }
 
+/* The per-sample labels of thread tid of ct (pprof "pid", "tid", "process", "thread"). */
+static struct pyh_plabels pyh_sample_labels(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid)
+{
+	return (struct pyh_plabels){
+		.pid = (int32_t)ct->t.pid,
+		.tid = (int32_t)tid,
+		.process = ct->label[0] ? ct->label : ct->comm,
+		.thread = pyh_thread_name(c, ct->t.pid, tid),
+	};
+}
+
 /* Fill the root frames; returns how many. Texts live in the caller's buffers. */
 static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid, int truncated,
 		     char *proc_text, char *thread_text, size_t textsz)
@@ -238,6 +249,7 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 {
 	struct pyh_collector *c = arg;
 	char ptext[64], ttext[64];
+	struct pyh_plabels labels;
 	struct pyh_ctarget *ct;
 	uint32_t depth;
 	int r, n;
@@ -266,7 +278,8 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 		pyh_name_frame(c, ct, n, f->code, f->offset, f->offset != PYH_SAMPLE_NO_OFFSET,
 			       &c->frames[r + n]);
 	}
-	if (pyh_profile_add(c->prof, c->frames, r + n, 1)) {
+	labels = pyh_sample_labels(c, ct, (pid_t)s->tid);
+	if (pyh_profile_add_labeled(c->prof, c->frames, r + n, 1, &labels)) {
 		c->st.oom++;
 		return 0;
 	}
@@ -309,6 +322,7 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 	for (int i = 0; i < nthreads && i < PYH_MAX_THREADS; i++) {
 		const struct pyh_pythread *th = &c->threads[i];
 		const char *broken = NULL;
+		struct pyh_plabels labels;
 		int truncated = 0, nf, r;
 		char state;
 
@@ -332,7 +346,8 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 
 			pyh_name_frame(c, ct, n, f->code, f->offset, f->offset_valid, &c->frames[r + n]);
 		}
-		if (pyh_profile_add(c->prof, c->frames, r + nf, ticks)) {
+		labels = pyh_sample_labels(c, ct, th->tid);
+		if (pyh_profile_add_labeled(c->prof, c->frames, r + nf, ticks, &labels)) {
 			c->st.oom++;
 			continue;
 		}

@@ -9,9 +9,10 @@ more in its own PID namespace, then checks that every one shows up under its own
 process label with its own function: in `record --all -f folded` (plus one process
 started after recording began and one that lives only ~1 s), in `record --all -f pprof`
 as `go tool pprof -raw` reads it (counts agree with a folded recording of the same
-processes over the same seconds), and in `dump --all` (text and JSON). Other Python
-processes on the host are ignored. Prints `ok - ...` / `not ok - ...` per check and a
-final `N passed, N failed`; exits non-zero when any check failed.
+processes over the same seconds, and each sample's "pid" label agrees with both), and in
+`dump --all` (text and JSON). Other Python processes on the host are ignored. Prints
+`ok - ...` / `not ok - ...` per check and a final `N passed, N failed`; exits non-zero
+when any check failed.
 """
 import json
 import os
@@ -167,6 +168,51 @@ def parse_pprof_raw(text):
     return per
 
 
+def parse_pprof_raw_labels(text):
+    """From `go tool pprof -raw`: {pid: count} by each sample's "pid" label,
+    {pid: count} by its root location's process label, and {pid: set of thread names}."""
+    locs, section, cur = {}, None, None
+    by_label, threads, roots = {}, {}, []
+    for line in text.splitlines():
+        if line.startswith("Samples:"):
+            section = "s"
+            continue
+        if line.startswith("Locations"):
+            section = "l"
+            continue
+        if line.startswith("Mappings"):
+            section = None
+            continue
+        if section == "s":
+            m = re.match(r"^\s*(\d+)\s+\d+: ([\d ]+)$", line.rstrip())
+            if m:
+                cur = {"count": int(m.group(1)), "root": int(m.group(2).split()[-1])}
+                roots.append(cur)
+                continue
+            if cur is None:
+                continue
+            m = re.match(r"^\s+pid:\[(\d+)\](?: tid:\[\d+\])?\s*$", line)
+            if m:
+                cur["pid"] = int(m.group(1))
+            m = re.search(r"thread:\[([^\]]*)\]\s*$", line)
+            if m and line.lstrip().startswith("process:["):
+                cur["thread"] = m.group(1)
+        elif section == "l":
+            m = re.match(r"^\s*(\d+): 0x[0-9a-f]+ (?:M=\d+ )?(.*) (\S*):(\d+) s=\d+", line)
+            if m:
+                locs[int(m.group(1))] = m.group(2)
+    by_root = {}
+    for smp in roots:
+        if "pid" in smp:
+            by_label[smp["pid"]] = by_label.get(smp["pid"], 0) + smp["count"]
+            if "thread" in smp:
+                threads.setdefault(smp["pid"], set()).add(smp["thread"])
+        pid = label_pid(locs.get(smp["root"], ""))
+        if pid is not None:
+            by_root[pid] = by_root.get(pid, 0) + smp["count"]
+    return by_label, by_root, threads
+
+
 def run_pyhang(args, timeout=60):
     return subprocess.run([PYHANG] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=timeout)
@@ -307,6 +353,37 @@ def main():
                     bad.append("%d: %.1f%% vs %.1f%%" % (w.pid, 100 * x, 100 * y))
             check(not bad, "pprof and folded agree on each process's share (within 5 points)",
                   ", ".join(bad))
+            # Per-sample labels: every worker's samples carry its pid (and a thread name);
+            # the pid label's count is the count under that process's root frame in the
+            # same file, and its share agrees with the folded recording's process label.
+            by_label, by_root, threads = parse_pprof_raw_labels(raw.stdout)
+            missing = [w.pid for w in workers if not by_label.get(w.pid)]
+            check(not missing and all(threads.get(w.pid) for w in workers),
+                  "pprof samples carry pid, tid, process and thread labels",
+                  "no pid label for %r" % missing)
+            bad = ["%d: %d vs %d" % (w.pid, by_label.get(w.pid, 0), by_root.get(w.pid, 0))
+                   for w in workers if by_label.get(w.pid, 0) != by_root.get(w.pid, 0)]
+            check(not bad, "pprof: each worker's pid label counts what its process root counts",
+                  ", ".join(bad))
+            tl = sum(by_label.get(w.pid, 0) for w in workers)
+            bad = []
+            for w in workers:
+                x = by_label.get(w.pid, 0) / float(tl or 1)
+                y = ff.get(w.pid, {}).get("__total__", 0) / float(tf or 1)
+                if abs(x - y) > 0.05:
+                    bad.append("%d: %.1f%% vs %.1f%%" % (w.pid, 100 * x, 100 * y))
+            check(tl > 0 and abs(tl - tf) <= max(0.15 * tf, 10) and not bad,
+                  "pprof pid labels agree with folded process labels (%d vs %d, shares within "
+                  "5 points)" % (tl, tf), ", ".join(bad))
+            focus = subprocess.run([go, "tool", "pprof", "-traces", "-tagfocus=pid=%d" % workers[0].pid,
+                                    pb], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   universal_newlines=True, timeout=120)
+            check(focus.returncode == 0 and workers[0].func in focus.stdout and
+                  "<module>" in focus.stdout and
+                  not any(w.func in focus.stdout for w in workers[1:]),
+                  "go tool pprof -tagfocus=pid=%d keeps that process alone (and <module> is named)"
+                  % workers[0].pid,
+                  focus.stderr.strip()[-300:])
 
         # dump --all, text and JSON.
         r = run_pyhang(["dump", "--all", "--no-source"], timeout=120)

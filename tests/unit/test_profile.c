@@ -228,6 +228,163 @@ static void test_many_and_saturation(void **state)
 	pyh_profile_free(p);
 }
 
+
+static void sum_cb(const int *ids, int n, uint64_t count, const struct pyh_plabels *labels, void *arg)
+{
+	uint64_t *s = arg;
+
+	(void)ids;
+	(void)n;
+	assert_true(labels->pid >= 100 && labels->pid < 107);
+	assert_string_equal(labels->process, "proc");
+	s[0] += count;
+	s[1]++;
+}
+
+struct lseen {
+	int n;
+	int depth[16];
+	int root[16];
+	uint64_t count[16];
+	struct pyh_plabels lab[16];
+};
+
+static void lcollect(const int *ids, int n, uint64_t count, const struct pyh_plabels *labels, void *arg)
+{
+	struct lseen *s = arg;
+
+	assert_non_null(labels);
+	assert_true(s->n < 16);
+	s->depth[s->n] = n;
+	s->root[s->n] = ids[0];
+	s->count[s->n] = count;
+	s->lab[s->n] = *labels;
+	s->n++;
+}
+
+static void ids_collect(const int *ids, int n, uint64_t count, void *arg)
+{
+	struct lseen *s = arg;
+
+	assert_true(s->n < 16);
+	s->depth[s->n] = n;
+	s->root[s->n] = ids[0];
+	s->count[s->n] = count;
+	s->n++;
+}
+
+/* One stack under several label sets: one stack, one folded line with the sum;
+ * foreach_labeled gives each label set its own count. */
+static void test_labeled_stacks(void **state)
+{
+	(void)state;
+	struct pyh_profile *p = pyh_profile_new();
+	struct pyh_pframe a[] = { { "main", "m.py", 10 }, { "work", "w.py", 3 } };
+	struct pyh_pframe b[] = { { "main", "m.py", 10 }, { "idle", "w.py", 9 } };
+	char proc[32], thr[32];
+	struct pyh_plabels l1 = { 10, 11, proc, thr };
+	struct pyh_plabels l2 = { 20, 21, "python3 b.py [pid 20]", "worker" };
+	struct pyh_plabels empty = { -5, 0, "", "" };
+	struct lseen ls = { 0 }, is = { 0 };
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	assert_non_null(p);
+	strcpy(proc, "python3 a.py [pid 10]");
+	strcpy(thr, "MainThread");
+	assert_int_equal(pyh_profile_add_labeled(p, a, 2, 3, &l1), 0);
+	assert_int_equal(pyh_profile_add_labeled(p, a, 2, 4, &l2), 0);
+	assert_int_equal(pyh_profile_add_labeled(p, b, 2, 6, &l2), 0);
+	assert_int_equal(pyh_profile_add(p, a, 2, 1), 0);
+	assert_int_equal(pyh_profile_add_labeled(p, a, 2, 2, &l1), 0); /* merges with the first */
+	assert_int_equal(pyh_profile_add_labeled(p, a, 2, 5, &empty), 0); /* == unlabeled */
+	assert_int_equal(pyh_profile_add_labeled(NULL, a, 2, 1, &l1), -EINVAL);
+	assert_int_equal(pyh_profile_add_labeled(p, NULL, 2, 1, &l1), -EINVAL);
+	strcpy(proc, "changed");
+	strcpy(thr, "changed");
+
+	assert_int_equal(pyh_profile_stacks(p), 2);
+	assert_int_equal(pyh_profile_entries(p), 4);
+	assert_int_equal(pyh_profile_total(p), 21);
+
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(pyh_write_folded(p, f), 0);
+	fclose(f);
+	assert_string_equal(text, "main (m.py:10);idle (w.py:9) 6\n"
+				  "main (m.py:10);work (w.py:3) 15\n");
+	free(text);
+
+	/* foreach_ids: each stack once, summed, sorted by text */
+	pyh_profile_foreach_ids(p, ids_collect, &is);
+	assert_int_equal(is.n, 2);
+	assert_int_equal(is.count[0], 6);
+	assert_int_equal(is.count[1], 15);
+
+	/* foreach_labeled: same stack order; within a stack the order label sets came in */
+	pyh_profile_foreach_labeled(p, lcollect, &ls);
+	assert_int_equal(ls.n, 4);
+	assert_int_equal(ls.count[0], 6);	/* idle under l2 */
+	assert_int_equal(ls.lab[0].pid, 20);
+	assert_int_equal(ls.lab[0].tid, 21);
+	assert_string_equal(ls.lab[0].process, "python3 b.py [pid 20]");
+	assert_string_equal(ls.lab[0].thread, "worker");
+	assert_int_equal(ls.count[1], 5);	/* work under l1: 3 + 2 */
+	assert_int_equal(ls.lab[1].pid, 10);
+	assert_int_equal(ls.lab[1].tid, 11);
+	assert_string_equal(ls.lab[1].process, "python3 a.py [pid 10]"); /* copied */
+	assert_string_equal(ls.lab[1].thread, "MainThread");
+	assert_int_equal(ls.count[2], 4);	/* work under l2 */
+	assert_int_equal(ls.lab[2].pid, 20);
+	assert_ptr_equal(ls.lab[2].process, ls.lab[0].process); /* interned once */
+	assert_int_equal(ls.count[3], 6);	/* work unlabeled: 1 + 5 ("" and pid < 0 are no labels) */
+	assert_int_equal(ls.lab[3].pid, 0);
+	assert_int_equal(ls.lab[3].tid, 0);
+	assert_null(ls.lab[3].process);
+	assert_null(ls.lab[3].thread);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(ls.depth[i], 2);
+		assert_int_equal(ls.root[i], is.root[0]);
+	}
+	pyh_profile_foreach_labeled(NULL, lcollect, &ls);
+	assert_int_equal(pyh_profile_entries(NULL), 0);
+	pyh_profile_free(p);
+}
+
+/* Many threads of many processes: stacks stay distinct frame sequences and
+ * the entries' counts add up to the stacks' counts. */
+static void test_labeled_many(void **state)
+{
+	(void)state;
+	struct pyh_profile *p = pyh_profile_new();
+	uint64_t sum = 0, lsum[2] = { 0, 0 };
+	struct acc acc = { 0, 0, "", 1 };
+	char fn[32], th[32];
+
+	assert_non_null(p);
+	for (int i = 0; i < 5000; i++) {
+		struct pyh_pframe fr[2] = { { "root", "r.py", 1 }, { fn, "f.py", (i % 50) % 11 } };
+		struct pyh_plabels l = { 100 + i % 7, 1000 + i % 37, "proc", th };
+
+		snprintf(fn, sizeof(fn), "fn%d", i % 50);
+		snprintf(th, sizeof(th), "t%d", i % 37);
+		assert_int_equal(pyh_profile_add_labeled(p, fr, 2, (uint64_t)i + 1, &l), 0);
+		sum += (uint64_t)i + 1;
+	}
+	assert_int_equal(pyh_profile_total(p), sum);
+	assert_int_equal(pyh_profile_stacks(p), 50);	/* the line follows the function */
+	assert_true(pyh_profile_entries(p) > 50 && pyh_profile_entries(p) <= 5000);
+	pyh_profile_foreach(p, acc_cb, &acc);
+	assert_int_equal(acc.n, 50);
+	assert_int_equal(acc.sum, sum);
+	assert_true(acc.sorted);
+	pyh_profile_foreach_labeled(p, sum_cb, lsum);
+	assert_int_equal(lsum[0], sum);
+	assert_int_equal(lsum[1], (uint64_t)pyh_profile_entries(p));
+	pyh_profile_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +392,8 @@ int main(void)
 		cmocka_unit_test(test_depth_bound),
 		cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_many_and_saturation),
+		cmocka_unit_test(test_labeled_stacks),
+		cmocka_unit_test(test_labeled_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

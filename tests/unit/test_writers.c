@@ -380,6 +380,125 @@ static void test_pprof_roundtrip(void **state)
 	pyh_profile_free(p);
 }
 
+/* The label of sample s with key name: its num (*num) or string (*str); 0 when absent. */
+static int sample_label(const Perftools__Profiles__Profile *prof, const Perftools__Profiles__Sample *s,
+			const char *key, int64_t *num, const char **str)
+{
+	int found = 0;
+
+	for (size_t i = 0; i < s->n_label; i++) {
+		const Perftools__Profiles__Label *l = s->label[i];
+
+		assert_true(l->key > 0 && (size_t)l->key < prof->n_string_table);
+		assert_true(l->str >= 0 && (size_t)l->str < prof->n_string_table);
+		/* exactly one of str and num */
+		assert_true((l->str != 0) != (l->num != 0));
+		if (strcmp(prof->string_table[l->key], key))
+			continue;
+		assert_int_equal(found, 0); /* each key at most once per sample */
+		found = 1;
+		if (num)
+			*num = l->num;
+		if (str)
+			*str = l->str ? prof->string_table[l->str] : NULL;
+	}
+	return found;
+}
+
+/* Samples under label sets: one pprof Sample per (stack, label set) with its
+ * labels and count; the folded output still merges them. */
+static void test_pprof_labels(void **state)
+{
+	(void)state;
+	static const struct pyh_pframe X[] = { { "<module>", "/srv/a.py", 1 }, { "spin", "/srv/a.py", 4 } };
+	static const struct pyh_pframe Y[] = { { "<module>", "/srv/a.py", 1 }, { "wait", "/srv/a.py", 9 } };
+	const struct pyh_plabels main100 = { 100, 100, "python3 a.py [pid 100, 3.12.1]", "python3" };
+	const struct pyh_plabels work100 = { 100, 102, "python3 a.py [pid 100, 3.12.1]", "worker-1" };
+	const struct pyh_plabels b200 = { 200, 201, "python2 b.py [pid 200, 2.7.18]", "" };
+	struct pyh_profile *p = pyh_profile_new();
+	char *pb, *folded = NULL;
+	size_t len, flen = 0;
+	uint8_t *raw;
+	Perftools__Profiles__Profile *prof;
+	uint64_t per_pid[2] = { 0, 0 }, unlabeled = 0, total = 0;
+	int seen_worker = 0;
+	FILE *f;
+
+	assert_non_null(p);
+	assert_int_equal(pyh_profile_add_labeled(p, X, 2, 5, &main100), 0);
+	assert_int_equal(pyh_profile_add_labeled(p, X, 2, 7, &work100), 0);
+	assert_int_equal(pyh_profile_add_labeled(p, X, 2, 11, &b200), 0);
+	assert_int_equal(pyh_profile_add(p, X, 2, 2), 0);
+	assert_int_equal(pyh_profile_add_labeled(p, Y, 2, 13, &b200), 0);
+	assert_int_equal(pyh_profile_add_labeled(p, X, 2, 1, &main100), 0);
+
+	f = open_memstream(&folded, &flen);
+	assert_int_equal(pyh_write_folded(p, f), 0);
+	fclose(f);
+	assert_string_equal(folded, "<module> (/srv/a.py:1);spin (/srv/a.py:4) 26\n"
+				    "<module> (/srv/a.py:1);wait (/srv/a.py:9) 13\n");
+	free(folded);
+
+	pb = write_to("/tmp/pyh_test_writers_labels.pb.gz", pyh_write_pprof, p);
+	raw = gunzip_file(pb, &len);
+	prof = perftools__profiles__profile__unpack(NULL, len, raw);
+	assert_non_null(prof);
+	assert_int_equal(prof->n_sample, 5);
+	assert_int_equal(prof->n_location, 3);
+	for (size_t i = 0; i < prof->n_sample; i++) {
+		const Perftools__Profiles__Sample *s = prof->sample[i];
+		int64_t pid = 0, tid = 0;
+		const char *proc = NULL, *thr = NULL;
+		int has_pid = sample_label(prof, s, "pid", &pid, NULL);
+		int has_tid = sample_label(prof, s, "tid", &tid, NULL);
+		int has_proc = sample_label(prof, s, "process", NULL, &proc);
+		int has_thr = sample_label(prof, s, "thread", NULL, &thr);
+
+		assert_int_equal(s->n_value, 2);
+		assert_int_equal(s->value[1], s->value[0] * 10000000);
+		total += (uint64_t)s->value[0];
+		if (!has_pid) {
+			assert_int_equal(s->n_label, 0);
+			unlabeled += (uint64_t)s->value[0];
+			continue;
+		}
+		assert_true(has_tid && has_proc);
+		if (pid == 100) {
+			assert_string_equal(proc, "python3 a.py [pid 100, 3.12.1]");
+			assert_int_equal(s->n_label, 4);
+			assert_int_equal(s->n_location_id, 2);
+			if (tid == 102) {
+				assert_string_equal(thr, "worker-1");
+				assert_int_equal(s->value[0], 7);
+				seen_worker = 1;
+			} else {
+				assert_int_equal(tid, 100);
+				assert_string_equal(thr, "python3");
+				assert_int_equal(s->value[0], 6); /* 5 + 1 */
+			}
+			per_pid[0] += (uint64_t)s->value[0];
+		} else {
+			assert_int_equal(pid, 200);
+			assert_int_equal(tid, 201);
+			assert_string_equal(proc, "python2 b.py [pid 200, 2.7.18]");
+			assert_false(has_thr); /* empty thread name: no label */
+			assert_int_equal(s->n_label, 3);
+			per_pid[1] += (uint64_t)s->value[0];
+		}
+	}
+	assert_true(seen_worker);
+	assert_int_equal(per_pid[0], 13);
+	assert_int_equal(per_pid[1], 24);
+	assert_int_equal(unlabeled, 2);
+	assert_int_equal(total, pyh_profile_total(p));
+
+	perftools__profiles__profile__free_unpacked(prof, NULL);
+	free(raw);
+	unlink(pb);
+	free(pb);
+	pyh_profile_free(p);
+}
+
 static void test_write_errors(void **state)
 {
 	(void)state;
@@ -413,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_svg_parses_and_counts),
 		cmocka_unit_test(test_svg_omits_tiny_and_handles_empty),
 		cmocka_unit_test(test_pprof_roundtrip),
+		cmocka_unit_test(test_pprof_labels),
 		cmocka_unit_test(test_write_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
