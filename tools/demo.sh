@@ -24,5 +24,5 @@ if "$PYHANG" record --help >/dev/null 2>&1; then
 	"$PYHANG" record -r 199 -o build/demo.svg -- "$PY" "$PWD/examples/busy.py" 4 &&
 		echo "flamegraph written to build/demo.svg (open it in a browser)"
 	"$PYHANG" record -r 199 -f folded -o build/demo.folded -- "$PY" "$PWD/examples/busy.py" 2 &&
-		sort -k2 -n -t' ' build/demo.folded | tail -n 3
+		{ echo "the three hottest stacks (count, stack):"; awk '{ n = $NF; $NF = ""; print n "\t" $0 }' build/demo.folded | sort -rn | head -n 3; }
 fi
