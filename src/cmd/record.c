@@ -612,20 +612,29 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 		fprintf(stderr, "pyhang: %d Python processes sampled (%d still running)\n",
 			st->host_attached, pyh_host_tracker_attached(st->tr));
 	if (cnt[PYH_CNT_NO_TSTATE] || cnt[PYH_CNT_NO_FRAME] || cnt[PYH_CNT_BAD_FRAME] ||
-	    cnt[PYH_CNT_GIL_FILTERED] || cs.unknown_code || cs.truncated || cs.idle_errors) {
-		fprintf(stderr, "pyhang: not counted as Python samples:");
+	    cnt[PYH_CNT_GIL_FILTERED] || cnt[PYH_CNT_READ_ERROR] || cs.idle_errors) {
+		const char *sep = "";
+
+		fprintf(stderr, "pyhang: ticks not counted as Python samples:");
 		for (int i = PYH_CNT_NO_TSTATE; i < PYH_CNT_MAX; i++)
 			if (cnt[i] && i != PYH_CNT_RINGBUF_FULL && i != PYH_CNT_CACHE_STALE &&
-			    i != PYH_CNT_STALE_TARGET && i != PYH_CNT_PROC_LOST)
-				fprintf(stderr, " %llu %s;", (unsigned long long)cnt[i],
-					pyh_sampler_counter_name(i));
-		if (cs.unknown_code)
-			fprintf(stderr, " %llu frames with unreadable code;", (unsigned long long)cs.unknown_code);
-		if (cs.truncated)
-			fprintf(stderr, " %llu stacks truncated at %d frames;", (unsigned long long)cs.truncated,
-				PYH_SAMPLE_MAX_DEPTH);
+			    i != PYH_CNT_STALE_TARGET && i != PYH_CNT_PROC_LOST) {
+				fprintf(stderr, "%s %s: %llu", sep, pyh_sampler_counter_name(i),
+					(unsigned long long)cnt[i]);
+				sep = ",";
+			}
 		if (cs.idle_errors)
-			fprintf(stderr, " %llu failed off-CPU walks;", (unsigned long long)cs.idle_errors);
+			fprintf(stderr, "%s failed off-CPU walks: %llu", sep, (unsigned long long)cs.idle_errors);
+		fputc('\n', stderr);
+	}
+	if (cs.unknown_code || cs.truncated) {
+		fprintf(stderr, "pyhang: samples kept with a gap:");
+		if (cs.unknown_code)
+			fprintf(stderr, " frames whose code object was gone when read: %llu%s",
+				(unsigned long long)cs.unknown_code, cs.truncated ? "," : "");
+		if (cs.truncated)
+			fprintf(stderr, " stacks truncated at %d frames: %llu", PYH_SAMPLE_MAX_DEPTH,
+				(unsigned long long)cs.truncated);
 		fputc('\n', stderr);
 	}
 	if (path)
