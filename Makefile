@@ -45,7 +45,11 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all deps demo check unit e2e bench clean san
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= /etc/systemd/system
+
+.PHONY: all deps demo check unit e2e bench clean san install install-service
 all: $(BUILD)/pyhang
 
 # Installs the Debian packages pyhang needs (only those missing) and mounts tracefs.
@@ -115,6 +119,16 @@ demo: $(BUILD)/pyhang
 
 bench: $(BUILD)/pyhang
 	$(Q)tools/bench.sh $(BUILD)/pyhang
+
+# build/pyhang into $(DESTDIR)$(BINDIR); the systemd unit only with install-service.
+install: $(BUILD)/pyhang
+	install -D -m 0755 $(BUILD)/pyhang $(DESTDIR)$(BINDIR)/pyhang
+
+install-service: install
+	sed 's|/usr/local/bin/pyhang|$(BINDIR)/pyhang|' dist/pyhang-watch.service > $(BUILD)/pyhang-watch.service
+	install -D -m 0644 $(BUILD)/pyhang-watch.service $(DESTDIR)$(UNITDIR)/pyhang-watch.service
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "  start it with: systemctl enable --now pyhang-watch"
 
 clean:
 	rm -rf build build-san

@@ -16,6 +16,11 @@
  *             (PyEval_RestoreThread / take_gil entered, not yet returned)
  *   lockacq   __u32 tid  -> __u64 lock       acquire in progress
  *   holders   __u64 lock -> pyh_watch_holder who holds a PyThread lock
+ *   exec_gens __u32 tgid -> __u32           how many times the process exec'd
+ *             since watch loaded (absent: 0); deleted when the process exits.
+ *             The user side records the value before it attaches and
+ *             re-attaches when it changes (a lost exec event cannot leave a
+ *             stale layout)
  *   events    ring buffer of pyh_watch_event
  */
 #ifndef PYHANG_WATCH_H
@@ -58,6 +63,12 @@ _Static_assert(sizeof(struct pyh_watch_holder) == 16, "struct pyh_watch_holder m
 
 /* pyh_watch_event.kind */
 #define PYH_WATCH_EV_RETURNED 1	/* a call that lasted at least min_report_ns returned */
+/* Process events (tgid set, the rest 0; nr = the new exec generation for EXEC).
+ * EXEC is sent for every process of the machine when proc_events is set (--all),
+ * EXIT and FORK only for watched processes (FORK: tgid is the new child). */
+#define PYH_WATCH_EV_EXEC 2
+#define PYH_WATCH_EV_EXIT 3
+#define PYH_WATCH_EV_FORK 4
 
 struct pyh_watch_event {
 	__u32 kind;
@@ -79,6 +90,8 @@ enum pyh_watch_counter {
 	PYH_WCNT_RETURNED,	/* returned events sent */
 	PYH_WCNT_RB_FULL,	/* ring buffer full */
 	PYH_WCNT_LOCK_ACQ,	/* PyThread lock acquisitions seen */
+	PYH_WCNT_PROC_EV,	/* process (exec/exit/fork) events sent */
+	PYH_WCNT_PROC_LOST,	/* process events lost (ring buffer full) */
 	PYH_WCNT_MAX,
 };
 

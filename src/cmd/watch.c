@@ -8,6 +8,7 @@
 
 #include "cmd/cmd.h"
 #include "watch/ignore.h"
+#include "watch/metrics.h"
 #include "watch/watch.h"
 
 static void watch_usage(FILE *f)
@@ -15,7 +16,7 @@ static void watch_usage(FILE *f)
 	fprintf(f,
 		"usage: pyhang watch (--pid PID | --all) [--threshold S] [--duration S] [--json]\n"
 		"                    [--once] [--exec CMD] [--ignore PATTERN]... [--no-default-ignores]\n"
-		"                    [--trace-syscalls] [--no-gil]\n"
+		"                    [--trace-syscalls] [--no-gil] [--metrics ADDR:PORT]\n"
 		"\n"
 		"Reports, as it happens, every Python thread that is\n"
 		"  blocked   in one system call longer than the threshold (again when it returns),\n"
@@ -44,6 +45,9 @@ static void watch_usage(FILE *f)
 		"                         of the machine pays for it) instead of sched_switch\n"
 		"      --no-gil           do not watch GIL waits: no \"gil\" events, but no uprobe\n"
 		"                         on PyEval_RestoreThread, which every blocking call passes\n"
+		"      --metrics ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+		"                         (hung threads by process and kind, hang events, stacks\n"
+		"                         read, records lost); nothing is served without it\n"
 		"  -v, --verbose          say more (libbpf's log, probes, counters)\n"
 		"  -h, --help             this text\n"
 		"\n"
@@ -51,11 +55,15 @@ static void watch_usage(FILE *f)
 	pyh_ignore_describe_defaults(f, "  ");
 	fprintf(f,
 		"\n"
+		"signals: SIGTERM/SIGINT stop (summary line on stderr, status 0); SIGHUP rescans\n"
+		"every process (--all) and says so on stderr\n"
+		"\n"
 		"exit status: 0 done, 1 error (or the watched process exited), 2 usage, 3 --once saw a hang\n"
 		"\n"
 		"examples:\n"
 		"  pyhang watch --pid 1234\n"
 		"  pyhang watch --all --threshold 10 --json >> /var/log/pyhang.jsonl\n"
+		"  pyhang watch --all --json --metrics 127.0.0.1:9464\n"
 		"  pyhang watch --pid 1234 --once --exec 'pyhang dump --pid $PYHANG_PID > /tmp/hang.txt'\n");
 }
 
@@ -73,6 +81,7 @@ int pyh_cmd_watch(int argc, char **argv)
 		{ "no-default-ignores", no_argument, NULL, 'N' },
 		{ "trace-syscalls", no_argument, NULL, 'S' },
 		{ "no-gil", no_argument, NULL, 'G' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -143,6 +152,17 @@ int pyh_cmd_watch(int argc, char **argv)
 		case 'G':
 			o.no_gil = 1;
 			break;
+		case 'M': {
+			char host[128], port[16], perr[256];
+
+			if (pyh_metrics_parse_addr(optarg, host, sizeof(host), port, sizeof(port), perr,
+						   sizeof(perr))) {
+				fprintf(stderr, "pyhang: %s\n", perr);
+				return 2;
+			}
+			o.metrics_addr = optarg;
+			break;
+		}
 		case 'v':
 			pyh_verbose++;
 			break;

@@ -106,7 +106,10 @@ int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f)
 			(int)e->pid, e->seconds);
 	else
 		fprintf(f, "%s: process %d", e->kind, (int)e->pid);
-	fprintf(f, "\n  process %d: %s (Python %s)\n", (int)e->pid, e->cmdline, e->version);
+	if (e->label[0])
+		fprintf(f, "\n  process %s, cgroup %s\n", e->label, e->cgroup[0] ? e->cgroup : "/");
+	else
+		fprintf(f, "\n  process %d: %s (Python %s)\n", (int)e->pid, e->cmdline, e->version);
 	if (e->note[0])
 		fprintf(f, "  %s\n", e->note);
 	for (int i = 0; i < e->nth && i < PYH_WATCH_EV_MAX_THREADS; i++)
@@ -179,6 +182,13 @@ static void pyh_json_event(FILE *f, const struct pyh_wevent *e)
 	pyh_json_int(&j, "pid", e->pid);
 	pyh_json_string(&j, "cmdline", e->cmdline);
 	pyh_json_string(&j, "python", e->version);
+	if (e->ns_pid > 0)
+		pyh_json_int(&j, "ns_pid", e->ns_pid);
+	else
+		pyh_json_null(&j, "ns_pid");
+	pyh_json_string(&j, "cgroup", e->cgroup[0] ? e->cgroup : "/");
+	if (e->label[0])
+		pyh_json_string(&j, "label", e->label);
 	pyh_json_int(&j, "tid", t0->tid);
 	pyh_json_string(&j, "thread", t0->comm);
 	pyh_json_double(&j, "seconds", e->seconds);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include <bpf/libbpf.h>
 
 #include "cmd/cmd.h"
+#include "host/host.h"
 #include "kernel/syscalls.h"
 #include "kernel/task.h"
 #include "output/source.h"
@@ -26,9 +28,11 @@
 #include "python/code.h"
 #include "python/frames.h"
 #include "python/threads.h"
+#include "watch/metrics.h"
 #include "watch.skel.h"
 
 #define PYH_WATCH_TICK_MS 200
+#define PYH_WATCH_TRACK_MS 20		/* --all: the tracker's retries and events, this often */
 #define PYH_WATCH_THR_SLOTS 16384	/* per process; power of two, > 2 * PYH_MAX_THREADS */
 #define PYH_WATCH_SPIN_PER_SCAN 512	/* threads whose CPU time one scan reads, per process */
 #define PYH_WATCH_STACK_FRAMES 256	/* frames kept per thread in an event */
@@ -60,6 +64,12 @@ struct pyh_wproc {
 	struct pyh_source *src;
 	char cmdline[256];
 	char version[32];
+	struct pyh_host_proc hp;	/* what /proc said when attached */
+	char label[256];
+	uint32_t gen;			/* exec generation when attached */
+	int stale;			/* exec'd: to be dropped, never read again */
+	int exited;			/* its exit event came */
+	int gil_hung, spin_hung;	/* threads hung that way in this scan (metrics) */
 	struct bpf_link *links[PYH_WATCH_MAX_LINKS];
 	int nlinks;
 	int lock_probes;		/* lock holders are tracked */
@@ -75,6 +85,16 @@ struct pyh_wproc {
 	int possible_reported;
 };
 
+#define PYH_WATCH_MAX_BINS 64
+
+struct pyh_wbin {
+	dev_t dev;
+	ino_t ino;
+	struct bpf_link *links[PYH_WATCH_MAX_LINKS];
+	int nlinks;
+	int lock_probes;
+};
+
 struct pyh_inflight {
 	uint32_t tid;
 	struct pyh_watch_call c;
@@ -85,6 +105,9 @@ struct pyh_watcher {
 	struct watch_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *sys_links[2];
+	struct bpf_link *proc_links[3];	/* exec, exit, fork (--all) */
+	struct pyh_wbin bins[PYH_WATCH_MAX_BINS];	/* --all: probes per interpreter binary */
+	int nbins;
 	struct pyh_wproc *procs[PYH_WATCH_MAX_PROCS];
 	int nprocs;
 	uint64_t threshold_ns;
@@ -95,16 +118,27 @@ struct pyh_watcher {
 	int stop;
 	int exit_code;
 	int pid_gone;
-	struct { pid_t pid; uint64_t start; } rejected[4096];
-	int nrejected;
+	int pid_execd;
+	struct pyh_host_tracker *tr;	/* --all */
+	struct pyh_metrics *metrics;	/* --metrics */
+	struct pyh_metrics_snapshot *snap;
+	uint64_t nevents[PYH_MK_COUNT];	/* events reported, by kind */
+	uint64_t samples;		/* Python stacks read */
+	uint64_t rescans;
+	uint64_t watched_total;		/* processes ever attached */
+	uint64_t *cpuvals;		/* per-CPU counter values, ncpus */
+	int ncpus;
 };
 
 static volatile sig_atomic_t pyh_watch_interrupted;
+static volatile sig_atomic_t pyh_watch_hup;
 
 static void pyh_watch_sig(int sig)
 {
-	(void)sig;
-	pyh_watch_interrupted = 1;
+	if (sig == SIGHUP)
+		pyh_watch_hup = 1;
+	else
+		pyh_watch_interrupted = sig;
 }
 
 static uint64_t pyh_now_ns(void)
@@ -222,21 +256,80 @@ static void pyh_proc_free(struct pyh_watcher *w, struct pyh_wproc *p)
 	free(p);
 }
 
-static void pyh_attach_probe(struct pyh_wproc *p, struct bpf_program *prog, int ret, const char *func)
+/* One uprobe on func of the interpreter binary path, for process pid (-1:
+ * every process that maps it), into links[*n]. */
+static void pyh_attach_probe(struct bpf_link **links, int *n, pid_t pid, const char *path,
+			     struct bpf_program *prog, int ret, const char *func)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = func, .retprobe = ret);
 	struct bpf_link *l;
 
-	if (p->nlinks >= PYH_WATCH_MAX_LINKS)
+	if (*n >= PYH_WATCH_MAX_LINKS)
 		return;
-	l = bpf_program__attach_uprobe_opts(prog, p->pid, p->t.bin.host_path, 0, &uo);
+	l = bpf_program__attach_uprobe_opts(prog, pid, path, 0, &uo);
 	if (!l) {
 		if (pyh_verbose)
-			fprintf(stderr, "pyhang: uprobe on %s in %s: %s\n", func, p->t.bin.host_path,
-				strerror(errno));
+			fprintf(stderr, "pyhang: uprobe on %s in %s: %s\n", func, path, strerror(errno));
 		return;
 	}
-	p->links[p->nlinks++] = l;
+	links[(*n)++] = l;
+}
+
+/* Lock holders and GIL waits: uprobes on exported functions of the
+ * interpreter at path. Returns 1 when the three lock probes are attached. */
+static int pyh_attach_interp(struct pyh_watcher *w, pid_t pid, const char *path, struct bpf_link **links,
+			     int *n)
+{
+	struct pyh_elf *elf = NULL;
+	uint64_t v, sz;
+	int have_timed = 0, have_take_gil = 0, before = *n, lock_probes;
+	const char *acq;
+
+	if (!pyh_elf_open(path, &elf)) {
+		have_timed = !pyh_elf_symbol(elf, "PyThread_acquire_lock_timed", &v, &sz);
+		have_take_gil = !pyh_elf_symbol(elf, "take_gil", &v, &sz);
+	}
+	pyh_elf_close(elf);
+	acq = have_timed ? "PyThread_acquire_lock_timed" : "PyThread_acquire_lock";
+	pyh_attach_probe(links, n, pid, path, w->skel->progs.pyh_lock_acquire, 0, acq);
+	pyh_attach_probe(links, n, pid, path, w->skel->progs.pyh_lock_acquire_ret, 1, acq);
+	pyh_attach_probe(links, n, pid, path, w->skel->progs.pyh_lock_release, 0, "PyThread_release_lock");
+	lock_probes = *n - before == 3;
+	if (!w->o->no_gil) {
+		pyh_attach_probe(links, n, pid, path, w->skel->progs.pyh_gil_wait, 0, "PyEval_RestoreThread");
+		pyh_attach_probe(links, n, pid, path, w->skel->progs.pyh_gil_got, 1, "PyEval_RestoreThread");
+	}
+	if (have_take_gil && !w->o->no_gil) {
+		pyh_attach_probe(links, n, pid, path, w->skel->progs.pyh_gil_wait, 0, "take_gil");
+		pyh_attach_probe(links, n, pid, path, w->skel->progs.pyh_gil_got, 1, "take_gil");
+	}
+	return lock_probes;
+}
+
+/* --all: the probes of one interpreter binary, attached once for every
+ * process that maps it (the BPF programs look at `watched`). Attaching and
+ * above all detaching a uprobe costs the kernel an RCU grace period (tens of
+ * ms), which per process would hold up the watcher as processes come and go;
+ * and a new process of a known interpreter is probed from its first
+ * instruction. NULL when the binary cannot be identified or the table is full. */
+static struct pyh_wbin *pyh_bin_probes(struct pyh_watcher *w, const char *path)
+{
+	struct stat st;
+	struct pyh_wbin *b;
+
+	if (stat(path, &st))
+		return NULL;
+	for (int i = 0; i < w->nbins; i++)
+		if (w->bins[i].dev == st.st_dev && w->bins[i].ino == st.st_ino)
+			return &w->bins[i];
+	if (w->nbins >= PYH_WATCH_MAX_BINS)
+		return NULL;
+	b = &w->bins[w->nbins++];
+	memset(b, 0, sizeof(*b));
+	b->dev = st.st_dev;
+	b->ino = st.st_ino;
+	b->lock_probes = pyh_attach_interp(w, -1, path, b->links, &b->nlinks);
+	return b;
 }
 
 /* Blocked calls that started before watch did: from /proc, into the inflight
@@ -266,10 +359,13 @@ static void pyh_snapshot_blocked(struct pyh_watcher *w, struct pyh_wproc *p)
 	}
 }
 
-static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, char *err, size_t errsz)
+/* Start watching pid. t: the target already opened (NULL: open it here); hp:
+ * what /proc said (NULL: read it here); gen: the exec generation read before
+ * t was opened. */
+static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_target *t,
+			const struct pyh_host_proc *hp, uint32_t gen, char *err, size_t errsz)
 {
 	struct pyh_wproc *p = NULL;
-	struct pyh_elf *elf = NULL;
 	uint32_t tgid = (uint32_t)pid, one = 1;
 	int rc;
 
@@ -283,13 +379,24 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, char *err, size_t errs
 		return -ENOMEM;
 	}
 	p->pid = pid;
-	rc = pyh_target_open(pid, &p->t, err, errsz);
-	if (rc)
+	p->gen = gen;
+	if (t)
+		p->t = *t;
+	else if ((rc = pyh_target_open(pid, &p->t, err, errsz)))
 		goto cleanup;
+	if (hp) {
+		p->hp = *hp;
+	} else if (pyh_host_proc_read(pid, &p->hp)) {
+		memset(&p->hp, 0, sizeof(p->hp));
+		p->hp.pid = pid;
+	}
 	pyh_proc_stat(pid, &p->start_time, NULL);
 	pyh_read_cmdline(pid, p->cmdline, sizeof(p->cmdline));
+	if (!p->hp.cmdline[0])
+		snprintf(p->hp.cmdline, sizeof(p->hp.cmdline), "%.200s", p->cmdline);
 	snprintf(p->version, sizeof(p->version), "%d.%d.%d", p->t.ver.major, p->t.ver.minor,
 		 p->t.ver.micro);
+	pyh_host_label(&p->hp, &p->t.ver, p->label, sizeof(p->label));
 	p->cache = pyh_codecache_new(&p->t);
 	p->src = pyh_source_new(pid);
 	p->py = calloc(PYH_MAX_THREADS, sizeof(*p->py));
@@ -306,41 +413,24 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, char *err, size_t errs
 		snprintf(err, errsz, "adding process %d to the BPF map failed: %s", pid, strerror(-rc));
 		goto cleanup;
 	}
-	/* Lock holders and GIL waits: uprobes on exported functions of this interpreter. */
+	/* Lock holders and GIL waits: uprobes on exported functions of this
+	 * interpreter; with --all once per binary, for every process. */
 	{
-		uint64_t v, sz;
-		int have_timed = 0, have_take_gil = 0;
+		struct pyh_wbin *b = w->o->all ? pyh_bin_probes(w, p->t.bin.host_path) : NULL;
 
-		if (!pyh_elf_open(p->t.bin.host_path, &elf)) {
-			have_timed = !pyh_elf_symbol(elf, "PyThread_acquire_lock_timed", &v, &sz);
-			have_take_gil = !pyh_elf_symbol(elf, "take_gil", &v, &sz);
-		}
-		const char *acq = have_timed ? "PyThread_acquire_lock_timed" : "PyThread_acquire_lock";
-		int before = p->nlinks;
-
-		pyh_attach_probe(p, w->skel->progs.pyh_lock_acquire, 0, acq);
-		pyh_attach_probe(p, w->skel->progs.pyh_lock_acquire_ret, 1, acq);
-		pyh_attach_probe(p, w->skel->progs.pyh_lock_release, 0, "PyThread_release_lock");
-		p->lock_probes = p->nlinks - before == 3;
-		if (!w->o->no_gil) {
-			pyh_attach_probe(p, w->skel->progs.pyh_gil_wait, 0, "PyEval_RestoreThread");
-			pyh_attach_probe(p, w->skel->progs.pyh_gil_got, 1, "PyEval_RestoreThread");
-		}
-		if (have_take_gil && !w->o->no_gil) {
-			pyh_attach_probe(p, w->skel->progs.pyh_gil_wait, 0, "take_gil");
-			pyh_attach_probe(p, w->skel->progs.pyh_gil_got, 1, "take_gil");
-		}
+		if (b)
+			p->lock_probes = b->lock_probes;
+		else
+			p->lock_probes = pyh_attach_interp(w, pid, p->t.bin.host_path, p->links, &p->nlinks);
 	}
-	pyh_elf_close(elf);
-	elf = NULL;
 	pyh_snapshot_blocked(w, p);
 	w->procs[w->nprocs++] = p;
+	w->watched_total++;
 	if (pyh_verbose)
 		fprintf(stderr, "pyhang: watching process %d (Python %s, %d probes)\n", pid, p->version,
 			p->nlinks);
 	return 0;
 cleanup:
-	pyh_elf_close(elf);
 	pyh_proc_free(NULL, p);
 	return rc;
 }
@@ -372,8 +462,8 @@ static int pyh_ringbuf_event(void *ctx, void *data, size_t len);
  * sched_switch, each as tp_btf or as a classic tracepoint. */
 static int pyh_bpf_load(struct pyh_watcher *w, int btf, char *err, size_t errsz)
 {
-	struct bpf_program *progs[6];
-	int rc, want_a, want_b;
+	struct bpf_program *progs[6], *pprogs[6];
+	int rc, want_a, want_b, nproc = w->o->all ? 3 : 2;
 
 	watch_bpf__destroy(w->skel);
 	w->skel = watch_bpf__open();
@@ -396,6 +486,16 @@ static int pyh_bpf_load(struct pyh_watcher *w, int btf, char *err, size_t errsz)
 	}
 	for (int i = 0; i < 6; i++)
 		bpf_program__set_autoload(progs[i], i == want_a || i == want_b);
+	/* Processes: exec and exit always (an exec voids the layout), fork with --all. */
+	pprogs[0] = btf ? w->skel->progs.pyh_pexec_btf : w->skel->progs.pyh_pexec_tp;
+	pprogs[1] = btf ? w->skel->progs.pyh_pexit_btf : w->skel->progs.pyh_pexit_tp;
+	pprogs[2] = btf ? w->skel->progs.pyh_pfork_btf : w->skel->progs.pyh_pfork_tp;
+	pprogs[3] = !btf ? w->skel->progs.pyh_pexec_btf : w->skel->progs.pyh_pexec_tp;
+	pprogs[4] = !btf ? w->skel->progs.pyh_pexit_btf : w->skel->progs.pyh_pexit_tp;
+	pprogs[5] = !btf ? w->skel->progs.pyh_pfork_btf : w->skel->progs.pyh_pfork_tp;
+	for (int i = 0; i < 6; i++)
+		bpf_program__set_autoload(pprogs[i], i < nproc);
+	w->skel->rodata->proc_events = w->o->all ? 1 : 0;
 	w->skel->rodata->min_report_ns = w->threshold_ns;
 	rc = watch_bpf__load(w->skel);
 	if (rc) {
@@ -414,6 +514,22 @@ static int pyh_bpf_load(struct pyh_watcher *w, int btf, char *err, size_t errsz)
 		w->sys_links[0] = w->sys_links[1] = NULL;
 		return rc ? rc : -EINVAL;
 	}
+	for (int i = 0; i < nproc; i++) {
+		w->proc_links[i] = bpf_program__attach(pprogs[i]);
+		if (!w->proc_links[i]) {
+			rc = -errno;
+			snprintf(err, errsz, "attaching to the sched_process_%s tracepoint failed: %s",
+				 i == 0 ? "exec" : i == 1 ? "exit" : "fork", strerror(-rc));
+			for (int k = 0; k < 3; k++) {
+				bpf_link__destroy(w->proc_links[k]);
+				w->proc_links[k] = NULL;
+			}
+			bpf_link__destroy(w->sys_links[0]);
+			bpf_link__destroy(w->sys_links[1]);
+			w->sys_links[0] = w->sys_links[1] = NULL;
+			return rc ? rc : -EINVAL;
+		}
+	}
 	if (pyh_verbose)
 		fprintf(stderr, "pyhang: waits recorded with %s %s\n", btf ? "tp_btf" : "tracepoint",
 			w->o->trace_syscalls ? "raw_syscalls sys_enter/sys_exit" : "sched_switch");
@@ -429,6 +545,8 @@ static int pyh_bpf_open(struct pyh_watcher *w, char *err, size_t errsz)
 		btf = pyh_probe_tp_btf("sys_enter") && pyh_probe_tp_btf("sys_exit");
 	else
 		btf = pyh_probe_tp_btf("sched_switch");
+	btf = btf && pyh_probe_tp_btf("sched_process_exec") && pyh_probe_tp_btf("sched_process_exit") &&
+	      (!w->o->all || pyh_probe_tp_btf("sched_process_fork"));
 	rc = pyh_bpf_load(w, btf, err, errsz);
 	if (rc && btf)
 		rc = pyh_bpf_load(w, 0, err, errsz);
@@ -443,12 +561,21 @@ static int pyh_bpf_open(struct pyh_watcher *w, char *err, size_t errsz)
 	return 0;
 }
 
-static struct pyh_wproc *pyh_proc_find(struct pyh_watcher *w, pid_t pid)
+/* The watched process pid, stale (exec'd, waiting to be dropped) or not; NULL. */
+static struct pyh_wproc *pyh_proc_find_any(struct pyh_watcher *w, pid_t pid)
 {
 	for (int i = 0; i < w->nprocs; i++)
 		if (w->procs[i]->pid == pid)
 			return w->procs[i];
 	return NULL;
+}
+
+/* The watched process pid whose layout is current; NULL. */
+static struct pyh_wproc *pyh_proc_find(struct pyh_watcher *w, pid_t pid)
+{
+	struct pyh_wproc *p = pyh_proc_find_any(w, pid);
+
+	return p && !p->stale ? p : NULL;
 }
 
 static void pyh_read_py(struct pyh_wproc *p)
@@ -490,6 +617,7 @@ static int pyh_fill_stack(struct pyh_watcher *w, struct pyh_wproc *p, struct pyh
 	if (!py)
 		return 0;
 	n = pyh_frames_walk(&p->t, py->frame, w->raw, PYH_WATCH_STACK_FRAMES, &truncated, &broken);
+	w->samples++;
 	th->frames = calloc((size_t)(n > 0 ? n : 1), sizeof(*th->frames));
 	if (!th->frames)
 		return 1;
@@ -537,12 +665,18 @@ static void pyh_event_init(struct pyh_wevent *e, struct pyh_wproc *p, const char
 	e->pid = p->pid;
 	snprintf(e->cmdline, sizeof(e->cmdline), "%s", p->cmdline);
 	snprintf(e->version, sizeof(e->version), "%s", p->version);
+	snprintf(e->label, sizeof(e->label), "%s", p->label);
+	snprintf(e->cgroup, sizeof(e->cgroup), "%s", p->hp.cgroup[0] ? p->hp.cgroup : "/");
+	e->ns_pid = p->hp.ns_pid;
 }
 
 static void pyh_emit(struct pyh_watcher *w, struct pyh_wevent *e)
 {
 	const struct pyh_watch_opts *o = w->o;
+	int kind = pyh_metrics_kind_of(e->kind);
 
+	if (kind >= 0)
+		w->nevents[kind]++;
 	if (o->json)
 		pyh_wevent_write_json(e, o->out);
 	else
@@ -821,8 +955,9 @@ static void pyh_check_gil(struct pyh_watcher *w, uint64_t now)
 		    now - g.start_ns < w->threshold_ns)
 			continue;
 		p = pyh_proc_find(w, (pid_t)g.tgid);
-		if (!p)
+		if (!p || p->stale)
 			continue;
+		p->gil_hung++;
 		t = pyh_thr_get(p, (pid_t)key);
 		if (!t || t->gil_start == g.start_ns)
 			continue;
@@ -906,6 +1041,8 @@ static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t 
 		py = pyh_py_of(p, tid);
 		nf = py ? pyh_frames_walk(&p->t, py->frame, w->raw, PYH_WATCH_STACK_FRAMES, &truncated,
 					  &broken) : 0;
+		if (py)
+			w->samples++;
 		for (int i = 0; i < nf; i++) {
 			sig = (sig ^ w->raw[i].code) * 1099511628211ull;
 			if (i > 0)
@@ -919,10 +1056,13 @@ static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t 
 			t->spin_since = t->cpu_t;
 			t->spin_sig = sig;
 			t->spin_reported = 0;
-		} else if (!t->spin_reported && now - t->spin_since >= w->threshold_ns) {
+		} else if (t->spin_reported) {
+			p->spin_hung++;
+		} else if (now - t->spin_since >= w->threshold_ns) {
 			struct pyh_wevent e;
 
 			t->spin_reported = 1;
+			p->spin_hung++;
 			pyh_event_init(&e, p, "spinning");
 			e.seconds = e.th[0].seconds = (double)(now - t->spin_since) / 1e9;
 			e.th[0].tid = tid;
@@ -938,6 +1078,65 @@ static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t 
 		p->spin_cursor = (p->spin_cursor + todo) % n;
 }
 
+/* Tgid field of /proc/PID/status: pid itself for a process, else the process a
+ * thread belongs to; 0 when gone. */
+static pid_t pyh_tgid_of(pid_t pid)
+{
+	char path[64], buf[1024], *q;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return 0;
+	buf[len] = '\0';
+	q = strstr(buf, "\nTgid:");
+	return q ? (pid_t)strtol(q + 6, NULL, 10) : 0;
+}
+
+/* exec / exit / fork from BPF: into the tracker (--all); with --pid the
+ * process exec'ing ends the watch. An exec makes the process's layout stale
+ * at once: it is not read again before the tracker drops it. */
+static void pyh_proc_event(struct pyh_watcher *w, const struct pyh_watch_event *ev)
+{
+	pid_t pid = (pid_t)ev->tgid;
+	struct pyh_wproc *p = pyh_proc_find_any(w, pid);
+
+	if (pyh_verbose > 2)
+		fprintf(stderr, "pyhang: process %d: %s\n", (int)pid,
+			ev->kind == PYH_WATCH_EV_EXEC ? "exec" : ev->kind == PYH_WATCH_EV_EXIT ? "exit" : "fork");
+	if (ev->kind == PYH_WATCH_EV_EXEC && p)
+		p->stale = 1;
+	if (ev->kind == PYH_WATCH_EV_EXIT && p)
+		p->exited = 1;
+	if (!w->tr) {
+		if (ev->kind == PYH_WATCH_EV_EXEC && p) {
+			w->pid_execd = 1;
+			w->stop = 1;
+		}
+		return;
+	}
+	switch (ev->kind) {
+	case PYH_WATCH_EV_EXEC:
+		pyh_host_tracker_exec(w->tr, pid);
+		break;
+	case PYH_WATCH_EV_FORK:
+		if (pyh_tgid_of(pid) == pid)	/* a process, not a thread */
+			pyh_host_tracker_exec(w->tr, pid);
+		break;
+	case PYH_WATCH_EV_EXIT:
+		pyh_host_tracker_exit(w->tr, pid);
+		break;
+	default:
+		break;
+	}
+}
+
 static int pyh_ringbuf_event(void *ctx, void *data, size_t len)
 {
 	struct pyh_watcher *w = ctx;
@@ -946,8 +1145,12 @@ static int pyh_ringbuf_event(void *ctx, void *data, size_t len)
 	struct pyh_wthr *t;
 	struct pyh_wevent e;
 
-	if (len < sizeof(*ev) || ev->kind != PYH_WATCH_EV_RETURNED)
+	if (len < sizeof(*ev))
 		return 0;
+	if (ev->kind != PYH_WATCH_EV_RETURNED) {
+		pyh_proc_event(w, ev);
+		return 0;
+	}
 	p = pyh_proc_find(w, (pid_t)ev->tgid);
 	if (!p)
 		return 0;
@@ -1019,48 +1222,89 @@ static void pyh_prune_maps(struct pyh_watcher *w)
 		bpf_map_delete_elem(gfd, &dead[i]);
 }
 
-static int pyh_is_rejected(struct pyh_watcher *w, pid_t pid, uint64_t start)
+static uint32_t pyh_exec_gen(struct pyh_watcher *w, pid_t pid)
 {
-	for (int i = 0; i < w->nrejected; i++)
-		if (w->rejected[i].pid == pid && w->rejected[i].start == start)
-			return 1;
+	uint32_t tgid = (uint32_t)pid, gen = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(w->skel->maps.exec_gens), &tgid, &gen))
+		return 0;
+	return gen;
+}
+
+/* ---- --all: the host tracker's callbacks ---- */
+
+static uint32_t pyh_trk_generation(void *arg, pid_t pid)
+{
+	return pyh_exec_gen(arg, pid);
+}
+
+static int pyh_trk_attach(void *arg, const struct pyh_target *t, const struct pyh_host_proc *hp,
+			  uint32_t gen)
+{
+	struct pyh_watcher *w = arg;
+	char err[512], cg[PYH_HOST_CGROUP_MAX + 8];
+	int rc;
+
+	if (pyh_proc_find_any(w, t->pid))
+		return -EEXIST;	/* cannot happen: the tracker detached it first */
+	rc = pyh_proc_add(w, t->pid, t, hp, gen, err, sizeof(err));
+	if (rc) {
+		if (pyh_verbose)
+			fprintf(stderr, "pyhang: not watching process %d: %s\n", (int)t->pid, err);
+		return rc;
+	}
+	pyh_host_cgroup_label(hp, cg, sizeof(cg));
+	if (!w->o->json || pyh_verbose)
+		fprintf(stderr, "pyhang: watching %s, %s\n", w->procs[w->nprocs - 1]->label, cg);
 	return 0;
 }
 
-/* --all: find Python processes not yet watched. */
-static void pyh_scan_all(struct pyh_watcher *w)
+static void pyh_proc_drop(struct pyh_watcher *w, struct pyh_wproc *p)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	pid_t self = getpid();
-	int seen = 0;
-
-	if (!d)
-		return;
-	while ((de = readdir(d)) && seen++ < 1000000) {
-		char *end = NULL, err[256], st = '?';
-		long v = strtol(de->d_name, &end, 10);
-		uint64_t start = 0;
-		int kthread = 0;
-
-		if (!end || *end || v <= 0 || v == self || pyh_proc_find(w, (pid_t)v))
+	for (int i = 0; i < w->nprocs; i++) {
+		if (w->procs[i] != p)
 			continue;
-		if (pyh_proc_stat((pid_t)v, &start, NULL) || pyh_is_rejected(w, (pid_t)v, start))
-			continue;
-		if (pyh_proc_state((pid_t)v, &st, &kthread) || kthread || st == 'Z' ||
-		    pyh_proc_add(w, (pid_t)v, err, sizeof(err))) {
-			int slot = w->nrejected < (int)(sizeof(w->rejected) / sizeof(w->rejected[0]))
-					   ? w->nrejected++ : (int)(v % (long)(sizeof(w->rejected) / sizeof(w->rejected[0])));
-
-			w->rejected[slot].pid = (pid_t)v;
-			w->rejected[slot].start = start;
-			continue;
-		}
-		if (!w->o->json)
-			fprintf(stderr, "pyhang: watching process %ld (Python %s): %s\n", v,
-				w->procs[w->nprocs - 1]->version, w->procs[w->nprocs - 1]->cmdline);
+		w->procs[i] = w->procs[--w->nprocs];
+		break;
 	}
-	closedir(d);
+	pyh_proc_free(w, p);
+}
+
+static void pyh_trk_detach(void *arg, pid_t pid)
+{
+	struct pyh_watcher *w = arg;
+	struct pyh_wproc *p = pyh_proc_find_any(w, pid);
+	uint64_t start = 0;
+
+	if (!p)
+		return;
+	if (!w->o->json || pyh_verbose) {
+		if (!p->exited && !pyh_host_start_ticks(pid, &start) && start == p->start_time)
+			fprintf(stderr, "pyhang: process %d exec'd another program: no longer watched as %s\n",
+				(int)pid, p->label);
+		else
+			fprintf(stderr, "pyhang: process %d exited (%s)\n", (int)pid, p->label);
+	}
+	pyh_proc_drop(w, p);
+}
+
+/* Processes whose exec generation moved without our seeing the event (the
+ * ring buffer was full): stale now, and the tracker re-attaches them. */
+static void pyh_check_gens(struct pyh_watcher *w)
+{
+	for (int i = 0; i < w->nprocs; i++) {
+		struct pyh_wproc *p = w->procs[i];
+
+		if (p->stale || pyh_exec_gen(w, p->pid) == p->gen)
+			continue;
+		p->stale = 1;
+		if (w->tr) {
+			pyh_host_tracker_exec(w->tr, p->pid);
+		} else {
+			w->pid_execd = 1;
+			w->stop = 1;
+		}
+	}
 }
 
 static void pyh_check_exits(struct pyh_watcher *w)
@@ -1074,12 +1318,8 @@ static void pyh_check_exits(struct pyh_watcher *w)
 		if (!pyh_proc_stat(p->pid, &start, NULL) && start == p->start_time &&
 		    !pyh_proc_state(p->pid, &st, &kthread) && st != 'Z' && st != 'X')
 			continue;
-		if (!w->o->all) {
-			w->pid_gone = 1;
-			w->stop = 1;
-		} else {
-			fprintf(stderr, "pyhang: process %d exited\n", (int)p->pid);
-		}
+		w->pid_gone = 1;
+		w->stop = 1;
 		pyh_proc_free(w, p);
 		w->procs[i] = w->procs[--w->nprocs];
 		i--;
@@ -1088,8 +1328,11 @@ static void pyh_check_exits(struct pyh_watcher *w)
 
 static void pyh_scan(struct pyh_watcher *w, uint64_t now)
 {
-	for (int i = 0; i < w->nprocs; i++)
+	for (int i = 0; i < w->nprocs; i++) {
 		w->procs[i]->py_fresh = 0;
+		w->procs[i]->gil_hung = 0;
+		w->procs[i]->spin_hung = 0;
+	}
 	pyh_read_inflight(w);
 	for (int i = 0; i < w->ninfl && !w->stop; i++) {
 		const struct pyh_inflight *f = &w->infl[i];
@@ -1104,6 +1347,8 @@ static void pyh_scan(struct pyh_watcher *w, uint64_t now)
 	if (!w->stop)
 		pyh_check_gil(w, now);
 	for (int i = 0; i < w->nprocs && !w->stop; i++) {
+		if (w->procs[i]->stale)
+			continue;
 		pyh_check_possible_deadlock(w, w->procs[i]);
 		if (!w->stop)
 			pyh_check_stuck(w, w->procs[i], now);
@@ -1112,13 +1357,105 @@ static void pyh_scan(struct pyh_watcher *w, uint64_t now)
 	}
 }
 
+/* A thread's state, without adding it; NULL when not known. */
+static struct pyh_wthr *pyh_thr_find(struct pyh_wproc *p, pid_t tid)
+{
+	uint32_t h = ((uint32_t)tid * 2654435761u) & (PYH_WATCH_THR_SLOTS - 1);
+
+	for (int i = 0; i < PYH_WATCH_THR_SLOTS; i++) {
+		struct pyh_wthr *t = &p->thr[(h + (uint32_t)i) & (PYH_WATCH_THR_SLOTS - 1)];
+
+		if (t->tid == tid)
+			return t;
+		if (!t->tid)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* Sum of a per-CPU counter of the BPF side; 0 when unreadable. */
+static uint64_t pyh_bpf_counter(struct pyh_watcher *w, uint32_t idx)
+{
+	uint64_t sum = 0;
+
+	if (!w->cpuvals || bpf_map_lookup_elem(bpf_map__fd(w->skel->maps.stats), &idx, w->cpuvals))
+		return 0;
+	for (int c = 0; c < w->ncpus; c++)
+		sum += w->cpuvals[c];
+	return sum;
+}
+
+/* The metrics snapshot after a scan (w->infl is this scan's). */
+static void pyh_publish(struct pyh_watcher *w, uint64_t now)
+{
+	struct pyh_metrics_snapshot *s = w->snap;
+	int np = 0;
+
+	for (int i = 0; i < w->nprocs && np < PYH_METRICS_MAX_PROCS; i++) {
+		struct pyh_wproc *p = w->procs[i];
+		struct pyh_metrics_proc *mp = &s->procs[np];
+		uint32_t over = 0;
+
+		if (p->stale)
+			continue;
+		np++;
+		memset(mp, 0, sizeof(*mp));
+		mp->pid = p->pid;
+		snprintf(mp->python, sizeof(mp->python), "%s", p->version);
+		snprintf(mp->cmdline, sizeof(mp->cmdline), "%.127s", p->hp.cmdline);
+		snprintf(mp->cgroup, sizeof(mp->cgroup), "%.127s", p->hp.cgroup[0] ? p->hp.cgroup : "/");
+		for (int k = 0; k < w->ninfl; k++) {
+			const struct pyh_inflight *f = &w->infl[k];
+			struct pyh_wthr *t;
+
+			if (f->c.tgid != (uint32_t)p->pid || !f->c.start_ns || now < f->c.start_ns ||
+			    now - f->c.start_ns < w->threshold_ns)
+				continue;
+			over++;
+			t = pyh_thr_find(p, (pid_t)f->tid);
+			if (!t || t->blk_start != f->c.start_ns)
+				continue;
+			if (t->blk_state == PYH_BLK_REPORTED)
+				mp->hung[PYH_MK_BLOCKED]++;
+			else if (t->blk_state == PYH_BLK_DEADLOCK)
+				mp->hung[PYH_MK_DEADLOCK]++;
+		}
+		mp->hung[PYH_MK_STUCK] = p->stuck_reported ? over : 0;
+		mp->hung[PYH_MK_GIL] = (uint32_t)p->gil_hung;
+		mp->hung[PYH_MK_SPINNING] = (uint32_t)p->spin_hung;
+	}
+	s->nprocs = np;
+	memcpy(s->events, w->nevents, sizeof(s->events));
+	s->samples = w->samples;
+	s->lost_ringbuf = pyh_bpf_counter(w, PYH_WCNT_RB_FULL) + pyh_bpf_counter(w, PYH_WCNT_PROC_LOST);
+	s->lost_map = pyh_bpf_counter(w, PYH_WCNT_MAP_FULL);
+	s->rescans = w->rescans;
+	pyh_metrics_publish(w->metrics, s);
+}
+
+static void pyh_rescan(struct pyh_watcher *w)
+{
+	w->rescans++;
+	if (w->tr) {
+		pyh_host_tracker_scan(w->tr, pyh_host_now_ms());
+		fprintf(stderr, "pyhang: SIGHUP: rescanned every process: watching %d Python processes\n",
+			pyh_host_tracker_attached(w->tr));
+	} else {
+		pyh_check_exits(w);
+		fprintf(stderr, "pyhang: SIGHUP: re-checked process %d: %s\n", (int)w->o->pid,
+			w->pid_gone ? "exited" : "still running");
+	}
+}
+
 int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 {
 	struct pyh_watcher *w = NULL;
-	struct sigaction sa;
-	uint64_t t0, next_tick, last_all = 0, last_prune;
-	int rc = 1;
+	struct sigaction sa, old_int, old_term, old_hup;
+	uint64_t t0, next_tick, last_prune;
+	int rc = 1, sigs_set = 0;
 
+	pyh_watch_interrupted = 0;
+	pyh_watch_hup = 0;
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		snprintf(err, errsz, "out of memory");
@@ -1128,6 +1465,8 @@ int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 	w->threshold_ns = (uint64_t)(o->threshold_s * 1e9);
 	w->infl = calloc(PYH_WATCH_MAX_TIDS, sizeof(*w->infl));
 	w->raw = calloc(PYH_WATCH_STACK_FRAMES, sizeof(*w->raw));
+	w->ncpus = libbpf_num_possible_cpus();
+	w->cpuvals = w->ncpus > 0 ? calloc((size_t)w->ncpus, sizeof(*w->cpuvals)) : NULL;
 	if (!w->infl || !w->raw) {
 		snprintf(err, errsz, "out of memory");
 		goto cleanup;
@@ -1139,22 +1478,47 @@ int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 		if (pyh_target_open(o->pid, &t, err, errsz))
 			goto cleanup;
 	}
+	/* A port in use is a mistake to report before anything is loaded. */
+	if (o->metrics_addr) {
+		w->snap = calloc(1, sizeof(*w->snap));
+		if (!w->snap) {
+			snprintf(err, errsz, "out of memory");
+			goto cleanup;
+		}
+		if (pyh_metrics_start(o->metrics_addr, &w->metrics, err, errsz))
+			goto cleanup;
+	}
 	if (pyh_bpf_open(w, err, errsz))
 		goto cleanup;
-	if (!o->all && pyh_proc_add(w, o->pid, err, errsz))
+	if (!o->all && pyh_proc_add(w, o->pid, NULL, NULL, pyh_exec_gen(w, o->pid), err, errsz))
 		goto cleanup;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = pyh_watch_sig;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	if (!o->json) {
-		if (o->all)
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	sigs_set = 1;
+	if (o->all) {
+		struct pyh_host_ops ops = { .generation = pyh_trk_generation,
+					    .attach = pyh_trk_attach,
+					    .detach = pyh_trk_detach };
+
+		w->tr = pyh_host_tracker_new(&ops, w, getpid());
+		if (!w->tr) {
+			snprintf(err, errsz, "out of memory");
+			goto cleanup;
+		}
+		if (!o->json)
 			fprintf(stderr, "pyhang: watching every Python process (threshold %.1f s)\n", o->threshold_s);
-		else
-			fprintf(stderr, "pyhang: watching process %d (Python %s, threshold %.1f s)%s\n", o->pid,
-				w->procs[0]->version, o->threshold_s,
-				w->procs[0]->lock_probes ? "" : "; lock holders not tracked");
+		pyh_host_tracker_scan(w->tr, pyh_host_now_ms());
+	} else if (!o->json) {
+		fprintf(stderr, "pyhang: watching process %d (Python %s, threshold %.1f s)%s\n", o->pid,
+			w->procs[0]->version, o->threshold_s,
+			w->procs[0]->lock_probes ? "" : "; lock holders not tracked");
 	}
+	if (w->metrics)
+		fprintf(stderr, "pyhang: serving metrics on http://%s/metrics\n", pyh_metrics_bound(w->metrics));
 	t0 = pyh_now_ns();
 	next_tick = t0;
 	last_prune = t0;
@@ -1164,15 +1528,23 @@ int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 
 		if (o->duration_s > 0 && (double)(now - t0) / 1e9 >= o->duration_s)
 			break;
+		if (pyh_watch_hup) {
+			pyh_watch_hup = 0;
+			pyh_rescan(w);
+			if (w->stop)
+				break;
+		}
+		if (w->tr)
+			pyh_host_tracker_tick(w->tr, pyh_host_now_ms());
 		if (now >= next_tick) {
-			if (o->all && now - last_all >= 1000000000ull) {
-				pyh_scan_all(w);
-				last_all = now;
-			}
-			pyh_check_exits(w);
+			pyh_check_gens(w);
+			if (!w->tr)
+				pyh_check_exits(w);
 			if (w->stop)
 				break;
 			pyh_scan(w, now);
+			if (w->metrics)
+				pyh_publish(w, now);
 			if (now - last_prune >= 5000000000ull) {
 				pyh_prune_maps(w);
 				last_prune = now;
@@ -1183,8 +1555,11 @@ int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 		}
 		{
 			int ms = (int)((next_tick - now) / 1000000ull) + 1;
-			int e = ring_buffer__poll(w->rb, ms);
+			int e;
 
+			if (w->tr && ms > PYH_WATCH_TRACK_MS)
+				ms = PYH_WATCH_TRACK_MS;
+			e = ring_buffer__poll(w->rb, ms);
 			if (e < 0 && e != -EINTR) {
 				snprintf(err, errsz, "reading the BPF ring buffer failed: %s", strerror(-e));
 				goto cleanup;
@@ -1193,34 +1568,63 @@ int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 	}
 	ring_buffer__consume(w->rb);
 	if (pyh_verbose) {
-		__u64 vals[256];
-		int ncpu = libbpf_num_possible_cpus();
-
-		for (__u32 k = 0; k < PYH_WCNT_MAX && ncpu > 0 && ncpu <= 256; k++) {
-			__u64 sum = 0;
-
-			if (bpf_map_lookup_elem(bpf_map__fd(w->skel->maps.stats), &k, vals))
-				continue;
-			for (int c = 0; c < ncpu; c++)
-				sum += vals[c];
-			fprintf(stderr, "pyhang: counter %u: %llu\n", k, (unsigned long long)sum);
-		}
+		for (__u32 k = 0; k < PYH_WCNT_MAX; k++)
+			fprintf(stderr, "pyhang: counter %u: %llu\n", k,
+				(unsigned long long)pyh_bpf_counter(w, k));
 	}
 	if (w->pid_gone) {
 		snprintf(err, errsz, "process %d exited", o->pid);
 		rc = 1;
 		goto cleanup;
 	}
+	if (w->pid_execd) {
+		snprintf(err, errsz, "process %d exec'd another program", o->pid);
+		rc = 1;
+		goto cleanup;
+	}
+	{
+		uint64_t hangs = 0;
+
+		for (int k = 0; k < PYH_MK_COUNT; k++)
+			if (k != PYH_MK_RETURNED)
+				hangs += w->nevents[k];
+		fprintf(stderr,
+			"pyhang: watch stopped%s: %llu processes watched (%d at the end), %llu hang events, "
+			"%llu stacks read, %llu records lost\n",
+			pyh_watch_interrupted == SIGTERM ? " (SIGTERM)" :
+			pyh_watch_interrupted == SIGINT ? " (SIGINT)" : "",
+			(unsigned long long)w->watched_total, w->nprocs, (unsigned long long)hangs,
+			(unsigned long long)w->samples,
+			(unsigned long long)(pyh_bpf_counter(w, PYH_WCNT_RB_FULL) +
+					     pyh_bpf_counter(w, PYH_WCNT_PROC_LOST) +
+					     pyh_bpf_counter(w, PYH_WCNT_MAP_FULL)));
+	}
 	rc = w->exit_code;
 cleanup:
+	/* The metrics server first: no scrape sees a half-torn-down watcher. */
+	pyh_metrics_stop(w->metrics);
+	w->metrics = NULL;
+	pyh_host_tracker_free(w->tr);
 	for (int i = 0; i < w->nprocs; i++)
 		pyh_proc_free(w, w->procs[i]);
+	for (int i = 0; i < w->nbins; i++)
+		for (int k = 0; k < w->bins[i].nlinks; k++)
+			bpf_link__destroy(w->bins[i].links[k]);
 	ring_buffer__free(w->rb);
 	bpf_link__destroy(w->sys_links[0]);
 	bpf_link__destroy(w->sys_links[1]);
+	for (int i = 0; i < 3; i++)
+		bpf_link__destroy(w->proc_links[i]);
 	watch_bpf__destroy(w->skel);
+	if (sigs_set) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGHUP, &old_hup, NULL);
+	}
 	free(w->infl);
 	free(w->raw);
+	free(w->snap);
+	free(w->cpuvals);
 	free(w);
 	pyh_watch_reap();
 	return rc;

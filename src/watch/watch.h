@@ -36,6 +36,9 @@ struct pyh_wevent {
 	pid_t pid;
 	char cmdline[256];
 	char version[32];
+	pid_t ns_pid;			/* pid in the process's own PID namespace, 0 unknown */
+	char label[256];		/* pyh_host_label: "app.py [pid 7 (pid 1 in its namespace), 3.12.1]" */
+	char cgroup[256];		/* "/system.slice/app.service", "" unknown */
 	double seconds;			/* of th[0]; "returned": the whole call */
 	int possible;			/* deadlock inferred from stacks, holders unknown */
 	long ret;			/* "returned": the call's return value, when ret_known */
@@ -68,11 +71,15 @@ struct pyh_watch_opts {
 	int trace_syscalls;		/* raw_syscalls enter/exit instead of sched_switch */
 	int no_gil;			/* no GIL uprobes (no "gil" events; cheaper blocking calls) */
 	struct pyh_ignore ignore;
+	const char *metrics_addr;	/* --metrics ADDR:PORT, NULL: no server */
 	FILE *out;
 };
 
 /* Run until the duration ends, SIGINT/SIGTERM, --once's first hang, or (with
- * pid) the process exits. Returns the exit code: 0, 3 (--once saw a hang), or
- * 1 with a one-line reason (without "pyhang:") in err. */
+ * pid) the process exits. SIGHUP re-reads the set of processes (a full rescan
+ * of /proc with --all) and says so on stderr. At the end (not when the --pid
+ * process exited) one summary line goes to stderr. Returns the exit code: 0,
+ * 3 (--once saw a hang), or 1 with a one-line reason (without "pyhang:") in
+ * err (also when the metrics address cannot be served). */
 int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz);
 #endif
