@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/host.h"
 #include "kernel/syscalls.h"
 #include "python/code.h"
 #include "python/frames.h"
@@ -16,29 +17,6 @@ void pyh_dump_version(const struct pyh_dump *d, char *out, size_t outsz)
 {
 	snprintf(out, outsz, "%d.%d.%d", d->target.ver.major, d->target.ver.minor,
 		 d->target.ver.micro);
-}
-
-static void read_cmdline(pid_t pid, char *out, size_t outsz)
-{
-	char path[64];
-	ssize_t len;
-	int fd;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	len = read(fd, out, outsz - 1);
-	close(fd);
-	if (len <= 0)
-		return;
-	for (ssize_t i = 0; i < len; i++)
-		if (out[i] == '\0' || (unsigned char)out[i] < 0x20)
-			out[i] = ' ';
-	while (len > 0 && out[len - 1] == ' ')
-		len--;
-	out[len] = '\0';
 }
 
 static int resolve_frames(struct pyh_codecache *cache, const struct pyh_target *t,
@@ -91,7 +69,7 @@ int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size
 	rc = pyh_target_open(pid, &d->target, err, errsz);
 	if (rc)
 		return rc;
-	read_cmdline(pid, d->cmdline, sizeof(d->cmdline));
+	pyh_host_cmdline(pid, d->cmdline, sizeof(d->cmdline));
 	py = calloc(PYH_MAX_THREADS, sizeof(*py));
 	tids = calloc(PYH_MAX_THREADS, sizeof(*tids));
 	raw = calloc((size_t)max_frames, sizeof(*raw));

@@ -52,6 +52,10 @@ void pyh_host_label(const struct pyh_host_proc *p, const struct pyh_pyversion *v
 /* "cgroup /system.slice/x.service" */
 void pyh_host_cgroup_label(const struct pyh_host_proc *p, char *out, size_t outsz);
 
+/* The whole command line of pid, arguments joined by spaces, control
+ * characters replaced; "" when unreadable (a kernel thread, gone). */
+void pyh_host_cmdline(pid_t pid, char *out, size_t outsz);
+
 /* ---- the tracker ------------------------------------------------------ */
 
 /* What the user of the tracker does with processes. */
@@ -104,6 +108,10 @@ int pyh_host_tracker_tick(struct pyh_host_tracker *tr, uint64_t now_ms);
  * (NULL when pid is not attached). */
 int pyh_host_tracker_attached(const struct pyh_host_tracker *tr);
 const struct pyh_host_proc *pyh_host_tracker_proc(const struct pyh_host_tracker *tr, pid_t pid);
+
+/* Forget every process the tracker decided is not Python, so that the next
+ * scan opens each of them again (a full re-read, e.g. on SIGHUP). */
+void pyh_host_tracker_forget_not_python(struct pyh_host_tracker *tr);
 
 /* Detach every attached process (calls ops->detach for each). */
 void pyh_host_tracker_detach_all(struct pyh_host_tracker *tr);

@@ -93,6 +93,30 @@ int pyh_host_start_ticks(pid_t pid, uint64_t *out)
 	return rc;
 }
 
+void pyh_host_cmdline(pid_t pid, char *out, size_t outsz)
+{
+	char path[64];
+	ssize_t len;
+
+	if (outsz == 0)
+		return;
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	len = pyh_read_small(path, out, outsz);
+	if (len <= 0) {
+		out[0] = '\0';
+		return;
+	}
+	if ((size_t)len >= outsz)
+		len = (ssize_t)outsz - 1;
+	for (ssize_t i = 0; i < len; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			out[i] = ' ';
+	while (len > 0 && out[len - 1] == ' ')
+		len--;
+	out[len] = '\0';
+}
+
 /* argv joined by spaces, argv[0] by its base name. */
 static void pyh_read_cmdline(pid_t pid, const char *comm, char *out, size_t outsz)
 {

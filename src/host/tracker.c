@@ -370,3 +370,13 @@ void pyh_host_tracker_detach_all(struct pyh_host_tracker *tr)
 	for (int i = 0; i < tr->n; i++)
 		pyh_detach(tr, &tr->e[i]);
 }
+
+void pyh_host_tracker_forget_not_python(struct pyh_host_tracker *tr)
+{
+	for (int i = 0; tr && i < tr->n;) {
+		if (tr->e[i].state == PYH_HS_NOT_PYTHON)
+			pyh_remove(tr, &tr->e[i]);	/* moves the last entry here */
+		else
+			i++;
+	}
+}

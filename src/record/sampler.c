@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "kernel/bpf_features.h"
 #include "sampler.skel.h"
 
 /* Must match PYH_FRAME_WINDOW in bpf/sampler.bpf.c. */
@@ -69,29 +70,6 @@ static int pyh_procrb_cb(void *ctx, void *data, size_t len)
 	if (len >= sizeof(struct pyh_proc_event) && s->proc_cb)
 		s->proc_cb(data, s->proc_arg);
 	return 0;
-}
-
-/* 1 when the kernel loads a tp_btf program for the raw tracepoint `name`
- * (probe the feature, not the kernel version). */
-static int pyh_probe_tp_btf(const char *name)
-{
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP);
-	struct bpf_insn insns[2];
-	int id, fd;
-
-	memset(insns, 0, sizeof(insns));
-	insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K; /* r0 = 0 */
-	insns[0].dst_reg = BPF_REG_0;
-	insns[1].code = BPF_JMP | BPF_EXIT;
-	id = libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP);
-	if (id <= 0)
-		return 0;
-	opts.attach_btf_id = (__u32)id;
-	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, 2, &opts);
-	if (fd < 0)
-		return 0;
-	close(fd);
-	return 1;
 }
 
 static size_t pyh_round_pow2(size_t n)
@@ -165,9 +143,9 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 	}
 	s->skel->rodata->proc_events = o->proc_events ? 1 : 0;
 	if (o->proc_events) {
-		int btf = pyh_probe_tp_btf("sched_process_exec") &&
-			  pyh_probe_tp_btf("sched_process_exit") &&
-			  pyh_probe_tp_btf("sched_process_fork");
+		int btf = pyh_bpf_has_tp_btf("sched_process_exec") &&
+			  pyh_bpf_has_tp_btf("sched_process_exit") &&
+			  pyh_bpf_has_tp_btf("sched_process_fork");
 
 		s->proc_kind = btf ? "tp_btf" : "tracepoint";
 		bpf_program__set_autoload(s->skel->progs.pyh_exec_btf, btf);

@@ -21,6 +21,7 @@
 
 #include "cmd/cmd.h"
 #include "host/host.h"
+#include "kernel/bpf_features.h"
 #include "kernel/syscalls.h"
 #include "kernel/task.h"
 #include "output/source.h"
@@ -187,29 +188,6 @@ static int pyh_proc_stat(pid_t pid, uint64_t *start_time, long *nthreads)
 	if (nthreads)
 		*nthreads = nt;
 	return 0;
-}
-
-static void pyh_read_cmdline(pid_t pid, char *out, size_t outsz)
-{
-	char path[64];
-	ssize_t len;
-	int fd;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	len = read(fd, out, outsz - 1);
-	close(fd);
-	if (len <= 0)
-		return;
-	for (ssize_t i = 0; i < len; i++)
-		if ((unsigned char)out[i] < 0x20)
-			out[i] = ' ';
-	while (len > 0 && out[len - 1] == ' ')
-		len--;
-	out[len] = '\0';
 }
 
 static struct pyh_wthr *pyh_thr_get(struct pyh_wproc *p, pid_t tid)
@@ -391,7 +369,7 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 		p->hp.pid = pid;
 	}
 	pyh_proc_stat(pid, &p->start_time, NULL);
-	pyh_read_cmdline(pid, p->cmdline, sizeof(p->cmdline));
+	pyh_host_cmdline(pid, p->cmdline, sizeof(p->cmdline));
 	if (!p->hp.cmdline[0])
 		snprintf(p->hp.cmdline, sizeof(p->hp.cmdline), "%.200s", p->cmdline);
 	snprintf(p->version, sizeof(p->version), "%d.%d.%d", p->t.ver.major, p->t.ver.minor,
@@ -433,27 +411,6 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 cleanup:
 	pyh_proc_free(NULL, p);
 	return rc;
-}
-
-/* tp_btf needs BTF for the raw tracepoint: try loading a two-instruction
- * program against it (bcc runqslower's probe_tp_btf). */
-static int pyh_probe_tp_btf(const char *name)
-{
-	struct bpf_insn insns[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	LIBBPF_OPTS(bpf_prog_load_opts, lo, .expected_attach_type = BPF_TRACE_RAW_TP);
-	int fd, id = libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP);
-
-	if (id <= 0)
-		return 0;
-	lo.attach_btf_id = (__u32)id;
-	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, 2, &lo);
-	if (fd < 0)
-		return 0;
-	close(fd);
-	return 1;
 }
 
 static int pyh_ringbuf_event(void *ctx, void *data, size_t len);
@@ -542,11 +499,11 @@ static int pyh_bpf_open(struct pyh_watcher *w, char *err, size_t errsz)
 
 	/* Probe features, not kernel versions: tp_btf when the kernel can attach it. */
 	if (w->o->trace_syscalls)
-		btf = pyh_probe_tp_btf("sys_enter") && pyh_probe_tp_btf("sys_exit");
+		btf = pyh_bpf_has_tp_btf("sys_enter") && pyh_bpf_has_tp_btf("sys_exit");
 	else
-		btf = pyh_probe_tp_btf("sched_switch");
-	btf = btf && pyh_probe_tp_btf("sched_process_exec") && pyh_probe_tp_btf("sched_process_exit") &&
-	      (!w->o->all || pyh_probe_tp_btf("sched_process_fork"));
+		btf = pyh_bpf_has_tp_btf("sched_switch");
+	btf = btf && pyh_bpf_has_tp_btf("sched_process_exec") && pyh_bpf_has_tp_btf("sched_process_exit") &&
+	      (!w->o->all || pyh_bpf_has_tp_btf("sched_process_fork"));
 	rc = pyh_bpf_load(w, btf, err, errsz);
 	if (rc && btf)
 		rc = pyh_bpf_load(w, 0, err, errsz);
@@ -1437,6 +1394,7 @@ static void pyh_rescan(struct pyh_watcher *w)
 {
 	w->rescans++;
 	if (w->tr) {
+		pyh_host_tracker_forget_not_python(w->tr);
 		pyh_host_tracker_scan(w->tr, pyh_host_now_ms());
 		fprintf(stderr, "pyhang: SIGHUP: rescanned every process: watching %d Python processes\n",
 			pyh_host_tracker_attached(w->tr));
