@@ -49,7 +49,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 UNITDIR ?= /etc/systemd/system
 
-.PHONY: all deps demo check unit e2e bench clean san install install-service
+.PHONY: all deps demo check unit e2e bench fuzz clean san install install-service
 all: $(BUILD)/pyhang
 
 # Installs the Debian packages pyhang needs (only those missing) and mounts tracefs.
@@ -116,6 +116,10 @@ san:
 
 demo: $(BUILD)/pyhang
 	$(Q)tools/demo.sh $(BUILD)/pyhang
+
+# libFuzzer targets of the decoders that read target data (FUZZ_SECONDS each, default 10).
+fuzz: | $(DEPS_STAMP)
+	$(Q)tools/fuzz.sh
 
 bench: $(BUILD)/pyhang
 	$(Q)tools/bench.sh $(BUILD)/pyhang

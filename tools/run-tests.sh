@@ -5,7 +5,7 @@
 #   tools/run-tests.sh e2e  BUILD_DIR   tests/e2e/run_e2e.py --pyhang BUILD_DIR/pyhang
 #   tools/run-tests.sh all  BUILD_DIR   units (also the ASan/UBSan build-san/ ones when built),
 #                                       dump, record, watch and metrics end-to-end, and the valgrind
-#                                       and sanitizer runs of pyhang itself
+#                                       and sanitizer runs of pyhang itself, the fuzzers
 #
 # Exit status is non-zero iff a test failed, a test binary crashed or timed out, or a runner
 # exited non-zero without reporting a failure. Extra arguments after BUILD_DIR go to run_e2e.py.
@@ -120,6 +120,7 @@ all)
 	run_script metrics python3 tests/e2e/run_metrics.py "$build/pyhang"
 	run_script host python3 tests/e2e/run_host.py "$build/pyhang"
 	run_script memcheck tests/e2e/run_memcheck.sh "$build/pyhang" build-san/pyhang
+	run_script fuzz tools/fuzz.sh
 	;;
 esac
 
