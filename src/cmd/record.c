@@ -47,6 +47,10 @@
 #define PYH_REC_DEFAULT_HZ 99
 #define PYH_REC_MAX_DURATION (365.0 * 86400)
 #define PYH_REC_SCAN_MS 100	/* --subprocesses / liveness / attach retry period */
+/* How often samples are taken from the ring buffer and named: often enough that a
+ * process's code objects are read while it lives, rarely enough to cost nothing
+ * (the BPF side does not wake us per sample). */
+#define PYH_REC_POLL_MS 50
 #define PYH_REC_MAX_PROCS 1024	/* pids examined per /proc scan for descendants */
 
 struct pyh_recopts {
@@ -770,7 +774,7 @@ int pyh_cmd_record(int argc, char **argv)
 	while (!pyh_rec_stop) {
 		int gone = 0;
 
-		e = pyh_sampler_poll(st->smp, 20);
+		e = pyh_sampler_poll(st->smp, PYH_REC_POLL_MS);
 		if (e < 0 && e != -EINTR) {
 			fprintf(stderr, "pyhang: reading the sample ring buffer failed: %s\n", strerror(-e));
 			break;

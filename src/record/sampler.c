@@ -333,9 +333,17 @@ int pyh_sampler_remove_target(struct pyh_sampler *s, pid_t pid)
 
 int pyh_sampler_poll(struct pyh_sampler *s, int timeout_ms)
 {
-	int n = timeout_ms > 0 ? ring_buffer__poll(s->rb, timeout_ms) : ring_buffer__consume(s->rb);
+	int n = 0, m;
 
-	return n;
+	/* The BPF side does not wake us per sample (BPF_RB_NO_WAKEUP, except when
+	 * the ring is a quarter full): wait, then take whatever is there. */
+	if (timeout_ms > 0) {
+		n = ring_buffer__poll(s->rb, timeout_ms);
+		if (n < 0)
+			return n;
+	}
+	m = ring_buffer__consume(s->rb);
+	return m < 0 ? m : n + m;
 }
 
 void pyh_sampler_counters(struct pyh_sampler *s, uint64_t out[PYH_CNT_MAX])

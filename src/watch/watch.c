@@ -190,25 +190,42 @@ static int pyh_proc_stat(pid_t pid, uint64_t *start_time, long *nthreads)
 	return 0;
 }
 
-static struct pyh_wthr *pyh_thr_get(struct pyh_wproc *p, pid_t tid)
+/* The slot of tid in p's open-addressing table: its entry, or the free slot
+ * where it would go; NULL when the table is full of others. */
+static struct pyh_wthr *pyh_thr_slot(struct pyh_wproc *p, pid_t tid)
 {
 	uint32_t h = ((uint32_t)tid * 2654435761u) & (PYH_WATCH_THR_SLOTS - 1);
 
 	for (int i = 0; i < PYH_WATCH_THR_SLOTS; i++) {
 		struct pyh_wthr *t = &p->thr[(h + (uint32_t)i) & (PYH_WATCH_THR_SLOTS - 1)];
 
-		if (t->tid == tid)
+		if (t->tid == tid || !t->tid)
 			return t;
-		if (!t->tid) {
-			if (p->nthr >= PYH_WATCH_THR_SLOTS / 2)
-				return NULL;	/* bounded: more threads than we track */
-			memset(t, 0, sizeof(*t));
-			t->tid = tid;
-			p->nthr++;
-			return t;
-		}
 	}
 	return NULL;
+}
+
+/* A thread's state, without adding it; NULL when not known. */
+static struct pyh_wthr *pyh_thr_find(struct pyh_wproc *p, pid_t tid)
+{
+	struct pyh_wthr *t = pyh_thr_slot(p, tid);
+
+	return t && t->tid == tid ? t : NULL;
+}
+
+/* A thread's state, added when new; NULL past the bound on tracked threads. */
+static struct pyh_wthr *pyh_thr_get(struct pyh_wproc *p, pid_t tid)
+{
+	struct pyh_wthr *t = pyh_thr_slot(p, tid);
+
+	if (!t || t->tid == tid)
+		return t;
+	if (p->nthr >= PYH_WATCH_THR_SLOTS / 2)
+		return NULL;	/* bounded: more threads than we track */
+	memset(t, 0, sizeof(*t));
+	t->tid = tid;
+	p->nthr++;
+	return t;
 }
 
 static void pyh_proc_free(struct pyh_watcher *w, struct pyh_wproc *p)
@@ -1312,22 +1329,6 @@ static void pyh_scan(struct pyh_watcher *w, uint64_t now)
 		if (!w->stop)
 			pyh_check_spin(w, w->procs[i], now);
 	}
-}
-
-/* A thread's state, without adding it; NULL when not known. */
-static struct pyh_wthr *pyh_thr_find(struct pyh_wproc *p, pid_t tid)
-{
-	uint32_t h = ((uint32_t)tid * 2654435761u) & (PYH_WATCH_THR_SLOTS - 1);
-
-	for (int i = 0; i < PYH_WATCH_THR_SLOTS; i++) {
-		struct pyh_wthr *t = &p->thr[(h + (uint32_t)i) & (PYH_WATCH_THR_SLOTS - 1)];
-
-		if (t->tid == tid)
-			return t;
-		if (!t->tid)
-			return NULL;
-	}
-	return NULL;
 }
 
 /* Sum of a per-CPU counter of the BPF side; 0 when unreadable. */

@@ -182,12 +182,13 @@ def test_deep(name, python, tmp, depth, truncated):
           "%d of %d spin samples matched" % (good, n))
 
 
-def test_formats(name, python, tmp):
-    """folded and speedscope of the same program agree; the SVG is XML with the frames."""
+def test_formats(name, python, tmp, attempt=1):
+    """folded and speedscope of the same program agree; the SVG is XML with the frames.
+    Like the split check, a statistical miss is measured once more before it is reported."""
     shares = {}
     for fmt, ext in (("folded", "folded"), ("speedscope", "json"), ("svg", "svg")):
         out = os.path.join(tmp, "%s-fmt.%s" % (name, ext))
-        r = Recording(python, [os.path.join(PROGS, "cpu_split.py"), "2"],
+        r = Recording(python, [os.path.join(PROGS, "cpu_split.py"), str(SECONDS)],
                       ["-r", str(RATE), "-f", fmt], out)
         rc, target_out = r.finish()
         if not check(rc == 0 and os.path.exists(out), "%s: -f %s written" % (name, fmt),
@@ -232,6 +233,11 @@ def test_formats(name, python, tmp):
         fs = 100.0 * fa / max(1, fa + fb)
         ss = 100.0 * sa / max(1, sa + sb)
         fr, sr = (fa + fb) / fe, (sa + sb) / se
+        agree = abs(fs - ft) <= SHARE_TOL and abs(ss - st) <= SHARE_TOL and abs(fr - sr) <= COUNT_TOL
+        if not agree and attempt == 1:
+            print("# %s: formats' first attempt missed (a %.1f%%/%.1f%% vs %.1f%%/%.1f%%); measuring again"
+                  % (name, fs, ss, ft, st))
+            return test_formats(name, python, tmp, attempt=2)
         check(abs(fs - ft) <= SHARE_TOL and abs(ss - st) <= SHARE_TOL and abs(fr - sr) <= COUNT_TOL,
               "%s: folded and speedscope agree: a share %.1f%%/%.1f%% (truth %.1f%%/%.1f%%), "
               "samples per expected %.3f/%.3f" % (name, fs, ss, ft, st, fr, sr))
