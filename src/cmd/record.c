@@ -50,7 +50,7 @@
 /* How often samples are taken from the ring buffer and named: often enough that a
  * process's code objects are read while it lives, rarely enough to cost nothing
  * (the BPF side does not wake us per sample). */
-#define PYH_REC_POLL_MS 50
+#define PYH_REC_POLL_MS 20
 #define PYH_REC_MAX_PROCS 1024	/* pids examined per /proc scan for descendants */
 
 struct pyh_recopts {

@@ -2,6 +2,7 @@
 #include "python/code.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,15 @@
 #define CODE_READ 256			/* every PyCodeObject field we use is below this */
 #define CACHE_SLOTS 8192		/* power of two */
 #define LINETABLE_MAX (1u << 20)	/* a code object's line table: 1 MiB at most */
+/* Entries replaced in their slot are kept this many replacements longer, so
+ * that every pointer of one stack (at most PYH_MAX_FRAMES frames) stays valid. */
+#define RETIRED_SLOTS 4096
 
 struct pyh_codecache {
 	const struct pyh_target *t;
 	struct pyh_code_info *slot[CACHE_SLOTS];
+	struct pyh_code_info *retired[RETIRED_SLOTS];
+	unsigned next_retired;
 };
 
 struct pyh_codecache *pyh_codecache_new(const struct pyh_target *t)
@@ -42,6 +48,8 @@ void pyh_codecache_free(struct pyh_codecache *c)
 		return;
 	for (int i = 0; i < CACHE_SLOTS; i++)
 		info_free(c->slot[i]);
+	for (int i = 0; i < RETIRED_SLOTS; i++)
+		info_free(c->retired[i]);
 	free(c);
 }
 
@@ -57,7 +65,7 @@ static uint64_t get(const uint8_t *buf, uint32_t off, size_t width)
 
 static size_t code_span(const struct pyh_layout *l)
 {
-	uint32_t offs[] = { l->object_type, l->code_filename, l->code_name, l->code_qualname,
+	uint32_t offs[] = { 0 /* ob_refcnt */, l->object_type, l->code_filename, l->code_name, l->code_qualname,
 			    l->code_firstlineno, l->code_linetable };
 	size_t end = 8;
 
@@ -83,13 +91,40 @@ static uint64_t fingerprint(const struct pyh_layout *l, const uint8_t *buf)
 	return h;
 }
 
+/* 1 when the object at addr has the type str_type (a str, or 2.7's str);
+ * also 1 when that type's address is unknown. */
+static int is_str(const struct pyh_target *t, uint64_t addr)
+{
+	uint64_t type = 0;
+
+	if (!t->str_type)
+		return 1;
+	return addr && !pyh_mem_read_u64(t->pid, addr + t->layout.object_type, &type) &&
+	       type == t->str_type;
+}
+
+/* A live object has a reference count from 1 up (3.12+ immortal objects: 2^32 - 1).
+ * A freed block keeps its type pointer, but allocators put a free-list pointer
+ * (or 0) where the count was: so a code object freed since the sample is refused. */
+static int plausible_refcnt(const uint8_t *buf)
+{
+	int64_t refcnt = (int64_t)get(buf, 0, 8);
+
+	return refcnt >= 1 && refcnt <= (int64_t)UINT32_MAX;
+}
+
 static struct pyh_code_info *describe(const struct pyh_target *t, uint64_t addr,
 				      const uint8_t *buf)
 {
 	const struct pyh_layout *l = &t->layout;
-	struct pyh_code_info *ci = calloc(1, sizeof(*ci));
+	struct pyh_code_info *ci;
 	uint64_t qual;
 
+	/* The name and file of a freed and reused code object's memory point
+	 * anywhere: require both to be strings before reading them. */
+	if (!is_str(t, get(buf, l->code_name, 8)) || !is_str(t, get(buf, l->code_filename, 8)))
+		return NULL;
+	ci = calloc(1, sizeof(*ci));
 	if (!ci)
 		return NULL;
 	ci->addr = addr;
@@ -124,14 +159,19 @@ const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr,
 		return ci;
 	if (!addr || pyh_mem_read(c->t->pid, addr, buf, code_span(l)))
 		return NULL;
-	if (get(buf, l->object_type, 8) != c->t->code_type)
+	if (get(buf, l->object_type, 8) != c->t->code_type || !plausible_refcnt(buf))
 		return NULL;
 	if (ci && ci->addr == addr && ci->fingerprint == fingerprint(l, buf))
 		return ci;
 	ci = describe(c->t, addr, buf);
 	if (!ci)
 		return NULL;
-	info_free(c->slot[slot]);	/* a colliding or stale entry */
+	if (c->slot[slot]) {	/* a colliding or stale entry: callers may still hold it */
+		unsigned r = c->next_retired++ % RETIRED_SLOTS;
+
+		info_free(c->retired[r]);
+		c->retired[r] = c->slot[slot];
+	}
 	c->slot[slot] = ci;
 	return ci;
 }

@@ -23,9 +23,11 @@ void pyh_codecache_free(struct pyh_codecache *c); /* NULL-safe */
 
 /* The description of the code object at addr, read from the target the first
  * time (and again when the cached copy no longer matches the object there,
- * when revalidate is set). Returns NULL when unreadable or not a code object.
- * The pointer stays valid until the next pyh_code_get() on this cache (an entry
- * may be replaced by another that hashes to its slot): use it, or copy it, at once. */
+ * when revalidate is set). Returns NULL when unreadable, not a code object, or
+ * freed (implausible reference count, name or file not a string).
+ * The pointer stays valid for at least the next PYH_MAX_FRAMES calls of
+ * pyh_code_get() on this cache (so all frames of one stack can be held at
+ * once), and until the cache is freed when its entry is never replaced. */
 const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr, int revalidate);
 
 /* Line of the instruction at byte offset in ci; -1 if unknown. */

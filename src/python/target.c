@@ -76,6 +76,8 @@ static int find_roots(struct pyh_target *t, const struct pyh_elf *elf, char *err
 		snprintf(err, errsz, "process %d: %s has no PyCode_Type symbol", t->pid, t->bin.path);
 		return -ENOENT;
 	}
+	if (sym_addr(elf, t, t->ver.major == 2 ? "PyString_Type" : "PyUnicode_Type", &t->str_type))
+		t->str_type = 0;	/* names are then read without the type check */
 	if (t->ver.major == 3 && t->ver.minor >= 7) {
 		if (sym_addr(elf, t, "_PyRuntime", &t->runtime)) {
 			snprintf(err, errsz, "process %d: %s has no _PyRuntime symbol", t->pid, t->bin.path);

@@ -17,6 +17,7 @@ struct pyh_target {
 	uint64_t interp_head_ptr;	/* address of the PyInterpreterState * list head */
 	uint64_t tstate_current_ptr;	/* gil_kind TSTATE_CURRENT: address of that pointer */
 	uint64_t code_type;		/* &PyCode_Type, to check that a code object is one */
+	uint64_t str_type;		/* &PyUnicode_Type (&PyString_Type on 2.7); 0 if unknown */
 	int layout_from_target;		/* 1: read from _Py_DebugOffsets */
 	int table_mismatch;		/* fields where that and our committed table disagree */
 };
