@@ -52,11 +52,17 @@ static void match_pthreads(const struct pyh_target *t, struct pyh_pythread *th, 
 	int nfs = 0, ntids = 0;
 
 	if (pyh_taskinfo_fsbase(t->pid, fs, PYH_MAX_THREADS, &nfs) == 0 && nfs > 0) {
+		int matched = 0;
+
 		for (int i = 0; i < n; i++)
 			for (int j = 0; j < nfs; j++)
-				if (th[i].thread_id && fs[j].fsbase == th[i].thread_id)
+				if (th[i].thread_id && fs[j].fsbase == th[i].thread_id) {
 					th[i].tid = fs[j].tid;
-		return;
+					matched++;
+				}
+		if (matched)
+			return;
+		/* No thread state matched any fs base (not glibc's pthread_t?): calibrate. */
 	}
 	if (pyh_task_list(t->pid, tids, PYH_MAX_THREADS, &ntids) || ntids == 0)
 		return;
