@@ -16,7 +16,7 @@ struct pyh_pythread {
 #define PYH_MAX_INTERPS 64
 
 /* Read every thread state of every interpreter (at most max; cycles and
- * garbage stop the walk). Matches each to its OS tid (native_thread_id on 3.8+,
+ * garbage stop the walk). Matches each to its OS tid (native_thread_id on 3.11+,
  * else pthread_t via the fs base of each thread). *gil_holder is the tstate
  * that holds the GIL, 0 when none does or it is unknown.
  * Returns 0 with *n, or -errno when not even the first interpreter is readable. */
