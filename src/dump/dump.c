@@ -102,8 +102,10 @@ int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size
 	for (int i = 0; i < ntids; i++) {
 		struct pyh_dump_thread *th = &d->threads[d->nthreads];
 
-		if (pyh_task_info(pid, tids[i], &th->task))
-			continue;	/* the thread ended meanwhile */
+		if (pyh_task_info(pid, tids[i], &th->task)) {
+			memset(th, 0, sizeof(*th));	/* the thread ended meanwhile */
+			continue;
+		}
 		th->task_known = 1;
 		if (th->task.in_syscall)
 			pyh_syscall_detail(pid, &th->task, th->detail, sizeof(th->detail));
