@@ -33,6 +33,7 @@ RATE = 500
 SECONDS = 4.0
 SHARE_TOL = 3.0     # percentage points
 COUNT_TOL = 0.10    # relative
+ATTEMPTS = 3        # statistical checks: a miss is measured again, three times at most
 
 results = {"pass": 0, "fail": 0}
 
@@ -106,9 +107,10 @@ class Recording:
 
 
 def test_cpu_split(name, python, tmp, attempt=1):
-    """The split check is statistical (about 1400 samples: sigma ~1.2 points, so +-3 points
-    is ~2.6 sigma, and the sample count depends on the scheduler). A miss is measured once
-    more before it is reported; both attempts are printed."""
+    """The split check is statistical (about 2000 samples: sigma ~1 point from counting
+    alone, and the sampler's fixed period can alias with the program's a/b cycle, which
+    moves a run by a few points more). A miss is measured again, up to three attempts in
+    all, before it is reported; every attempt is printed."""
     out = os.path.join(tmp, "%s-%d.folded" % (name, attempt))
     r = Recording(python, [os.path.join(PROGS, "cpu_split.py"), str(SECONDS)],
                   ["-r", str(RATE), "-f", "folded"], out)
@@ -143,10 +145,10 @@ def test_cpu_split(name, python, tmp, attempt=1):
     expect = RATE * (cpu_a + cpu_b)
     share_ok = abs(got - truth) <= SHARE_TOL
     count_ok = abs((na + nb) - expect) <= COUNT_TOL * expect
-    if attempt == 1 and not (share_ok and count_ok):
-        print("# %s: first attempt missed (a %.1f%% vs true %.1f%%, %d samples vs %.0f expected); "
-              "measuring again" % (name, got, truth, na + nb, expect))
-        return test_cpu_split(name, python, tmp, attempt=2)
+    if attempt < ATTEMPTS and not (share_ok and count_ok):
+        print("# %s: attempt %d missed (a %.1f%% vs true %.1f%%, %d samples vs %.0f expected); "
+              "measuring again" % (name, attempt, got, truth, na + nb, expect))
+        return test_cpu_split(name, python, tmp, attempt=attempt + 1)
     check(share_ok,
           "%s: share of a() %.1f%% within %.0f points of the true %.1f%%" % (name, got, SHARE_TOL, truth),
           "a=%d b=%d samples" % (na, nb))
@@ -234,10 +236,10 @@ def test_formats(name, python, tmp, attempt=1):
         ss = 100.0 * sa / max(1, sa + sb)
         fr, sr = (fa + fb) / fe, (sa + sb) / se
         agree = abs(fs - ft) <= SHARE_TOL and abs(ss - st) <= SHARE_TOL and abs(fr - sr) <= COUNT_TOL
-        if not agree and attempt == 1:
-            print("# %s: formats' first attempt missed (a %.1f%%/%.1f%% vs %.1f%%/%.1f%%); measuring again"
-                  % (name, fs, ss, ft, st))
-            return test_formats(name, python, tmp, attempt=2)
+        if not agree and attempt < ATTEMPTS:
+            print("# %s: formats' attempt %d missed (a %.1f%%/%.1f%% vs %.1f%%/%.1f%%); measuring again"
+                  % (name, attempt, fs, ss, ft, st))
+            return test_formats(name, python, tmp, attempt=attempt + 1)
         check(abs(fs - ft) <= SHARE_TOL and abs(ss - st) <= SHARE_TOL and abs(fr - sr) <= COUNT_TOL,
               "%s: folded and speedscope agree: a share %.1f%%/%.1f%% (truth %.1f%%/%.1f%%), "
               "samples per expected %.3f/%.3f" % (name, fs, ss, ft, st, fr, sr))
