@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "proc/mem.h"
+#include "python/fields.h"
 #include "python/linetable.h"
 #include "python/pystr.h"
 
@@ -53,26 +54,12 @@ void pyh_codecache_free(struct pyh_codecache *c)
 	free(c);
 }
 
-static uint64_t get(const uint8_t *buf, uint32_t off, size_t width)
-{
-	uint64_t v = 0;
-
-	if (off == PYH_NO_FIELD || (size_t)off + width > CODE_READ)
-		return 0;
-	memcpy(&v, buf + off, width);
-	return v;
-}
-
 static size_t code_span(const struct pyh_layout *l)
 {
-	uint32_t offs[] = { 0 /* ob_refcnt */, l->object_type, l->code_filename, l->code_name, l->code_qualname,
-			    l->code_firstlineno, l->code_linetable };
-	size_t end = 8;
+	const uint32_t offs[] = { 0 /* ob_refcnt */, l->object_type, l->code_filename, l->code_name,
+				  l->code_qualname, l->code_firstlineno, l->code_linetable };
 
-	for (unsigned i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
-		if (offs[i] != PYH_NO_FIELD && (size_t)offs[i] + 8 > end)
-			end = (size_t)offs[i] + 8;
-	return end > CODE_READ ? CODE_READ : end;
+	return pyh_field_span(offs, sizeof(offs) / sizeof(offs[0]), CODE_READ);
 }
 
 /* What identifies the object at an address: if any of these changed, the
@@ -80,9 +67,9 @@ static size_t code_span(const struct pyh_layout *l)
 static uint64_t fingerprint(const struct pyh_layout *l, const uint8_t *buf)
 {
 	uint64_t h = 1469598103934665603ull;
-	uint64_t parts[] = { get(buf, l->object_type, 8), get(buf, l->code_filename, 8),
-			     get(buf, l->code_name, 8), get(buf, l->code_linetable, 8),
-			     get(buf, l->code_firstlineno, 4) };
+	uint64_t parts[] = { pyh_field(buf, CODE_READ, l->object_type, 8), pyh_field(buf, CODE_READ, l->code_filename, 8),
+			     pyh_field(buf, CODE_READ, l->code_name, 8), pyh_field(buf, CODE_READ, l->code_linetable, 8),
+			     pyh_field(buf, CODE_READ, l->code_firstlineno, 4) };
 
 	for (unsigned i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		h ^= parts[i];
@@ -108,7 +95,7 @@ static int is_str(const struct pyh_target *t, uint64_t addr)
  * (or 0) where the count was: so a code object freed since the sample is refused. */
 static int plausible_refcnt(const uint8_t *buf)
 {
-	int64_t refcnt = (int64_t)get(buf, 0, 8);
+	int64_t refcnt = (int64_t)pyh_field(buf, CODE_READ, 0, 8);
 
 	return refcnt >= 1 && refcnt <= (int64_t)UINT32_MAX;
 }
@@ -122,22 +109,22 @@ static struct pyh_code_info *describe(const struct pyh_target *t, uint64_t addr,
 
 	/* The name and file of a freed and reused code object's memory point
 	 * anywhere: require both to be strings before reading them. */
-	if (!is_str(t, get(buf, l->code_name, 8)) || !is_str(t, get(buf, l->code_filename, 8)))
+	if (!is_str(t, pyh_field(buf, CODE_READ, l->code_name, 8)) || !is_str(t, pyh_field(buf, CODE_READ, l->code_filename, 8)))
 		return NULL;
 	ci = calloc(1, sizeof(*ci));
 	if (!ci)
 		return NULL;
 	ci->addr = addr;
 	ci->fingerprint = fingerprint(l, buf);
-	ci->firstlineno = (int)(int32_t)get(buf, l->code_firstlineno, 4);
-	if (pyh_pystr_read(t->pid, l, get(buf, l->code_name, 8), ci->name, sizeof(ci->name)) < 0)
+	ci->firstlineno = (int)(int32_t)pyh_field(buf, CODE_READ, l->code_firstlineno, 4);
+	if (pyh_pystr_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_name, 8), ci->name, sizeof(ci->name)) < 0)
 		goto fail;
-	if (pyh_pystr_read(t->pid, l, get(buf, l->code_filename, 8), ci->file, sizeof(ci->file)) < 0)
+	if (pyh_pystr_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_filename, 8), ci->file, sizeof(ci->file)) < 0)
 		snprintf(ci->file, sizeof(ci->file), "<unreadable file>");
-	qual = get(buf, l->code_qualname, 8);
+	qual = pyh_field(buf, CODE_READ, l->code_qualname, 8);
 	if (!qual || pyh_pystr_read(t->pid, l, qual, ci->qualname, sizeof(ci->qualname)) < 0)
 		snprintf(ci->qualname, sizeof(ci->qualname), "%s", ci->name);
-	if (pyh_pybytes_read(t->pid, l, get(buf, l->code_linetable, 8), LINETABLE_MAX,
+	if (pyh_pybytes_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_linetable, 8), LINETABLE_MAX,
 			     &ci->linetable, &ci->linetable_len)) {
 		ci->linetable = NULL;
 		ci->linetable_len = 0;
@@ -159,7 +146,7 @@ const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr,
 		return ci;
 	if (!addr || pyh_mem_read(c->t->pid, addr, buf, code_span(l)))
 		return NULL;
-	if (get(buf, l->object_type, 8) != c->t->code_type || !plausible_refcnt(buf))
+	if (pyh_field(buf, CODE_READ, l->object_type, 8) != c->t->code_type || !plausible_refcnt(buf))
 		return NULL;
 	if (ci && ci->addr == addr && ci->fingerprint == fingerprint(l, buf))
 		return ci;

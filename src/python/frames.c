@@ -4,18 +4,9 @@
 #include <string.h>
 
 #include "proc/mem.h"
+#include "python/fields.h"
 
 #define FRAME_READ 128	/* every frame field we use is in the first 128 bytes */
-
-static uint64_t field(const uint8_t *buf, uint32_t off, size_t width)
-{
-	uint64_t v = 0;
-
-	if (off == PYH_NO_FIELD || (size_t)off + width > FRAME_READ)
-		return 0;
-	memcpy(&v, buf + off, width);
-	return v;
-}
 
 static int visited(const uint64_t *seen, int n, uint64_t f)
 {
@@ -29,13 +20,9 @@ static int visited(const uint64_t *seen, int n, uint64_t f)
 /* Bytes to read so that the fields the walk uses are inside. */
 static size_t frame_span(const struct pyh_layout *l)
 {
-	uint32_t offs[] = { l->frame_back, l->frame_code, l->frame_lasti, l->frame_owner };
-	size_t end = 8;
+	const uint32_t offs[] = { l->frame_back, l->frame_code, l->frame_lasti, l->frame_owner };
 
-	for (unsigned i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
-		if (offs[i] != PYH_NO_FIELD && (size_t)offs[i] + 8 > end)
-			end = (size_t)offs[i] + 8;
-	return end > FRAME_READ ? FRAME_READ : end;
+	return pyh_field_span(offs, sizeof(offs) / sizeof(offs[0]), FRAME_READ);
 }
 
 int pyh_frames_walk(const struct pyh_target *t, uint64_t frame, struct pyh_rawframe *out, int max,
@@ -68,10 +55,10 @@ int pyh_frames_walk(const struct pyh_target *t, uint64_t frame, struct pyh_rawfr
 			break;
 		}
 		/* 3.14 tags f_executable (a _PyStackRef) in its low bits; objects are 16-byte aligned. */
-		code = field(buf, l->frame_code, 8) & ~(uint64_t)7;
-		next = field(buf, l->frame_back, 8);
+		code = pyh_field(buf, FRAME_READ, l->frame_code, 8) & ~(uint64_t)7;
+		next = pyh_field(buf, FRAME_READ, l->frame_back, 8);
 		if (l->frame_owner != PYH_NO_FIELD)
-			owner = (int)(int8_t)field(buf, l->frame_owner, 1);
+			owner = (int)(int8_t)pyh_field(buf, FRAME_READ, l->frame_owner, 1);
 		if (l->frame_owner_cstack != PYH_NO_FIELD && owner >= (int)l->frame_owner_cstack) {
 			frame = next;	/* a shim frame (C stack, interpreter): not Python code */
 			continue;
@@ -85,18 +72,18 @@ int pyh_frames_walk(const struct pyh_target *t, uint64_t frame, struct pyh_rawfr
 		out[n].offset_valid = 1;
 		switch (l->lasti_kind) {
 		case PYH_LASTI_BYTES: {
-			int32_t lasti = (int32_t)field(buf, l->frame_lasti, 4);
+			int32_t lasti = (int32_t)pyh_field(buf, FRAME_READ, l->frame_lasti, 4);
 			out[n].offset = lasti < 0 ? 0 : (uint32_t)lasti;
 			break;
 		}
 		case PYH_LASTI_UNITS: {
-			int32_t lasti = (int32_t)field(buf, l->frame_lasti, 4);
+			int32_t lasti = (int32_t)pyh_field(buf, FRAME_READ, l->frame_lasti, 4);
 			out[n].offset = lasti < 0 ? 0 : (uint32_t)lasti * 2;
 			break;
 		}
 		case PYH_LASTI_PREV_PTR:
 		case PYH_LASTI_CUR_PTR: {
-			uint64_t ip = field(buf, l->frame_lasti, 8), start = code + l->code_adaptive;
+			uint64_t ip = pyh_field(buf, FRAME_READ, l->frame_lasti, 8), start = code + l->code_adaptive;
 
 			/* A frame that has not started points one unit before the code. */
 			if (ip < start || ip - start > (64u << 20))

@@ -8,31 +8,11 @@
 #include "kernel/task.h"
 #include "kernel/taskinfo.h"
 #include "proc/mem.h"
+#include "python/fields.h"
 
 /* The largest struct prefix we read at once; every offset we use must be below it. */
 #define TSTATE_READ 512
 #define PTHREAD_SCAN 2048	/* bytes of glibc's struct pthread searched for the tid */
-
-static uint64_t get_u64(const uint8_t *buf, size_t bufsz, uint32_t off)
-{
-	uint64_t v = 0;
-
-	if (off == PYH_NO_FIELD || (size_t)off + 8 > bufsz)
-		return 0;
-	memcpy(&v, buf + off, 8);
-	return v;
-}
-
-/* Bytes to read from a struct so that every named field (PYH_NO_FIELD ignored) is inside. */
-static size_t span(const uint32_t *offs, int n)
-{
-	size_t end = 8;
-
-	for (int i = 0; i < n; i++)
-		if (offs[i] != PYH_NO_FIELD && (size_t)offs[i] + 8 > end)
-			end = (size_t)offs[i] + 8;
-	return end > TSTATE_READ ? TSTATE_READ : end;
-}
 
 static int seen(const uint64_t *list, int n, uint64_t v)
 {
@@ -162,7 +142,7 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 		return -EAGAIN;
 	const uint32_t toffs[] = { l->tstate_next, l->tstate_thread_id, l->tstate_frame,
 				   l->tstate_native_thread_id };
-	size_t tsz = span(toffs, 4);
+	size_t tsz = pyh_field_span(toffs, 4, TSTATE_READ);
 
 	if (max <= 0)
 		return -EINVAL;
@@ -192,8 +172,8 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 			tseen[count++] = ts;
 			th->tstate = ts;
 			th->interp = interp;
-			th->thread_id = get_u64(tb, tsz, l->tstate_thread_id);
-			th->frame = get_u64(tb, tsz, l->tstate_frame);
+			th->thread_id = pyh_field(tb, tsz, l->tstate_thread_id, 8);
+			th->frame = pyh_field(tb, tsz, l->tstate_frame, 8);
 			if (l->cframe_current_frame != PYH_NO_FIELD && th->frame) {
 				uint64_t cur = 0;
 
@@ -202,13 +182,13 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 				th->frame = cur;
 			}
 			if (l->tstate_native_thread_id != PYH_NO_FIELD) {
-				uint64_t nid = get_u64(tb, tsz, l->tstate_native_thread_id);
+				uint64_t nid = pyh_field(tb, tsz, l->tstate_native_thread_id, 8);
 
 				th->tid = nid > 0 && nid < (1u << 30) ? (pid_t)nid : 0;
 			} else {
 				need_pthread = 1;
 			}
-			ts = get_u64(tb, tsz, l->tstate_next);
+			ts = pyh_field(tb, tsz, l->tstate_next, 8);
 		}
 		interp = inext;
 	}
