@@ -488,7 +488,7 @@ int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 	size = PYH_SAMPLE_SIZE(depth);
 	if (size > sizeof(*s))
 		return 0;
-	/* No wake-up per sample: the collector drains the ring every 100 ms, and
+	/* No wake-up per sample: the collector drains the ring every 20 ms (PYH_REC_POLL_MS), and
 	 * is woken early only when a quarter of the ring is in use. */
 	wake = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >
 			       bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4
