@@ -22,11 +22,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAM = os.path.join(ROOT, "tests", "e2e", "programs", "many_threads.py")
-PYENV = "/root/.pyenv/versions"
-INTERPRETERS = [(v, os.path.join(PYENV, v, "bin", "python"))
-                for v in ("2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13",
-                          "3.11.7", "3.12.1", "3.13.0")]
-INTERPRETERS.append(("debian-3.11", "/usr/bin/python3.11"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+import interpreters  # noqa: E402  (tests/lib: the one list of interpreters)
+INTERPRETERS = interpreters.present()
 DEFAULT = ("2.7.18", "3.12.1", "debian-3.11")
 
 

@@ -43,11 +43,9 @@ import tokenize
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS_DIR = os.path.join(HERE, "programs")
-PYENV = "/root/.pyenv/versions"
-INTERPRETERS = [(v, os.path.join(PYENV, v, "bin", "python"))
-                for v in ("2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13",
-                          "3.11.7", "3.12.1", "3.13.0")]
-INTERPRETERS.append(("debian-3.11", "/usr/bin/python3.11"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+import interpreters  # noqa: E402  (tests/lib: the one list of interpreters)
+INTERPRETERS = interpreters.present()
 NON_ASCII_PREFIX = "pyhang-e2e-ñé中-"
 READY_TIMEOUT = 30.0
 DUMP_TIMEOUT = 10.0

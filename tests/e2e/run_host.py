@@ -35,11 +35,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PYHANG = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "pyhang")
-VERSIONS = ["2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7",
-            "3.12.1", "3.13.0"]
-PYTHONS = [("/root/.pyenv/versions/%s/bin/python" % v) for v in VERSIONS]
-PYTHONS.append("/usr/bin/python3.11")
-PYTHONS = [p for p in PYTHONS if os.access(p, os.X_OK)]
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+import interpreters  # noqa: E402  (tests/lib: the one list of interpreters)
+PYTHONS = [p for _, p in interpreters.present()]
 NPROCS = max(12, len(PYTHONS))
 
 results = {"pass": 0, "fail": 0}

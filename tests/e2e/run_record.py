@@ -20,14 +20,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 PROGS = os.path.join(HERE, "record")
 PYHANG = sys.argv[1] if len(sys.argv) > 1 else os.environ.get(
     "PYHANG", os.path.join(ROOT, "build", "pyhang"))
-VERSIONS = ["2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.11.7",
-            "3.12.1", "3.13.0"]
-PYTHONS = [("pyenv-" + v, "/root/.pyenv/versions/%s/bin/python" % v) for v in VERSIONS]
-PYTHONS.append(("debian-3.11", "/usr/bin/python3.11"))
-PYTHONS = [(n, p) for n, p in PYTHONS if os.access(p, os.X_OK)]
-if os.environ.get("PYHANG_PYTHONS"):  # e.g. PYHANG_PYTHONS=3.12,2.7 to run a subset
-    want = os.environ["PYHANG_PYTHONS"].split(",")
-    PYTHONS = [(n, p) for n, p in PYTHONS if any(w in n for w in want)]
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+import interpreters  # noqa: E402  (tests/lib: the one list; PYHANG_PYTHONS=3.12,2.7 narrows it)
+PYTHONS = [(n if n.startswith("debian") else "pyenv-" + n, p) for n, p in interpreters.present()]
 
 RATE = 500
 SECONDS = 4.0
