@@ -34,10 +34,8 @@ const volatile __u64 clk_tck_ns = 10000000;
 /* 1: send exec events of every process (host mode). */
 const volatile __u32 proc_events = 0;
 
-/* Bytes read from each frame in one go; every frame field the layout names
- * must lie within (checked by the user side). */
-#define PYH_FRAME_WINDOW 256
-#define PYH_WALK_ITERS (PYH_SAMPLE_MAX_DEPTH * 2)
+/* The walk's loop bound; the frame rule ends every walk before it. */
+#define PYH_WALK_ITERS PYH_WALK_MAX_STEPS(PYH_SAMPLE_MAX_DEPTH)
 #define PYH_FIND_ITERS (PYH_SAMPLE_MAX_INTERPS * (PYH_SAMPLE_MAX_THREADS + 1))
 
 struct {
@@ -109,13 +107,11 @@ struct find_ctx {
 };
 
 struct walk_ctx {
-	__u64 frame;
-	__u32 depth;
-	__u32 truncated;
-	__u32 broken;
-	__u32 win;		/* bytes to read per frame */
-	__u32 back_off, code_off, lasti_off, owner_off, owner_cstack;
-	__u32 lasti_kind, adaptive;
+	struct pyh_walk w;	/* the frame rule's walk state (pyhang/frame.h) */
+	struct pyh_layout l;	/* the target's layout, copied: the verifier cannot follow a
+				 * map value pointer kept in a map */
+	__u32 span;		/* bytes read per frame: pyh_frame_span(); 0: no walk */
+	__u32 _pad;
 };
 
 /* Per-CPU working memory. The loop state lives here, not on the stack, so
@@ -123,7 +119,7 @@ struct walk_ctx {
  * then verify once instead of once per iteration. */
 struct pyh_work {
 	struct pyh_sample s;
-	__u8 win[PYH_FRAME_WINDOW + 8];
+	__u8 win[PYH_FRAME_WINDOW];
 	struct find_ctx f;
 	struct walk_ctx w;
 };
@@ -228,7 +224,7 @@ static __always_inline __u64 find_tstate(struct pyh_work *wk, const struct pyh_s
 	__u32 id_off = id_offset(t);
 	struct find_ctx *c = &wk->f;
 	__u64 *cached, v, found;
-	int i;
+	__u32 i;
 
 	if (id_off == PYH_NO_FIELD)
 		return 0;
@@ -291,80 +287,58 @@ static __always_inline __u32 gil_flags(const struct pyh_sample_target *t, __u64 
 
 /* ---- walking the frames ------------------------------------------------ */
 
-static __always_inline __u64 win_u64(const struct pyh_work *wk, __u32 off)
+/* Where the frame's bytecode starts: in its code object, or on 3.14t in the
+ * thread's own copy, co_tlbc->entries[tlbc_index]; 0 when unreadable. */
+static __always_inline __u64 bytecode_of(const struct pyh_layout *l, const struct pyh_frame_view *v)
 {
-	if (off > PYH_FRAME_WINDOW - 8)
+	__u64 arr, size, base;
+
+	if (!pyh_frame_in_tlbc(l, v))
+		return pyh_frame_bytecode(l, v);
+	if (read_u64(v->code + l->code_tlbc, &arr) || read_u64(arr, &size) ||
+	    (__u64)v->tlbc_index >= size || read_u64(pyh_tlbc_entry_addr(arr, v->tlbc_index), &base))
 		return 0;
-	return *(const __u64 *)&wk->win[off];
+	return base;
 }
 
 static long walk_step(__u64 i, void *unused)
 {
 	struct pyh_work *wk = get_work();
+	struct pyh_frame_view v;
+	const struct pyh_layout *l;
 	struct pyh_sample *s;
 	struct walk_ctx *c;
-	__u64 code, back, lasti;
-	__u32 d, n, off;
+	enum pyh_step step;
+	__u32 d, n;
 
 	if (!wk)
 		return 1;
 	s = &wk->s;
 	c = &wk->w;
-	if (!c->frame)
+	if (!c->span || !pyh_walk_more(&c->w))
 		return 1;
-	d = c->depth;
-	if (d >= PYH_SAMPLE_MAX_DEPTH) {
-		c->truncated = 1;
-		return 1;
-	}
-	n = c->win;
+	l = &c->l;
+	n = c->span;
 	if (n < 8 || n > PYH_FRAME_WINDOW)
 		return 1;
-	if (bpf_probe_read_user(wk->win, n, (const void *)c->frame)) {
-		c->broken = 1;
+	if (bpf_probe_read_user(wk->win, n, (const void *)c->w.frame)) {
+		pyh_walk_unreadable(&c->w);
 		return 1;
 	}
-	code = win_u64(wk, c->code_off);
-	back = win_u64(wk, c->back_off);
-	if (back == c->frame)
-		back = 0; /* self-loop: garbage */
-	if (c->owner_off != PYH_NO_FIELD && c->owner_off < PYH_FRAME_WINDOW &&
-	    wk->win[c->owner_off & (PYH_FRAME_WINDOW - 1)] == c->owner_cstack) {
-		c->frame = back; /* a C-stack shim frame: not Python code */
+	step = pyh_walk_step(l, &c->w, wk->win, &v);
+	d = c->w.depth;
+	if (step == PYH_STEP_SHIM) {
+		if (d > 0 && d <= PYH_SAMPLE_MAX_DEPTH)
+			s->frames[(d - 1) & (PYH_SAMPLE_MAX_DEPTH - 1)].flags |= PYH_RAWF_ENTRY;
 		return 0;
 	}
-	lasti = win_u64(wk, c->lasti_off);
-	off = PYH_SAMPLE_NO_OFFSET;
-	switch (c->lasti_kind) {
-	case PYH_LASTI_BYTES:
-		if ((__s32)lasti >= 0)
-			off = (__u32)lasti;
-		break;
-	case PYH_LASTI_UNITS:
-		if ((__s32)lasti >= 0)
-			off = (__u32)lasti * 2;
-		break;
-	case PYH_LASTI_PREV_PTR:
-	case PYH_LASTI_CUR_PTR:
-		if (lasti >= code + c->adaptive && lasti - (code + c->adaptive) < (1u << 30))
-			off = (__u32)(lasti - (code + c->adaptive));
-		break;
-	}
-	if (!code) {
-		c->broken = 1;
+	if (step != PYH_STEP_PYTHON || d >= PYH_SAMPLE_MAX_DEPTH)
 		return 1;
-	}
-	s->frames[d].code = code;
-	s->frames[d].offset = off;
-	s->frames[d]._pad = 0;
-	c->depth = d + 1;
-	c->frame = back;
+	s->frames[d].code = v.code;
+	s->frames[d].offset = pyh_frame_offset(l, &v, bytecode_of(l, &v));
+	s->frames[d].flags = v.flags;
+	pyh_walk_took(&c->w);
 	return 0;
-}
-
-static __always_inline __u32 max_u32(__u32 a, __u32 b)
-{
-	return a > b ? a : b;
 }
 
 /* The innermost frame of tstate, 0 if none. */
@@ -374,7 +348,7 @@ static __always_inline __u64 top_frame(const struct pyh_sample_target *t, __u64 
 
 	if (read_u64(tstate + t->layout.tstate_frame, &f))
 		return 0;
-	if (t->layout.cframe_current_frame != PYH_NO_FIELD && f &&
+	if (pyh_tstate_frame_indirect(&t->layout) && f &&
 	    read_u64(f + t->layout.cframe_current_frame, &f))
 		return 0;
 	return f;
@@ -409,15 +383,15 @@ SEC("perf_event")
 int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id, depth, size, broken, truncated;
-	__u64 wake;
+	__u32 tgid = id >> 32, tid = (__u32)id, depth, size, status;
+	__u64 wake, top;
 	const struct pyh_sample_target *t;
 	struct pyh_work *wk;
 	struct pyh_sample *s;
 	struct walk_ctx *c;
 	__u64 tstate;
 	__u32 gil;
-	int i;
+	__u32 i;
 
 	t = bpf_map_lookup_elem(&targets, &tgid);
 	if (!t)
@@ -442,22 +416,14 @@ int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 	}
 	s = &wk->s;
 	c = &wk->w;
-	__builtin_memset(c, 0, sizeof(*c));
-	c->frame = top_frame(t, tstate);
-	if (!c->frame) {
+	top = top_frame(t, tstate);
+	if (!top) {
 		count(PYH_CNT_NO_FRAME);
 		return 0;
 	}
-	c->back_off = t->layout.frame_back;
-	c->code_off = t->layout.frame_code;
-	c->lasti_off = t->layout.frame_lasti;
-	c->owner_off = t->layout.frame_owner;
-	c->owner_cstack = t->layout.frame_owner_cstack;
-	c->lasti_kind = t->layout.lasti_kind;
-	c->adaptive = t->layout.code_adaptive;
-	c->win = max_u32(max_u32(c->back_off, c->code_off), c->lasti_off) + 8;
-	if (c->owner_off != PYH_NO_FIELD)
-		c->win = max_u32(c->win, c->owner_off + 1);
+	pyh_walk_begin(&c->w, top, PYH_SAMPLE_MAX_DEPTH);
+	c->l = t->layout;
+	c->span = pyh_frame_span(&t->layout);
 	if (use_bpf_loop) {
 		bpf_loop(PYH_WALK_ITERS, walk_step, NULL, 0);
 	} else {
@@ -465,16 +431,17 @@ int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 			if (walk_step(i, NULL))
 				break;
 	}
-	depth = c->depth;
-	broken = c->broken;
-	truncated = c->truncated || (c->frame && depth >= PYH_SAMPLE_MAX_DEPTH);
+	c->span = 0;
+	pyh_walk_more(&c->w);	/* settles the status of a walk that stopped at a limit */
+	status = c->w.status;
+	depth = c->w.depth;
 	if (depth > PYH_SAMPLE_MAX_DEPTH)
 		depth = PYH_SAMPLE_MAX_DEPTH;
 	if (!depth) {
-		count(broken ? PYH_CNT_BAD_FRAME : PYH_CNT_NO_FRAME);
+		count(status == PYH_WALK_END ? PYH_CNT_NO_FRAME : PYH_CNT_BAD_FRAME);
 		return 0;
 	}
-	if (broken)
+	if (status != PYH_WALK_END && status != PYH_WALK_TRUNCATED)
 		count(PYH_CNT_BAD_FRAME);
 
 	s->pid = tgid;
@@ -482,9 +449,10 @@ int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 	s->ktime_ns = bpf_ktime_get_ns();
 	s->tstate = tstate;
 	s->cpu = bpf_get_smp_processor_id();
-	s->flags = gil | (truncated ? PYH_SAMPLE_TRUNCATED : 0) | (broken ? PYH_SAMPLE_BROKEN : 0);
+	s->flags = gil | (status == PYH_WALK_TRUNCATED ? PYH_SAMPLE_TRUNCATED : 0) |
+		   (status != PYH_WALK_END && status != PYH_WALK_TRUNCATED ? PYH_SAMPLE_BROKEN : 0);
 	s->depth = depth;
-	s->_pad = 0;
+	s->walk_status = status;
 	size = PYH_SAMPLE_SIZE(depth);
 	if (size > sizeof(*s))
 		return 0;

@@ -29,7 +29,8 @@ pyenv=${PYENV_ROOT:-/root/.pyenv}
 cc=${CC:-cc}
 out="$top/src/python/layouts_gen.h"
 probe_src="$top/tools/layout-probe.c"
-versions="2.7.18 3.6.15 3.7.16 3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0"
+# 3.14.7t: the free-threaded build (../shared/cpython/build.sh); its table is pyh_layout_3_14t.
+versions="2.7.18 3.6.15 3.7.16 3.8.18 3.9.18 3.10.13 3.11.7 3.12.1 3.13.0 3.14.7 3.14.7t"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -48,11 +49,14 @@ gen="$tmp/layouts_gen.h"
 } >"$gen"
 
 for v in $versions; do
-	mm=${v%.*}		# 3.13
+	t=""
+	case $v in *t) t=t ;; esac
+	mm=${v%t}
+	mm=${mm%.*}		# 3.13
 	major=${mm%%.*}
 	minor=${mm#*.}
 	inc=""
-	for d in "python$mm" "python${mm}m"; do
+	for d in "python$mm$t" "python${mm}m"; do
 		if [ -f "$pyenv/versions/$v/include/$d/Python.h" ]; then
 			inc="$pyenv/versions/$v/include/$d"
 			break
@@ -82,7 +86,7 @@ for v in $versions; do
 	{
 		echo
 		echo "/* CPython $v: \$PYENV_ROOT/versions/$rel${defs:+ + internal/ ($defs)} */"
-		echo "static const struct pyh_layout pyh_layout_${major}_${minor} = {"
+		echo "static const struct pyh_layout pyh_layout_${major}_${minor}${t} = {"
 		cat "$body"
 		echo "};"
 	} >>"$gen"

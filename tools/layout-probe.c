@@ -80,11 +80,30 @@ static unsigned long probe_unicode_state(void)
 			probe_failed = 1;
 		}
 	}
-	if (p[off] == 0) {
+	if (!p[off] && !p[off + 1] && !p[off + 2] && !p[off + 3]) {
 		fprintf(stderr, "layout-probe: state word at %lu untouched\n", off);
 		probe_failed = 1;
 	}
 	return off;
+}
+
+/* The bit of the state word where `kind` starts: set kind to 1 alone. */
+static unsigned long probe_unicode_kind_shift(unsigned long off)
+{
+	PyASCIIObject o;
+	unsigned int word;
+	unsigned long bit;
+
+	memset(&o, 0, sizeof(o));
+	o.state.kind = 1;
+	memcpy(&word, (const unsigned char *)&o + off, sizeof(word));
+	for (bit = 0; bit < 32 && !(word & (1u << bit)); bit++)
+		;
+	if (bit == 32 || word != (1u << bit)) {
+		fprintf(stderr, "layout-probe: kind bits not found in the state word\n");
+		probe_failed = 1;
+	}
+	return bit;
 }
 #endif
 
@@ -120,10 +139,15 @@ int main(void)
 #else
 	E(str_kind, PYH_STR_UNICODE);
 #endif
-#if PY_AT_LEAST(3, 12)
+#if defined(Py_GIL_DISABLED)
+	E(gil_kind, PYH_GIL_NONE);
+	E(flags, PYH_LAYOUT_FREE_THREADED);
+#elif PY_AT_LEAST(3, 12)
 	E(gil_kind, PYH_GIL_INTERP_PTR);
+	F(flags, 0);
 #else
 	E(gil_kind, PYH_GIL_TSTATE_CURRENT);
+	F(flags, 0);
 #endif
 
 	/* _PyRuntimeState */
@@ -188,17 +212,41 @@ int main(void)
 	F(frame_lasti, offsetof(_PyInterpreterFrame, prev_instr));
 #endif
 	F(frame_owner, offsetof(_PyInterpreterFrame, owner));
-#if PY_AT_LEAST(3, 12)
-	F(frame_owner_cstack, FRAME_OWNED_BY_CSTACK);
+	/* Frames owned by the C stack (3.12+) and by the interpreter (3.14's entry
+	 * frames) are not Python code. */
+#if PY_AT_LEAST(3, 14)
+	F(frame_owner_skip, (1u << FRAME_OWNED_BY_CSTACK) | (1u << FRAME_OWNED_BY_INTERPRETER));
+#elif PY_AT_LEAST(3, 12)
+	F(frame_owner_skip, 1u << FRAME_OWNED_BY_CSTACK);
 #else
-	N(frame_owner_cstack);
+	F(frame_owner_skip, 0);
+#endif
+	F(frame_owner_generator, FRAME_OWNED_BY_GENERATOR);
+#if PY_MINOR_VERSION == 11
+	F(frame_is_entry, offsetof(_PyInterpreterFrame, is_entry));
+#else
+	N(frame_is_entry);
+#endif
+#if PY_AT_LEAST(3, 14)
+	F(frame_code_tag_bits, 3);	/* _PyStackRef: Py_TAG_BITS is 3 with the GIL, 1 without */
+#else
+	F(frame_code_tag_bits, 0);
+#endif
+#if PY_AT_LEAST(3, 14) && defined(Py_GIL_DISABLED)
+	F(frame_tlbc_index, offsetof(_PyInterpreterFrame, tlbc_index));
+#else
+	N(frame_tlbc_index);
 #endif
 #else
 	F(frame_back, offsetof(PyFrameObject, f_back));
 	F(frame_code, offsetof(PyFrameObject, f_code));
 	F(frame_lasti, offsetof(PyFrameObject, f_lasti));
 	N(frame_owner);
-	N(frame_owner_cstack);
+	F(frame_owner_skip, 0);
+	N(frame_owner_generator);
+	N(frame_is_entry);
+	F(frame_code_tag_bits, 0);
+	N(frame_tlbc_index);
 #endif
 
 	/* PyCodeObject */
@@ -218,9 +266,16 @@ int main(void)
 #if PY_AT_LEAST(3, 11)
 	N(code_code);
 	F(code_adaptive, offsetof(PyCodeObject, co_code_adaptive));
+	N(code_flags);		/* a frame's owner says whether it is a generator's */
 #else
 	F(code_code, offsetof(PyCodeObject, co_code));
 	N(code_adaptive);
+	F(code_flags, offsetof(PyCodeObject, co_flags));
+#endif
+#if PY_AT_LEAST(3, 14) && defined(Py_GIL_DISABLED)
+	F(code_tlbc, offsetof(PyCodeObject, co_tlbc));
+#else
+	N(code_tlbc);
 #endif
 
 	F(object_type, offsetof(PyObject, ob_type));
@@ -233,6 +288,7 @@ int main(void)
 	N(unicode_state);
 	N(unicode_ascii_data);
 	N(unicode_compact_data);
+	N(unicode_kind_shift);
 #else
 	F(bytes_size, offsetof(PyBytesObject, ob_base.ob_size));
 	F(bytes_data, offsetof(PyBytesObject, ob_sval));
@@ -240,6 +296,7 @@ int main(void)
 	F(unicode_state, probe_unicode_state());
 	F(unicode_ascii_data, sizeof(PyASCIIObject));
 	F(unicode_compact_data, sizeof(PyCompactUnicodeObject));
+	F(unicode_kind_shift, probe_unicode_kind_shift(probe_unicode_state()));
 #endif
 	F(_pad, 0);
 

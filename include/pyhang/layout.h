@@ -43,6 +43,8 @@ enum pyh_str_kind {
 
 /* How to learn which thread holds the GIL (gil_kind). */
 enum pyh_gil_kind {
+	/* Free-threaded build (3.14t): there is no GIL to hold. */
+	PYH_GIL_NONE = 3,
 	/* A global PyThreadState * that is NULL while nobody holds the GIL:
 	 * 2.7 / 3.6 _PyThreadState_Current, 3.7-3.11 _PyRuntime.gilstate.tstate_current
 	 * (at runtime + runtime_tstate_current). */
@@ -52,12 +54,16 @@ enum pyh_gil_kind {
 	PYH_GIL_INTERP_PTR = 2,
 };
 
+/* struct pyh_layout.flags */
+#define PYH_LAYOUT_FREE_THREADED 0x1u	/* a --disable-gil build (3.14t) */
+
 struct pyh_layout {
 	__u32 version_hex;		/* major << 24 | minor << 16 | micro << 8 */
 	__u32 lasti_kind;		/* enum pyh_lasti_kind */
 	__u32 linetable_kind;		/* enum pyh_linetable_kind */
 	__u32 str_kind;			/* enum pyh_str_kind */
 	__u32 gil_kind;			/* enum pyh_gil_kind */
+	__u32 flags;			/* PYH_LAYOUT_* */
 
 	/* _PyRuntimeState (3.7+; PYH_NO_FIELD before) */
 	__u32 runtime_interp_head;	/* interpreters.head */
@@ -83,7 +89,12 @@ struct pyh_layout {
 	__u32 frame_code;		/* f_code / f_executable */
 	__u32 frame_lasti;		/* f_lasti / prev_instr / instr_ptr, see lasti_kind */
 	__u32 frame_owner;		/* char owner (3.11+); PYH_NO_FIELD before */
-	__u32 frame_owner_cstack;	/* frames whose owner >= this are not Python code: skip (3.12+) */
+	__u32 frame_owner_skip;		/* bit (1 << owner) set: that owner's frames are not Python
+					 * code but the C stack's or the interpreter's (3.12+); 0 none */
+	__u32 frame_owner_generator;	/* the owner value of a generator's/coroutine's frame (3.11+) */
+	__u32 frame_is_entry;		/* bool is_entry (3.11 only): first frame of its eval call */
+	__u32 frame_code_tag_bits;	/* low bits of frame_code that are tags, not address (3.14: 3) */
+	__u32 frame_tlbc_index;		/* int32 tlbc_index (3.14t): which bytecode copy lasti is in */
 
 	/* PyCodeObject */
 	__u32 code_filename;
@@ -93,6 +104,9 @@ struct pyh_layout {
 	__u32 code_linetable;		/* co_lnotab (<=3.9) / co_linetable (3.10+): a bytes object */
 	__u32 code_code;		/* co_code bytes object (<= 3.10) */
 	__u32 code_adaptive;		/* offsetof co_code_adaptive (3.11+) */
+	__u32 code_flags;		/* int co_flags (<= 3.10, where a frame does not say it is a
+					 * generator's); PYH_NO_FIELD where unused */
+	__u32 code_tlbc;		/* _PyCodeArray *co_tlbc (3.14t): { ssize_t size; char *entries[] } */
 
 	/* PyObject */
 	__u32 object_type;		/* ob_type */
@@ -106,9 +120,11 @@ struct pyh_layout {
 	__u32 unicode_state;		/* the bit-field word: kind, compact, ascii */
 	__u32 unicode_ascii_data;	/* sizeof(PyASCIIObject) */
 	__u32 unicode_compact_data;	/* sizeof(PyCompactUnicodeObject) */
+	__u32 unicode_kind_shift;	/* bit of the state word where the 3-bit kind starts
+					 * (2; 8 on 3.14t, whose `interned` is a whole byte) */
 	__u32 _pad;
 };
 
-_Static_assert(sizeof(struct pyh_layout) == 38 * 4, "struct pyh_layout must match on both sides");
+_Static_assert(sizeof(struct pyh_layout) == 46 * 4, "struct pyh_layout must match on both sides");
 
 #endif

@@ -11,6 +11,7 @@
 #ifndef PYHANG_SAMPLE_H
 #define PYHANG_SAMPLE_H
 
+#include "pyhang/frame.h"
 #include "pyhang/layout.h"
 
 /* Frames a sample carries; a deeper stack keeps its innermost
@@ -45,7 +46,7 @@ struct pyh_sample_target {
 	__u32 exec_gen;			/* see above */
 	__u64 start_ticks;		/* see above; 0: unchecked */
 };
-_Static_assert(sizeof(struct pyh_sample_target) == 38 * 4 + 32, "pyh_sample_target size");
+_Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 32, "pyh_sample_target size");
 
 /* Process events (the `procs` ring buffer), sent only when the user side
  * asked for them (host mode, `record --all`). */
@@ -66,17 +67,7 @@ _Static_assert(sizeof(struct pyh_proc_event) == 24, "pyh_proc_event size");
 #define PYH_SAMPLE_TRUNCATED 0x1u	/* deeper than PYH_SAMPLE_MAX_DEPTH: root frames missing */
 #define PYH_SAMPLE_GIL_HELD 0x2u	/* the thread held the GIL when sampled */
 #define PYH_SAMPLE_GIL_KNOWN 0x4u	/* PYH_SAMPLE_GIL_HELD is meaningful */
-#define PYH_SAMPLE_BROKEN 0x8u		/* the frame walk stopped at an unreadable frame */
-
-/* Offset value meaning "no valid instruction offset" (a frame not started yet). */
-#define PYH_SAMPLE_NO_OFFSET 0xffffffffu
-
-struct pyh_sample_frame {
-	__u64 code;	/* PyCodeObject address */
-	__u32 offset;	/* byte offset of the current instruction, or PYH_SAMPLE_NO_OFFSET */
-	__u32 _pad;
-};
-_Static_assert(sizeof(struct pyh_sample_frame) == 16, "pyh_sample_frame size");
+#define PYH_SAMPLE_BROKEN 0x8u		/* the walk did not reach the end of the chain (why: walk_status) */
 
 /* One ring-buffer record. Only the header and frames[0..depth) are sent:
  * the record's length is PYH_SAMPLE_SIZE(depth). frames[0] is the INNERMOST frame. */
@@ -88,8 +79,8 @@ struct pyh_sample {
 	__u32 cpu;
 	__u32 flags;	/* PYH_SAMPLE_* */
 	__u32 depth;	/* frames used, <= PYH_SAMPLE_MAX_DEPTH */
-	__u32 _pad;
-	struct pyh_sample_frame frames[PYH_SAMPLE_MAX_DEPTH];
+	__u32 walk_status; /* enum pyh_walk_status (pyhang/frame.h): why the walk ended */
+	struct pyh_raw_frame frames[PYH_SAMPLE_MAX_DEPTH];
 };
 #define PYH_SAMPLE_HDR_SIZE 40
 _Static_assert(sizeof(struct pyh_sample) == PYH_SAMPLE_HDR_SIZE + 16 * PYH_SAMPLE_MAX_DEPTH,

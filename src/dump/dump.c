@@ -11,6 +11,7 @@
 #include "kernel/syscalls.h"
 #include "python/code.h"
 #include "python/frames.h"
+#include "python/stack.h"
 #include "python/threads.h"
 
 void pyh_dump_version(const struct pyh_dump *d, char *out, size_t outsz)
@@ -19,31 +20,21 @@ void pyh_dump_version(const struct pyh_dump *d, char *out, size_t outsz)
 		 d->target.ver.micro);
 }
 
-static int resolve_frames(struct pyh_codecache *cache, const struct pyh_target *t,
-			  const struct pyh_rawframe *raw, int n, struct pyh_dump_thread *th)
+/* Walk the thread whose innermost frame is top and name its frames. */
+static int read_stack(struct pyh_codecache *cache, const struct pyh_target *t, uint64_t top,
+		      struct pyh_raw_frame *raw, uint64_t *addrs, int max, struct pyh_dump_thread *th)
 {
+	enum pyh_walk_status status;
+	int n = pyh_frames_walk(t, top, raw, addrs, max, &status);
+
 	th->frames = calloc((size_t)(n ? n : 1), sizeof(*th->frames));
 	if (!th->frames)
 		return -ENOMEM;
-	for (int i = 0; i < n; i++) {
-		const struct pyh_code_info *ci = pyh_code_get(cache, raw[i].code, 0);
-		struct pyh_dump_frame *f = &th->frames[i];
-
-		if (ci) {
-			f->function = strdup(ci->name);
-			f->qualname = strdup(ci->qualname);
-			f->file = strdup(ci->file);
-			f->line = raw[i].offset_valid ? pyh_code_line(t, ci, raw[i].offset) : -1;
-		} else {
-			f->function = strdup("<unreadable code object>");
-			f->qualname = strdup(f->function ? f->function : "");
-			f->file = strdup("?");
-			f->line = -1;
-		}
-		th->nframes = i + 1;
-		if (!f->function || !f->qualname || !f->file)
-			return -ENOMEM;
-	}
+	for (int i = 0; i < n; i++)
+		pyh_frame_name(cache, &raw[i], addrs[i], 0, &th->frames[i]);
+	th->nframes = n;
+	th->truncated = status == PYH_WALK_TRUNCATED;
+	pyh_stack_problem(&t->layout, th->frames, n, status, th->broken, sizeof(th->broken));
 	return 0;
 }
 
@@ -59,7 +50,8 @@ static int cmp_thread(const void *a, const void *b)
 int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size_t errsz)
 {
 	struct pyh_pythread *py = NULL;
-	struct pyh_rawframe *raw = NULL;
+	struct pyh_raw_frame *raw = NULL;
+	uint64_t *addrs = NULL;
 	struct pyh_codecache *cache = NULL;
 	pid_t *tids = NULL;
 	uint64_t gil = 0;
@@ -73,8 +65,9 @@ int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size
 	py = calloc(PYH_MAX_THREADS, sizeof(*py));
 	tids = calloc(PYH_MAX_THREADS, sizeof(*tids));
 	raw = calloc((size_t)max_frames, sizeof(*raw));
+	addrs = calloc((size_t)max_frames, sizeof(*addrs));
 	cache = pyh_codecache_new(&d->target);
-	if (!py || !tids || !raw || !cache) {
+	if (!py || !tids || !raw || !addrs || !cache) {
 		snprintf(err, errsz, "out of memory");
 		rc = -ENOMEM;
 		goto cleanup;
@@ -113,7 +106,6 @@ int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size
 	}
 	for (int p = 0; p < npy; p++) {
 		struct pyh_dump_thread *th = NULL;
-		int n;
 
 		for (int i = 0; i < d->nthreads && py[p].tid; i++)
 			if (d->threads[i].task.tid == py[p].tid && !d->threads[i].python)
@@ -127,9 +119,7 @@ int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size
 		}
 		th->python = 1;
 		th->gil = gil && gil == py[p].tstate;
-		n = pyh_frames_walk(&d->target, py[p].frame, raw, max_frames, &th->truncated,
-				    &th->broken);
-		rc = resolve_frames(cache, &d->target, raw, n, th);
+		rc = read_stack(cache, &d->target, py[p].frame, raw, addrs, max_frames, th);
 		if (rc) {
 			snprintf(err, errsz, "out of memory");
 			goto cleanup;
@@ -152,6 +142,7 @@ int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size
 	rc = 0;
 cleanup:
 	pyh_codecache_free(cache);
+	free(addrs);
 	free(raw);
 	free(tids);
 	free(py);
@@ -165,11 +156,8 @@ void pyh_dump_free(struct pyh_dump *d)
 	if (!d)
 		return;
 	for (int i = 0; i < d->nthreads; i++) {
-		for (int j = 0; j < d->threads[i].nframes; j++) {
-			free(d->threads[i].frames[j].function);
-			free(d->threads[i].frames[j].qualname);
-			free(d->threads[i].frames[j].file);
-		}
+		for (int j = 0; j < d->threads[i].nframes; j++)
+			pyh_frame_release(&d->threads[i].frames[j]);
 		free(d->threads[i].frames);
 	}
 	free(d->threads);

@@ -5,14 +5,8 @@
 #include <stdio.h>
 
 #include "kernel/task.h"
+#include "python/stack.h"
 #include "python/target.h"
-
-struct pyh_dump_frame {
-	char *function;		/* co_name */
-	char *qualname;		/* co_qualname (3.11+), else co_name */
-	char *file;		/* co_filename */
-	int line;		/* -1 unknown */
-};
 
 struct pyh_dump_thread {
 	struct pyh_task_info task;	/* tid 0 when the Python thread has no matching OS thread */
@@ -20,10 +14,10 @@ struct pyh_dump_thread {
 	int python;			/* has a PyThreadState */
 	int gil;			/* holds the GIL */
 	char detail[512];		/* what the blocked call waits for */
-	struct pyh_dump_frame *frames;	/* innermost first */
+	struct pyh_frame *frames;	/* innermost first, each held */
 	int nframes;
 	int truncated;			/* deeper than the frame limit */
-	const char *broken;		/* why the walk stopped early, or NULL */
+	char broken[256];		/* what the stack lacks (pyh_stack_problem), "" if whole */
 };
 
 struct pyh_dump {

@@ -1,8 +1,10 @@
 /* pyhang dump --json: exactly one JSON object. */
+#include <errno.h>
 #include <stdio.h>
 
 #include "dump/dump.h"
 #include "kernel/syscalls.h"
+#include "output/frames_out.h"
 #include "output/json.h"
 
 int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
@@ -45,26 +47,15 @@ int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
 			pyh_json_null(&j, "syscall");
 		}
 		pyh_json_array_begin(&j, "frames");
-		for (int k = 0; k < th->nframes; k++) {
-			const struct pyh_dump_frame *fr = &th->frames[k];
-
-			pyh_json_object_begin(&j, NULL);
-			pyh_json_string(&j, "function", fr->function);
-			pyh_json_string(&j, "qualname", fr->qualname);
-			pyh_json_string(&j, "file", fr->file);
-			if (fr->line >= 0)
-				pyh_json_int(&j, "line", fr->line);
-			else
-				pyh_json_null(&j, "line");
-			pyh_json_object_end(&j);
-		}
+		for (int k = 0; k < th->nframes; k++)
+			pyh_json_frame(&j, &th->frames[k]);
 		pyh_json_array_end(&j);
 		pyh_json_bool(&j, "truncated", th->truncated);
-		pyh_json_string(&j, "stack_error", th->broken);
+		pyh_json_string(&j, "stack_error", th->broken[0] ? th->broken : NULL);
 		pyh_json_object_end(&j);
 	}
 	pyh_json_array_end(&j);
 	pyh_json_object_end(&j);
 	fputc('\n', f);
-	return ferror(f) ? -5 : 0;
+	return ferror(f) ? -EIO : 0;
 }

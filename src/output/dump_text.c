@@ -1,9 +1,11 @@
 /* pyhang dump, for people: one block per thread, innermost frame first, with source. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "dump/dump.h"
 #include "kernel/syscalls.h"
+#include "output/frames_out.h"
 #include "output/source.h"
 
 static void fmt_duration(double s, char *out, size_t outsz)
@@ -76,24 +78,22 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines)
 			fprintf(f, "    (no Python thread state: a native thread)\n");
 			continue;
 		}
-		if (th->nframes == 0 && !th->broken)
+		if (th->nframes == 0 && !th->broken[0])
 			fprintf(f, "    (no Python frames: idle or in native code)\n");
 		for (int j = 0; j < th->nframes; j++) {
-			const struct pyh_dump_frame *fr = &th->frames[j];
+			const struct pyh_frame *fr = &th->frames[j];
 
-			if (fr->line >= 0)
-				fprintf(f, "    %s (%s:%d)\n", fr->qualname, fr->file, fr->line);
-			else
-				fprintf(f, "    %s (%s)\n", fr->qualname, fr->file);
-			if (src && pyh_source_line(src, fr->file, fr->line, line, sizeof(line)) == 0 &&
+			pyh_text_frame(f, "    ", fr);
+			if (src && pyh_frame_file(fr) &&
+			    pyh_source_line(src, pyh_frame_file(fr), fr->line, line, sizeof(line)) == 0 &&
 			    line[0])
 				fprintf(f, "        %s\n", line);
 		}
 		if (th->truncated)
 			fprintf(f, "    ... deeper frames not shown (limit reached; see --max-frames)\n");
-		if (th->broken)
-			fprintf(f, "    ... stack unreadable beyond this point: %s\n", th->broken);
+		if (th->broken[0])
+			fprintf(f, "    ... stack incomplete: %s\n", th->broken);
 	}
 	pyh_source_free(src);
-	return ferror(f) ? -5 : 0;
+	return ferror(f) ? -EIO : 0;
 }

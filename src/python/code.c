@@ -15,15 +15,12 @@
 #define CODE_READ 256			/* every PyCodeObject field we use is below this */
 #define CACHE_SLOTS 8192		/* power of two */
 #define LINETABLE_MAX (1u << 20)	/* a code object's line table: 1 MiB at most */
-/* Entries replaced in their slot are kept this many replacements longer, so
- * that every pointer of one stack (at most PYH_MAX_FRAMES frames) stays valid. */
-#define RETIRED_SLOTS 4096
 
+/* A slot holds one reference on its info; a replaced info lives on while
+ * pyh_code_hold() holders keep it. */
 struct pyh_codecache {
 	const struct pyh_target *t;
 	struct pyh_code_info *slot[CACHE_SLOTS];
-	struct pyh_code_info *retired[RETIRED_SLOTS];
-	unsigned next_retired;
 };
 
 struct pyh_codecache *pyh_codecache_new(const struct pyh_target *t)
@@ -35,12 +32,26 @@ struct pyh_codecache *pyh_codecache_new(const struct pyh_target *t)
 	return c;
 }
 
-static void info_free(struct pyh_code_info *ci)
+const struct pyh_target *pyh_codecache_target(const struct pyh_codecache *c)
 {
-	if (ci) {
-		free(ci->linetable);
-		free(ci);
-	}
+	return c->t;
+}
+
+const struct pyh_code_info *pyh_code_hold(const struct pyh_code_info *ci)
+{
+	if (ci)
+		((struct pyh_code_info *)ci)->refs++;
+	return ci;
+}
+
+void pyh_code_release(const struct pyh_code_info *cci)
+{
+	struct pyh_code_info *ci = (struct pyh_code_info *)cci;
+
+	if (!ci || --ci->refs > 0)
+		return;
+	free(ci->linetable);
+	free(ci);
 }
 
 void pyh_codecache_free(struct pyh_codecache *c)
@@ -48,16 +59,15 @@ void pyh_codecache_free(struct pyh_codecache *c)
 	if (!c)
 		return;
 	for (int i = 0; i < CACHE_SLOTS; i++)
-		info_free(c->slot[i]);
-	for (int i = 0; i < RETIRED_SLOTS; i++)
-		info_free(c->retired[i]);
+		pyh_code_release(c->slot[i]);
 	free(c);
 }
 
 static size_t code_span(const struct pyh_layout *l)
 {
 	const uint32_t offs[] = { 0 /* ob_refcnt */, l->object_type, l->code_filename, l->code_name,
-				  l->code_qualname, l->code_firstlineno, l->code_linetable };
+				  l->code_qualname, l->code_firstlineno, l->code_linetable,
+				  l->code_flags };
 
 	return pyh_field_span(offs, sizeof(offs) / sizeof(offs[0]), CODE_READ);
 }
@@ -90,14 +100,22 @@ static int is_str(const struct pyh_target *t, uint64_t addr)
 	       type == t->str_type;
 }
 
-/* A live object has a reference count from 1 up (3.12+ immortal objects: 2^32 - 1).
- * A freed block keeps its type pointer, but allocators put a free-list pointer
- * (or 0) where the count was: so a code object freed since the sample is refused. */
-static int plausible_refcnt(const uint8_t *buf)
+/* A live object has a reference count from 1 up (3.12+ immortal objects: up
+ * to 2^32 - 1). A freed block keeps its type pointer, but allocators put a
+ * free-list pointer (or 0) where the count was: so a code object freed since
+ * the sample is refused. 3.14 keeps flags in the top 16 bits of that word (a
+ * user-space pointer has bits 32..47 set, a live count never). The
+ * free-threaded header starts with the owning thread's id, where mimalloc
+ * also puts its free list: there only the other checks apply. */
+static int plausible_refcnt(const struct pyh_layout *l, const uint8_t *buf)
 {
-	int64_t refcnt = (int64_t)pyh_field(buf, CODE_READ, 0, 8);
+	uint64_t word = pyh_field(buf, CODE_READ, 0, 8);
 
-	return refcnt >= 1 && refcnt <= (int64_t)UINT32_MAX;
+	if (l->flags & PYH_LAYOUT_FREE_THREADED)
+		return 1;
+	if (l->version_hex >= 0x030e0000u)
+		return (word & 0xffffffffu) >= 1 && ((word >> 32) & 0xffffu) == 0;
+	return (int64_t)word >= 1 && word <= UINT32_MAX;
 }
 
 static struct pyh_code_info *describe(const struct pyh_target *t, uint64_t addr,
@@ -115,8 +133,10 @@ static struct pyh_code_info *describe(const struct pyh_target *t, uint64_t addr,
 	if (!ci)
 		return NULL;
 	ci->addr = addr;
+	ci->refs = 1;
 	ci->fingerprint = fingerprint(l, buf);
 	ci->firstlineno = (int)(int32_t)pyh_field(buf, CODE_READ, l->code_firstlineno, 4);
+	ci->co_flags = (uint32_t)pyh_field(buf, CODE_READ, l->code_flags, 4);
 	if (pyh_pystr_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_name, 8), ci->name, sizeof(ci->name)) < 0)
 		goto fail;
 	if (pyh_pystr_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_filename, 8), ci->file, sizeof(ci->file)) < 0)
@@ -131,7 +151,7 @@ static struct pyh_code_info *describe(const struct pyh_target *t, uint64_t addr,
 	}
 	return ci;
 fail:
-	info_free(ci);
+	pyh_code_release(ci);
 	return NULL;
 }
 
@@ -146,19 +166,15 @@ const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr,
 		return ci;
 	if (!addr || pyh_mem_read(c->t->pid, addr, buf, code_span(l)))
 		return NULL;
-	if (pyh_field(buf, CODE_READ, l->object_type, 8) != c->t->code_type || !plausible_refcnt(buf))
+	if (pyh_field(buf, CODE_READ, l->object_type, 8) != c->t->code_type ||
+	    !plausible_refcnt(l, buf))
 		return NULL;
 	if (ci && ci->addr == addr && ci->fingerprint == fingerprint(l, buf))
 		return ci;
 	ci = describe(c->t, addr, buf);
 	if (!ci)
 		return NULL;
-	if (c->slot[slot]) {	/* a colliding or stale entry: callers may still hold it */
-		unsigned r = c->next_retired++ % RETIRED_SLOTS;
-
-		info_free(c->retired[r]);
-		c->retired[r] = c->slot[slot];
-	}
+	pyh_code_release(c->slot[slot]);	/* a colliding or stale entry: holders keep theirs */
 	c->slot[slot] = ci;
 	return ci;
 }

@@ -1,102 +1,97 @@
-/* The frame chain of one thread: PyFrameObject (<= 3.10) or _PyInterpreterFrame (3.11+). */
+/* The C walker, by the frame rule of pyhang/frame.h. */
 #include "python/frames.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "proc/mem.h"
-#include "python/fields.h"
 
-#define FRAME_READ 128	/* every frame field we use is in the first 128 bytes */
-
-static int visited(const uint64_t *seen, int n, uint64_t f)
-{
-	/* Frames are distinct objects: a repeat means the chain was modified under us. */
-	for (int i = n - 1; i >= 0 && i >= n - 64; i--)
-		if (seen[i] == f)
-			return 1;
-	return 0;
-}
-
-/* Bytes to read so that the fields the walk uses are inside. */
-static size_t frame_span(const struct pyh_layout *l)
-{
-	const uint32_t offs[] = { l->frame_back, l->frame_code, l->frame_lasti, l->frame_owner };
-
-	return pyh_field_span(offs, sizeof(offs) / sizeof(offs[0]), FRAME_READ);
-}
-
-int pyh_frames_walk(const struct pyh_target *t, uint64_t frame, struct pyh_rawframe *out, int max,
-		    int *truncated, const char **broken)
+/* Where a frame's bytecode starts (see pyh_frame_in_tlbc); 0 when unreadable. */
+static uint64_t bytecode_of(const struct pyh_target *t, const struct pyh_frame_view *v)
 {
 	const struct pyh_layout *l = &t->layout;
-	size_t fsz = frame_span(l);
-	uint64_t seen[PYH_MAX_FRAMES];
-	int n = 0, steps = 0;
+	uint64_t arr = 0, size = 0, base = 0;
 
-	*truncated = 0;
-	*broken = NULL;
-	while (frame) {
-		uint8_t buf[FRAME_READ] = { 0 };
-		struct pyh_mem_iov iov[2];
-		uint64_t code, type = 0, next;
-		int owner = -1;
+	if (!pyh_frame_in_tlbc(l, v))
+		return pyh_frame_bytecode(l, v);
+	if (pyh_mem_read_u64(t->pid, v->code + l->code_tlbc, &arr) ||
+	    pyh_mem_read_u64(t->pid, arr, &size) || (uint64_t)v->tlbc_index >= size ||
+	    pyh_mem_read_u64(t->pid, pyh_tlbc_entry_addr(arr, v->tlbc_index), &base))
+		return 0;
+	return base;
+}
 
-		if (steps >= PYH_MAX_FRAMES || n >= max) {
-			*truncated = 1;
+int pyh_frames_walk(const struct pyh_target *t, uint64_t top, struct pyh_raw_frame *out,
+		    uint64_t *addrs, int max, enum pyh_walk_status *status)
+{
+	const struct pyh_layout *l = &t->layout;
+	uint32_t span = pyh_frame_span(l);
+	struct pyh_walk w;
+
+	if (max < 0)
+		max = 0;
+	if (max > PYH_MAX_FRAMES)
+		max = PYH_MAX_FRAMES;
+	pyh_walk_begin(&w, top, (uint32_t)max);
+	while (pyh_walk_more(&w)) {
+		uint8_t win[PYH_FRAME_WINDOW] = { 0 };
+		struct pyh_frame_view v;
+		uint64_t here = w.frame;
+		enum pyh_step step;
+
+		if (pyh_mem_read(t->pid, here, win, span)) {
+			pyh_walk_unreadable(&w);
 			break;
 		}
-		if (visited(seen, steps, frame)) {
-			*broken = "cycle in the frame chain";
-			break;
-		}
-		seen[steps++] = frame;
-		if (pyh_mem_read(t->pid, frame, buf, fsz)) {
-			*broken = "unreadable frame";
-			break;
-		}
-		/* 3.14 tags f_executable (a _PyStackRef) in its low bits; objects are 16-byte aligned. */
-		code = pyh_field(buf, FRAME_READ, l->frame_code, 8) & ~(uint64_t)7;
-		next = pyh_field(buf, FRAME_READ, l->frame_back, 8);
-		if (l->frame_owner != PYH_NO_FIELD)
-			owner = (int)(int8_t)pyh_field(buf, FRAME_READ, l->frame_owner, 1);
-		if (l->frame_owner_cstack != PYH_NO_FIELD && owner >= (int)l->frame_owner_cstack) {
-			frame = next;	/* a shim frame (C stack, interpreter): not Python code */
+		step = pyh_walk_step(l, &w, win, &v);
+		if (step == PYH_STEP_SHIM) {
+			if (w.depth > 0)
+				out[w.depth - 1].flags |= PYH_RAWF_ENTRY;
 			continue;
 		}
-		iov[0] = (struct pyh_mem_iov){ .addr = code + l->object_type, .buf = &type, .len = 8 };
-		if (!code || pyh_mem_readv(t->pid, iov, 1) || type != t->code_type) {
-			*broken = "not a code object";
+		if (step != PYH_STEP_PYTHON)
 			break;
-		}
-		out[n].code = code;
-		out[n].offset_valid = 1;
-		switch (l->lasti_kind) {
-		case PYH_LASTI_BYTES: {
-			int32_t lasti = (int32_t)pyh_field(buf, FRAME_READ, l->frame_lasti, 4);
-			out[n].offset = lasti < 0 ? 0 : (uint32_t)lasti;
-			break;
-		}
-		case PYH_LASTI_UNITS: {
-			int32_t lasti = (int32_t)pyh_field(buf, FRAME_READ, l->frame_lasti, 4);
-			out[n].offset = lasti < 0 ? 0 : (uint32_t)lasti * 2;
-			break;
-		}
-		case PYH_LASTI_PREV_PTR:
-		case PYH_LASTI_CUR_PTR: {
-			uint64_t ip = pyh_field(buf, FRAME_READ, l->frame_lasti, 8), start = code + l->code_adaptive;
-
-			/* A frame that has not started points one unit before the code. */
-			if (ip < start || ip - start > (64u << 20))
-				out[n].offset = 0;
-			else
-				out[n].offset = (uint32_t)(ip - start) & ~1u;
-			break;
-		}
-		default:
-			out[n].offset_valid = 0;
-		}
-		n++;
-		frame = next;
+		out[w.depth] = (struct pyh_raw_frame){
+			.code = v.code,
+			.offset = pyh_frame_offset(l, &v, bytecode_of(t, &v)),
+			.flags = v.flags,
+		};
+		if (addrs)
+			addrs[w.depth] = here;
+		pyh_walk_took(&w);
 	}
-	return n;
+	*status = (enum pyh_walk_status)w.status;
+	return (int)w.depth;
+}
+
+const char *pyh_walk_status_text(enum pyh_walk_status s)
+{
+	switch (s) {
+	case PYH_WALK_MORE:
+	case PYH_WALK_END:
+	case PYH_WALK_TRUNCATED:
+		return NULL;
+	case PYH_WALK_UNREADABLE:
+		return "unreadable frame";
+	case PYH_WALK_NO_CODE:
+		return "frame without a code object";
+	case PYH_WALK_CYCLE:
+		return "cycle in the frame chain";
+	case PYH_WALK_TOO_LONG:
+		return "frame chain longer than any real one";
+	}
+	return "frame chain unreadable";
+}
+
+int pyh_frames_top(const struct pyh_target *t, uint64_t tstate_field, uint64_t *top)
+{
+	uint64_t cur = 0;
+	int rc;
+
+	*top = tstate_field;
+	if (!pyh_tstate_frame_indirect(&t->layout) || !tstate_field)
+		return 0;
+	rc = pyh_mem_read_u64(t->pid, tstate_field + t->layout.cframe_current_frame, &cur);
+	*top = rc ? 0 : cur;
+	return rc;
 }

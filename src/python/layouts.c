@@ -14,8 +14,10 @@
 
 #include "python/layouts_gen.h"
 
-const struct pyh_layout *pyh_layout_table(int major, int minor)
+const struct pyh_layout *pyh_layout_table(int major, int minor, int free_threaded)
 {
+	if (free_threaded)
+		return major == 3 && minor == 14 ? &pyh_layout_3_14t : NULL;
 	if (major == 2 && minor == 7)
 		return &pyh_layout_2_7;
 	if (major != 3)
@@ -29,6 +31,7 @@ const struct pyh_layout *pyh_layout_table(int major, int minor)
 	case 11: return &pyh_layout_3_11;
 	case 12: return &pyh_layout_3_12;
 	case 13: return &pyh_layout_3_13;
+	case 14: return &pyh_layout_3_14;
 	default: return NULL;
 	}
 }
@@ -46,14 +49,23 @@ const struct pyh_layout *pyh_layout_table(int major, int minor)
  * code_object_generation + tlbc_generation (at its end), the frame group
  * stackpointer + tlbc_index, the code group co_tlbc, a set_object group sits
  * between list_object and dict_object, and gen_object, llist_node and
- * debugger_support groups follow gc (95 words). No 3.14 headers are installed
- * here; this layout is taken from the published 3.14 source. Because it
- * cannot be checked against a real 3.14 binary on this machine, every value
- * read through it must also be consistent with the struct sizes the same
- * buffer declares (pyobject must look like a PyObject, every member must lie
- * inside its struct, the ASCII header inside the str object): a misplaced
- * group reads a size or an offset from the wrong slot and fails those checks
- * rather than producing a plausible wrong layout.
+ * debugger_support groups follow gc (95 words). Checked against the real
+ * 3.14.7 and 3.14.7t binaries (tests/unit/fixtures/debug_offsets_*.h, made by
+ * tools/gen-debug-offsets-fixtures.sh). Every value read through a map must
+ * also be consistent with the struct sizes the same buffer declares (pyobject
+ * must look like a PyObject, every member must lie inside its struct, the ASCII
+ * header inside the str object): a misplaced group reads a size or an offset
+ * from the wrong slot and fails those checks rather than producing a plausible
+ * wrong layout.
+ *
+ * What the debug offsets do not carry (the kinds, which owners to skip, the
+ * tag bits of f_executable, where the str kind bits sit) comes from the
+ * committed table of the same minor version and build (GIL or free-threaded),
+ * generated from that version's headers.
+ *
+ * Free-threaded builds: 3.14t is read (its object header puts ob_type at 24,
+ * its frames carry tlbc_index and its code objects co_tlbc; the debug offsets
+ * say where). 3.13t is refused: nothing here was checked against one.
  *
  * 3.15 changed the thread_state group again (members inserted in the middle),
  * so versions past 3.14 are refused instead of being read with a guessed
@@ -62,22 +74,24 @@ const struct pyh_layout *pyh_layout_table(int major, int minor)
 struct pyh_dbg_map {
 	unsigned int minor;
 	unsigned int words;		/* sizeof(_Py_DebugOffsets) / 8 */
-	__u32 owner_cstack;		/* FRAME_OWNED_BY_CSTACK in that version */
+	const struct pyh_layout *base;	/* what the debug offsets do not carry, with the GIL */
+	const struct pyh_layout *base_ft; /* the same for the free-threaded build; NULL: refused */
 	unsigned int runtime_size, runtime_interp_head;
 	unsigned int interp_size, interp_next, interp_threads_head, interp_ceval_gil;
 	unsigned int interp_gil_state, interp_gil_locked, interp_gil_holder;
 	unsigned int tstate_size, tstate_next, tstate_interp, tstate_current_frame;
 	unsigned int tstate_thread_id, tstate_native_thread_id;
 	unsigned int frame_size, frame_previous, frame_executable, frame_instr_ptr, frame_owner;
+	unsigned int frame_tlbc_index;	/* 0: the version has none */
 	unsigned int code_size, code_filename, code_name, code_qualname, code_linetable;
-	unsigned int code_firstlineno, code_adaptive;
+	unsigned int code_firstlineno, code_adaptive, code_tlbc;
 	unsigned int object_size, object_type;
 	unsigned int bytes_size, bytes_ob_size, bytes_ob_sval;
 	unsigned int unicode_size, unicode_state, unicode_length, unicode_ascii_size;
 };
 
 static const struct pyh_dbg_map pyh_dbg_map_3_13 = {
-	.minor = 13, .words = 73, .owner_cstack = 3,
+	.minor = 13, .words = 73, .base = &pyh_layout_3_13, .base_ft = NULL,
 	.runtime_size = 3, .runtime_interp_head = 5,
 	.interp_size = 6, .interp_next = 8, .interp_threads_head = 9, .interp_ceval_gil = 14,
 	.interp_gil_state = 15, .interp_gil_locked = 17, .interp_gil_holder = 18,
@@ -92,20 +106,17 @@ static const struct pyh_dbg_map pyh_dbg_map_3_13 = {
 	.unicode_size = 67, .unicode_state = 68, .unicode_length = 69, .unicode_ascii_size = 70,
 };
 
-/* 3.14 renumbered the owners: FRAME_OWNED_BY_CSTACK is 4 and the new
- * FRAME_OWNED_BY_INTERPRETER (3) marks shim frames too, which
- * frame_owner_cstack alone cannot say (see layouts.h). */
 static const struct pyh_dbg_map pyh_dbg_map_3_14 = {
-	.minor = 14, .words = 95, .owner_cstack = 4,
+	.minor = 14, .words = 95, .base = &pyh_layout_3_14, .base_ft = &pyh_layout_3_14t,
 	.runtime_size = 3, .runtime_interp_head = 5,
 	.interp_size = 6, .interp_next = 8, .interp_threads_head = 9, .interp_ceval_gil = 15,
 	.interp_gil_state = 16, .interp_gil_locked = 18, .interp_gil_holder = 19,
 	.tstate_size = 22, .tstate_next = 24, .tstate_interp = 25, .tstate_current_frame = 26,
 	.tstate_thread_id = 27, .tstate_native_thread_id = 28,
 	.frame_size = 31, .frame_previous = 32, .frame_executable = 33, .frame_instr_ptr = 34,
-	.frame_owner = 36,
+	.frame_owner = 36, .frame_tlbc_index = 38,
 	.code_size = 39, .code_filename = 40, .code_name = 41, .code_qualname = 42,
-	.code_linetable = 43, .code_firstlineno = 44, .code_adaptive = 48,
+	.code_linetable = 43, .code_firstlineno = 44, .code_adaptive = 48, .code_tlbc = 49,
 	.object_size = 50, .object_type = 51,
 	.bytes_size = 74, .bytes_ob_size = 75, .bytes_ob_sval = 76,
 	.unicode_size = 77, .unicode_state = 78, .unicode_length = 79, .unicode_ascii_size = 80,
@@ -185,6 +196,7 @@ int pyh_layout_from_debug_offsets(const void *buf, size_t len, struct pyh_layout
 {
 	struct pyh_dbg_parse p = { .buf = buf, .err = err, .errsz = errsz };
 	const struct pyh_dbg_map *m;
+	const struct pyh_layout *base;
 	struct pyh_layout l;
 	uint64_t version, free_threaded;
 	uint64_t sz_rt, sz_interp, sz_ts, sz_frame, sz_code, sz_obj, sz_bytes, sz_str;
@@ -215,8 +227,9 @@ int pyh_layout_from_debug_offsets(const void *buf, size_t len, struct pyh_layout
 			     (unsigned long long)version);
 		goto cleanup;
 	}
-	if (free_threaded != 0) {
-		pyh_dbg_fail(&p, "free-threaded builds are not supported");
+	if (free_threaded > 1) {
+		pyh_dbg_fail(&p, "_Py_DebugOffsets: free_threaded = %llu is not 0 or 1",
+			     (unsigned long long)free_threaded);
 		goto cleanup;
 	}
 	if (minor == 13) {
@@ -234,11 +247,16 @@ int pyh_layout_from_debug_offsets(const void *buf, size_t len, struct pyh_layout
 		goto cleanup;
 	}
 
-	/* Everything the debug offsets do not carry comes from the 3.13 table:
-	 * the kinds, and unicode_compact_data (adjusted below). */
-	l = pyh_layout_3_13;
+	if (free_threaded && !m->base_ft) {
+		pyh_dbg_fail(&p, "free-threaded Python 3.%u is not supported (3.14t is)", minor);
+		goto cleanup;
+	}
+	/* Everything the debug offsets do not carry comes from the table of the
+	 * same version and build: the kinds, the owners to skip, the tag bits,
+	 * and unicode_compact_data (adjusted below). */
+	base = free_threaded ? m->base_ft : m->base;
+	l = *base;
 	l.version_hex = (__u32)(version & 0xffffff00u);
-	l.frame_owner_cstack = m->owner_cstack;
 
 	sz_rt = pyh_dbg_size(&p, m->runtime_size, "_PyRuntimeState");
 	sz_interp = pyh_dbg_size(&p, m->interp_size, "PyInterpreterState");
@@ -287,6 +305,9 @@ int pyh_layout_from_debug_offsets(const void *buf, size_t len, struct pyh_layout
 	l.frame_code = pyh_dbg_member(&p, m->frame_executable, sz_frame, 8, "frame.f_executable");
 	l.frame_lasti = pyh_dbg_member(&p, m->frame_instr_ptr, sz_frame, 8, "frame.instr_ptr");
 	l.frame_owner = pyh_dbg_member(&p, m->frame_owner, sz_frame, 1, "frame.owner");
+	l.frame_tlbc_index = free_threaded && m->frame_tlbc_index
+		? pyh_dbg_member(&p, m->frame_tlbc_index, sz_frame, 4, "frame.tlbc_index")
+		: PYH_NO_FIELD;
 
 	l.code_filename = pyh_dbg_member(&p, m->code_filename, sz_code, 8, "co_filename");
 	l.code_name = pyh_dbg_member(&p, m->code_name, sz_code, 8, "co_name");
@@ -296,6 +317,8 @@ int pyh_layout_from_debug_offsets(const void *buf, size_t len, struct pyh_layout
 	l.code_code = PYH_NO_FIELD;
 	/* co_code_adaptive is a trailing array: it may start at sizeof. */
 	l.code_adaptive = pyh_dbg_member(&p, m->code_adaptive, sz_code + 2, 2, "co_code_adaptive");
+	l.code_tlbc = free_threaded && m->code_tlbc
+		? pyh_dbg_member(&p, m->code_tlbc, sz_code, 8, "co_tlbc") : PYH_NO_FIELD;
 
 	l.object_type = pyh_dbg_member(&p, m->object_type, sz_obj, 8, "ob_type");
 	if (!p.failed && sz_obj > 64) {
@@ -320,9 +343,8 @@ int pyh_layout_from_debug_offsets(const void *buf, size_t len, struct pyh_layout
 	}
 	l.unicode_ascii_data = ascii_size;
 	/* PyCompactUnicodeObject = PyASCIIObject + utf8_length + utf8 on 3.12+;
-	 * keep that difference, measured from the 3.13 headers. */
-	l.unicode_compact_data = ascii_size +
-		(pyh_layout_3_13.unicode_compact_data - pyh_layout_3_13.unicode_ascii_data);
+	 * keep that difference, measured from the same version's headers. */
+	l.unicode_compact_data = ascii_size + (base->unicode_compact_data - base->unicode_ascii_data);
 	l._pad = 0;
 
 	*out = l;

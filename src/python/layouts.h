@@ -5,32 +5,31 @@
 #include <stddef.h>
 #include "pyhang/layout.h"
 
-/* The committed table for major.minor (2.7, 3.6 - 3.13), or NULL if there is none. */
-const struct pyh_layout *pyh_layout_table(int major, int minor);
+/* The committed table for major.minor (2.7, 3.6 - 3.14; free_threaded: 3.14t
+ * only), or NULL if there is none. */
+const struct pyh_layout *pyh_layout_table(int major, int minor, int free_threaded);
 
 /* Build a layout from a copy of the target's _Py_DebugOffsets (the first bytes
  * of _PyRuntime, 3.13+). buf holds len bytes read from the target. Checks the
- * "xdebugpy" cookie, that the version is >= 3.13, that every offset is below a
- * sane bound (PYH_DEBUG_OFFSETS_MAX_FIELD) and that the struct is not free-threaded.
- * Returns 0 with *out filled, or -EINVAL (what was wrong in err when err != NULL). */
+ * "xdebugpy" cookie, that the version is 3.13 or 3.14 and the build one that is
+ * supported (3.14t yes, 3.13t no), and that every offset is below a sane bound
+ * (PYH_DEBUG_OFFSETS_MAX_FIELD) and inside the struct whose size the buffer
+ * declares. Returns 0 with *out filled, or -EINVAL (what was wrong in err when
+ * err != NULL); on failure *out is left untouched.
+ *
+ * In detail:
+ * - 3.13.x is read with the 3.13 struct, 3.14.x with the 3.14 one (which added
+ *   members in the middle); 3.15+ is refused, its layout changed again.
+ * - Taken from the buffer: every field of struct pyh_layout the debug offsets
+ *   carry (on 3.14t also frame_tlbc_index and code_tlbc); version_hex =
+ *   version & 0xffffff00. gil_locked / gil_holder are made relative to
+ *   struct _gil_runtime_state.
+ * - From the committed table of the same minor version and build: the kinds,
+ *   flags, frame_owner_skip / frame_owner_generator, frame_code_tag_bits,
+ *   unicode_kind_shift, the fields that version lacks (PYH_NO_FIELD), and the
+ *   difference sizeof(PyCompactUnicodeObject) - sizeof(PyASCIIObject). */
 int pyh_layout_from_debug_offsets(const void *buf, size_t len, struct pyh_layout *out,
 				  char *err, size_t errsz);
-
-/* pyh_layout_from_debug_offsets in detail:
- * - 3.13.x is read with the 3.13 struct, 3.14.x with the 3.14 one (which
- *   added members in the middle); 3.15+ is refused (-EINVAL), its layout
- *   changed again.
- * - Each sizeof the buffer declares must be in 1..PYH_DEBUG_OFFSETS_MAX_STRUCT
- *   and each member we take must lie inside its struct.
- * - Taken from the buffer: every field of struct pyh_layout the debug offsets
- *   carry; version_hex = version & 0xffffff00. gil_locked / gil_holder are
- *   made relative to struct _gil_runtime_state. From the 3.13 table: the
- *   kinds, cframe_current_frame / runtime_tstate_current / code_code
- *   (PYH_NO_FIELD), unicode_compact_data (= asciiobject_size + 16).
- * - frame_owner_cstack is FRAME_OWNED_BY_CSTACK: 3 on 3.13, 4 on 3.14. On
- *   3.14 owner 3 (FRAME_OWNED_BY_INTERPRETER) also marks a frame to skip,
- *   and f_executable is a tagged _PyStackRef (clear the low bits).
- * On failure *out is left untouched. */
 
 /* How many bytes of _PyRuntime to read for pyh_layout_from_debug_offsets. */
 #define PYH_DEBUG_OFFSETS_READ 1024

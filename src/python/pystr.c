@@ -11,12 +11,13 @@
 
 #include "proc/mem.h"
 
-/* PEP 393 state word bits, the same from 3.3 to 3.13:
- * interned:2, kind:3, compact:1, ascii:1, then ready (<= 3.11) or
- * statically_allocated (3.12+), which we do not need. */
-#define PYH_UNI_KIND(s) (((s) >> 2) & 7u)
-#define PYH_UNI_COMPACT(s) (((s) >> 5) & 1u)
-#define PYH_UNI_ASCII(s) (((s) >> 6) & 1u)
+/* PEP 393 state word bits: interned, then kind:3, compact:1, ascii:1, then
+ * ready (<= 3.11) or statically_allocated (3.12+), which we do not need.
+ * `interned` is 2 bits wide, a whole byte on 3.14t: the layout says where
+ * kind starts (unicode_kind_shift). */
+#define PYH_UNI_KIND(s) ((s) & 7u)
+#define PYH_UNI_COMPACT(s) (((s) >> 3) & 1u)
+#define PYH_UNI_ASCII(s) (((s) >> 4) & 1u)
 
 /* Largest object header we accept from a layout (PyCompactUnicodeObject is
  * 72 bytes on 3.11, the largest of all versions). */
@@ -201,6 +202,7 @@ static int read_unicode(pid_t pid, const struct pyh_layout *l, uint64_t addr, ch
 	if (err)
 		return err;
 	memcpy(&state, hdr + l->unicode_state, sizeof(state));
+	state = l->unicode_kind_shift < 29 ? state >> l->unicode_kind_shift : 0;
 	memcpy(&length, hdr + l->unicode_length, sizeof(length));
 	kind = PYH_UNI_KIND(state);
 	if (!PYH_UNI_COMPACT(state) || (kind != 1 && kind != 2 && kind != 4) ||

@@ -8,6 +8,7 @@
 #include "elf/elfsym.h"
 #include "kernel/task.h"
 #include "proc/mem.h"
+#include "pyhang/frame.h"
 #include "python/layouts.h"
 
 static int sym_addr(const struct pyh_elf *elf, const struct pyh_target *t, const char *name,
@@ -21,8 +22,9 @@ static int sym_addr(const struct pyh_elf *elf, const struct pyh_target *t, const
 	return 0;
 }
 
-/* 3.13+: the layout comes from the target's own _Py_DebugOffsets; the committed
- * 3.13 table only cross-checks it (a disagreement means the table is stale). */
+/* 3.13+: the layout comes from the target's own _Py_DebugOffsets; the
+ * committed table of the same version and build only cross-checks it (a
+ * disagreement means the table is stale). */
 static int layout_from_target(struct pyh_target *t, char *err, size_t errsz)
 {
 	uint8_t buf[PYH_DEBUG_OFFSETS_READ];
@@ -44,7 +46,7 @@ static int layout_from_target(struct pyh_target *t, char *err, size_t errsz)
 	return 0;
 }
 
-/* On a version we also have a table for (3.13), count the fields where the
+/* On a version we also have a table for (3.13, 3.14, 3.14t), count the fields where the
  * target's own offsets and the committed table disagree. */
 static int cross_check(const struct pyh_layout *a, const struct pyh_layout *b)
 {
@@ -53,13 +55,13 @@ static int cross_check(const struct pyh_layout *a, const struct pyh_layout *b)
 				a->tstate_native_thread_id, a->frame_back, a->frame_code,
 				a->frame_lasti, a->frame_owner, a->code_filename, a->code_name,
 				a->code_qualname, a->code_firstlineno, a->code_linetable,
-				a->code_adaptive };
+				a->code_adaptive, a->frame_tlbc_index, a->code_tlbc, a->object_type };
 	const uint32_t pb[] = { b->runtime_interp_head, b->interp_next, b->interp_tstate_head,
 				b->tstate_next, b->tstate_frame, b->tstate_thread_id,
 				b->tstate_native_thread_id, b->frame_back, b->frame_code,
 				b->frame_lasti, b->frame_owner, b->code_filename, b->code_name,
 				b->code_qualname, b->code_firstlineno, b->code_linetable,
-				b->code_adaptive };
+				b->code_adaptive, b->frame_tlbc_index, b->code_tlbc, b->object_type };
 	int diff = 0;
 
 	for (unsigned i = 0; i < sizeof(pa) / sizeof(pa[0]); i++)
@@ -153,7 +155,6 @@ int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
 			 t->bin.path);
 		goto cleanup;
 	}
-	table = pyh_layout_table(t->ver.major, t->ver.minor);
 	if (t->ver.major == 3 && t->ver.minor >= 13) {
 		/* _PyRuntime is needed first: find_roots sets it; redo after the layout. */
 		if (sym_addr(elf, t, "_PyRuntime", &t->runtime)) {
@@ -164,9 +165,11 @@ int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
 		rc = layout_from_target(t, err, errsz);
 		if (rc)
 			goto cleanup;
+		table = pyh_layout_table(t->ver.major, t->ver.minor,
+					 !!(t->layout.flags & PYH_LAYOUT_FREE_THREADED));
 		if (table)
 			t->table_mismatch = cross_check(&t->layout, table);
-	} else if (table) {
+	} else if ((table = pyh_layout_table(t->ver.major, t->ver.minor, 0))) {
 		t->layout = *table;
 	} else {
 		snprintf(err, errsz, "process %d runs Python %d.%d.%d, which pyhang does not support", pid,
@@ -176,6 +179,13 @@ int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
 	}
 	t->layout.version_hex = (uint32_t)t->ver.major << 24 | (uint32_t)t->ver.minor << 16 |
 				(uint32_t)t->ver.micro << 8;
+	if (!pyh_frame_layout_ok(&t->layout)) {
+		snprintf(err, errsz, "process %d: Python %d.%d.%d frames have fields beyond the %u bytes "
+			 "pyhang reads of a frame", pid, t->ver.major, t->ver.minor, t->ver.micro,
+			 PYH_FRAME_WINDOW);
+		rc = -ENOTSUP;
+		goto cleanup;
+	}
 	rc = find_roots(t, elf, err, errsz);
 	if (rc)
 		goto cleanup;

@@ -10,6 +10,7 @@
 
 #include "python/code.h"
 #include "python/frames.h"
+#include "python/stack.h"
 #include "python/threads.h"
 
 #define PYH_NAME_SLOTS 4096
@@ -36,9 +37,9 @@ struct pyh_collector {
 	int ntargets;
 	struct pyh_tname names[PYH_NAME_SLOTS];
 	struct pyh_pframe frames[PYH_ROOTS + PYH_SAMPLE_MAX_DEPTH];
-	char fn[PYH_SAMPLE_MAX_DEPTH][64]; /* text of frames without a name */
+	struct pyh_frame named[PYH_SAMPLE_MAX_DEPTH]; /* the frames of the stack being added */
 	struct pyh_pythread *threads;	/* PYH_MAX_THREADS, for idle ticks */
-	struct pyh_rawframe *raw;	/* PYH_SAMPLE_MAX_DEPTH */
+	struct pyh_raw_frame *raw;	/* PYH_SAMPLE_MAX_DEPTH */
 	struct pyh_collector_stats st;
 };
 
@@ -226,33 +227,39 @@ static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
 	return n;
 }
 
-/* Name frame i (innermost first numbering) into out. */
-static void pyh_name_frame(struct pyh_collector *c, struct pyh_ctarget *ct, int i, uint64_t code,
-			   uint32_t offset, int offset_valid, struct pyh_pframe *out)
+/* Add the stack raw[0..n) (innermost first) of thread tid with weight count:
+ * root frames r first, then the named frames, root first. */
+static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
+			  const struct pyh_raw_frame *raw, int n, int r, uint64_t count,
+			  uint64_t *counter)
 {
-	const struct pyh_code_info *ci = pyh_code_get(ct->cache, code, !ct->gone);
+	struct pyh_plabels labels;
 
-	if (!ci) {
-		c->st.unknown_code++;
-		snprintf(c->fn[i], sizeof(c->fn[i]), "[unknown code 0x%llx]", (unsigned long long)code);
-		*out = (struct pyh_pframe){ .function = c->fn[i] };
-		return;
+	for (int i = 0; i < n; i++) {
+		struct pyh_frame *f = &c->named[i];
+		struct pyh_pframe *out = &c->frames[r + n - 1 - i];
+
+		pyh_frame_name(ct->cache, &raw[i], 0, !ct->gone, f);
+		if (!f->ci)
+			c->st.unknown_code++;
+		*out = (struct pyh_pframe){ .function = pyh_frame_qualname(f), .file = pyh_frame_file(f),
+					    .line = f->line == PYH_LINE_UNKNOWN ? 0 : f->line };
 	}
-	out->function = ci->qualname[0] ? ci->qualname : ci->name;
-	out->file = ci->file;
-	out->line = offset_valid ? pyh_code_line(&ct->t, ci, offset) : ci->firstlineno;
-	if (out->line < 0)
-		out->line = 0;
+	labels = pyh_sample_labels(c, ct, tid);
+	if (pyh_profile_add_labeled(c->prof, c->frames, r + n, count, &labels))
+		c->st.oom++;
+	else
+		*counter += count;
+	for (int i = 0; i < n; i++)
+		pyh_frame_release(&c->named[i]);
 }
 
 int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 {
 	struct pyh_collector *c = arg;
 	char ptext[64], ttext[64];
-	struct pyh_plabels labels;
 	struct pyh_ctarget *ct;
-	uint32_t depth;
-	int r, n;
+	int r;
 
 	if (len < PYH_SAMPLE_HDR_SIZE || s->depth > PYH_SAMPLE_MAX_DEPTH ||
 	    len < PYH_SAMPLE_SIZE(s->depth)) {
@@ -264,26 +271,13 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 		c->st.unknown_pid++;
 		return 0;
 	}
-	depth = s->depth;
 	if (s->flags & PYH_SAMPLE_TRUNCATED)
 		c->st.truncated++;
 	if (s->flags & PYH_SAMPLE_BROKEN)
 		c->st.broken++;
 	r = pyh_roots(c, ct, (pid_t)s->tid, !!(s->flags & PYH_SAMPLE_TRUNCATED), ptext, ttext,
 		      sizeof(ptext));
-	/* Root first: the sample's last frame is the outermost. */
-	for (n = 0; n < (int)depth; n++) {
-		const struct pyh_sample_frame *f = &s->frames[depth - 1 - n];
-
-		pyh_name_frame(c, ct, n, f->code, f->offset, f->offset != PYH_SAMPLE_NO_OFFSET,
-			       &c->frames[r + n]);
-	}
-	labels = pyh_sample_labels(c, ct, (pid_t)s->tid);
-	if (pyh_profile_add_labeled(c->prof, c->frames, r + n, 1, &labels)) {
-		c->st.oom++;
-		return 0;
-	}
-	c->st.samples++;
+	pyh_add_stack(c, ct, (pid_t)s->tid, s->frames, (int)s->depth, r, 1, &c->st.samples);
 	return 0;
 }
 
@@ -321,9 +315,8 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 	}
 	for (int i = 0; i < nthreads && i < PYH_MAX_THREADS; i++) {
 		const struct pyh_pythread *th = &c->threads[i];
-		const char *broken = NULL;
-		struct pyh_plabels labels;
-		int truncated = 0, nf, r;
+		enum pyh_walk_status status;
+		int nf, r;
 		char state;
 
 		if (!th->tid || !th->frame)
@@ -333,25 +326,13 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 			continue; /* running ones are the BPF sampler's; gone ones are nobody's */
 		if (c->opts.gil_only && th->tstate != gil_holder)
 			continue;
-		nf = pyh_frames_walk(&ct->t, th->frame, c->raw, PYH_SAMPLE_MAX_DEPTH, &truncated, &broken);
+		nf = pyh_frames_walk(&ct->t, th->frame, c->raw, NULL, PYH_SAMPLE_MAX_DEPTH, &status);
 		if (nf <= 0) {
 			c->st.idle_errors++;
 			continue;
 		}
-		if (nf > PYH_SAMPLE_MAX_DEPTH)
-			nf = PYH_SAMPLE_MAX_DEPTH;
-		r = pyh_roots(c, ct, th->tid, truncated, ptext, ttext, sizeof(ptext));
-		for (int n = 0; n < nf; n++) {
-			const struct pyh_rawframe *f = &c->raw[nf - 1 - n];
-
-			pyh_name_frame(c, ct, n, f->code, f->offset, f->offset_valid, &c->frames[r + n]);
-		}
-		labels = pyh_sample_labels(c, ct, th->tid);
-		if (pyh_profile_add_labeled(c->prof, c->frames, r + nf, ticks, &labels)) {
-			c->st.oom++;
-			continue;
-		}
-		c->st.idle_samples += ticks;
+		r = pyh_roots(c, ct, th->tid, status == PYH_WALK_TRUNCATED, ptext, ttext, sizeof(ptext));
+		pyh_add_stack(c, ct, th->tid, c->raw, nf, r, ticks, &c->st.idle_samples);
 		added++;
 	}
 	return added;

@@ -15,9 +15,6 @@
 #include "kernel/bpf_features.h"
 #include "sampler.skel.h"
 
-/* Must match PYH_FRAME_WINDOW in bpf/sampler.bpf.c. */
-#define PYH_FRAME_WINDOW 256
-
 struct pyh_sampler {
 	struct sampler_bpf *skel;
 	struct ring_buffer *rb;
@@ -307,9 +304,7 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 		v.flags |= PYH_TARGET_GIL_ONLY;
 	v.start_ticks = start_ticks;
 	v.exec_gen = exec_gen;
-	if (!t->interp_head_ptr || l->frame_back + 8 > PYH_FRAME_WINDOW ||
-	    l->frame_code + 8 > PYH_FRAME_WINDOW || l->frame_lasti + 8 > PYH_FRAME_WINDOW ||
-	    (l->frame_owner != PYH_NO_FIELD && l->frame_owner >= PYH_FRAME_WINDOW)) {
+	if (!t->interp_head_ptr || !pyh_frame_layout_ok(l)) {
 		snprintf(err, errsz, "process %d: layout not usable by the BPF sampler", (int)t->pid);
 		return -EINVAL;
 	}

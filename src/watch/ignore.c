@@ -41,30 +41,31 @@ static const struct pyh_idle_rule pyh_idle_rules[] = {
 	  "multiprocessing.pool helper threads" },
 };
 
-int pyh_ignore_frame_match(const char *pattern, const struct pyh_dump_frame *f)
+int pyh_ignore_frame_match(const char *pattern, const struct pyh_frame *f)
 {
-	const char *colon;
+	const char *colon, *file;
 	char filepat[1024];
 	size_t flen;
 
-	if (!pattern || !f || !f->function)
+	if (!pattern || !f || !f->ci)
 		return 0;
 	colon = strrchr(pattern, ':');
 	if (!colon)
-		return !fnmatch(pattern, f->function, 0) ||
-		       (f->qualname && !fnmatch(pattern, f->qualname, 0));
+		return !fnmatch(pattern, pyh_frame_function(f), 0) ||
+		       !fnmatch(pattern, pyh_frame_qualname(f), 0);
 	flen = (size_t)(colon - pattern);
 	if (flen >= sizeof(filepat))
 		return 0;
 	memcpy(filepat, pattern, flen);
 	filepat[flen] = '\0';
-	if (!f->file || fnmatch(filepat, f->file, 0))
+	file = pyh_frame_file(f);
+	if (!file || fnmatch(filepat, file, 0))
 		return 0;
-	return !fnmatch(colon + 1, f->function, 0) ||
-	       (f->qualname && !fnmatch(colon + 1, f->qualname, 0));
+	return !fnmatch(colon + 1, pyh_frame_function(f), 0) ||
+	       !fnmatch(colon + 1, pyh_frame_qualname(f), 0);
 }
 
-int pyh_ignore_match(const struct pyh_ignore *ig, const struct pyh_dump_frame *frames, int n,
+int pyh_ignore_match(const struct pyh_ignore *ig, const struct pyh_frame *frames, int n,
 		     const char **why)
 {
 	if (why)

@@ -2,7 +2,7 @@
 #ifndef PYH_WATCH_IGNORE_H
 #define PYH_WATCH_IGNORE_H
 #include <stdio.h>
-#include "dump/dump.h"
+#include "python/stack.h"
 
 #define PYH_IGNORE_MAX 64
 
@@ -18,11 +18,11 @@ struct pyh_ignore {
  * "*name.py:func") match any frame of the stack. Built-in rules look at the
  * innermost frames only (see pyh_ignore_describe_defaults). If why is not
  * NULL it gets the rule that matched. Returns 1 or 0. */
-int pyh_ignore_match(const struct pyh_ignore *ig, const struct pyh_dump_frame *frames, int n,
+int pyh_ignore_match(const struct pyh_ignore *ig, const struct pyh_frame *frames, int n,
 		     const char **why);
 
 /* Does one frame match one pattern? Returns 1 or 0. */
-int pyh_ignore_frame_match(const char *pattern, const struct pyh_dump_frame *f);
+int pyh_ignore_frame_match(const char *pattern, const struct pyh_frame *f);
 
 /* Write the built-in list, one rule a line, each line starting with indent. */
 void pyh_ignore_describe_defaults(FILE *f, const char *indent);

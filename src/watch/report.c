@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kernel/syscalls.h"
+#include "output/frames_out.h"
 #include "output/json.h"
 
 void pyh_wevent_free(struct pyh_wevent *e)
@@ -19,11 +20,8 @@ void pyh_wevent_free(struct pyh_wevent *e)
 	for (int i = 0; i < e->nth && i < PYH_WATCH_EV_MAX_THREADS; i++) {
 		struct pyh_wthread *t = &e->th[i];
 
-		for (int j = 0; j < t->nframes; j++) {
-			free(t->frames[j].function);
-			free(t->frames[j].qualname);
-			free(t->frames[j].file);
-		}
+		for (int j = 0; j < t->nframes; j++)
+			pyh_frame_release(&t->frames[j]);
 		free(t->frames);
 		t->frames = NULL;
 		t->nframes = 0;
@@ -60,14 +58,8 @@ static void pyh_text_thread(FILE *f, const struct pyh_wevent *e, const struct py
 		fprintf(f, " held by thread %d\n", (int)t->holder);
 	if (!t->nframes)
 		fprintf(f, "    (no Python frames)\n");
-	for (int i = 0; i < t->nframes; i++) {
-		const struct pyh_dump_frame *fr = &t->frames[i];
-
-		if (fr->line >= 0)
-			fprintf(f, "    %s (%s:%d)\n", fr->qualname, fr->file, fr->line);
-		else
-			fprintf(f, "    %s (%s)\n", fr->qualname, fr->file);
-	}
+	for (int i = 0; i < t->nframes; i++)
+		pyh_text_frame(f, "    ", &t->frames[i]);
 }
 
 int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f)
@@ -123,14 +115,8 @@ int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f)
 static void pyh_json_frames(struct pyh_json *j, const struct pyh_wthread *t)
 {
 	pyh_json_array_begin(j, "frames");
-	for (int i = 0; i < t->nframes; i++) {
-		pyh_json_object_begin(j, NULL);
-		pyh_json_string(j, "function", t->frames[i].function);
-		pyh_json_string(j, "qualname", t->frames[i].qualname);
-		pyh_json_string(j, "file", t->frames[i].file);
-		pyh_json_int(j, "line", t->frames[i].line);
-		pyh_json_object_end(j);
-	}
+	for (int i = 0; i < t->nframes; i++)
+		pyh_json_frame(j, &t->frames[i]);
 	pyh_json_array_end(j);
 }
 

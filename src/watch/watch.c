@@ -28,6 +28,7 @@
 #include "pyhang/watch.h"
 #include "python/code.h"
 #include "python/frames.h"
+#include "python/stack.h"
 #include "python/threads.h"
 #include "watch/metrics.h"
 #include "watch.skel.h"
@@ -114,7 +115,8 @@ struct pyh_watcher {
 	uint64_t threshold_ns;
 	struct pyh_inflight *infl;	/* snapshot of the inflight map, this scan */
 	int ninfl;
-	struct pyh_rawframe *raw;
+	struct pyh_raw_frame *raw;
+	uint64_t *raw_addrs;
 	int hangs;
 	int stop;
 	int exit_code;
@@ -585,28 +587,19 @@ static pid_t pyh_gil_holder_tid(struct pyh_wproc *p)
 static int pyh_fill_stack(struct pyh_watcher *w, struct pyh_wproc *p, struct pyh_wthread *th)
 {
 	const struct pyh_pythread *py = pyh_py_of(p, th->tid);
-	int truncated = 0, n;
-	const char *broken = NULL;
+	enum pyh_walk_status status;
+	int n;
 
 	if (!py)
 		return 0;
-	n = pyh_frames_walk(&p->t, py->frame, w->raw, PYH_WATCH_STACK_FRAMES, &truncated, &broken);
+	n = pyh_frames_walk(&p->t, py->frame, w->raw, w->raw_addrs, PYH_WATCH_STACK_FRAMES, &status);
 	w->samples++;
 	th->frames = calloc((size_t)(n > 0 ? n : 1), sizeof(*th->frames));
 	if (!th->frames)
 		return 1;
-	for (int i = 0; i < n; i++) {
-		const struct pyh_code_info *ci = pyh_code_get(p->cache, w->raw[i].code, 1);
-		struct pyh_dump_frame *f = &th->frames[i];
-
-		f->function = strdup(ci ? ci->name : "<unreadable code object>");
-		f->qualname = strdup(ci ? ci->qualname : "<unreadable code object>");
-		f->file = strdup(ci ? ci->file : "?");
-		f->line = ci && w->raw[i].offset_valid ? pyh_code_line(&p->t, ci, w->raw[i].offset) : -1;
-		th->nframes = i + 1;
-		if (!f->function || !f->qualname || !f->file)
-			break;
-	}
+	for (int i = 0; i < n; i++)
+		pyh_frame_name(p->cache, &w->raw[i], w->raw_addrs[i], 1, &th->frames[i]);
+	th->nframes = n;
 	return 1;
 }
 
@@ -726,16 +719,18 @@ static int pyh_in_gilwait(struct pyh_watcher *w, uint32_t tid)
 static int pyh_frames_in_acquire(struct pyh_wproc *p, const struct pyh_wthread *th)
 {
 	char line[256];
-	const struct pyh_dump_frame *f;
+	const struct pyh_frame *f;
+	const char *file;
 
-	if (th->nframes <= 0)
+	if (th->nframes <= 0 || !th->frames[0].ci)
 		return 0;
 	f = &th->frames[0];
-	if (!strcmp(f->function, "acquire") || !strcmp(f->function, "__enter__"))
+	file = pyh_frame_file(f);
+	if (!strcmp(pyh_frame_function(f), "acquire") || !strcmp(pyh_frame_function(f), "__enter__"))
 		return 1;
-	if (strstr(f->file, "threading.py"))
+	if (strstr(file, "threading.py"))
 		return 0;	/* join, Condition.wait: not a lock someone holds */
-	if (!p->src || f->line <= 0 || pyh_source_line(p->src, f->file, f->line, line, sizeof(line)))
+	if (!p->src || f->line <= 0 || pyh_source_line(p->src, file, f->line, line, sizeof(line)))
 		return 0;
 	return strstr(line, "acquire(") != NULL || !strncmp(line, "with ", 5);
 }
@@ -993,8 +988,8 @@ static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t 
 		const struct pyh_pythread *py;
 		const struct pyh_watch_call *c;
 		uint64_t run = 0, sig = 1469598103934665603ull, dt;
-		int truncated = 0, nf;
-		const char *broken = NULL;
+		enum pyh_walk_status status = PYH_WALK_END;
+		int nf;
 
 		if (!t || pyh_read_schedstat(p->pid, tid, &run))
 			continue;
@@ -1013,8 +1008,8 @@ static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t 
 			continue;
 		}
 		py = pyh_py_of(p, tid);
-		nf = py ? pyh_frames_walk(&p->t, py->frame, w->raw, PYH_WATCH_STACK_FRAMES, &truncated,
-					  &broken) : 0;
+		nf = py ? pyh_frames_walk(&p->t, py->frame, w->raw, NULL, PYH_WATCH_STACK_FRAMES,
+					  &status) : 0;
 		if (py)
 			w->samples++;
 		for (int i = 0; i < nf; i++) {
@@ -1022,7 +1017,7 @@ static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t 
 			if (i > 0)
 				sig = (sig ^ w->raw[i].offset) * 1099511628211ull;
 		}
-		if (nf <= 0 || broken) {
+		if (nf <= 0 || pyh_walk_status_text(status)) {
 			/* a torn read of a running stack: judge on the next sample */
 		} else if (!t->spin_since || t->spin_sig != sig) {
 			if (pyh_verbose > 1)
@@ -1424,9 +1419,10 @@ int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 	w->threshold_ns = (uint64_t)(o->threshold_s * 1e9);
 	w->infl = calloc(PYH_WATCH_MAX_TIDS, sizeof(*w->infl));
 	w->raw = calloc(PYH_WATCH_STACK_FRAMES, sizeof(*w->raw));
+	w->raw_addrs = calloc(PYH_WATCH_STACK_FRAMES, sizeof(*w->raw_addrs));
 	w->ncpus = libbpf_num_possible_cpus();
 	w->cpuvals = w->ncpus > 0 ? calloc((size_t)w->ncpus, sizeof(*w->cpuvals)) : NULL;
-	if (!w->infl || !w->raw) {
+	if (!w->infl || !w->raw || !w->raw_addrs) {
 		snprintf(err, errsz, "out of memory");
 		goto cleanup;
 	}
@@ -1582,6 +1578,7 @@ cleanup:
 	}
 	free(w->infl);
 	free(w->raw);
+	free(w->raw_addrs);
 	free(w->snap);
 	free(w->cpuvals);
 	free(w);

@@ -26,7 +26,7 @@ struct pyh_wthread {
 	char wchan[64];
 	uint64_t lock;			/* deadlock: the lock it waits for, 0 unknown */
 	pid_t holder;			/* deadlock: who holds that lock, 0 unknown */
-	struct pyh_dump_frame *frames;	/* innermost first; owned */
+	struct pyh_frame *frames;	/* innermost first; each held */
 	int nframes;
 };
 

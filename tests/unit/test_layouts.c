@@ -27,14 +27,16 @@
 
 /* Every __u32 of struct pyh_layout, by name, for field-by-field checks. */
 #define LAYOUT_FIELDS(X) \
-	X(version_hex) X(lasti_kind) X(linetable_kind) X(str_kind) X(gil_kind) \
+	X(version_hex) X(lasti_kind) X(linetable_kind) X(str_kind) X(gil_kind) X(flags) \
 	X(runtime_interp_head) X(runtime_tstate_current) X(interp_next) X(interp_tstate_head) \
 	X(interp_gil_ptr) X(gil_locked) X(gil_holder) X(tstate_next) X(tstate_interp) \
 	X(tstate_frame) X(cframe_current_frame) X(tstate_thread_id) X(tstate_native_thread_id) \
-	X(frame_back) X(frame_code) X(frame_lasti) X(frame_owner) X(frame_owner_cstack) \
+	X(frame_back) X(frame_code) X(frame_lasti) X(frame_owner) X(frame_owner_skip) \
+	X(frame_owner_generator) X(frame_is_entry) X(frame_code_tag_bits) X(frame_tlbc_index) \
 	X(code_filename) X(code_name) X(code_qualname) X(code_firstlineno) X(code_linetable) \
-	X(code_code) X(code_adaptive) X(object_type) X(bytes_size) X(bytes_data) \
-	X(unicode_length) X(unicode_state) X(unicode_ascii_data) X(unicode_compact_data) X(_pad)
+	X(code_code) X(code_adaptive) X(code_flags) X(code_tlbc) X(object_type) X(bytes_size) \
+	X(bytes_data) X(unicode_length) X(unicode_state) X(unicode_ascii_data) \
+	X(unicode_compact_data) X(unicode_kind_shift) X(_pad)
 
 /* The offsets the debug offsets carry (not kinds, not the 3.13-table defaults). */
 #define CARRIED_FIELDS(X) \
@@ -47,8 +49,8 @@
 
 /* Every field that is an offset or a size (everything but version and kinds). */
 #define OFFSET_FIELDS(X) CARRIED_FIELDS(X) \
-	X(runtime_tstate_current) X(cframe_current_frame) X(frame_owner_cstack) X(code_code) \
-	X(unicode_compact_data)
+	X(runtime_tstate_current) X(cframe_current_frame) X(frame_is_entry) X(frame_tlbc_index) \
+	X(code_code) X(code_flags) X(code_tlbc) X(unicode_compact_data)
 
 static void expect_layout_eq(const struct pyh_layout *got, const struct pyh_layout *want)
 {
@@ -171,34 +173,51 @@ static void word_set(unsigned char *b, unsigned int i, uint64_t v)
 static void test_table_lookup(void **state)
 {
 	static const int have[][2] = { { 2, 7 }, { 3, 6 }, { 3, 7 }, { 3, 8 }, { 3, 9 },
-				       { 3, 10 }, { 3, 11 }, { 3, 12 }, { 3, 13 } };
-	static const int none[][2] = { { 3, 5 }, { 3, 14 }, { 4, 0 }, { 2, 6 }, { 3, 0 },
+				       { 3, 10 }, { 3, 11 }, { 3, 12 }, { 3, 13 }, { 3, 14 } };
+	static const int none[][2] = { { 3, 5 }, { 3, 15 }, { 4, 0 }, { 2, 6 }, { 3, 0 },
 				       { 3, -1 }, { -1, 7 }, { 0, 0 } };
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(have) / sizeof(have[0]); i++) {
-		const struct pyh_layout *l = pyh_layout_table(have[i][0], have[i][1]);
+		const struct pyh_layout *l = pyh_layout_table(have[i][0], have[i][1], 0);
 
 		assert_non_null(l);
 		assert_int_equal(l->version_hex >> 24, have[i][0]);
 		assert_int_equal((l->version_hex >> 16) & 0xff, have[i][1]);
 		assert_int_equal(l->version_hex & 0xff, 0);
+		assert_int_equal(l->flags & PYH_LAYOUT_FREE_THREADED, 0);
+		/* the only free-threaded table is 3.14t's */
+		if (have[i][1] != 14 || have[i][0] != 3)
+			assert_null(pyh_layout_table(have[i][0], have[i][1], 1));
 	}
-	for (i = 0; i < sizeof(none) / sizeof(none[0]); i++)
-		assert_null(pyh_layout_table(none[i][0], none[i][1]));
+	for (i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		assert_null(pyh_layout_table(none[i][0], none[i][1], 0));
+		assert_null(pyh_layout_table(none[i][0], none[i][1], 1));
+	}
+	{
+		const struct pyh_layout *ft = pyh_layout_table(3, 14, 1);
+
+		assert_non_null(ft);
+		assert_int_equal(ft->version_hex >> 16, 0x030e);
+		assert_int_equal(ft->flags, PYH_LAYOUT_FREE_THREADED);
+		assert_int_equal(ft->gil_kind, PYH_GIL_NONE);
+		assert_int_equal(ft->object_type, 24);	/* after ob_tid, flags, ob_ref_local, ob_ref_shared */
+		assert_true(ft->frame_tlbc_index != PYH_NO_FIELD && ft->code_tlbc != PYH_NO_FIELD);
+		assert_int_equal(ft->unicode_kind_shift, 8);	/* interned is a whole byte */
+	}
 }
 
 static void test_table_semantics(void **state)
 {
 	/* major * 100 + minor */
-	static const int versions[] = { 207, 306, 307, 308, 309, 310, 311, 312, 313 };
+	static const int versions[] = { 207, 306, 307, 308, 309, 310, 311, 312, 313, 314 };
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
 		int v = versions[i];
-		const struct pyh_layout *l = pyh_layout_table(v / 100, v % 100);
+		const struct pyh_layout *l = pyh_layout_table(v / 100, v % 100, 0);
 
 		assert_non_null(l);
 #define OK(f) assert_true(l->f == PYH_NO_FIELD || l->f < PYH_DEBUG_OFFSETS_MAX_FIELD);
@@ -221,7 +240,16 @@ static void test_table_semantics(void **state)
 		assert_int_equal(l->cframe_current_frame == PYH_NO_FIELD, v != 311 && v != 312);
 		assert_int_equal(l->tstate_native_thread_id == PYH_NO_FIELD, v < 311);
 		assert_int_equal(l->frame_owner == PYH_NO_FIELD, v < 311);
-		assert_int_equal(l->frame_owner_cstack, v >= 312 ? 3 : PYH_NO_FIELD);
+		/* FRAME_OWNED_BY_CSTACK: 3 on 3.12/3.13, 4 on 3.14 beside FRAME_OWNED_BY_INTERPRETER (3) */
+		assert_int_equal(l->frame_owner_skip, v >= 314 ? 0x18u : v >= 312 ? 0x8u : 0);
+		assert_int_equal(l->frame_owner_generator, v >= 311 ? 1 : PYH_NO_FIELD);
+		assert_int_equal(l->frame_is_entry == PYH_NO_FIELD, v != 311);
+		assert_int_equal(l->frame_code_tag_bits, v >= 314 ? 3 : 0);
+		assert_int_equal(l->frame_tlbc_index, PYH_NO_FIELD);
+		assert_int_equal(l->code_tlbc, PYH_NO_FIELD);
+		assert_int_equal(l->code_flags == PYH_NO_FIELD, v >= 311);
+		if (v != 207)
+			assert_int_equal(l->unicode_kind_shift, 2);
 		assert_int_equal(l->code_qualname == PYH_NO_FIELD, v < 311);
 		assert_int_equal(l->code_code == PYH_NO_FIELD, v >= 311);
 		assert_int_equal(l->code_adaptive == PYH_NO_FIELD, v < 311);
@@ -248,9 +276,9 @@ static void test_table_semantics(void **state)
 /* Values known independently of the generator (py-spy / CPython sources). */
 static void test_table_known_values(void **state)
 {
-	const struct pyh_layout *l27 = pyh_layout_table(2, 7);
-	const struct pyh_layout *l311 = pyh_layout_table(3, 11);
-	const struct pyh_layout *l312 = pyh_layout_table(3, 12);
+	const struct pyh_layout *l27 = pyh_layout_table(2, 7, 0);
+	const struct pyh_layout *l311 = pyh_layout_table(3, 11, 0);
+	const struct pyh_layout *l312 = pyh_layout_table(3, 12, 0);
 
 	(void)state;
 	assert_int_equal(l27->version_hex, 0x02071200);
@@ -276,7 +304,7 @@ static void test_table_known_values(void **state)
 
 static void test_dbg_real_313(void **state)
 {
-	const struct pyh_layout *t = pyh_layout_table(3, 13);
+	const struct pyh_layout *t = pyh_layout_table(3, 13, 0);
 	struct pyh_layout l;
 	char err[256];
 
@@ -320,7 +348,7 @@ static int is_size_word_313(unsigned int i)
 
 static void test_dbg_moved_fields(void **state)
 {
-	const struct pyh_layout *t = pyh_layout_table(3, 13);
+	const struct pyh_layout *t = pyh_layout_table(3, 13, 0);
 	unsigned char b[PYH_DEBUG_OFFSETS_READ];
 	struct pyh_layout l, want;
 	char err[256];
@@ -371,7 +399,7 @@ static void build_314(unsigned char *b, size_t cap)
 
 static void test_dbg_314_layout(void **state)
 {
-	const struct pyh_layout *t = pyh_layout_table(3, 13);
+	const struct pyh_layout *t = pyh_layout_table(3, 13, 0);
 	unsigned char b[PYH_DEBUG_OFFSETS_READ];
 	struct pyh_layout l, want;
 	char err[256];
@@ -380,9 +408,15 @@ static void test_dbg_314_layout(void **state)
 	memset(b, 0, sizeof(b));
 	build_314(b, sizeof(b));
 	assert_int_equal(pyh_layout_from_debug_offsets(b, sizeof(b), &l, err, sizeof(err)), 0);
-	want = *t;
+	/* the offsets carried are 3.13's (build_314 put them there), the rest is
+	 * the 3.14 table's */
+	want = *pyh_layout_table(3, 14, 0);
+#define TAKE(f) want.f = t->f;
+	CARRIED_FIELDS(TAKE)
+#undef TAKE
 	want.version_hex = 0x030e0200;
-	want.frame_owner_cstack = 4;
+	want.unicode_compact_data = t->unicode_ascii_data + (want.unicode_compact_data -
+							    pyh_layout_table(3, 14, 0)->unicode_ascii_data);
 	expect_layout_eq(&l, &want);
 
 	/* the 3.14 struct is longer: 3.13's length is not enough */
@@ -437,7 +471,9 @@ static void test_dbg_errors(void **state)
 	/* free-threaded */
 	memcpy(b, real313, sizeof(b));
 	word_set(b, 2, 1);
-	expect_einval(b, sizeof(b), "free-threaded builds are not supported");
+	expect_einval(b, sizeof(b), "free-threaded Python 3.13 is not supported");
+	word_set(b, 2, 2);
+	expect_einval(b, sizeof(b), "free_threaded");
 	/* truncated */
 	expect_einval(real313, 0, NULL);
 	expect_einval(real313, 16, "short");
@@ -716,7 +752,7 @@ static void test_tables_live(void **state)
 	for (i = 0; i < sizeof(live_versions) / sizeof(live_versions[0]); i++) {
 		const char *v = live_versions[i];
 		int major = v[0] - '0', minor = atoi(v + 2), status;
-		const struct pyh_layout *l = pyh_layout_table(major, minor);
+		const struct pyh_layout *l = pyh_layout_table(major, minor, 0);
 
 		assert_non_null(l);
 		snprintf(python, sizeof(python), "/root/.pyenv/versions/%s/bin/python", v);

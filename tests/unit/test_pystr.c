@@ -20,14 +20,14 @@
 static const struct pyh_layout layout312 = {
 	.str_kind = PYH_STR_UNICODE,
 	.unicode_length = 16, .unicode_state = 32,
-	.unicode_ascii_data = 40, .unicode_compact_data = 56,
+	.unicode_ascii_data = 40, .unicode_compact_data = 56, .unicode_kind_shift = 2,
 	.bytes_size = 16, .bytes_data = 32,
 };
 /* with the wstr fields: 48 / 72 (3.3 - 3.11) */
 static const struct pyh_layout layout311 = {
 	.str_kind = PYH_STR_UNICODE,
 	.unicode_length = 16, .unicode_state = 32,
-	.unicode_ascii_data = 48, .unicode_compact_data = 72,
+	.unicode_ascii_data = 48, .unicode_compact_data = 72, .unicode_kind_shift = 2,
 	.bytes_size = 16, .bytes_data = 32,
 };
 /* PyStringObject: ob_size 16, ob_shash 24, ob_sstate 32, ob_sval 36 */

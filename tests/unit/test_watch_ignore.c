@@ -8,15 +8,16 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "frame_fixture.h"
 #include "watch/ignore.h"
 #include "watch/watch.h"
 
-#define F(fn, file, line) { (char *)(fn), (char *)(fn), (char *)(file), (line) }
+#define F(fn, file, line) pyh_test_frame(fn, fn, file, line)
 
 static void test_frame_patterns(void **state)
 {
-	struct pyh_dump_frame f = F("get", "/usr/lib/python3.12/queue.py", 171);
-	struct pyh_dump_frame m = { (char *)"run", (char *)"Server.run", (char *)"/srv/app/server.py", 3 };
+	struct pyh_frame f = F("get", "/usr/lib/python3.12/queue.py", 171);
+	struct pyh_frame m = pyh_test_frame("run", "Server.run", "/srv/app/server.py", 3);
 
 	(void)state;
 	assert_int_equal(pyh_ignore_frame_match("get", &f), 1);
@@ -29,45 +30,47 @@ static void test_frame_patterns(void **state)
 	assert_int_equal(pyh_ignore_frame_match("Server.run", &m), 1);	/* qualified name */
 	assert_int_equal(pyh_ignore_frame_match("*/app/*.py:Server.*", &m), 1);
 	assert_int_equal(pyh_ignore_frame_match(NULL, &m), 0);
+	pyh_frame_release(&f);
+	pyh_frame_release(&m);
 }
 
 static void test_default_rules(void **state)
 {
 	struct pyh_ignore ig = { .defaults = 1 };
 	/* Queue.get from a user loop: idle. */
-	struct pyh_dump_frame q[] = {
+	struct pyh_frame q[] = {
 		F("wait", "/x/lib/python3.12/threading.py", 320),
 		F("get", "/x/lib/python3.12/queue.py", 171),
 		F("worker", "/app/w.py", 10),
 	};
 	/* 2.7's module is Queue.py. */
-	struct pyh_dump_frame q27[] = {
+	struct pyh_frame q27[] = {
 		F("wait", "/x/lib/python2.7/threading.py", 340),
 		F("get", "/x/lib/python2.7/Queue.py", 168),
 		F("worker", "/app/w.py", 10),
 	};
 	/* Event.wait called from user code: a hang candidate, not idle. */
-	struct pyh_dump_frame ev[] = {
+	struct pyh_frame ev[] = {
 		F("wait", "/x/lib/python3.12/threading.py", 320),
 		F("wait", "/x/lib/python3.12/threading.py", 622),
 		F("main", "/app/w.py", 22),
 	};
 	/* selectors.select in serve_forever: idle; in user code: not. */
-	struct pyh_dump_frame srv[] = {
+	struct pyh_frame srv[] = {
 		F("select", "/x/lib/python3.12/selectors.py", 415),
 		F("serve_forever", "/x/lib/python3.12/socketserver.py", 233),
 	};
-	struct pyh_dump_frame usel[] = {
+	struct pyh_frame usel[] = {
 		F("select", "/x/lib/python3.12/selectors.py", 415),
 		F("poll", "/app/w.py", 5),
 	};
 	/* A deadlock inside a ThreadPoolExecutor task is not idle: _worker is outer. */
-	struct pyh_dump_frame task[] = {
+	struct pyh_frame task[] = {
 		F("transfer", "/app/bank.py", 12),
 		F("run", "/x/lib/python3.12/concurrent/futures/thread.py", 58),
 		F("_worker", "/x/lib/python3.12/concurrent/futures/thread.py", 83),
 	};
-	struct pyh_dump_frame idle_worker[] = {
+	struct pyh_frame idle_worker[] = {
 		F("_worker", "/x/lib/python3.12/concurrent/futures/thread.py", 89),
 		F("run", "/x/lib/python3.12/threading.py", 1010),
 	};
@@ -91,6 +94,13 @@ static void test_default_rules(void **state)
 	ig.user[ig.nuser++] = "*/app/w.py:main";
 	assert_int_equal(pyh_ignore_match(&ig, ev, 3, &why), 1);
 	assert_string_equal(why, "*/app/w.py:main");
+	PYH_TEST_RELEASE(q);
+	PYH_TEST_RELEASE(q27);
+	PYH_TEST_RELEASE(ev);
+	PYH_TEST_RELEASE(srv);
+	PYH_TEST_RELEASE(usel);
+	PYH_TEST_RELEASE(task);
+	PYH_TEST_RELEASE(idle_worker);
 }
 
 static void test_json_event(void **state)
@@ -114,10 +124,7 @@ static void test_json_event(void **state)
 		e.th[i].holder = 44 - i;
 		e.th[i].frames = calloc(1, sizeof(*e.th[i].frames));
 		assert_non_null(e.th[i].frames);
-		e.th[i].frames[0].function = strdup("first");
-		e.th[i].frames[0].qualname = strdup("first");
-		e.th[i].frames[0].file = strdup("/t/dead\tlock.py");
-		e.th[i].frames[0].line = 17 + i;
+		e.th[i].frames[0] = pyh_test_frame("first", "first", "/t/dead\tlock.py", 17 + i);
 		e.th[i].nframes = 1;
 	}
 	s = pyh_wevent_json_string(&e);

@@ -1,0 +1,17 @@
+/* One frame, written the same way by every output that shows Python frames
+ * (dump's and watch's text and JSON). */
+#ifndef PYH_OUTPUT_FRAMES_OUT_H
+#define PYH_OUTPUT_FRAMES_OUT_H
+#include <stdio.h>
+
+#include "output/json.h"
+#include "python/stack.h"
+
+/* "qualname (file:line)", "qualname (file)" without a line, "qualname" without
+ * a file; indent first, newline after. */
+void pyh_text_frame(FILE *f, const char *indent, const struct pyh_frame *fr);
+
+/* {"function": …, "qualname": …, "file": … | null, "line": N | null} as an
+ * element of the array being written. */
+void pyh_json_frame(struct pyh_json *j, const struct pyh_frame *fr);
+#endif
