@@ -1,11 +1,11 @@
-/* The subcommands. Each parses its own options and returns the process exit code. */
+/* The subcommands. Each parses its own options and returns the process exit
+ * code; argv[0] is the subcommand name, options follow. */
 #ifndef PYH_CMD_CMD_H
 #define PYH_CMD_CMD_H
 #include <sys/types.h>
 int pyh_cmd_dump(int argc, char **argv);
 int pyh_cmd_record(int argc, char **argv);
 int pyh_cmd_watch(int argc, char **argv);
-/* argv[0] is the subcommand name; options follow. */
 
 /* Strict number parsing for option values: the whole string, in [min, max].
  * Return 0 or -EINVAL / -ERANGE. */
@@ -13,8 +13,4 @@ int pyh_parse_long(const char *s, long min, long max, long *out);
 int pyh_parse_double(const char *s, double min, double max, double *out);
 /* Parse a PID option value; on error prints "pyhang: invalid PID 'x': ..." and returns -1. */
 int pyh_parse_pid(const char *s, pid_t *out);
-
-/* libbpf messages go to stderr only when verbose is set (-v). */
-extern int pyh_verbose;
-void pyh_libbpf_setup(void);
 #endif

@@ -1,15 +1,12 @@
-/* What every subcommand shares: strict option parsing and libbpf logging. */
+/* What every subcommand shares: strict option parsing. */
 #include "cmd/cmd.h"
 
-#include <bpf/libbpf.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-int pyh_verbose;
 
 int pyh_parse_long(const char *s, long min, long max, long *out)
 {
@@ -60,17 +57,4 @@ int pyh_parse_pid(const char *s, pid_t *out)
 	}
 	*out = (pid_t)v;
 	return 0;
-}
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	(void)level;
-	if (!pyh_verbose)	/* -v shows libbpf's own log; our errors say what failed */
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
-void pyh_libbpf_setup(void)
-{
-	libbpf_set_print(libbpf_print);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "log/log.h"
 #include "dump/dump.h"
 #include "host/host.h"
 #include "output/json.h"
@@ -97,7 +98,7 @@ static int dump_all(int max_frames, int json, int source)
 		fprintf(stderr, "pyhang: cannot list /proc: %s\n", strerror(-n));
 		goto cleanup;
 	}
-	pyh_libbpf_setup();
+	pyh_log_libbpf();
 	for (int i = 0; i < n; i++) {
 		struct pyh_host_proc hp;
 		struct pyh_target t;
@@ -185,7 +186,7 @@ int pyh_cmd_dump(int argc, char **argv)
 			}
 			break;
 		case 'v':
-			pyh_verbose = 1;
+			pyh_log_set_verbosity(1);
 			break;
 		case 'h':
 			dump_usage(stdout);
@@ -215,7 +216,7 @@ int pyh_cmd_dump(int argc, char **argv)
 		fprintf(stderr, "pyhang: dump needs --pid PID or --all (see pyhang dump --help)\n");
 		return 2;
 	}
-	pyh_libbpf_setup();
+	pyh_log_libbpf();
 	rc = pyh_dump_take(pid, (int)max_frames, &d, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "pyhang: %s\n", err);

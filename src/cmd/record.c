@@ -22,6 +22,7 @@
  *   samples are read; the BPF side already ignores it (see sample.h).
  */
 #include "cmd/cmd.h"
+#include "log/log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,6 +40,7 @@
 #include <unistd.h>
 
 #include "host/host.h"
+#include "proc/procfs.h"
 #include "profile/profile.h"
 #include "python/target.h"
 #include "record/collector.h"
@@ -289,7 +291,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_recopts *o, int *exit
 				return -1;
 			}
 			break;
-		case 'v': pyh_verbose = 1; break;
+		case 'v': pyh_log_set_verbosity(1); break;
 		case 'h':
 			pyh_rec_usage(stdout);
 			*exit_code = 0;
@@ -334,21 +336,9 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_recopts *o, int *exit
 /* 1 when pid is gone or a zombie. */
 static int pyh_proc_gone(pid_t pid)
 {
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
+	struct pyh_proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+	return pyh_proc_stat(pid, 0, &st) || pyh_proc_stat_dead(&st);
 }
 
 /* Attach to pid: sampler target + collector. Returns 0 or -errno (err filled). */
@@ -380,33 +370,18 @@ static int pyh_rec_attach(struct pyh_recstate *st, pid_t pid, char *err, size_t 
 	e = pyh_sampler_add_target(st->smp, &t, err, errsz);
 	if (e)
 		return e;
-	if (pyh_verbose)
+	if (pyh_log_verbosity())
 		fprintf(stderr, "pyhang: sampling process %d (Python %d.%d.%d)\n", (int)pid,
 			t.ver.major, t.ver.minor, t.ver.micro);
 	return 0;
 }
 
-/* The parent pid of pid from /proc/PID/stat; 0 when unknown. */
+/* The parent pid of pid; 0 when unknown. */
 static pid_t pyh_ppid(pid_t pid)
 {
-	char path[64], buf[512], *p;
-	ssize_t n;
-	long pp;
-	int fd;
+	struct pyh_proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %ld", &pp) != 1)
-		return 0;
-	return (pid_t)pp;
+	return pyh_proc_stat(pid, 0, &st) ? 0 : st.ppid;
 }
 
 static int pyh_is_descendant(pid_t pid, pid_t root)
@@ -430,10 +405,9 @@ static void pyh_rec_scan_children(struct pyh_recstate *st)
 	if (!d)
 		return;
 	while ((de = readdir(d)) && examined < 100000) {
-		char path[64], exe[64] = "", err[256];
+		char exe[64] = "", err[256];
 		long v;
 		pid_t pid;
-		ssize_t n;
 		int i;
 
 		examined++;
@@ -444,9 +418,7 @@ static void pyh_rec_scan_children(struct pyh_recstate *st)
 			continue;
 		if (!pyh_is_descendant(pid, st->main_pid))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-		n = readlink(path, exe, sizeof(exe) - 1);
-		exe[n > 0 ? n : 0] = '\0';
+		pyh_proc_exe(pid, exe, sizeof(exe));
 		for (i = 0; i < st->nseen; i++)
 			if (st->seen_pid[i] == pid)
 				break;
@@ -459,9 +431,9 @@ static void pyh_rec_scan_children(struct pyh_recstate *st)
 		}
 		st->seen_pid[i] = pid;
 		snprintf(st->seen_exe[i], sizeof(st->seen_exe[i]), "%s", exe);
-		if (pyh_rec_attach(st, pid, err, sizeof(err)) && pyh_verbose)
+		if (pyh_rec_attach(st, pid, err, sizeof(err)) && pyh_log_verbosity())
 			fprintf(stderr, "pyhang: not sampling child %d: %s\n", (int)pid, err);
-		else if (pyh_collector_has_target(st->col, pid) && pyh_verbose)
+		else if (pyh_collector_has_target(st->col, pid) && pyh_log_verbosity())
 			fprintf(stderr, "pyhang: following child process %d\n", (int)pid);
 	}
 	closedir(d);
@@ -486,7 +458,7 @@ static int pyh_rec_host_attach(void *arg, const struct pyh_target *t, const stru
 	pyh_collector_forget(st->col, t->pid); /* an earlier process with this pid */
 	e = pyh_collector_add_target(st->col, t);
 	if (e) {
-		if (pyh_verbose)
+		if (pyh_log_verbosity())
 			fprintf(stderr, "pyhang: not sampling process %d: %s\n", (int)t->pid, strerror(-e));
 		return e;
 	}
@@ -496,12 +468,12 @@ static int pyh_rec_host_attach(void *arg, const struct pyh_target *t, const stru
 	e = pyh_sampler_add_target_checked(st->smp, t, p->start_ticks, gen, err, sizeof(err));
 	if (e) {
 		pyh_collector_forget(st->col, t->pid);
-		if (pyh_verbose)
+		if (pyh_log_verbosity())
 			fprintf(stderr, "pyhang: not sampling process %d: %s\n", (int)t->pid, err);
 		return e;
 	}
 	st->host_attached++;
-	if (pyh_verbose)
+	if (pyh_log_verbosity())
 		fprintf(stderr, "pyhang: sampling %s\n", label);
 	return 0;
 }
@@ -517,7 +489,7 @@ static void pyh_rec_host_detach(void *arg, pid_t pid)
 	for (int i = 0; i < 100 && pyh_sampler_poll(st->smp, 0) > 0; i++)
 		;
 	pyh_collector_forget(st->col, pid);
-	if (pyh_verbose)
+	if (pyh_log_verbosity())
 		fprintf(stderr, "pyhang: process %d exited or exec'd\n", (int)pid);
 }
 
@@ -725,7 +697,7 @@ int pyh_cmd_record(int argc, char **argv)
 		}
 	}
 
-	pyh_libbpf_setup();
+	pyh_log_libbpf();
 	so.rate_hz = (unsigned)o.rate;
 	so.ringbuf_bytes = (size_t)o.ringbuf_mb << 20;
 	so.gil_only = o.gil;
@@ -735,7 +707,7 @@ int pyh_cmd_record(int argc, char **argv)
 		fprintf(stderr, "pyhang: %s\n", err);
 		goto cleanup;
 	}
-	if (pyh_verbose)
+	if (pyh_log_verbosity())
 		fprintf(stderr, "pyhang: sampler on %d CPUs at %ld Hz (%s)%s%s\n", pyh_sampler_ncpus(st->smp),
 			o.rate, pyh_sampler_uses_bpf_loop(st->smp) ? "bpf_loop" : "bounded loops",
 			st->tr ? ", process events by " : "",

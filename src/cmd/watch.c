@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "log/log.h"
 #include "watch/ignore.h"
 #include "watch/metrics.h"
 #include "watch/watch.h"
@@ -164,7 +165,7 @@ int pyh_cmd_watch(int argc, char **argv)
 			break;
 		}
 		case 'v':
-			pyh_verbose++;
+			pyh_log_set_verbosity(pyh_log_verbosity() + 1);
 			break;
 		case 'h':
 			watch_usage(stdout);
@@ -195,7 +196,7 @@ int pyh_cmd_watch(int argc, char **argv)
 		fprintf(stderr, "pyhang: no process with PID %d\n", (int)o.pid);
 		return 1;
 	}
-	pyh_libbpf_setup();
+	pyh_log_libbpf();
 	rc = pyh_watch_run(&o, err, sizeof(err));
 	if (rc == 1)
 		fprintf(stderr, "pyhang: %s\n", err[0] ? err : "watch failed");

@@ -9,6 +9,7 @@
 
 #include "host/host.h"
 #include "kernel/syscalls.h"
+#include "proc/procfs.h"
 #include "python/code.h"
 #include "python/frames.h"
 #include "python/stack.h"
@@ -80,7 +81,7 @@ int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size
 		goto cleanup;
 	}
 	d->gil_known = d->target.layout.gil_kind == PYH_GIL_INTERP_PTR || d->target.tstate_current_ptr;
-	rc = pyh_task_list(pid, tids, PYH_MAX_THREADS, &ntids);
+	rc = pyh_proc_tasks(pid, tids, PYH_MAX_THREADS, &ntids);
 	if (rc && rc != -E2BIG) {
 		snprintf(err, errsz, "process %d exited during the dump", pid);
 		goto cleanup;

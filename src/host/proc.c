@@ -3,106 +3,35 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define PYH_PF_KTHREAD 0x00200000u	/* task flag of a kernel thread */
+#include "proc/procfs.h"
+
 #define PYH_HOST_MAX_DIRENTS 4000000	/* /proc entries looked at per listing */
-
-/* Read at most sz-1 bytes of path into buf, NUL-terminated. Returns the
- * length or -errno. */
-static ssize_t pyh_read_small(const char *path, char *buf, size_t sz)
-{
-	ssize_t n, total = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	while ((size_t)total < sz - 1) {
-		n = read(fd, buf + total, sz - 1 - (size_t)total);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			n = -errno;
-			close(fd);
-			return n;
-		}
-		if (n == 0)
-			break;
-		total += n;
-	}
-	close(fd);
-	buf[total] = '\0';
-	return total;
-}
-
-/* Fields after "(comm) " of /proc/PID/stat: state, then field 4 onwards. */
-static int pyh_stat_fields(pid_t pid, char *state, unsigned *flags, uint64_t *start,
-			   char *comm, size_t commsz)
-{
-	char path[64], buf[1024], *open_p, *close_p;
-	unsigned long long st = 0;
-	unsigned fl = 0;
-	ssize_t n;
-	char s = '?';
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = pyh_read_small(path, buf, sizeof(buf));
-	if (n < 0)
-		return n == -ENOENT ? -ESRCH : (int)n;
-	open_p = strchr(buf, '(');
-	close_p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
-	if (!open_p || !close_p || close_p < open_p)
-		return -EINVAL;
-	if (comm && commsz) {
-		size_t len = (size_t)(close_p - open_p - 1);
-
-		if (len >= commsz)
-			len = commsz - 1;
-		memcpy(comm, open_p + 1, len);
-		comm[len] = '\0';
-	}
-	/* state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime
-	 * stime cutime cstime priority nice num_threads itrealvalue starttime */
-	if (sscanf(close_p + 1, " %c %*d %*d %*d %*d %*d %u %*u %*u %*u %*u %*u %*u %*d %*d "
-				"%*d %*d %*d %*d %llu",
-		   &s, &fl, &st) != 3)
-		return -EINVAL;
-	if (state)
-		*state = s;
-	if (flags)
-		*flags = fl;
-	if (start)
-		*start = st;
-	return 0;
-}
 
 int pyh_host_start_ticks(pid_t pid, uint64_t *out)
 {
-	char state;
-	int rc = pyh_stat_fields(pid, &state, NULL, out, NULL, 0);
+	struct pyh_proc_stat st;
+	int rc = pyh_proc_stat(pid, 0, &st);
 
-	if (!rc && (state == 'Z' || state == 'X'))
+	if (!rc && pyh_proc_stat_dead(&st))
 		rc = -ESRCH;
-	if (rc)
-		*out = 0;
+	*out = rc ? 0 : st.start_ticks;
 	return rc;
 }
 
 void pyh_host_cmdline(pid_t pid, char *out, size_t outsz)
 {
-	char path[64];
 	ssize_t len;
 
 	if (outsz == 0)
 		return;
 	out[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	len = pyh_read_small(path, out, outsz);
+	len = pyh_proc_cmdline(pid, out, outsz);
 	if (len <= 0) {
 		out[0] = '\0';
 		return;
@@ -120,13 +49,12 @@ void pyh_host_cmdline(pid_t pid, char *out, size_t outsz)
 /* argv joined by spaces, argv[0] by its base name. */
 static void pyh_read_cmdline(pid_t pid, const char *comm, char *out, size_t outsz)
 {
-	char path[64], buf[4096], *arg0, *slash;
+	char buf[4096], *arg0, *slash;
 	size_t o = 0, len0;
 	ssize_t n;
 
 	out[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	n = pyh_read_small(path, buf, sizeof(buf));
+	n = pyh_proc_cmdline(pid, buf, sizeof(buf));
 	if (n <= 0) {
 		snprintf(out, outsz, "[%s]", comm);
 		return;
@@ -160,11 +88,10 @@ static void pyh_read_cmdline(pid_t pid, const char *comm, char *out, size_t outs
 /* The cgroup v2 line ("0::/path"), else the first line's path. */
 static void pyh_read_cgroup(pid_t pid, char *out, size_t outsz)
 {
-	char path[64], buf[4096], *line, *save = NULL, *first = NULL, *v2 = NULL;
+	char buf[4096], *line, *save = NULL, *first = NULL, *v2 = NULL;
 
 	snprintf(out, outsz, "/");
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	if (pyh_read_small(path, buf, sizeof(buf)) <= 0)
+	if (pyh_proc_read(pid, 0, "cgroup", buf, sizeof(buf)) <= 0)
 		return;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
@@ -182,45 +109,31 @@ static void pyh_read_cgroup(pid_t pid, char *out, size_t outsz)
 		snprintf(out, outsz, "%s", v2 ? v2 : first);
 }
 
-/* The last NSpid of /proc/PID/status; 0 when unknown. */
+/* The pid in its innermost PID namespace; pid itself on kernels without
+ * NSpid (before 4.1); 0 when unknown. */
 static pid_t pyh_read_nspid(pid_t pid)
 {
-	char path[64], buf[8192], *p, *end;
-	long last = 0;
+	pid_t ns = 0;
+	int rc = pyh_proc_status_id(pid, 0, "NSpid", &ns);
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (pyh_read_small(path, buf, sizeof(buf)) <= 0)
-		return 0;
-	p = strstr(buf, "\nNSpid:");
-	if (!p)
-		return pid; /* kernels before 4.1: no namespaces shown */
-	p += 7;
-	for (int i = 0; i < 64; i++) {
-		long v;
-
-		errno = 0;
-		v = strtol(p, &end, 10);
-		if (end == p || errno || v <= 0 || v > INT_MAX)
-			break;
-		last = v;
-		p = end;
-	}
-	return (pid_t)last;
+	if (rc == -ENOENT)
+		return pid;
+	return rc ? 0 : ns;
 }
 
 int pyh_host_proc_read(pid_t pid, struct pyh_host_proc *out)
 {
-	char state = '?';
+	struct pyh_proc_stat st;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = pyh_stat_fields(pid, &state, NULL, &out->start_ticks, out->comm, sizeof(out->comm));
-	if (!rc && (state == 'Z' || state == 'X'))
+	rc = pyh_proc_stat(pid, 0, &st);
+	if (!rc && pyh_proc_stat_dead(&st))
 		rc = -ESRCH;
-	if (rc) {
-		memset(out, 0, sizeof(*out));
+	if (rc)
 		return rc;
-	}
+	out->start_ticks = st.start_ticks;
+	snprintf(out->comm, sizeof(out->comm), "%s", st.comm);
 	out->pid = pid;
 	out->ns_pid = pyh_read_nspid(pid);
 	pyh_read_cmdline(pid, out->comm, out->cmdline, sizeof(out->cmdline));
@@ -246,8 +159,8 @@ int pyh_host_list_pids(pid_t *out, int max)
 	if (!d)
 		return -errno;
 	while (n < max && (de = readdir(d)) && looked++ < PYH_HOST_MAX_DIRENTS) {
+		struct pyh_proc_stat st;
 		char *end;
-		unsigned flags = 0;
 		long v;
 
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
@@ -256,7 +169,7 @@ int pyh_host_list_pids(pid_t *out, int max)
 		v = strtol(de->d_name, &end, 10);
 		if (*end || errno || v <= 0 || v > INT_MAX || (pid_t)v == self)
 			continue;
-		if (pyh_stat_fields((pid_t)v, NULL, &flags, NULL, NULL, 0) || (flags & PYH_PF_KTHREAD))
+		if (pyh_proc_stat((pid_t)v, 0, &st) || (st.flags & PYH_PF_KTHREAD))
 			continue;
 		out[n++] = (pid_t)v;
 	}

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc/procfs.h"
+
 #define PYH_HOST_RESCAN_MS 5000		/* safety rescan of /proc (missed events, forks) */
 #define PYH_HOST_LIVENESS_MS 1000	/* attached processes re-checked this often */
 #define PYH_HOST_BACKOFF_MIN_MS 2
@@ -71,16 +73,6 @@ static uint64_t pyh_age_ms(uint64_t start_ticks)
 	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	start_ms = start_ticks * 1000 / (uint64_t)tck;
 	return now_ms > start_ms ? now_ms - start_ms : 0;
-}
-
-static void pyh_read_exe(pid_t pid, char *out, size_t outsz)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	n = readlink(path, out, outsz - 1);
-	out[n > 0 ? n : 0] = '\0';
 }
 
 struct pyh_host_tracker *pyh_host_tracker_new(const struct pyh_host_ops *ops, void *arg,
@@ -221,7 +213,7 @@ retry:
 	}
 give_up:
 	e->state = PYH_HS_NOT_PYTHON;
-	pyh_read_exe(e->pid, e->exe, sizeof(e->exe));
+	pyh_proc_exe(e->pid, e->exe, sizeof(e->exe));
 	rc = 0;
 cleanup:
 	free(p);
@@ -273,7 +265,7 @@ int pyh_host_tracker_scan(struct pyh_host_tracker *tr, uint64_t now_ms)
 			e->seen = 1;
 			if (e->state != PYH_HS_NOT_PYTHON)
 				continue;
-			pyh_read_exe(pid, exe, sizeof(exe));
+			pyh_proc_exe(pid, exe, sizeof(exe));
 			if (!strcmp(exe, e->exe))
 				continue;
 			/* exec'd without our seeing the event: look again */

@@ -25,9 +25,7 @@
 #include "kernel/task.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -38,42 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc/procfs.h"
+
 #define PYH_TASK_MAX_CPU 4096		/* CPUs whose clock offset is cached */
 #define PYH_TASK_OFFSET_TTL_NS 1000000000LL
-#define PYH_TASK_STAT_MAX 4096		/* /proc/.../stat is well under this */
 #define PYH_TASK_SCHED_MAX 8192		/* exec_start is on the third line */
-#define PYH_PF_KTHREAD 0x00200000UL
-
-/* Read at most bufsz-1 bytes of a /proc file into buf, NUL-terminated.
- * Returns the length, or -errno (-ESRCH for a file that is gone). */
-static ssize_t read_small(const char *path, char *buf, size_t bufsz)
-{
-	size_t len = 0;
-	int fd, err = 0;
-
-	if (bufsz == 0)
-		return -EINVAL;
-	buf[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while (len < bufsz - 1) {
-		ssize_t r = read(fd, buf + len, bufsz - 1 - len);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			err = errno == ENOENT ? -ESRCH : -errno;
-			break;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return err ? err : (ssize_t)len;
-}
 
 /* Copy the first line of src into dst (dstsz > 0), truncating. */
 static void copy_line(char *dst, size_t dstsz, const char *src)
@@ -127,10 +94,10 @@ static int parse_exec_start(const char *text, int64_t *ns)
 	return 0;
 }
 
-static int read_exec_start(const char *path, int64_t *ns)
+static int read_exec_start(pid_t pid, pid_t tid, int64_t *ns)
 {
 	char buf[PYH_TASK_SCHED_MAX];
-	ssize_t r = read_small(path, buf, sizeof(buf));
+	ssize_t r = pyh_proc_read(pid, tid, "sched", buf, sizeof(buf));
 
 	if (r < 0)
 		return (int)r;
@@ -146,15 +113,13 @@ struct calib {
 static void *calib_thread(void *arg)
 {
 	struct calib *c = arg;
-	char path[64];
 	int64_t now, es;
 
 	/* Scheduled in just now: exec_start is "now" on this CPU's task clock. */
 	now = mono_ns();
 	if (sched_getcpu() != c->cpu)
 		return NULL;
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/sched", (long)syscall(SYS_gettid));
-	if (read_exec_start(path, &es) == 0) {
+	if (read_exec_start(getpid(), (pid_t)syscall(SYS_gettid), &es) == 0) {
 		c->offset_ns = now - es;
 		c->ok = 1;
 	}
@@ -267,36 +232,6 @@ static int clock_offset(int cpu, int64_t *off)
 	return err;
 }
 
-/* Split "tid (comm) S f4 f5 ..." at the LAST ')': comm may hold ')' and spaces.
- * Fields after it are numbered from 3 (state) as in proc(5).  Stores up to
- * maxf pointers into text (modified in place); fields[k] is field k+3.
- * Returns the number of fields, or -EINVAL. */
-static int split_stat(char *text, char *comm, size_t commsz, char **fields, int maxf)
-{
-	char *open = strchr(text, '(');
-	char *close = strrchr(text, ')');
-	char *save = NULL, *tok;
-	int n = 0;
-
-	if (!open || !close || close < open || close[1] != ' ')
-		return -EINVAL;
-	if (comm && commsz) {
-		size_t len = (size_t)(close - open - 1);
-
-		if (len >= commsz)
-			len = commsz - 1;
-		memcpy(comm, open + 1, len);
-		comm[len] = '\0';
-	}
-	for (tok = strtok_r(close + 2, " \n", &save); tok && n < maxf;
-	     tok = strtok_r(NULL, " \n", &save))
-		fields[n++] = tok;
-	return n;
-}
-
-/* proc(5) field number (1-based) to split_stat index. */
-#define STAT_IDX(field) ((field) - 3)
-
 static int parse_u64(const char *s, int base, uint64_t *out)
 {
 	char *end;
@@ -350,56 +285,12 @@ static void parse_syscall(char *text, struct pyh_task_info *out)
 	out->pc = v[7];
 }
 
-int pyh_task_list(pid_t pid, pid_t *tids, int max, int *n)
-{
-	char path[64];
-	DIR *dir = NULL;
-	struct dirent *de;
-	int count = 0, err = 0;
-
-	*n = 0;
-	if (pid <= 0 || max < 0 || (max > 0 && !tids))
-		return -EINVAL;
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	dir = opendir(path);
-	if (!dir) {
-		err = errno == ENOENT ? -ESRCH : -errno;
-		goto cleanup;
-	}
-	while ((de = readdir(dir)) != NULL) {
-		char *end;
-		long tid;
-
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		errno = 0;
-		tid = strtol(de->d_name, &end, 10);
-		if (errno || *end || tid <= 0 || tid > INT_MAX)
-			continue;
-		if (count == max) {
-			err = -E2BIG;
-			break;
-		}
-		tids[count++] = (pid_t)tid;
-	}
-	*n = count;
-	/* A process that exited between opendir and readdir lists no threads. */
-	if (!err && count == 0)
-		err = -ESRCH;
-cleanup:
-	if (dir)
-		closedir(dir);
-	return err;
-}
-
 int pyh_task_info(pid_t pid, pid_t tid, struct pyh_task_info *out)
 {
-	char base[64], path[96], buf[PYH_TASK_STAT_MAX], comm[sizeof(out->comm)];
-	char *fields[64];
-	int nf, cpu = -1;
-	uint64_t v;
+	struct pyh_proc_stat st;
+	char buf[512];
 	int64_t es;
-	ssize_t r;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->tid = tid;
@@ -408,40 +299,24 @@ int pyh_task_info(pid_t pid, pid_t tid, struct pyh_task_info *out)
 	out->offcpu_s = -1;
 	if (pid <= 0 || tid <= 0)
 		return -EINVAL;
-	snprintf(base, sizeof(base), "/proc/%d/task/%d", (int)pid, (int)tid);
+	rc = pyh_proc_stat(pid, tid, &st);
+	if (rc)
+		return rc;
+	out->state = st.state;
+	out->start_time = st.start_ticks;
+	memcpy(out->comm, st.comm, sizeof(out->comm));
+	/* the comm file says the same without stat's parentheses to split at */
+	pyh_proc_comm(pid, tid, out->comm, sizeof(out->comm));
 
-	snprintf(path, sizeof(path), "%s/stat", base);
-	r = read_small(path, buf, sizeof(buf));
-	if (r < 0)
-		return (int)r;
-	nf = split_stat(buf, comm, sizeof(comm), fields, (int)(sizeof(fields) / sizeof(fields[0])));
-	if (nf < STAT_IDX(22) + 1)
-		return -EINVAL;
-	out->state = fields[STAT_IDX(3)][0];
-	if (parse_u64(fields[STAT_IDX(22)], 10, &v) == 0)
-		out->start_time = v;
-	if (nf > STAT_IDX(39) && parse_u64(fields[STAT_IDX(39)], 10, &v) == 0 && v < PYH_TASK_MAX_CPU)
-		cpu = (int)v;
-	memcpy(out->comm, comm, sizeof(out->comm));
-
-	/* comm file: same as stat's, but says so without the parentheses. */
-	snprintf(path, sizeof(path), "%s/comm", base);
-	if (read_small(path, buf, sizeof(out->comm) + 1) > 0)
-		copy_line(out->comm, sizeof(out->comm), buf);
-
-	snprintf(path, sizeof(path), "%s/syscall", base);
-	if (read_small(path, buf, 512) > 0)
+	if (pyh_proc_read(pid, tid, "syscall", buf, sizeof(buf)) > 0)
 		parse_syscall(buf, out);
-
-	snprintf(path, sizeof(path), "%s/wchan", base);
-	if (read_small(path, buf, sizeof(out->wchan)) > 0 && strcmp(buf, "0") != 0)
+	if (pyh_proc_read(pid, tid, "wchan", buf, sizeof(out->wchan)) > 0 && strcmp(buf, "0") != 0)
 		copy_line(out->wchan, sizeof(out->wchan), buf);
-
-	snprintf(path, sizeof(path), "%s/sched", base);
-	if (out->state != 'R' && cpu >= 0 && read_exec_start(path, &es) == 0) {
+	if (out->state != 'R' && st.cpu >= 0 && st.cpu < PYH_TASK_MAX_CPU &&
+	    read_exec_start(pid, tid, &es) == 0) {
 		int64_t off;
 
-		if (clock_offset(cpu, &off) == 0) {
+		if (clock_offset(st.cpu, &off) == 0) {
 			int64_t d = mono_ns() - off - es;
 
 			out->offcpu_s = d > 0 ? (double)d / 1e9 : 0.0;
@@ -472,62 +347,4 @@ const char *pyh_task_state_name(char state)
 	default:
 		return "unknown";
 	}
-}
-
-int pyh_proc_state(pid_t pid, char *state, int *kthread)
-{
-	char path[64], buf[PYH_TASK_STAT_MAX];
-	char *fields[16];
-	uint64_t flags;
-	ssize_t r;
-	int nf;
-
-	if (pid <= 0)
-		return -EINVAL;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	r = read_small(path, buf, sizeof(buf));
-	if (r < 0)
-		return (int)r;
-	nf = split_stat(buf, NULL, 0, fields, (int)(sizeof(fields) / sizeof(fields[0])));
-	if (nf < STAT_IDX(9) + 1 || parse_u64(fields[STAT_IDX(9)], 10, &flags) != 0)
-		return -EINVAL;
-	if (state)
-		*state = fields[STAT_IDX(3)][0];
-	if (kthread)
-		*kthread = (flags & PYH_PF_KTHREAD) != 0;
-	return 0;
-}
-
-int pyh_task_ns_tid(pid_t pid, pid_t tid, pid_t *ns_tid)
-{
-	char path[64], line[256];
-	FILE *f;
-	int rc = -ESRCH;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	f = fopen(path, "re");
-	if (!f)
-		return -ESRCH;
-	for (int i = 0; i < 64 && fgets(line, sizeof(line), f); i++) {
-		char *last, *end = NULL;
-		long v;
-
-		if (strncmp(line, "NSpid:", 6))
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		last = strrchr(line, '\t');
-		if (!last)
-			last = strrchr(line, ' ');
-		if (!last)
-			break;
-		errno = 0;
-		v = strtol(last + 1, &end, 10);
-		if (end != last + 1 && *end == '\0' && !errno && v > 0 && v <= INT32_MAX) {
-			*ns_tid = (pid_t)v;
-			rc = 0;
-		}
-		break;
-	}
-	fclose(f);
-	return rc;
 }

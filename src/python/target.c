@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "elf/elfsym.h"
-#include "kernel/task.h"
 #include "proc/mem.h"
+#include "proc/procfs.h"
 #include "pyhang/frame.h"
 #include "python/layouts.h"
 

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernel/task.h"
 #include "kernel/taskinfo.h"
 #include "proc/mem.h"
+#include "proc/procfs.h"
 #include "python/fields.h"
 
 /* The largest struct prefix we read at once; every offset we use must be below it. */
@@ -44,7 +44,7 @@ static void match_pthreads(const struct pyh_target *t, struct pyh_pythread *th, 
 			return;
 		/* No thread state matched any fs base (not glibc's pthread_t?): calibrate. */
 	}
-	if (pyh_task_list(t->pid, tids, PYH_MAX_THREADS, &ntids) || ntids == 0)
+	if (pyh_proc_tasks(t->pid, tids, PYH_MAX_THREADS, &ntids) || ntids == 0)
 		return;
 	uint8_t *img = calloc((size_t)n, PTHREAD_SCAN);
 	if (!img)
@@ -85,12 +85,12 @@ static void map_ns_tids(const struct pyh_target *t, struct pyh_pythread *th, int
 	pid_t ns_main;
 	int ntids = 0;
 
-	if (pyh_task_ns_tid(t->pid, t->pid, &ns_main) || ns_main == t->pid)
+	if (pyh_proc_status_id(t->pid, 0, "NSpid", &ns_main) || ns_main == t->pid)
 		return;	/* same namespace as ours (or unknown): tids are host tids */
-	if (pyh_task_list(t->pid, tids, PYH_MAX_THREADS, &ntids) && ntids == 0)
+	if (pyh_proc_tasks(t->pid, tids, PYH_MAX_THREADS, &ntids) && ntids == 0)
 		return;
 	for (int j = 0; j < ntids; j++)
-		if (pyh_task_ns_tid(t->pid, tids[j], &ns[j]))
+		if (pyh_proc_status_id(t->pid, tids[j], "NSpid", &ns[j]))
 			ns[j] = 0;
 	for (int i = 0; i < n; i++) {
 		pid_t host = 0;

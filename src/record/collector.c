@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "proc/procfs.h"
 #include "python/code.h"
 #include "python/frames.h"
 #include "python/stack.h"
@@ -84,29 +85,11 @@ static struct pyh_ctarget *pyh_find(const struct pyh_collector *c, pid_t pid)
 	return NULL;
 }
 
-/* /proc/PID[/task/TID]/comm without the newline; "?" when unreadable. */
+/* comm of pid (tid 0) or of its thread tid; "?" when unreadable. */
 static void pyh_read_comm(pid_t pid, pid_t tid, char *out, size_t outsz)
 {
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	if (tid)
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	else
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	snprintf(out, outsz, "?");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, out, outsz - 1);
-	close(fd);
-	if (n <= 0) {
+	if (pyh_proc_comm(pid, tid, out, outsz))
 		snprintf(out, outsz, "?");
-		return;
-	}
-	out[n] = '\0';
-	out[strcspn(out, "\n")] = '\0';
 }
 
 int pyh_collector_add_target(struct pyh_collector *c, const struct pyh_target *t)
@@ -284,23 +267,9 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 /* The scheduler state letter of a thread, '?' when unreadable. */
 static char pyh_thread_state(pid_t pid, pid_t tid)
 {
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
+	struct pyh_proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return '?';
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return '?';
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
-	if (!p || p[1] != ' ' || !p[2])
-		return '?';
-	return p[2];
+	return pyh_proc_stat(pid, tid, &st) ? '?' : st.state;
 }
 
 static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint64_t ticks)

@@ -19,12 +19,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "cmd/cmd.h"
 #include "host/host.h"
 #include "kernel/bpf_features.h"
 #include "kernel/syscalls.h"
 #include "kernel/task.h"
+#include "log/log.h"
 #include "output/source.h"
+#include "proc/procfs.h"
 #include "pyhang/watch.h"
 #include "python/code.h"
 #include "python/frames.h"
@@ -160,38 +161,6 @@ static double pyh_wall(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* stat field 22 (start time) and 20 (threads), 0 when unreadable. */
-static int pyh_proc_stat(pid_t pid, uint64_t *start_time, long *nthreads)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long st = 0;
-	long nt = 0;
-	ssize_t len;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -ESRCH;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -ESRCH;
-	buf[len] = '\0';
-	p = strrchr(buf, ')');
-	if (!p)
-		return -EINVAL;
-	/* after ") ": field 3 is state; 20 num_threads; 22 starttime */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld %*d %llu",
-		   &nt, &st) != 2)
-		return -EINVAL;
-	if (start_time)
-		*start_time = st;
-	if (nthreads)
-		*nthreads = nt;
-	return 0;
-}
-
 /* The slot of tid in p's open-addressing table: its entry, or the free slot
  * where it would go; NULL when the table is full of others. */
 static struct pyh_wthr *pyh_thr_slot(struct pyh_wproc *p, pid_t tid)
@@ -265,7 +234,7 @@ static void pyh_attach_probe(struct bpf_link **links, int *n, pid_t pid, const c
 		return;
 	l = bpf_program__attach_uprobe_opts(prog, pid, path, 0, &uo);
 	if (!l) {
-		if (pyh_verbose)
+		if (pyh_log_verbosity())
 			fprintf(stderr, "pyhang: uprobe on %s in %s: %s\n", func, path, strerror(errno));
 		return;
 	}
@@ -336,7 +305,7 @@ static void pyh_snapshot_blocked(struct pyh_watcher *w, struct pyh_wproc *p)
 	int n = 0, fd = bpf_map__fd(w->skel->maps.inflight);
 	uint64_t now = pyh_now_ns();
 
-	if (pyh_task_list(p->pid, p->tids, PYH_MAX_THREADS, &n) && n <= 0)
+	if (pyh_proc_tasks(p->pid, p->tids, PYH_MAX_THREADS, &n) && n <= 0)
 		return;
 	for (int i = 0; i < n; i++) {
 		struct pyh_task_info ti;
@@ -387,7 +356,7 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 		memset(&p->hp, 0, sizeof(p->hp));
 		p->hp.pid = pid;
 	}
-	pyh_proc_stat(pid, &p->start_time, NULL);
+	pyh_host_start_ticks(pid, &p->start_time);
 	pyh_host_cmdline(pid, p->cmdline, sizeof(p->cmdline));
 	if (!p->hp.cmdline[0])
 		snprintf(p->hp.cmdline, sizeof(p->hp.cmdline), "%.200s", p->cmdline);
@@ -423,7 +392,7 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 	pyh_snapshot_blocked(w, p);
 	w->procs[w->nprocs++] = p;
 	w->watched_total++;
-	if (pyh_verbose)
+	if (pyh_log_verbosity())
 		fprintf(stderr, "pyhang: watching process %d (Python %s, %d probes)\n", pid, p->version,
 			p->nlinks);
 	return 0;
@@ -506,7 +475,7 @@ static int pyh_bpf_load(struct pyh_watcher *w, int btf, char *err, size_t errsz)
 			return rc ? rc : -EINVAL;
 		}
 	}
-	if (pyh_verbose)
+	if (pyh_log_verbosity())
 		fprintf(stderr, "pyhang: waits recorded with %s %s\n", btf ? "tp_btf" : "tracepoint",
 			w->o->trace_syscalls ? "raw_syscalls sys_enter/sys_exit" : "sched_switch");
 	return 0;
@@ -786,7 +755,7 @@ static void pyh_check_blocked(struct pyh_watcher *w, struct pyh_wproc *p, uint32
 	}
 	if (pyh_ignore_match(&w->o->ignore, e.th[0].frames, e.th[0].nframes, &why)) {
 		t->blk_state = PYH_BLK_IGNORED;
-		if (pyh_verbose > 1)
+		if (pyh_log_verbosity() > 1)
 			fprintf(stderr, "pyhang: thread %u idle (%s)\n", tid, why);
 		pyh_wevent_free(&e);
 		return;
@@ -857,13 +826,15 @@ static void pyh_check_possible_deadlock(struct pyh_watcher *w, struct pyh_wproc 
 
 static void pyh_check_stuck(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t now)
 {
-	long nthreads = 0;
+	struct pyh_proc_stat st;
+	long nthreads;
 	int nblocked = 0, nreal = 0;
 	double least = -1;
 	struct pyh_wevent e;
 
-	if (pyh_proc_stat(p->pid, NULL, &nthreads) || nthreads <= 0)
+	if (pyh_proc_stat(p->pid, 0, &st) || st.num_threads <= 0)
 		return;
+	nthreads = st.num_threads;
 	for (int i = 0; i < w->ninfl; i++) {
 		const struct pyh_inflight *f = &w->infl[i];
 		struct pyh_wthr *t;
@@ -951,35 +922,13 @@ static void pyh_check_gil(struct pyh_watcher *w, uint64_t now)
 	}
 }
 
-static int pyh_read_schedstat(pid_t pid, pid_t tid, uint64_t *run_ns)
-{
-	char path[96], buf[128];
-	unsigned long long v;
-	ssize_t len;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)pid, (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -ESRCH;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -ESRCH;
-	buf[len] = '\0';
-	if (sscanf(buf, "%llu", &v) != 1)
-		return -EINVAL;
-	*run_ns = v;
-	return 0;
-}
-
 /* The same Python frames (code objects, and call sites of all but the
  * innermost frame) on the CPU for longer than the threshold. */
 static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t now)
 {
 	int n = 0, todo;
 
-	if (pyh_task_list(p->pid, p->tids, PYH_MAX_THREADS, &n) && n <= 0)
+	if (pyh_proc_tasks(p->pid, p->tids, PYH_MAX_THREADS, &n) && n <= 0)
 		return;
 	todo = n < PYH_WATCH_SPIN_PER_SCAN ? n : PYH_WATCH_SPIN_PER_SCAN;
 	for (int k = 0; k < todo && !w->stop; k++) {
@@ -991,7 +940,7 @@ static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t 
 		enum pyh_walk_status status = PYH_WALK_END;
 		int nf;
 
-		if (!t || pyh_read_schedstat(p->pid, tid, &run))
+		if (!t || pyh_proc_run_ns(p->pid, tid, &run))
 			continue;
 		dt = now - t->cpu_t;
 		c = pyh_infl_find(w, (uint32_t)tid);
@@ -999,7 +948,7 @@ static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t 
 		 * preempted on a busy machine does not count against it). */
 		if (!t->cpu_t || run < t->cpu_ns || (run - t->cpu_ns) * 20 < dt ||
 		    (c && (c->start_ns || c->end_ns > t->cpu_t))) {
-			if (pyh_verbose > 1 && t->spin_since)
+			if (pyh_log_verbosity() > 1 && t->spin_since)
 				fprintf(stderr, "pyhang: thread %d off the CPU\n", (int)tid);
 			t->cpu_t = now;
 			t->cpu_ns = run;
@@ -1020,7 +969,7 @@ static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t 
 		if (nf <= 0 || pyh_walk_status_text(status)) {
 			/* a torn read of a running stack: judge on the next sample */
 		} else if (!t->spin_since || t->spin_sig != sig) {
-			if (pyh_verbose > 1)
+			if (pyh_log_verbosity() > 1)
 				fprintf(stderr, "pyhang: thread %d on CPU in new frames (%d deep)\n", (int)tid, nf);
 			t->spin_since = t->cpu_t;
 			t->spin_sig = sig;
@@ -1047,25 +996,12 @@ static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t 
 		p->spin_cursor = (p->spin_cursor + todo) % n;
 }
 
-/* Tgid field of /proc/PID/status: pid itself for a process, else the process a
- * thread belongs to; 0 when gone. */
-static pid_t pyh_tgid_of(pid_t pid)
+/* 1 when pid is a process (not a thread of another). */
+static int pyh_is_process(pid_t pid)
 {
-	char path[64], buf[1024], *q;
-	ssize_t len;
-	int fd;
+	pid_t tgid = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return 0;
-	buf[len] = '\0';
-	q = strstr(buf, "\nTgid:");
-	return q ? (pid_t)strtol(q + 6, NULL, 10) : 0;
+	return !pyh_proc_status_id(pid, 0, "Tgid", &tgid) && tgid == pid;
 }
 
 /* exec / exit / fork from BPF: into the tracker (--all); with --pid the
@@ -1076,7 +1012,7 @@ static void pyh_proc_event(struct pyh_watcher *w, const struct pyh_watch_event *
 	pid_t pid = (pid_t)ev->tgid;
 	struct pyh_wproc *p = pyh_proc_find_any(w, pid);
 
-	if (pyh_verbose > 2)
+	if (pyh_log_verbosity() > 2)
 		fprintf(stderr, "pyhang: process %d: %s\n", (int)pid,
 			ev->kind == PYH_WATCH_EV_EXEC ? "exec" : ev->kind == PYH_WATCH_EV_EXIT ? "exit" : "fork");
 	if (ev->kind == PYH_WATCH_EV_EXEC && p)
@@ -1095,7 +1031,7 @@ static void pyh_proc_event(struct pyh_watcher *w, const struct pyh_watch_event *
 		pyh_host_tracker_exec(w->tr, pid);
 		break;
 	case PYH_WATCH_EV_FORK:
-		if (pyh_tgid_of(pid) == pid)	/* a process, not a thread */
+		if (pyh_is_process(pid))
 			pyh_host_tracker_exec(w->tr, pid);
 		break;
 	case PYH_WATCH_EV_EXIT:
@@ -1169,11 +1105,9 @@ static void pyh_prune_maps(struct pyh_watcher *w)
 	int fd = bpf_map__fd(w->skel->maps.inflight), gfd = bpf_map__fd(w->skel->maps.gilwait);
 	uint32_t key, next, *prev = NULL, dead[256];
 	int ndead = 0, guard = 0;
-	char path[96];
 
 	for (int i = 0; i < w->ninfl; i++) {
-		snprintf(path, sizeof(path), "/proc/%u/task/%u", w->infl[i].c.tgid, w->infl[i].tid);
-		if (access(path, F_OK))
+		if (!pyh_proc_exists((pid_t)w->infl[i].c.tgid, (pid_t)w->infl[i].tid))
 			bpf_map_delete_elem(fd, &w->infl[i].tid);
 	}
 	while (ndead < 256 && guard++ < PYH_WATCH_MAX_TIDS && !bpf_map_get_next_key(gfd, prev, &next)) {
@@ -1183,8 +1117,7 @@ static void pyh_prune_maps(struct pyh_watcher *w)
 		prev = &key;
 		if (bpf_map_lookup_elem(gfd, &key, &g))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%u/task/%u", g.tgid, key);
-		if (access(path, F_OK))
+		if (!pyh_proc_exists((pid_t)g.tgid, (pid_t)key))
 			dead[ndead++] = key;
 	}
 	for (int i = 0; i < ndead; i++)
@@ -1218,12 +1151,12 @@ static int pyh_trk_attach(void *arg, const struct pyh_target *t, const struct py
 		return -EEXIST;	/* cannot happen: the tracker detached it first */
 	rc = pyh_proc_add(w, t->pid, t, hp, gen, err, sizeof(err));
 	if (rc) {
-		if (pyh_verbose)
+		if (pyh_log_verbosity())
 			fprintf(stderr, "pyhang: not watching process %d: %s\n", (int)t->pid, err);
 		return rc;
 	}
 	pyh_host_cgroup_label(hp, cg, sizeof(cg));
-	if (!w->o->json || pyh_verbose)
+	if (!w->o->json || pyh_log_verbosity())
 		fprintf(stderr, "pyhang: watching %s, %s\n", w->procs[w->nprocs - 1]->label, cg);
 	return 0;
 }
@@ -1247,7 +1180,7 @@ static void pyh_trk_detach(void *arg, pid_t pid)
 
 	if (!p)
 		return;
-	if (!w->o->json || pyh_verbose) {
+	if (!w->o->json || pyh_log_verbosity()) {
 		if (!p->exited && !pyh_host_start_ticks(pid, &start) && start == p->start_time)
 			fprintf(stderr, "pyhang: process %d exec'd another program: no longer watched as %s\n",
 				(int)pid, p->label);
@@ -1281,11 +1214,9 @@ static void pyh_check_exits(struct pyh_watcher *w)
 	for (int i = 0; i < w->nprocs; i++) {
 		struct pyh_wproc *p = w->procs[i];
 		uint64_t start = 0;
-		char st = '?';
-		int kthread = 0;
 
-		if (!pyh_proc_stat(p->pid, &start, NULL) && start == p->start_time &&
-		    !pyh_proc_state(p->pid, &st, &kthread) && st != 'Z' && st != 'X')
+		/* gone, a zombie, or another process with its pid */
+		if (!pyh_host_start_ticks(p->pid, &start) && start == p->start_time)
 			continue;
 		w->pid_gone = 1;
 		w->stop = 1;
@@ -1522,7 +1453,7 @@ int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 		}
 	}
 	ring_buffer__consume(w->rb);
-	if (pyh_verbose) {
+	if (pyh_log_verbosity()) {
 		for (__u32 k = 0; k < PYH_WCNT_MAX; k++)
 			fprintf(stderr, "pyhang: counter %u: %llu\n", k,
 				(unsigned long long)pyh_bpf_counter(w, k));

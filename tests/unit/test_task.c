@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "kernel/task.h"
+#include "proc/procfs.h"
 
 static void sleep_ms(int ms)
 {
@@ -173,7 +174,7 @@ static void test_gone(void **state)
 	assert_true(pid > 0);
 	reap(pid);
 	assert_int_equal(pyh_task_info(pid, pid, &ti), -ESRCH);
-	assert_int_equal(pyh_task_list(pid, tids, 4, &n), -ESRCH);
+	assert_int_equal(pyh_proc_tasks(pid, tids, 4, &n), -ESRCH);
 	assert_int_equal(n, 0);
 	assert_int_equal(pyh_proc_state(pid, &st, &kt), -ESRCH);
 	/* A tid that is not a thread of that process is gone too. */
@@ -230,12 +231,12 @@ static void test_list_threads(void **state)
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, idle_thread, &tid[i]), 0);
 	pthread_barrier_wait(&barrier);
-	assert_int_equal(pyh_task_list(getpid(), tids, 16, &n), 0);
+	assert_int_equal(pyh_proc_tasks(getpid(), tids, 16, &n), 0);
 	assert_int_equal(n, 3);
 	assert_true(has(tids, n, getpid()));
 	assert_true(has(tids, n, tid[0]));
 	assert_true(has(tids, n, tid[1]));
-	assert_int_equal(pyh_task_list(getpid(), tids, 2, &n), -E2BIG);
+	assert_int_equal(pyh_proc_tasks(getpid(), tids, 2, &n), -E2BIG);
 	assert_int_equal(n, 2);
 	/* A thread blocked on the barrier is in futex(). */
 	for (int i = 0; i < 200; i++) {
