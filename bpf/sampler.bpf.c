@@ -456,10 +456,12 @@ int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 	size = PYH_SAMPLE_SIZE(depth);
 	if (size > sizeof(*s))
 		return 0;
-	/* No wake-up per sample: the collector drains the ring every 20 ms (PYH_REC_POLL_MS), and
-	 * is woken early only when a quarter of the ring is in use. */
-	wake = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >
-			       bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4
+	/* No wake-up per sample for record: the collector drains the ring every 20 ms
+	 * (PYH_REC_POLL_MS) and is woken early only when a quarter of the ring is in
+	 * use. A snapshot (PYH_TARGET_WAKEUP) is waited for: wake the reader at once. */
+	wake = (t->flags & PYH_TARGET_WAKEUP) ||
+			       bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >
+				       bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4
 		       ? BPF_RB_FORCE_WAKEUP
 		       : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&samples, s, size, wake)) {

@@ -24,6 +24,7 @@
 /* struct pyh_sample_target.flags */
 #define PYH_TARGET_MATCH_NATIVE_TID 0x1u /* match tstate by native_thread_id (3.11+: the layout has it), else by fs base */
 #define PYH_TARGET_GIL_ONLY 0x2u	 /* --gil: emit only samples whose thread holds the GIL */
+#define PYH_TARGET_WAKEUP 0x4u		 /* wake the reader at every sample (snapshots: it waits) */
 
 /* The `targets` map value, keyed by tgid (__u32).
  *

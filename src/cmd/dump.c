@@ -7,11 +7,10 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "log/log.h"
 #include "dump/dump.h"
-#include "host/host.h"
-#include "output/json.h"
+#include "log/log.h"
 #include "python/frames.h"
+#include "snapshot/snapshot.h"
 
 static void dump_usage(FILE *f)
 {
@@ -40,109 +39,6 @@ static void dump_usage(FILE *f)
 		PYH_MAX_FRAMES);
 }
 
-/* One process of --json --all: the dump's object with "ns_pid", "label" and
- * "cgroup" added before its closing brace. Returns 0 or -errno. */
-static int dump_json_host(const struct pyh_dump *d, const struct pyh_host_proc *hp,
-			  const char *label, FILE *out)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	int rc = 0;
-
-	if (!m)
-		return -ENOMEM;
-	rc = pyh_dump_write_json(d, m);
-	if (fclose(m) || rc || !buf) {
-		free(buf);
-		return rc ? rc : -ENOMEM;
-	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
-		len--;
-	if (len < 2 || buf[len - 1] != '}') {
-		free(buf);
-		return -EIO;
-	}
-	fwrite(buf, 1, len - 1, out);
-	fprintf(out, ", \"ns_pid\": %d, ", (int)hp->ns_pid);
-	pyh_json_write_string(out, "label");
-	fputs(": ", out);
-	pyh_json_write_string(out, label);
-	fputs(", ", out);
-	pyh_json_write_string(out, "cgroup");
-	fputs(": ", out);
-	pyh_json_write_string(out, hp->cgroup);
-	fputs("}\n", out);
-	free(buf);
-	return ferror(out) ? -EIO : 0;
-}
-
-/* dump --all: every Python process, in PID order. */
-static int dump_all(int max_frames, int json, int source)
-{
-	pid_t *pids = NULL;
-	int n, found = 0, failed = 0, rc = 1;
-
-	if (geteuid() != 0) {
-		fprintf(stderr, "pyhang: dump --all needs root: it reads every Python process's memory "
-				"(run it with sudo)\n");
-		return 1;
-	}
-	pids = calloc(PYH_HOST_MAX_PROCS, sizeof(*pids));
-	if (!pids) {
-		fprintf(stderr, "pyhang: out of memory\n");
-		return 1;
-	}
-	n = pyh_host_list_pids(pids, PYH_HOST_MAX_PROCS);
-	if (n < 0) {
-		fprintf(stderr, "pyhang: cannot list /proc: %s\n", strerror(-n));
-		goto cleanup;
-	}
-	pyh_log_libbpf();
-	for (int i = 0; i < n; i++) {
-		struct pyh_host_proc hp;
-		struct pyh_target t;
-		struct pyh_dump d;
-		char err[512], label[256];
-		int e;
-
-		/* Not Python, gone, or still starting: not part of the list. */
-		if (pyh_target_open(pids[i], &t, err, sizeof(err)))
-			continue;
-		if (pyh_host_proc_read(pids[i], &hp))
-			continue;
-		e = pyh_dump_take(pids[i], max_frames, &d, err, sizeof(err));
-		if (e) {
-			if (e != -ESRCH) {
-				fprintf(stderr, "pyhang: %s\n", err);
-				failed++;
-			}
-			continue;
-		}
-		pyh_host_label(&hp, &d.target.ver, label, sizeof(label));
-		if (json) {
-			e = dump_json_host(&d, &hp, label, stdout);
-		} else {
-			printf("%s== %s, cgroup %s ==\n", found ? "\n" : "", label, hp.cgroup);
-			e = pyh_dump_write_text(&d, stdout, source);
-		}
-		pyh_dump_free(&d);
-		found++;
-		if (e || fflush(stdout)) {
-			fprintf(stderr, "pyhang: cannot write the output: %s\n", strerror(errno));
-			goto cleanup;
-		}
-	}
-	if (!found && !failed) {
-		fprintf(stderr, "pyhang: no Python process is running\n");
-		goto cleanup;
-	}
-	rc = failed ? 1 : 0;
-cleanup:
-	free(pids);
-	return rc;
-}
-
 int pyh_cmd_dump(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -155,7 +51,9 @@ int pyh_cmd_dump(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	struct pyh_dump_opts o = { 0 };
 	struct pyh_dump d;
+	const char *why = NULL;
 	char err[512];
 	pid_t pid = 0;
 	long max_frames = 1024;
@@ -210,23 +108,38 @@ int pyh_cmd_dump(int argc, char **argv)
 		fprintf(stderr, "pyhang: give either --pid or --all, not both\n");
 		return 2;
 	}
-	if (all)
-		return dump_all((int)max_frames, json, source);
-	if (!pid) {
+	if (!all && !pid) {
 		fprintf(stderr, "pyhang: dump needs --pid PID or --all (see pyhang dump --help)\n");
 		return 2;
 	}
+	if (all && geteuid() != 0) {
+		fprintf(stderr, "pyhang: dump --all needs root: it reads every Python process's "
+				"memory (run it with sudo)\n");
+		return 1;
+	}
+	o.max_frames = (int)max_frames;
+	o.snapper = pyh_snapper_new();
+	if (!o.snapper) {
+		fprintf(stderr, "pyhang: out of memory\n");
+		return 1;
+	}
 	pyh_log_libbpf();
-	rc = pyh_dump_take(pid, (int)max_frames, &d, err, sizeof(err));
-	if (rc) {
+	if (all) {
+		rc = pyh_dump_all(&o, json, source, stdout) ? 1 : 0;
+	} else if ((rc = pyh_dump_take(&o, pid, &d, err, sizeof(err)))) {
 		fprintf(stderr, "pyhang: %s\n", err);
-		return 1;
+		rc = 1;
+	} else {
+		rc = json ? pyh_dump_write_json(&d, stdout) : pyh_dump_write_text(&d, stdout, source);
+		pyh_dump_free(&d);
+		if (rc || fflush(stdout)) {
+			fprintf(stderr, "pyhang: cannot write the output: %s\n", strerror(rc ? -rc : errno));
+			rc = 1;
+		}
 	}
-	rc = json ? pyh_dump_write_json(&d, stdout) : pyh_dump_write_text(&d, stdout, source);
-	pyh_dump_free(&d);
-	if (rc || fflush(stdout)) {
-		fprintf(stderr, "pyhang: cannot write the output: %s\n", strerror(errno));
-		return 1;
-	}
-	return 0;
+	if (!pyh_snapper_kernel_ok(o.snapper, &why))
+		fprintf(stderr, "pyhang: running threads were read from memory, not in the kernel: %s\n",
+			why);
+	pyh_snapper_free(o.snapper);
+	return rc;
 }

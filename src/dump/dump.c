@@ -14,6 +14,7 @@
 #include "python/frames.h"
 #include "python/stack.h"
 #include "python/threads.h"
+#include "snapshot/snapshot.h"
 
 void pyh_dump_version(const struct pyh_dump *d, char *out, size_t outsz)
 {
@@ -21,22 +22,61 @@ void pyh_dump_version(const struct pyh_dump *d, char *out, size_t outsz)
 		 d->target.ver.micro);
 }
 
-/* Walk the thread whose innermost frame is top and name its frames. */
-static int read_stack(struct pyh_codecache *cache, const struct pyh_target *t, uint64_t top,
-		      struct pyh_raw_frame *raw, uint64_t *addrs, int max, struct pyh_dump_thread *th)
+/* Name the frames of a snapshot into th. */
+static int name_stack(struct pyh_codecache *cache, const struct pyh_target *t,
+		      const struct pyh_snap *sn, struct pyh_dump_thread *th)
 {
-	enum pyh_walk_status status;
-	int n = pyh_frames_walk(t, top, raw, addrs, max, &status);
-
-	th->frames = calloc((size_t)(n ? n : 1), sizeof(*th->frames));
+	th->frames = calloc((size_t)(sn->n ? sn->n : 1), sizeof(*th->frames));
 	if (!th->frames)
 		return -ENOMEM;
-	for (int i = 0; i < n; i++)
-		pyh_frame_name(cache, &raw[i], addrs[i], 0, &th->frames[i]);
-	th->nframes = n;
-	th->truncated = status == PYH_WALK_TRUNCATED;
-	pyh_stack_problem(&t->layout, th->frames, n, status, th->broken, sizeof(th->broken));
+	for (int i = 0; i < sn->n; i++)
+		pyh_frame_name(cache, &sn->frames[i], sn->addrs[i], 0, &th->frames[i]);
+	th->nframes = sn->n;
+	th->snapshot = sn->how;
+	th->gone = sn->gone;
+	th->truncated = sn->status == PYH_WALK_TRUNCATED;
+	if (sn->error[0])
+		snprintf(th->broken, sizeof(th->broken), "%s", sn->error);
+	else
+		pyh_stack_problem(&t->layout, th->frames, sn->n, sn->status, th->broken,
+				  sizeof(th->broken));
 	return 0;
+}
+
+/* Read the stacks of the Python threads py[0..npy) (each matched to its
+ * entry in d->threads by where[]), PYH_DUMP_SNAP_BATCH at a time. */
+static int read_stacks(const struct pyh_dump_opts *o, struct pyh_dump *d, struct pyh_codecache *cache,
+		       const struct pyh_pythread *py, struct pyh_dump_thread **where, int npy)
+{
+	struct pyh_snap *sn = calloc(PYH_DUMP_SNAP_BATCH, sizeof(*sn));
+	struct pyh_raw_frame *raw = calloc((size_t)PYH_DUMP_SNAP_BATCH * (size_t)o->max_frames, sizeof(*raw));
+	uint64_t *addrs = calloc((size_t)PYH_DUMP_SNAP_BATCH * (size_t)o->max_frames, sizeof(*addrs));
+	int rc = 0;
+
+	if (!sn || !raw || !addrs) {
+		rc = -ENOMEM;
+		goto cleanup;
+	}
+	for (int b = 0; b < npy && !rc; b += PYH_DUMP_SNAP_BATCH) {
+		int n = npy - b < PYH_DUMP_SNAP_BATCH ? npy - b : PYH_DUMP_SNAP_BATCH;
+
+		for (int k = 0; k < n; k++) {
+			memset(&sn[k], 0, sizeof(sn[k]));
+			sn[k].tid = py[b + k].tid;
+			sn[k].tstate = py[b + k].tstate;
+			sn[k].frames = raw + (size_t)k * (size_t)o->max_frames;
+			sn[k].addrs = addrs + (size_t)k * (size_t)o->max_frames;
+		}
+		rc = pyh_snap_take(o->snapper, &d->target, cache, sn, n, o->max_frames,
+				   PYH_SNAP_DEADLINE_MS);
+		for (int k = 0; k < n && !rc; k++)
+			rc = name_stack(cache, &d->target, &sn[k], where[b + k]);
+	}
+cleanup:
+	free(addrs);
+	free(raw);
+	free(sn);
+	return rc;
 }
 
 static int cmp_thread(const void *a, const void *b)
@@ -48,11 +88,11 @@ static int cmp_thread(const void *a, const void *b)
 	return y->python - x->python;
 }
 
-int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size_t errsz)
+int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, char *err,
+		  size_t errsz)
 {
 	struct pyh_pythread *py = NULL;
-	struct pyh_raw_frame *raw = NULL;
-	uint64_t *addrs = NULL;
+	struct pyh_dump_thread **where = NULL;
 	struct pyh_codecache *cache = NULL;
 	pid_t *tids = NULL;
 	uint64_t gil = 0;
@@ -65,10 +105,9 @@ int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size
 	pyh_host_cmdline(pid, d->cmdline, sizeof(d->cmdline));
 	py = calloc(PYH_MAX_THREADS, sizeof(*py));
 	tids = calloc(PYH_MAX_THREADS, sizeof(*tids));
-	raw = calloc((size_t)max_frames, sizeof(*raw));
-	addrs = calloc((size_t)max_frames, sizeof(*addrs));
+	where = calloc(PYH_MAX_THREADS, sizeof(*where));
 	cache = pyh_codecache_new(&d->target);
-	if (!py || !tids || !raw || !addrs || !cache) {
+	if (!py || !tids || !where || !cache) {
 		snprintf(err, errsz, "out of memory");
 		rc = -ENOMEM;
 		goto cleanup;
@@ -120,13 +159,13 @@ int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size
 		}
 		th->python = 1;
 		th->gil = gil && gil == py[p].tstate;
-		rc = read_stack(cache, &d->target, py[p].frame, raw, addrs, max_frames, th);
-		if (rc) {
-			snprintf(err, errsz, "out of memory");
-			goto cleanup;
-		}
+		where[p] = th;
 	}
-	rc = 0;
+	rc = read_stacks(o, d, cache, py, where, npy);
+	if (rc) {
+		snprintf(err, errsz, "out of memory");
+		goto cleanup;
+	}
 	qsort(d->threads, (size_t)d->nthreads, sizeof(*d->threads), cmp_thread);
 	{
 		char st = '?';
@@ -143,8 +182,7 @@ int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size
 	rc = 0;
 cleanup:
 	pyh_codecache_free(cache);
-	free(addrs);
-	free(raw);
+	free(where);
 	free(tids);
 	free(py);
 	if (rc)

@@ -18,23 +18,53 @@ struct pyh_dump_thread {
 	int nframes;
 	int truncated;			/* deeper than the frame limit */
 	char broken[256];		/* what the stack lacks (pyh_stack_problem), "" if whole */
+	int snapshot;			/* how the stack was read: enum pyh_snap_how */
+	int gone;			/* the thread exited while the dump was taken */
+};
+
+/* Where a process sits on the host (dump --all): written with the dump. */
+struct pyh_dump_host {
+	pid_t ns_pid;				/* in its own PID namespace */
+	char label[256];			/* pyh_host_label() */
+	char cgroup[256];
 };
 
 struct pyh_dump {
 	struct pyh_target target;
 	char cmdline[256];
+	const struct pyh_dump_host *host;	/* NULL unless set by the caller (not owned) */
 	struct pyh_dump_thread *threads;	/* sorted by tid, Python threads first within a tid tie */
 	int nthreads;
 	int gil_known;				/* the GIL holder could be determined (someone or no one) */
 };
 
+struct pyh_snapper;
+
+struct pyh_dump_opts {
+	int max_frames;			/* per thread, 1 .. PYH_MAX_FRAMES */
+	struct pyh_snapper *snapper;	/* reads the stacks (snapshot/snapshot.h); kept by the caller */
+};
+
+/* Python threads whose stacks are taken together (a running one among them
+ * gets PYH_SNAP_DEADLINE_MS): memory for their frames is bounded by this. */
+#define PYH_DUMP_SNAP_BATCH 64
+
 /* Take the snapshot. On failure returns -errno with a one-line reason in err. */
-int pyh_dump_take(pid_t pid, int max_frames, struct pyh_dump *d, char *err, size_t errsz);
+int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, char *err,
+		  size_t errsz);
 void pyh_dump_free(struct pyh_dump *d); /* NULL-safe, idempotent */
 
-/* Writers (src/output/dump_text.c, dump_json.c). Return 0 or -EIO. */
+/* Writers (src/output/dump_text.c, dump_json.c). Return 0 or -EIO. JSON is
+ * one object on one line; with d->host it also carries "ns_pid", "label" and
+ * "cgroup"; text then starts with a "== label, cgroup ... ==" line. */
 int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines);
 int pyh_dump_write_json(const struct pyh_dump *d, FILE *f);
+
+/* dump --all: every Python process of the host in PID order, each written as
+ * it is taken (JSON: one object per line), to out. Returns 0 when every
+ * process was dumped, -ENOENT when none runs Python, else -errno of the last
+ * failure (each said on stderr as it happened). */
+int pyh_dump_all(const struct pyh_dump_opts *o, int json, int source_lines, FILE *out);
 
 /* "3.12.1" */
 void pyh_dump_version(const struct pyh_dump *d, char *out, size_t outsz);

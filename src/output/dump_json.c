@@ -6,6 +6,7 @@
 #include "kernel/syscalls.h"
 #include "output/frames_out.h"
 #include "output/json.h"
+#include "snapshot/snapshot.h"
 
 int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
 {
@@ -51,10 +52,20 @@ int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
 			pyh_json_frame(&j, &th->frames[k]);
 		pyh_json_array_end(&j);
 		pyh_json_bool(&j, "truncated", th->truncated);
+		pyh_json_string(&j, "snapshot", !th->python ? NULL
+				: th->snapshot == PYH_SNAP_KERNEL ? "kernel"
+				: th->snapshot == PYH_SNAP_MEMORY ? "memory" : NULL);
+		if (th->gone)
+			pyh_json_bool(&j, "gone", 1);
 		pyh_json_string(&j, "stack_error", th->broken[0] ? th->broken : NULL);
 		pyh_json_object_end(&j);
 	}
 	pyh_json_array_end(&j);
+	if (d->host) {
+		pyh_json_int(&j, "ns_pid", d->host->ns_pid);
+		pyh_json_string(&j, "label", d->host->label);
+		pyh_json_string(&j, "cgroup", d->host->cgroup);
+	}
 	pyh_json_object_end(&j);
 	fputc('\n', f);
 	return ferror(f) ? -EIO : 0;

@@ -7,6 +7,7 @@
 #include "kernel/syscalls.h"
 #include "output/frames_out.h"
 #include "output/source.h"
+#include "snapshot/snapshot.h"
 
 static void fmt_duration(double s, char *out, size_t outsz)
 {
@@ -56,6 +57,8 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines)
 	pyh_dump_version(d, ver, sizeof(ver));
 	for (int i = 0; i < d->nthreads; i++)
 		python_threads += d->threads[i].python;
+	if (d->host)
+		fprintf(f, "== %s, cgroup %s ==\n", d->host->label, d->host->cgroup);
 	fprintf(f, "Process %d: %s\n", d->target.pid, d->cmdline[0] ? d->cmdline : "?");
 	fprintf(f, "Python %s (%s)%s", ver, d->target.bin.path,
 		d->target.layout_from_target ? ", layout from _Py_DebugOffsets" : "");
@@ -69,9 +72,10 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines)
 		const struct pyh_dump_thread *th = &d->threads[i];
 
 		describe_state(th, state, sizeof(state));
-		fprintf(f, "\nThread %d \"%s\"%s%s: %s\n", th->task.tid, th->task.comm,
+		fprintf(f, "\nThread %d \"%s\"%s%s: %s%s%s\n", th->task.tid, th->task.comm,
 			th->task.tid == d->target.pid ? " (main)" : "", th->gil ? " [holds the GIL]" : "",
-			state);
+			state, th->snapshot == PYH_SNAP_KERNEL ? " [stack taken on the CPU]" : "",
+			th->gone ? " [exited during the dump]" : "");
 		if (th->task_known && th->task.wchan[0] && th->task.in_syscall)
 			fprintf(f, "    kernel: %s\n", th->task.wchan);
 		if (!th->python) {

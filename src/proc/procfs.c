@@ -209,18 +209,37 @@ int pyh_proc_exe(pid_t pid, char *out, size_t outsz)
 	return 0;
 }
 
-int pyh_proc_run_ns(pid_t pid, pid_t tid, uint64_t *run_ns)
+int pyh_proc_schedstat(pid_t pid, pid_t tid, struct pyh_proc_schedstat *out)
 {
 	char buf[128];
-	unsigned long long v;
+	unsigned long long v[3];
+	char *p = buf;
 	ssize_t r = pyh_proc_read(pid, tid, "schedstat", buf, sizeof(buf));
 
+	memset(out, 0, sizeof(*out));
 	if (r < 0)
 		return (int)r;
-	if (parse_ull(buf, &v))
-		return -EINVAL;
-	*run_ns = v;
+	for (int i = 0; i < 3; i++) {
+		while (*p == ' ')
+			p++;
+		if (parse_ull(p, &v[i]))
+			return -EINVAL;
+		p += strcspn(p, " \n");
+	}
+	out->run_ns = v[0];
+	out->wait_ns = v[1];
+	out->slices = v[2];
 	return 0;
+}
+
+int pyh_proc_run_ns(pid_t pid, pid_t tid, uint64_t *run_ns)
+{
+	struct pyh_proc_schedstat st;
+	int rc = pyh_proc_schedstat(pid, tid, &st);
+
+	if (!rc)
+		*run_ns = st.run_ns;
+	return rc;
 }
 
 int pyh_proc_tasks(pid_t pid, pid_t *tids, int max, int *n)

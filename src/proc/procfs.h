@@ -61,6 +61,15 @@ ssize_t pyh_proc_cmdline(pid_t pid, char *buf, size_t bufsz);
 /* The target of /proc/PID/exe. Returns 0 or -errno; out is "" on failure. */
 int pyh_proc_exe(pid_t pid, char *out, size_t outsz);
 
+/* schedstat: time on a CPU and waiting for one so far, and how many times
+ * the task was put on a CPU (a task whose count did not move did not run). */
+struct pyh_proc_schedstat {
+	uint64_t run_ns;
+	uint64_t wait_ns;
+	uint64_t slices;
+};
+int pyh_proc_schedstat(pid_t pid, pid_t tid, struct pyh_proc_schedstat *out);
+
 /* The thread's time on a CPU so far (first field of schedstat), ns. */
 int pyh_proc_run_ns(pid_t pid, pid_t tid, uint64_t *run_ns);
 

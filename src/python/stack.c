@@ -2,6 +2,7 @@
 #include "python/stack.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "python/frames.h"
@@ -86,4 +87,23 @@ const char *pyh_stack_problem(const struct pyh_layout *l, const struct pyh_frame
 		return buf;
 	}
 	return NULL;
+}
+
+const char *pyh_raw_stack_problem(struct pyh_codecache *c, const struct pyh_raw_frame *raw, int n,
+				  enum pyh_walk_status status, char *buf, size_t bufsz)
+{
+	struct pyh_frame *named = calloc((size_t)(n > 0 ? n : 1), sizeof(*named));
+	const char *why;
+
+	if (!named) {
+		snprintf(buf, bufsz, "out of memory");
+		return buf;
+	}
+	for (int i = 0; i < n; i++)
+		pyh_frame_name(c, &raw[i], 0, 0, &named[i]);
+	why = pyh_stack_problem(&pyh_codecache_target(c)->layout, named, n, status, buf, bufsz);
+	for (int i = 0; i < n; i++)
+		pyh_frame_release(&named[i]);
+	free(named);
+	return why;
 }

@@ -49,4 +49,10 @@ const char *pyh_frame_file(const struct pyh_frame *f);
  * "") when the stack is whole or was cut on purpose (PYH_WALK_TRUNCATED). */
 const char *pyh_stack_problem(const struct pyh_layout *l, const struct pyh_frame *frames, int n,
 			      enum pyh_walk_status status, char *buf, size_t bufsz);
+
+/* The same judgement on raw frames, named with the code cache c for it.
+ * Returns buf or NULL as pyh_stack_problem; NULL also when out of memory is
+ * never a pass: then buf says "out of memory". */
+const char *pyh_raw_stack_problem(struct pyh_codecache *c, const struct pyh_raw_frame *raw, int n,
+				  enum pyh_walk_status status, char *buf, size_t bufsz);
 #endif

@@ -9,6 +9,7 @@
 #include "proc/mem.h"
 #include "proc/procfs.h"
 #include "python/fields.h"
+#include "python/frames.h"
 
 /* The largest struct prefix we read at once; every offset we use must be below it. */
 #define TSTATE_READ 512
@@ -124,6 +125,15 @@ static uint64_t gil_holder(const struct pyh_target *t, uint64_t first_interp)
 	return holder;
 }
 
+int pyh_thread_top(const struct pyh_target *t, uint64_t tstate, uint64_t *top)
+{
+	uint64_t field = 0;
+	int rc = pyh_mem_read_u64(t->pid, tstate + t->layout.tstate_frame, &field);
+
+	*top = 0;
+	return rc ? rc : pyh_frames_top(t, field, top);
+}
+
 int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int max, int *n,
 		     uint64_t *gil)
 {
@@ -173,14 +183,7 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 			th->tstate = ts;
 			th->interp = interp;
 			th->thread_id = pyh_field(tb, tsz, l->tstate_thread_id, 8);
-			th->frame = pyh_field(tb, tsz, l->tstate_frame, 8);
-			if (l->cframe_current_frame != PYH_NO_FIELD && th->frame) {
-				uint64_t cur = 0;
-
-				if (pyh_mem_read_u64(t->pid, th->frame + l->cframe_current_frame, &cur))
-					cur = 0;
-				th->frame = cur;
-			}
+			pyh_frames_top(t, pyh_field(tb, tsz, l->tstate_frame, 8), &th->frame);
 			if (l->tstate_native_thread_id != PYH_NO_FIELD) {
 				uint64_t nid = pyh_field(tb, tsz, l->tstate_native_thread_id, 8);
 

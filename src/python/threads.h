@@ -15,6 +15,10 @@ struct pyh_pythread {
 #define PYH_MAX_THREADS 4096
 #define PYH_MAX_INTERPS 64
 
+/* The innermost frame of the thread state at tstate, read now (0: none).
+ * Returns 0 or -errno (*top 0). */
+int pyh_thread_top(const struct pyh_target *t, uint64_t tstate, uint64_t *top);
+
 /* Read every thread state of every interpreter (at most max; cycles and
  * garbage stop the walk). Matches each to its OS tid (native_thread_id on 3.11+,
  * else pthread_t via the fs base of each thread). *gil_holder is the tstate

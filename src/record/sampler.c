@@ -24,8 +24,11 @@ struct pyh_sampler {
 	int ncpus_attached;
 	int bpf_loop;
 	int gil_only;
+	int per_thread;			/* no per-CPU events: threads are armed one by one */
 	pyh_sample_cb cb;
 	void *cb_arg;
+	struct pyh_armed *armed;	/* per_thread: threads with a perf event of their own */
+	int narmed;
 	struct bpf_link *proc_links[3];	/* exec, exit, fork (host mode) */
 	const char *proc_kind;
 	pyh_proc_cb proc_cb;
@@ -80,6 +83,12 @@ static size_t pyh_round_pow2(size_t n)
 	return p;
 }
 
+/* A thread armed for snapshots: its own cpu-clock event and link. */
+struct pyh_armed {
+	pid_t tid;
+	struct bpf_link *link;
+};
+
 static int pyh_perf_open_cpu(int cpu, unsigned hz)
 {
 	struct perf_event_attr attr;
@@ -91,6 +100,20 @@ static int pyh_perf_open_cpu(int cpu, unsigned hz)
 	attr.freq = 1;
 	attr.sample_freq = hz;
 	return (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+/* A cpu-clock event counting only thread tid's time on a CPU, firing every
+ * period_ns of it (cpu-clock periods are nanoseconds). */
+static int pyh_perf_open_thread(pid_t tid, uint64_t period_ns)
+{
+	struct perf_event_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_SOFTWARE;
+	attr.config = PERF_COUNT_SW_CPU_CLOCK;
+	attr.sample_period = period_ns;
+	return (int)syscall(__NR_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
 int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *arg,
@@ -123,6 +146,7 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 	s->cb = cb;
 	s->cb_arg = arg;
 	s->gil_only = o->gil_only;
+	s->per_thread = o->per_thread;
 	s->bpf_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_loop, NULL) == 1;
 
 	s->skel = sampler_bpf__open();
@@ -192,7 +216,7 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 		snprintf(err, errsz, "out of memory");
 		goto cleanup;
 	}
-	for (cpu = 0; cpu < n; cpu++) {
+	for (cpu = 0; cpu < n && !o->per_thread; cpu++) {
 		int fd = pyh_perf_open_cpu(cpu, o->rate_hz);
 
 		if (fd < 0) {
@@ -220,7 +244,19 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 		s->pfds[cpu] = -1; /* the link owns (and closes) it now */
 		s->ncpus_attached++;
 	}
-	if (!s->ncpus_attached) {
+	if (o->per_thread) {
+		/* perf events come later, one per armed thread: check now that the
+		 * kernel gives a thread one (and that we may open it) */
+		int fd = pyh_perf_open_thread(getpid(), PYH_SAMPLER_SNAPSHOT_PERIOD_NS);
+
+		if (fd < 0) {
+			e = -errno;
+			snprintf(err, errsz, "perf_event_open(cpu-clock) of a thread failed: %s%s",
+				 strerror(-e), (e == -EACCES || e == -EPERM) ? " (needs root or CAP_PERFMON)" : "");
+			goto cleanup;
+		}
+		close(fd);
+	} else if (!s->ncpus_attached) {
 		e = -ENODEV;
 		snprintf(err, errsz, "no online CPU accepted a perf event");
 		goto cleanup;
@@ -302,6 +338,8 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 		v.flags |= PYH_TARGET_MATCH_NATIVE_TID;
 	if (s->gil_only)
 		v.flags |= PYH_TARGET_GIL_ONLY;
+	if (s->per_thread)
+		v.flags |= PYH_TARGET_WAKEUP;
 	v.start_ticks = start_ticks;
 	v.exec_gen = exec_gen;
 	if (!t->interp_head_ptr || !pyh_frame_layout_ok(l)) {
@@ -369,10 +407,54 @@ int pyh_sampler_uses_bpf_loop(const struct pyh_sampler *s)
 	return s->bpf_loop;
 }
 
+int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns)
+{
+	struct pyh_armed *grown;
+	struct bpf_link *link;
+	int fd, e;
+
+	if (!s->per_thread)
+		return -EINVAL;
+	for (int i = 0; i < s->narmed; i++)
+		if (s->armed[i].tid == tid)
+			return 0;
+	if (s->narmed >= PYH_SAMPLER_MAX_ARMED)
+		return -E2BIG;
+	grown = realloc(s->armed, (size_t)(s->narmed + 1) * sizeof(*s->armed));
+	if (!grown)
+		return -ENOMEM;
+	s->armed = grown;
+	fd = pyh_perf_open_thread(tid, period_ns);
+	if (fd < 0)
+		return errno == ESRCH ? -ESRCH : -errno;
+	link = bpf_program__attach_perf_event(s->skel->progs.pyh_on_cpu, fd);
+	if (!link) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	s->armed[s->narmed++] = (struct pyh_armed){ .tid = tid, .link = link };
+	return 0;
+}
+
+void pyh_sampler_disarm_thread(struct pyh_sampler *s, pid_t tid)
+{
+	for (int i = 0; i < s->narmed; i++) {
+		if (s->armed[i].tid != tid)
+			continue;
+		bpf_link__destroy(s->armed[i].link);	/* closes the perf event too */
+		s->armed[i] = s->armed[--s->narmed];
+		return;
+	}
+}
+
 void pyh_sampler_free(struct pyh_sampler *s)
 {
 	if (!s)
 		return;
+	while (s->narmed > 0)
+		pyh_sampler_disarm_thread(s, s->armed[0].tid);
+	free(s->armed);
 	ring_buffer__free(s->rb);
 	bpf_link__destroy(s->proc_links[0]);
 	bpf_link__destroy(s->proc_links[1]);

@@ -17,6 +17,10 @@ struct pyh_sampler_opts {
 	size_t ringbuf_bytes;	/* rounded up to a power of two >= page size */
 	int gil_only;		/* --gil: only samples whose thread holds the GIL */
 	int max_targets;	/* capacity of the targets map */
+	/* Snapshots: no per-CPU events (rate_hz unused); each thread to sample
+	 * gets an event of its own (pyh_sampler_arm_thread), and every sample
+	 * wakes the poller at once. */
+	int per_thread;
 	/* Host mode: also load the exec/exit tracepoint programs (tp_btf when the
 	 * kernel accepts it, else the classic tracepoint) and hand every event to
 	 * proc_cb (which must be set). Off: nothing but the perf_event program. */
@@ -54,6 +58,20 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 uint32_t pyh_sampler_exec_gen(struct pyh_sampler *s, pid_t pid);
 /* "tp_btf", "tracepoint", or NULL without proc_events. */
 const char *pyh_sampler_proc_events_kind(const struct pyh_sampler *s);
+
+/* per_thread samplers: sample thread tid (of a target) every period_ns of
+ * its own time on a CPU, from now until disarmed: a thread that is running
+ * is sampled within about period_ns, one waiting for a CPU as soon as it gets
+ * one and runs that long, a sleeping one not at all. Returns 0 (also when
+ * already armed), -ESRCH when the thread is gone, -E2BIG past
+ * PYH_SAMPLER_MAX_ARMED, -EINVAL for a per-CPU sampler, other -errno. */
+int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns);
+/* Stop sampling tid (no-op when not armed). */
+void pyh_sampler_disarm_thread(struct pyh_sampler *s, pid_t tid);
+#define PYH_SAMPLER_MAX_ARMED 4096
+/* A period short enough that a running thread is caught at once, long
+ * enough that the interrupts cost it nothing measurable. */
+#define PYH_SAMPLER_SNAPSHOT_PERIOD_NS 200000ull
 
 /* Stop sampling pid. Returns 0, or -ENOENT when it was not a target. */
 int pyh_sampler_remove_target(struct pyh_sampler *s, pid_t pid);

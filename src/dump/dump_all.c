@@ -1,0 +1,69 @@
+/* dump --all: every Python process on the host, one after another. */
+#include "dump/dump.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host/host.h"
+
+int pyh_dump_all(const struct pyh_dump_opts *o, int json, int source_lines, FILE *out)
+{
+	pid_t *pids = calloc(PYH_HOST_MAX_PROCS, sizeof(*pids));
+	int n, found = 0, rc = 0;
+
+	if (!pids) {
+		fprintf(stderr, "pyhang: out of memory\n");
+		return -ENOMEM;
+	}
+	n = pyh_host_list_pids(pids, PYH_HOST_MAX_PROCS);
+	if (n < 0) {
+		fprintf(stderr, "pyhang: cannot list /proc: %s\n", strerror(-n));
+		rc = n;
+		goto cleanup;
+	}
+	for (int i = 0; i < n; i++) {
+		struct pyh_dump_host host;
+		struct pyh_host_proc hp;
+		struct pyh_target t;
+		struct pyh_dump d;
+		char err[512];
+		int e;
+
+		/* Not Python, gone, or still starting: not part of the list. */
+		if (pyh_target_open(pids[i], &t, err, sizeof(err)))
+			continue;
+		if (pyh_host_proc_read(pids[i], &hp))
+			continue;
+		e = pyh_dump_take(o, pids[i], &d, err, sizeof(err));
+		if (e) {
+			if (e != -ESRCH) {
+				fprintf(stderr, "pyhang: %s\n", err);
+				rc = e;
+			}
+			continue;
+		}
+		host.ns_pid = hp.ns_pid;
+		pyh_host_label(&hp, &d.target.ver, host.label, sizeof(host.label));
+		snprintf(host.cgroup, sizeof(host.cgroup), "%s", hp.cgroup);
+		d.host = &host;
+		if (!json && found)
+			fputc('\n', out);
+		e = json ? pyh_dump_write_json(&d, out) : pyh_dump_write_text(&d, out, source_lines);
+		pyh_dump_free(&d);
+		found++;
+		if (e || fflush(out)) {
+			fprintf(stderr, "pyhang: cannot write the output: %s\n", strerror(e ? -e : errno));
+			rc = e ? e : -errno;
+			goto cleanup;
+		}
+	}
+	if (!found && !rc) {
+		fprintf(stderr, "pyhang: no Python process is running\n");
+		rc = -ENOENT;
+	}
+cleanup:
+	free(pids);
+	return rc;
+}

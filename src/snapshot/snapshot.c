@@ -1,0 +1,327 @@
+/* True stacks: memory reads of threads that did not run, kernel samples of
+ * threads that did. */
+#include "snapshot/snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log/log.h"
+#include "proc/procfs.h"
+#include "python/frames.h"
+#include "python/stack.h"
+#include "python/threads.h"
+#include "record/sampler.h"
+
+/* Memory reads of one sleeping thread before it counts as running. */
+#define PYH_SNAP_MEMORY_TRIES 3
+/* While waiting for kernel samples, look this often whether a thread fell
+ * asleep (then it is read from memory). */
+#define PYH_SNAP_POLL_MS 5
+#define PYH_SNAP_RINGBUF_BYTES (256u << 10)
+#define PYH_SNAP_MAX_TARGETS 1024
+
+struct pyh_snapper {
+	struct pyh_sampler *smp;
+	int tried;			/* the sampler was tried (ok or not) */
+	char why[256];			/* why it could not be had */
+	pid_t added[PYH_SNAP_MAX_TARGETS];	/* targets already in the sampler */
+	int nadded;
+	/* the take in progress, for the sample callback */
+	const struct pyh_target *t;
+	struct pyh_codecache *cache;
+	struct pyh_snap *th;
+	int n, max;
+	int *want_kernel;		/* per thread: waiting for a kernel sample */
+	int *kernel_partial;		/* per thread: holds a kernel sample that was not whole */
+};
+
+struct pyh_snapper *pyh_snapper_new(void)
+{
+	return calloc(1, sizeof(struct pyh_snapper));
+}
+
+void pyh_snapper_free(struct pyh_snapper *s)
+{
+	if (!s)
+		return;
+	pyh_sampler_free(s->smp);
+	free(s);
+}
+
+int pyh_snapper_kernel_ok(const struct pyh_snapper *s, const char **why)
+{
+	if (s->tried && !s->smp) {
+		if (why)
+			*why = s->why;
+		return 0;
+	}
+	return 1;
+}
+
+static uint64_t pyh_snap_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A kernel sample: keep it for its thread when that one waits for one. A
+ * whole stack ends the wait; one that is not is kept as the partial stack
+ * until a better one comes. */
+static int pyh_snap_on_sample(const struct pyh_sample *smp, size_t len, void *arg)
+{
+	struct pyh_snapper *s = arg;
+	char why[128];
+	int i;
+
+	if (!s->th || len < PYH_SAMPLE_HDR_SIZE || smp->depth > PYH_SAMPLE_MAX_DEPTH ||
+	    len < PYH_SAMPLE_SIZE(smp->depth) || smp->pid != (uint32_t)s->t->pid)
+		return 0;
+	for (i = 0; i < s->n; i++)
+		if (s->want_kernel[i] && s->th[i].tid == (pid_t)smp->tid)
+			break;
+	if (i == s->n)
+		return 0;
+	{
+		struct pyh_snap *th = &s->th[i];
+		int n = (int)smp->depth < s->max ? (int)smp->depth : s->max;
+		enum pyh_walk_status status = (enum pyh_walk_status)smp->walk_status;
+
+		if (n < (int)smp->depth)
+			status = PYH_WALK_TRUNCATED;
+		memcpy(th->frames, smp->frames, (size_t)n * sizeof(*th->frames));
+		memset(th->addrs, 0, (size_t)n * sizeof(*th->addrs));
+		th->n = n;
+		th->status = status;
+		th->how = PYH_SNAP_KERNEL;
+		if (pyh_raw_stack_problem(s->cache, th->frames, n, status, why, sizeof(why))) {
+			s->kernel_partial[i] = 1;	/* keep waiting for a whole one */
+			return 0;
+		}
+		s->kernel_partial[i] = 0;
+		s->want_kernel[i] = 0;
+		th->error[0] = '\0';
+	}
+	return 0;
+}
+
+/* Set the sampler up once (per-thread events, samples to our callback) and
+ * make t one of its targets. Returns 0 or -errno (s->why says why). */
+static int pyh_snap_kernel_ready(struct pyh_snapper *s, const struct pyh_target *t)
+{
+	struct pyh_sampler_opts o = {
+		.rate_hz = 1,
+		.ringbuf_bytes = PYH_SNAP_RINGBUF_BYTES,
+		.max_targets = PYH_SNAP_MAX_TARGETS,
+		.per_thread = 1,
+	};
+	char err[256];
+	int rc;
+
+	if (!s->tried) {
+		s->tried = 1;
+		rc = pyh_sampler_open(&o, pyh_snap_on_sample, s, &s->smp, err, sizeof(err));
+		if (rc) {
+			s->smp = NULL;
+			snprintf(s->why, sizeof(s->why), "%s", err);
+			return rc;
+		}
+	}
+	if (!s->smp)
+		return -EOPNOTSUPP;
+	for (int i = 0; i < s->nadded; i++)
+		if (s->added[i] == t->pid)
+			return 0;
+	if (s->nadded >= PYH_SNAP_MAX_TARGETS)
+		return -E2BIG;
+	rc = pyh_sampler_add_target(s->smp, t, err, sizeof(err));
+	if (rc)
+		return rc;
+	s->added[s->nadded++] = t->pid;
+	return 0;
+}
+
+/* A thread's state and CPU slices now. Returns 0, or -ESRCH when gone. */
+static int pyh_snap_sched(const struct pyh_target *t, pid_t tid, char *state, uint64_t *slices)
+{
+	struct pyh_proc_schedstat ss;
+	struct pyh_proc_stat st;
+	int rc;
+
+	*state = '?';
+	*slices = 0;
+	if (!tid)
+		return 0;
+	rc = pyh_proc_schedstat(t->pid, tid, &ss);
+	if (!rc)
+		rc = pyh_proc_stat(t->pid, tid, &st);
+	if (rc == -ESRCH || (!rc && pyh_proc_stat_dead(&st)))
+		return -ESRCH;
+	if (!rc) {
+		*state = st.state;
+		*slices = ss.slices;
+	}
+	return 0;
+}
+
+static int pyh_snap_asleep(char state)
+{
+	return state == 'S' || state == 'D' || state == 'T' || state == 't' || state == 'I';
+}
+
+/* The innermost Python frame of the thread now: its address and offset. */
+static void pyh_snap_top(const struct pyh_target *t, uint64_t tstate, uint64_t *addr,
+			 struct pyh_raw_frame *raw)
+{
+	enum pyh_walk_status status;
+	uint64_t top = 0;
+
+	*addr = 0;
+	memset(raw, 0, sizeof(*raw));
+	if (!pyh_thread_top(t, tstate, &top) && top)
+		pyh_frames_walk(t, top, raw, addr, 1, &status);
+}
+
+/* One memory read of th. Returns 1 when the thread did not run while it was
+ * read (the result is then a snapshot), 0 when it did or might have, -ESRCH
+ * when it is gone. Without a tid nothing can be checked: 1 after one read. */
+static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int max)
+{
+	uint64_t slices0, slices1, top = 0, addr1;
+	struct pyh_raw_frame top1;
+	char st0, st1;
+
+	if (pyh_snap_sched(t, th->tid, &st0, &slices0))
+		return -ESRCH;
+	if (th->tid && !pyh_snap_asleep(st0))
+		return 0;
+	if (pyh_thread_top(t, th->tstate, &top))
+		top = 0;
+	th->n = pyh_frames_walk(t, top, th->frames, th->addrs, max, &th->status);
+	th->how = PYH_SNAP_MEMORY;
+	if (!th->tid)
+		return 1;
+	if (pyh_snap_sched(t, th->tid, &st1, &slices1))
+		return -ESRCH;
+	pyh_snap_top(t, th->tstate, &addr1, &top1);
+	if (slices1 != slices0 || !pyh_snap_asleep(st1))
+		return 0;
+	if (th->n == 0)
+		return addr1 == 0;
+	return addr1 == th->addrs[0] && top1.code == th->frames[0].code &&
+	       top1.offset == th->frames[0].offset;
+}
+
+int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_codecache *cache,
+		  struct pyh_snap *th, int n, int max, unsigned deadline_ms)
+{
+	uint64_t end;
+	int pending = 0, rc = 0;
+
+	if (max > PYH_MAX_FRAMES)
+		max = PYH_MAX_FRAMES;
+	s->want_kernel = calloc((size_t)(n > 0 ? n : 1), sizeof(*s->want_kernel));
+	s->kernel_partial = calloc((size_t)(n > 0 ? n : 1), sizeof(*s->kernel_partial));
+	if (!s->want_kernel || !s->kernel_partial) {
+		rc = -ENOMEM;
+		goto cleanup;
+	}
+	/* Sleeping threads from memory; the others (and those that woke while
+	 * read) in the kernel. */
+	for (int i = 0; i < n; i++) {
+		int got = 0;
+
+		th[i].how = PYH_SNAP_NONE;
+		th[i].n = 0;
+		th[i].status = PYH_WALK_END;
+		th[i].gone = 0;
+		th[i].error[0] = '\0';
+		for (int k = 0; k < PYH_SNAP_MEMORY_TRIES && !got; k++) {
+			got = pyh_snap_memory(t, &th[i], max);
+			if (got < 0) {
+				th[i].gone = 1;
+				th[i].how = PYH_SNAP_NONE;
+				th[i].n = 0;
+				break;
+			}
+		}
+		if (!got && th[i].tid) {
+			s->want_kernel[i] = 1;
+			pending++;
+		}
+	}
+	if (pending && pyh_snap_kernel_ready(s, t) == 0) {
+		s->t = t;
+		s->cache = cache;
+		s->th = th;
+		s->n = n;
+		s->max = max < PYH_SAMPLE_MAX_DEPTH ? max : PYH_SAMPLE_MAX_DEPTH;
+		for (int i = 0; i < n; i++) {
+			int e;
+
+			if (!s->want_kernel[i])
+				continue;
+			e = pyh_sampler_arm_thread(s->smp, th[i].tid, PYH_SAMPLER_SNAPSHOT_PERIOD_NS);
+			if (e == -ESRCH) {
+				th[i].gone = 1;
+				th[i].how = PYH_SNAP_NONE;
+				th[i].n = 0;
+				s->want_kernel[i] = 0;
+			} else if (e) {
+				snprintf(th[i].error, sizeof(th[i].error),
+					 "running: no kernel snapshot (arming its perf event: %s)", strerror(-e));
+				s->want_kernel[i] = 0;
+			}
+		}
+		end = pyh_snap_now_ms() + deadline_ms;
+		for (;;) {
+			uint64_t now = pyh_snap_now_ms();
+			int left = 0;
+
+			for (int i = 0; i < n; i++) {
+				int got;
+
+				if (!s->want_kernel[i])
+					continue;
+				/* fell asleep before a whole sample came: it no longer moves */
+				got = pyh_snap_memory(t, &th[i], max);
+				if (got < 0) {
+					th[i].gone = 1;
+					th[i].how = PYH_SNAP_NONE;
+					th[i].n = 0;
+				}
+				if (got) {
+					s->want_kernel[i] = 0;
+					continue;
+				}
+				left++;
+			}
+			if (!left || now >= end)
+				break;
+			pyh_sampler_poll(s->smp, (int)(end - now < PYH_SNAP_POLL_MS ? end - now : PYH_SNAP_POLL_MS));
+		}
+		for (int i = 0; i < n; i++) {
+			pyh_sampler_disarm_thread(s->smp, th[i].tid);
+			if (s->want_kernel[i] && !th[i].gone)
+				snprintf(th[i].error, sizeof(th[i].error),
+					 "running: no consistent snapshot in %u ms", deadline_ms);
+		}
+		s->th = NULL;
+	} else if (pending) {
+		/* No kernel side: what memory gave, said to be unsure. */
+		for (int i = 0; i < n; i++)
+			if (s->want_kernel[i] && !th[i].gone)
+				snprintf(th[i].error, sizeof(th[i].error),
+					 "running: read from memory while it ran (no kernel snapshot): "
+					 "may be inconsistent");
+	}
+cleanup:
+	free(s->want_kernel);
+	free(s->kernel_partial);
+	s->want_kernel = s->kernel_partial = NULL;
+	return rc;
+}

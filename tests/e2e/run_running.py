@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""End-to-end: the stacks of running threads are true snapshots, on every interpreter.
+
+Each program in tests/e2e/running/ prints `READY <json call graph>` and then runs;
+the call graph says, for each function (co_name), which functions may call it.
+A dump counts when the main thread's stack is whole (it reaches `<module>`,
+no stack_error) and consistent (every frame is called by a function that can
+call it).
+
+- deep_cpu.py: CPU-bound, 20-60 frames deep and changing thousands of times a
+  second. Dumped DEEP_DUMPS times: every stack whole and consistent, and read
+  in the kernel ("snapshot": "kernel").
+- alternating.py: a few milliseconds running, a few sleeping, deep in calls
+  either way. Dumped ALT_DUMPS times: every stack whole and consistent,
+  whichever way it was read.
+
+usage: tests/e2e/run_running.py [PYHANG]      (PYHANG_PYTHONS=3.12,2.7 narrows)
+Prints `ok - ...` / `not ok - ...` and `N passed, N failed`.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PROGS = os.path.join(HERE, "running")
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+import interpreters  # noqa: E402  (tests/lib: the one list of interpreters)
+
+PYHANG = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "pyhang")
+DEEP_DUMPS = 20
+ALT_DUMPS = 50
+results = {"pass": 0, "fail": 0}
+
+
+def report(ok, name, why=""):
+    results["pass" if ok else "fail"] += 1
+    print("%s - %s%s" % ("ok" if ok else "not ok", name, (": " + why) if why else ""))
+    sys.stdout.flush()
+
+
+def start(py, prog):
+    p = subprocess.Popen([py, os.path.join(PROGS, prog)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True)
+    line = p.stdout.readline()
+    if not line.startswith("READY "):
+        p.kill()
+        p.wait()
+        raise RuntimeError("%s did not start: %r %s" % (prog, line, p.stderr.read()[-500:]))
+    return p, json.loads(line[len("READY "):])
+
+
+def judge(dump, pid, calls):
+    """None when the main thread's stack is whole and consistent, else why."""
+    th = [t for t in dump["threads"] if t["tid"] == pid]
+    if not th:
+        return "no main thread in the dump"
+    t = th[0]
+    if t["stack_error"]:
+        return "stack_error: %s" % t["stack_error"]
+    fr = t["frames"]
+    if not fr or fr[-1]["function"] != "<module>":
+        return "does not reach <module>: %s" % [f["function"] for f in fr[-3:]]
+    for i in range(len(fr) - 1):
+        callee, caller = fr[i]["function"], fr[i + 1]["function"]
+        if caller not in calls.get(callee, ()):
+            return "frame %d %s called by %s, which cannot call it (stack %s)" % (
+                i, callee, caller, [f["function"] for f in fr])
+    return None
+
+
+def dump(pid):
+    r = subprocess.run([PYHANG, "dump", "--json", "--pid", str(pid)], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError("dump exited %d: %s" % (r.returncode, r.stderr.strip()))
+    return json.loads(r.stdout)
+
+
+def run_case(label, py, prog, count, want_kernel):
+    name = "%s %s x%d" % (label, prog, count)
+    try:
+        p, calls = start(py, prog)
+    except RuntimeError as e:
+        report(False, name, str(e))
+        return
+    bad, kinds = [], {}
+    try:
+        time.sleep(0.3)
+        for i in range(count):
+            d = dump(p.pid)
+            why = judge(d, p.pid, calls)
+            main = [t for t in d["threads"] if t["tid"] == p.pid][0]
+            kinds[main["snapshot"]] = kinds.get(main["snapshot"], 0) + 1
+            if why is None and want_kernel and main["snapshot"] != "kernel":
+                why = "read by %s, want kernel" % main["snapshot"]
+            if why:
+                bad.append("dump %d: %s" % (i, why))
+            time.sleep(0.05)
+        state = open("/proc/%d/stat" % p.pid).read().rsplit(")", 1)[1].split()[0]
+        if state in ("T", "t", "Z", "X"):
+            bad.append("target left in state %s" % state)
+    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+        bad.append(str(e))
+    finally:
+        p.kill()
+        p.wait()
+    report(not bad, name, ("%d of %d wrong; first: %s" % (len(bad), count, bad[0])) if bad
+           else "all whole and consistent (%s)" % ", ".join(
+               "%s %d" % (k, v) for k, v in sorted(kinds.items(), key=str)))
+
+
+def main():
+    for label, py in interpreters.present():
+        run_case(label, py, "deep_cpu.py", DEEP_DUMPS, True)
+        run_case(label, py, "alternating.py", ALT_DUMPS, False)
+    print("%d passed, %d failed" % (results["pass"], results["fail"]))
+    return 1 if results["fail"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
