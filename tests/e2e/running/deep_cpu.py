@@ -12,6 +12,7 @@ CALLS = {
     "step": ["descend"],
     "numbers": ["descend"],
     "leaf": ["descend", "numbers", "inner"],
+    "closure": ["descend"],
     "inner": ["descend"],
     "<genexpr>": ["leaf"],
 }
