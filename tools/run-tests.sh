@@ -115,6 +115,7 @@ all)
 		ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} run_unit build-san
 	fi
 	run_e2e "$@"
+	run_script running python3 tests/e2e/run_running.py "$build/pyhang"
 	run_script record python3 tests/e2e/run_record.py "$build/pyhang"
 	run_script watch python3 tests/e2e/run_watch.py "$build/pyhang"
 	run_script metrics python3 tests/e2e/run_metrics.py "$build/pyhang"

@@ -10,6 +10,9 @@ call it).
 - deep_cpu.py: CPU-bound, 20-60 frames deep and changing thousands of times a
   second. Dumped DEEP_DUMPS times: every stack whole and consistent, and read
   in the kernel ("snapshot": "kernel").
+- stdlib_ast.py: the standard library's ast.NodeVisitor over the parsed
+  standard library, whole and consistent the same way: code nobody here wrote
+  (it reads files, so it is sometimes asleep and read from memory).
 - alternating.py: a few milliseconds running, a few sleeping, deep in calls
   either way. Dumped ALT_DUMPS times: every stack whole and consistent,
   whichever way it was read.
@@ -115,6 +118,7 @@ def run_case(label, py, prog, count, want_kernel):
 def main():
     for label, py in interpreters.present():
         run_case(label, py, "deep_cpu.py", DEEP_DUMPS, True)
+        run_case(label, py, "stdlib_ast.py", DEEP_DUMPS, False)  # it reads files: may sleep
         run_case(label, py, "alternating.py", ALT_DUMPS, False)
     print("%d passed, %d failed" % (results["pass"], results["fail"]))
     return 1 if results["fail"] else 0
