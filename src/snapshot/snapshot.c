@@ -36,6 +36,7 @@ struct pyh_snapper {
 	int n, max;
 	int *want_kernel;		/* per thread: waiting for a kernel sample */
 	int *kernel_partial;		/* per thread: holds a kernel sample that was not whole */
+	uint64_t *run0;			/* per thread: its CPU time when armed, ns */
 };
 
 struct pyh_snapper *pyh_snapper_new(void)
@@ -186,12 +187,23 @@ static void pyh_snap_top(const struct pyh_target *t, uint64_t tstate, uint64_t *
 		pyh_frames_walk(t, top, raw, addr, 1, &status);
 }
 
+/* Walk th's frames from memory as they are now, whatever the thread does. */
+static void pyh_snap_walk(const struct pyh_target *t, struct pyh_snap *th, int max)
+{
+	uint64_t top = 0;
+
+	if (pyh_thread_top(t, th->tstate, &top))
+		top = 0;
+	th->n = pyh_frames_walk(t, top, th->frames, th->addrs, max, &th->status);
+	th->how = PYH_SNAP_MEMORY;
+}
+
 /* One memory read of th. Returns 1 when the thread did not run while it was
  * read (the result is then a snapshot), 0 when it did or might have, -ESRCH
  * when it is gone. Without a tid nothing can be checked: 1 after one read. */
 static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int max)
 {
-	uint64_t slices0, slices1, top = 0, addr1;
+	uint64_t slices0, slices1, addr1;
 	struct pyh_raw_frame top1;
 	char st0, st1;
 
@@ -199,10 +211,7 @@ static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int 
 		return -ESRCH;
 	if (th->tid && !pyh_snap_asleep(st0))
 		return 0;
-	if (pyh_thread_top(t, th->tstate, &top))
-		top = 0;
-	th->n = pyh_frames_walk(t, top, th->frames, th->addrs, max, &th->status);
-	th->how = PYH_SNAP_MEMORY;
+	pyh_snap_walk(t, th, max);
 	if (!th->tid)
 		return 1;
 	if (pyh_snap_sched(t, th->tid, &st1, &slices1))
@@ -216,17 +225,36 @@ static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int 
 	       top1.offset == th->frames[0].offset;
 }
 
+/* No whole stack of a running thread by its deadline: keep the partial one
+ * (the last kernel sample, else memory as it is) and say why. */
+static void pyh_snap_give_up(const struct pyh_target *t, struct pyh_snap *th, int max,
+			     unsigned deadline_ms, uint64_t ran_ms, uint64_t waited_ms)
+{
+	if (th->how != PYH_SNAP_KERNEL)
+		pyh_snap_walk(t, th, max);
+	if (ran_ms >= deadline_ms)
+		snprintf(th->error, sizeof(th->error),
+			 "running: no consistent snapshot in %u ms (the stack shown is partial)",
+			 deadline_ms);
+	else
+		snprintf(th->error, sizeof(th->error),
+			 "running: no consistent snapshot: it had %llu ms on a CPU in %llu ms "
+			 "(the stack shown is partial)", (unsigned long long)ran_ms,
+			 (unsigned long long)waited_ms);
+}
+
 int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_codecache *cache,
 		  struct pyh_snap *th, int n, int max, unsigned deadline_ms)
 {
-	uint64_t end;
+	uint64_t start;
 	int pending = 0, rc = 0;
 
 	if (max > PYH_MAX_FRAMES)
 		max = PYH_MAX_FRAMES;
 	s->want_kernel = calloc((size_t)(n > 0 ? n : 1), sizeof(*s->want_kernel));
 	s->kernel_partial = calloc((size_t)(n > 0 ? n : 1), sizeof(*s->kernel_partial));
-	if (!s->want_kernel || !s->kernel_partial) {
+	s->run0 = calloc((size_t)(n > 0 ? n : 1), sizeof(*s->run0));
+	if (!s->want_kernel || !s->kernel_partial || !s->run0) {
 		rc = -ENOMEM;
 		goto cleanup;
 	}
@@ -277,12 +305,16 @@ int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_
 				s->want_kernel[i] = 0;
 			}
 		}
-		end = pyh_snap_now_ms() + deadline_ms;
+		start = pyh_snap_now_ms();
+		for (int i = 0; i < n; i++)
+			if (s->want_kernel[i] && pyh_proc_run_ns(t->pid, th[i].tid, &s->run0[i]))
+				s->run0[i] = 0;
 		for (;;) {
 			uint64_t now = pyh_snap_now_ms();
 			int left = 0;
 
 			for (int i = 0; i < n; i++) {
+				uint64_t run = 0;
 				int got;
 
 				if (!s->want_kernel[i])
@@ -298,30 +330,43 @@ int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_
 					s->want_kernel[i] = 0;
 					continue;
 				}
+				/* The deadline is the thread's own: deadline_ms on a CPU
+				 * (waiting for one on a busy machine does not count), and
+				 * PYH_SNAP_STARVED times that in all. */
+				if (now >= start + deadline_ms &&
+				    (pyh_proc_run_ns(t->pid, th[i].tid, &run) ||
+				     run - s->run0[i] >= (uint64_t)deadline_ms * 1000000u ||
+				     now >= start + (uint64_t)deadline_ms * PYH_SNAP_STARVED)) {
+					pyh_snap_give_up(t, &th[i], max, deadline_ms,
+							 (run - s->run0[i]) / 1000000u, now - start);
+					s->want_kernel[i] = 0;
+					continue;
+				}
 				left++;
 			}
-			if (!left || now >= end)
+			if (!left)
 				break;
-			pyh_sampler_poll(s->smp, (int)(end - now < PYH_SNAP_POLL_MS ? end - now : PYH_SNAP_POLL_MS));
+			pyh_sampler_poll(s->smp, PYH_SNAP_POLL_MS);
 		}
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n; i++)
 			pyh_sampler_disarm_thread(s->smp, th[i].tid);
-			if (s->want_kernel[i] && !th[i].gone)
-				snprintf(th[i].error, sizeof(th[i].error),
-					 "running: no consistent snapshot in %u ms", deadline_ms);
-		}
 		s->th = NULL;
 	} else if (pending) {
-		/* No kernel side: what memory gave, said to be unsure. */
-		for (int i = 0; i < n; i++)
-			if (s->want_kernel[i] && !th[i].gone)
-				snprintf(th[i].error, sizeof(th[i].error),
-					 "running: read from memory while it ran (no kernel snapshot): "
-					 "may be inconsistent");
+		/* No kernel side: what memory gives, said to be unsure. */
+		for (int i = 0; i < n; i++) {
+			if (!s->want_kernel[i] || th[i].gone)
+				continue;
+			pyh_snap_walk(t, &th[i], max);
+			snprintf(th[i].error, sizeof(th[i].error),
+				 "running: read from memory while it ran (no kernel snapshot): "
+				 "may be inconsistent");
+		}
 	}
 cleanup:
 	free(s->want_kernel);
 	free(s->kernel_partial);
+	free(s->run0);
 	s->want_kernel = s->kernel_partial = NULL;
+	s->run0 = NULL;
 	return rc;
 }

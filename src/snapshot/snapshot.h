@@ -54,9 +54,11 @@ struct pyh_snapper *pyh_snapper_new(void);
 void pyh_snapper_free(struct pyh_snapper *s); /* NULL-safe */
 
 /* Read th[0..n) of target t, at most max frames each (max <= PYH_MAX_FRAMES;
- * kernel samples hold at most PYH_SAMPLE_MAX_DEPTH), giving running threads
- * deadline_ms in all. cache names frames to check kernel samples. Every
- * thread gets a result (how, or error). Returns 0, or -ENOMEM. */
+ * kernel samples hold at most PYH_SAMPLE_MAX_DEPTH). A running thread gets
+ * deadline_ms of its own time on a CPU to give a whole sample (time spent
+ * waiting for a CPU on a busy machine does not count), and no more than
+ * PYH_SNAP_STARVED deadlines in all. cache names frames to check kernel
+ * samples. Every thread gets a result (how, or error). Returns 0, or -ENOMEM. */
 int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_codecache *cache,
 		  struct pyh_snap *th, int n, int max, unsigned deadline_ms);
 
@@ -67,4 +69,6 @@ int pyh_snapper_kernel_ok(const struct pyh_snapper *s, const char **why);
 /* The deadline dump gives running threads (issue: a consistent stack or a
  * clear "no snapshot" within this). */
 #define PYH_SNAP_DEADLINE_MS 50
+/* A thread that gets no CPU is waited for at most this many deadlines. */
+#define PYH_SNAP_STARVED 10
 #endif

@@ -115,8 +115,35 @@ def run_case(label, py, prog, count, want_kernel):
                "%s %d" % (k, v) for k, v in sorted(kinds.items(), key=str)))
 
 
+def run_no_bpf(label, py):
+    """Without CAP_BPF and CAP_PERFMON (capsh drops them): the memory walk, said once."""
+    name = "%s deep_cpu.py without BPF privileges" % label
+    p, _ = start(py, "deep_cpu.py")
+    try:
+        time.sleep(0.3)
+        r = subprocess.run(["capsh", "--drop=cap_bpf,cap_perfmon,cap_sys_admin", "--", "-c",
+                            "exec %s dump --json --pid %d" % (PYHANG, p.pid)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, timeout=30)
+    finally:
+        p.kill()
+        p.wait()
+    notes = [l for l in r.stderr.splitlines() if "read from memory, not in the kernel" in l]
+    if r.returncode != 0 or len(notes) != 1 or len(r.stderr.splitlines()) != 1:
+        report(False, name, "rc %d, stderr %r" % (r.returncode, r.stderr))
+        return
+    main = [t for t in json.loads(r.stdout)["threads"] if t["tid"] == p.pid][0]
+    if main["snapshot"] != "memory" or "may be inconsistent" not in (main["stack_error"] or ""):
+        report(False, name, "snapshot %s, stack_error %r" % (main["snapshot"], main["stack_error"]))
+        return
+    report(True, name, "memory, marked: %s" % main["stack_error"])
+
+
 def main():
-    for label, py in interpreters.present():
+    present = interpreters.present()
+    if present:
+        run_no_bpf(*present[-1])
+    for label, py in present:
         run_case(label, py, "deep_cpu.py", DEEP_DUMPS, True)
         run_case(label, py, "stdlib_ast.py", DEEP_DUMPS, False)  # it reads files: may sleep
         run_case(label, py, "alternating.py", ALT_DUMPS, False)

@@ -14,7 +14,7 @@ CALLS = {
     "one": ["main"],
     "parse": ["one"],
     "visit": ["one", "generic_visit"],
-    "generic_visit": ["visit"],
+    "generic_visit": ["visit", "visit_Constant"],
     "iter_fields": ["generic_visit"],
     "visit_Constant": ["visit"],    # 3.8+: NodeVisitor.visit_Constant forwards old visitors
 }
