@@ -13,6 +13,7 @@
 #include "python/frames.h"
 #include "python/stack.h"
 #include "python/threads.h"
+#include "snapshot/snapshot.h"
 
 #define PYH_NAME_SLOTS 4096
 #define PYH_ROOTS 4 /* group, process, thread, [truncated] */
@@ -40,7 +41,8 @@ struct pyh_collector {
 	struct pyh_pframe frames[PYH_ROOTS + PYH_SAMPLE_MAX_DEPTH];
 	struct pyh_frame named[PYH_SAMPLE_MAX_DEPTH]; /* the frames of the stack being added */
 	struct pyh_pythread *threads;	/* PYH_MAX_THREADS, for idle ticks */
-	struct pyh_raw_frame *raw;	/* PYH_SAMPLE_MAX_DEPTH */
+	struct pyh_raw_frame *raw;	/* PYH_SAMPLE_MAX_DEPTH, for idle ticks */
+	uint64_t *raw_addrs;		/* PYH_SAMPLE_MAX_DEPTH */
 	struct pyh_collector_stats st;
 };
 
@@ -56,7 +58,8 @@ struct pyh_collector *pyh_collector_new(struct pyh_profile *p, const struct pyh_
 	c->targets = calloc(PYH_COLLECTOR_MAX_TARGETS, sizeof(*c->targets));
 	c->threads = calloc(PYH_MAX_THREADS, sizeof(*c->threads));
 	c->raw = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw));
-	if (!c->targets || !c->threads || !c->raw) {
+	c->raw_addrs = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw_addrs));
+	if (!c->targets || !c->threads || !c->raw || !c->raw_addrs) {
 		pyh_collector_free(c);
 		return NULL;
 	}
@@ -74,6 +77,7 @@ void pyh_collector_free(struct pyh_collector *c)
 	free(c->targets);
 	free(c->threads);
 	free(c->raw);
+	free(c->raw_addrs);
 	free(c);
 }
 
@@ -264,14 +268,6 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 	return 0;
 }
 
-/* The scheduler state letter of a thread, '?' when unreadable. */
-static char pyh_thread_state(pid_t pid, pid_t tid)
-{
-	struct pyh_proc_stat st;
-
-	return pyh_proc_stat(pid, tid, &st) ? '?' : st.state;
-}
-
 static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint64_t ticks)
 {
 	char ptext[64], ttext[64];
@@ -284,24 +280,24 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 	}
 	for (int i = 0; i < nthreads && i < PYH_MAX_THREADS; i++) {
 		const struct pyh_pythread *th = &c->threads[i];
-		enum pyh_walk_status status;
-		int nf, r;
-		char state;
+		struct pyh_snap sn = { .tid = th->tid, .tstate = th->tstate, .frames = c->raw,
+				       .addrs = c->raw_addrs };
+		int r;
 
 		if (!th->tid || !th->frame)
 			continue;
-		state = pyh_thread_state(ct->t.pid, th->tid);
-		if (state == 'R' || state == '?' || state == 'Z' || state == 'X')
-			continue; /* running ones are the BPF sampler's; gone ones are nobody's */
 		if (c->opts.gil_only && th->tstate != gil_holder)
 			continue;
-		nf = pyh_frames_walk(&ct->t, th->frame, c->raw, NULL, PYH_SAMPLE_MAX_DEPTH, &status);
-		if (nf <= 0) {
+		/* running ones (and ones that ran while read) are the BPF sampler's;
+		 * gone ones are nobody's */
+		if (pyh_snap_sleeping(&ct->t, &sn, PYH_SAMPLE_MAX_DEPTH) != 1)
+			continue;
+		if (sn.n <= 0) {
 			c->st.idle_errors++;
 			continue;
 		}
-		r = pyh_roots(c, ct, th->tid, status == PYH_WALK_TRUNCATED, ptext, ttext, sizeof(ptext));
-		pyh_add_stack(c, ct, th->tid, c->raw, nf, r, ticks, &c->st.idle_samples);
+		r = pyh_roots(c, ct, th->tid, sn.status == PYH_WALK_TRUNCATED, ptext, ttext, sizeof(ptext));
+		pyh_add_stack(c, ct, th->tid, c->raw, sn.n, r, ticks, &c->st.idle_samples);
 		added++;
 	}
 	return added;

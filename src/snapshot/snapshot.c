@@ -243,6 +243,25 @@ static void pyh_snap_give_up(const struct pyh_target *t, struct pyh_snap *th, in
 			 (unsigned long long)waited_ms);
 }
 
+int pyh_snap_sleeping(const struct pyh_target *t, struct pyh_snap *th, int max)
+{
+	int got;
+
+	th->how = PYH_SNAP_NONE;
+	th->n = 0;
+	th->gone = 0;
+	th->error[0] = '\0';
+	if (!th->tid)
+		return 0;	/* nothing to check it by */
+	got = pyh_snap_memory(t, th, max > PYH_MAX_FRAMES ? PYH_MAX_FRAMES : max);
+	if (got <= 0) {
+		th->how = PYH_SNAP_NONE;
+		th->n = 0;
+		th->gone = got < 0;
+	}
+	return got;
+}
+
 int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_codecache *cache,
 		  struct pyh_snap *th, int n, int max, unsigned deadline_ms)
 {

@@ -62,6 +62,12 @@ void pyh_snapper_free(struct pyh_snapper *s); /* NULL-safe */
 int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_codecache *cache,
 		  struct pyh_snap *th, int n, int max, unsigned deadline_ms);
 
+/* One thread that should be asleep (record --idle: running ones are the
+ * sampler's), read from memory and verified as pyh_snap_take does. Returns 1
+ * with th filled (how PYH_SNAP_MEMORY) when it did not run while read, 0 when
+ * it runs or ran meanwhile (th then holds nothing to use), -ESRCH when gone. */
+int pyh_snap_sleeping(const struct pyh_target *t, struct pyh_snap *th, int max);
+
 /* Whether running threads can be read in the kernel: 1, or 0 with why (for
  * a one-line notice) once the snapper tried and failed. */
 int pyh_snapper_kernel_ok(const struct pyh_snapper *s, const char **why);
