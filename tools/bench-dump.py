@@ -1,15 +1,17 @@
 #!/usr/bin/python3
-"""Latency of `pyhang dump --pid` on a 33-thread Python program, beside gdb's py-bt.
+"""Latency of `pyhang dump --pid` beside Austin's where mode and gdb's py-bt.
 
   tools/bench-dump.py [--pyhang build/pyhang] [--runs 30] [--gdb-runs 5] [--interp LABEL ...]
 
-For each interpreter it starts tests/e2e/programs/many_threads.py (32 sleeping workers and
-the main thread), times `pyhang dump --pid PID` RUNS times (wall clock around the whole
-process, after one untimed warm-up run) and `gdb -p PID -batch -ex 'thread apply all py-bt'`
-GDB_RUNS times. Where gdb has no py-bt for that interpreter (no pythonX.Y-gdb.py or no debug
-info: Debian's stripped python3.11) it times `thread apply all bt` instead and says so.
-gdb stops the target while it works; pyhang does not. Prints a table; exit 1 if any pyhang
-run failed.
+For each interpreter and each of two targets — tests/e2e/programs/many_threads.py (32
+sleeping workers and the main thread) and tests/e2e/running/deep_cpu.py (one thread running
+20-60 frames deep, read in the kernel at an interrupt) — it times `pyhang dump --pid PID`
+RUNS times (wall clock around the whole process, after one untimed warm-up run),
+`austin -w PID` (where an austin with the where mode is on PATH) as many times, and
+`gdb -p PID -batch -ex 'thread apply all py-bt'` GDB_RUNS times. Where gdb has no py-bt for
+that interpreter (no pythonX.Y-gdb.py or no debug info: Debian's stripped python3.11) it
+times `thread apply all bt` instead and says so. gdb stops the target while it works;
+pyhang and Austin do not. Prints a table; exit 1 if any pyhang run failed.
 """
 import argparse
 import math
@@ -21,20 +23,21 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROGRAM = os.path.join(ROOT, "tests", "e2e", "programs", "many_threads.py")
+PROGRAMS = [("32 asleep", os.path.join(ROOT, "tests", "e2e", "programs", "many_threads.py")),
+            ("1 running", os.path.join(ROOT, "tests", "e2e", "running", "deep_cpu.py"))]
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import interpreters  # noqa: E402  (tests/lib: the one list of interpreters)
 INTERPRETERS = interpreters.present()
 DEFAULT = ("2.7.18", "3.12.1", "debian-3.11")
 
 
-def start_target(interp):
+def start_target(interp, program):
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1", "HOME": os.environ.get("HOME", "/root")}
-    proc = subprocess.Popen([interp, PROGRAM], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([interp, program], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-    line = proc.stdout.readline()      # the program prints READY once all threads sleep
-    if line.strip() != b"READY":
+    line = proc.stdout.readline()      # the program prints READY once all threads are in place
+    if not line.startswith(b"READY"):
         stop_target(proc)
         return None
     time.sleep(0.2)
@@ -92,6 +95,30 @@ def bench_gdb(pid, runs):
     return cmd, statistics.median(times), note
 
 
+def austin_where():
+    """The austin to time, or None: one whose --help lists the where mode."""
+    for d in os.environ.get("PATH", "/usr/bin").split(":"):
+        exe = os.path.join(d, "austin")
+        if os.access(exe, os.X_OK):
+            _, rc, out = timed([exe, "--help"], timeout=10)
+            if "--where" in out or "-w, " in out:
+                return exe
+    return None
+
+
+def bench_austin(exe, pid, runs):
+    """median ms or None."""
+    if not exe:
+        return None
+    times = []
+    for _ in range(runs):
+        ms, rc, _ = timed([exe, "-w", str(pid)], timeout=30)
+        if rc != 0:
+            return None
+        times.append(ms)
+    return statistics.median(times)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pyhang", default=os.path.join(ROOT, "build", "pyhang"))
@@ -112,51 +139,55 @@ def main():
         print("bench-dump: %s is not built; timing gdb only" % args.pyhang, file=sys.stderr)
     mode = ["--json"] if args.json else []
 
+    austin = austin_where()
     rows = []
     any_failed = False
     for label, interp in interps:
-        proc = start_target(interp)
-        if proc is None:
-            rows.append((label, "-", "-", "-", "-", "-", "-", "target did not start"))
-            any_failed = True
-            continue
-        try:
-            threads = len(os.listdir("/proc/%d/task" % proc.pid))
-            med = hi = "-"
-            okcount = "-"
-            notes = []
-            if have_pyhang:
-                argv = [args.pyhang, "dump"] + mode + ["--pid", str(proc.pid)]
-                timed(argv)                       # warm-up (page cache, BTF parse)
-                times, fails, last_err = [], 0, ""
-                for _ in range(args.runs):
-                    ms, rc, out = timed(argv, timeout=30)
-                    if rc == 0:
-                        times.append(ms)
-                    else:
-                        fails += 1
-                        last_err = out.strip().splitlines()[-1:] or ["exit %s" % rc]
-                        last_err = last_err[0]
-                okcount = "%d/%d" % (len(times), args.runs)
-                if times:
-                    med, hi = "%.1f" % statistics.median(times), "%.1f" % p90(times)
-                if fails:
-                    any_failed = True
-                    notes.append("pyhang: " + last_err[:80])
-            cmd, gmed, gnote = bench_gdb(proc.pid, args.gdb_runs)
-            if gnote:
-                notes.append(gnote)
-            rows.append((label, str(threads), med, hi, okcount, cmd,
-                         "%.1f" % gmed if gmed is not None else "-", "; ".join(notes)))
-        finally:
-            stop_target(proc)
+        for what, program in PROGRAMS:
+            proc = start_target(interp, program)
+            if proc is None:
+                rows.append((label, what, "-", "-", "-", "-", "-", "-", "-", "target did not start"))
+                any_failed = True
+                continue
+            try:
+                threads = len(os.listdir("/proc/%d/task" % proc.pid))
+                med = hi = "-"
+                okcount = "-"
+                notes = []
+                if have_pyhang:
+                    argv = [args.pyhang, "dump"] + mode + ["--pid", str(proc.pid)]
+                    timed(argv)                       # warm-up (page cache, BTF parse)
+                    times, fails, last_err = [], 0, ""
+                    for _ in range(args.runs):
+                        ms, rc, out = timed(argv, timeout=30)
+                        if rc == 0:
+                            times.append(ms)
+                        else:
+                            fails += 1
+                            last_err = out.strip().splitlines()[-1:] or ["exit %s" % rc]
+                            last_err = last_err[0]
+                    okcount = "%d/%d" % (len(times), args.runs)
+                    if times:
+                        med, hi = "%.1f" % statistics.median(times), "%.1f" % p90(times)
+                    if fails:
+                        any_failed = True
+                        notes.append("pyhang: " + last_err[:80])
+                amed = bench_austin(austin, proc.pid, args.runs)
+                cmd, gmed, gnote = bench_gdb(proc.pid, args.gdb_runs)
+                if gnote:
+                    notes.append(gnote)
+                rows.append((label, what, str(threads), med, hi, okcount,
+                             "%.1f" % amed if amed is not None else "-", cmd,
+                             "%.1f" % gmed if gmed is not None else "-", "; ".join(notes)))
+            finally:
+                stop_target(proc)
 
-    head = ("python", "threads", "pyhang med ms", "p90 ms", "ok", "gdb cmd", "gdb med ms",
-            "notes")
+    head = ("python", "target", "threads", "pyhang med ms", "p90 ms", "ok", "austin -w med ms",
+            "gdb cmd", "gdb med ms", "notes")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
-    print("pyhang dump%s --pid (%d runs) vs gdb -batch (%d runs), target: %s" % (
-        " --json" if args.json else "", args.runs, args.gdb_runs,
-        os.path.relpath(PROGRAM, ROOT)))
+    print("pyhang dump%s --pid (%d runs) vs austin -w (%s) and gdb -batch (%d runs); targets: %s" % (
+        " --json" if args.json else "", args.runs, austin or "no austin with -w on PATH",
+        args.gdb_runs, ", ".join("%s = %s" % (w, os.path.relpath(p, ROOT)) for w, p in PROGRAMS)))
     for r in [head] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     return 1 if any_failed else 0
