@@ -368,8 +368,10 @@ static int pyh_rec_attach(struct pyh_recstate *st, pid_t pid, char *err, size_t 
 		}
 	}
 	e = pyh_sampler_add_target(st->smp, &t, err, errsz);
-	if (e)
+	if (e) {
+		pyh_collector_forget(st->col, pid);	/* attached to both or to neither */
 		return e;
+	}
 	if (pyh_log_verbosity())
 		fprintf(stderr, "pyhang: sampling process %d (Python %d.%d.%d)\n", (int)pid,
 			t.ver.major, t.ver.minor, t.ver.micro);
@@ -777,9 +779,15 @@ int pyh_cmd_record(int argc, char **argv)
 			break;
 		}
 		if (!st->attached) {
-			/* The command may not have loaded Python yet: retry every poll. */
-			if (!pyh_rec_attach(st, st->main_pid, err, sizeof(err)))
+			/* The command may not have loaded Python yet: retry every poll,
+			 * but a Python that cannot be sampled as asked is an error. */
+			e = pyh_rec_attach(st, st->main_pid, err, sizeof(err));
+			if (!e) {
 				st->attached = 1;
+			} else if (e == -EOPNOTSUPP) {
+				fprintf(stderr, "pyhang: %s\n", err);
+				goto cleanup;	/* nothing to profile; the command is ended below */
+			}
 		}
 		if (o.subprocs && now - last_scan >= PYH_REC_SCAN_MS / 1000.0) {
 			last_scan = now;

@@ -20,6 +20,7 @@ int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
 	pyh_json_string(&j, "python", ver);
 	pyh_json_string(&j, "binary", d->target.bin.path);
 	pyh_json_string(&j, "cmdline", d->cmdline);
+	pyh_json_bool(&j, "free_threaded", !!(d->target.layout.flags & PYH_LAYOUT_FREE_THREADED));
 	pyh_json_bool(&j, "gil_known", d->gil_known);
 	pyh_json_array_begin(&j, "threads");
 	for (int i = 0; i < d->nthreads; i++) {

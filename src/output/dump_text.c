@@ -67,7 +67,8 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines)
 			d->target.ver.minor, d->target.table_mismatch);
 	fputc('\n', f);
 	fprintf(f, "%d thread%s, %d with Python state%s\n", d->nthreads, d->nthreads == 1 ? "" : "s",
-		python_threads, !d->gil_known ? "; GIL holder unknown" : "");
+		python_threads, d->target.layout.flags & PYH_LAYOUT_FREE_THREADED ? "; free-threaded: no GIL"
+				: !d->gil_known ? "; GIL holder unknown" : "");
 	for (int i = 0; i < d->nthreads; i++) {
 		const struct pyh_dump_thread *th = &d->threads[i];
 

@@ -342,6 +342,12 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 		v.flags |= PYH_TARGET_WAKEUP;
 	v.start_ticks = start_ticks;
 	v.exec_gen = exec_gen;
+	if (s->gil_only && l->gil_kind == PYH_GIL_NONE) {
+		snprintf(err, errsz, "process %d runs a free-threaded Python %d.%d.%d: there is no GIL "
+			 "to hold, so --gil does not apply", (int)t->pid, t->ver.major, t->ver.minor,
+			 t->ver.micro);
+		return -EOPNOTSUPP;
+	}
 	if (!t->interp_head_ptr || !pyh_frame_layout_ok(l)) {
 		snprintf(err, errsz, "process %d: layout not usable by the BPF sampler", (int)t->pid);
 		return -EINVAL;

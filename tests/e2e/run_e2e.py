@@ -361,8 +361,15 @@ def check_dump(prog, path, doc, pid, version, full):
         t = matched.get(tag)
         if t is not None and t.get("state") not in want:
             errs.append("%s: state %r, want %s" % (tag, t.get("state"), "|".join(sorted(want))))
-    if prog.gil is not None:
-        holders = [t.get("tid") for t in threads if isinstance(t, dict) and t.get("gil") is True]
+    holders = [t.get("tid") for t in threads if isinstance(t, dict) and t.get("gil") is True]
+    if doc.get("free_threaded"):
+        # No GIL to hold: nobody may be said to hold it, and the holder is not "known".
+        if holders or doc.get("gil_known") is not False:
+            errs.append("free-threaded: GIL holders %s, gil_known %r; want none, false" % (
+                holders, doc.get("gil_known")))
+    elif doc.get("free_threaded") is not False:
+        errs.append("free_threaded is %r, want true or false" % doc.get("free_threaded"))
+    elif prog.gil is not None:
         if prog.gil == "none":
             if holders:
                 errs.append("GIL reported held by %s, want nobody" % holders)

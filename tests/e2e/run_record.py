@@ -351,6 +351,79 @@ def test_subprocesses(python, tmp):
           sorted(procs.values()), err[-300:])
 
 
+def test_gil(name, python, tmp, free_threaded):
+    """--gil keeps samples taken while the thread holds the GIL: a thread compressing in
+    zlib (C, GIL released) disappears, one looping in Python stays. On a free-threaded
+    build there is no GIL: --gil says it does not apply and exits non-zero."""
+    prog = ("import threading, time, zlib\n"
+            "data = bytes(bytearray(range(256))) * 4096\n"
+            "def in_c():\n"
+            "    end = time.time() + 2\n"
+            "    while time.time() < end: zlib.compress(data, 9)\n"
+            "def in_python():\n"
+            "    end = time.time() + 2\n"
+            "    while time.time() < end: pass\n"
+            "t = threading.Thread(target=in_c); t.start(); in_python(); t.join()\n")
+    counts = {}
+    for gil in (False, True):
+        out = os.path.join(tmp, "%s-gil%d.folded" % (name, gil))
+        rc, err = run_cli(["-r", "200", "-f", "folded", "-o", out] + (["--gil"] if gil else [])
+                          + ["--", python, "-c", prog])
+        if gil and free_threaded:
+            lines = [l for l in err.strip().splitlines() if l.startswith("pyhang:")]
+            check(rc != 0 and len(lines) == 1 and "free-threaded" in lines[0] and "--gil" in lines[0],
+                  "%s: record --gil on a free-threaded build: one line, non-zero exit" % name,
+                  "rc=%s %s" % (rc, err[-300:]))
+            return
+        if not check(rc == 0 and os.path.exists(out), "%s: record%s exits 0" % (name, " --gil" if gil else ""),
+                     err[-300:]):
+            return
+        c = {"in_c": 0, "in_python": 0}
+        for frames, count in parse_folded(out):
+            for f in c:
+                if f in map(func_of, frames):
+                    c[f] += count
+        counts[gil] = c
+    if free_threaded:
+        check(counts[False]["in_c"] > 0 and counts[False]["in_python"] > 0,
+              "%s: both threads sampled without --gil (%s)" % (name, counts[False]))
+        return
+    check(counts[False]["in_c"] >= 50 and counts[True]["in_python"] >= 50 and
+          counts[True]["in_c"] <= 0.1 * counts[False]["in_c"],
+          "%s: --gil drops the thread in C without the GIL (in_c %d -> %d, in_python %d -> %d)" % (
+              name, counts[False]["in_c"], counts[True]["in_c"], counts[False]["in_python"],
+              counts[True]["in_python"]))
+
+
+def test_parallel4(name, python, tmp, attempt=1):
+    """Four threads burning CPU at once (in parallel on a free-threaded build): each
+    thread's share of the samples within SHARE_TOL points of its share of the CPU time,
+    as the threads measure it themselves."""
+    out = os.path.join(tmp, "%s-par4-%d.folded" % (name, attempt))
+    r = Recording(python, [os.path.join(PROGS, "parallel4.py"), str(SECONDS)],
+                  ["-r", str(RATE), "-f", "folded"], out)
+    rc, target_out = r.finish()
+    cpu = [float(v) for v in re.findall(r"cpu_\d=([0-9.]+)", target_out)]
+    if not check(rc == 0 and len(cpu) == 4, "%s: parallel4 recorded" % name,
+                 "rc=%s %s %s" % (rc, target_out, "; ".join(r.stderr[-3:]))):
+        return
+    n = [0] * 4
+    for frames, count in parse_folded(out):
+        for k in range(4):
+            if "burn_%d" % k in map(func_of, frames):
+                n[k] += count
+    total, cpu_total = sum(n) or 1, sum(cpu) or 1
+    got = [100.0 * x / total for x in n]
+    truth = [100.0 * x / cpu_total for x in cpu]
+    worst = max(abs(a - b) for a, b in zip(got, truth))
+    if worst > SHARE_TOL and attempt < ATTEMPTS:
+        print("# %s: parallel4 attempt %d missed by %.1f points; measuring again" % (name, attempt, worst))
+        return test_parallel4(name, python, tmp, attempt + 1)
+    check(worst <= SHARE_TOL,
+          "%s: 4 parallel threads, each one's share within %.0f points (got %s, true %s)" % (
+              name, SHARE_TOL, " ".join("%.1f" % g for g in got), " ".join("%.1f" % t for t in truth)))
+
+
 def main():
     if os.geteuid() != 0:
         print("not ok - run_record.py needs root (BPF)")
@@ -373,6 +446,19 @@ def main():
     test_threads(newest[0], tmp)
     test_idle(newest[0], tmp)
     test_subprocesses(newest[0], tmp)
+    test_gil("3.12", newest[0], tmp, False)
+    test_parallel4("3.12", newest[0], tmp)
+    # Every option on both 3.14 builds too, with and without the GIL.
+    for name, python in PYTHONS:
+        if "3.14" not in name:
+            continue
+        ft = name.endswith("t")
+        test_formats(name, python, tmp)
+        test_threads(python, tmp)
+        test_idle(python, tmp)
+        test_subprocesses(python, tmp)
+        test_gil(name, python, tmp, ft)
+        test_parallel4(name, python, tmp)
     print("%d passed, %d failed" % (results["pass"], results["fail"]))
     return 1 if results["fail"] else 0
 
