@@ -15,12 +15,9 @@ _PYENV_VERSIONS = ("2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", 
 
 ALL = [(v, os.path.join(PYENV, v, "bin", "python")) for v in _PYENV_VERSIONS]
 # CPython 3.14.7 with the GIL and free-threaded, built by ../shared/cpython/build.sh (which
-# installs bin/python3.14 and bin/python3.14t, no bin/python). Tested once PYHANG_WITH_314=1
-# (the default as soon as pyhang reads 3.14; see README).
-PY314 = [("3.14.7", os.path.join(PYENV, "3.14.7", "bin", "python3.14")),
-         ("3.14.7t", os.path.join(PYENV, "3.14.7t", "bin", "python3.14t"))]
-if os.environ.get("PYHANG_WITH_314", "0") == "1":
-    ALL.extend(PY314)
+# installs bin/python3.14 and bin/python3.14t, no bin/python; .ci/run builds them).
+ALL.append(("3.14.7", os.path.join(PYENV, "3.14.7", "bin", "python3.14")))
+ALL.append(("3.14.7t", os.path.join(PYENV, "3.14.7t", "bin", "python3.14t")))
 ALL.append(("debian-3.11", "/usr/bin/python3.11"))
 
 

@@ -21,6 +21,9 @@
 
 #include "python/layouts.h"
 
+#include "fixtures/debug_offsets_314.h"
+#include "fixtures/debug_offsets_314t.h"
+
 #define LIBPY313 "/root/.pyenv/versions/3.13.0/lib/libpython3.13.so.1.0"
 #define DBG313_WORDS 73
 #define DBG314_WORDS 95
@@ -331,6 +334,63 @@ static void test_dbg_real_313(void **state)
 			 -EINVAL);
 }
 
+/* ---- _Py_DebugOffsets: the real 3.14.7 and 3.14.7t runtimes (fixtures copied by
+ * tools/gen-debug-offsets-fixtures.sh) ---- */
+
+static void check_real_314(const unsigned char *b, int ft)
+{
+	const struct pyh_layout *t = pyh_layout_table(3, 14, ft);
+	unsigned char m[PYH_DEBUG_OFFSETS_READ];
+	struct pyh_layout l;
+	char err[256];
+
+	assert_memory_equal(b, "xdebugpy", 8);
+	assert_int_equal(word_get(b, 1) >> 8, 0x030e07);	/* 3.14.7 */
+	assert_int_equal(word_get(b, 2), (uint64_t)ft);	/* free_threaded */
+	memset(&l, 0x5a, sizeof(l));
+	assert_int_equal(pyh_layout_from_debug_offsets(b, PYH_DEBUG_OFFSETS_READ, &l, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	/* what the target says is what the headers said */
+	expect_layout_eq(&l, t);
+	assert_memory_equal(&l, t, sizeof(l));
+	if (ft) {
+		assert_int_equal(l.object_type, 24);
+		assert_int_equal(l.gil_kind, PYH_GIL_NONE);
+		assert_true(l.frame_tlbc_index != PYH_NO_FIELD && l.code_tlbc != PYH_NO_FIELD);
+	} else {
+		assert_int_equal(l.object_type, 8);
+		assert_int_equal(l.frame_tlbc_index, PYH_NO_FIELD);
+	}
+	/* the same bytes claiming the other build are not read as it */
+	memcpy(m, b, sizeof(m));
+	word_set(m, 2, !ft);
+	assert_int_equal(pyh_layout_from_debug_offsets(m, sizeof(m), &l, err, sizeof(err)), 0);
+	assert_int_equal(!!(l.flags & PYH_LAYOUT_FREE_THREADED), !ft);
+	/* a later 3.14 micro is read the same way; 3.15 is refused by name */
+	word_set(m, 2, ft);
+	word_set(m, 1, 0x030e09f0);
+	assert_int_equal(pyh_layout_from_debug_offsets(m, sizeof(m), &l, err, sizeof(err)), 0);
+	assert_int_equal(l.version_hex, 0x030e0900);
+	word_set(m, 1, 0x030f00f0);
+	assert_int_equal(pyh_layout_from_debug_offsets(m, sizeof(m), &l, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "3.15"));
+	/* 3.13's length is not enough for 3.14's struct */
+	assert_int_equal(pyh_layout_from_debug_offsets(b, DBG313_WORDS * 8, &l, err, sizeof(err)),
+			 -EINVAL);
+}
+
+static void test_dbg_real_314(void **state)
+{
+	(void)state;
+	check_real_314(debug_offsets_314, 0);
+}
+
+static void test_dbg_real_314t(void **state)
+{
+	(void)state;
+	check_real_314(debug_offsets_314t, 1);
+}
+
 /* ---- synthetic buffers ---- */
 
 static const unsigned int size_words_313[] = { 3, 6, 19, 28, 34, 44, 46, 50, 53, 56, 59, 61,
@@ -596,6 +656,9 @@ static const char check_script[] =
 	"U = ctypes.c_ulong.from_address\n"
 	"B = ctypes.c_ubyte.from_address\n"
 	"V = sys.version_info[0] * 100 + sys.version_info[1]\n"
+	"TAG = 3 if V >= 314 else 0  # f_executable is a tagged _PyStackRef on 3.14\n"
+	"import sysconfig\n"
+	"FT = bool(sysconfig.get_config_var('Py_GIL_DISABLED'))\n"
 	"bad = []\n"
 	"def eq(name, got, want):\n"
 	"    if got != want:\n"
@@ -618,11 +681,11 @@ static const char check_script[] =
 	"            fr = P(cf + o['cframe_current_frame']).value\n"
 	"        else:\n"
 	"            fr = P(ts + o['tstate_frame']).value\n"
-	"        eq('frame_code', P(fr + o['frame_code']).value, id(f.f_code))\n"
+	"        eq('frame_code', P(fr + o['frame_code']).value & ~TAG, id(f.f_code))\n"
 	"        eq('frame_owner', B(fr + o['frame_owner']).value, 0)\n"
 	"        back = P(fr + o['frame_back']).value\n"
 	"        bco = f.f_back.f_code\n"
-	"        eq('frame_back code', P(back + o['frame_code']).value, id(bco))\n"
+	"        eq('frame_back code', P(back + o['frame_code']).value & ~TAG, id(bco))\n"
 	"        ip = P(back + o['frame_lasti']).value\n"
 	"        eq('frame_lasti', ip - (id(bco) + o['code_adaptive']), f.f_back.f_lasti)\n"
 	"    return ts\n"
@@ -655,7 +718,7 @@ static const char check_script[] =
 	"    eq('runtime_interp_head', P(rt + o['runtime_interp_head']).value, interp)\n"
 	"    if o['runtime_tstate_current'] != NO:\n"
 	"        eq('runtime_tstate_current', P(rt + o['runtime_tstate_current']).value, ts)\n"
-	"if o['interp_gil_ptr'] != NO:\n"
+	"if o['interp_gil_ptr'] != NO and not FT:\n"
 	"    gil = P(interp + o['interp_gil_ptr']).value\n"
 	"    eq('gil_locked', I(gil + o['gil_locked']).value, 1)\n"
 	"    eq('gil_holder', P(gil + o['gil_holder']).value, ts)\n"
@@ -677,9 +740,10 @@ static const char check_script[] =
 	"    for s, ascii in (('hello ascii', 1), ('h\\xe9llo latin', 0)):\n"
 	"        eq('unicode_length', U(id(s) + o['unicode_length']).value, len(s))\n"
 	"        st = I(id(s) + o['unicode_state']).value\n"
-	"        eq('unicode_state kind', (st >> 2) & 7, 1)\n"
-	"        eq('unicode_state compact', (st >> 5) & 1, 1)\n"
-	"        eq('unicode_state ascii', (st >> 6) & 1, ascii)\n"
+	"        k = 8 if FT else 2  # interned: 2 bits, a whole byte on 3.14t\n"
+	"        eq('unicode_state kind', (st >> k) & 7, 1)\n"
+	"        eq('unicode_state compact', (st >> (k + 3)) & 1, 1)\n"
+	"        eq('unicode_state ascii', (st >> (k + 4)) & 1, ascii)\n"
 	"        off = o['unicode_ascii_data'] if ascii else o['unicode_compact_data']\n"
 	"        eq('unicode data', ctypes.string_at(id(s) + off, len(s)), s.encode('latin-1'))\n"
 	"ev.set()\n"
@@ -690,8 +754,10 @@ static const char check_script[] =
 	"    sys.exit(1)\n"
 	"print('OK %d' % V)\n";
 
+/* Installed interpreters checked live; a trailing 't' is the free-threaded build. */
 static const char *const live_versions[] = { "2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18",
-					     "3.10.13", "3.11.7", "3.12.1", "3.13.0" };
+					     "3.10.13", "3.11.7", "3.12.1", "3.13.0", "3.14.7",
+					     "3.14.7t" };
 
 #define ARG(f) snprintf(args[n], sizeof(args[n]), "%s=%d", #f, \
 			l->f == PYH_NO_FIELD ? -1 : (int)l->f); argv[n + 2] = args[n]; n++;
@@ -752,10 +818,20 @@ static void test_tables_live(void **state)
 	for (i = 0; i < sizeof(live_versions) / sizeof(live_versions[0]); i++) {
 		const char *v = live_versions[i];
 		int major = v[0] - '0', minor = atoi(v + 2), status;
-		const struct pyh_layout *l = pyh_layout_table(major, minor, 0);
+		int ft = v[strlen(v) - 1] == 't';
+		const struct pyh_layout *l = pyh_layout_table(major, minor, ft);
 
 		assert_non_null(l);
-		snprintf(python, sizeof(python), "/root/.pyenv/versions/%s/bin/python", v);
+		/* 3.14 is built by ../shared/cpython/build.sh, which installs pythonX.Y[t] only */
+		if (minor >= 14)
+			snprintf(python, sizeof(python), "/root/.pyenv/versions/%s/bin/python%d.%d%s", v,
+				 major, minor, ft ? "t" : "");
+		else
+			snprintf(python, sizeof(python), "/root/.pyenv/versions/%s/bin/python", v);
+		if (access(python, X_OK)) {
+			printf("  %s not installed: not checked live\n", python);
+			continue;
+		}
 		status = run_check(python, script, l, out, sizeof(out));
 		snprintf(want, sizeof(want), "OK %d\n", major * 100 + minor);
 		if (status != 0 || strcmp(out, want) != 0) {
@@ -774,6 +850,8 @@ int main(void)
 		cmocka_unit_test(test_table_known_values),
 		cmocka_unit_test(test_tables_live),
 		cmocka_unit_test_setup(test_dbg_real_313, setup_real313),
+		cmocka_unit_test(test_dbg_real_314),
+		cmocka_unit_test(test_dbg_real_314t),
 		cmocka_unit_test_setup(test_dbg_moved_fields, setup_real313),
 		cmocka_unit_test_setup(test_dbg_314_layout, setup_real313),
 		cmocka_unit_test_setup(test_dbg_errors, setup_real313),

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "python/layouts.h"
 #include "python/pystr.h"
 
 /* PyASCIIObject 40 / PyCompactUnicodeObject 56 bytes (3.12, 3.13). */
@@ -391,11 +392,22 @@ static void test_real_interpreters(void **state)
 		{ "/root/.pyenv/versions/3.12.1/bin/python", &layout312 },
 		{ "/root/.pyenv/versions/3.13.0/bin/python", &layout312 },
 	};
+	/* 3.14 with and without the GIL, by the generated tables (3.14t's str header
+	 * is larger and its kind bits sit higher) */
+	static const struct {
+		const char *python;
+		int ft;
+	} py314[] = {
+		{ "/root/.pyenv/versions/3.14.7/bin/python3.14", 0 },
+		{ "/root/.pyenv/versions/3.14.7t/bin/python3.14t", 1 },
+	};
 	int ran = 0;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(py) / sizeof(py[0]); i++)
 		ran += check_interpreter(py[i].python, py[i].l);
+	for (size_t i = 0; i < sizeof(py314) / sizeof(py314[0]); i++)
+		ran += check_interpreter(py314[i].python, pyh_layout_table(3, 14, py314[i].ft));
 	printf("  read strings from %d real interpreters\n", ran);
 	assert_true(ran > 0);
 }
