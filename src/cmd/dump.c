@@ -84,7 +84,7 @@ int pyh_cmd_dump(int argc, char **argv)
 			}
 			break;
 		case 'v':
-			pyh_log_set_verbosity(1);
+			pyh_log_set_verbosity(pyh_log_verbosity() + 1);
 			break;
 		case 'h':
 			dump_usage(stdout);

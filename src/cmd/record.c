@@ -291,7 +291,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_recopts *o, int *exit
 				return -1;
 			}
 			break;
-		case 'v': pyh_log_set_verbosity(1); break;
+		case 'v': pyh_log_set_verbosity(pyh_log_verbosity() + 1); break;
 		case 'h':
 			pyh_rec_usage(stdout);
 			*exit_code = 0;
@@ -501,6 +501,9 @@ static void pyh_rec_proc_event(const struct pyh_proc_event *e, void *arg)
 
 	if (!st->tr)
 		return;
+	if (pyh_log_verbosity() > 2)
+		fprintf(stderr, "pyhang: process %u: %s\n", e->pid,
+			e->kind == PYH_PROC_EXIT ? "exit" : e->kind == PYH_PROC_EXEC ? "exec" : "fork");
 	if (e->kind == PYH_PROC_EXIT)
 		pyh_host_tracker_exit(st->tr, (pid_t)e->pid);
 	else if (e->kind == PYH_PROC_EXEC || e->kind == PYH_PROC_FORK)

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log/log.h"
 #include "proc/procfs.h"
 
 #define PYH_HOST_RESCAN_MS 5000		/* safety rescan of /proc (missed events, forks) */
@@ -159,7 +160,7 @@ static int pyh_try(struct pyh_host_tracker *tr, struct pyh_host_entry *e, uint64
 {
 	struct pyh_host_proc *p = NULL;
 	struct pyh_target *t = NULL;
-	char err[512];
+	char err[512] = "";
 	uint32_t gen;
 	int rc;
 
@@ -176,14 +177,21 @@ static int pyh_try(struct pyh_host_tracker *tr, struct pyh_host_entry *e, uint64
 	}
 	rc = pyh_host_proc_read(e->pid, p);
 	if (rc == -ESRCH) {
+		if (pyh_log_verbosity() > 1)
+			fprintf(stderr, "pyhang: process %d gone before it was followed\n", (int)e->pid);
 		pyh_remove(tr, e);
 		goto cleanup;
 	}
-	if (rc)
+	if (rc) {
+		snprintf(err, sizeof(err), "reading /proc/%d: %s", (int)e->pid, strerror(-rc));
 		goto give_up;
+	}
 	e->start_ticks = p->start_ticks;
 	rc = pyh_target_open(e->pid, t, err, sizeof(err));
 	if (rc == -ESRCH) {
+		if (pyh_log_verbosity() > 1)
+			fprintf(stderr, "pyhang: process %d gone before it was followed: %s\n",
+				(int)e->pid, err);
 		pyh_remove(tr, e);
 		goto cleanup;
 	}
@@ -203,6 +211,9 @@ static int pyh_try(struct pyh_host_tracker *tr, struct pyh_host_entry *e, uint64
 
 retry:
 	/* Starting up (no interpreter yet, libpython not mapped yet): back off. */
+	if (pyh_log_verbosity() > 2)
+		fprintf(stderr, "pyhang: process %d not ready (%s): trying again in %u ms\n",
+			(int)e->pid, err, e->backoff_ms);
 	if (now_ms + e->backoff_ms <= e->deadline_ms) {
 		e->next_ms = now_ms + e->backoff_ms;
 		e->backoff_ms *= 2;
@@ -214,6 +225,9 @@ retry:
 give_up:
 	e->state = PYH_HS_NOT_PYTHON;
 	pyh_proc_exe(e->pid, e->exe, sizeof(e->exe));
+	if (pyh_log_verbosity() > 1)
+		fprintf(stderr, "pyhang: process %d (%s) not followed: %s\n", (int)e->pid, e->exe,
+			rc == -ENOMEM ? "out of memory" : err);
 	rc = 0;
 cleanup:
 	free(p);

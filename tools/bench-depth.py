@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+"""What `pyhang record` costs on deep stacks: the collector's CPU, the BPF program's time
+per sample and in all, beside Austin where an austin is installed.
+
+  tools/bench-depth.py [--pyhang build/pyhang] [--warmup 2] [--seconds 8] [--interp LABEL ...]
+
+For each interpreter, depth (60 and 200 frames) and rate (99 and 999 Hz) it starts a
+CPU-bound program that recurses to that depth and works there (its innermost frames change,
+the rest stay), records it with `pyhang record --pid -r RATE`, waits --warmup seconds, then
+measures --seconds of steady state: pyhang's CPU time from /proc (user + system), and the BPF
+program's run time and run count from `kernel.bpf_stats_enabled` (bpftool). Shares are of one
+CPU core. Where `austin` is on PATH and supports the interpreter, `austin -s -i INTERVAL`
+samples the same program at the same rate and its CPU is measured the same way. Medians are
+not needed: each figure is a CPU-time ratio over one window, the way the issue asks.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+import interpreters  # noqa: E402  (tests/lib: the one list of interpreters)
+
+DEFAULT = ("debian-3.11", "3.12.1", "3.8.18")
+HZ = os.sysconf("SC_CLK_TCK")
+PROGRAM = """\
+import sys
+sys.setrecursionlimit(10000)
+def leaf(i):
+    return i * i + 1
+def work():
+    x = 0
+    while True:
+        for i in range(1000):
+            x += leaf(i)
+def down(n):
+    if n <= 1:
+        return work()
+    return down(n - 1)
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
+down(int(sys.argv[1]) - 2)   # <module>, down x (n-2), work: n frames; leaf comes and goes
+"""
+
+
+def cpu_s(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / float(HZ)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def bpf_stats(owner_pid):
+    """(run_time_ns, run_cnt) summed over the perf_event programs pyhang's process owns."""
+    try:
+        out = subprocess.run(["bpftool", "prog", "show", "--json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, timeout=30).stdout
+        progs = json.loads(out or b"[]")
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    t = n = 0
+    for p in progs:
+        pids = [x.get("pid") for x in p.get("pids", [])]
+        if p.get("type") == "perf_event" and owner_pid in pids:
+            t += p.get("run_time_ns", 0)
+            n += p.get("run_cnt", 0)
+    return t, n
+
+
+def austin_for(python):
+    exe = shutil.which("austin")
+    if not exe:
+        return None
+    r = subprocess.run([exe, "-i", "1000", "-x", "1", python, "-c", "pass"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    return exe if r.returncode == 0 else None
+
+
+def measure(argv_profiler, python, prog, depth, warmup, seconds, is_pyhang):
+    target = subprocess.Popen([python, prog, str(depth)], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, universal_newlines=True,
+                              start_new_session=True)
+    if target.stdout.readline().strip() != "ready":
+        target.kill()
+        return None
+    prof = subprocess.Popen(argv_profiler(target.pid), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(warmup)
+        c0, b0, t0 = cpu_s(prof.pid), bpf_stats(prof.pid) if is_pyhang else None, time.time()
+        time.sleep(seconds)
+        c1, b1, t1 = cpu_s(prof.pid), bpf_stats(prof.pid) if is_pyhang else None, time.time()
+    finally:
+        for p in (prof, target):
+            try:
+                os.killpg(p.pid, signal.SIGTERM if p is prof else signal.SIGKILL)
+            except OSError:
+                pass
+        prof.wait()
+        target.wait()
+    if c0 is None or c1 is None:
+        return None
+    wall = t1 - t0
+    res = {"cpu_share": (c1 - c0) / wall}
+    if b0 and b1 and b1[1] > b0[1]:
+        res["bpf_ns"] = (b1[0] - b0[0]) / float(b1[1] - b0[1])
+        res["bpf_share"] = (b1[0] - b0[0]) / 1e9 / wall
+        res["samples_s"] = (b1[1] - b0[1]) / wall
+    return res
+
+
+def pct(x):
+    return "-" if x is None else "%.2f%%" % (100.0 * x)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pyhang", default=os.path.join(ROOT, "build", "pyhang"))
+    ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--interp", action="append")
+    args = ap.parse_args()
+    wanted = args.interp or list(DEFAULT)
+    interps = [(l, p) for l, p in interpreters.present() if "all" in wanted or l in wanted]
+    if os.geteuid() != 0 or not interps:
+        print("bench-depth: needs root and an interpreter (%s)" % ", ".join(wanted), file=sys.stderr)
+        return 2
+    old = subprocess.run(["sysctl", "-n", "kernel.bpf_stats_enabled"], stdout=subprocess.PIPE,
+                         universal_newlines=True).stdout.strip() or "0"
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"])
+    tmp = tempfile.mkdtemp(prefix="pyhang-depth-")
+    prog = os.path.join(tmp, "deep.py")
+    with open(prog, "w") as f:
+        f.write(PROGRAM)
+    rows = []
+    try:
+        for label, python in interps:
+            austin = austin_for(python)
+            for depth in (60, 200):
+                for rate in (99, 999):
+                    out = os.path.join(tmp, "p.folded")
+                    r = measure(lambda pid: [args.pyhang, "record", "-r", str(rate), "-f", "folded",
+                                             "-o", out, "--pid", str(pid)],
+                                python, prog, depth, args.warmup, args.seconds, True)
+                    a = None
+                    if austin:
+                        a = measure(lambda pid: [austin, "-s", "-i", str(1000000 // rate), "-o",
+                                                 os.devnull, "-p", str(pid)],
+                                    python, prog, depth, args.warmup, args.seconds, False)
+                    if r is None:
+                        rows.append((label, depth, rate, "failed", "", "", "", "", ""))
+                        continue
+                    total = r["cpu_share"] + r.get("bpf_share", 0.0)
+                    rows.append((label, str(depth), str(rate), pct(r["cpu_share"]),
+                                 "%.2f" % (r["bpf_ns"] / 1000.0) if "bpf_ns" in r else "-",
+                                 pct(r.get("bpf_share")), pct(total),
+                                 "%.0f" % r.get("samples_s", 0),
+                                 pct(a["cpu_share"]) if a else "-"))
+    finally:
+        subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=%s" % old])
+        shutil.rmtree(tmp, ignore_errors=True)
+    head = ("python", "frames", "Hz", "collector", "BPF us/sample", "BPF", "pyhang in all",
+            "samples/s", "austin -s")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    print("pyhang record on a CPU-bound program N frames deep: share of one core over %.0f s "
+          "after %.0f s warm-up" % (args.seconds, args.warmup))
+    for r in [head] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
