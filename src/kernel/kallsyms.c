@@ -13,8 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proc/procfs.h"
+
 #define PYH_KSYM_LINE_MAX 512
 #define PYH_KSYM_MAX_LINES (4u << 20)	/* a runaway file stops here */
+#define PYH_KSYM_STACK_MAX 16384		/* bytes of a /proc/.../stack file read at most */
 
 struct slot {
 	uint64_t addr;
@@ -146,4 +149,53 @@ cleanup:
 		fclose(f);
 	free(s);
 	return err;
+}
+
+/* "[<0>] name+0x74/0xf0 [module]" -> out. Returns 0 or -EINVAL. */
+static int parse_stack_line(char *line, struct pyh_ksym *out)
+{
+	char *p = strstr(line, "] "), *plus, *mod;
+	unsigned long long off = 0;
+
+	if (line[0] != '[' || !p)
+		return -EINVAL;
+	p += 2;
+	mod = strchr(p, ' ');
+	if (mod) {
+		*mod++ = '\0';
+		if (*mod == '[') {
+			mod++;
+			mod[strcspn(mod, "]")] = '\0';
+		}
+	}
+	plus = strrchr(p, '+');
+	if (plus) {
+		*plus = '\0';
+		off = strtoull(plus + 1, NULL, 16);
+	}
+	if (!*p)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", p);
+	snprintf(out->module, sizeof(out->module), "%s", mod ? mod : "");
+	out->offset = off;
+	return 0;
+}
+
+int pyh_kstack_read(pid_t pid, pid_t tid, struct pyh_ksym *out, int max, int *n)
+{
+	char buf[PYH_KSYM_STACK_MAX], *line, *save = NULL;
+	ssize_t r;
+	int count = 0;
+
+	*n = 0;
+	r = pyh_proc_read(pid, tid, "stack", buf, sizeof(buf));
+	if (r < 0)
+		return (int)r;
+	for (line = strtok_r(buf, "\n", &save); line && count < max;
+	     line = strtok_r(NULL, "\n", &save))
+		if (parse_stack_line(line, &out[count]) == 0)
+			count++;
+	*n = count;
+	return 0;
 }

@@ -3,6 +3,7 @@
 #define PYH_KERNEL_KALLSYMS_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define PYH_KSYM_NAME_MAX 128
 #define PYH_KSYM_MODULE_MAX 64
@@ -23,4 +24,11 @@ struct pyh_ksym {
 int pyh_kallsyms_resolve(struct pyh_ksym *syms, size_t n, const char *path);
 
 #define PYH_KSYM_MAX_FUNC (1u << 20)
+
+/* The kernel stack of a thread that is not running, named by the kernel
+ * itself: /proc/PID/task/TID/stack ("[<0>] hrtimer_nanosleep+0x74/0xf0"),
+ * innermost first, at most max entries (addr 0: the file hides addresses).
+ * Cheaper than a pass over kallsyms when only a few threads are named.
+ * Returns 0 with *n, -ESRCH (gone), -EACCES (not root) or -errno. */
+int pyh_kstack_read(pid_t pid, pid_t tid, struct pyh_ksym *out, int max, int *n);
 #endif

@@ -213,6 +213,8 @@ void pyh_native_close(struct pyh_native *n)
 	if (n->dwfl)
 		dwfl_end(n->dwfl);
 	free(n->vdso);
+	for (int i = 0; n->nm && i < n->nmods; i++)
+		free(n->nm[i].syms);
 	free(n->nm);
 	free(n->mods);
 	free(n);
@@ -228,16 +230,86 @@ static struct pyh_nmod *mod_of(Dwfl_Module *mod)
 	return ud ? *ud : NULL;
 }
 
+static int nsym_cmp(const void *a, const void *b)
+{
+	const struct pyh_nsym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return x->rank - y->rank;	/* the best last among equals */
+}
+
+/* Global before weak before local; a versioned default ("@@") name last-but-best. */
+static int sym_rank(const GElf_Sym *sym, const char *name)
+{
+	int bind = GELF_ST_BIND(sym->st_info);
+	int r = bind == STB_GLOBAL ? 3 : bind == STB_WEAK ? 2 : 1;
+
+	return r * 2 + (strchr(name, '@') == NULL);
+}
+
+/* The sorted function symbols of mod (whichever table libdw chose: .symtab,
+ * the debug file's, or .dynsym). Returns 0 or -ENOMEM (then no index). */
+static int build_index(struct pyh_nmod *nm, Dwfl_Module *mod)
+{
+	int total = dwfl_module_getsymtab(mod);
+	size_t cap;
+
+	nm->syms_built = 1;
+	if (total <= 1)
+		return 0;
+	cap = (size_t)total < PYH_NATIVE_MAX_SYMS ? (size_t)total : PYH_NATIVE_MAX_SYMS;
+	nm->syms = calloc(cap, sizeof(*nm->syms));
+	if (!nm->syms)
+		return -ENOMEM;
+	for (int i = 1; i < total && nm->nsyms < cap; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr = 0;
+		GElf_Word shndx = 0;
+		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info);
+
+		if (!name || !name[0] || shndx == SHN_UNDEF || addr == 0 ||
+		    (type != STT_FUNC && type != STT_GNU_IFUNC))
+			continue;
+		nm->syms[nm->nsyms++] = (struct pyh_nsym){
+			.addr = addr, .size = sym.st_size, .name = name, .rank = sym_rank(&sym, name),
+		};
+	}
+	qsort(nm->syms, nm->nsyms, sizeof(*nm->syms), nsym_cmp);
+	return 0;
+}
+
+/* The function holding addr, or NULL. */
+static const struct pyh_nsym *lookup(const struct pyh_nmod *nm, uint64_t addr)
+{
+	size_t lo = 0, hi = nm->nsyms;
+	const struct pyh_nsym *s;
+
+	while (lo < hi) {	/* the first symbol starting after addr */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (nm->syms[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	s = &nm->syms[lo - 1];	/* the best of those starting at its address */
+	if (s->size && addr - s->addr >= s->size)
+		return NULL;	/* past its end: in no known function */
+	return s;
+}
+
 void pyh_native_symbolize(struct pyh_native *n, const struct pyh_native_frame *f,
 			  struct pyh_native_sym *out)
 {
 	uint64_t look = f->activation || f->pc == 0 ? f->pc : f->pc - 1;
 	Dwfl_Module *mod = dwfl_addrmodule(n->dwfl, look);
 	struct pyh_nmod *nm = mod_of(mod);
-	GElf_Off off = 0;
-	GElf_Sym sym;
+	const struct pyh_nsym *s;
 	Dwarf_Addr bias = 0;
-	const char *name;
 
 	memset(out, 0, sizeof(*out));
 	if (!mod || !nm)
@@ -248,15 +320,17 @@ void pyh_native_symbolize(struct pyh_native *n, const struct pyh_native_frame *f
 		out->offset = f->pc - bias;
 	else
 		out->offset = f->pc - nm->m->base;
-	name = dwfl_module_addrinfo(mod, look, &off, &sym, NULL, NULL, NULL);
-	if (name && name[0]) {
-		size_t len = strcspn(name, "@");
+	if (!nm->syms_built)
+		build_index(nm, mod);
+	s = lookup(nm, look);
+	if (s) {
+		size_t len = strcspn(s->name, "@");
 
 		if (len >= sizeof(out->function))
 			len = sizeof(out->function) - 1;
-		memcpy(out->function, name, len);
+		memcpy(out->function, s->name, len);
 		out->function[len] = '\0';
-		out->function_offset = off + (f->pc - look);
+		out->function_offset = f->pc - s->addr;
 	}
 }
 

@@ -54,7 +54,7 @@ struct pyh_native_limits {
 	uint64_t max_ns;	/* time spent on one unwind at most */
 };
 
-#define PYH_NATIVE_MAX_FRAMES 512
+#define PYH_NATIVE_MAX_FRAMES 4096
 #define PYH_NATIVE_DEFAULT_LIMITS { .max_frames = 256, .max_read = 1u << 20, .max_ns = 100000000 }
 
 struct pyh_native_frame {

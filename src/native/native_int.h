@@ -8,13 +8,27 @@
 #include "native/modules.h"
 #include "native/native.h"
 
+/* One function symbol, at its address in the process. */
+struct pyh_nsym {
+	uint64_t addr, size;
+	const char *name;	/* libdw's copy, valid while the Dwfl lives */
+	int rank;		/* among symbols at one address: the higher is shown */
+};
+
 /* What libdw's module user data points at. */
 struct pyh_nmod {
 	const struct pyh_nmodule *m;
 	struct pyh_native *n;
 	int open_err;		/* -errno of opening the file, 0 if fine or not tried */
 	int has_debug;		/* a debug file was found and opened */
+	/* Its function symbols sorted by address (libdw looks an address up by
+	 * scanning them all: too slow for thousands of frames), built on first use. */
+	struct pyh_nsym *syms;
+	size_t nsyms;
+	int syms_built;
 };
+
+#define PYH_NATIVE_MAX_SYMS (8u << 20)	/* symbols indexed per module */
 
 #define PYH_NATIVE_PAGE 4096u
 #define PYH_NATIVE_PAGES 16	/* pages of the reader's memory kept during one unwind */

@@ -28,6 +28,7 @@
 
 #define PY312 "/root/.pyenv/versions/3.12.1/bin/python"
 #define CLOCK_NANOSLEEP_NR 230
+#define MAX_FRAMES 512		/* frames these tests look at, at most */
 
 struct child {
 	pid_t pid;
@@ -154,7 +155,7 @@ static int unwind(struct pyh_native *n, size_t image_len, int with_reader, const
 		.read = with_reader ? pyh_native_proc_read : NULL,
 		.read_arg = &child.pid,
 	};
-	struct pyh_native_frame fr[PYH_NATIVE_MAX_FRAMES];
+	struct pyh_native_frame fr[MAX_FRAMES];
 	int nf = 0;
 
 	assert_int_equal(pyh_native_unwind(n, child.pid, &in, NULL, fr, max, &nf, stop, stopsz), 0);
@@ -179,14 +180,14 @@ static int find(const struct named *f, int n, const char *function)
 static void test_unwind_whole(void **state)
 {
 	struct pyh_native *n = NULL;
-	struct named f[PYH_NATIVE_MAX_FRAMES];
+	struct named f[MAX_FRAMES];
 	char err[256], stop[512];
 	int nf, sleep_at, eval_at, main_at;
 
 	(void)state;
 	need_child();
 	assert_int_equal(pyh_native_open(child.pid, NULL, &n, err, sizeof(err)), 0);
-	nf = unwind(n, child.rec.ustack_len, 1, NULL, f, PYH_NATIVE_MAX_FRAMES, stop, sizeof(stop));
+	nf = unwind(n, child.rec.ustack_len, 1, NULL, f, MAX_FRAMES, stop, sizeof(stop));
 	assert_string_equal(stop, "");
 	assert_true(nf >= 8);
 	assert_string_equal(f[0].function, "clock_nanosleep");
@@ -205,21 +206,21 @@ static void test_unwind_whole(void **state)
 static void test_unwind_image_only(void **state)
 {
 	struct pyh_native *n = NULL;
-	struct named whole[PYH_NATIVE_MAX_FRAMES], cut[PYH_NATIVE_MAX_FRAMES];
+	struct named whole[MAX_FRAMES], cut[MAX_FRAMES];
 	char err[256], stop[512];
 	int nw, nc;
 
 	(void)state;
 	need_child();
 	assert_int_equal(pyh_native_open(child.pid, NULL, &n, err, sizeof(err)), 0);
-	nw = unwind(n, child.rec.ustack_len, 1, NULL, whole, PYH_NATIVE_MAX_FRAMES, stop, sizeof(stop));
-	nc = unwind(n, 256, 0, NULL, cut, PYH_NATIVE_MAX_FRAMES, stop, sizeof(stop));
+	nw = unwind(n, child.rec.ustack_len, 1, NULL, whole, MAX_FRAMES, stop, sizeof(stop));
+	nc = unwind(n, 256, 0, NULL, cut, MAX_FRAMES, stop, sizeof(stop));
 	assert_non_null(strstr(stop, "the stack copy ends at"));
 	assert_true(nc >= 1 && nc < nw);
 	for (int i = 0; i < nc; i++)
 		assert_string_equal(cut[i].function, whole[i].function);
 	/* No copy at all: the first frame is still the registers' pc. */
-	nc = unwind(n, 0, 0, NULL, cut, PYH_NATIVE_MAX_FRAMES, stop, sizeof(stop));
+	nc = unwind(n, 0, 0, NULL, cut, MAX_FRAMES, stop, sizeof(stop));
 	assert_true(nc >= 1);
 	assert_string_equal(cut[0].function, "clock_nanosleep");
 	assert_non_null(strstr(stop, "the stack copy ends at"));
@@ -232,7 +233,7 @@ static void test_unwind_garbage(void **state)
 {
 	static uint8_t junk[PYH_TASKINFO_USTACK_MAX];
 	struct pyh_native *n = NULL;
-	struct named f[PYH_NATIVE_MAX_FRAMES];
+	struct named f[MAX_FRAMES];
 	char err[256], stop[512];
 	int nf;
 
@@ -241,14 +242,14 @@ static void test_unwind_garbage(void **state)
 	assert_int_equal(pyh_native_open(child.pid, NULL, &n, err, sizeof(err)), 0);
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)(i * 131 + 7);
-	nf = unwind(n, child.rec.ustack_len, 0, junk, f, PYH_NATIVE_MAX_FRAMES, stop, sizeof(stop));
-	assert_true(nf >= 1 && nf < PYH_NATIVE_MAX_FRAMES);
+	nf = unwind(n, child.rec.ustack_len, 0, junk, f, MAX_FRAMES, stop, sizeof(stop));
+	assert_true(nf >= 1 && nf < MAX_FRAMES);
 	assert_string_not_equal(stop, "");
 	for (int i = 1; i < nf; i++)
 		assert_string_not_equal(f[i].library, "");
 	/* A zeroed copy: the return address is 0, the end. */
 	memset(junk, 0, sizeof(junk));
-	nf = unwind(n, child.rec.ustack_len, 0, junk, f, PYH_NATIVE_MAX_FRAMES, stop, sizeof(stop));
+	nf = unwind(n, child.rec.ustack_len, 0, junk, f, MAX_FRAMES, stop, sizeof(stop));
 	assert_true(nf >= 1 && nf <= 2);
 	pyh_native_close(n);
 }
@@ -257,7 +258,7 @@ static void test_unwind_garbage(void **state)
 static void test_unwind_limits(void **state)
 {
 	struct pyh_native *n = NULL;
-	struct named f[PYH_NATIVE_MAX_FRAMES];
+	struct named f[MAX_FRAMES];
 	char err[256], stop[512];
 
 	(void)state;
