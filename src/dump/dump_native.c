@@ -244,16 +244,6 @@ void pyh_dump_native_free_thread(struct pyh_dump_thread *th)
 	th->nsys = th->nstack = 0;
 }
 
-/* 1 when sym names the interpreter's eval function (or a split-off part of
- * it, "_PyEval_EvalFrameDefault.cold"). */
-static int is_eval(const char *eval_name, const struct pyh_native_sym *s)
-{
-	size_t len = strlen(eval_name);
-
-	return strncmp(s->function, eval_name, len) == 0 &&
-	       (s->function[len] == '\0' || s->function[len] == '.');
-}
-
 static int fill_native(struct pyh_dump_native *dn, int i, struct pyh_dump_sysframe *f)
 {
 	const struct pyh_native_sym *s = &dn->syms[i];
@@ -315,7 +305,7 @@ int pyh_dump_native_thread(struct pyh_dump_native *dn, const struct pyh_target *
 					       .max_read = PYH_DN_MAX_READ,
 					       .max_ns = PYH_DN_MAX_NS };
 	const struct pyh_dn_rec *r = find_rec(dn, th->task.tid);
-	const char *eval_name = t->ver.major == 2 ? "PyEval_EvalFrameEx" : "_PyEval_EvalFrameDefault";
+	const char *eval_name = pyh_native_eval_function(t->ver.major);
 	struct pyh_native_stack in;
 	struct pyh_merge_in mi;
 	char stop[512], why[600], st = '?';
@@ -351,7 +341,7 @@ int pyh_dump_native_thread(struct pyh_dump_native *dn, const struct pyh_target *
 		return no_native(th, "the native unwinder refused its registers");
 	for (int i = 0; i < nn; i++) {
 		pyh_native_symbolize(dn->nat, &dn->frames[i], &dn->syms[i]);
-		dn->eval[i] = n > 0 && is_eval(eval_name, &dn->syms[i]);
+		dn->eval[i] = n > 0 && pyh_native_is_eval(eval_name, dn->syms[i].function);
 	}
 	nk = kernel_frames(dn, r);
 	/* Did it move meanwhile? Then nothing read from it is one moment's. */

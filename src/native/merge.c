@@ -1,6 +1,8 @@
 /* Merging kernel, native and Python frames. */
 #include "native/merge.h"
 
+#include <string.h>
+
 static void put(struct pyh_merged *out, int max, int *n, enum pyh_merged_kind kind, int index)
 {
 	if (*n < max)
@@ -40,4 +42,17 @@ int pyh_native_merge(const struct pyh_merge_in *in, struct pyh_merged *out, int 
 	while (py < in->npython)
 		put(out, max, n, PYH_MERGED_PYTHON, py++);
 	return mismatch;
+}
+
+const char *pyh_native_eval_function(int major)
+{
+	return major == 2 ? "PyEval_EvalFrameEx" : "_PyEval_EvalFrameDefault";
+}
+
+int pyh_native_is_eval(const char *eval_function, const char *function)
+{
+	size_t len = strlen(eval_function);
+
+	return strncmp(function, eval_function, len) == 0 &&
+	       (function[len] == '\0' || function[len] == '.');
 }

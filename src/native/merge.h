@@ -37,4 +37,12 @@ struct pyh_merge_in {
  * frame). An incomplete unwind ends its native frames with one
  * PYH_MERGED_GAP, followed by the Python frames left over (no mismatch). */
 int pyh_native_merge(const struct pyh_merge_in *in, struct pyh_merged *out, int max, int *n);
+
+/* The function the interpreter of Python major.x runs Python frames in:
+ * "PyEval_EvalFrameEx" (2.7), "_PyEval_EvalFrameDefault" (3.6+). */
+const char *pyh_native_eval_function(int major);
+
+/* 1 when function (a symbol name) is eval_function or a part split off it
+ * by the compiler ("_PyEval_EvalFrameDefault.cold"). */
+int pyh_native_is_eval(const char *eval_function, const char *function);
 #endif

@@ -146,6 +146,78 @@ static void copy_vdso(struct pyh_native *n)
 	n->vdso_len = len;
 }
 
+/* The module of an earlier generation at m's place, if any. */
+static const struct pyh_nmodule *known_at(const struct pyh_native *n, const struct pyh_nmodule *m)
+{
+	for (int g = 0; g < n->ngens; g++)
+		for (int i = 0; i < n->gens[g].nmods; i++) {
+			const struct pyh_nmodule *k = &n->gens[g].mods[i];
+
+			if (k->executable && m->start < k->end && k->start < m->end)
+				return k;
+		}
+	return NULL;
+}
+
+/* Read the maps and report to libdw each file with code not reported yet
+ * (all of them the first time). Returns 0, -EEXIST when a file now lies where
+ * another one was (unloaded and replaced: this session is stale), -E2BIG past
+ * PYH_NATIVE_MAX_GENS, or -errno of reading the maps. */
+static int add_generation(struct pyh_native *n, int adding)
+{
+	struct pyh_ngen *g;
+	int rc;
+
+	if (n->ngens == PYH_NATIVE_MAX_GENS)
+		return -E2BIG;
+	g = &n->gens[n->ngens];
+	rc = pyh_nmodules_read(n->pid, &g->mods, &g->nmods);
+	if (rc)
+		return rc;
+	g->nm = calloc((size_t)(g->nmods ? g->nmods : 1), sizeof(*g->nm));
+	if (!g->nm) {
+		free(g->mods);
+		return -ENOMEM;
+	}
+	for (int i = 0; adding && i < g->nmods; i++) {
+		const struct pyh_nmodule *m = &g->mods[i], *k;
+
+		if (m->executable && (k = known_at(n, m)) &&
+		    (strcmp(k->path, m->path) || k->base != m->base || k->end != m->end)) {
+			free(g->nm);
+			free(g->mods);
+			return -EEXIST;
+		}
+	}
+	if (adding)
+		dwfl_report_begin_add(n->dwfl);
+	else
+		dwfl_report_begin(n->dwfl);
+	for (int i = 0; i < g->nmods; i++) {
+		const struct pyh_nmodule *m = &g->mods[i];
+		Dwfl_Module *mod;
+		void **ud = NULL;
+
+		g->nm[i] = (struct pyh_nmod){ .m = m, .n = n };
+		if (!m->executable || (adding && known_at(n, m)))
+			continue;
+		mod = dwfl_report_module(n->dwfl, m->path, m->base, m->end);
+		if (!mod)
+			continue;	/* overlaps another: its frames say "in no file" */
+		dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
+		if (ud)
+			*ud = &g->nm[i];
+	}
+	dwfl_report_end(n->dwfl, NULL, NULL);
+	n->ngens++;
+	return 0;
+}
+
+int pyh_native_refresh(struct pyh_native *n)
+{
+	return add_generation(n, 1);
+}
+
 int pyh_native_open(pid_t pid, const struct pyh_native_opts *o, struct pyh_native **out,
 		    char *err, size_t errsz)
 {
@@ -163,37 +235,19 @@ int pyh_native_open(pid_t pid, const struct pyh_native_opts *o, struct pyh_nativ
 	snprintf(n->debug_dir, sizeof(n->debug_dir), "%s",
 		 n->opts.debug_dir ? n->opts.debug_dir : PYH_NATIVE_DEBUG_DIR);
 	n->opts.debug_dir = n->debug_dir;
-	rc = pyh_nmodules_read(pid, &n->mods, &n->nmods);
-	if (rc) {
-		snprintf(err, errsz, rc == -ESRCH ? "process %d exited" : "cannot read the maps of "
-			 "process %d: %s", (int)pid, strerror(-rc));
-		goto fail;
-	}
-	n->nm = calloc((size_t)(n->nmods ? n->nmods : 1), sizeof(*n->nm));
 	n->dwfl = dwfl_begin(&pyh_dwfl_callbacks);
-	if (!n->nm || !n->dwfl) {
+	if (!n->dwfl) {
 		snprintf(err, errsz, "out of memory");
 		rc = -ENOMEM;
 		goto fail;
 	}
 	copy_vdso(n);
-	dwfl_report_begin(n->dwfl);
-	for (int i = 0; i < n->nmods; i++) {
-		const struct pyh_nmodule *m = &n->mods[i];
-		Dwfl_Module *mod;
-		void **ud = NULL;
-
-		n->nm[i] = (struct pyh_nmod){ .m = m, .n = n };
-		if (!m->executable)
-			continue;
-		mod = dwfl_report_module(n->dwfl, m->path, m->base, m->end);
-		if (!mod)
-			continue;	/* overlaps another: its frames say "in no file" */
-		dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
-		if (ud)
-			*ud = &n->nm[i];
+	rc = add_generation(n, 0);
+	if (rc) {
+		snprintf(err, errsz, rc == -ESRCH ? "process %d exited" : "cannot read the maps of "
+			 "process %d: %s", (int)pid, strerror(-rc));
+		goto fail;
 	}
-	dwfl_report_end(n->dwfl, NULL, NULL);
 	rc = pyh_native_attach(n);
 	if (rc) {
 		snprintf(err, errsz, "libdw cannot unwind process %d: %s", (int)pid, dwfl_errmsg(-1));
@@ -213,10 +267,12 @@ void pyh_native_close(struct pyh_native *n)
 	if (n->dwfl)
 		dwfl_end(n->dwfl);
 	free(n->vdso);
-	for (int i = 0; n->nm && i < n->nmods; i++)
-		free(n->nm[i].syms);
-	free(n->nm);
-	free(n->mods);
+	for (int g = 0; g < n->ngens; g++) {
+		for (int i = 0; i < n->gens[g].nmods; i++)
+			free(n->gens[g].nm[i].syms);
+		free(n->gens[g].nm);
+		free(n->gens[g].mods);
+	}
 	free(n);
 }
 

@@ -27,6 +27,12 @@ int pyh_native_open(pid_t pid, const struct pyh_native_opts *o, struct pyh_nativ
 		    char *err, size_t errsz);
 void pyh_native_close(struct pyh_native *n); /* NULL-safe */
 
+/* Read pid's maps again and report the files mapped since (a library loaded
+ * after pyh_native_open). Returns 0; -EEXIST when a file now lies where
+ * another was (unloaded and replaced): n is then stale, open a new one; or
+ * -errno (-ESRCH: gone). n is usable as before on any failure. */
+int pyh_native_refresh(struct pyh_native *n);
+
 /* Reads len bytes of the target's memory at addr into buf; 0 or -errno. */
 typedef int (*pyh_native_read_fn)(void *arg, uint64_t addr, void *buf, size_t len);
 
@@ -74,6 +80,11 @@ struct pyh_native_frame {
 int pyh_native_unwind(struct pyh_native *n, pid_t tid, const struct pyh_native_stack *in,
 		      const struct pyh_native_limits *lim, struct pyh_native_frame *out, int max,
 		      int *nframes, char *stop, size_t stopsz);
+
+/* 1 when the last pyh_native_unwind stopped at a pc in none of the files the
+ * process had mapped when pyh_native_open read its maps: JIT code, or a
+ * library loaded since (open a new session to know it). */
+int pyh_native_stopped_unmapped(const struct pyh_native *n);
 
 #define PYH_NATIVE_SYM_MAX 256
 

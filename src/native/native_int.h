@@ -41,6 +41,7 @@ struct pyh_unwind_ctx {
 	size_t read_bytes;
 	struct timespec start;
 	char stop[PATH_MAX + 128];	/* set by whatever stops the unwind */
+	int stop_unmapped;		/* it stopped at a pc in no module we know of */
 	struct {
 		uint64_t addr;	/* page address, 0: empty */
 		uint8_t bytes[PYH_NATIVE_PAGE];
@@ -48,13 +49,22 @@ struct pyh_unwind_ctx {
 	unsigned next_page;
 };
 
+/* The modules one read of the maps added: libdw keeps pointers to them, so
+ * a later read (pyh_native_refresh) adds a generation, never moves one. */
+struct pyh_ngen {
+	struct pyh_nmodule *mods;
+	int nmods;
+	struct pyh_nmod *nm;	/* one per mods[i] */
+};
+
+#define PYH_NATIVE_MAX_GENS 64
+
 struct pyh_native {
 	pid_t pid;
 	Dwfl *dwfl;
 	int attached;		/* dwfl_attach_state done */
-	struct pyh_nmodule *mods;
-	int nmods;
-	struct pyh_nmod *nm;	/* one per mods[i] */
+	struct pyh_ngen gens[PYH_NATIVE_MAX_GENS];
+	int ngens;
 	struct pyh_native_opts opts;
 	char debug_dir[PATH_MAX];
 	uint8_t *vdso;		/* our own vDSO's bytes (the kernel's, so the target's too) */

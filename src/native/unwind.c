@@ -197,6 +197,7 @@ static void check_unwindable(struct walk *w, uint64_t pc, uint64_t look)
 	Dwarf_Addr bias = 0;
 
 	if (!mod) {
+		u->stop_unmapped = !u->stop[0];
 		stop_at(u, "pc 0x%llx is in no mapped file (JIT code or anonymous memory)",
 			(unsigned long long)pc);
 		return;
@@ -250,6 +251,11 @@ static int frame_cb(Dwfl_Frame *state, void *arg)
 	look = act ? pc : pc - 1;
 	check_unwindable(w, pc, look);
 	return u->stop[0] ? DWARF_CB_ABORT : DWARF_CB_OK;
+}
+
+int pyh_native_stopped_unmapped(const struct pyh_native *n)
+{
+	return n->u.stop_unmapped;
 }
 
 int pyh_native_unwind(struct pyh_native *n, pid_t tid, const struct pyh_native_stack *in,

@@ -18,6 +18,11 @@
                   and says where and why; the Python frames follow, after the gap.
   no-bpf          pyhang without CAP_BPF / CAP_PERFMON (only CAP_SYS_PTRACE): one line on stderr
                   naming what is missing, Python frames as without --native, exit 0.
+  record          `record --native` of a loop calling zlib.compress on every interpreter, and
+                  of one calling numpy (Debian's python3-numpy, /usr/bin/python3.11): most
+                  samples show the C function (deflate in libz, numpy's _multiarray_umath)
+                  below the Python line that called it, with only native frames between; no
+                  eval frame is left; svg, speedscope and pprof carry the native frames too.
 
 Output is TAP-like, ending with "N passed, N failed, N skipped".
 
@@ -412,6 +417,141 @@ def run_no_bpf(pyhang, label, interp, version):
             target.kill()
         shutil.rmtree(tmp, ignore_errors=True)
 
+# ---------------------------------------------------------------- record --native
+
+ZLIB_PROG = """import time, zlib
+data = bytes(bytearray((i * 7919) % 251 for i in range(1 << 16)))
+
+
+def work():
+    end = time.time() + 2.5
+    while time.time() < end:
+        zlib.compress(data, 9)
+
+
+work()
+"""
+ZLIB_LINE = 8
+NUMPY_PROG = """import time
+import numpy as np
+a = np.random.randint(1, 1 << 40, size=200000)
+b = np.random.randint(1, 1 << 40, size=200000)
+
+
+def work():
+    end = time.time() + 2.5
+    while time.time() < end:
+        np.gcd(a, b)
+
+
+work()
+"""
+NUMPY_LINE = 10
+EVAL_FUNCTIONS = ("_PyEval_EvalFrameDefault", "PyEval_EvalFrameEx")
+
+
+def parse_folded(text):
+    """[(frames root first, count)]."""
+    out = []
+    for line in text.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if stack and n.isdigit():
+            out.append((stack.split(";"), int(n)))
+    return out
+
+
+def frame_file(frame):
+    m = re.match(r"^(.*) \((.*?)(?::\d+)?\)$", frame)
+    return (m.group(1), m.group(2)) if m else (frame, None)
+
+
+def record(pyhang, interp, prog_text, tmp, fmt, rate=499):
+    prog = os.path.join(tmp, "prog.py")
+    with open(prog, "w") as f:
+        f.write(prog_text)
+    out = os.path.join(tmp, "out." + fmt)
+    rc, _, err, _ = e2e.run_pyhang(pyhang, ["record", "--native", "-r", str(rate), "-f", fmt,
+                                            "-o", out, "--", interp, prog], timeout=60)
+    if rc != 0:
+        return None, prog, "record exited %s: %s" % (rc, err.strip()[-300:])
+    with open(out, "rb") as f:
+        return f.read(), prog, err
+
+
+def native_under(stacks, prog, line, want):
+    """(samples, samples whose innermost Python frame is prog:line and that have,
+    deeper than it, only native frames, one of them matching want(function, file))."""
+    total = hits = 0
+    caller = "work (%s:%d)" % (prog, line)
+    for frames, n in stacks:
+        total += n
+        if caller not in frames:
+            continue
+        below = frames[len(frames) - frames[::-1].index(caller):]
+        if any(f.endswith(")") and re.search(r"\.py:\d+\)$", f) for f in below):
+            continue        # a Python frame deeper than work: not a native call of it
+        if any(want(*frame_file(f)) for f in below):
+            hits += n
+    return total, hits
+
+
+def run_record_case(pyhang, label, interp, version, case):
+    tmp = tempfile.mkdtemp(prefix="pyhang-native-rec-")
+    try:
+        if case == "numpy":
+            if subprocess.run([interp, "-c", "import numpy"], capture_output=True).returncode:
+                return "skip", "no numpy for this interpreter"
+            text, prog, err = record(pyhang, interp, NUMPY_PROG, tmp, "folded")
+            line = NUMPY_LINE
+
+            def want(fn, fl):
+                return bool(fl) and os.path.basename(fl).startswith("_multiarray_umath")
+        else:
+            text, prog, err = record(pyhang, interp, ZLIB_PROG, tmp, "folded")
+            line = ZLIB_LINE
+
+            def want(fn, fl):
+                return fn == "deflate" and bool(fl) and "libz.so" in fl
+        if text is None:
+            return "fail", err
+        if "no native frames" in err:
+            return "fail", err.strip()
+        stacks = parse_folded(text.decode("utf-8", "replace"))
+        total, hits = native_under(stacks, prog, line, want)
+        if not total or hits < 0.3 * total:
+            top = sorted(stacks, key=lambda x: -x[1])[:2]
+            return "fail", "%d of %d samples show the native call under work:%d; top: %s" % (
+                hits, total, line, [";".join(f[-8:]) for f, _ in top])
+        evals = sum(n for f, n in stacks if any(frame_file(x)[0] in EVAL_FUNCTIONS for x in f))
+        if evals:
+            return "fail", "%d samples still show an eval frame" % evals
+        return "pass", "%d of %d samples" % (hits, total)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_record_formats(pyhang, label, interp, version):
+    """svg, speedscope and pprof carry the native frames too."""
+    tmp = tempfile.mkdtemp(prefix="pyhang-native-rec-")
+    try:
+        for fmt in ("svg", "speedscope", "pprof"):
+            data, _, err = record(pyhang, interp, ZLIB_PROG, tmp, fmt, rate=199)
+            if data is None:
+                return "fail", "%s: %s" % (fmt, err)
+            if fmt == "pprof":
+                import gzip
+                data = gzip.decompress(data)
+            if fmt == "speedscope":
+                names = [f.get("name") for f in json.loads(data)["shared"]["frames"]]
+                ok = "deflate" in names and "work" in names
+            else:
+                ok = b"deflate" in data and b"work" in data
+            if not ok:
+                return "fail", "%s output has no deflate (native) or work (Python) frame" % fmt
+        return "pass", ""
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
 # ---------------------------------------------------------------- main
 
 
@@ -443,6 +583,13 @@ def main():
                              (pyhang, label, path, version, case)))
         if label == "3.12.1":
             jobs.append(("%s native no-bpf" % label, run_no_bpf, (pyhang, label, path, version)))
+            jobs.append(("%s record --native formats" % label, run_record_formats,
+                         (pyhang, label, path, version)))
+        jobs.append(("%s record --native zlib" % label, run_record_case,
+                     (pyhang, label, path, version, "zlib")))
+        if label == "debian-3.11":
+            jobs.append(("%s record --native numpy" % label, run_record_case,
+                         (pyhang, label, path, version, "numpy")))
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
