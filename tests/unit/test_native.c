@@ -25,6 +25,10 @@
 #include "kernel/taskinfo.h"
 #include "native/modules.h"
 #include "native/native.h"
+#include "python/frames.h"
+#include "python/target.h"
+#include "python/threads.h"
+#include "record/mixed.h"
 
 #define PY312 "/root/.pyenv/versions/3.12.1/bin/python"
 #define CLOCK_NANOSLEEP_NR 230
@@ -365,6 +369,70 @@ static void test_symbolize(void **state)
 	pyh_native_close(nd);
 }
 
+/* record --native's merge (src/record/mixed.c) on a sample made of the
+ * child's Python frames and the captured registers and stack: the native
+ * frames come first, the eval call is replaced by the Python frame it runs,
+ * and what the copy does not reach is a gap after it, never a guess. */
+static void test_mixed_sample(void **state)
+{
+	static union {
+		struct pyh_sample s;
+		uint8_t bytes[sizeof(struct pyh_sample) + sizeof(struct pyh_sample_native)];
+	} rec;
+	static struct pyh_mixed m;
+	struct pyh_pythread th[4];
+	struct pyh_target t;
+	struct pyh_native *n = NULL;
+	struct pyh_sample_native *sn;
+	enum pyh_walk_status status;
+	uint64_t gil, addrs[8];
+	char err[256];
+	int nth = 0, depth, py_at = -1;
+	size_t len;
+
+	(void)state;
+	need_child();
+	assert_int_equal(pyh_target_open(child.pid, &t, err, sizeof(err)), 0);
+	assert_int_equal(pyh_threads_read(&t, th, 4, &nth, &gil), 0);
+	assert_int_equal(nth, 1);
+	depth = pyh_frames_walk(&t, th[0].frame, rec.s.frames, addrs, 8, &status);
+	assert_int_equal(depth, 1);	/* <module> */
+	assert_true(rec.s.frames[0].flags & PYH_RAWF_ENTRY);
+	rec.s.pid = (uint32_t)child.pid;
+	rec.s.tid = (uint32_t)child.pid;
+	rec.s.depth = (uint32_t)depth;
+	rec.s.flags = PYH_SAMPLE_NATIVE;
+	sn = (struct pyh_sample_native *)(rec.bytes + PYH_SAMPLE_SIZE(depth));
+	sn->regs = child.rec.regs;
+	sn->stack_addr = child.rec.regs.r[PYH_UREG_RSP];
+	sn->stack_len = child.rec.ustack_len;
+	memcpy(sn->stack, child.rec.ustack, child.rec.ustack_len);
+	len = PYH_SAMPLE_NATIVE_SIZE(depth, sn->stack_len);
+
+	assert_int_equal(pyh_native_open(child.pid, NULL, &n, err, sizeof(err)), 0);
+	/* A record shorter than its native part says: refused. */
+	assert_int_equal(pyh_mixed_build(n, pyh_native_eval_function(3), &rec.s, len - 1, &m), -EINVAL);
+	assert_int_equal(pyh_mixed_build(n, pyh_native_eval_function(3), &rec.s, len, &m), 0);
+	assert_int_equal(m.mismatch, 0);
+	assert_true(m.nmerged >= 4);
+	assert_int_equal(m.merged[0].kind, PYH_MERGED_NATIVE);
+	assert_string_equal(m.syms[m.merged[0].index].function, "clock_nanosleep");
+	for (int i = 0; i < m.nmerged; i++) {
+		if (m.merged[i].kind == PYH_MERGED_PYTHON)
+			py_at = i;
+		if (m.merged[i].kind == PYH_MERGED_NATIVE)
+			assert_string_not_equal(m.syms[m.merged[i].index].function,
+						"_PyEval_EvalFrameDefault");
+	}
+	assert_true(py_at > 1);	/* <module>, below the C calls it made */
+	assert_int_equal(m.merged[py_at - 1].kind, PYH_MERGED_NATIVE);
+	if (m.stop[0])
+		assert_int_equal(m.merged[m.nmerged - 1].kind, PYH_MERGED_GAP);
+	else
+		assert_string_equal(m.syms[m.merged[m.nmerged - 1].index].function, "_start");
+	pyh_native_close(n);
+}
+
 /* Bad input. */
 static void test_bad_input(void **state)
 {
@@ -399,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_unwind_garbage),
 		cmocka_unit_test(test_unwind_limits),
 		cmocka_unit_test(test_symbolize),
+		cmocka_unit_test(test_mixed_sample),
 		cmocka_unit_test(test_bad_input),
 	};
 
