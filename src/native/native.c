@@ -3,6 +3,7 @@
  * symbols by address. */
 #include "native/native_int.h"
 
+#include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -358,6 +359,22 @@ static const struct pyh_nsym *lookup(const struct pyh_nmod *nm, uint64_t addr)
 	return s;
 }
 
+/* Without a symbol: the start of the CFI range (FDE) holding addr. */
+static void cfi_range(Dwfl_Module *mod, uint64_t addr, Dwarf_Addr bias, struct pyh_native_sym *out)
+{
+	Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
+	Dwarf_Frame *fr = NULL;
+	Dwarf_Addr start, end;
+
+	if (!cfi || dwarf_cfi_addrframe(cfi, addr - bias, &fr))
+		return;
+	if (dwarf_frame_info(fr, &start, &end, NULL) >= 0) {
+		out->range_start = start;
+		out->range_known = 1;
+	}
+	free(fr);
+}
+
 void pyh_native_symbolize(struct pyh_native *n, const struct pyh_native_frame *f,
 			  struct pyh_native_sym *out)
 {
@@ -379,6 +396,8 @@ void pyh_native_symbolize(struct pyh_native *n, const struct pyh_native_frame *f
 	if (!nm->syms_built)
 		build_index(nm, mod);
 	s = lookup(nm, look);
+	if (!s)
+		cfi_range(mod, look, bias, out);
 	if (s) {
 		size_t len = strcspn(s->name, "@");
 

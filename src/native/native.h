@@ -96,6 +96,11 @@ struct pyh_native_sym {
 	const char *library;		/* the file as the target maps it; NULL: in no file */
 	uint64_t offset;		/* pc in the file's link-time addresses (what addr2line takes) */
 	int deleted;			/* the file was deleted after it was mapped */
+	/* No symbol: where the call-frame information's range holding pc starts
+	 * (a function's start, in link-time addresses), so that the pcs of one
+	 * unnamed function can be told together. Valid when range_known. */
+	uint64_t range_start;
+	int range_known;
 };
 
 /* Name frame f (a return address is looked up one byte back, inside the call).

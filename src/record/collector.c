@@ -299,9 +299,10 @@ static struct pyh_pframe pyh_native_pframe(struct pyh_collector *c, const struct
 			 (unsigned long long)m->frames[i].pc);
 		return (struct pyh_pframe){ .function = c->ntext[i] };
 	}
+	/* Unnamed: by where its code's range starts, so its pcs add up as one. */
 	base = strrchr(sym->library, '/');
 	snprintf(c->ntext[i], sizeof(c->ntext[i]), "%s+0x%llx", base ? base + 1 : sym->library,
-		 (unsigned long long)sym->offset);
+		 (unsigned long long)(sym->range_known ? sym->range_start : sym->offset));
 	return (struct pyh_pframe){ .function = c->ntext[i], .file = sym->library };
 }
 
