@@ -6,10 +6,10 @@
  * its user stack. Nothing is stopped. A sleeping thread does not move, so its
  * stack is unwound from that record and the rest of its stack read from
  * memory (src/native/), its kernel frames named by /proc/.../stack, and its
- * Python frames read as for any dump; after
- * both, /proc must show it still asleep with the same number of context
- * switches, or it ran in between and is read again. A thread on a CPU or
- * runnable has no native stack here (that needs a snapshot at an interrupt). */
+ * Python frames read as for any dump; after both, /proc must show it still
+ * asleep with the same number of context switches, or it ran in between and
+ * is read again. A thread on a CPU or runnable has no native stack here (that
+ * needs a snapshot at an interrupt). */
 #include "dump/dump_native.h"
 
 #include <errno.h>
@@ -23,8 +23,9 @@
 #include "native/native.h"
 #include "proc/procfs.h"
 #include "python/frames.h"
+#include "python/threads.h"
 
-#define PYH_DN_MAX_THREADS 4096
+#define PYH_DN_MAX_THREADS PYH_MAX_THREADS	/* threads whose record is kept */
 #define PYH_DN_MAX_NATIVE PYH_NATIVE_MAX_FRAMES	/* native frames per thread */
 #define PYH_DN_MAX_READ (1u << 20)		/* bytes of stack read per thread beyond the copy */
 #define PYH_DN_MAX_NS (50ull * 1000000)		/* time per thread's unwind */
