@@ -7,7 +7,10 @@
  * PyThreadState (cached per thread, validated on every hit), reads whether
  * the thread holds the GIL, walks its Python frames (bounded) and sends
  * [code address, instruction byte offset] pairs to the ring buffer. No
- * strings are read here: the user side names the code objects.
+ * strings are read here: the user side names the code objects. For record
+ * --native (pyh_on_cpu_native) each sample also carries the thread's user
+ * registers and a copy of the top of its user stack, for the user side to
+ * unwind its native frames.
  *
  * Every tick on a target thread ends in exactly one counter of `counters`
  * (enum pyh_sample_counter): emitted, or the reason it was not.
@@ -33,6 +36,12 @@ const volatile __u32 use_bpf_loop = 1;
 const volatile __u64 clk_tck_ns = 10000000;
 /* 1: send exec events of every process (host mode). */
 const volatile __u32 proc_events = 0;
+
+/* The stack is copied a page at a time, up to the first page that cannot be
+ * read (the end of the stack's mapping: the main thread's stack top is often
+ * closer to its stack pointer than PYH_SAMPLE_STACK_MAX). */
+#define PYH_USTACK_PAGE 4096u
+#define PYH_USTACK_CHUNKS (PYH_SAMPLE_STACK_MAX / PYH_USTACK_PAGE + 1)
 
 /* The walk's loop bound; the frame rule ends every walk before it. */
 #define PYH_WALK_ITERS PYH_WALK_MAX_STEPS(PYH_SAMPLE_MAX_DEPTH)
@@ -118,7 +127,12 @@ struct walk_ctx {
  * that the verifier sees its counters as unknown values: bpf_loop callbacks
  * then verify once instead of once per iteration. */
 struct pyh_work {
-	struct pyh_sample s;
+	union {
+		struct pyh_sample s;
+		/* With PYH_TARGET_NATIVE the native part follows frames[depth]. */
+		__u8 rec[sizeof(struct pyh_sample) + sizeof(struct pyh_sample_native) +
+			 PYH_USTACK_PAGE /* room the verifier can see a last chunk fits in */];
+	};
 	__u8 win[PYH_FRAME_WINDOW];
 	struct find_ctx f;
 	struct walk_ctx w;
@@ -379,8 +393,79 @@ static __always_inline int target_current(const struct pyh_sample_target *t, __u
 	return start / clk_tck_ns == t->start_ticks;
 }
 
-SEC("perf_event")
-int pyh_on_cpu(struct bpf_perf_event_data *ctx)
+/* ---- native stacks (record --native) ------------------------------------- */
+
+
+/* The interrupted task's user registers: the interrupted ones when the CPU
+ * was in user mode, else those it saved when it entered the kernel. */
+static __always_inline void user_regs(struct bpf_perf_event_data *ctx, struct pyh_uregs *u)
+{
+	struct pt_regs *regs;
+
+	/* The saved cs is read as the whole 8-byte slot: the context takes no narrower load. */
+	if ((*(volatile __u64 *)&ctx->regs.cs & 3) == 3) {
+		u->r[PYH_UREG_RAX] = ctx->regs.ax;
+		u->r[PYH_UREG_RDX] = ctx->regs.dx;
+		u->r[PYH_UREG_RCX] = ctx->regs.cx;
+		u->r[PYH_UREG_RBX] = ctx->regs.bx;
+		u->r[PYH_UREG_RSI] = ctx->regs.si;
+		u->r[PYH_UREG_RDI] = ctx->regs.di;
+		u->r[PYH_UREG_RBP] = ctx->regs.bp;
+		u->r[PYH_UREG_RSP] = ctx->regs.sp;
+		u->r[PYH_UREG_R8] = ctx->regs.r8;
+		u->r[PYH_UREG_R9] = ctx->regs.r9;
+		u->r[PYH_UREG_R10] = ctx->regs.r10;
+		u->r[PYH_UREG_R11] = ctx->regs.r11;
+		u->r[PYH_UREG_R12] = ctx->regs.r12;
+		u->r[PYH_UREG_R13] = ctx->regs.r13;
+		u->r[PYH_UREG_R14] = ctx->regs.r14;
+		u->r[PYH_UREG_R15] = ctx->regs.r15;
+		u->r[PYH_UREG_RIP] = ctx->regs.ip;
+		u->orig_ax = ctx->regs.orig_ax;
+		return;
+	}
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	pyh_uregs_from_pt_regs(u, regs);
+}
+
+/* Append the native part at rec + PYH_SAMPLE_SIZE(depth). Returns the
+ * record's new length, or 0 when the stack could not be copied. */
+static __always_inline __u32 add_native(struct bpf_perf_event_data *ctx, struct pyh_work *wk,
+					__u32 depth)
+{
+	struct pyh_sample_native *n;
+	struct pyh_uregs u = {};
+	__u32 off, got = 0, chunk;
+	__u64 at;
+	__u32 i;
+
+	if (depth > PYH_SAMPLE_MAX_DEPTH)
+		return 0;
+	off = PYH_SAMPLE_SIZE(depth);
+	n = (struct pyh_sample_native *)(wk->rec + off);
+	user_regs(ctx, &u);
+	__builtin_memcpy(&n->regs, &u, sizeof(u));
+	at = u.r[PYH_UREG_RSP];
+	n->stack_addr = at;
+	n->_pad = 0;
+	for (i = 0; i < PYH_USTACK_CHUNKS; i++) {
+		chunk = PYH_USTACK_PAGE - (__u32)(at & (PYH_USTACK_PAGE - 1));
+		if (chunk > PYH_SAMPLE_STACK_MAX - got)
+			chunk = PYH_SAMPLE_STACK_MAX - got;
+		if (got >= PYH_SAMPLE_STACK_MAX || chunk == 0 || chunk > PYH_USTACK_PAGE)
+			break;
+		if (bpf_probe_read_user(n->stack + got, chunk, (const void *)at))
+			break;
+		got += chunk;
+		at += chunk;
+	}
+	if (got < PYH_SAMPLE_STACK_MIN)
+		return 0;
+	n->stack_len = got;
+	return off + PYH_SAMPLE_NATIVE_HDR_SIZE + got;
+}
+
+static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id, depth, size, status;
@@ -456,6 +541,18 @@ int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 	size = PYH_SAMPLE_SIZE(depth);
 	if (size > sizeof(*s))
 		return 0;
+	if (native && (t->flags & PYH_TARGET_NATIVE)) {
+		__u32 nsize = add_native(ctx, wk, depth);
+
+		if (nsize) {
+			s->flags |= PYH_SAMPLE_NATIVE;
+			size = nsize;
+		} else {
+			count(PYH_CNT_NATIVE_NO_STACK);
+		}
+	}
+	if (size > sizeof(wk->rec) - PYH_USTACK_PAGE)
+		return 0;
 	/* No wake-up per sample for record: the collector drains the ring every 20 ms
 	 * (PYH_REC_POLL_MS) and is woken early only when a quarter of the ring is in
 	 * use. A snapshot (PYH_TARGET_WAKEUP) is waited for: wake the reader at once. */
@@ -464,12 +561,26 @@ int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 				       bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4
 		       ? BPF_RB_FORCE_WAKEUP
 		       : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&samples, s, size, wake)) {
+	if (bpf_ringbuf_output(&samples, wk->rec, size, wake)) {
 		count(PYH_CNT_RINGBUF_FULL);
 		return 0;
 	}
 	count(PYH_CNT_EMITTED);
 	return 0;
+}
+
+SEC("perf_event")
+int pyh_on_cpu(struct bpf_perf_event_data *ctx)
+{
+	return on_cpu(ctx, 0);
+}
+
+/* The same, and the native part for targets that ask for it: loaded instead
+ * of pyh_on_cpu for record --native (it needs bpf_task_pt_regs). */
+SEC("perf_event")
+int pyh_on_cpu_native(struct bpf_perf_event_data *ctx)
+{
+	return on_cpu(ctx, 1);
 }
 
 /* ---- process events (host mode) ------------------------------------------ */

@@ -18,6 +18,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	fuzz_maps) deps="src/proc/maps.c src/elf/elfsym.c src/proc/mem.c" ;;
 	fuzz_elf) deps="src/elf/elfsym.c" ;;
 	fuzz_json) deps="src/output/json.c" ;;
+	fuzz_nmodules) deps="src/native/modules.c src/proc/maps.c src/elf/elfsym.c src/proc/mem.c" ;;
 	*) echo "not ok - fuzz $name: no dependency list in tools/fuzz.sh"; failed=$((failed + 1)); continue ;;
 	esac
 	# shellcheck disable=SC2086

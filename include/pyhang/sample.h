@@ -13,6 +13,7 @@
 
 #include "pyhang/frame.h"
 #include "pyhang/layout.h"
+#include "pyhang/uregs.h"
 
 /* Frames a sample carries; a deeper stack keeps its innermost
  * PYH_SAMPLE_MAX_DEPTH frames and sets PYH_SAMPLE_TRUNCATED. */
@@ -25,6 +26,8 @@
 #define PYH_TARGET_MATCH_NATIVE_TID 0x1u /* match tstate by native_thread_id (3.11+: the layout has it), else by fs base */
 #define PYH_TARGET_GIL_ONLY 0x2u	 /* --gil: emit only samples whose thread holds the GIL */
 #define PYH_TARGET_WAKEUP 0x4u		 /* wake the reader at every sample (snapshots: it waits) */
+#define PYH_TARGET_NATIVE 0x8u		 /* send each sample's user registers and top of user stack
+					  * (struct pyh_sample_native): record --native */
 
 /* The `targets` map value, keyed by tgid (__u32).
  *
@@ -69,6 +72,7 @@ _Static_assert(sizeof(struct pyh_proc_event) == 24, "pyh_proc_event size");
 #define PYH_SAMPLE_GIL_HELD 0x2u	/* the thread held the GIL when sampled */
 #define PYH_SAMPLE_GIL_KNOWN 0x4u	/* PYH_SAMPLE_GIL_HELD is meaningful */
 #define PYH_SAMPLE_BROKEN 0x8u		/* the walk did not reach the end of the chain (why: walk_status) */
+#define PYH_SAMPLE_NATIVE 0x10u		/* a struct pyh_sample_native follows frames[depth] */
 
 /* One ring-buffer record. Only the header and frames[0..depth) are sent:
  * the record's length is PYH_SAMPLE_SIZE(depth). frames[0] is the INNERMOST frame. */
@@ -88,6 +92,28 @@ _Static_assert(sizeof(struct pyh_sample) == PYH_SAMPLE_HDR_SIZE + 16 * PYH_SAMPL
 	       "pyh_sample size");
 #define PYH_SAMPLE_SIZE(depth) (PYH_SAMPLE_HDR_SIZE + 16 * (depth))
 
+/* What a native unwind of a sample starts from (PYH_TARGET_NATIVE): the
+ * thread's user registers at the interrupt (those it had when it entered the
+ * kernel, if it was in the kernel) and a copy of its user stack from the
+ * stack pointer up, taken at the same moment as the Python frames. It lies
+ * at byte PYH_SAMPLE_SIZE(depth) of the record; only stack[0..stack_len) is
+ * sent: the record is PYH_SAMPLE_NATIVE_SIZE(depth, stack_len) long. */
+#define PYH_SAMPLE_STACK_MAX (16u << 10)	/* bytes of user stack copied at most */
+#define PYH_SAMPLE_STACK_MIN 512u		/* halving from the maximum down to this */
+
+struct pyh_sample_native {
+	struct pyh_uregs regs;
+	__u64 stack_addr;	/* user address of stack[0] (the stack pointer) */
+	__u32 stack_len;	/* bytes of stack copied, <= PYH_SAMPLE_STACK_MAX */
+	__u32 _pad;
+	__u8 stack[PYH_SAMPLE_STACK_MAX];
+};
+#define PYH_SAMPLE_NATIVE_HDR_SIZE (sizeof(struct pyh_uregs) + 16)
+_Static_assert(sizeof(struct pyh_sample_native) == PYH_SAMPLE_NATIVE_HDR_SIZE + PYH_SAMPLE_STACK_MAX,
+	       "pyh_sample_native size");
+#define PYH_SAMPLE_NATIVE_SIZE(depth, stack_len) \
+	(PYH_SAMPLE_SIZE(depth) + PYH_SAMPLE_NATIVE_HDR_SIZE + (stack_len))
+
 /* Per-CPU counters (the `counters` array map, one __u64 per index, summed by
  * the user side). Every sample of a target thread ends in exactly one of
  * EMITTED or an error/filter counter, so nothing is dropped silently. */
@@ -106,6 +132,8 @@ enum pyh_sample_counter {
 					 * this PID, or the program before an exec */
 	PYH_CNT_PROC_LOST,		/* process event lost: the procs ring buffer was full
 					 * (not a tick; the user side rescans /proc) */
+	PYH_CNT_NATIVE_NO_STACK,	/* PYH_TARGET_NATIVE: the user stack could not be copied;
+					 * the sample was sent without it (still EMITTED) */
 	PYH_CNT_MAX,
 };
 

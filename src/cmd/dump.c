@@ -15,8 +15,8 @@
 static void dump_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pyhang dump --pid PID [--json] [--no-source] [--max-frames N]\n"
-		"       pyhang dump --all [--json] [--no-source] [--max-frames N]\n"
+		"usage: pyhang dump --pid PID [--json] [--no-source] [--max-frames N] [--native]\n"
+		"       pyhang dump --all [--json] [--no-source] [--max-frames N] [--native]\n"
 		"\n"
 		"Prints every thread of a running Python process: its Python stack innermost\n"
 		"first with the source line, what it waits for in the kernel and for how long,\n"
@@ -28,14 +28,18 @@ static void dump_usage(FILE *f)
 		"                       (--json: one object per process, one per line)\n"
 		"  -j, --json           print one JSON object instead of text\n"
 		"      --no-source      do not show source lines under the frames\n"
-		"      --max-frames N   frames per thread at most (1..%d, default 1024)\n"
+		"      --max-frames N   Python frames per thread at most (1..%d, default 1024)\n"
+		"      --native         also each blocked thread's kernel and native frames\n"
+		"                       (libc, the interpreter, C extensions), in one list with\n"
+		"                       its Python frames; still without stopping the process\n"
 		"  -v, --verbose        say more about failures (libbpf's log)\n"
 		"  -h, --help           this text\n"
 		"\n"
 		"examples:\n"
 		"  pyhang --pid 1234\n"
 		"  pyhang dump --json --pid 1234 | jq '.threads[] | select(.gil)'\n"
-		"  pyhang dump --all --no-source\n",
+		"  pyhang dump --all --no-source\n"
+		"  pyhang dump --native --pid 1234\n",
 		PYH_MAX_FRAMES);
 }
 
@@ -47,6 +51,7 @@ int pyh_cmd_dump(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-source", no_argument, NULL, 'S' },
 		{ "max-frames", required_argument, NULL, 'F' },
+		{ "native", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -82,6 +87,9 @@ int pyh_cmd_dump(int argc, char **argv)
 					optarg, PYH_MAX_FRAMES);
 				return 2;
 			}
+			break;
+		case 'N':
+			o.native = 1;
 			break;
 		case 'v':
 			pyh_log_set_verbosity(pyh_log_verbosity() + 1);
@@ -130,6 +138,9 @@ int pyh_cmd_dump(int argc, char **argv)
 		fprintf(stderr, "pyhang: %s\n", err);
 		rc = 1;
 	} else {
+		if (d.native_missing[0])
+			fprintf(stderr, "pyhang: no native frames (Python frames only): %s\n",
+				d.native_missing);
 		rc = json ? pyh_dump_write_json(&d, stdout) : pyh_dump_write_text(&d, stdout, source);
 		pyh_dump_free(&d);
 		if (rc || fflush(stdout)) {

@@ -62,6 +62,7 @@ struct pyh_recopts {
 	const char *output;
 	enum pyh_format fmt;
 	int threads, idle, subprocs, gil;
+	int native;		/* --native: native frames between the Python ones */
 	int all;		/* --all: every Python process on the host */
 	int group;		/* enum pyh_group */
 	long ringbuf_mb;
@@ -120,6 +121,9 @@ static void pyh_rec_usage(FILE *f)
 		"      --idle             also sample threads that are off CPU (sleeping, blocked)\n"
 		"  -s, --subprocesses     also profile child processes (polled every %d ms)\n"
 		"      --gil              only samples taken while the thread holds the GIL\n"
+		"      --native           also the native frames (libc, the interpreter, C extensions)\n"
+		"                         between the Python frames that called them; each sample\n"
+		"                         then carries the thread's registers and %u KiB of its stack\n"
 		"      --ringbuf-mb MB    BPF ring buffer size in MiB (default 8)\n"
 		"  -v, --verbose          show libbpf's log and details\n"
 		"  -h, --help             this text\n"
@@ -130,8 +134,9 @@ static void pyh_rec_usage(FILE *f)
 		"  pyhang record --pid 1234 --idle --threads -o waits.folded\n"
 		"  pyhang record --subprocesses -o build.svg -- make -j8\n"
 		"  pyhang record --all -d 60 -o host.pb.gz\n"
-		"  pyhang record --all --group cgroup -d 30 -o services.svg\n",
-		PYH_SAMPLER_MAX_HZ, PYH_REC_DEFAULT_HZ, PYH_REC_SCAN_MS);
+		"  pyhang record --all --group cgroup -d 30 -o services.svg\n"
+		"  pyhang record --native -f folded -o mixed.folded -- python3 numpy_job.py\n",
+		PYH_SAMPLER_MAX_HZ, PYH_REC_DEFAULT_HZ, PYH_REC_SCAN_MS, PYH_SAMPLE_STACK_MAX >> 10);
 }
 
 static double pyh_now(void)
@@ -206,7 +211,7 @@ static int pyh_check_output(const char *path)
 
 static int pyh_rec_parse(int argc, char **argv, struct pyh_recopts *o, int *exit_code)
 {
-	enum { OPT_THREADS = 256, OPT_IDLE, OPT_GIL, OPT_RINGBUF, OPT_GROUP };
+	enum { OPT_THREADS = 256, OPT_IDLE, OPT_GIL, OPT_RINGBUF, OPT_GROUP, OPT_NATIVE };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "all", no_argument, NULL, 'a' },
@@ -219,6 +224,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_recopts *o, int *exit
 		{ "idle", no_argument, NULL, OPT_IDLE },
 		{ "subprocesses", no_argument, NULL, 's' },
 		{ "gil", no_argument, NULL, OPT_GIL },
+		{ "native", no_argument, NULL, OPT_NATIVE },
 		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -284,6 +290,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_recopts *o, int *exit
 		case OPT_IDLE: o->idle = 1; break;
 		case 's': o->subprocs = 1; break;
 		case OPT_GIL: o->gil = 1; break;
+		case OPT_NATIVE: o->native = 1; break;
 		case OPT_RINGBUF:
 			if (pyh_parse_long(optarg, 1, 1024, &o->ringbuf_mb)) {
 				fprintf(stderr, "pyhang: invalid ring buffer size '%s': want MiB from 1 to 1024\n",
@@ -599,7 +606,8 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 		fprintf(stderr, "pyhang: ticks not counted as Python samples:");
 		for (int i = PYH_CNT_NO_TSTATE; i < PYH_CNT_MAX; i++)
 			if (cnt[i] && i != PYH_CNT_RINGBUF_FULL && i != PYH_CNT_CACHE_STALE &&
-			    i != PYH_CNT_STALE_TARGET && i != PYH_CNT_PROC_LOST) {
+			    i != PYH_CNT_STALE_TARGET && i != PYH_CNT_PROC_LOST &&
+			    i != PYH_CNT_NATIVE_NO_STACK) {
 				fprintf(stderr, "%s %s: %llu", sep, pyh_sampler_counter_name(i),
 					(unsigned long long)cnt[i]);
 				sep = ",";
@@ -618,6 +626,14 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 				(unsigned long long)cs.truncated);
 		fputc('\n', stderr);
 	}
+	if (st->o->native)
+		fprintf(stderr, "pyhang: native frames in %llu samples (%llu cut short, marked "
+				"\"[native unwind stopped]\"); Python frames only in %llu (%llu whose stack "
+				"was not copied, %llu caught entering or leaving a Python frame)\n",
+			(unsigned long long)cs.native, (unsigned long long)cs.native_cut,
+			(unsigned long long)(cs.native_none + cs.native_unpaired),
+			(unsigned long long)cnt[PYH_CNT_NATIVE_NO_STACK],
+			(unsigned long long)cs.native_unpaired);
 	if (path)
 		fprintf(stderr, "pyhang: wrote %s\n", path);
 }
@@ -666,6 +682,7 @@ int pyh_cmd_record(int argc, char **argv)
 	co.threads = o.threads;
 	co.processes = o.subprocs;
 	co.gil_only = o.gil;
+	co.native = o.native;
 	co.group = o.group;
 	st->col = st->prof ? pyh_collector_new(st->prof, &co) : NULL;
 	if (!st->col) {
@@ -706,12 +723,16 @@ int pyh_cmd_record(int argc, char **argv)
 	so.rate_hz = (unsigned)o.rate;
 	so.ringbuf_bytes = (size_t)o.ringbuf_mb << 20;
 	so.gil_only = o.gil;
+	so.native = o.native;
 	so.max_targets = PYH_COLLECTOR_MAX_TARGETS;
 	e = pyh_sampler_open(&so, pyh_collector_on_sample, st->col, &st->smp, err, sizeof(err));
 	if (e) {
 		fprintf(stderr, "pyhang: %s\n", err);
 		goto cleanup;
 	}
+	if (o.native && pyh_sampler_native_missing(st->smp))
+		fprintf(stderr, "pyhang: no native frames (Python frames only): %s\n",
+			pyh_sampler_native_missing(st->smp));
 	if (pyh_log_verbosity())
 		fprintf(stderr, "pyhang: sampler on %d CPUs at %ld Hz (%s)%s%s\n", pyh_sampler_ncpus(st->smp),
 			o.rate, pyh_sampler_uses_bpf_loop(st->smp) ? "bpf_loop" : "bounded loops",

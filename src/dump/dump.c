@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dump/dump_native.h"
 #include "host/host.h"
 #include "kernel/syscalls.h"
 #include "proc/procfs.h"
@@ -88,12 +89,73 @@ static int cmp_thread(const void *a, const void *b)
 	return y->python - x->python;
 }
 
+static void release_frames(struct pyh_dump_thread *th)
+{
+	for (int j = 0; j < th->nframes; j++)
+		pyh_frame_release(&th->frames[j]);
+	free(th->frames);
+	th->frames = NULL;
+	th->nframes = 0;
+}
+
+/* --native: the kernel and native frames of every thread (Python or not)
+ * merged with its Python frames, read since dn's record of the threads. A
+ * thread that ran meanwhile is read once more, its Python frames too, after
+ * a new record; the second time it says so instead. Returns 0 or -ENOMEM. */
+static int native_stacks(const struct pyh_dump_opts *o, struct pyh_dump *d,
+			 struct pyh_codecache *cache, struct pyh_dump_native *dn,
+			 const struct pyh_pythread *py, struct pyh_dump_thread **where, int npy)
+{
+	struct pyh_pythread *again_py = calloc((size_t)(npy ? npy : 1), sizeof(*again_py));
+	struct pyh_dump_thread **again_where = calloc((size_t)(npy ? npy : 1), sizeof(*again_where));
+	int *again = calloc((size_t)(d->nthreads ? d->nthreads : 1), sizeof(*again));
+	int rc = 0, nagain = 0, nagain_py = 0;
+
+	if (!again_py || !again_where || !again) {
+		rc = -ENOMEM;
+		goto cleanup;
+	}
+	for (int pass = 0; pass < 2 && !rc; pass++) {
+		if (pass == 1) {
+			if (!nagain)
+				break;
+			pyh_dump_native_refresh(dn);	/* on failure the second pass says so */
+			rc = read_stacks(o, d, cache, again_py, again_where, nagain_py);
+		}
+		for (int i = 0; i < d->nthreads && !rc; i++) {
+			struct pyh_dump_thread *th = &d->threads[i];
+
+			if ((pass == 1 && !again[i]) || (!th->python && !th->task_known))
+				continue;
+			rc = pyh_dump_native_thread(dn, &d->target, pass == 1, th);
+			if (rc != -EAGAIN)
+				continue;
+			rc = 0;
+			again[i] = 1;
+			nagain++;
+			for (int p = 0; p < npy; p++) {
+				if (where[p] != th)
+					continue;
+				release_frames(th);
+				again_py[nagain_py] = py[p];
+				again_where[nagain_py++] = th;
+			}
+		}
+	}
+cleanup:
+	free(again);
+	free(again_where);
+	free(again_py);
+	return rc;
+}
+
 int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, char *err,
 		  size_t errsz)
 {
 	struct pyh_pythread *py = NULL;
 	struct pyh_dump_thread **where = NULL;
 	struct pyh_codecache *cache = NULL;
+	struct pyh_dump_native *dn = NULL;
 	pid_t *tids = NULL;
 	uint64_t gil = 0;
 	int npy = 0, ntids = 0, rc;
@@ -161,7 +223,21 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		th->gil = gil && gil == py[p].tstate;
 		where[p] = th;
 	}
+	if (o->native) {
+		/* The kernel's record first: a thread found not to have run since
+		 * is still then when its Python frames are read. */
+		rc = pyh_dump_native_begin(pid, o, &dn, d->native_missing,
+					   sizeof(d->native_missing));
+		if (rc == -ESRCH) {
+			snprintf(err, errsz, "process %d exited during the dump", pid);
+			goto cleanup;
+		}
+		if (rc && !d->native_missing[0])
+			snprintf(d->native_missing, sizeof(d->native_missing), "%s", strerror(-rc));
+	}
 	rc = read_stacks(o, d, cache, py, where, npy);
+	if (!rc && dn)
+		rc = native_stacks(o, d, cache, dn, py, where, npy);
 	if (rc) {
 		snprintf(err, errsz, "out of memory");
 		goto cleanup;
@@ -181,6 +257,7 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	}
 	rc = 0;
 cleanup:
+	pyh_dump_native_end(dn);
 	pyh_codecache_free(cache);
 	free(where);
 	free(tids);
@@ -195,9 +272,8 @@ void pyh_dump_free(struct pyh_dump *d)
 	if (!d)
 		return;
 	for (int i = 0; i < d->nthreads; i++) {
-		for (int j = 0; j < d->threads[i].nframes; j++)
-			pyh_frame_release(&d->threads[i].frames[j]);
-		free(d->threads[i].frames);
+		release_frames(&d->threads[i]);
+		pyh_dump_native_free_thread(&d->threads[i]);
 	}
 	free(d->threads);
 	d->threads = NULL;

@@ -8,6 +8,30 @@
 #include "python/stack.h"
 #include "python/target.h"
 
+/* --native: a frame that is not Python code. */
+enum pyh_dump_kind {
+	PYH_DUMP_PYTHON = 0,	/* index: into pyh_dump_thread.frames */
+	PYH_DUMP_NATIVE,	/* libc, the interpreter, C extensions; index: into .sys */
+	PYH_DUMP_KERNEL,	/* where a blocked thread sleeps in the kernel; index: into .sys */
+	PYH_DUMP_GAP,		/* the native unwind stopped here: the native frames between
+				 * this and the next entry are unknown (native_error says why) */
+};
+
+struct pyh_dump_sysframe {
+	int kind;		/* PYH_DUMP_NATIVE or PYH_DUMP_KERNEL */
+	char *function;		/* the symbol; NULL when none is known */
+	char *library;		/* native: the file as the target maps it; NULL: in no file */
+	uint64_t offset;	/* native: pc in the library's link-time addresses (addr2line's);
+				 * kernel: pc - the function's start (the address when unnamed) */
+	uint64_t function_offset; /* native: pc - the function's start */
+	int deleted;		/* native: the library was deleted after it was mapped */
+};
+
+struct pyh_dump_entry {
+	int kind;		/* enum pyh_dump_kind */
+	int index;		/* into frames or sys by kind; -1 for a gap */
+};
+
 struct pyh_dump_thread {
 	struct pyh_task_info task;	/* tid 0 when the Python thread has no matching OS thread */
 	int task_known;
@@ -20,6 +44,15 @@ struct pyh_dump_thread {
 	char broken[256];		/* what the stack lacks (pyh_stack_problem), "" if whole */
 	int snapshot;			/* how the stack was read: enum pyh_snap_how */
 	int gone;			/* the thread exited while the dump was taken */
+	/* --native: */
+	int native;			/* native frames were asked for this thread */
+	struct pyh_dump_sysframe *sys;	/* its kernel and native frames */
+	int nsys;
+	struct pyh_dump_entry *stack;	/* every frame, innermost first (NULL: no native
+					 * stack; frames alone then, native_error says why) */
+	int nstack;
+	char *native_error;		/* why the native stack is missing or incomplete;
+					 * NULL: it reached the outermost frame */
 };
 
 /* Where a process sits on the host (dump --all): written with the dump. */
@@ -36,6 +69,7 @@ struct pyh_dump {
 	struct pyh_dump_thread *threads;	/* sorted by tid, Python threads first within a tid tie */
 	int nthreads;
 	int gil_known;				/* the GIL holder could be determined (someone or no one) */
+	char native_missing[256];		/* --native asked but impossible: what is missing */
 };
 
 struct pyh_snapper;
@@ -43,13 +77,17 @@ struct pyh_snapper;
 struct pyh_dump_opts {
 	int max_frames;			/* per thread, 1 .. PYH_MAX_FRAMES */
 	struct pyh_snapper *snapper;	/* reads the stacks (snapshot/snapshot.h); kept by the caller */
+	int native;			/* also kernel and native frames, merged with the Python ones */
+	int no_debug_files;		/* --native: do not look for separate debug files */
 };
 
 /* Python threads whose stacks are taken together (a running one among them
  * gets PYH_SNAP_DEADLINE_MS): memory for their frames is bounded by this. */
 #define PYH_DUMP_SNAP_BATCH 64
 
-/* Take the snapshot. On failure returns -errno with a one-line reason in err. */
+/* Take the snapshot. On failure returns -errno with a one-line reason in err.
+ * With o->native, a kernel that cannot give native stacks is not a failure:
+ * the dump has Python frames only and native_missing says why. */
 int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, char *err,
 		  size_t errsz);
 void pyh_dump_free(struct pyh_dump *d); /* NULL-safe, idempotent */

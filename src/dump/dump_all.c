@@ -11,7 +11,7 @@
 int pyh_dump_all(const struct pyh_dump_opts *o, int json, int source_lines, FILE *out)
 {
 	pid_t *pids = calloc(PYH_HOST_MAX_PROCS, sizeof(*pids));
-	int n, found = 0, rc = 0;
+	int n, found = 0, warned = 0, rc = 0;
 
 	if (!pids) {
 		fprintf(stderr, "pyhang: out of memory\n");
@@ -44,6 +44,9 @@ int pyh_dump_all(const struct pyh_dump_opts *o, int json, int source_lines, FILE
 			}
 			continue;
 		}
+		if (d.native_missing[0] && !warned++)
+			fprintf(stderr, "pyhang: no native frames (Python frames only): %s\n",
+				d.native_missing);
 		host.ns_pid = hp.ns_pid;
 		pyh_host_label(&hp, &d.target.ver, host.label, sizeof(host.label));
 		snprintf(host.cgroup, sizeof(host.cgroup), "%s", hp.cgroup);

@@ -1,22 +1,25 @@
-/* Per-thread facts only the kernel knows, from a BPF task iterator
+/* Per-thread facts only the kernel knows, from BPF task iterators
  * (bpf/taskinfo.bpf.c): each thread's fs base, which on x86_64 glibc is its
- * pthread_self() and so CPython's tstate->thread_id.
+ * pthread_self() and so CPython's tstate->thread_id; and, for native stacks,
+ * each thread's saved user registers, kernel stack and top of user stack.
  *
- * Lifecycle: open the skeleton, set the target tgid in rodata, load, attach
- * the iterator (restricted to pid's threads through bpf_iter_link_info where
- * the kernel supports it, else over all tasks with the BPF-side tgid filter),
- * create an iterator fd, read the records, tear everything down.
+ * Lifecycle: open the skeleton, choose the one program to load, set the
+ * target tgid in rodata, load, attach the iterator (restricted to pid's
+ * threads through bpf_iter_link_info where the kernel supports it, else over
+ * all tasks with the BPF-side tgid filter), create an iterator fd, read the
+ * records, tear everything down.
  */
 #include "kernel/taskinfo.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "pyhang/taskinfo.h"
 #include "taskinfo.skel.h"
 
 #define PYH_TASKINFO_MAX_RECS (1 << 20)	/* stop reading a runaway iterator here */
@@ -39,28 +42,22 @@ static struct bpf_link *attach_iter(struct bpf_program *prog, pid_t pid)
 	return bpf_program__attach_iter(prog, NULL);
 }
 
-int pyh_taskinfo_fsbase(pid_t pid, struct pyh_fsbase *out, int max, int *n)
-{
-	struct taskinfo_bpf *skel = NULL;
-	struct bpf_link *link = NULL;
-	struct pyh_taskinfo_rec recs[64];
-	size_t have = 0;	/* bytes of a partial record carried over */
-	long seen = 0;
-	int iter_fd = -1, err = 0, count = 0;
+/* Called with each whole record of recsz bytes; non-zero stops the walk. */
+typedef int (*rec_cb)(const void *rec, void *arg);
 
-	*n = 0;
-	if (pid <= 0 || max < 0 || (max > 0 && !out))
-		return -EINVAL;
-	skel = taskinfo_bpf__open();
-	if (!skel) {
-		err = errno ? -errno : -ENOMEM;
-		goto cleanup;
-	}
-	skel->rodata->target_tgid = (__u32)pid;
-	err = taskinfo_bpf__load(skel);
-	if (err)
-		goto cleanup;
-	link = attach_iter(skel->progs.pyh_taskinfo_iter, pid);
+/* Attach prog of a loaded skeleton and hand every record to cb. Returns 0,
+ * cb's value, -ESRCH when the walk had no record, or -errno. */
+static int read_iter(struct bpf_program *prog, pid_t pid, size_t recsz, rec_cb cb, void *arg)
+{
+	struct bpf_link *link = NULL;
+	size_t bufsz = recsz * 4, have = 0;	/* bytes of a partial record carried over */
+	char *buf = malloc(bufsz);
+	long seen = 0;
+	int iter_fd = -1, err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	link = attach_iter(prog, pid);
 	if (!link) {
 		err = errno ? -errno : -EINVAL;
 		goto cleanup;
@@ -71,7 +68,7 @@ int pyh_taskinfo_fsbase(pid_t pid, struct pyh_fsbase *out, int max, int *n)
 		goto cleanup;
 	}
 	for (;;) {
-		ssize_t r = read(iter_fd, (char *)recs + have, sizeof(recs) - have);
+		ssize_t r = read(iter_fd, buf + have, bufsz - have);
 		size_t whole;
 
 		if (r < 0) {
@@ -83,27 +80,142 @@ int pyh_taskinfo_fsbase(pid_t pid, struct pyh_fsbase *out, int max, int *n)
 		if (r == 0)
 			break;
 		have += (size_t)r;
-		whole = have / sizeof(recs[0]);
-		for (size_t i = 0; i < whole; i++) {
-			if (recs[i].tgid != (__u32)pid || count >= max)
-				continue;
-			out[count].tid = (pid_t)recs[i].tid;
-			out[count].fsbase = recs[i].fsbase;
-			count++;
-		}
+		whole = have / recsz;
+		for (size_t i = 0; i < whole && !err; i++)
+			err = cb(buf + i * recsz, arg);
+		if (err)
+			goto cleanup;
 		seen += (long)whole;
-		have -= whole * sizeof(recs[0]);
-		memmove(recs, (char *)recs + whole * sizeof(recs[0]), have);
+		have -= whole * recsz;
+		memmove(buf, buf + whole * recsz, have);
 		if (seen >= PYH_TASKINFO_MAX_RECS)
 			break;
 	}
-	/* The walk found no thread of pid: it is gone (or never was). */
-	err = count == 0 && seen == 0 ? -ESRCH : 0;
-	*n = count;
+	/* The walk found no thread: the process is gone (or never was). */
+	err = seen == 0 ? -ESRCH : 0;
 cleanup:
 	if (iter_fd >= 0)
 		close(iter_fd);
 	bpf_link__destroy(link);
+	free(buf);
+	return err;
+}
+
+/* Open the skeleton with only prog (one of its programs, by name) to load. */
+static int load_one(pid_t pid, const char *prog, struct taskinfo_bpf **out, struct bpf_program **p)
+{
+	struct taskinfo_bpf *skel = taskinfo_bpf__open();
+	struct bpf_program *it;
+	int err;
+
+	*out = NULL;
+	if (!skel)
+		return errno ? -errno : -ENOMEM;
+	bpf_object__for_each_program(it, skel->obj)
+		bpf_program__set_autoload(it, strcmp(bpf_program__name(it), prog) == 0);
+	skel->rodata->target_tgid = (__u32)pid;
+	err = taskinfo_bpf__load(skel);
+	if (err) {
+		taskinfo_bpf__destroy(skel);
+		return err;
+	}
+	*p = bpf_object__find_program_by_name(skel->obj, prog);
+	*out = skel;
+	return 0;
+}
+
+struct fsbase_ctx {
+	pid_t pid;
+	struct pyh_fsbase *out;
+	int max, count;
+};
+
+static int fsbase_rec(const void *r, void *arg)
+{
+	const struct pyh_taskinfo_rec *rec = r;
+	struct fsbase_ctx *c = arg;
+
+	if (rec->tgid != (__u32)c->pid || c->count >= c->max)
+		return 0;
+	c->out[c->count].tid = (pid_t)rec->tid;
+	c->out[c->count].fsbase = rec->fsbase;
+	c->count++;
+	return 0;
+}
+
+int pyh_taskinfo_fsbase(pid_t pid, struct pyh_fsbase *out, int max, int *n)
+{
+	struct fsbase_ctx c = { .pid = pid, .out = out, .max = max };
+	struct taskinfo_bpf *skel = NULL;
+	struct bpf_program *prog = NULL;
+	int err;
+
+	*n = 0;
+	if (pid <= 0 || max < 0 || (max > 0 && !out))
+		return -EINVAL;
+	err = load_one(pid, "pyh_taskinfo_iter", &skel, &prog);
+	if (err)
+		goto cleanup;
+	err = read_iter(prog, pid, sizeof(struct pyh_taskinfo_rec), fsbase_rec, &c);
+	if (err == -ESRCH && c.count)
+		err = 0;
+	*n = c.count;
+cleanup:
+	taskinfo_bpf__destroy(skel);
+	return err;
+}
+
+struct native_ctx {
+	pid_t pid;
+	pyh_taskinfo_native_cb cb;
+	void *arg;
+};
+
+static int native_rec(const void *r, void *arg)
+{
+	const struct pyh_taskinfo_native_rec *rec = r;
+	struct native_ctx *c = arg;
+
+	if (rec->tgid != (__u32)c->pid)
+		return 0;
+	return c->cb(rec, c->arg);
+}
+
+int pyh_taskinfo_native(pid_t pid, pyh_taskinfo_native_cb cb, void *arg, int *copied, char *why,
+			size_t whysz)
+{
+	struct native_ctx c = { .pid = pid, .cb = cb, .arg = arg };
+	struct taskinfo_bpf *skel = NULL;
+	struct bpf_program *prog = NULL;
+	int err, err_plain;
+
+	if (copied)
+		*copied = 0;
+	if (why && whysz)
+		why[0] = '\0';
+	if (pid <= 0 || !cb)
+		return -EINVAL;
+	/* Probe, don't guess from the version: the sleepable iterator needs
+	 * bpf_copy_from_user_task (Linux 5.18), the plain one bpf_task_pt_regs (5.15). */
+	err = load_one(pid, "pyh_taskinfo_native", &skel, &prog);
+	if (err == 0) {
+		if (copied)
+			*copied = 1;
+	} else {
+		err_plain = load_one(pid, "pyh_taskinfo_native_nocopy", &skel, &prog);
+		if (err_plain) {
+			if (why && whysz)
+				snprintf(why, whysz, err_plain == -EPERM || err_plain == -EACCES
+					 ? "loading a BPF task iterator needs root (CAP_BPF and CAP_PERFMON): %s"
+					 : "the kernel does not load a BPF task iterator reading saved user "
+					   "registers (iter/task with bpf_task_pt_regs, Linux 5.15+): %s",
+					 strerror(-err_plain));
+			return err_plain;
+		}
+	}
+	err = read_iter(prog, pid, sizeof(struct pyh_taskinfo_native_rec), native_rec, &c);
+	if (err < 0 && err != -ESRCH && why && whysz)
+		snprintf(why, whysz, "the BPF task iterator failed: %s", strerror(-err));
 	taskinfo_bpf__destroy(skel);
 	return err;
 }

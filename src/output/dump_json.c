@@ -8,6 +8,60 @@
 #include "output/json.h"
 #include "snapshot/snapshot.h"
 
+/* {"kind": "native", "function": … | null, "library": … | null, "offset": N[, "deleted": true]}
+ * {"kind": "kernel", "function": … | null, "offset": N} */
+static void write_sysframe(struct pyh_json *j, const struct pyh_dump_sysframe *fr)
+{
+	pyh_json_object_begin(j, NULL);
+	pyh_json_string(j, "kind", fr->kind == PYH_DUMP_KERNEL ? "kernel" : "native");
+	pyh_json_string(j, "function", fr->function);
+	if (fr->kind == PYH_DUMP_NATIVE)
+		pyh_json_string(j, "library", fr->library);
+	pyh_json_int(j, "offset", (int64_t)fr->offset);
+	if (fr->deleted)
+		pyh_json_bool(j, "deleted", 1);
+	pyh_json_object_end(j);
+}
+
+/* "frames": the Python ones, or with a native stack all of them in order. */
+static void write_frames(struct pyh_json *j, const struct pyh_dump_thread *th)
+{
+	pyh_json_array_begin(j, "frames");
+	if (!th->stack) {
+		for (int k = 0; k < th->nframes; k++)
+			pyh_json_frame(j, &th->frames[k]);
+	}
+	for (int k = 0; th->stack && k < th->nstack; k++) {
+		const struct pyh_dump_entry *e = &th->stack[k];
+
+		if (e->kind == PYH_DUMP_PYTHON)
+			pyh_json_frame(j, &th->frames[e->index]);
+		else if (e->kind != PYH_DUMP_GAP)
+			write_sysframe(j, &th->sys[e->index]);
+	}
+	pyh_json_array_end(j);
+}
+
+/* "native_error": why the native stack is missing or incomplete (null: whole);
+ * "native_gap": the index in "frames" of the first frame beyond where the
+ * native unwind stopped (null: it did not stop early). */
+static void write_native_status(struct pyh_json *j, const struct pyh_dump_thread *th)
+{
+	int at = -1, k = 0;
+
+	for (int i = 0; th->stack && i < th->nstack && at < 0; i++) {
+		if (th->stack[i].kind == PYH_DUMP_GAP)
+			at = k;
+		else
+			k++;
+	}
+	pyh_json_string(j, "native_error", th->native_error);
+	if (at >= 0)
+		pyh_json_int(j, "native_gap", at);
+	else
+		pyh_json_null(j, "native_gap");
+}
+
 int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
 {
 	struct pyh_json j;
@@ -22,6 +76,8 @@ int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
 	pyh_json_string(&j, "cmdline", d->cmdline);
 	pyh_json_bool(&j, "free_threaded", !!(d->target.layout.flags & PYH_LAYOUT_FREE_THREADED));
 	pyh_json_bool(&j, "gil_known", d->gil_known);
+	if (d->native_missing[0])	/* --native asked, impossible here: why */
+		pyh_json_string(&j, "native_missing", d->native_missing);
 	pyh_json_array_begin(&j, "threads");
 	for (int i = 0; i < d->nthreads; i++) {
 		const struct pyh_dump_thread *th = &d->threads[i];
@@ -48,10 +104,7 @@ int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
 		} else {
 			pyh_json_null(&j, "syscall");
 		}
-		pyh_json_array_begin(&j, "frames");
-		for (int k = 0; k < th->nframes; k++)
-			pyh_json_frame(&j, &th->frames[k]);
-		pyh_json_array_end(&j);
+		write_frames(&j, th);
 		pyh_json_bool(&j, "truncated", th->truncated);
 		pyh_json_string(&j, "snapshot", !th->python ? NULL
 				: th->snapshot == PYH_SNAP_KERNEL ? "kernel"
@@ -59,6 +112,8 @@ int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
 		if (th->gone)
 			pyh_json_bool(&j, "gone", 1);
 		pyh_json_string(&j, "stack_error", th->broken[0] ? th->broken : NULL);
+		if (th->native)
+			write_native_status(&j, th);
 		pyh_json_object_end(&j);
 	}
 	pyh_json_array_end(&j);

@@ -48,10 +48,60 @@ static void describe_state(const struct pyh_dump_thread *th, char *out, size_t o
 		 name, th->detail[0] ? ": " : "", th->detail);
 }
 
+/* "[kernel] hrtimer_nanosleep+0x74"
+ * "[native] clock_nanosleep+0x23 (/usr/lib/x86_64-linux-gnu/libc.so.6+0xcf503)"
+ * "[native] ?? (/usr/bin/python3.11+0x5d64b4)", "[native] ?? (0x7f0012345678)" */
+static void write_sysframe(FILE *f, const struct pyh_dump_sysframe *fr)
+{
+	if (fr->kind == PYH_DUMP_KERNEL) {
+		if (fr->function)
+			fprintf(f, "    [kernel] %s+0x%llx\n", fr->function,
+				(unsigned long long)fr->offset);
+		else
+			fprintf(f, "    [kernel] ?? (0x%llx)\n", (unsigned long long)fr->offset);
+		return;
+	}
+	if (fr->function)
+		fprintf(f, "    [native] %s+0x%llx", fr->function, (unsigned long long)fr->function_offset);
+	else
+		fprintf(f, "    [native] ??");
+	if (fr->library)
+		fprintf(f, " (%s%s+0x%llx)\n", fr->library, fr->deleted ? " (deleted)" : "",
+			(unsigned long long)fr->offset);
+	else
+		fprintf(f, " (0x%llx)\n", (unsigned long long)fr->offset);
+}
+
+static void write_python(FILE *f, struct pyh_source *src, const struct pyh_frame *fr)
+{
+	char line[512];
+
+	pyh_text_frame(f, "    ", fr);
+	if (src && pyh_frame_file(fr) &&
+	    pyh_source_line(src, pyh_frame_file(fr), fr->line, line, sizeof(line)) == 0 && line[0])
+		fprintf(f, "        %s\n", line);
+}
+
+/* --native: every frame of the thread, innermost first. */
+static void write_whole_stack(FILE *f, struct pyh_source *src, const struct pyh_dump_thread *th)
+{
+	for (int j = 0; j < th->nstack; j++) {
+		const struct pyh_dump_entry *e = &th->stack[j];
+
+		if (e->kind == PYH_DUMP_PYTHON)
+			write_python(f, src, &th->frames[e->index]);
+		else if (e->kind == PYH_DUMP_GAP)
+			fprintf(f, "    ... %s\n", th->native_error ? th->native_error
+							       : "native unwind stopped");
+		else
+			write_sysframe(f, &th->sys[e->index]);
+	}
+}
+
 int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines)
 {
 	struct pyh_source *src = source_lines ? pyh_source_new(d->target.pid) : NULL;
-	char ver[32], state[768], line[512];
+	char ver[32], state[768];
 	int python_threads = 0;
 
 	pyh_dump_version(d, ver, sizeof(ver));
@@ -77,23 +127,22 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines)
 			th->task.tid == d->target.pid ? " (main)" : "", th->gil ? " [holds the GIL]" : "",
 			state, th->snapshot == PYH_SNAP_KERNEL ? " [stack taken on the CPU]" : "",
 			th->gone ? " [exited during the dump]" : "");
-		if (th->task_known && th->task.wchan[0] && th->task.in_syscall)
+		if (th->task_known && th->task.wchan[0] && th->task.in_syscall && !th->stack)
 			fprintf(f, "    kernel: %s\n", th->task.wchan);
-		if (!th->python) {
+		if (!th->python)
 			fprintf(f, "    (no Python thread state: a native thread)\n");
+		if (th->native_error && !th->stack)
+			fprintf(f, "    (no native frames: %s)\n", th->native_error);
+		if (th->stack) {
+			write_whole_stack(f, src, th);
+		} else if (th->python) {
+			if (th->nframes == 0 && !th->broken[0])
+				fprintf(f, "    (no Python frames: idle or in native code)\n");
+			for (int j = 0; j < th->nframes; j++)
+				write_python(f, src, &th->frames[j]);
+		}
+		if (!th->python)
 			continue;
-		}
-		if (th->nframes == 0 && !th->broken[0])
-			fprintf(f, "    (no Python frames: idle or in native code)\n");
-		for (int j = 0; j < th->nframes; j++) {
-			const struct pyh_frame *fr = &th->frames[j];
-
-			pyh_text_frame(f, "    ", fr);
-			if (src && pyh_frame_file(fr) &&
-			    pyh_source_line(src, pyh_frame_file(fr), fr->line, line, sizeof(line)) == 0 &&
-			    line[0])
-				fprintf(f, "        %s\n", line);
-		}
 		if (th->truncated)
 			fprintf(f, "    ... deeper frames not shown (limit reached; see --max-frames)\n");
 		if (th->broken[0])

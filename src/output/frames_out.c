@@ -16,6 +16,7 @@ void pyh_text_frame(FILE *f, const char *indent, const struct pyh_frame *fr)
 void pyh_json_frame(struct pyh_json *j, const struct pyh_frame *fr)
 {
 	pyh_json_object_begin(j, NULL);
+	pyh_json_string(j, "kind", "python");
 	pyh_json_string(j, "function", pyh_frame_function(fr));
 	pyh_json_string(j, "qualname", pyh_frame_qualname(fr));
 	pyh_json_string(j, "file", pyh_frame_file(fr));

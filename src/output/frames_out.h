@@ -11,7 +11,8 @@
  * a file; indent first, newline after. */
 void pyh_text_frame(FILE *f, const char *indent, const struct pyh_frame *fr);
 
-/* {"function": …, "qualname": …, "file": … | null, "line": N | null} as an
+/* {"kind": "python", "function": …, "qualname": …, "file": … | null, "line": N | null}
+ * ("kind" tells it from dump --native's native and kernel frames) as an
  * element of the array being written. */
 void pyh_json_frame(struct pyh_json *j, const struct pyh_frame *fr);
 #endif

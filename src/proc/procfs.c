@@ -133,6 +133,55 @@ int pyh_proc_state(pid_t pid, char *state, int *kthread)
 	return 0;
 }
 
+/* The unsigned number after "\nkey:" in a status text; -EINVAL when missing. */
+static int status_u64(const char *buf, const char *key, uint64_t *out)
+{
+	char want[40];
+	const char *p;
+	unsigned long long v;
+	char *end;
+
+	snprintf(want, sizeof(want), "\n%s:", key);
+	p = strstr(buf, want);
+	if (!p)
+		return -EINVAL;
+	p += strlen(want);
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (errno)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int pyh_proc_switches(pid_t pid, pid_t tid, char *state, uint64_t *switches)
+{
+	char buf[PYH_PROC_STATUS_MAX];
+	const char *p;
+	uint64_t vol, invol;
+	ssize_t r;
+
+	r = pyh_proc_read(pid, tid, "status", buf, sizeof(buf));
+	if (r < 0)
+		return (int)r;
+	p = strstr(buf, "\nState:");
+	if (!p)
+		return -EINVAL;
+	p += strlen("\nState:");
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p || status_u64(buf, "voluntary_ctxt_switches", &vol) ||
+	    status_u64(buf, "nonvoluntary_ctxt_switches", &invol))
+		return -EINVAL;
+	*state = *p;
+	*switches = vol + invol;
+	return 0;
+}
+
 int pyh_proc_status_id(pid_t pid, pid_t tid, const char *key, pid_t *out)
 {
 	char buf[PYH_PROC_STATUS_MAX], want[32], *p, *end;

@@ -50,6 +50,13 @@ int pyh_proc_state(pid_t pid, char *state, int *kthread);
  * gone, -ENOENT when the line is missing or not a number. */
 int pyh_proc_status_id(pid_t pid, pid_t tid, const char *key, pid_t *out);
 
+/* Whether a thread ran between two looks: its state letter and how many
+ * times it was switched off a CPU so far (voluntary + involuntary context
+ * switches of status: the kernel's nvcsw + nivcsw). A thread not running now
+ * with the same count as before did not run between. Returns 0, -ESRCH or
+ * -EINVAL (lines missing). */
+int pyh_proc_switches(pid_t pid, pid_t tid, char *state, uint64_t *switches);
+
 /* comm without its newline (at most 15 bytes). Returns 0 or -ESRCH; out is ""
  * on failure. */
 int pyh_proc_comm(pid_t pid, pid_t tid, char *out, size_t outsz);

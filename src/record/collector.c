@@ -6,17 +6,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "native/native.h"
 #include "proc/procfs.h"
 #include "python/code.h"
 #include "python/frames.h"
 #include "python/stack.h"
 #include "python/threads.h"
+#include "record/mixed.h"
 #include "snapshot/snapshot.h"
 
 #define PYH_NAME_SLOTS 4096
 #define PYH_ROOTS 4 /* group, process, thread, [truncated] */
+#define PYH_NATIVE_GAP "[native unwind stopped]"
+#define PYH_NATIVE_TEXT 96		/* "libfoo.so+0x1234" for a native frame without a name */
+#define PYH_NATIVE_REOPEN_NS 20000000ll	/* a library loaded since: read the maps again, at most this often */
 
 struct pyh_ctarget {
 	struct pyh_target t;
@@ -25,6 +31,8 @@ struct pyh_ctarget {
 	char label[256];	/* --group process */
 	char cgroup[256];	/* --group cgroup */
 	int gone;
+	struct pyh_native *nat;	/* --native: its code as libdw sees it, opened at its first sample */
+	int64_t nat_opened_ns;	/* when (0: never tried) */
 };
 
 struct pyh_tname {
@@ -38,7 +46,9 @@ struct pyh_collector {
 	struct pyh_ctarget **targets;	/* each allocated apart: code caches keep &t */
 	int ntargets;
 	struct pyh_tname names[PYH_NAME_SLOTS];
-	struct pyh_pframe frames[PYH_ROOTS + PYH_SAMPLE_MAX_DEPTH];
+	struct pyh_pframe frames[PYH_ROOTS + PYH_SAMPLE_MAX_DEPTH + PYH_MIXED_MAX_NATIVE + 1];
+	struct pyh_mixed *mixed;	/* --native: the sample being merged */
+	char ntext[PYH_MIXED_MAX_NATIVE][PYH_NATIVE_TEXT];
 	struct pyh_frame named[PYH_SAMPLE_MAX_DEPTH]; /* the frames of the stack being added */
 	struct pyh_pythread *threads;	/* PYH_MAX_THREADS, for idle ticks */
 	struct pyh_raw_frame *raw;	/* PYH_SAMPLE_MAX_DEPTH, for idle ticks */
@@ -59,7 +69,10 @@ struct pyh_collector *pyh_collector_new(struct pyh_profile *p, const struct pyh_
 	c->threads = calloc(PYH_MAX_THREADS, sizeof(*c->threads));
 	c->raw = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw));
 	c->raw_addrs = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw_addrs));
-	if (!c->targets || !c->threads || !c->raw || !c->raw_addrs) {
+	if (c->opts.native)
+		c->mixed = calloc(1, sizeof(*c->mixed));
+	if (!c->targets || !c->threads || !c->raw || !c->raw_addrs ||
+	    (c->opts.native && !c->mixed)) {
 		pyh_collector_free(c);
 		return NULL;
 	}
@@ -72,9 +85,11 @@ void pyh_collector_free(struct pyh_collector *c)
 		return;
 	for (int i = 0; c->targets && i < c->ntargets; i++) {
 		pyh_codecache_free(c->targets[i]->cache);
+		pyh_native_close(c->targets[i]->nat);
 		free(c->targets[i]);
 	}
 	free(c->targets);
+	free(c->mixed);
 	free(c->threads);
 	free(c->raw);
 	free(c->raw_addrs);
@@ -140,6 +155,7 @@ void pyh_collector_forget(struct pyh_collector *c, pid_t pid)
 		if (c->targets[i]->t.pid != pid)
 			continue;
 		pyh_codecache_free(c->targets[i]->cache);
+		pyh_native_close(c->targets[i]->nat);
 		free(c->targets[i]);
 		c->targets[i] = c->targets[--c->ntargets];
 		c->targets[c->ntargets] = NULL;
@@ -241,6 +257,109 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 		pyh_frame_release(&c->named[i]);
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* ct's native session, opened at its first native sample. reopen: an unwind
+ * met a pc in no file the session knew (a library loaded since): read the
+ * maps again, at most once a PYH_NATIVE_REOPEN_NS. NULL when the process
+ * cannot be read for it. */
+static struct pyh_native *pyh_target_native(struct pyh_ctarget *ct, int reopen)
+{
+	int64_t now = mono_ns();
+	char err[256];
+
+	if (ct->nat_opened_ns && (!reopen || ct->gone || now - ct->nat_opened_ns < PYH_NATIVE_REOPEN_NS))
+		return reopen ? NULL : ct->nat;
+	ct->nat_opened_ns = now;
+	if (ct->nat && pyh_native_refresh(ct->nat) == 0)
+		return ct->nat;
+	pyh_native_close(ct->nat);	/* stale (a file replaced another), or never opened */
+	if (pyh_native_open(ct->t.pid, NULL, &ct->nat, err, sizeof(err)))
+		ct->nat = NULL;
+	return ct->nat;
+}
+
+/* The name of merged native frame i (index into m->syms) as a profile frame. */
+static struct pyh_pframe pyh_native_pframe(struct pyh_collector *c, const struct pyh_mixed *m,
+					   int i)
+{
+	const struct pyh_native_sym *sym = &m->syms[i];
+	const char *base;
+
+	if (sym->function[0])
+		return (struct pyh_pframe){ .function = sym->function, .file = sym->library };
+	if (!sym->library) {
+		snprintf(c->ntext[i], sizeof(c->ntext[i]), "[unknown 0x%llx]",
+			 (unsigned long long)m->frames[i].pc);
+		return (struct pyh_pframe){ .function = c->ntext[i] };
+	}
+	/* Unnamed: by where its code's range starts, so its pcs add up as one. */
+	base = strrchr(sym->library, '/');
+	snprintf(c->ntext[i], sizeof(c->ntext[i]), "%s+0x%llx", base ? base + 1 : sym->library,
+		 (unsigned long long)(sym->range_known ? sym->range_start : sym->offset));
+	return (struct pyh_pframe){ .function = c->ntext[i], .file = sym->library };
+}
+
+/* --native: the sample's Python frames with its native frames between them,
+ * root frames r first. Returns 0, or -1 when the sample has no usable native
+ * part (the caller adds its Python frames alone). */
+static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const struct pyh_sample *s,
+			 size_t len, int r)
+{
+	const char *eval = pyh_native_eval_function(ct->t.ver.major);
+	struct pyh_mixed *m = c->mixed;
+	struct pyh_native *nat = pyh_target_native(ct, 0);
+	struct pyh_plabels labels;
+	int n = r, named = 0;
+
+	if (!nat || pyh_mixed_build(nat, eval, s, len, m))
+		return -1;
+	if (pyh_native_stopped_unmapped(nat) && (nat = pyh_target_native(ct, 1)) &&
+	    pyh_mixed_build(nat, eval, s, len, m))
+		return -1;
+	if (m->mismatch) {
+		/* More eval calls than Python frames (a frame being entered or left at
+		 * the sample), or fewer: which native frames go where is not known. */
+		c->st.native_unpaired++;
+		return -1;
+	}
+	for (int k = m->nmerged - 1; k >= 0; k--) {	/* root first */
+		const struct pyh_merged *e = &m->merged[k];
+
+		if (e->kind == PYH_MERGED_PYTHON) {
+			struct pyh_frame *f = &c->named[named++];
+
+			pyh_frame_name(ct->cache, &s->frames[e->index], 0, !ct->gone, f);
+			if (!f->ci)
+				c->st.unknown_code++;
+			c->frames[n++] = (struct pyh_pframe){
+				.function = pyh_frame_qualname(f), .file = pyh_frame_file(f),
+				.line = f->line == PYH_LINE_UNKNOWN ? 0 : f->line };
+		} else if (e->kind == PYH_MERGED_NATIVE) {
+			c->frames[n++] = pyh_native_pframe(c, m, e->index);
+		} else if (e->kind == PYH_MERGED_GAP) {
+			c->frames[n++] = (struct pyh_pframe){ .function = PYH_NATIVE_GAP };
+		}
+	}
+	labels = pyh_sample_labels(c, ct, (pid_t)s->tid);
+	if (pyh_profile_add_labeled(c->prof, c->frames, n, 1, &labels)) {
+		c->st.oom++;
+	} else {
+		c->st.samples++;
+		c->st.native++;
+		c->st.native_cut += m->stop[0] != '\0';
+	}
+	for (int i = 0; i < named; i++)
+		pyh_frame_release(&c->named[i]);
+	return 0;
+}
+
 int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 {
 	struct pyh_collector *c = arg;
@@ -264,6 +383,14 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 		c->st.broken++;
 	r = pyh_roots(c, ct, (pid_t)s->tid, !!(s->flags & PYH_SAMPLE_TRUNCATED), ptext, ttext,
 		      sizeof(ptext));
+	if (c->opts.native) {
+		uint64_t unpaired = c->st.native_unpaired;
+
+		if ((s->flags & PYH_SAMPLE_NATIVE) && pyh_add_mixed(c, ct, s, len, r) == 0)
+			return 0;
+		if (c->st.native_unpaired == unpaired)
+			c->st.native_none++;
+	}
 	pyh_add_stack(c, ct, (pid_t)s->tid, s->frames, (int)s->depth, r, 1, &c->st.samples);
 	return 0;
 }

@@ -22,6 +22,8 @@ struct pyh_collector_opts {
 	int processes;	/* root frame "process PID (name)" per process */
 	int gil_only;	/* idle samples only from the GIL holder */
 	int group;	/* enum pyh_group: a root frame above all of those */
+	int native;	/* record --native: a sample that carries a native stack gets its
+			 * native frames between the Python frames that called them */
 };
 
 struct pyh_collector_stats {
@@ -34,6 +36,13 @@ struct pyh_collector_stats {
 	uint64_t malformed;	/* records with a bad length or depth */
 	uint64_t oom;		/* samples dropped: out of memory */
 	uint64_t idle_errors;	/* off-CPU walks that failed */
+	uint64_t native;	/* --native: samples with their native frames */
+	uint64_t native_cut;	/* of those, unwinds that stopped before the outermost frame
+				 * (a "[native unwind stopped]" frame marks where) */
+	uint64_t native_none;	/* samples that carried no native stack, or whose process
+				 * could not be read for one (Python frames only) */
+	uint64_t native_unpaired; /* samples whose eval calls and Python frames did not pair
+				   * up (a frame entered or left just then): Python frames only */
 };
 
 struct pyh_collector;

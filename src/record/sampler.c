@@ -25,6 +25,9 @@ struct pyh_sampler {
 	int bpf_loop;
 	int gil_only;
 	int per_thread;			/* no per-CPU events: threads are armed one by one */
+	int native;			/* samples carry user registers and stack (record --native) */
+	char native_missing[256];	/* --native asked, and why the kernel cannot */
+	struct bpf_program *prog;	/* the perf_event program attached */
 	pyh_sample_cb cb;
 	void *cb_arg;
 	struct pyh_armed *armed;	/* per_thread: threads with a perf event of their own */
@@ -47,6 +50,7 @@ static const char *const pyh_counter_names[PYH_CNT_MAX] = {
 	[PYH_CNT_CACHE_STALE] = "stale thread-state cache entry",
 	[PYH_CNT_STALE_TARGET] = "PID reused or program exec'd (entry not used)",
 	[PYH_CNT_PROC_LOST] = "process events lost",
+	[PYH_CNT_NATIVE_NO_STACK] = "user stack not copied (no native frames)",
 };
 
 const char *pyh_sampler_counter_name(int idx)
@@ -116,45 +120,22 @@ static int pyh_perf_open_thread(pid_t tid, uint64_t period_ns)
 	return (int)syscall(__NR_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
-int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *arg,
-		     struct pyh_sampler **out, char *err, size_t errsz)
+/* Open the skeleton, configure it (rodata, map sizes, which programs load)
+ * and load it into s->skel. Returns 0, or -errno with err filled (s->skel may
+ * then be set: the caller destroys it). */
+static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, int native,
+		     char *err, size_t errsz)
 {
-	struct pyh_sampler *s = NULL;
-	int e = 0, cpu, n;
-
-	if (!o || !out || o->rate_hz < 1 || o->rate_hz > PYH_SAMPLER_MAX_HZ) {
-		snprintf(err, errsz, "invalid sampler options");
-		return -EINVAL;
-	}
-	/* Probe features, not kernel versions. */
-	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL) != 1) {
-		snprintf(err, errsz, "the kernel cannot run BPF perf_event programs "
-				     "(BPF missing, or not root / no CAP_BPF+CAP_PERFMON)");
-		return -EOPNOTSUPP;
-	}
-	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
-		snprintf(err, errsz, "the kernel has no BPF ring buffer (needs BPF_MAP_TYPE_RINGBUF)");
-		return -EOPNOTSUPP;
-	}
-
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		e = -ENOMEM;
-		snprintf(err, errsz, "out of memory");
-		goto cleanup;
-	}
-	s->cb = cb;
-	s->cb_arg = arg;
-	s->gil_only = o->gil_only;
-	s->per_thread = o->per_thread;
-	s->bpf_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_loop, NULL) == 1;
+	int e;
 
 	s->skel = sampler_bpf__open();
 	if (!s->skel) {
 		e = -errno;
 		snprintf(err, errsz, "opening the BPF sampler failed: %s", strerror(-e));
-		goto cleanup;
+		return e;
 	}
+	bpf_program__set_autoload(s->skel->progs.pyh_on_cpu, !native);
+	bpf_program__set_autoload(s->skel->progs.pyh_on_cpu_native, native);
 	/* Configure between open and load. */
 	s->skel->rodata->use_bpf_loop = s->bpf_loop;
 	{
@@ -191,14 +172,63 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 		e = bpf_map__set_max_entries(s->skel->maps.targets, (__u32)o->max_targets);
 	if (e) {
 		snprintf(err, errsz, "sizing the sampler's maps failed: %s", strerror(-e));
-		goto cleanup;
+		return e;
 	}
 	e = sampler_bpf__load(s->skel);
-	if (e) {
+	if (e && native)
+		snprintf(err, errsz, "the kernel does not load the sampler that copies user registers "
+			 "and stacks (perf_event with bpf_task_pt_regs, Linux 5.15+): %s", strerror(-e));
+	else if (e)
 		snprintf(err, errsz, "loading the BPF sampler failed: %s (run with -v for the verifier log)",
 			 strerror(-e));
+	return e;
+}
+
+int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *arg,
+		     struct pyh_sampler **out, char *err, size_t errsz)
+{
+	struct pyh_sampler *s = NULL;
+	int e = 0, cpu, n;
+
+	if (!o || !out || o->rate_hz < 1 || o->rate_hz > PYH_SAMPLER_MAX_HZ) {
+		snprintf(err, errsz, "invalid sampler options");
+		return -EINVAL;
+	}
+	/* Probe features, not kernel versions. */
+	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL) != 1) {
+		snprintf(err, errsz, "the kernel cannot run BPF perf_event programs "
+				     "(BPF missing, or not root / no CAP_BPF+CAP_PERFMON)");
+		return -EOPNOTSUPP;
+	}
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
+		snprintf(err, errsz, "the kernel has no BPF ring buffer (needs BPF_MAP_TYPE_RINGBUF)");
+		return -EOPNOTSUPP;
+	}
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		e = -ENOMEM;
+		snprintf(err, errsz, "out of memory");
 		goto cleanup;
 	}
+	s->cb = cb;
+	s->cb_arg = arg;
+	s->gil_only = o->gil_only;
+	s->per_thread = o->per_thread;
+	s->bpf_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_loop, NULL) == 1;
+
+	e = load_skel(s, o, o->native, err, errsz);
+	if (e && o->native) {
+		/* No native stacks on this kernel: say why, and sample without them. */
+		snprintf(s->native_missing, sizeof(s->native_missing), "%s", err);
+		sampler_bpf__destroy(s->skel);
+		s->skel = NULL;
+		e = load_skel(s, o, 0, err, errsz);
+	}
+	if (e)
+		goto cleanup;
+	s->native = o->native && !s->native_missing[0];
+	s->prog = s->native ? s->skel->progs.pyh_on_cpu_native : s->skel->progs.pyh_on_cpu;
 
 	n = libbpf_num_possible_cpus();
 	if (n <= 0) {
@@ -234,7 +264,7 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 			goto cleanup;
 		}
 		s->pfds[cpu] = fd;
-		s->links[cpu] = bpf_program__attach_perf_event(s->skel->progs.pyh_on_cpu, fd);
+		s->links[cpu] = bpf_program__attach_perf_event(s->prog, fd);
 		if (!s->links[cpu]) {
 			e = -errno;
 			snprintf(err, errsz, "attaching the sampler to CPU %d's perf event failed: %s", cpu,
@@ -340,6 +370,8 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 		v.flags |= PYH_TARGET_GIL_ONLY;
 	if (s->per_thread)
 		v.flags |= PYH_TARGET_WAKEUP;
+	if (s->native)
+		v.flags |= PYH_TARGET_NATIVE;
 	v.start_ticks = start_ticks;
 	v.exec_gen = exec_gen;
 	if (s->gil_only && l->gil_kind == PYH_GIL_NONE) {
@@ -433,7 +465,7 @@ int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns)
 	fd = pyh_perf_open_thread(tid, period_ns);
 	if (fd < 0)
 		return errno == ESRCH ? -ESRCH : -errno;
-	link = bpf_program__attach_perf_event(s->skel->progs.pyh_on_cpu, fd);
+	link = bpf_program__attach_perf_event(s->prog, fd);
 	if (!link) {
 		e = -errno;
 		close(fd);
@@ -474,4 +506,9 @@ void pyh_sampler_free(struct pyh_sampler *s)
 	free(s->pfds);
 	sampler_bpf__destroy(s->skel);
 	free(s);
+}
+
+const char *pyh_sampler_native_missing(const struct pyh_sampler *s)
+{
+	return s->native_missing[0] ? s->native_missing : NULL;
 }

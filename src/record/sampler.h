@@ -21,6 +21,11 @@ struct pyh_sampler_opts {
 	 * gets an event of its own (pyh_sampler_arm_thread), and every sample
 	 * wakes the poller at once. */
 	int per_thread;
+	/* record --native: each sample also carries the thread's user registers
+	 * and a copy of the top of its user stack (struct pyh_sample_native). A
+	 * kernel that cannot is not a failure: samples come without, and
+	 * pyh_sampler_native_missing() says why. */
+	int native;
 	/* Host mode: also load the exec/exit tracepoint programs (tp_btf when the
 	 * kernel accepts it, else the classic tracepoint) and hand every event to
 	 * proc_cb (which must be set). Off: nothing but the perf_event program. */
@@ -72,6 +77,10 @@ void pyh_sampler_disarm_thread(struct pyh_sampler *s, pid_t tid);
 /* A period short enough that a running thread is caught at once, long
  * enough that the interrupts cost it nothing measurable. */
 #define PYH_SAMPLER_SNAPSHOT_PERIOD_NS 200000ull
+
+/* With opts.native: NULL when samples carry native stacks, else a one-line
+ * reason why the kernel cannot (valid until pyh_sampler_free). */
+const char *pyh_sampler_native_missing(const struct pyh_sampler *s);
 
 /* Stop sampling pid. Returns 0, or -ENOENT when it was not a target. */
 int pyh_sampler_remove_target(struct pyh_sampler *s, pid_t pid);

@@ -30,12 +30,24 @@ for py in /root/.pyenv/versions/2.7.18/bin/python /root/.pyenv/versions/3.12.1/b
 		valgrind -q --suppressions=tests/e2e/valgrind.supp --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 			"$PYHANG" dump --json --pid "$target" > "$log" 2>&1
 		result "valgrind dump --json $py" $? "$log"
+		valgrind -q --suppressions=tests/e2e/valgrind.supp --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+			"$PYHANG" dump --native --json --pid "$target" > "$log" 2>&1
+		result "valgrind dump --native $py" $? "$log"
 	fi
 	if [ -x "$SAN" ]; then
 		ASAN_OPTIONS=detect_leaks=1 "$SAN" dump --pid "$target" > "$log" 2>&1
 		result "asan+ubsan dump $py" $? "$log"
+		ASAN_OPTIONS=detect_leaks=1 "$SAN" dump --native --pid "$target" > "$log" 2>&1
+		result "asan+ubsan dump --native $py" $? "$log"
 		ASAN_OPTIONS=detect_leaks=1 "$SAN" record -d 1 -r 199 -f folded -o /dev/null --pid "$target" > "$log" 2>&1
 		result "asan+ubsan record $py" $? "$log"
+		# CPU in C called from Python: every sample is unwound and merged.
+		ASAN_OPTIONS=detect_leaks=1 "$SAN" record --native -r 499 -f folded -o /dev/null -- "$py" -c \
+			'import time, zlib
+d = bytes(bytearray(range(256))) * 256
+e = time.time() + 1
+while time.time() < e: zlib.compress(d, 9)' > "$log" 2>&1
+		result "asan+ubsan record --native $py" $? "$log"
 	fi
 	kill "$target" 2>/dev/null
 	wait "$target" 2>/dev/null
