@@ -120,7 +120,9 @@ struct walk_ctx {
 	struct pyh_layout l;	/* the target's layout, copied: the verifier cannot follow a
 				 * map value pointer kept in a map */
 	__u32 span;		/* bytes read per frame: pyh_frame_span(); 0: no walk */
+	__u32 fp_off, fp_len;	/* pyh_code_fp_span() */
 	__u32 _pad;
+	__u64 last_code, last_fp; /* the code object fingerprinted last (recursion repeats it) */
 };
 
 /* Per-CPU working memory. The loop state lives here, not on the stack, so
@@ -134,6 +136,7 @@ struct pyh_work {
 			 PYH_USTACK_PAGE /* room the verifier can see a last chunk fits in */];
 	};
 	__u8 win[PYH_FRAME_WINDOW];
+	__u8 fpbuf[PYH_CODE_FP_MAX];
 	struct find_ctx f;
 	struct walk_ctx w;
 };
@@ -315,6 +318,23 @@ static __always_inline __u64 bytecode_of(const struct pyh_layout *l, const struc
 	return base;
 }
 
+/* The fingerprint of the code object at code (pyhang/frame.h), 0 when it
+ * cannot be read. A frame runs its code object, which it keeps alive: the
+ * fingerprint is that of the object the frame runs. */
+static __always_inline __u64 fingerprint(struct pyh_work *wk, struct walk_ctx *c, __u64 code)
+{
+	__u32 n = c->fp_len;
+
+	if (code == c->last_code)
+		return c->last_fp;
+	if (n < 1 || n > PYH_CODE_FP_MAX ||
+	    bpf_probe_read_user(wk->fpbuf, n, (const void *)(code + c->fp_off)))
+		return 0;
+	c->last_code = code;
+	c->last_fp = pyh_code_fp(wk->fpbuf, n);
+	return c->last_fp;
+}
+
 static long walk_step(__u64 i, void *unused)
 {
 	struct pyh_work *wk = get_work();
@@ -351,6 +371,7 @@ static long walk_step(__u64 i, void *unused)
 	s->frames[d].code = v.code;
 	s->frames[d].offset = pyh_frame_offset(l, &v, bytecode_of(l, &v));
 	s->frames[d].flags = v.flags;
+	s->frames[d].fp = fingerprint(wk, c, v.code);
 	pyh_walk_took(&c->w);
 	return 0;
 }
@@ -509,6 +530,9 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	pyh_walk_begin(&c->w, top, PYH_SAMPLE_MAX_DEPTH);
 	c->l = t->layout;
 	c->span = pyh_frame_span(&t->layout);
+	pyh_code_fp_span(&t->layout, &c->fp_off, &c->fp_len);
+	c->last_code = 0;
+	c->last_fp = 0;
 	if (use_bpf_loop) {
 		bpf_loop(PYH_WALK_ITERS, walk_step, NULL, 0);
 	} else {

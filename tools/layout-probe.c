@@ -298,7 +298,11 @@ int main(void)
 	F(unicode_compact_data, sizeof(PyCompactUnicodeObject));
 	F(unicode_kind_shift, probe_unicode_kind_shift(probe_unicode_state()));
 #endif
-	F(_pad, 0);
+#if PY_AT_LEAST(3, 12)
+	F(code_version, offsetof(PyCodeObject, co_version));
+#else
+	N(code_version);
+#endif
 
 	return probe_failed;
 }

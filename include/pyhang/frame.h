@@ -54,10 +54,51 @@
 /* One Python frame as a walk found it; frames of a stack are innermost first. */
 struct pyh_raw_frame {
 	__u64 code;	/* PyCodeObject address, tag bits cleared */
+	__u64 fp;	/* pyh_code_fp() of that code object when the frame was read (the
+			 * BPF sampler takes it: whoever names the frame later can tell
+			 * whether the object at that address is still the same); 0: not taken */
 	__u32 offset;	/* byte offset of the current instruction, or PYH_NO/BAD_OFFSET */
 	__u32 flags;	/* PYH_RAWF_* */
 };
-_Static_assert(sizeof(struct pyh_raw_frame) == 16, "struct pyh_raw_frame must match on both sides");
+_Static_assert(sizeof(struct pyh_raw_frame) == 24, "struct pyh_raw_frame must match on both sides");
+
+/* The code object's fingerprint: a hash of the bytes at pyh_code_fp_span()
+ * of it. On 3.12+ that is co_version, a number CPython gives each new code
+ * object from a global counter, so a code object freed and another made at
+ * its address never share one. Before 3.12 there is no such number: it is
+ * the addresses of co_filename .. co_linetable (name, qualified name, line
+ * table), which a new code object shares only if all of them came back at
+ * their old addresses too. */
+#define PYH_CODE_FP_MAX 40
+
+static __always_inline void pyh_code_fp_span(const struct pyh_layout *l, __u32 *off, __u32 *len)
+{
+	if (l->code_version != PYH_NO_FIELD) {
+		*off = l->code_version;
+		*len = 4;
+	} else if (l->code_linetable > l->code_filename &&
+		   l->code_linetable + 8 - l->code_filename <= PYH_CODE_FP_MAX) {
+		*off = l->code_filename;
+		*len = l->code_linetable + 8 - l->code_filename;
+	} else {
+		*off = l->code_filename;
+		*len = 8;
+	}
+}
+
+/* FNV-1a over len (<= PYH_CODE_FP_MAX) bytes; never 0 (0 means "not taken"). */
+static __always_inline __u64 pyh_code_fp(const __u8 *bytes, __u32 len)
+{
+	__u64 h = 14695981039346656037ull;
+	__u32 i;
+
+	for (i = 0; i < PYH_CODE_FP_MAX; i++) {
+		if (i >= len)
+			break;
+		h = (h ^ bytes[i]) * 1099511628211ull;
+	}
+	return h | 1;
+}
 
 /* co_flags of a generator's, coroutine's or async generator's code
  * (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR, the same since 2.7). */

@@ -122,7 +122,7 @@ struct pyh_layout {
 	__u32 unicode_compact_data;	/* sizeof(PyCompactUnicodeObject) */
 	__u32 unicode_kind_shift;	/* bit of the state word where the 3-bit kind starts
 					 * (2; 8 on 3.14t, whose `interned` is a whole byte) */
-	__u32 _pad;
+	__u32 code_version;		/* uint32 co_version (3.12+): unique per code object made */
 };
 
 _Static_assert(sizeof(struct pyh_layout) == 46 * 4, "struct pyh_layout must match on both sides");

@@ -88,9 +88,10 @@ struct pyh_sample {
 	struct pyh_raw_frame frames[PYH_SAMPLE_MAX_DEPTH];
 };
 #define PYH_SAMPLE_HDR_SIZE 40
-_Static_assert(sizeof(struct pyh_sample) == PYH_SAMPLE_HDR_SIZE + 16 * PYH_SAMPLE_MAX_DEPTH,
+_Static_assert(sizeof(struct pyh_sample) ==
+		       PYH_SAMPLE_HDR_SIZE + sizeof(struct pyh_raw_frame) * PYH_SAMPLE_MAX_DEPTH,
 	       "pyh_sample size");
-#define PYH_SAMPLE_SIZE(depth) (PYH_SAMPLE_HDR_SIZE + 16 * (depth))
+#define PYH_SAMPLE_SIZE(depth) (PYH_SAMPLE_HDR_SIZE + sizeof(struct pyh_raw_frame) * (depth))
 
 /* What a native unwind of a sample starts from (PYH_TARGET_NATIVE): the
  * thread's user registers at the interrupt (those it had when it entered the

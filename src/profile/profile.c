@@ -334,6 +334,25 @@ int pyh_profile_add(struct pyh_profile *p, const struct pyh_pframe *frames, int 
 int pyh_profile_add_labeled(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count,
 			    const struct pyh_plabels *labels)
 {
+	return pyh_profile_add_entry(p, frames, n, count, labels, NULL);
+}
+
+int pyh_profile_add_to(struct pyh_profile *p, int entry, uint64_t count)
+{
+	struct pyh_pentry *e;
+
+	if (!p || entry < 0 || (uint32_t)entry >= p->nentry)
+		return -EINVAL;
+	e = &p->entry[entry];
+	e->count = sat_add(e->count, count);
+	p->stack[e->stack].count = sat_add(p->stack[e->stack].count, count);
+	p->total = sat_add(p->total, count);
+	return 0;
+}
+
+int pyh_profile_add_entry(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count,
+			  const struct pyh_plabels *labels, int *entry)
+{
 	static const struct pyh_pframe truncated = { PYH_PROFILE_TRUNCATED, NULL, 0 };
 	static const struct pyh_pframe unknown = { PYH_PROFILE_UNKNOWN, NULL, 0 };
 	int ids[PYH_PROFILE_MAX_DEPTH];
@@ -426,6 +445,8 @@ int pyh_profile_add_labeled(struct pyh_profile *p, const struct pyh_pframe *fram
 	p->entry[eid].count = sat_add(p->entry[eid].count, count);
 	p->stack[sid].count = sat_add(p->stack[sid].count, count);
 	p->total = sat_add(p->total, count);
+	if (entry)
+		*entry = (int)eid;
 	return 0;
 }
 

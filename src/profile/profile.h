@@ -48,6 +48,17 @@ struct pyh_plabels {
 int pyh_profile_add_labeled(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count,
 			    const struct pyh_plabels *labels);
 
+/* Like pyh_profile_add_labeled, and *entry (when not NULL) gets the id of the
+ * (stack, label set) entry the samples went to: more samples of exactly that
+ * stack and labels can then be added with pyh_profile_add_to(), without
+ * naming or interning anything again. Ids stay valid until the profile is
+ * freed. Same returns (*entry untouched on failure). */
+int pyh_profile_add_entry(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count,
+			  const struct pyh_plabels *labels, int *entry);
+/* count more samples on entry. Returns 0, or -EINVAL for an id the profile
+ * never gave. */
+int pyh_profile_add_to(struct pyh_profile *p, int entry, uint64_t count);
+
 /* Call cb once per (stack, label set) entry: stacks in the order of
  * pyh_profile_foreach_ids, and within one stack in the order the label sets
  * were first added to it. labels is never NULL (an unlabeled entry has pid and

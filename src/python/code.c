@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "proc/mem.h"
+#include "pyhang/frame.h"
 #include "python/fields.h"
 #include "python/linetable.h"
 #include "python/pystr.h"
@@ -65,27 +66,28 @@ void pyh_codecache_free(struct pyh_codecache *c)
 
 static size_t code_span(const struct pyh_layout *l)
 {
+	__u32 fp_off, fp_len;
 	const uint32_t offs[] = { 0 /* ob_refcnt */, l->object_type, l->code_filename, l->code_name,
 				  l->code_qualname, l->code_firstlineno, l->code_linetable,
-				  l->code_flags };
+				  l->code_flags, l->code_version };
+	size_t span = pyh_field_span(offs, sizeof(offs) / sizeof(offs[0]), CODE_READ);
 
-	return pyh_field_span(offs, sizeof(offs) / sizeof(offs[0]), CODE_READ);
+	pyh_code_fp_span(l, &fp_off, &fp_len);
+	if ((size_t)fp_off + fp_len > span && (size_t)fp_off + fp_len <= CODE_READ)
+		span = (size_t)fp_off + fp_len;
+	return span;
 }
 
-/* What identifies the object at an address: if any of these changed, the
- * address was freed and reused for another object. */
+/* What tells the object at an address from another made there later: the
+ * fingerprint rule the BPF sampler uses too (pyhang/frame.h). */
 static uint64_t fingerprint(const struct pyh_layout *l, const uint8_t *buf)
 {
-	uint64_t h = 1469598103934665603ull;
-	uint64_t parts[] = { pyh_field(buf, CODE_READ, l->object_type, 8), pyh_field(buf, CODE_READ, l->code_filename, 8),
-			     pyh_field(buf, CODE_READ, l->code_name, 8), pyh_field(buf, CODE_READ, l->code_linetable, 8),
-			     pyh_field(buf, CODE_READ, l->code_firstlineno, 4) };
+	__u32 off, len;
 
-	for (unsigned i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-		h ^= parts[i];
-		h *= 1099511628211ull;
-	}
-	return h;
+	pyh_code_fp_span(l, &off, &len);
+	if ((size_t)off + len > CODE_READ)
+		return 0;
+	return pyh_code_fp(buf + off, len);
 }
 
 /* 1 when the object at addr has the type str_type (a str, or 2.7's str);
@@ -155,21 +157,29 @@ fail:
 	return NULL;
 }
 
-const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr, int revalidate)
+/* Read the object at addr and make sure it is a live code object; its
+ * fingerprint into *fp. Returns 0 or -1. */
+static int read_code(struct pyh_codecache *c, uint64_t addr, uint8_t *buf, uint64_t *fp)
 {
 	const struct pyh_layout *l = &c->t->layout;
-	uint8_t buf[CODE_READ] = { 0 };
-	size_t slot = (size_t)((addr >> 4) * 11400714819323198485ull >> 51) & (CACHE_SLOTS - 1);
-	struct pyh_code_info *ci = c->slot[slot];
 
-	if (ci && ci->addr == addr && !revalidate)
-		return ci;
 	if (!addr || pyh_mem_read(c->t->pid, addr, buf, code_span(l)))
-		return NULL;
+		return -1;
 	if (pyh_field(buf, CODE_READ, l->object_type, 8) != c->t->code_type ||
 	    !plausible_refcnt(l, buf))
-		return NULL;
-	if (ci && ci->addr == addr && ci->fingerprint == fingerprint(l, buf))
+		return -1;
+	*fp = fingerprint(l, buf);
+	return 0;
+}
+
+/* The info for the code object just read into buf (fingerprint fp): the cached
+ * one when it is that object, else a new one in its slot. */
+static const struct pyh_code_info *cache_put(struct pyh_codecache *c, size_t slot, uint64_t addr,
+					     const uint8_t *buf, uint64_t fp)
+{
+	struct pyh_code_info *ci = c->slot[slot];
+
+	if (ci && ci->addr == addr && ci->fingerprint == fp)
 		return ci;
 	ci = describe(c->t, addr, buf);
 	if (!ci)
@@ -177,6 +187,39 @@ const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr,
 	pyh_code_release(c->slot[slot]);	/* a colliding or stale entry: holders keep theirs */
 	c->slot[slot] = ci;
 	return ci;
+}
+
+static size_t cache_slot(uint64_t addr)
+{
+	return (size_t)((addr >> 4) * 11400714819323198485ull >> 51) & (CACHE_SLOTS - 1);
+}
+
+const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr, int revalidate)
+{
+	uint8_t buf[CODE_READ] = { 0 };
+	size_t slot = cache_slot(addr);
+	struct pyh_code_info *ci = c->slot[slot];
+	uint64_t fp;
+
+	if (ci && ci->addr == addr && !revalidate)
+		return ci;
+	if (read_code(c, addr, buf, &fp))
+		return NULL;
+	return cache_put(c, slot, addr, buf, fp);
+}
+
+const struct pyh_code_info *pyh_code_get_fp(struct pyh_codecache *c, uint64_t addr, uint64_t fp)
+{
+	uint8_t buf[CODE_READ] = { 0 };
+	size_t slot = cache_slot(addr);
+	struct pyh_code_info *ci = c->slot[slot];
+	uint64_t now;
+
+	if (ci && ci->addr == addr && ci->fingerprint == fp)
+		return ci;	/* the very object that was named: nothing to read */
+	if (read_code(c, addr, buf, &now) || now != fp)
+		return NULL;	/* another object is there now: the sampled one is gone */
+	return cache_put(c, slot, addr, buf, fp);
 }
 
 int pyh_code_line(const struct pyh_target *t, const struct pyh_code_info *ci, uint32_t offset)

@@ -14,7 +14,8 @@ struct pyh_code_info {
 	uint32_t co_flags;	/* where the layout has co_flags (<= 3.10), else 0 */
 	uint8_t *linetable;	/* owned copy */
 	size_t linetable_len;
-	uint64_t fingerprint;	/* of the object's header fields, to detect reuse of the address */
+	uint64_t fingerprint;	/* pyh_code_fp() of the object (pyhang/frame.h): tells it from
+				 * another code object made at the same address later */
 	int refs;		/* holders: the cache's slot and each pyh_code_hold() */
 };
 
@@ -33,6 +34,14 @@ const struct pyh_target *pyh_codecache_target(const struct pyh_codecache *c);
  * The pointer is borrowed: valid until the next pyh_code_get() on this cache
  * or the cache's end, unless pyh_code_hold() keeps it. */
 const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr, int revalidate);
+
+/* The description of the code object at addr whose fingerprint (pyh_code_fp,
+ * taken by the BPF sampler when the frame was read) is fp: from the cache
+ * without reading anything when the cached object has that fingerprint, else
+ * read again; NULL when the object there now has another fingerprint (the
+ * one sampled was freed and its address reused) or is not a code object.
+ * The pointer is borrowed as with pyh_code_get(). */
+const struct pyh_code_info *pyh_code_get_fp(struct pyh_codecache *c, uint64_t addr, uint64_t fp);
 
 /* Keep ci alive past the cache's next change (returns ci; NULL-safe), and let
  * go of it (frees it when no one else holds it; NULL-safe). */

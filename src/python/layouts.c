@@ -345,7 +345,6 @@ int pyh_layout_from_debug_offsets(const void *buf, size_t len, struct pyh_layout
 	/* PyCompactUnicodeObject = PyASCIIObject + utf8_length + utf8 on 3.12+;
 	 * keep that difference, measured from the same version's headers. */
 	l.unicode_compact_data = ascii_size + (base->unicode_compact_data - base->unicode_ascii_data);
-	l._pad = 0;
 
 	*out = l;
 	err_ret = 0;

@@ -55,7 +55,7 @@ static const struct pyh_layout pyh_layout_2_7 = {
 	.unicode_ascii_data = PYH_NO_FIELD,
 	.unicode_compact_data = PYH_NO_FIELD,
 	.unicode_kind_shift = PYH_NO_FIELD,
-	._pad = 0,
+	.code_version = PYH_NO_FIELD,
 };
 
 /* CPython 3.6.15: $PYENV_ROOT/versions/3.6.15/include/python3.6m */
@@ -105,7 +105,7 @@ static const struct pyh_layout pyh_layout_3_6 = {
 	.unicode_ascii_data = 48,
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
-	._pad = 0,
+	.code_version = PYH_NO_FIELD,
 };
 
 /* CPython 3.7.16: $PYENV_ROOT/versions/3.7.16/include/python3.7m + internal/ (-DPy_BUILD_CORE) */
@@ -155,7 +155,7 @@ static const struct pyh_layout pyh_layout_3_7 = {
 	.unicode_ascii_data = 48,
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
-	._pad = 0,
+	.code_version = PYH_NO_FIELD,
 };
 
 /* CPython 3.8.18: $PYENV_ROOT/versions/3.8.18/include/python3.8 + internal/ (-DPy_BUILD_CORE) */
@@ -205,7 +205,7 @@ static const struct pyh_layout pyh_layout_3_8 = {
 	.unicode_ascii_data = 48,
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
-	._pad = 0,
+	.code_version = PYH_NO_FIELD,
 };
 
 /* CPython 3.9.18: $PYENV_ROOT/versions/3.9.18/include/python3.9 + internal/ (-DPy_BUILD_CORE) */
@@ -255,7 +255,7 @@ static const struct pyh_layout pyh_layout_3_9 = {
 	.unicode_ascii_data = 48,
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
-	._pad = 0,
+	.code_version = PYH_NO_FIELD,
 };
 
 /* CPython 3.10.13: $PYENV_ROOT/versions/3.10.13/include/python3.10 + internal/ (-DPy_BUILD_CORE) */
@@ -305,7 +305,7 @@ static const struct pyh_layout pyh_layout_3_10 = {
 	.unicode_ascii_data = 48,
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
-	._pad = 0,
+	.code_version = PYH_NO_FIELD,
 };
 
 /* CPython 3.11.7: $PYENV_ROOT/versions/3.11.7/include/python3.11 + internal/ (-DPy_BUILD_CORE) */
@@ -355,7 +355,7 @@ static const struct pyh_layout pyh_layout_3_11 = {
 	.unicode_ascii_data = 48,
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
-	._pad = 0,
+	.code_version = PYH_NO_FIELD,
 };
 
 /* CPython 3.12.1: $PYENV_ROOT/versions/3.12.1/include/python3.12 + internal/ (-DPy_BUILD_CORE) */
@@ -405,7 +405,7 @@ static const struct pyh_layout pyh_layout_3_12 = {
 	.unicode_ascii_data = 40,
 	.unicode_compact_data = 56,
 	.unicode_kind_shift = 2,
-	._pad = 0,
+	.code_version = 92,
 };
 
 /* CPython 3.13.0: $PYENV_ROOT/versions/3.13.0/include/python3.13 + internal/ (-DPy_BUILD_CORE) */
@@ -455,7 +455,7 @@ static const struct pyh_layout pyh_layout_3_13 = {
 	.unicode_ascii_data = 40,
 	.unicode_compact_data = 56,
 	.unicode_kind_shift = 2,
-	._pad = 0,
+	.code_version = 92,
 };
 
 /* CPython 3.14.7: $PYENV_ROOT/versions/3.14.7/include/python3.14 + internal/ (-DPy_BUILD_CORE) */
@@ -505,7 +505,7 @@ static const struct pyh_layout pyh_layout_3_14 = {
 	.unicode_ascii_data = 40,
 	.unicode_compact_data = 56,
 	.unicode_kind_shift = 2,
-	._pad = 0,
+	.code_version = 92,
 };
 
 /* CPython 3.14.7t: $PYENV_ROOT/versions/3.14.7t/include/python3.14t + internal/ (-DPy_BUILD_CORE) */
@@ -555,7 +555,7 @@ static const struct pyh_layout pyh_layout_3_14t = {
 	.unicode_ascii_data = 56,
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 8,
-	._pad = 0,
+	.code_version = 108,
 };
 
 #endif

@@ -23,8 +23,10 @@ struct pyh_frame {
 
 /* Name raw frame r (whose own address is addr, 0 when unknown) with the code
  * cache c into *out, which then holds a reference on the code info (release
- * it with pyh_frame_release). revalidate: check that the code object at that
- * address is still the one the cache named (see pyh_code_get). The line: from
+ * it with pyh_frame_release). A frame with a fingerprint (r->fp, from the BPF
+ * sampler) is named as the object that had it (pyh_code_get_fp); without,
+ * revalidate says whether to check that the code object at that address is
+ * still the one the cache named (see pyh_code_get). The line: from
  * the line table at r->offset; co_firstlineno for a frame that has not started
  * (PYH_NO_OFFSET); PYH_LINE_UNKNOWN for PYH_BAD_OFFSET or where the table has
  * no line. Never fails: an unreadable code object gives ci NULL. */

@@ -33,12 +33,21 @@ struct pyh_ctarget {
 	int gone;
 	struct pyh_native *nat;	/* --native: its code as libdw sees it, opened at its first sample */
 	int64_t nat_opened_ns;	/* when (0: never tried) */
+	uint64_t serial;	/* which target this is, never reused (seen-stack keys) */
 };
 
 struct pyh_tname {
 	pid_t pid, tid;
 	char name[32];
 };
+
+/* A stack added before (pyh_add_stack): where it went. */
+struct pyh_seen {
+	uint64_t key;
+	uint32_t check;
+	int entry;	/* profile entry; -1: free slot */
+};
+#define PYH_SEEN_SLOTS 65536	/* power of two; 1 MiB */
 
 struct pyh_collector {
 	struct pyh_profile *prof;
@@ -54,6 +63,8 @@ struct pyh_collector {
 	struct pyh_raw_frame *raw;	/* PYH_SAMPLE_MAX_DEPTH, for idle ticks */
 	uint64_t *raw_addrs;		/* PYH_SAMPLE_MAX_DEPTH */
 	struct pyh_collector_stats st;
+	struct pyh_seen *seen;		/* PYH_SEEN_SLOTS */
+	uint64_t next_serial;		/* for targets' serial numbers */
 };
 
 struct pyh_collector *pyh_collector_new(struct pyh_profile *p, const struct pyh_collector_opts *o)
@@ -69,13 +80,16 @@ struct pyh_collector *pyh_collector_new(struct pyh_profile *p, const struct pyh_
 	c->threads = calloc(PYH_MAX_THREADS, sizeof(*c->threads));
 	c->raw = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw));
 	c->raw_addrs = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw_addrs));
+	c->seen = malloc(PYH_SEEN_SLOTS * sizeof(*c->seen));
 	if (c->opts.native)
 		c->mixed = calloc(1, sizeof(*c->mixed));
-	if (!c->targets || !c->threads || !c->raw || !c->raw_addrs ||
+	if (!c->targets || !c->threads || !c->raw || !c->raw_addrs || !c->seen ||
 	    (c->opts.native && !c->mixed)) {
 		pyh_collector_free(c);
 		return NULL;
 	}
+	for (size_t i = 0; i < PYH_SEEN_SLOTS; i++)
+		c->seen[i].entry = -1;
 	return c;
 }
 
@@ -89,6 +103,7 @@ void pyh_collector_free(struct pyh_collector *c)
 		free(c->targets[i]);
 	}
 	free(c->targets);
+	free(c->seen);
 	free(c->mixed);
 	free(c->threads);
 	free(c->raw);
@@ -123,6 +138,7 @@ int pyh_collector_add_target(struct pyh_collector *c, const struct pyh_target *t
 	if (!ct)
 		return -ENOMEM;
 	ct->t = *t;
+	ct->serial = ++c->next_serial;
 	ct->cache = pyh_codecache_new(&ct->t);
 	if (!ct->cache) {
 		free(ct);
@@ -230,29 +246,81 @@ static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
 	return n;
 }
 
+/* The seen-stack table's key of a stack: everything its profile entry
+ * depends on (the target — by its serial number, which a later process with
+ * the same pid does not share — and the thread, hence the roots and labels,
+ * how many roots, and each frame's code object, fingerprint and offset), hashed twice
+ * (FNV-1a, two seeds). Only stacks whose every frame has a fingerprint have
+ * one: a frame named from a fingerprint is named the same every time. */
+static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const struct pyh_raw_frame *raw, int n,
+			uint64_t *key, uint32_t *check)
+{
+	uint64_t h = 14695981039346656037ull, g = 0x9e3779b97f4a7c15ull;
+	uint64_t head[3] = { serial, (uint64_t)tid, (uint64_t)(uint32_t)r << 32 | (uint32_t)n };
+
+	for (int i = 0; i < 3; i++) {
+		h = (h ^ head[i]) * 1099511628211ull;
+		g = (g ^ head[i]) * 0xff51afd7ed558ccdull;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!raw[i].fp)
+			return -1;
+		h = (h ^ raw[i].code) * 1099511628211ull;
+		h = (h ^ raw[i].fp) * 1099511628211ull;
+		h = (h ^ raw[i].offset) * 1099511628211ull;
+		g = (g ^ raw[i].code ^ (raw[i].fp << 1) ^ ((uint64_t)raw[i].offset << 32)) *
+		    0xff51afd7ed558ccdull;
+	}
+	*key = h;
+	*check = (uint32_t)(g >> 32);
+	return 0;
+}
+
 /* Add the stack raw[0..n) (innermost first) of thread tid with weight count:
- * root frames r first, then the named frames, root first. */
+ * root frames r first, then the named frames, root first. A stack added
+ * before is counted on its profile entry at once: the cost of a stack seen
+ * again does not grow with its depth, and nothing is read from the target. */
 static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
 			  const struct pyh_raw_frame *raw, int n, int r, uint64_t count,
 			  uint64_t *counter)
 {
 	struct pyh_plabels labels;
+	struct pyh_seen *seen = NULL;
+	uint64_t key = 0;
+	uint32_t check = 0;
+	int entry = -1, unknown = 0;
 
+	if (!pyh_seen_key(ct->serial, tid, r, raw, n, &key, &check)) {
+		seen = &c->seen[key & (PYH_SEEN_SLOTS - 1)];
+		if (seen->entry >= 0 && seen->key == key && seen->check == check &&
+		    !pyh_profile_add_to(c->prof, seen->entry, count)) {
+			*counter += count;
+			c->st.seen++;
+			return;
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		struct pyh_frame *f = &c->named[i];
 		struct pyh_pframe *out = &c->frames[r + n - 1 - i];
 
 		pyh_frame_name(ct->cache, &raw[i], 0, !ct->gone, f);
-		if (!f->ci)
+		if (!f->ci) {
 			c->st.unknown_code++;
+			unknown = 1;
+		}
 		*out = (struct pyh_pframe){ .function = pyh_frame_qualname(f), .file = pyh_frame_file(f),
 					    .line = f->line == PYH_LINE_UNKNOWN ? 0 : f->line };
 	}
 	labels = pyh_sample_labels(c, ct, tid);
-	if (pyh_profile_add_labeled(c->prof, c->frames, r + n, count, &labels))
+	if (pyh_profile_add_entry(c->prof, c->frames, r + n, count, &labels, &entry)) {
 		c->st.oom++;
-	else
+	} else {
 		*counter += count;
+		/* a stack with an unknown frame is named again next time: the code
+		 * object may be readable then */
+		if (seen && !unknown)
+			*seen = (struct pyh_seen){ .key = key, .check = check, .entry = entry };
+	}
 	for (int i = 0; i < n; i++)
 		pyh_frame_release(&c->named[i]);
 }

@@ -36,6 +36,7 @@ struct pyh_collector_stats {
 	uint64_t malformed;	/* records with a bad length or depth */
 	uint64_t oom;		/* samples dropped: out of memory */
 	uint64_t idle_errors;	/* off-CPU walks that failed */
+	uint64_t seen;		/* samples of a stack seen before: counted without naming */
 	uint64_t native;	/* --native: samples with their native frames */
 	uint64_t native_cut;	/* of those, unwinds that stopped before the outermost frame
 				 * (a "[native unwind stopped]" frame marks where) */
