@@ -43,6 +43,9 @@ const volatile __u32 proc_events = 0;
 #define PYH_USTACK_PAGE 4096u
 #define PYH_USTACK_CHUNKS (PYH_SAMPLE_STACK_MAX / PYH_USTACK_PAGE + 1)
 
+/* Bytes of a 3.11+ data stack read at once: one read covers a run of callers. */
+#define PYH_BULK 2048u
+
 /* The walk's loop bound; the frame rule ends every walk before it. */
 #define PYH_WALK_ITERS PYH_WALK_MAX_STEPS(PYH_SAMPLE_MAX_DEPTH)
 #define PYH_FIND_ITERS (PYH_SAMPLE_MAX_INTERPS * (PYH_SAMPLE_MAX_THREADS + 1))
@@ -135,7 +138,14 @@ struct pyh_work {
 		__u8 rec[sizeof(struct pyh_sample) + sizeof(struct pyh_sample_native) +
 			 PYH_USTACK_PAGE /* room the verifier can see a last chunk fits in */];
 	};
-	__u8 win[PYH_FRAME_WINDOW];
+	/* Frames read in bulk (3.11+, where a thread's frames lie next to each
+	 * other on its data stack): bulk[0..bulk_len) is the target's memory at
+	 * bulk_base; the extra PYH_FRAME_WINDOW lets the verifier see that a
+	 * frame's window at any offset below PYH_BULK stays inside. */
+	__u8 bulk[PYH_BULK + PYH_FRAME_WINDOW];
+	__u64 bulk_base;
+	__u32 bulk_len;
+	__u32 _pad;
 	__u8 fpbuf[PYH_CODE_FP_MAX];
 	struct find_ctx f;
 	struct walk_ctx w;
@@ -335,15 +345,44 @@ static __always_inline __u64 fingerprint(struct pyh_work *wk, struct walk_ctx *c
 	return c->last_fp;
 }
 
-static long walk_step(__u64 i, void *unused)
+/* The window of the frame at f (span bytes): inside what was read in bulk
+ * when it is there, else read now — in bulk on 3.11+ (the PYH_BULK bytes that
+ * end with this frame: its callers lie below it), one frame otherwise or when
+ * that crosses into unmapped memory. NULL when unreadable. */
+static __always_inline const __u8 *frame_window(struct pyh_work *wk, __u64 f, __u32 span, int bulk)
 {
-	struct pyh_work *wk = get_work();
+	__u64 delta;
+
+	if (span < 8 || span > PYH_FRAME_WINDOW)
+		return NULL;
+	if (f >= wk->bulk_base && f + span <= wk->bulk_base + wk->bulk_len) {
+		delta = (f - wk->bulk_base) & (PYH_BULK - 1);
+		return wk->bulk + delta;
+	}
+	if (bulk && f + span >= PYH_BULK &&
+	    !bpf_probe_read_user(wk->bulk, PYH_BULK, (const void *)(f + span - PYH_BULK))) {
+		wk->bulk_base = f + span - PYH_BULK;
+		wk->bulk_len = PYH_BULK;
+		return wk->bulk + ((PYH_BULK - span) & (PYH_BULK - 1));
+	}
+	wk->bulk_len = 0;
+	if (bpf_probe_read_user(wk->bulk, span, (const void *)f))
+		return NULL;
+	wk->bulk_base = f;
+	wk->bulk_len = span;
+	return wk->bulk;
+}
+
+static long walk_step(__u64 i, void *arg)
+{
+	struct pyh_work *wk = *(struct pyh_work **)arg;
 	struct pyh_frame_view v;
 	const struct pyh_layout *l;
+	const __u8 *win;
 	struct pyh_sample *s;
 	struct walk_ctx *c;
 	enum pyh_step step;
-	__u32 d, n;
+	__u32 d;
 
 	if (!wk)
 		return 1;
@@ -352,14 +391,12 @@ static long walk_step(__u64 i, void *unused)
 	if (!c->span || !pyh_walk_more(&c->w))
 		return 1;
 	l = &c->l;
-	n = c->span;
-	if (n < 8 || n > PYH_FRAME_WINDOW)
-		return 1;
-	if (bpf_probe_read_user(wk->win, n, (const void *)c->w.frame)) {
+	win = frame_window(wk, c->w.frame, c->span, l->lasti_kind >= PYH_LASTI_PREV_PTR);
+	if (!win) {
 		pyh_walk_unreadable(&c->w);
 		return 1;
 	}
-	step = pyh_walk_step(l, &c->w, wk->win, &v);
+	step = pyh_walk_step(l, &c->w, win, &v);
 	d = c->w.depth;
 	if (step == PYH_STEP_SHIM) {
 		if (d > 0 && d <= PYH_SAMPLE_MAX_DEPTH)
@@ -533,11 +570,12 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	pyh_code_fp_span(&t->layout, &c->fp_off, &c->fp_len);
 	c->last_code = 0;
 	c->last_fp = 0;
+	wk->bulk_len = 0;
 	if (use_bpf_loop) {
-		bpf_loop(PYH_WALK_ITERS, walk_step, NULL, 0);
+		bpf_loop(PYH_WALK_ITERS, walk_step, &wk, 0);
 	} else {
 		for (i = 0; i < PYH_WALK_ITERS; i++)
-			if (walk_step(i, NULL))
+			if (walk_step(i, &wk))
 				break;
 	}
 	c->span = 0;
