@@ -258,6 +258,7 @@ int main(void)
 	N(ht_cached_keys);
 #endif
 	F(tpflags_heaptype, Py_TPFLAGS_HEAPTYPE);
+	F(tpflags_type_subclass, Py_TPFLAGS_TYPE_SUBCLASS);
 #if PY_AT_LEAST(3, 11)
 	F(tpflags_managed_dict, Py_TPFLAGS_MANAGED_DICT);
 #else
@@ -415,6 +416,7 @@ int main(void)
 #endif
 
 	/* set */
+	F(set_fill, offsetof(PySetObject, fill));
 	F(set_used, offsetof(PySetObject, used));
 	F(set_mask, offsetof(PySetObject, mask));
 	F(set_table, offsetof(PySetObject, table));

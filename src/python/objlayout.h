@@ -78,6 +78,7 @@ struct pyh_objlayout {
 	uint32_t ht_qualname;		/* 3.3+ */
 	uint32_t ht_cached_keys;	/* 3.3+: the shared keys of split instance dicts */
 	uint32_t tpflags_heaptype;	/* Py_TPFLAGS_HEAPTYPE */
+	uint32_t tpflags_type_subclass;	/* Py_TPFLAGS_TYPE_SUBCLASS: set on type and metaclasses */
 	uint32_t tpflags_managed_dict;	/* Py_TPFLAGS_MANAGED_DICT (3.11+), else 0 */
 	uint32_t tpflags_inline_values;	/* Py_TPFLAGS_INLINE_VALUES (3.13+), else 0 */
 
@@ -144,6 +145,7 @@ struct pyh_objlayout {
 	uint32_t values_valid;		/* uint8 (3.13+) */
 
 	/* set, frozenset */
+	uint32_t set_fill;		/* active + deleted slots */
 	uint32_t set_used;
 	uint32_t set_mask;
 	uint32_t set_table;
