@@ -12,7 +12,6 @@
 #include "proc/mem.h"
 
 #define PYH_DICT_CHUNK 64		/* entries read per system call */
-#define PYH_DICT_MIN_LOG2 3		/* the smallest table has 8 slots */
 #define PYH_DICT_MAX_LOG2 40		/* nobody has a dict of 2^40 slots */
 #define PYH_DICT_ENTRY_MAX 64		/* bytes: entries are 16 or 24 */
 #define PYH_VALUES_MAX 255		/* split values: capacity and order are bytes */
@@ -61,7 +60,7 @@ static int pyh_dict_keys(struct pyh_objects *o, uint64_t keys, struct pyh_dictvi
 		memcpy(&size, hdr + l->dk_size, sizeof(size));
 		while (log2 < 64 && (1ull << log2) < size)
 			log2++;
-		if ((1ull << log2) != size || log2 < PYH_DICT_MIN_LOG2 || log2 > PYH_DICT_MAX_LOG2)
+		if ((1ull << log2) != size || log2 > PYH_DICT_MAX_LOG2)	/* empty keys: 1 slot */
 			return -EINVAL;
 		slots = size;
 		v->entries = keys + l->dk_indices + (size << pyh_index_log2_width(log2));
@@ -69,8 +68,10 @@ static int pyh_dict_keys(struct pyh_objects *o, uint64_t keys, struct pyh_dictvi
 		unsigned log2 = hdr[l->dk_log2_size], ilog2 = hdr[l->dk_log2_index_bytes];
 		unsigned kind = hdr[l->dk_kind];
 
-		if (log2 < PYH_DICT_MIN_LOG2 || log2 > PYH_DICT_MAX_LOG2 ||
-		    ilog2 != log2 + pyh_index_log2_width(log2) || kind > 2)
+		/* (the shared empty keys object of 3.14 declares 8 index bytes for
+		 * its one slot: with no entries, where they would start is moot) */
+		if (log2 > PYH_DICT_MAX_LOG2 || kind > 2 ||
+		    (ilog2 != log2 + pyh_index_log2_width(log2) && nentries != 0))
 			return -EINVAL;
 		slots = 1ull << log2;
 		unicode = kind != 0;
