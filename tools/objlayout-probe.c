@@ -470,6 +470,11 @@ int main(void)
 	F(co_fast_cell, CO_FAST_CELL);
 	F(co_fast_free, CO_FAST_FREE);
 	F(frame_localsplus, offsetof(_PyInterpreterFrame, localsplus));
+#if PY_AT_LEAST(3, 13)
+	F(frame_code, offsetof(_PyInterpreterFrame, f_executable));
+#else
+	F(frame_code, offsetof(_PyInterpreterFrame, f_code));
+#endif
 #else
 	F(code_nlocals, offsetof(PyCodeObject, co_nlocals));
 	F(code_varnames, offsetof(PyCodeObject, co_varnames));
@@ -482,6 +487,7 @@ int main(void)
 	F(co_fast_cell, 0);
 	F(co_fast_free, 0);
 	F(frame_localsplus, offsetof(PyFrameObject, f_localsplus));
+	F(frame_code, offsetof(PyFrameObject, f_code));
 #endif
 #if PY_AT_LEAST(3, 14)
 	F(frame_stackref, 1);

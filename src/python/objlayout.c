@@ -62,6 +62,7 @@ static const struct pyh_objdbg_field pyh_objdbg_fields[] = {
 	{ "interp.imports.modules", 11, 12, 6, 6, 8, PYH_OBJ(interp_modules) },
 	{ "interp.sysdict", 12, 13, 6, 6, 8, PYH_OBJ(interp_sysdict) },
 	{ "frame.localsplus", 32, 35, 28, 31, 0, PYH_OBJ(frame_localsplus) },
+	{ "frame.f_executable", 30, 33, 28, 31, 8, PYH_OBJ(frame_code) },
 	{ "code.co_argcount", 40, 45, 34, 39, 4, PYH_OBJ(code_argcount) },
 	{ "code.co_localsplusnames", 41, 46, 34, 39, 8, PYH_OBJ(code_localsplusnames) },
 	{ "code.co_localspluskinds", 42, 47, 34, 39, 8, PYH_OBJ(code_localspluskinds) },

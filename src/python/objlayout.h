@@ -181,6 +181,7 @@ struct pyh_objlayout {
 
 	/* frames: PyFrameObject (<= 3.10) or _PyInterpreterFrame (3.11+) */
 	uint32_t frame_localsplus;
+	uint32_t frame_code;		/* f_code / f_executable (3.14: a tagged _PyStackRef) */
 	uint32_t frame_stackref;	/* 1: localsplus holds tagged _PyStackRef (3.14+) */
 };
 

@@ -116,6 +116,7 @@ static const struct pyh_objlayout pyh_objlayout_2_7 = {
 	.co_fast_cell = 0,
 	.co_fast_free = 0,
 	.frame_localsplus = 376,
+	.frame_code = 32,
 	.frame_stackref = 0,
 };
 
@@ -227,6 +228,7 @@ static const struct pyh_objlayout pyh_objlayout_3_6 = {
 	.co_fast_cell = 0,
 	.co_fast_free = 0,
 	.frame_localsplus = 376,
+	.frame_code = 32,
 	.frame_stackref = 0,
 };
 
@@ -338,6 +340,7 @@ static const struct pyh_objlayout pyh_objlayout_3_7 = {
 	.co_fast_cell = 0,
 	.co_fast_free = 0,
 	.frame_localsplus = 360,
+	.frame_code = 32,
 	.frame_stackref = 0,
 };
 
@@ -449,6 +452,7 @@ static const struct pyh_objlayout pyh_objlayout_3_8 = {
 	.co_fast_cell = 0,
 	.co_fast_free = 0,
 	.frame_localsplus = 360,
+	.frame_code = 32,
 	.frame_stackref = 0,
 };
 
@@ -560,6 +564,7 @@ static const struct pyh_objlayout pyh_objlayout_3_9 = {
 	.co_fast_cell = 0,
 	.co_fast_free = 0,
 	.frame_localsplus = 360,
+	.frame_code = 32,
 	.frame_stackref = 0,
 };
 
@@ -671,6 +676,7 @@ static const struct pyh_objlayout pyh_objlayout_3_10 = {
 	.co_fast_cell = 0,
 	.co_fast_free = 0,
 	.frame_localsplus = 352,
+	.frame_code = 32,
 	.frame_stackref = 0,
 };
 
@@ -780,6 +786,7 @@ static const struct pyh_objlayout pyh_objlayout_3_11 = {
 	.co_fast_cell = 64,
 	.co_fast_free = 128,
 	.frame_localsplus = 72,
+	.frame_code = 32,
 	.frame_stackref = 0,
 };
 
@@ -889,6 +896,7 @@ static const struct pyh_objlayout pyh_objlayout_3_12 = {
 	.co_fast_cell = 64,
 	.co_fast_free = 128,
 	.frame_localsplus = 72,
+	.frame_code = 0,
 	.frame_stackref = 0,
 };
 
@@ -998,6 +1006,7 @@ static const struct pyh_objlayout pyh_objlayout_3_13 = {
 	.co_fast_cell = 64,
 	.co_fast_free = 128,
 	.frame_localsplus = 72,
+	.frame_code = 0,
 	.frame_stackref = 0,
 };
 
@@ -1107,6 +1116,7 @@ static const struct pyh_objlayout pyh_objlayout_3_14 = {
 	.co_fast_cell = 64,
 	.co_fast_free = 128,
 	.frame_localsplus = 80,
+	.frame_code = 0,
 	.frame_stackref = 1,
 };
 
@@ -1216,6 +1226,7 @@ static const struct pyh_objlayout pyh_objlayout_3_14t = {
 	.co_fast_cell = 64,
 	.co_fast_free = 128,
 	.frame_localsplus = 80,
+	.frame_code = 0,
 	.frame_stackref = 1,
 };
 
