@@ -118,6 +118,29 @@ static int pyh_obj_layout_313(struct pyh_objects *o, uint64_t runtime, char *err
 	return 0;
 }
 
+/* The str shape the layout gives. */
+static void pyh_objects_shape(struct pyh_objects *o)
+{
+	o->str = (struct pyh_strshape){
+		.length = o->l.str_length, .state = o->l.str_state,
+		.ascii_data = o->l.str_ascii_data, .compact_data = o->l.str_compact_data,
+		.legacy_data = o->l.str_legacy_data, .kind_shift = (uint8_t)o->l.str_kind_shift,
+		.compact_bit = (uint8_t)o->l.str_compact_bit, .ascii_bit = (uint8_t)o->l.str_ascii_bit,
+	};
+}
+
+int pyh_objects_init(struct pyh_objects *o, pid_t pid, const struct pyh_pyversion *ver,
+		     const struct pyh_objlayout *l)
+{
+	memset(o, 0, sizeof(*o));
+	o->pid = pid;
+	o->ver = *ver;
+	o->l = *l;
+	pyh_objects_shape(o);
+	o->types = calloc(1, sizeof(*o->types));
+	return o->types ? 0 : -ENOMEM;
+}
+
 int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary *bin,
 		     const struct pyh_pyversion *ver, uint64_t interp_head_ptr, char *err,
 		     size_t errsz)
@@ -130,6 +153,11 @@ int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary
 	memset(o, 0, sizeof(*o));
 	o->pid = pid;
 	o->ver = *ver;
+	o->types = calloc(1, sizeof(*o->types));
+	if (!o->types) {
+		snprintf(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
 	o->interp_head_ptr = interp_head_ptr;
 	rc = pyh_elf_open(bin->host_path, &elf);
 	if (rc) {
@@ -159,12 +187,7 @@ int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary
 		}
 		o->l = *table;
 	}
-	o->str = (struct pyh_strshape){
-		.length = o->l.str_length, .state = o->l.str_state,
-		.ascii_data = o->l.str_ascii_data, .compact_data = o->l.str_compact_data,
-		.legacy_data = o->l.str_legacy_data, .kind_shift = (uint8_t)o->l.str_kind_shift,
-		.compact_bit = (uint8_t)o->l.str_compact_bit, .ascii_bit = (uint8_t)o->l.str_ascii_bit,
-	};
+	pyh_objects_shape(o);
 	for (size_t i = 0; i < sizeof(pyh_obj_symbols) / sizeof(pyh_obj_symbols[0]); i++) {
 		const struct pyh_obj_symbol *s = &pyh_obj_symbols[i];
 
@@ -177,12 +200,6 @@ int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary
 	dummy_ptr = pyh_obj_sym(elf, bin, "_PySet_Dummy");
 	if (dummy_ptr && pyh_mem_read_u64(pid, dummy_ptr, &o->set_dummy))
 		o->set_dummy = 0;
-	o->types = calloc(1, sizeof(*o->types));
-	if (!o->types) {
-		snprintf(err, errsz, "out of memory");
-		rc = -ENOMEM;
-		goto cleanup;
-	}
 	rc = 0;
 cleanup:
 	pyh_elf_close(elf);

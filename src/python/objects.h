@@ -100,6 +100,12 @@ struct pyh_objects {
 int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary *bin,
 		     const struct pyh_pyversion *ver, uint64_t interp_head_ptr, char *err,
 		     size_t errsz);
+/* A context over the memory of pid with layout l and no symbols: the caller
+ * fills type_addr[], none, true_obj, ... itself (tests and fuzzing build
+ * objects in their own memory this way). Returns 0, or -ENOMEM (nothing to
+ * free then). */
+int pyh_objects_init(struct pyh_objects *o, pid_t pid, const struct pyh_pyversion *ver,
+		     const struct pyh_objlayout *l);
 /* The same for an attached target. */
 int pyh_objects_from_target(struct pyh_objects *o, const struct pyh_target *t, char *err,
 			    size_t errsz);

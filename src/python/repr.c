@@ -236,7 +236,9 @@ static enum pyh_rstat pyh_repr_items(struct pyh_rctx *c, uint64_t addr, const st
 		return pyh_repr_put(c, sh->cycle);
 	if (length == 0 && n == 0)
 		return pyh_repr_put(c, sh->empty);
-	if (pyh_rput(c, sh->open))
+	/* open only when at least "[…]" can be closed */
+	if (strlen(sh->open) + strlen(PYH_REPR_CUT) + strlen(sh->close) + c->reserve >
+	    pyh_rbuf_room(&c->b) || pyh_rput(c, sh->open))
 		return PYH_R_NONE;
 	if (c->depth >= PYH_REPR_STACK || c->depth >= c->lim->max_depth) {
 		c->truncated = 1;
