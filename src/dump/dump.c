@@ -221,6 +221,7 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		}
 		th->python = 1;
 		th->gil = gil && gil == py[p].tstate;
+		th->tstate = py[p].tstate;
 		where[p] = th;
 	}
 	if (o->native) {

@@ -72,6 +72,7 @@ struct pyh_dump_thread {
 	int nstack;
 	char *native_error;		/* why the native stack is missing or incomplete;
 					 * NULL: it reached the outermost frame */
+	uint64_t tstate;		/* its PyThreadState (python threads) */
 	struct pyh_dump_locals *locals;	/* one per frame after pyh_dump_read_locals, else NULL */
 };
 

@@ -17,8 +17,10 @@ on every interpreter on the machine (tests/lib/interpreters.py).
            function, line and the frame's own locals; out-of-range frames, bad TIDs and
            --frame without --thread give one error line and a non-zero exit.
   churn    locals/churn.py changes its locals in two running threads: 15 dumps with
-           --locals each exit 0 with valid JSON, every value a repr or <unreadable>, and
-           the target is alive and not stopped afterwards.
+           --locals each exit 0 with valid JSON, every value a repr or <unreadable>, every
+           frame without locals says why, some frames of the running threads (whose stacks
+           are read in the kernel, without frame addresses) had theirs read, and the
+           target is alive and not stopped afterwards.
 
 usage: tests/e2e/run_locals.py PYHANG [-j JOBS] [-k FILTER]
 Prints `ok - ...` / `not ok - ...` and `N passed, N failed, N skipped`.
@@ -407,13 +409,17 @@ def proc_states(pid):
 def check_churn(pyhang, interp):
     t = started(interp, "churn.py")
     try:
-        values = unreadable = 0
+        values = unreadable = frames_read = 0
         for _ in range(CHURN_DUMPS):
             doc = run_json(pyhang, ["dump", "--json", "--locals", "--pid", str(t.pid)])
             for th in doc.get("threads", []):
                 for fr in th.get("frames", []):
                     if "locals" not in fr:
                         raise Failure("a frame without locals: %r" % fr)
+                    if fr["locals"] is None and not fr.get("locals_error"):
+                        raise Failure("no locals and no reason: %r" % fr)
+                    if th.get("state") == "running" and fr["locals"] is not None:
+                        frames_read += 1
                     for v in fr["locals"] or []:
                         rep = v.get("repr")
                         if not isinstance(rep, str) or not rep:
@@ -427,7 +433,10 @@ def check_churn(pyhang, interp):
             raise Failure("target died")
         if any(s in "tT" for s in proc_states(t.pid).values()):
             raise Failure("target left stopped")
-        return "%d values, %d unreadable" % (values, unreadable)
+        if not frames_read:
+            raise Failure("no frame of a running thread had its locals read")
+        return "%d values, %d unreadable, %d running frames read" % (values, unreadable,
+                                                                    frames_read)
     finally:
         t.kill()
 
