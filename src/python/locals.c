@@ -30,11 +30,14 @@ static int pyh_names_add(struct pyh_objects *o, uint64_t tuple, uint8_t kind,
 			 struct pyh_codenames *cn)
 {
 	size_t room = PYH_LOCALS_MAX - cn->n, len = 0;
+	struct pyh_obj ob;
 	int rc;
 
 	if (!tuple)
 		return -EINVAL;
-	rc = pyh_obj_seq(o, tuple, cn->names + cn->n, room, &len);
+	rc = pyh_obj_get(o, tuple, &ob);
+	if (!rc)
+		rc = pyh_obj_seq(o, &ob, cn->names + cn->n, room, &len);
 	if (rc)
 		return rc;
 	if (len > room) {
@@ -55,6 +58,7 @@ static int pyh_code_names(struct pyh_objects *o, uint64_t code, struct pyh_coden
 	cn->truncated = 0;
 	if (l->code_localsplusnames != PYH_NO_FIELD) {
 		uint8_t kinds[PYH_LOCALS_MAX];
+		struct pyh_obj kob;
 		uint64_t names = 0, kbytes = 0;
 		size_t klen = 0;
 		struct pyh_mem_iov iov[2] = {
@@ -68,7 +72,9 @@ static int pyh_code_names(struct pyh_objects *o, uint64_t code, struct pyh_coden
 		rc = pyh_names_add(o, names, 0, cn);
 		if (rc)
 			return rc;
-		rc = pyh_obj_bytes(o, kbytes, kinds, sizeof(kinds), &klen);
+		rc = pyh_obj_get(o, kbytes, &kob);
+		if (!rc)
+			rc = pyh_obj_bytes(o, &kob, kinds, sizeof(kinds), &klen);
 		if (rc)
 			return rc;
 		if (klen < cn->n || (klen > cn->n && !cn->truncated))
@@ -205,11 +211,12 @@ int pyh_frame_locals(struct pyh_objects *o, uint64_t frame, uint64_t code,
 		lc->value = v;
 		lc->readable = 1;
 		if (lc->kind != PYH_LOCAL_FAST) {
+			struct pyh_obj cell;
 			uint64_t inner = 0;
 
 			/* 3.11+: a cell variable's slot holds its value until
 			 * MAKE_CELL has run at the start of the function */
-			if (pyh_obj_cell(o, v, &inner) == 0) {
+			if (pyh_obj_get(o, v, &cell) == 0 && pyh_obj_cell(o, &cell, &inner) == 0) {
 				if (!inner)
 					continue;	/* an empty cell: unbound */
 				lc->value = inner;

@@ -241,10 +241,17 @@ static int pyh_obj_cstring(pid_t pid, uint64_t addr, char *out, size_t outsz)
 {
 	size_t n;
 
-	if (!addr || outsz < 2 || pyh_mem_read(pid, addr, out, outsz - 1))
+	ssize_t got;
+
+	if (!addr || outsz < 2)
 		return -EFAULT;
-	out[outsz - 1] = '\0';
-	n = strnlen(out, outsz - 1);
+	got = pyh_mem_read_some(pid, addr, out, outsz - 1);	/* the name may end a mapping */
+	if (got <= 0)
+		return -EFAULT;
+	out[got] = '\0';
+	n = strnlen(out, (size_t)got);
+	if (n == (size_t)got && (size_t)got < outsz - 1)
+		return -EFAULT;	/* the mapping ends before the NUL */
 	if (n == outsz - 1 || n == 0)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
@@ -388,20 +395,27 @@ static int pyh_obj_typeinfo(struct pyh_objects *o, uint64_t type, struct pyh_typ
 	return 0;
 }
 
-/* The header of the object at addr: checks it looks alive, gives its type. */
-static int pyh_obj_header(struct pyh_objects *o, uint64_t addr, uint64_t *type)
+/* ------------------------------------------------------------ objects */
+
+int pyh_obj_get(struct pyh_objects *o, uint64_t addr, struct pyh_obj *ob)
 {
 	const struct pyh_objlayout *l = &o->l;
-	uint8_t hdr[PYH_OBJ_HEADER_MAX];
+	ssize_t got;
+	uint64_t type;
 	int rc;
 
-	if (!addr || addr % PYH_OBJ_ALIGN || l->object_size > sizeof(hdr))
+	if (!addr || addr % PYH_OBJ_ALIGN || l->object_size > PYH_OBJ_HEAD || !l->object_size)
 		return -EFAULT;
-	rc = pyh_mem_read(o->pid, addr, hdr, l->object_size);
-	if (rc)
-		return rc;
+	/* One read of the header and what follows, as far as the mapping goes. */
+	got = pyh_mem_read_some(o->pid, addr, ob->head, PYH_OBJ_HEAD);
+	if (got < 0)
+		return (int)got;
+	if ((size_t)got < l->object_size)
+		return -EFAULT;
+	ob->len = (size_t)got;
+	ob->addr = addr;
 	if (l->ob_refcnt != PYH_NO_FIELD) {
-		uint64_t rc64 = pyh_obj_field(hdr, sizeof(hdr), l->ob_refcnt, l->ob_refcnt_size);
+		uint64_t rc64 = pyh_obj_field(ob->head, ob->len, l->ob_refcnt, l->ob_refcnt_size);
 		uint64_t max = l->version_hex >= 0x030c0000 ? UINT32_MAX : PYH_REFCNT_MAX;
 
 		if (l->ob_refcnt_size == 4)
@@ -409,18 +423,39 @@ static int pyh_obj_header(struct pyh_objects *o, uint64_t addr, uint64_t *type)
 		if (rc64 == 0 || rc64 > max)
 			return -EINVAL;
 	}
-	*type = pyh_obj_field(hdr, sizeof(hdr), l->ob_type, 8);
-	return *type ? 0 : -EINVAL;
+	type = pyh_obj_field(ob->head, ob->len, l->ob_type, 8);
+	if (!type)
+		return -EINVAL;
+	rc = pyh_obj_typeinfo(o, type, &ob->ti, 0);
+	return rc;
 }
 
 int pyh_obj_type(struct pyh_objects *o, uint64_t addr, struct pyh_typeinfo *ti)
 {
-	uint64_t type;
-	int rc = pyh_obj_header(o, addr, &type);
+	struct pyh_obj ob;
+	int rc = pyh_obj_get(o, addr, &ob);
 
-	if (rc)
-		return rc;
-	return pyh_obj_typeinfo(o, type, ti, 0);
+	if (!rc)
+		*ti = ob.ti;
+	return rc;
+}
+
+int pyh_obj_read(struct pyh_objects *o, const struct pyh_obj *ob, uint64_t off, void *buf,
+		 size_t len)
+{
+	if (off + len <= ob->len && off + len >= off) {
+		memcpy(buf, ob->head + off, len);
+		return 0;
+	}
+	return pyh_mem_read(o->pid, ob->addr + off, buf, len);
+}
+
+static int pyh_obj_u64(struct pyh_objects *o, const struct pyh_obj *ob, uint32_t off,
+		       uint64_t *v)
+{
+	if (off == PYH_NO_FIELD)
+		return -EINVAL;
+	return pyh_obj_read(o, ob, off, v, sizeof(*v));
 }
 
 int pyh_obj_type_name(struct pyh_objects *o, const struct pyh_typeinfo *ti, char *out,
@@ -439,49 +474,33 @@ int pyh_obj_type_name(struct pyh_objects *o, const struct pyh_typeinfo *ti, char
 
 /* ------------------------------------------------------------ scalars */
 
-/* The type of addr must be of kind `kind` (or a subclass); gives its info. */
-static int pyh_obj_expect(struct pyh_objects *o, uint64_t addr, enum pyh_obj_kind kind,
-			  struct pyh_typeinfo *ti)
+int pyh_obj_int27(struct pyh_objects *o, const struct pyh_obj *ob, int64_t *value)
 {
-	int rc = pyh_obj_type(o, addr, ti);
+	uint64_t v;
+	int rc;
 
-	if (rc)
-		return rc;
-	return ti->kind == kind ? 0 : -EINVAL;
-}
-
-int pyh_obj_int27(struct pyh_objects *o, uint64_t addr, int64_t *value)
-{
-	struct pyh_typeinfo ti;
-	int64_t v;
-	int rc = pyh_obj_type(o, addr, &ti);
-
-	if (rc)
-		return rc;
-	if (o->l.int_ival == PYH_NO_FIELD ||
-	    (ti.kind != PYH_OBJ_INT27 && !(ti.kind == PYH_OBJ_BOOL && o->ver.major == 2)))
+	if (o->l.int_ival == PYH_NO_FIELD || (ob->ti.kind != PYH_OBJ_INT27 &&
+					       !(ob->ti.kind == PYH_OBJ_BOOL && o->ver.major == 2)))
 		return -EINVAL;
-	rc = pyh_mem_read(o->pid, addr + o->l.int_ival, &v, sizeof(v));
+	rc = pyh_obj_u64(o, ob, o->l.int_ival, &v);
 	if (rc)
 		return rc;
-	*value = v;
+	*value = (int64_t)v;
 	return 0;
 }
 
-int pyh_obj_long(struct pyh_objects *o, uint64_t addr, struct pyh_long *out)
+int pyh_obj_long(struct pyh_objects *o, const struct pyh_obj *ob, struct pyh_long *out)
 {
 	const struct pyh_objlayout *l = &o->l;
-	struct pyh_typeinfo ti;
+	uint32_t digits[PYH_LONG_MAX_DIGITS];
 	uint64_t size = 0, n;
-	int sign, rc = pyh_obj_type(o, addr, &ti);
+	int sign, rc;
 
-	if (rc)
-		return rc;
-	if (ti.kind != PYH_OBJ_LONG && !(ti.kind == PYH_OBJ_BOOL && o->ver.major == 3))
+	if (ob->ti.kind != PYH_OBJ_LONG && !(ob->ti.kind == PYH_OBJ_BOOL && o->ver.major == 3))
 		return -EINVAL;
 	if (l->long_digit_size != 4 || l->long_shift == 0 || l->long_shift > 31)
 		return -EINVAL;
-	rc = pyh_mem_read(o->pid, addr + l->long_size, &size, sizeof(size));
+	rc = pyh_obj_u64(o, ob, l->long_size, &size);
 	if (rc)
 		return rc;
 	if (l->long_kind == PYH_LONG_LV_TAG) {
@@ -503,69 +522,60 @@ int pyh_obj_long(struct pyh_objects *o, uint64_t addr, struct pyh_long *out)
 		out->ndigits = (size_t)(n > SIZE_MAX ? SIZE_MAX : n);
 		return -E2BIG;
 	}
-	{
-		uint32_t digits[PYH_LONG_MAX_DIGITS];
-
-		rc = pyh_mem_read(o->pid, addr + l->long_digits, digits, (size_t)n * 4);
-		if (rc)
-			return rc;
-		for (uint64_t i = 0; i < n; i++)
-			if (digits[i] >> l->long_shift)
-				return -EINVAL;
-		/* a normalised int has no leading zero digit */
-		if (n && digits[n - 1] == 0)
+	rc = pyh_obj_read(o, ob, l->long_digits, digits, (size_t)n * 4);
+	if (rc)
+		return rc;
+	for (uint64_t i = 0; i < n; i++)
+		if (digits[i] >> l->long_shift)
 			return -EINVAL;
-		memcpy(out->digits, digits, (size_t)n * 4);
-	}
+	if (n && digits[n - 1] == 0)	/* a normalised int has no leading zero digit */
+		return -EINVAL;
+	memcpy(out->digits, digits, (size_t)n * 4);
 	out->sign = sign;
 	out->shift = l->long_shift;
 	out->ndigits = (size_t)n;
 	return 0;
 }
 
-int pyh_obj_bool(struct pyh_objects *o, uint64_t addr, int *value)
+int pyh_obj_bool(struct pyh_objects *o, const struct pyh_obj *ob, int *value)
 {
-	struct pyh_typeinfo ti;
 	int rc;
 
-	if (addr && addr == o->true_obj) {
-		*value = 1;
+	if (ob->ti.kind != PYH_OBJ_BOOL)
+		return -EINVAL;
+	if (ob->addr == o->true_obj || ob->addr == o->false_obj) {
+		*value = ob->addr == o->true_obj;
 		return 0;
 	}
-	if (addr && addr == o->false_obj) {
-		*value = 0;
-		return 0;
-	}
-	rc = pyh_obj_expect(o, addr, PYH_OBJ_BOOL, &ti);
-	if (rc)
-		return rc;
 	if (o->ver.major == 2) {
 		int64_t v;
 
-		rc = pyh_obj_int27(o, addr, &v);
+		rc = pyh_obj_int27(o, ob, &v);
 		if (!rc)
 			*value = v != 0;
 		return rc;
 	}
 	{
-		struct pyh_long v;
+		struct pyh_long *v = malloc(sizeof(*v));
 
-		rc = pyh_obj_long(o, addr, &v);
+		if (!v)
+			return -ENOMEM;
+		rc = pyh_obj_long(o, ob, v);
 		if (!rc)
-			*value = v.sign != 0;
+			*value = v->sign != 0;
+		free(v);
 		return rc;
 	}
 }
 
-int pyh_obj_float(struct pyh_objects *o, uint64_t addr, double *value)
+int pyh_obj_float(struct pyh_objects *o, const struct pyh_obj *ob, double *value)
 {
-	struct pyh_typeinfo ti;
 	double v;
-	int rc = pyh_obj_expect(o, addr, PYH_OBJ_FLOAT, &ti);
+	int rc;
 
-	if (rc)
-		return rc;
-	rc = pyh_mem_read(o->pid, addr + o->l.float_fval, &v, sizeof(v));
+	if (ob->ti.kind != PYH_OBJ_FLOAT)
+		return -EINVAL;
+	rc = pyh_obj_read(o, ob, o->l.float_fval, &v, sizeof(v));
 	if (rc)
 		return rc;
 	*value = v;
@@ -574,30 +584,28 @@ int pyh_obj_float(struct pyh_objects *o, uint64_t addr, double *value)
 
 /* ------------------------------------------------------------ bytes and str */
 
-int pyh_obj_bytes(struct pyh_objects *o, uint64_t addr, uint8_t *buf, size_t max,
+int pyh_obj_bytes(struct pyh_objects *o, const struct pyh_obj *ob, uint8_t *buf, size_t max,
 		  size_t *length)
 {
-	struct pyh_typeinfo ti;
-	int64_t size;
-	int rc = pyh_obj_expect(o, addr, PYH_OBJ_BYTES, &ti);
+	uint64_t size;
+	int rc;
 
-	if (rc)
-		return rc;
-	rc = pyh_mem_read(o->pid, addr + o->l.bytes_size, &size, sizeof(size));
-	if (rc)
-		return rc;
-	if (size < 0 || size >= PYH_SEQ_MAX_LENGTH)
+	if (ob->ti.kind != PYH_OBJ_BYTES)
 		return -EINVAL;
-	rc = pyh_mem_read(o->pid, addr + o->l.bytes_sval, buf,
-			  (size_t)size < max ? (size_t)size : max);
+	rc = pyh_obj_u64(o, ob, o->l.bytes_size, &size);
+	if (rc)
+		return rc;
+	if ((int64_t)size < 0 || (int64_t)size >= PYH_SEQ_MAX_LENGTH)
+		return -EINVAL;
+	rc = pyh_obj_read(o, ob, o->l.bytes_sval, buf, size < max ? (size_t)size : max);
 	if (rc)
 		return rc;
 	*length = (size_t)size;
 	return 0;
 }
 
-/* Widen n code units of width `kind` in place (src and dst may overlap: dst
- * is the uint32 array that src sits at the start of). */
+/* Widen n code units of width `kind` in place (the units sit at the start of
+ * the uint32 array they widen into). */
 static void pyh_obj_widen(uint32_t *cps, size_t n, int kind)
 {
 	const uint8_t *b = (const uint8_t *)cps;
@@ -614,21 +622,18 @@ static void pyh_obj_widen(uint32_t *cps, size_t n, int kind)
 	}
 }
 
-int pyh_obj_str(struct pyh_objects *o, uint64_t addr, uint32_t *cps, size_t max,
+int pyh_obj_str(struct pyh_objects *o, const struct pyh_obj *ob, uint32_t *cps, size_t max,
 		size_t *length)
 {
 	const struct pyh_objlayout *l = &o->l;
-	struct pyh_typeinfo ti;
 	uint64_t data;
 	size_t n, total;
-	int kind, rc = pyh_obj_type(o, addr, &ti);
+	int kind, rc;
 
-	if (rc)
-		return rc;
-	if (ti.kind == PYH_OBJ_STR) {
+	if (ob->ti.kind == PYH_OBJ_STR) {
 		struct pyh_strtext text;
 
-		rc = pyh_pystr_locate(o->pid, &o->str, addr, &text);
+		rc = pyh_pystr_locate_head(o->pid, &o->str, ob->addr, ob->head, ob->len, &text);
 		if (rc)
 			return rc;
 		if (text.length >= (uint64_t)PYH_SEQ_MAX_LENGTH)
@@ -636,20 +641,17 @@ int pyh_obj_str(struct pyh_objects *o, uint64_t addr, uint32_t *cps, size_t max,
 		data = text.data;
 		kind = text.kind;
 		total = (size_t)text.length;
-	} else if (ti.kind == PYH_OBJ_UNICODE27) {
-		int64_t len;
-		struct pyh_mem_iov iov[2] = {
-			{ addr + l->unicode27_length, &len, sizeof(len) },
-			{ addr + l->unicode27_str, &data, sizeof(data) },
-		};
+	} else if (ob->ti.kind == PYH_OBJ_UNICODE27) {
+		uint64_t len;
 
-		if (l->unicode27_length == PYH_NO_FIELD || (l->unicode27_unit != 2 &&
-							    l->unicode27_unit != 4))
+		if (l->unicode27_unit != 2 && l->unicode27_unit != 4)
 			return -EINVAL;
-		rc = pyh_mem_readv(o->pid, iov, 2);
+		rc = pyh_obj_u64(o, ob, l->unicode27_length, &len);
+		if (!rc)
+			rc = pyh_obj_u64(o, ob, l->unicode27_str, &data);
 		if (rc)
 			return rc;
-		if (len < 0 || len >= PYH_SEQ_MAX_LENGTH || (!data && len))
+		if ((int64_t)len < 0 || (int64_t)len >= PYH_SEQ_MAX_LENGTH || (!data && len))
 			return -EINVAL;
 		kind = (int)l->unicode27_unit;
 		total = (size_t)len;
@@ -658,8 +660,10 @@ int pyh_obj_str(struct pyh_objects *o, uint64_t addr, uint32_t *cps, size_t max,
 	}
 	n = total < max ? total : max;
 	if (n) {
-		rc = pyh_mem_read(o->pid, data, cps, n * (size_t)kind);
-		if (rc)
+		/* the text of a short compact str is in the head already */
+		if (data >= ob->addr && data + n * (size_t)kind <= ob->addr + ob->len)
+			memcpy(cps, ob->head + (data - ob->addr), n * (size_t)kind);
+		else if ((rc = pyh_mem_read(o->pid, data, cps, n * (size_t)kind)))
 			return rc;
 		pyh_obj_widen(cps, n, kind);
 	}
@@ -679,19 +683,19 @@ static size_t pyh_obj_utf8(uint32_t c, char *o)
 
 int pyh_obj_str_utf8(struct pyh_objects *o, uint64_t addr, char *out, size_t outsz)
 {
-	struct pyh_typeinfo ti;
+	struct pyh_obj ob;
 	size_t len, w = 0;
 	int rc;
 
 	if (!outsz)
 		return -EINVAL;
-	rc = pyh_obj_type(o, addr, &ti);
+	rc = pyh_obj_get(o, addr, &ob);
 	if (rc)
 		return rc;
-	if (ti.kind == PYH_OBJ_BYTES && o->ver.major == 2) {
+	if (ob.ti.kind == PYH_OBJ_BYTES && o->ver.major == 2) {
 		uint8_t buf[PYH_OBJ_NAME_MAX];
 
-		rc = pyh_obj_bytes(o, addr, buf, sizeof(buf), &len);
+		rc = pyh_obj_bytes(o, &ob, buf, sizeof(buf), &len);
 		if (rc)
 			return rc;
 		if (len > sizeof(buf) || len >= outsz)
@@ -703,7 +707,7 @@ int pyh_obj_str_utf8(struct pyh_objects *o, uint64_t addr, char *out, size_t out
 	{
 		uint32_t cps[PYH_OBJ_NAME_MAX];
 
-		rc = pyh_obj_str(o, addr, cps, PYH_OBJ_NAME_MAX, &len);
+		rc = pyh_obj_str(o, &ob, cps, PYH_OBJ_NAME_MAX, &len);
 		if (rc)
 			return rc;
 		if (len > PYH_OBJ_NAME_MAX)
@@ -736,63 +740,53 @@ int pyh_obj_str_equals(struct pyh_objects *o, uint64_t addr, const char *s)
 
 /* ------------------------------------------------------------ containers */
 
-int pyh_obj_seq(struct pyh_objects *o, uint64_t addr, uint64_t *items, size_t max,
+int pyh_obj_seq(struct pyh_objects *o, const struct pyh_obj *ob, uint64_t *items, size_t max,
 		size_t *length)
 {
 	const struct pyh_objlayout *l = &o->l;
-	struct pyh_typeinfo ti;
-	uint64_t base;
-	int64_t size;
+	uint64_t size, base;
 	size_t n;
-	int rc = pyh_obj_type(o, addr, &ti);
+	int rc;
 
+	if (ob->ti.kind != PYH_OBJ_TUPLE && ob->ti.kind != PYH_OBJ_LIST)
+		return -EINVAL;
+	rc = pyh_obj_u64(o, ob, l->ob_size, &size);
 	if (rc)
 		return rc;
-	if (ti.kind != PYH_OBJ_TUPLE && ti.kind != PYH_OBJ_LIST)
+	if ((int64_t)size < 0 || (int64_t)size >= PYH_SEQ_MAX_LENGTH)
 		return -EINVAL;
-	rc = pyh_mem_read(o->pid, addr + l->ob_size, &size, sizeof(size));
-	if (rc)
-		return rc;
-	if (size < 0 || size >= PYH_SEQ_MAX_LENGTH)
-		return -EINVAL;
-	n = (size_t)size < max ? (size_t)size : max;
-	if (ti.kind == PYH_OBJ_TUPLE) {
-		base = addr + l->tuple_items;
+	n = size < max ? (size_t)size : max;
+	if (ob->ti.kind == PYH_OBJ_TUPLE) {
+		if (n)
+			rc = pyh_obj_read(o, ob, l->tuple_items, items, n * sizeof(*items));
 	} else {
-		rc = pyh_mem_read_u64(o->pid, addr + l->list_items, &base);
-		if (rc)
-			return rc;
-		if (!base && size)
-			return -EINVAL;
+		rc = pyh_obj_u64(o, ob, l->list_items, &base);
+		if (!rc && !base && size)
+			rc = -EINVAL;
+		if (!rc && n)
+			rc = pyh_mem_read(o->pid, base, items, n * sizeof(*items));
 	}
-	if (n) {
-		rc = pyh_mem_read(o->pid, base, items, n * sizeof(*items));
-		if (rc)
-			return rc;
-	}
+	if (rc)
+		return rc;
 	*length = (size_t)size;
 	return 0;
 }
 
-int pyh_obj_cell(struct pyh_objects *o, uint64_t addr, uint64_t *ref)
+int pyh_obj_cell(struct pyh_objects *o, const struct pyh_obj *ob, uint64_t *ref)
 {
-	struct pyh_typeinfo ti;
-	int rc = pyh_obj_expect(o, addr, PYH_OBJ_CELL, &ti);
-
-	if (rc)
-		return rc;
-	return pyh_mem_read_u64(o->pid, addr + o->l.cell_ref, ref);
+	if (ob->ti.kind != PYH_OBJ_CELL)
+		return -EINVAL;
+	return pyh_obj_u64(o, ob, o->l.cell_ref, ref);
 }
 
-int pyh_obj_weakref(struct pyh_objects *o, uint64_t addr, uint64_t *referent)
+int pyh_obj_weakref(struct pyh_objects *o, const struct pyh_obj *ob, uint64_t *referent)
 {
-	struct pyh_typeinfo ti;
 	uint64_t r;
-	int rc = pyh_obj_expect(o, addr, PYH_OBJ_WEAKREF, &ti);
+	int rc;
 
-	if (rc)
-		return rc;
-	rc = pyh_mem_read_u64(o->pid, addr + o->l.weakref_object, &r);
+	if (ob->ti.kind != PYH_OBJ_WEAKREF)
+		return -EINVAL;
+	rc = pyh_obj_u64(o, ob, o->l.weakref_object, &r);
 	if (rc)
 		return rc;
 	/* a dead reference points at None (3.x) or is NULL */

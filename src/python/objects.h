@@ -111,12 +111,26 @@ int pyh_objects_from_target(struct pyh_objects *o, const struct pyh_target *t, c
 			    size_t errsz);
 void pyh_objects_close(struct pyh_objects *o);	/* NULL-safe, idempotent */
 
-/* The type of the object at addr, after checking that it looks alive: an
- * aligned address, a readable header, a plausible reference count (GIL
- * builds: a freed block holds an allocator link there) and a type pointer to
- * something that is a type (its own type has Py_TPFLAGS_TYPE_SUBCLASS).
- * Type objects are read once and cached for the life of o (a type is not
- * expected to be freed while one snapshot is taken). Returns 0 with *ti. */
+/* One object as read: its address, its type, and its first bytes (header
+ * and, for small objects, all of it), taken in one read. The typed readers
+ * below take this and read the rest from the target only where needed. */
+#define PYH_OBJ_HEAD 96
+struct pyh_obj {
+	uint64_t addr;
+	struct pyh_typeinfo ti;
+	size_t len;			/* bytes of head that were read */
+	uint8_t head[PYH_OBJ_HEAD];
+};
+
+/* Read the object at addr, after checking that it looks alive: an aligned
+ * address, a readable header, a plausible reference count (GIL builds: a
+ * freed block holds an allocator link there) and a type pointer to something
+ * that is a type (its own type has Py_TPFLAGS_TYPE_SUBCLASS). Type objects
+ * are read once and cached for the life of o (a type is not expected to be
+ * freed while one snapshot is taken). Returns 0 with *ob, or -errno. */
+int pyh_obj_get(struct pyh_objects *o, uint64_t addr, struct pyh_obj *ob);
+
+/* Just the type of the object at addr (pyh_obj_get's checks). Returns 0 with *ti. */
 int pyh_obj_type(struct pyh_objects *o, uint64_t addr, struct pyh_typeinfo *ti);
 
 /* type(obj).__name__ into out (UTF-8, NUL-terminated, cut to fit): a heap
@@ -124,10 +138,12 @@ int pyh_obj_type(struct pyh_objects *o, uint64_t addr, struct pyh_typeinfo *ti);
 int pyh_obj_type_name(struct pyh_objects *o, const struct pyh_typeinfo *ti, char *out,
 		      size_t outsz);
 
-/* The truth of a bool (*value 0 or 1); the C long of a 2.7 int (or bool).
- * Return 0 or -errno. */
-int pyh_obj_bool(struct pyh_objects *o, uint64_t addr, int *value);
-int pyh_obj_int27(struct pyh_objects *o, uint64_t addr, int64_t *value);
+/* The typed readers: ob must be of that kind (or a subclass of it), else
+ * -EINVAL. They return 0, or -errno with their outputs untouched. */
+
+/* The truth of a bool (*value 0 or 1); the C long of a 2.7 int (or bool). */
+int pyh_obj_bool(struct pyh_objects *o, const struct pyh_obj *ob, int *value);
+int pyh_obj_int27(struct pyh_objects *o, const struct pyh_obj *ob, int64_t *value);
 
 /* An int of any size: sign, and digits least significant first, each
  * `shift` bits. A 3.x int / 2.7 long (also the payload of a bool on 3.x). */
@@ -138,42 +154,47 @@ struct pyh_long {
 	size_t ndigits;
 	uint32_t digits[PYH_LONG_MAX_DIGITS];
 };
-/* Returns 0, or -E2BIG with only out->ndigits set when the int has more than
- * PYH_LONG_MAX_DIGITS digits, or -errno. A digit with bits above shift set
- * means the object is not an int: -EINVAL. */
-int pyh_obj_long(struct pyh_objects *o, uint64_t addr, struct pyh_long *out);
+/* -E2BIG with only out->ndigits set when the int has more than
+ * PYH_LONG_MAX_DIGITS digits; -EINVAL also for a digit with bits above shift
+ * or a leading zero digit (not an int as CPython leaves them). */
+int pyh_obj_long(struct pyh_objects *o, const struct pyh_obj *ob, struct pyh_long *out);
 
-int pyh_obj_float(struct pyh_objects *o, uint64_t addr, double *value);
+int pyh_obj_float(struct pyh_objects *o, const struct pyh_obj *ob, double *value);
 
 /* The bytes of a bytes (3.x) or str (2.7) object: min(length, max) of them
- * into buf, *length = the object's whole length. Returns 0 or -errno. */
-int pyh_obj_bytes(struct pyh_objects *o, uint64_t addr, uint8_t *buf, size_t max,
+ * into buf, *length = the object's whole length. */
+int pyh_obj_bytes(struct pyh_objects *o, const struct pyh_obj *ob, uint8_t *buf, size_t max,
 		  size_t *length);
 
 /* The code points of a 3.x str or 2.7 unicode: min(length, max) into cps,
  * *length = the whole length. 2.7 narrow (UCS-2) builds give UTF-16 code
- * units, surrogate pairs as two. Returns 0 or -errno. */
-int pyh_obj_str(struct pyh_objects *o, uint64_t addr, uint32_t *cps, size_t max,
+ * units, surrogate pairs as two. */
+int pyh_obj_str(struct pyh_objects *o, const struct pyh_obj *ob, uint32_t *cps, size_t max,
 		size_t *length);
 
-/* A str (3.x; 2.7 str or unicode) as UTF-8 into out, NUL-terminated; fails
- * with -ENOSPC when it does not fit whole. Returns the byte length or -errno. */
+/* The item addresses of a tuple or list: min(length, max) into items,
+ * *length = its length (longer than PYH_SEQ_MAX_LENGTH: -EINVAL). Items may
+ * be 0 in a list being changed. */
+#define PYH_SEQ_MAX_LENGTH (1ll << 40)
+int pyh_obj_seq(struct pyh_objects *o, const struct pyh_obj *ob, uint64_t *items, size_t max,
+		size_t *length);
+
+/* A cell's contents (0: empty), a weak reference's referent (0: dead). */
+int pyh_obj_cell(struct pyh_objects *o, const struct pyh_obj *ob, uint64_t *ref);
+int pyh_obj_weakref(struct pyh_objects *o, const struct pyh_obj *ob, uint64_t *referent);
+
+/* Read len bytes at offset off of the object: from its head when they are
+ * there, else from the target. Returns 0 or -errno. */
+int pyh_obj_read(struct pyh_objects *o, const struct pyh_obj *ob, uint64_t off, void *buf,
+		 size_t len);
+
+/* By address, for names and keys: a str (3.x; 2.7 str or unicode) as UTF-8
+ * into out, NUL-terminated; -ENOSPC when it does not fit whole. Returns the
+ * byte length or -errno. */
 int pyh_obj_str_utf8(struct pyh_objects *o, uint64_t addr, char *out, size_t outsz);
 
 /* 1 when the object at addr is a str (3.x; 2.7 str or unicode) whose text is
  * exactly the UTF-8 string s, 0 when it is another str, -errno when it is not
  * a readable str. */
 int pyh_obj_str_equals(struct pyh_objects *o, uint64_t addr, const char *s);
-
-/* The item addresses of a tuple or list: min(length, max) into items,
- * *length = its length (tuples and lists longer than PYH_SEQ_MAX_LENGTH are
- * refused: -EINVAL). Items may be 0 in a list being changed. */
-#define PYH_SEQ_MAX_LENGTH (1ll << 40)
-int pyh_obj_seq(struct pyh_objects *o, uint64_t addr, uint64_t *items, size_t max,
-		size_t *length);
-
-/* A cell's contents (0: empty), a weak reference's referent (0: dead).
- * Returns 0 or -errno. */
-int pyh_obj_cell(struct pyh_objects *o, uint64_t addr, uint64_t *ref);
-int pyh_obj_weakref(struct pyh_objects *o, uint64_t addr, uint64_t *referent);
 #endif

@@ -210,19 +210,18 @@ static int pyh_scan_values(struct pyh_objects *o, const struct pyh_dictview *v, 
 /* ------------------------------------------------------------ dicts */
 
 /* 2.7: the open table itself, in slot order. */
-static int pyh_scan_dict27(struct pyh_objects *o, uint64_t addr, int64_t *used,
+static int pyh_scan_dict27(struct pyh_objects *o, const struct pyh_obj *ob, int64_t *used,
 			   pyh_dict_visit visit, void *arg)
 {
 	const struct pyh_objlayout *l = &o->l;
 	struct pyh_dictview v = { 0 };
 	uint64_t mask, table;
-	struct pyh_mem_iov iov[3] = {
-		{ addr + l->dict_used, used, 8 },
-		{ addr + l->dict27_mask, &mask, 8 },
-		{ addr + l->dict27_table, &table, 8 },
-	};
-	int rc = pyh_mem_readv(o->pid, iov, 3);
+	int rc = pyh_obj_read(o, ob, l->dict_used, used, 8);
 
+	if (!rc)
+		rc = pyh_obj_read(o, ob, l->dict27_mask, &mask, 8);
+	if (!rc)
+		rc = pyh_obj_read(o, ob, l->dict27_table, &table, 8);
 	if (rc)
 		return rc;
 	if (*used < 0 || mask >= (1ull << PYH_DICT_MAX_LOG2) || (mask & (mask + 1)) ||
@@ -239,32 +238,25 @@ static int pyh_scan_dict27(struct pyh_objects *o, uint64_t addr, int64_t *used,
 }
 
 /* Every live item of the dict at addr (a dict or subclass), in order. */
-static int pyh_scan_dict(struct pyh_objects *o, uint64_t addr, int64_t *used,
+static int pyh_scan_dict(struct pyh_objects *o, const struct pyh_obj *ob, int64_t *used,
 			 pyh_dict_visit visit, void *arg)
 {
 	const struct pyh_objlayout *l = &o->l;
-	struct pyh_typeinfo ti;
 	struct pyh_dictview v = { 0 };
 	uint64_t keys = 0, values = 0;
-	int rc = pyh_obj_type(o, addr, &ti);
+	int rc;
 
-	if (rc)
-		return rc;
-	if (ti.kind != PYH_OBJ_DICT)
+	if (ob->ti.kind != PYH_OBJ_DICT)
 		return -EINVAL;
 	if (l->dict_kind == PYH_DICT_27)
-		return pyh_scan_dict27(o, addr, used, visit, arg);
-	{
-		struct pyh_mem_iov iov[3] = {
-			{ addr + l->dict_used, used, 8 },
-			{ addr + l->dict_keys, &keys, 8 },
-			{ addr + l->dict_values, &values, 8 },
-		};
-
-		rc = pyh_mem_readv(o->pid, iov, 3);
-		if (rc)
-			return rc;
-	}
+		return pyh_scan_dict27(o, ob, used, visit, arg);
+	rc = pyh_obj_read(o, ob, l->dict_used, used, 8);
+	if (!rc)
+		rc = pyh_obj_read(o, ob, l->dict_keys, &keys, 8);
+	if (!rc)
+		rc = pyh_obj_read(o, ob, l->dict_values, &values, 8);
+	if (rc)
+		return rc;
 	if (*used < 0)
 		return -EINVAL;
 	rc = pyh_dict_keys(o, keys, &v);
@@ -305,12 +297,12 @@ static int pyh_collect_kv(uint64_t key, uint64_t value, void *arg)
 	return c->n >= c->max;
 }
 
-int pyh_dict_items(struct pyh_objects *o, uint64_t addr, struct pyh_kv *out, size_t max,
-		   size_t *n, size_t *length)
+int pyh_dict_items(struct pyh_objects *o, const struct pyh_obj *ob, struct pyh_kv *out,
+		   size_t max, size_t *n, size_t *length)
 {
 	struct pyh_collect c = { .out = out, .max = max };
 	int64_t used = 0;
-	int rc = pyh_scan_dict(o, addr, &used, pyh_collect_kv, &c);
+	int rc = pyh_scan_dict(o, ob, &used, pyh_collect_kv, &c);
 
 	if (rc)
 		return rc;
@@ -341,8 +333,12 @@ static int pyh_find_str(uint64_t key, uint64_t value, void *arg)
 int pyh_dict_get_str(struct pyh_objects *o, uint64_t addr, const char *key, uint64_t *value)
 {
 	struct pyh_find f = { .o = o, .key = key };
+	struct pyh_obj ob;
 	int64_t used = 0;
-	int rc = pyh_scan_dict(o, addr, &used, pyh_find_str, &f);
+	int rc = pyh_obj_get(o, addr, &ob);
+
+	if (!rc)
+		rc = pyh_scan_dict(o, &ob, &used, pyh_find_str, &f);
 
 	if (rc)
 		return rc;
@@ -354,33 +350,27 @@ int pyh_dict_get_str(struct pyh_objects *o, uint64_t addr, const char *key, uint
 
 /* ------------------------------------------------------------ sets */
 
-int pyh_set_items(struct pyh_objects *o, uint64_t addr, uint64_t *out, size_t max, size_t *n,
-		  size_t *length)
+int pyh_set_items(struct pyh_objects *o, const struct pyh_obj *ob, uint64_t *out, size_t max,
+		  size_t *n, size_t *length)
 {
 	const struct pyh_objlayout *l = &o->l;
 	uint8_t buf[PYH_DICT_CHUNK * PYH_DICT_ENTRY_MAX];
-	struct pyh_typeinfo ti;
 	int64_t fill, used;
 	uint64_t mask, table, slots, dummy = o->set_dummy;
 	size_t got = 0;
-	int rc = pyh_obj_type(o, addr, &ti);
+	int rc;
 
+	if (ob->ti.kind != PYH_OBJ_SET && ob->ti.kind != PYH_OBJ_FROZENSET)
+		return -EINVAL;
+	rc = pyh_obj_read(o, ob, l->set_fill, &fill, 8);
+	if (!rc)
+		rc = pyh_obj_read(o, ob, l->set_used, &used, 8);
+	if (!rc)
+		rc = pyh_obj_read(o, ob, l->set_mask, &mask, 8);
+	if (!rc)
+		rc = pyh_obj_read(o, ob, l->set_table, &table, 8);
 	if (rc)
 		return rc;
-	if (ti.kind != PYH_OBJ_SET && ti.kind != PYH_OBJ_FROZENSET)
-		return -EINVAL;
-	{
-		struct pyh_mem_iov iov[4] = {
-			{ addr + l->set_fill, &fill, 8 },
-			{ addr + l->set_used, &used, 8 },
-			{ addr + l->set_mask, &mask, 8 },
-			{ addr + l->set_table, &table, 8 },
-		};
-
-		rc = pyh_mem_readv(o->pid, iov, 4);
-		if (rc)
-			return rc;
-	}
 	if (used < 0 || fill < used || mask >= (1ull << PYH_DICT_MAX_LOG2) ||
 	    (mask & (mask + 1)) || (uint64_t)fill > mask + 1 || !table ||
 	    l->setentry_size == 0 || l->setentry_size > PYH_DICT_ENTRY_MAX)
@@ -417,15 +407,17 @@ int pyh_set_items(struct pyh_objects *o, uint64_t addr, uint64_t *out, size_t ma
 
 /* The __dict__ of an object that has one (0 when it is not created yet), or
  * split values without a dict: *values, with the class's shared keys. */
-static int pyh_obj_storage(struct pyh_objects *o, uint64_t addr, const struct pyh_typeinfo *ti,
-			   uint64_t *dict, uint64_t *values)
+static int pyh_obj_storage(struct pyh_objects *o, const struct pyh_obj *ob, uint64_t *dict,
+			   uint64_t *values)
 {
 	const struct pyh_objlayout *l = &o->l;
+	const struct pyh_typeinfo *ti = &ob->ti;
+	uint64_t addr = ob->addr;
 	int rc;
 
 	*dict = *values = 0;
 	if (ti->kind == PYH_OBJ_INSTANCE27)
-		return pyh_mem_read_u64(o->pid, addr + l->instance27_dict, dict);
+		return pyh_obj_read(o, ob, l->instance27_dict, dict, sizeof(*dict));
 	if (l->tpflags_managed_dict && (ti->flags & l->tpflags_managed_dict)) {
 		uint64_t word = 0;
 
@@ -461,7 +453,7 @@ static int pyh_obj_storage(struct pyh_objects *o, uint64_t addr, const struct py
 		int64_t size;
 		uint64_t end;
 
-		rc = pyh_mem_read(o->pid, addr + l->ob_size, &size, sizeof(size));
+		rc = pyh_obj_read(o, ob, l->ob_size, &size, sizeof(size));
 		if (rc)
 			return rc;
 		if (size < 0)
@@ -469,32 +461,32 @@ static int pyh_obj_storage(struct pyh_objects *o, uint64_t addr, const struct py
 		if (size < 0 || size >= PYH_SEQ_MAX_LENGTH)
 			return -EINVAL;
 		end = ((uint64_t)ti->basicsize + (uint64_t)size * (uint64_t)ti->itemsize + 7) & ~7ull;
-		return pyh_mem_read_u64(o->pid, addr + end + (uint64_t)ti->dictoffset, dict);
+		return pyh_obj_read(o, ob, end + (uint64_t)ti->dictoffset, dict, sizeof(*dict));
 	}
-	return pyh_mem_read_u64(o->pid, addr + (uint64_t)ti->dictoffset, dict);
+	return pyh_obj_read(o, ob, (uint64_t)ti->dictoffset, dict, sizeof(*dict));
 }
 
-static int pyh_scan_attrs(struct pyh_objects *o, uint64_t addr, int64_t *length,
+static int pyh_scan_attrs(struct pyh_objects *o, const struct pyh_obj *ob, int64_t *length,
 			  pyh_dict_visit visit, void *arg)
 {
-	struct pyh_typeinfo ti;
 	struct pyh_dictview v = { 0 };
 	uint64_t dict, values;
-	int rc = pyh_obj_type(o, addr, &ti);
+	int rc = pyh_obj_storage(o, ob, &dict, &values);
 
 	if (rc)
 		return rc;
-	rc = pyh_obj_storage(o, addr, &ti, &dict, &values);
-	if (rc)
-		return rc;
-	if (dict)
-		return pyh_scan_dict(o, dict, length, visit, arg);
+	if (dict) {
+		struct pyh_obj dob;
+
+		rc = pyh_obj_get(o, dict, &dob);
+		return rc ? rc : pyh_scan_dict(o, &dob, length, visit, arg);
+	}
 	*length = 0;
 	if (!values)
 		return 0;	/* no attribute set yet */
-	if (!ti.ht_cached_keys)
+	if (!ob->ti.ht_cached_keys)
 		return -EINVAL;
-	rc = pyh_dict_keys(o, ti.ht_cached_keys, &v);
+	rc = pyh_dict_keys(o, ob->ti.ht_cached_keys, &v);
 	if (rc)
 		return rc;
 	{
@@ -508,12 +500,12 @@ static int pyh_scan_attrs(struct pyh_objects *o, uint64_t addr, int64_t *length,
 	return rc;
 }
 
-int pyh_obj_attrs(struct pyh_objects *o, uint64_t addr, struct pyh_kv *out, size_t max,
-		  size_t *n, size_t *length)
+int pyh_obj_attrs(struct pyh_objects *o, const struct pyh_obj *ob, struct pyh_kv *out,
+		  size_t max, size_t *n, size_t *length)
 {
 	struct pyh_collect c = { .out = out, .max = max };
 	int64_t len = 0;
-	int rc = pyh_scan_attrs(o, addr, &len, pyh_collect_kv, &c);
+	int rc = pyh_scan_attrs(o, ob, &len, pyh_collect_kv, &c);
 
 	if (rc)
 		return rc;
@@ -525,8 +517,12 @@ int pyh_obj_attrs(struct pyh_objects *o, uint64_t addr, struct pyh_kv *out, size
 int pyh_obj_getattr(struct pyh_objects *o, uint64_t addr, const char *name, uint64_t *value)
 {
 	struct pyh_find f = { .o = o, .key = name };
+	struct pyh_obj ob;
 	int64_t len = 0;
-	int rc = pyh_scan_attrs(o, addr, &len, pyh_find_str, &f);
+	int rc = pyh_obj_get(o, addr, &ob);
+
+	if (!rc)
+		rc = pyh_scan_attrs(o, &ob, &len, pyh_find_str, &f);
 
 	if (rc)
 		return rc;
@@ -580,15 +576,15 @@ int pyh_sys_module(struct pyh_objects *o, const char *name, uint64_t *module)
 
 int pyh_module_dict(struct pyh_objects *o, uint64_t module, uint64_t *dict)
 {
-	struct pyh_typeinfo ti;
+	struct pyh_obj ob;
 	uint64_t d = 0;
-	int rc = pyh_obj_type(o, module, &ti);
+	int rc = pyh_obj_get(o, module, &ob);
 
 	if (rc)
 		return rc;
-	if (ti.kind != PYH_OBJ_MODULE)
+	if (ob.ti.kind != PYH_OBJ_MODULE)
 		return -EINVAL;
-	rc = pyh_mem_read_u64(o->pid, module + o->l.module_dict, &d);
+	rc = pyh_obj_read(o, &ob, o->l.module_dict, &d, sizeof(d));
 	if (rc)
 		return rc;
 	if (!d)

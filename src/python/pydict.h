@@ -30,31 +30,31 @@ struct pyh_kv {
 /* Slots (entries, table slots) one reader looks at, at most. */
 #define PYH_DICT_MAX_SCAN (1u << 18)
 
-/* The first min(max, len(d)) items of the dict (or dict subclass) at addr, in
+/* The first min(max, len(d)) items of the dict (or dict subclass) ob, in
  * iteration order. Returns 0 with *n and *length, or -errno. */
-int pyh_dict_items(struct pyh_objects *o, uint64_t addr, struct pyh_kv *out, size_t max,
-		   size_t *n, size_t *length);
+int pyh_dict_items(struct pyh_objects *o, const struct pyh_obj *ob, struct pyh_kv *out,
+		   size_t max, size_t *n, size_t *length);
 
-/* The value for the str key `key` (UTF-8) in the dict at addr: a linear scan
+/* By address: the value for the str key `key` (UTF-8) in the dict at addr: a linear scan
  * comparing str keys (no hashing, so no key object is needed). Returns 0 with
  * *value, -ENOENT when no str key equals it, or -errno. */
 int pyh_dict_get_str(struct pyh_objects *o, uint64_t addr, const char *key, uint64_t *value);
 
-/* The first min(max, len(s)) members of the set or frozenset at addr, in
+/* The first min(max, len(s)) members of the set or frozenset ob, in
  * iteration (table) order. Returns 0 with *n and *length, or -errno. */
-int pyh_set_items(struct pyh_objects *o, uint64_t addr, uint64_t *out, size_t max, size_t *n,
-		  size_t *length);
+int pyh_set_items(struct pyh_objects *o, const struct pyh_obj *ob, uint64_t *out, size_t max,
+		  size_t *n, size_t *length);
 
-/* The instance's own attributes, as vars(obj) lists them: name (a str
+/* The instance ob's own attributes, as vars(obj) lists them: name (a str
  * object) and value, in insertion order. Found through tp_dictoffset, a 2.7
  * classic instance's in_dict, the 3.11+ managed dict, or the values kept
  * without a dict (3.11 / 3.12 values array, 3.13+ inline values) with the
  * class's shared keys. Returns 0 with *n and *length, -ENOENT when the
  * object has no attribute storage (no __dict__), or -errno. */
-int pyh_obj_attrs(struct pyh_objects *o, uint64_t addr, struct pyh_kv *out, size_t max,
-		  size_t *n, size_t *length);
+int pyh_obj_attrs(struct pyh_objects *o, const struct pyh_obj *ob, struct pyh_kv *out,
+		  size_t max, size_t *n, size_t *length);
 
-/* One attribute of the instance itself (not of its class: no methods,
+/* By address: one attribute of the instance itself (not of its class: no methods,
  * properties, slots or class variables). Returns 0 with *value, -ENOENT
  * when the instance has no attribute of that name, or -errno. */
 int pyh_obj_getattr(struct pyh_objects *o, uint64_t addr, const char *name, uint64_t *value);

@@ -193,7 +193,14 @@ void pyh_strshape_from_layout(const struct pyh_layout *l, struct pyh_strshape *o
 int pyh_pystr_locate(pid_t pid, const struct pyh_strshape *sh, uint64_t addr,
 		     struct pyh_strtext *out)
 {
-	uint8_t hdr[PYH_STR_MAX_HEADER];
+	return pyh_pystr_locate_head(pid, sh, addr, NULL, 0, out);
+}
+
+int pyh_pystr_locate_head(pid_t pid, const struct pyh_strshape *sh, uint64_t addr,
+			  const uint8_t *head, size_t headlen, struct pyh_strtext *out)
+{
+	uint8_t buf[PYH_STR_MAX_HEADER];
+	const uint8_t *hdr = buf;
 	uint32_t state, kind;
 	uint64_t data;
 	int64_t length;
@@ -209,9 +216,13 @@ int pyh_pystr_locate(pid_t pid, const struct pyh_strshape *sh, uint64_t addr,
 		return -EFAULT;
 	/* only PyASCIIObject is sure to exist: an ASCII string's data follows it */
 	need = sh->ascii_data;
-	err = pyh_mem_read(pid, addr, hdr, need);
-	if (err)
-		return err;
+	if (head && headlen >= need) {
+		hdr = head;
+	} else {
+		err = pyh_mem_read(pid, addr, buf, need);
+		if (err)
+			return err;
+	}
 	memcpy(&state, hdr + sh->state, sizeof(state));
 	memcpy(&length, hdr + sh->length, sizeof(length));
 	kind = (state >> sh->kind_shift) & 7u;

@@ -54,6 +54,10 @@ struct pyh_strtext {
  * well-formed str (or shape unusable); *out untouched on failure. */
 int pyh_pystr_locate(pid_t pid, const struct pyh_strshape *sh, uint64_t addr,
 		     struct pyh_strtext *out);
+/* The same with the object's first hdrlen bytes already read into hdr (used
+ * where they hold the header; read from the target otherwise). */
+int pyh_pystr_locate_head(pid_t pid, const struct pyh_strshape *sh, uint64_t addr,
+			  const uint8_t *hdr, size_t hdrlen, struct pyh_strtext *out);
 
 #define PYH_STR_MAX_CHARS 4096
 #endif

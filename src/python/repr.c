@@ -55,6 +55,7 @@ static void pyh_rput_reserved(struct pyh_rctx *c, const char *s)
 }
 
 static enum pyh_rstat pyh_repr_value(struct pyh_rctx *c, uint64_t addr);
+static enum pyh_rstat pyh_repr_obj(struct pyh_rctx *c, const struct pyh_obj *ob);
 
 /* ------------------------------------------------------------ scalars */
 
@@ -78,7 +79,7 @@ static enum pyh_rstat pyh_repr_digits(struct pyh_rctx *c, char *digits, size_t l
 	return pyh_repr_put(c, digits);
 }
 
-static enum pyh_rstat pyh_repr_long(struct pyh_rctx *c, uint64_t addr)
+static enum pyh_rstat pyh_repr_long(struct pyh_rctx *c, const struct pyh_obj *ob)
 {
 	/* 512 digits of 30 bits: 4625 decimal digits at most */
 	char digits[PYH_LONG_MAX_DIGITS * 10 + 4];
@@ -88,7 +89,7 @@ static enum pyh_rstat pyh_repr_long(struct pyh_rctx *c, uint64_t addr)
 
 	if (!v)
 		return pyh_repr_put(c, PYH_REPR_UNREADABLE);
-	n = pyh_obj_long(c->o, addr, v);
+	n = pyh_obj_long(c->o, ob, v);
 	if (n == -E2BIG) {
 		char msg[96];
 
@@ -129,7 +130,7 @@ static enum pyh_rstat pyh_repr_text(struct pyh_rctx *c, enum pyh_text_style styl
 	return rc == 2 ? PYH_R_FULL : PYH_R_OK;
 }
 
-static enum pyh_rstat pyh_repr_str(struct pyh_rctx *c, uint64_t addr, int is_bytes)
+static enum pyh_rstat pyh_repr_str(struct pyh_rctx *c, const struct pyh_obj *ob, int is_bytes)
 {
 	size_t max = c->lim->max_chars, len = 0;
 	uint32_t *cps = calloc(max ? max : 1, sizeof(*cps));
@@ -140,7 +141,7 @@ static enum pyh_rstat pyh_repr_str(struct pyh_rctx *c, uint64_t addr, int is_byt
 	if (!cps)
 		return pyh_repr_put(c, PYH_REPR_UNREADABLE);
 	if (is_bytes) {
-		rc = pyh_obj_bytes(c->o, addr, (uint8_t *)cps, max, &len);
+		rc = pyh_obj_bytes(c->o, ob, (uint8_t *)cps, max, &len);
 		if (!rc) {
 			size_t n = len < max ? len : max;
 			const uint8_t *raw = (const uint8_t *)cps;
@@ -150,7 +151,7 @@ static enum pyh_rstat pyh_repr_str(struct pyh_rctx *c, uint64_t addr, int is_byt
 		}
 		style = c->o->ver.major == 2 ? PYH_TEXT_STR27 : PYH_TEXT_BYTES3;
 	} else {
-		rc = pyh_obj_str(c->o, addr, cps, max, &len);
+		rc = pyh_obj_str(c->o, ob, cps, max, &len);
 		style = c->o->ver.major == 3 ? PYH_TEXT_STR3 :
 			c->o->l.unicode27_unit == 2 ? PYH_TEXT_UNICODE27N : PYH_TEXT_UNICODE27;
 	}
@@ -163,21 +164,22 @@ static enum pyh_rstat pyh_repr_str(struct pyh_rctx *c, uint64_t addr, int is_byt
 	return st;
 }
 
-static enum pyh_rstat pyh_repr_float(struct pyh_rctx *c, uint64_t addr)
+static enum pyh_rstat pyh_repr_float(struct pyh_rctx *c, const struct pyh_obj *ob)
 {
 	char buf[PYH_FLOAT_REPR_MAX];
 	double v;
 
-	if (pyh_obj_float(c->o, addr, &v))
+	if (pyh_obj_float(c->o, ob, &v))
 		return pyh_repr_put(c, PYH_REPR_UNREADABLE);
 	pyh_fmt_float(v, buf, sizeof(buf));
 	return pyh_repr_put(c, buf);
 }
 
 /* object.__repr__: "<module.Qualname object at 0x...>". */
-static enum pyh_rstat pyh_repr_object(struct pyh_rctx *c, uint64_t addr,
-				      const struct pyh_typeinfo *ti)
+static enum pyh_rstat pyh_repr_object(struct pyh_rctx *c, const struct pyh_obj *ob)
 {
+	const struct pyh_typeinfo *ti = &ob->ti;
+	uint64_t addr = ob->addr;
 	char name[2 * PYH_TYPE_NAME_MAX], buf[3 * PYH_TYPE_NAME_MAX];
 
 	if (ti->kind == PYH_OBJ_INSTANCE27) {
@@ -186,7 +188,7 @@ static enum pyh_rstat pyh_repr_object(struct pyh_rctx *c, uint64_t addr,
 		char cn[PYH_TYPE_NAME_MAX], mn[PYH_TYPE_NAME_MAX];
 		const struct pyh_objlayout *l = &c->o->l;
 
-		if (pyh_mem_read_u64(c->o->pid, addr + l->instance27_class, &cls) || !cls ||
+		if (pyh_obj_read(c->o, ob, l->instance27_class, &cls, sizeof(cls)) || !cls ||
 		    pyh_mem_read_u64(c->o->pid, cls + l->class27_name, &cname) ||
 		    pyh_mem_read_u64(c->o->pid, cls + l->class27_dict, &cdict) ||
 		    pyh_obj_str_utf8(c->o, cname, cn, sizeof(cn)) < 0)
@@ -293,7 +295,7 @@ static enum pyh_rstat pyh_repr_items(struct pyh_rctx *c, uint64_t addr, const st
 	return st == PYH_R_OK ? PYH_R_OK : PYH_R_FULL;
 }
 
-static enum pyh_rstat pyh_repr_seq(struct pyh_rctx *c, uint64_t addr, int is_tuple)
+static enum pyh_rstat pyh_repr_seq(struct pyh_rctx *c, const struct pyh_obj *ob, int is_tuple)
 {
 	static const struct pyh_rshape tuple = { "(", ")", "()", "(...)" };
 	static const struct pyh_rshape list = { "[", "]", "[]", "[...]" };
@@ -301,36 +303,36 @@ static enum pyh_rstat pyh_repr_seq(struct pyh_rctx *c, uint64_t addr, int is_tup
 	uint64_t *items = calloc(max ? max : 1, sizeof(*items));
 	enum pyh_rstat st;
 
-	if (!items || pyh_obj_seq(c->o, addr, items, max, &len)) {
+	if (!items || pyh_obj_seq(c->o, ob, items, max, &len)) {
 		free(items);
 		return pyh_repr_put(c, PYH_REPR_UNREADABLE);
 	}
-	st = pyh_repr_items(c, addr, is_tuple ? &tuple : &list, items, NULL,
+	st = pyh_repr_items(c, ob->addr, is_tuple ? &tuple : &list, items, NULL,
 			    len < max ? len : max, len, is_tuple);
 	free(items);
 	return st;
 }
 
-static enum pyh_rstat pyh_repr_dict(struct pyh_rctx *c, uint64_t addr)
+static enum pyh_rstat pyh_repr_dict(struct pyh_rctx *c, const struct pyh_obj *ob)
 {
 	static const struct pyh_rshape dict = { "{", "}", "{}", "{...}" };
 	size_t max = c->lim->max_items, n = 0, len = 0;
 	struct pyh_kv *kv = calloc(max ? max : 1, sizeof(*kv));
 	enum pyh_rstat st;
 
-	if (!kv || pyh_dict_items(c->o, addr, kv, max, &n, &len)) {
+	if (!kv || pyh_dict_items(c->o, ob, kv, max, &n, &len)) {
 		free(kv);
 		return pyh_repr_put(c, PYH_REPR_UNREADABLE);
 	}
-	st = pyh_repr_items(c, addr, &dict, NULL, kv, n, len, 0);
+	st = pyh_repr_items(c, ob->addr, &dict, NULL, kv, n, len, 0);
 	free(kv);
 	return st;
 }
 
 /* 3.x: "{1, 2}", "set()", "frozenset({1})", "Sub({1})"; 2.7: "set([1, 2])". */
-static enum pyh_rstat pyh_repr_set(struct pyh_rctx *c, uint64_t addr,
-				   const struct pyh_typeinfo *ti)
+static enum pyh_rstat pyh_repr_set(struct pyh_rctx *c, const struct pyh_obj *ob)
 {
+	const struct pyh_typeinfo *ti = &ob->ti;
 	char open[PYH_TYPE_NAME_MAX + 4], empty[PYH_TYPE_NAME_MAX + 4], cycle[PYH_TYPE_NAME_MAX + 8];
 	struct pyh_rshape sh = { open, "", empty, cycle };
 	size_t max = c->lim->max_items, n = 0, len = 0;
@@ -338,7 +340,7 @@ static enum pyh_rstat pyh_repr_set(struct pyh_rctx *c, uint64_t addr,
 	int bare = c->o->ver.major == 3 && ti->kind == PYH_OBJ_SET && ti->exact;
 	enum pyh_rstat st;
 
-	if (!items || pyh_set_items(c->o, addr, items, max, &n, &len)) {
+	if (!items || pyh_set_items(c->o, ob, items, max, &n, &len)) {
 		free(items);
 		return pyh_repr_put(c, PYH_REPR_UNREADABLE);
 	}
@@ -355,7 +357,7 @@ static enum pyh_rstat pyh_repr_set(struct pyh_rctx *c, uint64_t addr,
 		snprintf(empty, sizeof(empty), "%s()", ti->tp_name);
 		sh.close = bare ? "}" : "})";
 	}
-	st = pyh_repr_items(c, addr, &sh, items, NULL, n, len, 0);
+	st = pyh_repr_items(c, ob->addr, &sh, items, NULL, n, len, 0);
 	free(items);
 	return st;
 }
@@ -364,21 +366,26 @@ static enum pyh_rstat pyh_repr_set(struct pyh_rctx *c, uint64_t addr,
 
 static enum pyh_rstat pyh_repr_value(struct pyh_rctx *c, uint64_t addr)
 {
-	struct pyh_typeinfo ti;
+	struct pyh_obj ob;
 
 	if (addr && addr == c->o->none)
 		return pyh_repr_put(c, "None");
-	if (pyh_obj_type(c->o, addr, &ti))
+	if (pyh_obj_get(c->o, addr, &ob))
 		return pyh_repr_put(c, PYH_REPR_UNREADABLE);
-	if (!ti.same_repr)
-		return pyh_repr_object(c, addr, &ti);
-	switch (ti.kind) {
+	return pyh_repr_obj(c, &ob);
+}
+
+static enum pyh_rstat pyh_repr_obj(struct pyh_rctx *c, const struct pyh_obj *ob)
+{
+	if (!ob->ti.same_repr)
+		return pyh_repr_object(c, ob);
+	switch (ob->ti.kind) {
 	case PYH_OBJ_NONE:
 		return pyh_repr_put(c, "None");
 	case PYH_OBJ_BOOL: {
 		int v;
 
-		if (pyh_obj_bool(c->o, addr, &v))
+		if (pyh_obj_bool(c->o, ob, &v))
 			return pyh_repr_put(c, PYH_REPR_UNREADABLE);
 		return pyh_repr_put(c, v ? "True" : "False");
 	}
@@ -386,37 +393,36 @@ static enum pyh_rstat pyh_repr_value(struct pyh_rctx *c, uint64_t addr)
 		int64_t v;
 		char buf[24];
 
-		if (pyh_obj_int27(c->o, addr, &v))
+		if (pyh_obj_int27(c->o, ob, &v))
 			return pyh_repr_put(c, PYH_REPR_UNREADABLE);
 		snprintf(buf, sizeof(buf), "%lld", (long long)v);
 		return pyh_repr_put(c, buf);
 	}
 	case PYH_OBJ_LONG:
-		return pyh_repr_long(c, addr);
+		return pyh_repr_long(c, ob);
 	case PYH_OBJ_FLOAT:
-		return pyh_repr_float(c, addr);
+		return pyh_repr_float(c, ob);
 	case PYH_OBJ_BYTES:
-		return pyh_repr_str(c, addr, 1);
+		return pyh_repr_str(c, ob, 1);
 	case PYH_OBJ_STR:
 	case PYH_OBJ_UNICODE27:
-		return pyh_repr_str(c, addr, 0);
+		return pyh_repr_str(c, ob, 0);
 	case PYH_OBJ_TUPLE:
-		return pyh_repr_seq(c, addr, 1);
+		return pyh_repr_seq(c, ob, 1);
 	case PYH_OBJ_LIST:
-		return pyh_repr_seq(c, addr, 0);
+		return pyh_repr_seq(c, ob, 0);
 	case PYH_OBJ_DICT:
-		return pyh_repr_dict(c, addr);
+		return pyh_repr_dict(c, ob);
 	case PYH_OBJ_SET:
 	case PYH_OBJ_FROZENSET:
-		return pyh_repr_set(c, addr, &ti);
+		return pyh_repr_set(c, ob);
 	default:
-		return pyh_repr_object(c, addr, &ti);
+		return pyh_repr_object(c, ob);
 	}
 }
 
 /* len() of the top-level object, -1 when it has none we read. */
-static int64_t pyh_repr_length(struct pyh_objects *o, uint64_t addr,
-			       const struct pyh_typeinfo *ti)
+static int64_t pyh_repr_length(struct pyh_objects *o, const struct pyh_obj *ob)
 {
 	size_t len = 0, n;
 	uint8_t b;
@@ -425,24 +431,24 @@ static int64_t pyh_repr_length(struct pyh_objects *o, uint64_t addr,
 	struct pyh_kv kv;
 	int rc;
 
-	switch (ti->kind) {
+	switch (ob->ti.kind) {
 	case PYH_OBJ_BYTES:
-		rc = pyh_obj_bytes(o, addr, &b, 0, &len);
+		rc = pyh_obj_bytes(o, ob, &b, 0, &len);
 		break;
 	case PYH_OBJ_STR:
 	case PYH_OBJ_UNICODE27:
-		rc = pyh_obj_str(o, addr, &u, 0, &len);
+		rc = pyh_obj_str(o, ob, &u, 0, &len);
 		break;
 	case PYH_OBJ_TUPLE:
 	case PYH_OBJ_LIST:
-		rc = pyh_obj_seq(o, addr, &it, 0, &len);
+		rc = pyh_obj_seq(o, ob, &it, 0, &len);
 		break;
 	case PYH_OBJ_DICT:
-		rc = pyh_dict_items(o, addr, &kv, 0, &n, &len);
+		rc = pyh_dict_items(o, ob, &kv, 0, &n, &len);
 		break;
 	case PYH_OBJ_SET:
 	case PYH_OBJ_FROZENSET:
-		rc = pyh_set_items(o, addr, &it, 0, &n, &len);
+		rc = pyh_set_items(o, ob, &it, 0, &n, &len);
 		break;
 	default:
 		return -1;
@@ -454,8 +460,9 @@ size_t pyh_repr(struct pyh_objects *o, uint64_t addr, const struct pyh_repr_limi
 		char *out, size_t outsz, struct pyh_repr_info *info)
 {
 	struct pyh_rctx c = { .o = o, .lim = lim };
-	struct pyh_typeinfo ti;
+	struct pyh_obj ob;
 	size_t cap = outsz < lim->max_bytes ? outsz : lim->max_bytes;
+	enum pyh_rstat st;
 
 	memset(info, 0, sizeof(*info));
 	info->length = -1;
@@ -465,15 +472,17 @@ size_t pyh_repr(struct pyh_objects *o, uint64_t addr, const struct pyh_repr_limi
 	if (addr && addr == o->none) {
 		snprintf(info->type, sizeof(info->type), "NoneType");
 		info->readable = 1;
-	} else if (pyh_obj_type(o, addr, &ti) == 0) {
+		st = pyh_repr_put(&c, "None");
+	} else if (pyh_obj_get(o, addr, &ob) == 0) {
 		info->readable = 1;
-		pyh_obj_type_name(o, &ti, info->type, sizeof(info->type));
-		info->length = pyh_repr_length(o, addr, &ti);
+		pyh_obj_type_name(o, &ob.ti, info->type, sizeof(info->type));
+		info->length = pyh_repr_length(o, &ob);
+		st = pyh_repr_obj(&c, &ob);
 	} else {
 		pyh_rbuf_puts(&c.b, PYH_REPR_UNREADABLE);
 		return c.b.len;
 	}
-	if (pyh_repr_value(&c, addr) == PYH_R_NONE) {
+	if (st == PYH_R_NONE) {
 		pyh_rbuf_rewind(&c.b, 0);
 		pyh_rbuf_puts(&c.b, PYH_REPR_CUT);
 		c.truncated = 1;

@@ -151,6 +151,19 @@ static void open_objects(const char *python, pid_t pid, struct pyh_objects *o)
 		fail_msg("%s: pyh_objects_open: %s", python, err);
 }
 
+/* The object at a, read (it must be readable); a few at once stay valid. */
+static const struct pyh_obj *G(struct pyh_objects *o, uint64_t a)
+{
+	static struct pyh_obj ring[4];
+	static unsigned next;
+	struct pyh_obj *ob = &ring[next++ % 4];
+	int rc = pyh_obj_get(o, a, ob);
+
+	if (rc)
+		fail_msg("object at 0x%llx unreadable: %s", (unsigned long long)a, strerror(-rc));
+	return ob;
+}
+
 static void expect_kind(struct pyh_objects *o, uint64_t addr, enum pyh_obj_kind kind,
 			const char *type_name, const char *python)
 {
@@ -171,9 +184,9 @@ static int64_t small_int(struct pyh_objects *o, uint64_t addr)
 	struct pyh_long v;
 	int64_t i27;
 
-	if (o->ver.major == 2 && pyh_obj_int27(o, addr, &i27) == 0)
+	if (o->ver.major == 2 && pyh_obj_int27(o, G(o, addr), &i27) == 0)
 		return i27;
-	assert_int_equal(pyh_obj_long(o, addr, &v), 0);
+	assert_int_equal(pyh_obj_long(o, G(o, addr), &v), 0);
 	assert_true(v.ndigits <= 2);
 	int64_t x = v.ndigits ? v.digits[0] : 0;
 	if (v.ndigits == 2)
@@ -219,49 +232,49 @@ static int check_interpreter(const char *python)
 	assert_int_equal(ids[I_NONE], o.none);
 	expect_kind(&o, ids[I_NONE], PYH_OBJ_NONE, "NoneType", python);
 	expect_kind(&o, ids[I_TRUE], PYH_OBJ_BOOL, "bool", python);
-	assert_int_equal(pyh_obj_bool(&o, ids[I_TRUE], &b), 0);
+	assert_int_equal(pyh_obj_bool(&o, G(&o, ids[I_TRUE]), &b), 0);
 	assert_int_equal(b, 1);
-	assert_int_equal(pyh_obj_bool(&o, ids[I_FALSE], &b), 0);
+	assert_int_equal(pyh_obj_bool(&o, G(&o, ids[I_FALSE]), &b), 0);
 	assert_int_equal(b, 0);
 	expect_kind(&o, ids[I_SEVEN], py2 ? PYH_OBJ_INT27 : PYH_OBJ_LONG, "int", python);
 	assert_int_equal(small_int(&o, ids[I_SEVEN]), 7);
 	assert_int_equal(small_int(&o, ids[I_ZERO]), 0);
 	expect_kind(&o, ids[I_BIG], PYH_OBJ_LONG, py2 ? "long" : "int", python);
-	assert_int_equal(pyh_obj_long(&o, ids[I_BIG], &v), 0);
+	assert_int_equal(pyh_obj_long(&o, G(&o, ids[I_BIG]), &v), 0);
 	/* 2**100 = digit 3 (bits 90..119) = 1 << 10 with 30-bit digits */
 	assert_int_equal(v.sign, 1);
 	assert_int_equal(v.ndigits, 4);
 	assert_int_equal(v.digits[3], 1u << (100 - 3 * v.shift));
-	assert_int_equal(pyh_obj_long(&o, ids[I_NEG], &v), 0);
+	assert_int_equal(pyh_obj_long(&o, G(&o, ids[I_NEG]), &v), 0);
 	assert_int_equal(v.sign, -1);
 	assert_int_equal(v.ndigits, 3);
-	assert_int_equal(pyh_obj_float(&o, ids[I_FLOAT], &f), 0);
+	assert_int_equal(pyh_obj_float(&o, G(&o, ids[I_FLOAT]), &f), 0);
 	assert_true(f == 0.1);
 	expect_kind(&o, ids[I_STR], py2 ? PYH_OBJ_BYTES : PYH_OBJ_STR, "str", python);
 	check_str(&o, ids[I_STR], "hello");
 	expect_kind(&o, ids[I_USTR], py2 ? PYH_OBJ_UNICODE27 : PYH_OBJ_STR,
 		    py2 ? "unicode" : "str", python);
-	assert_int_equal(pyh_obj_str(&o, ids[I_USTR], cps, 16, &len), 0);
+	assert_int_equal(pyh_obj_str(&o, G(&o, ids[I_USTR]), cps, 16, &len), 0);
 	assert_int_equal(len, 6);
 	assert_int_equal(cps[3], 0xe9);
 	assert_int_equal(cps[5], 0x4e2d);
-	assert_int_equal(pyh_obj_str(&o, ids[I_USTR], cps, 2, &len), 0);
+	assert_int_equal(pyh_obj_str(&o, G(&o, ids[I_USTR]), cps, 2, &len), 0);
 	assert_int_equal(len, 6);
 	if (!py2) {
 		expect_kind(&o, ids[I_BYTES], PYH_OBJ_BYTES, "bytes", python);
-		assert_int_equal(pyh_obj_bytes(&o, ids[I_BYTES], bytes, sizeof(bytes), &len), 0);
+		assert_int_equal(pyh_obj_bytes(&o, G(&o, ids[I_BYTES]), bytes, sizeof(bytes), &len), 0);
 		assert_int_equal(len, 2);
 		assert_memory_equal(bytes, "\x00\xff", 2);
 	}
-	assert_int_equal(pyh_obj_seq(&o, ids[I_TUPLE], items, 8, &len), 0);
+	assert_int_equal(pyh_obj_seq(&o, G(&o, ids[I_TUPLE]), items, 8, &len), 0);
 	assert_int_equal(len, 2);
 	assert_int_equal(small_int(&o, items[1]), 2);
-	assert_int_equal(pyh_obj_seq(&o, ids[I_LIST], items, 2, &len), 0);
+	assert_int_equal(pyh_obj_seq(&o, G(&o, ids[I_LIST]), items, 2, &len), 0);
 	assert_int_equal(len, 3);
 	assert_int_equal(small_int(&o, items[1]), 4);
 
 	/* {'a': 1, 'c': 3} with a deleted entry between */
-	assert_int_equal(pyh_dict_items(&o, ids[I_DICT], kv, 8, &n, &len), 0);
+	assert_int_equal(pyh_dict_items(&o, G(&o, ids[I_DICT]), kv, 8, &n, &len), 0);
 	assert_int_equal(len, 2);
 	assert_int_equal(n, 2);
 	if (!py2) {	/* 2.7 iterates in slot order */
@@ -271,18 +284,18 @@ static int check_interpreter(const char *python)
 	assert_int_equal(pyh_dict_get_str(&o, ids[I_DICT], "c", &value), 0);
 	assert_int_equal(small_int(&o, value), 3);
 	assert_int_equal(pyh_dict_get_str(&o, ids[I_DICT], "b", &value), -ENOENT);
-	assert_int_equal(pyh_dict_items(&o, ids[I_DICTI], kv, 8, &n, &len), 0);
+	assert_int_equal(pyh_dict_items(&o, G(&o, ids[I_DICTI]), kv, 8, &n, &len), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(small_int(&o, kv[0].key), 1);
 	check_str(&o, kv[1].value, "two");
-	assert_int_equal(pyh_dict_items(&o, ids[I_BIGDICT], kv, 3, &n, &len), 0);
+	assert_int_equal(pyh_dict_items(&o, G(&o, ids[I_BIGDICT]), kv, 3, &n, &len), 0);
 	assert_int_equal(len, 1000);
 	assert_int_equal(n, 3);
 	assert_int_equal(pyh_dict_get_str(&o, ids[I_BIGDICT], "k999", &value), 0);
 	assert_int_equal(small_int(&o, value), 999);
 
 	/* set(range(10, 20)) with ten deleted slots */
-	assert_int_equal(pyh_set_items(&o, ids[I_SET], items, 8, &n, &len), 0);
+	assert_int_equal(pyh_set_items(&o, G(&o, ids[I_SET]), items, 8, &n, &len), 0);
 	assert_int_equal(len, 10);
 	assert_int_equal(n, 8);
 	for (size_t i = 0; i < n; i++) {
@@ -291,17 +304,17 @@ static int check_interpreter(const char *python)
 		assert_true(x >= 10 && x < 20);
 	}
 	expect_kind(&o, ids[I_FSET], PYH_OBJ_FROZENSET, "frozenset", python);
-	assert_int_equal(pyh_set_items(&o, ids[I_FSET], items, 8, &n, &len), 0);
+	assert_int_equal(pyh_set_items(&o, G(&o, ids[I_FSET]), items, 8, &n, &len), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(small_int(&o, items[0]), 7);
 
-	assert_int_equal(pyh_obj_cell(&o, ids[I_CELL], &value), 0);
+	assert_int_equal(pyh_obj_cell(&o, G(&o, ids[I_CELL]), &value), 0);
 	assert_int_equal(small_int(&o, value), 42);
-	assert_int_equal(pyh_obj_weakref(&o, ids[I_WEAK], &value), 0);
+	assert_int_equal(pyh_obj_weakref(&o, G(&o, ids[I_WEAK]), &value), 0);
 	assert_int_equal(value, ids[I_P]);
 
 	/* instance attributes, without (p) and with (q) a materialised __dict__ */
-	assert_int_equal(pyh_obj_attrs(&o, ids[I_P], kv, 8, &n, &len), 0);
+	assert_int_equal(pyh_obj_attrs(&o, G(&o, ids[I_P]), kv, 8, &n, &len), 0);
 	assert_int_equal(n, 2);
 	check_str(&o, kv[0].key, "x");
 	check_str(&o, kv[1].key, "name");
@@ -309,7 +322,7 @@ static int check_interpreter(const char *python)
 	assert_int_equal(pyh_obj_getattr(&o, ids[I_P], "x", &value), 0);
 	assert_int_equal(small_int(&o, value), 1);
 	assert_int_equal(pyh_obj_getattr(&o, ids[I_P], "nope", &value), -ENOENT);
-	assert_int_equal(pyh_obj_attrs(&o, ids[I_Q], kv, 8, &n, &len), 0);
+	assert_int_equal(pyh_obj_attrs(&o, G(&o, ids[I_Q]), kv, 8, &n, &len), 0);
 	assert_int_equal(n, 3);
 	assert_int_equal(pyh_obj_getattr(&o, ids[I_Q], "extra", &value), 0);
 	assert_int_equal(small_int(&o, value), 5);
@@ -338,10 +351,15 @@ static int check_interpreter(const char *python)
 		assert_int_equal(pyh_sys_module(&o, "no_such_module_here", &mod), -ENOENT);
 	}
 	/* not an object / wrong type */
-	assert_int_equal(pyh_obj_float(&o, ids[I_STR], &f), -EINVAL);
-	assert_true(pyh_obj_long(&o, ids[I_DICT], &v) < 0);
-	assert_true(pyh_obj_seq(&o, 8, items, 8, &len) < 0);
-	assert_true(pyh_dict_items(&o, ids[I_LIST], kv, 8, &n, &len) < 0);
+	assert_int_equal(pyh_obj_float(&o, G(&o, ids[I_STR]), &f), -EINVAL);
+	assert_true(pyh_obj_long(&o, G(&o, ids[I_DICT]), &v) < 0);
+	{
+		struct pyh_obj ob;
+
+		assert_true(pyh_obj_get(&o, 8, &ob) < 0);	/* not an object */
+		assert_true(pyh_obj_get(&o, ids[I_STR] + 4, &ob) < 0);	/* misaligned */
+	}
+	assert_true(pyh_dict_items(&o, G(&o, ids[I_LIST]), kv, 8, &n, &len) < 0);
 	pyh_objects_close(&o);
 	child_stop(&c);
 	return 1;
