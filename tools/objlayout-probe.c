@@ -425,6 +425,11 @@ int main(void)
 	F(setentry_hash, offsetof(setentry, hash));
 
 	F(cell_ref, offsetof(PyCellObject, ob_ref));
+#if PY_MAJOR_VERSION == 2
+	F(func_qualname, offsetof(PyFunctionObject, func_name));
+#else
+	F(func_qualname, offsetof(PyFunctionObject, func_qualname));
+#endif
 	F(weakref_object, offsetof(PyWeakReference, wr_object));
 
 #if PY_MAJOR_VERSION == 2

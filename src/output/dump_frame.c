@@ -3,6 +3,7 @@
  * py-down + py-list + py-locals show it. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "dump/dump.h"
 #include "output/dump_parts.h"
@@ -37,7 +38,8 @@ int pyh_dump_write_frame_text(const struct pyh_dump *d, FILE *f, const struct py
 		fprintf(f, "        (not available: %s)\n", d->locals_error);
 	else if (th->locals && th->locals[v->frame].read && th->locals[v->frame].n == 0 &&
 		 !th->locals[v->frame].error[0])
-		fprintf(f, "        (none)\n");
+		fprintf(f, "        (none%s)\n", !strcmp(pyh_frame_function(fr), "<module>") ?
+			": at module level the variables are the module's globals" : "");
 	else
 		pyh_text_locals(f, "        ", th->locals ? &th->locals[v->frame] : NULL);
 	return ferror(f) ? -EIO : 0;

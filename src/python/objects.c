@@ -60,6 +60,7 @@ static const struct pyh_obj_symbol pyh_obj_symbols[] = {
 	{ PYH_OBJ_OBJECT, "PyBaseObject_Type", "PyBaseObject_Type" },
 	{ PYH_OBJ_INSTANCE27, "PyInstance_Type", NULL },
 	{ PYH_OBJ_CLASS27, "PyClass_Type", NULL },
+	{ PYH_OBJ_FUNCTION, "PyFunction_Type", "PyFunction_Type" },
 };
 
 static uint64_t pyh_obj_sym(const struct pyh_elf *elf, const struct pyh_pybinary *bin,

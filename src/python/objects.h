@@ -50,6 +50,7 @@ enum pyh_obj_kind {
 	PYH_OBJ_OBJECT,		/* object (the base of everything; object() itself) */
 	PYH_OBJ_INSTANCE27,	/* 2.7 classic-class instance */
 	PYH_OBJ_CLASS27,	/* 2.7 classic class */
+	PYH_OBJ_FUNCTION,	/* a Python function */
 	PYH_OBJ_NKINDS
 };
 

@@ -154,6 +154,7 @@ struct pyh_objlayout {
 	uint32_t setentry_hash;
 
 	uint32_t cell_ref;		/* PyCellObject.ob_ref */
+	uint32_t func_qualname;		/* PyFunctionObject.func_qualname (2.7: func_name) */
 	uint32_t weakref_object;	/* PyWeakReference.wr_object */
 
 	/* 2.7 classic classes */

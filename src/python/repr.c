@@ -200,6 +200,16 @@ static enum pyh_rstat pyh_repr_object(struct pyh_rctx *c, const struct pyh_obj *
 			 (unsigned long long)addr);
 		return pyh_repr_put(c, buf);
 	}
+	if (ti->kind == PYH_OBJ_FUNCTION && ti->same_repr) {
+		/* "<function outer.<locals>.inner at 0x...>" (2.7: its __name__) */
+		uint64_t q = 0;
+
+		if (pyh_obj_read(c->o, ob, c->o->l.func_qualname, &q, sizeof(q)) ||
+		    pyh_obj_str_utf8(c->o, q, name, sizeof(name)) < 0)
+			return pyh_repr_put(c, PYH_REPR_UNREADABLE);
+		snprintf(buf, sizeof(buf), "<function %s at 0x%llx>", name, (unsigned long long)addr);
+		return pyh_repr_put(c, buf);
+	}
 	pyh_obj_repr_name(c->o, ti, name, sizeof(name));
 	snprintf(buf, sizeof(buf), "<%s object at 0x%llx>", name, (unsigned long long)addr);
 	return pyh_repr_put(c, buf);

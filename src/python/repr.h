@@ -4,9 +4,11 @@
  * print it, without running any of its code: None, bool, int (any size;
  * 2.7 long with its L), float, str, bytes, 2.7 str and unicode, and tuple,
  * list, dict, set and frozenset of those (subclasses too, when they keep the
- * built-in repr). Anything else is written as object.__repr__ writes it,
+ * built-in repr), and Python functions ("<function f.<locals>.g at 0x...>").
+ * Anything else is written as object.__repr__ writes it,
  * "<module.Class object at 0x7f...>" (2.7 classic instances:
- * "<module.Class instance at 0x...>").
+ * "<module.Class instance at 0x...>"): exactly Python's repr when the class
+ * keeps object.__repr__, pyhang's stand-in for one it cannot run otherwise.
  *
  * Bounded: total bytes, items per container, characters per str or bytes,
  * nesting depth. Whatever was left out is marked with PYH_REPR_CUT ("…",

@@ -240,7 +240,8 @@ def check_values(pyhang, interp):
         if errs:
             raise Failure("; ".join(errs[:6]) + (" (+%d more)" % (len(errs) - 6)
                                                  if len(errs) > 6 else ""))
-        return "%d + %d locals exact" % (len(want[0]), len(want[1]))
+        exact = sum(1 for w in want[0] + want[1] if w[3])
+        return "%d + %d locals, %d exact reprs" % (len(want[0]), len(want[1]), exact)
     finally:
         t.kill()
 

@@ -5,7 +5,8 @@ import sys
 
 # Types whose repr pyhang writes as the interpreter does; anything else is written as
 # object.__repr__ writes it ("<module.Name object at 0x...>").
-EXACT = (type(None), bool, int, float, str, bytes, tuple, list, dict, set, frozenset)
+EXACT = (type(None), bool, int, float, str, bytes, tuple, list, dict, set, frozenset,
+         type(lambda: 0))
 if sys.version_info[0] == 2:
     EXACT += (long, unicode)  # noqa: F821 (2.7 only)
 

@@ -37,6 +37,7 @@ def outer(small, big=2 ** 100):
     plain = Plain()
     selfish = [1, 2]
     selfish.append(selfish)
+    a_module = time               # no repr pyhang writes as Python: <module object at 0x...>
     captured = "a cell variable"
 
     def inner():
