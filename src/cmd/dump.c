@@ -105,9 +105,11 @@ static int check_selection(const struct pyh_dump *d, const struct pyh_dump_view 
 				"threads: %s)\n", v->tid, d->target.pid, tids);
 		return -1;
 	}
+	if (v->frame < 0)
+		return 0;	/* the thread alone, whatever it runs */
 	if (!th->python) {
-		fprintf(stderr, "pyhang: thread %d of process %d runs no Python code (its Python "
-				"threads: %s)\n", v->tid, d->target.pid, tids);
+		fprintf(stderr, "pyhang: thread %d of process %d runs no Python code: no --frame "
+				"(its Python threads: %s)\n", v->tid, d->target.pid, tids);
 		return -1;
 	}
 	if (v->frame >= th->nframes) {

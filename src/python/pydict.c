@@ -141,7 +141,7 @@ static int pyh_entry_key(struct pyh_objects *o, const struct pyh_dictview *v, ui
  * their insertion order from the PyDictValues at values (3.11+). `check_valid`:
  * 3.13+ inline values of an object whose `valid` flag says whether they hold. */
 static int pyh_scan_values(struct pyh_objects *o, const struct pyh_dictview *v, uint64_t values,
-			   int check_valid, pyh_dict_visit visit, void *arg)
+			   int check_valid, pyh_dict_visit visit, void *arg, int64_t *live)
 {
 	const struct pyh_objlayout *l = &o->l;
 	uint8_t order[PYH_VALUES_MAX + 1];
@@ -193,6 +193,7 @@ static int pyh_scan_values(struct pyh_objects *o, const struct pyh_dictview *v, 
 		if (rc)
 			return rc;
 	}
+	*live = 0;
 	for (unsigned i = 0; i < count; i++) {
 		uint64_t key;
 
@@ -201,7 +202,10 @@ static int pyh_scan_values(struct pyh_objects *o, const struct pyh_dictview *v, 
 		rc = pyh_entry_key(o, v, order[i], &key);
 		if (rc)
 			return rc;
-		if (key && vals[order[i]] && visit(key, vals[order[i]], arg))
+		if (!key || !vals[order[i]])
+			continue;	/* a deleted attribute */
+		(*live)++;
+		if (visit(key, vals[order[i]], arg))
 			return 0;
 	}
 	return 0;
@@ -277,7 +281,11 @@ static int pyh_scan_dict(struct pyh_objects *o, const struct pyh_obj *ob, int64_
 			return rc;
 		return pyh_scan_entries(o, &v, vals, visit, arg);
 	}
-	return pyh_scan_values(o, &v, values, 0, visit, arg);
+	{
+		int64_t live;
+
+		return pyh_scan_values(o, &v, values, 0, visit, arg, &live);
+	}
 }
 
 struct pyh_collect {
@@ -489,15 +497,9 @@ static int pyh_scan_attrs(struct pyh_objects *o, const struct pyh_obj *ob, int64
 	rc = pyh_dict_keys(o, ob->ti.ht_cached_keys, &v);
 	if (rc)
 		return rc;
-	{
-		struct pyh_collect *c = visit == pyh_collect_kv ? arg : NULL;
-
-		rc = pyh_scan_values(o, &v, values, 1, visit, arg);
-		/* values without a dict keep no count of their own: the items are it */
-		if (!rc && c)
-			*length = (int64_t)c->n;
-	}
-	return rc;
+	/* values without a dict keep no count of their own: the live ones are it
+	 * (counted up to where a visitor stopped) */
+	return pyh_scan_values(o, &v, values, 1, visit, arg, length);
 }
 
 int pyh_obj_attrs(struct pyh_objects *o, const struct pyh_obj *ob, struct pyh_kv *out,

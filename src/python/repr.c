@@ -93,7 +93,8 @@ static enum pyh_rstat pyh_repr_long(struct pyh_rctx *c, const struct pyh_obj *ob
 	if (n == -E2BIG) {
 		char msg[96];
 
-		snprintf(msg, sizeof(msg), "<int of %zu bits" PYH_REPR_CUT ">", v->ndigits * 30);
+		snprintf(msg, sizeof(msg), "<int of %zu bits" PYH_REPR_CUT ">",
+			 v->ndigits * c->o->l.long_shift);
 		free(v);
 		c->truncated = 1;
 		return pyh_repr_put(c, msg);
