@@ -215,6 +215,12 @@ int pyh_objects_from_target(struct pyh_objects *o, const struct pyh_target *t, c
 	return pyh_objects_open(o, t->pid, &t->bin, &t->ver, t->interp_head_ptr, err, errsz);
 }
 
+void pyh_objects_forget_types(struct pyh_objects *o)
+{
+	if (o && o->types)
+		memset(o->types->used, 0, sizeof(o->types->used));
+}
+
 void pyh_objects_close(struct pyh_objects *o)
 {
 	if (!o)
@@ -662,7 +668,8 @@ int pyh_obj_str(struct pyh_objects *o, const struct pyh_obj *ob, uint32_t *cps, 
 	n = total < max ? total : max;
 	if (n) {
 		/* the text of a short compact str is in the head already */
-		if (data >= ob->addr && data + n * (size_t)kind <= ob->addr + ob->len)
+		if (data >= ob->addr && data - ob->addr <= ob->len &&
+		    n * (size_t)kind <= ob->len - (data - ob->addr))
 			memcpy(cps, ob->head + (data - ob->addr), n * (size_t)kind);
 		else if ((rc = pyh_mem_read(o->pid, data, cps, n * (size_t)kind)))
 			return rc;

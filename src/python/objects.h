@@ -111,6 +111,9 @@ int pyh_objects_init(struct pyh_objects *o, pid_t pid, const struct pyh_pyversio
 int pyh_objects_from_target(struct pyh_objects *o, const struct pyh_target *t, char *err,
 			    size_t errsz);
 void pyh_objects_close(struct pyh_objects *o);	/* NULL-safe, idempotent */
+/* Forget the type objects read so far (for a context kept longer than one
+ * snapshot, in which a class may have been freed and its memory reused). */
+void pyh_objects_forget_types(struct pyh_objects *o);
 
 /* One object as read: its address, its type, and its first bytes (header
  * and, for small objects, all of it), taken in one read. The typed readers

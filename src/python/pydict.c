@@ -58,9 +58,10 @@ static int pyh_dict_keys(struct pyh_objects *o, uint64_t keys, struct pyh_dictvi
 		unsigned log2 = 0;
 
 		memcpy(&size, hdr + l->dk_size, sizeof(size));
-		while (log2 < 64 && (1ull << log2) < size)
+		while (log2 <= PYH_DICT_MAX_LOG2 && (1ull << log2) < size)
 			log2++;
-		if ((1ull << log2) != size || log2 > PYH_DICT_MAX_LOG2)	/* empty keys: 1 slot */
+		/* a power of two (the shared empty keys object: 1 slot) */
+		if (log2 > PYH_DICT_MAX_LOG2 || (1ull << log2) != size)
 			return -EINVAL;
 		slots = size;
 		v->entries = keys + l->dk_indices + (size << pyh_index_log2_width(log2));
@@ -70,7 +71,7 @@ static int pyh_dict_keys(struct pyh_objects *o, uint64_t keys, struct pyh_dictvi
 
 		/* (the shared empty keys object of 3.14 declares 8 index bytes for
 		 * its one slot: with no entries, where they would start is moot) */
-		if (log2 > PYH_DICT_MAX_LOG2 || kind > 2 ||
+		if (log2 > PYH_DICT_MAX_LOG2 || kind > 2 || ilog2 > PYH_DICT_MAX_LOG2 + 3 ||
 		    (ilog2 != log2 + pyh_index_log2_width(log2) && nentries != 0))
 			return -EINVAL;
 		slots = 1ull << log2;

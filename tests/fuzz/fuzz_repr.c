@@ -83,6 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c = &fuzz_ctx[data[0] % FUZZ_LAYOUTS];
 	if (!c->ready)
 		fuzz_setup(c, data[0] % FUZZ_LAYOUTS);
+	pyh_objects_forget_types(&c->o);	/* types in the arena were the last input's */
 	n = (size - 1) & ~(size_t)7;
 	memcpy(fuzz_arena, data + 1, n);
 	for (size_t i = 0; i < n; i += 8) {
