@@ -68,7 +68,7 @@ struct pyh_typeinfo {
 	uint64_t repr;			/* tp_repr (a C function address) */
 	uint64_t dict;			/* tp_dict */
 	uint64_t ht_name, ht_qualname, ht_cached_keys; /* heap types, else 0 */
-	char tp_name[PYH_TYPE_NAME_MAX];	/* printable ASCII, cut to fit */
+	char tp_name[PYH_TYPE_NAME_MAX];	/* cut to fit; control characters as '?' */
 };
 
 struct pyh_typecache;
@@ -101,15 +101,15 @@ struct pyh_objects {
 int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary *bin,
 		     const struct pyh_pyversion *ver, uint64_t interp_head_ptr, char *err,
 		     size_t errsz);
+/* The same for an attached target. */
+int pyh_objects_from_target(struct pyh_objects *o, const struct pyh_target *t, char *err,
+			    size_t errsz);
 /* A context over the memory of pid with layout l and no symbols: the caller
  * fills type_addr[], none, true_obj, ... itself (tests and fuzzing build
  * objects in their own memory this way). Returns 0, or -ENOMEM (nothing to
  * free then). */
 int pyh_objects_init(struct pyh_objects *o, pid_t pid, const struct pyh_pyversion *ver,
 		     const struct pyh_objlayout *l);
-/* The same for an attached target. */
-int pyh_objects_from_target(struct pyh_objects *o, const struct pyh_target *t, char *err,
-			    size_t errsz);
 void pyh_objects_close(struct pyh_objects *o);	/* NULL-safe, idempotent */
 /* Forget the type objects read so far (for a context kept longer than one
  * snapshot, in which a class may have been freed and its memory reused). */
