@@ -19,10 +19,11 @@ for src in tests/fuzz/fuzz_*.c; do
 	fuzz_elf) deps="src/elf/elfsym.c" ;;
 	fuzz_json) deps="src/output/json.c" ;;
 	fuzz_nmodules) deps="src/native/modules.c src/proc/maps.c src/elf/elfsym.c src/proc/mem.c" ;;
+	fuzz_repr) deps="src/python/objects.c src/python/pydict.c src/python/repr.c src/python/reprfmt.c src/python/pystr.c src/python/objlayout.c src/proc/mem.c src/elf/elfsym.c" ;;
 	*) echo "not ok - fuzz $name: no dependency list in tools/fuzz.sh"; failed=$((failed + 1)); continue ;;
 	esac
 	# shellcheck disable=SC2086
-	if ! clang $flags "$src" $deps -lelf -o "$out/$name" 2> "$out/$name.build.log"; then
+	if ! clang $flags "$src" $deps -lelf -lm -o "$out/$name" 2> "$out/$name.build.log"; then
 		echo "not ok - fuzz $name: does not build"; sed 's/^/#   /' "$out/$name.build.log" | head -20
 		failed=$((failed + 1)); continue
 	fi

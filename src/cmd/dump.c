@@ -10,13 +10,23 @@
 #include "dump/dump.h"
 #include "log/log.h"
 #include "python/frames.h"
+#include "python/repr.h"
+#include "python/reprfmt.h"
 #include "snapshot/snapshot.h"
+
+/* --source N at most, and the context of --frame when --source is not given. */
+#define PYH_DUMP_MAX_CONTEXT 1000
+#define PYH_DUMP_FRAME_CONTEXT 10
+/* Python thread ids named in an error message, at most. */
+#define PYH_DUMP_LIST_TIDS 16
 
 static void dump_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pyhang dump --pid PID [--json] [--no-source] [--max-frames N] [--native]\n"
-		"       pyhang dump --all [--json] [--no-source] [--max-frames N] [--native]\n"
+		"usage: pyhang dump --pid PID [--json] [--locals] [--source N] [--no-source]\n"
+		"                   [--max-frames N] [--native] [--thread TID [--frame N]]\n"
+		"       pyhang dump --all [--json] [--locals] [--source N] [--no-source]\n"
+		"                   [--max-frames N] [--native]\n"
 		"\n"
 		"Prints every thread of a running Python process: its Python stack innermost\n"
 		"first with the source line, what it waits for in the kernel and for how long,\n"
@@ -27,20 +37,117 @@ static void dump_usage(FILE *f)
 		"  -a, --all            every Python process on the host, one after another\n"
 		"                       (--json: one object per process, one per line)\n"
 		"  -j, --json           print one JSON object instead of text\n"
-		"      --no-source      do not show source lines under the frames\n"
+		"  -l, --locals         each frame's arguments and local variables, with the type\n"
+		"                       and the repr() the interpreter itself prints; long values\n"
+		"                       are cut where \"" PYH_REPR_CUT "\" is, unreadable ones say <unreadable>\n"
+		"  -s, --source N       N lines of source either side of each frame's line, the\n"
+		"                       current one marked \">\" (0..%d)\n"
+		"      --no-source      no source lines under the frames\n"
 		"      --max-frames N   Python frames per thread at most (1..%d, default 1024)\n"
 		"      --native         also each blocked thread's kernel and native frames\n"
 		"                       (libc, the interpreter, C extensions), in one list with\n"
 		"                       its Python frames; still without stopping the process\n"
+		"  -t, --thread TID     only this thread (its OS thread id, as dump shows it)\n"
+		"  -f, --frame N        with --thread: frame N alone, in full (0 is the innermost):\n"
+		"                       every local, bounded by a larger limit, and %d lines of\n"
+		"                       source either side (or --source N)\n"
 		"  -v, --verbose        say more about failures (libbpf's log)\n"
 		"  -h, --help           this text\n"
 		"\n"
 		"examples:\n"
 		"  pyhang --pid 1234\n"
+		"  pyhang dump --pid 1234 --locals --source 2\n"
+		"  pyhang dump --pid 1234 --thread 1240 --frame 3     # py-up / py-down, py-list, py-locals\n"
 		"  pyhang dump --json --pid 1234 | jq '.threads[] | select(.gil)'\n"
+		"  pyhang dump --json --locals --pid 1234 | jq '.threads[].frames[0].locals'\n"
 		"  pyhang dump --all --no-source\n"
 		"  pyhang dump --native --pid 1234\n",
-		PYH_MAX_FRAMES);
+		PYH_DUMP_MAX_CONTEXT, PYH_MAX_FRAMES, PYH_DUMP_FRAME_CONTEXT);
+}
+
+/* "1234, 1240 and 2 more": the Python threads of d, for error messages. */
+static void python_tids(const struct pyh_dump *d, char *out, size_t outsz)
+{
+	size_t w = 0;
+	int shown = 0, total = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < d->nthreads; i++) {
+		if (!d->threads[i].python || !d->threads[i].task.tid)
+			continue;
+		if (shown < PYH_DUMP_LIST_TIDS && w < outsz) {
+			int k = snprintf(out + w, outsz - w, "%s%d", shown ? ", " : "",
+					 d->threads[i].task.tid);
+
+			w += k > 0 ? (size_t)k : 0;
+			shown++;
+		}
+		total++;
+	}
+	if (total > shown && w < outsz)
+		snprintf(out + w, outsz - w, " and %d more", total - shown);
+	if (!total)
+		snprintf(out, outsz, "none");
+}
+
+/* --thread / --frame name something that exists; else say what would. */
+static int check_selection(const struct pyh_dump *d, const struct pyh_dump_view *v)
+{
+	const struct pyh_dump_thread *th;
+	char tids[256];
+
+	if (!v->tid)
+		return 0;
+	th = pyh_dump_thread_by_tid(d, v->tid);
+	python_tids(d, tids, sizeof(tids));
+	if (!th) {
+		fprintf(stderr, "pyhang: thread %d is not a thread of process %d (its Python "
+				"threads: %s)\n", v->tid, d->target.pid, tids);
+		return -1;
+	}
+	if (v->frame < 0)
+		return 0;	/* the thread alone, whatever it runs */
+	if (!th->python) {
+		fprintf(stderr, "pyhang: thread %d of process %d runs no Python code: no --frame "
+				"(its Python threads: %s)\n", v->tid, d->target.pid, tids);
+		return -1;
+	}
+	if (v->frame >= th->nframes) {
+		if (th->nframes == 0)
+			fprintf(stderr, "pyhang: thread %d has no Python frames now: no --frame %d\n",
+				v->tid, v->frame);
+		else
+			fprintf(stderr, "pyhang: thread %d has %d Python frame%s: --frame must be "
+					"0..%d, not %d\n", v->tid, th->nframes,
+				th->nframes == 1 ? "" : "s", th->nframes - 1, v->frame);
+		return -1;
+	}
+	return 0;
+}
+
+/* Read the locals asked for, check --thread / --frame, write. Returns the exit status. */
+static int dump_one(struct pyh_dump *d, int json, const struct pyh_locals_opts *lo,
+		    const struct pyh_dump_view *view)
+{
+	int rc;
+
+	if (lo && pyh_dump_read_locals(d, lo)) {
+		fprintf(stderr, "pyhang: out of memory reading the locals of process %d\n",
+			d->target.pid);
+		return 1;
+	}
+	if (check_selection(d, view))
+		return 1;
+	if (view->frame >= 0)
+		rc = json ? pyh_dump_write_frame_json(d, stdout, view)
+			  : pyh_dump_write_frame_text(d, stdout, view);
+	else
+		rc = json ? pyh_dump_write_json(d, stdout, view) : pyh_dump_write_text(d, stdout, view);
+	if (rc || fflush(stdout)) {
+		fprintf(stderr, "pyhang: cannot write the output: %s\n", strerror(rc ? -rc : errno));
+		return 1;
+	}
+	return 0;
 }
 
 int pyh_cmd_dump(int argc, char **argv)
@@ -49,24 +156,30 @@ int pyh_cmd_dump(int argc, char **argv)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "locals", no_argument, NULL, 'l' },
+		{ "source", required_argument, NULL, 's' },
 		{ "no-source", no_argument, NULL, 'S' },
 		{ "max-frames", required_argument, NULL, 'F' },
+		{ "thread", required_argument, NULL, 't' },
+		{ "frame", required_argument, NULL, 'f' },
 		{ "native", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct pyh_dump_opts o = { 0 };
+	struct pyh_dump_view view = { .source = 1, .context = -1, .tid = 0, .frame = -1 };
+	struct pyh_locals_opts lo;
 	struct pyh_dump d;
 	const char *why = NULL;
 	char err[512];
 	pid_t pid = 0;
-	long max_frames = 1024;
-	int json = 0, source = 1, all = 0, c, rc;
+	long max_frames = 1024, v;
+	int json = 0, all = 0, locals = 0, c, rc;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":p:ajvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:ajls:t:f:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (pyh_parse_pid(optarg, &pid))
@@ -78,8 +191,35 @@ int pyh_cmd_dump(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'l':
+			locals = 1;
+			break;
+		case 's':
+			if (pyh_parse_long(optarg, 0, PYH_DUMP_MAX_CONTEXT, &v)) {
+				fprintf(stderr, "pyhang: invalid --source '%s': expected a number of "
+						"lines, 0..%d\n", optarg, PYH_DUMP_MAX_CONTEXT);
+				return 2;
+			}
+			view.context = (int)v;
+			break;
 		case 'S':
-			source = 0;
+			view.source = 0;
+			break;
+		case 't':
+			if (pyh_parse_long(optarg, 1, 0x7fffffff, &v)) {
+				fprintf(stderr, "pyhang: invalid --thread '%s': expected an OS thread "
+						"id (1..2147483647)\n", optarg);
+				return 2;
+			}
+			view.tid = (pid_t)v;
+			break;
+		case 'f':
+			if (pyh_parse_long(optarg, 0, PYH_MAX_FRAMES - 1, &v)) {
+				fprintf(stderr, "pyhang: invalid --frame '%s': expected a frame number, "
+						"0 (the innermost) .. %d\n", optarg, PYH_MAX_FRAMES - 1);
+				return 2;
+			}
+			view.frame = (int)v;
 			break;
 		case 'F':
 			if (pyh_parse_long(optarg, 1, PYH_MAX_FRAMES, &max_frames)) {
@@ -120,6 +260,23 @@ int pyh_cmd_dump(int argc, char **argv)
 		fprintf(stderr, "pyhang: dump needs --pid PID or --all (see pyhang dump --help)\n");
 		return 2;
 	}
+	if (view.frame >= 0 && !view.tid) {
+		fprintf(stderr, "pyhang: --frame needs --thread TID: frames are numbered per thread\n");
+		return 2;
+	}
+	if (all && view.tid) {
+		fprintf(stderr, "pyhang: --thread names a thread of one process: use it with --pid, "
+				"not --all\n");
+		return 2;
+	}
+	if (view.frame >= 0 && view.context < 0)
+		view.context = PYH_DUMP_FRAME_CONTEXT;
+	lo = (struct pyh_locals_opts){
+		.limits = view.frame >= 0 ? PYH_REPR_FULL : PYH_REPR_SHORT,
+		.tid = view.tid,
+		.frame = view.frame,
+	};
+	locals = locals || view.frame >= 0;
 	if (all && geteuid() != 0) {
 		fprintf(stderr, "pyhang: dump --all needs root: it reads every Python process's "
 				"memory (run it with sudo)\n");
@@ -133,7 +290,7 @@ int pyh_cmd_dump(int argc, char **argv)
 	}
 	pyh_log_libbpf();
 	if (all) {
-		rc = pyh_dump_all(&o, json, source, stdout) ? 1 : 0;
+		rc = pyh_dump_all(&o, json, &view, locals ? &lo : NULL, stdout) ? 1 : 0;
 	} else if ((rc = pyh_dump_take(&o, pid, &d, err, sizeof(err)))) {
 		fprintf(stderr, "pyhang: %s\n", err);
 		rc = 1;
@@ -141,12 +298,8 @@ int pyh_cmd_dump(int argc, char **argv)
 		if (d.native_missing[0])
 			fprintf(stderr, "pyhang: no native frames (Python frames only): %s\n",
 				d.native_missing);
-		rc = json ? pyh_dump_write_json(&d, stdout) : pyh_dump_write_text(&d, stdout, source);
+		rc = dump_one(&d, json, locals ? &lo : NULL, &view);
 		pyh_dump_free(&d);
-		if (rc || fflush(stdout)) {
-			fprintf(stderr, "pyhang: cannot write the output: %s\n", strerror(rc ? -rc : errno));
-			rc = 1;
-		}
 	}
 	if (!pyh_snapper_kernel_ok(o.snapper, &why))
 		fprintf(stderr, "pyhang: running threads were read from memory, not in the kernel: %s\n",

@@ -221,6 +221,7 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		}
 		th->python = 1;
 		th->gil = gil && gil == py[p].tstate;
+		th->tstate = py[p].tstate;
 		where[p] = th;
 	}
 	if (o->native) {
@@ -267,13 +268,28 @@ cleanup:
 	return rc;
 }
 
+const struct pyh_dump_thread *pyh_dump_thread_by_tid(const struct pyh_dump *d, pid_t tid)
+{
+	for (int i = 0; i < d->nthreads; i++)
+		if (d->threads[i].task.tid == tid && tid)
+			return &d->threads[i];
+	return NULL;
+}
+
 void pyh_dump_free(struct pyh_dump *d)
 {
 	if (!d)
 		return;
 	for (int i = 0; i < d->nthreads; i++) {
-		release_frames(&d->threads[i]);
-		pyh_dump_native_free_thread(&d->threads[i]);
+		struct pyh_dump_thread *th = &d->threads[i];
+
+		if (th->locals)
+			for (int j = 0; j < th->nframes; j++)
+				pyh_dump_locals_clear(&th->locals[j]);
+		free(th->locals);
+		th->locals = NULL;
+		release_frames(th);
+		pyh_dump_native_free_thread(th);
 	}
 	free(d->threads);
 	d->threads = NULL;

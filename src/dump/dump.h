@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "kernel/task.h"
+#include "python/repr.h"
 #include "python/stack.h"
 #include "python/target.h"
 
@@ -32,6 +33,24 @@ struct pyh_dump_entry {
 	int index;		/* into frames or sys by kind; -1 for a gap */
 };
 
+/* One local variable of a frame, as dump --locals shows it. */
+struct pyh_dump_local {
+	char *name;
+	char *type;		/* type(value).__name__; NULL when the value is unreadable */
+	char *repr;		/* exactly repr(value), or cut and marked, or "<unreadable>" */
+	int truncated;		/* the repr was cut (PYH_REPR_CUT marks where) */
+	int64_t length;		/* len(value) of a str, bytes or container; -1 otherwise */
+};
+
+/* The locals of one frame. */
+struct pyh_dump_locals {
+	int read;			/* pyh_dump_read_locals looked at this frame */
+	struct pyh_dump_local *v;	/* in the code object's order */
+	int n;
+	int more;			/* more names than were read (PYH_LOCALS_MAX) */
+	char error[96];			/* why none could be read ("" when they could) */
+};
+
 struct pyh_dump_thread {
 	struct pyh_task_info task;	/* tid 0 when the Python thread has no matching OS thread */
 	int task_known;
@@ -53,6 +72,8 @@ struct pyh_dump_thread {
 	int nstack;
 	char *native_error;		/* why the native stack is missing or incomplete;
 					 * NULL: it reached the outermost frame */
+	uint64_t tstate;		/* its PyThreadState (python threads) */
+	struct pyh_dump_locals *locals;	/* one per frame after pyh_dump_read_locals, else NULL */
 };
 
 /* Where a process sits on the host (dump --all): written with the dump. */
@@ -70,6 +91,8 @@ struct pyh_dump {
 	int nthreads;
 	int gil_known;				/* the GIL holder could be determined (someone or no one) */
 	char native_missing[256];		/* --native asked but impossible: what is missing */
+	int locals_read;			/* pyh_dump_read_locals ran */
+	char locals_error[256];			/* why no locals could be read at all, "" */
 };
 
 struct pyh_snapper;
@@ -92,17 +115,52 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		  size_t errsz);
 void pyh_dump_free(struct pyh_dump *d); /* NULL-safe, idempotent */
 
-/* Writers (src/output/dump_text.c, dump_json.c). Return 0 or -EIO. JSON is
- * one object on one line; with d->host it also carries "ns_pid", "label" and
- * "cgroup"; text then starts with a "== label, cgroup ... ==" line. */
-int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines);
-int pyh_dump_write_json(const struct pyh_dump *d, FILE *f);
+/* Which frames pyh_dump_read_locals reads, and how far each value goes. */
+struct pyh_locals_opts {
+	struct pyh_repr_limits limits;
+	pid_t tid;		/* 0: every thread */
+	int frame;		/* -1: every frame (of the threads chosen); else frame N, innermost 0 */
+};
 
-/* dump --all: every Python process of the host in PID order, each written as
- * it is taken (JSON: one object per line), to out. Returns 0 when every
- * process was dumped, -ENOENT when none runs Python, else -errno of the last
- * failure (each said on stderr as it happened). */
-int pyh_dump_all(const struct pyh_dump_opts *o, int json, int source_lines, FILE *out);
+/* Read the locals of the chosen frames of a snapshot (src/dump/dump_locals.c)
+ * into their threads' locals[]. A frame whose locals cannot be read (it
+ * returned, the memory moved, its address is not known) gets its error; when
+ * the interpreter's objects cannot be read at all (an object layout pyhang
+ * does not know), every frame is left unread and d->locals_error says why.
+ * Returns 0, or -ENOMEM. */
+int pyh_dump_read_locals(struct pyh_dump *d, const struct pyh_locals_opts *opts);
+void pyh_dump_locals_clear(struct pyh_dump_locals *l);	/* frees; leaves it empty, unread */
+
+/* What the writers show. */
+struct pyh_dump_view {
+	int source;		/* text: the current source line under each frame */
+	int context;		/* >= 0: that many source lines either side, the current one
+				 * marked (-1: not asked) */
+	pid_t tid;		/* 0: every thread; else only this one */
+	int frame;		/* -1: every frame; else frame N of thread tid alone, in full */
+};
+
+/* Writers (src/output/dump_text.c, dump_json.c, dump_frame.c). Return 0 or
+ * -EIO. JSON is one object on one line; with d->host it also carries
+ * "ns_pid", "label" and "cgroup"; text then starts with a "== label, cgroup
+ * ... ==" line. */
+int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump_view *v);
+int pyh_dump_write_json(const struct pyh_dump *d, FILE *f, const struct pyh_dump_view *v);
+/* One frame alone (v->tid, v->frame, which must exist, else -EINVAL): its
+ * locals in full and its source with context. */
+int pyh_dump_write_frame_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump_view *v);
+int pyh_dump_write_frame_json(const struct pyh_dump *d, FILE *f, const struct pyh_dump_view *v);
+
+/* The thread with OS thread id tid (its Python entry first), or NULL. */
+const struct pyh_dump_thread *pyh_dump_thread_by_tid(const struct pyh_dump *d, pid_t tid);
+
+/* dump --all: every Python process of the host in PID order, each taken (with
+ * its locals when lo is not NULL) and written as it is taken (JSON: one
+ * object per line), to out. Returns 0 when every process was dumped, -ENOENT
+ * when none runs Python, else -errno of the last failure (each said on stderr
+ * as it happened). */
+int pyh_dump_all(const struct pyh_dump_opts *o, int json, const struct pyh_dump_view *v,
+		 const struct pyh_locals_opts *lo, FILE *out);
 
 /* "3.12.1" */
 void pyh_dump_version(const struct pyh_dump *d, char *out, size_t outsz);

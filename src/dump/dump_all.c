@@ -8,7 +8,8 @@
 
 #include "host/host.h"
 
-int pyh_dump_all(const struct pyh_dump_opts *o, int json, int source_lines, FILE *out)
+int pyh_dump_all(const struct pyh_dump_opts *o, int json, const struct pyh_dump_view *v,
+		 const struct pyh_locals_opts *lo, FILE *out)
 {
 	pid_t *pids = calloc(PYH_HOST_MAX_PROCS, sizeof(*pids));
 	int n, found = 0, warned = 0, rc = 0;
@@ -47,13 +48,20 @@ int pyh_dump_all(const struct pyh_dump_opts *o, int json, int source_lines, FILE
 		if (d.native_missing[0] && !warned++)
 			fprintf(stderr, "pyhang: no native frames (Python frames only): %s\n",
 				d.native_missing);
+		if (lo && pyh_dump_read_locals(&d, lo)) {
+			fprintf(stderr, "pyhang: out of memory reading the locals of process %d\n",
+				pids[i]);
+			pyh_dump_free(&d);
+			rc = -ENOMEM;
+			goto cleanup;
+		}
 		host.ns_pid = hp.ns_pid;
 		pyh_host_label(&hp, &d.target.ver, host.label, sizeof(host.label));
 		snprintf(host.cgroup, sizeof(host.cgroup), "%s", hp.cgroup);
 		d.host = &host;
 		if (!json && found)
 			fputc('\n', out);
-		e = json ? pyh_dump_write_json(&d, out) : pyh_dump_write_text(&d, out, source_lines);
+		e = json ? pyh_dump_write_json(&d, out, v) : pyh_dump_write_text(&d, out, v);
 		pyh_dump_free(&d);
 		found++;
 		if (e || fflush(out)) {

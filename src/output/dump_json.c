@@ -4,6 +4,7 @@
 
 #include "dump/dump.h"
 #include "kernel/syscalls.h"
+#include "output/dump_parts.h"
 #include "output/frames_out.h"
 #include "output/json.h"
 #include "snapshot/snapshot.h"
@@ -23,19 +24,32 @@ static void write_sysframe(struct pyh_json *j, const struct pyh_dump_sysframe *f
 	pyh_json_object_end(j);
 }
 
+/* Python frame k of th, with its locals (--locals) and source (--source N). */
+static void write_python_frame(struct pyh_json *j, const struct pyh_dump_thread *th, int k,
+			       const struct pyh_dump_view *v, struct pyh_source *src)
+{
+	pyh_json_object_begin(j, NULL);
+	pyh_json_frame_fields(j, &th->frames[k]);
+	pyh_json_locals(j, th->locals ? &th->locals[k] : NULL);
+	if (v->context >= 0)
+		pyh_json_source(j, src, &th->frames[k], v->context);
+	pyh_json_object_end(j);
+}
+
 /* "frames": the Python ones, or with a native stack all of them in order. */
-static void write_frames(struct pyh_json *j, const struct pyh_dump_thread *th)
+static void write_frames(struct pyh_json *j, const struct pyh_dump_thread *th,
+			 const struct pyh_dump_view *v, struct pyh_source *src)
 {
 	pyh_json_array_begin(j, "frames");
 	if (!th->stack) {
 		for (int k = 0; k < th->nframes; k++)
-			pyh_json_frame(j, &th->frames[k]);
+			write_python_frame(j, th, k, v, src);
 	}
 	for (int k = 0; th->stack && k < th->nstack; k++) {
 		const struct pyh_dump_entry *e = &th->stack[k];
 
 		if (e->kind == PYH_DUMP_PYTHON)
-			pyh_json_frame(j, &th->frames[e->index]);
+			write_python_frame(j, th, e->index, v, src);
 		else if (e->kind != PYH_DUMP_GAP)
 			write_sysframe(j, &th->sys[e->index]);
 	}
@@ -62,8 +76,9 @@ static void write_native_status(struct pyh_json *j, const struct pyh_dump_thread
 		pyh_json_null(j, "native_gap");
 }
 
-int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
+int pyh_dump_write_json(const struct pyh_dump *d, FILE *f, const struct pyh_dump_view *v)
 {
+	struct pyh_source *src = v->context >= 0 ? pyh_source_new(d->target.pid) : NULL;
 	struct pyh_json j;
 	char ver[32];
 
@@ -78,10 +93,15 @@ int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
 	pyh_json_bool(&j, "gil_known", d->gil_known);
 	if (d->native_missing[0])	/* --native asked, impossible here: why */
 		pyh_json_string(&j, "native_missing", d->native_missing);
+	if (d->locals_read)
+		pyh_json_string(&j, "locals_error", d->locals_error[0] ? d->locals_error : NULL);
 	pyh_json_array_begin(&j, "threads");
 	for (int i = 0; i < d->nthreads; i++) {
 		const struct pyh_dump_thread *th = &d->threads[i];
 		const struct pyh_task_info *t = &th->task;
+
+		if (v->tid && t->tid != v->tid)
+			continue;
 
 		pyh_json_object_begin(&j, NULL);
 		pyh_json_int(&j, "tid", t->tid);
@@ -104,7 +124,7 @@ int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
 		} else {
 			pyh_json_null(&j, "syscall");
 		}
-		write_frames(&j, th);
+		write_frames(&j, th, v, src);
 		pyh_json_bool(&j, "truncated", th->truncated);
 		pyh_json_string(&j, "snapshot", !th->python ? NULL
 				: th->snapshot == PYH_SNAP_KERNEL ? "kernel"
@@ -124,5 +144,6 @@ int pyh_dump_write_json(const struct pyh_dump *d, FILE *f)
 	}
 	pyh_json_object_end(&j);
 	fputc('\n', f);
+	pyh_source_free(src);
 	return ferror(f) ? -EIO : 0;
 }

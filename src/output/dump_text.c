@@ -5,6 +5,7 @@
 
 #include "dump/dump.h"
 #include "kernel/syscalls.h"
+#include "output/dump_parts.h"
 #include "output/frames_out.h"
 #include "output/source.h"
 #include "snapshot/snapshot.h"
@@ -72,24 +73,33 @@ static void write_sysframe(FILE *f, const struct pyh_dump_sysframe *fr)
 		fprintf(f, " (0x%llx)\n", (unsigned long long)fr->offset);
 }
 
-static void write_python(FILE *f, struct pyh_source *src, const struct pyh_frame *fr)
+/* Python frame k of th: its name, its source line (or --source N lines around
+ * it) and its locals (--locals). */
+static void write_python(FILE *f, struct pyh_source *src, const struct pyh_dump_thread *th, int k,
+			 const struct pyh_dump_view *v)
 {
+	const struct pyh_frame *fr = &th->frames[k];
 	char line[512];
 
 	pyh_text_frame(f, "    ", fr);
-	if (src && pyh_frame_file(fr) &&
-	    pyh_source_line(src, pyh_frame_file(fr), fr->line, line, sizeof(line)) == 0 && line[0])
+	if (v->context >= 0)
+		pyh_text_source_context(f, "        ", src, fr, v->context);
+	else if (src && pyh_frame_file(fr) &&
+		 pyh_source_line(src, pyh_frame_file(fr), fr->line, line, sizeof(line)) == 0 &&
+		 line[0])
 		fprintf(f, "        %s\n", line);
+	pyh_text_locals(f, "        ", th->locals ? &th->locals[k] : NULL);
 }
 
 /* --native: every frame of the thread, innermost first. */
-static void write_whole_stack(FILE *f, struct pyh_source *src, const struct pyh_dump_thread *th)
+static void write_whole_stack(FILE *f, struct pyh_source *src, const struct pyh_dump_thread *th,
+			      const struct pyh_dump_view *v)
 {
 	for (int j = 0; j < th->nstack; j++) {
 		const struct pyh_dump_entry *e = &th->stack[j];
 
 		if (e->kind == PYH_DUMP_PYTHON)
-			write_python(f, src, &th->frames[e->index]);
+			write_python(f, src, th, e->index, v);
 		else if (e->kind == PYH_DUMP_GAP)
 			fprintf(f, "    ... %s\n", th->native_error ? th->native_error
 							       : "native unwind stopped");
@@ -98,9 +108,9 @@ static void write_whole_stack(FILE *f, struct pyh_source *src, const struct pyh_
 	}
 }
 
-int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines)
+int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump_view *v)
 {
-	struct pyh_source *src = source_lines ? pyh_source_new(d->target.pid) : NULL;
+	struct pyh_source *src = v->source || v->context >= 0 ? pyh_source_new(d->target.pid) : NULL;
 	char ver[32], state[768];
 	int python_threads = 0;
 
@@ -119,8 +129,13 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines)
 	fprintf(f, "%d thread%s, %d with Python state%s\n", d->nthreads, d->nthreads == 1 ? "" : "s",
 		python_threads, d->target.layout.flags & PYH_LAYOUT_FREE_THREADED ? "; free-threaded: no GIL"
 				: !d->gil_known ? "; GIL holder unknown" : "");
+	if (d->locals_read && d->locals_error[0])
+		fprintf(f, "Locals not available: %s\n", d->locals_error);
 	for (int i = 0; i < d->nthreads; i++) {
 		const struct pyh_dump_thread *th = &d->threads[i];
+
+		if (v->tid && th->task.tid != v->tid)
+			continue;
 
 		describe_state(th, state, sizeof(state));
 		fprintf(f, "\nThread %d \"%s\"%s%s: %s%s%s\n", th->task.tid, th->task.comm,
@@ -134,12 +149,12 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, int source_lines)
 		if (th->native_error && !th->stack)
 			fprintf(f, "    (no native frames: %s)\n", th->native_error);
 		if (th->stack) {
-			write_whole_stack(f, src, th);
+			write_whole_stack(f, src, th, v);
 		} else if (th->python) {
 			if (th->nframes == 0 && !th->broken[0])
 				fprintf(f, "    (no Python frames: idle or in native code)\n");
 			for (int j = 0; j < th->nframes; j++)
-				write_python(f, src, &th->frames[j]);
+				write_python(f, src, th, j, v);
 		}
 		if (!th->python)
 			continue;

@@ -16,6 +16,12 @@ void pyh_text_frame(FILE *f, const char *indent, const struct pyh_frame *fr)
 void pyh_json_frame(struct pyh_json *j, const struct pyh_frame *fr)
 {
 	pyh_json_object_begin(j, NULL);
+	pyh_json_frame_fields(j, fr);
+	pyh_json_object_end(j);
+}
+
+void pyh_json_frame_fields(struct pyh_json *j, const struct pyh_frame *fr)
+{
 	pyh_json_string(j, "kind", "python");
 	pyh_json_string(j, "function", pyh_frame_function(fr));
 	pyh_json_string(j, "qualname", pyh_frame_qualname(fr));
@@ -24,5 +30,4 @@ void pyh_json_frame(struct pyh_json *j, const struct pyh_frame *fr)
 		pyh_json_int(j, "line", fr->line);
 	else
 		pyh_json_null(j, "line");
-	pyh_json_object_end(j);
 }

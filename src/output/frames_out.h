@@ -15,4 +15,7 @@ void pyh_text_frame(FILE *f, const char *indent, const struct pyh_frame *fr);
  * ("kind" tells it from dump --native's native and kernel frames) as an
  * element of the array being written. */
 void pyh_json_frame(struct pyh_json *j, const struct pyh_frame *fr);
+/* The same four members, into the object being written (for callers that
+ * add members of their own). */
+void pyh_json_frame_fields(struct pyh_json *j, const struct pyh_frame *fr);
 #endif

@@ -12,6 +12,7 @@ struct source_file {
 	char *name;
 	char *text;	/* NULL when unreadable */
 	size_t len;
+	int err;	/* why text is NULL: an errno value */
 };
 
 struct pyh_source {
@@ -55,11 +56,17 @@ static char *slurp(const char *path, size_t *len)
 	if (fd < 0)
 		return NULL;
 	/* Only regular files: a FIFO or device named like a source file must not block us. */
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (off_t)PYH_SOURCE_MAX_FILE)
+	if (fstat(fd, &st))
 		goto out;
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)PYH_SOURCE_MAX_FILE) {
+		errno = !S_ISREG(st.st_mode) ? EINVAL : EFBIG;
+		goto out;
+	}
 	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
+	if (!buf) {
+		errno = ENOMEM;
 		goto out;
+	}
 	while (got < (size_t)st.st_size) {
 		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
 
@@ -70,7 +77,12 @@ static char *slurp(const char *path, size_t *len)
 	buf[got] = '\0';
 	*len = got;
 out:
-	close(fd);
+	{
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+	}
 	return buf;
 }
 
@@ -96,7 +108,9 @@ static struct source_file *load(struct pyh_source *s, const char *file)
 		snprintf(path, sizeof(path), "/proc/%d/root%s", s->pid, file);
 	else
 		snprintf(path, sizeof(path), "/proc/%d/cwd/%s", s->pid, file);
+	errno = 0;
 	f->text = slurp(path, &f->len);
+	f->err = f->text ? 0 : errno ? errno : EIO;
 	return f;
 }
 
@@ -139,5 +153,49 @@ int pyh_source_line(struct pyh_source *s, const char *file, int line, char *out,
 	for (size_t i = 0; i < n; i++)	/* no terminal escapes from a hostile file */
 		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
 			out[i] = ' ';
+	return 0;
+}
+
+int pyh_source_lines(struct pyh_source *s, const char *file, int first, int last,
+		     int (*visit)(void *arg, int line, const char *text), void *arg)
+{
+	char out[PYH_SOURCE_LINE_MAX];
+	struct source_file *f;
+	const char *p, *end;
+
+	if (!s || !file || !*file || file[0] == '<')
+		return -ENOENT;
+	f = load(s, file);
+	if (!f)
+		return -ENOMEM;
+	if (!f->text)
+		return -f->err;
+	if (first < 1)
+		first = 1;
+	p = f->text;
+	end = f->text + f->len;
+	for (int line = 1; line <= last && p < end; line++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *stop = nl ? nl : end;
+		size_t n;
+
+		if (line >= first) {
+			while (stop > p && (stop[-1] == '\r' || stop[-1] == ' '))
+				stop--;
+			n = (size_t)(stop - p);
+			if (n > sizeof(out) - 1)
+				n = sizeof(out) - 1;
+			memcpy(out, p, n);
+			out[n] = '\0';
+			for (size_t i = 0; i < n; i++)	/* no terminal escapes from a hostile file */
+				if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+					out[i] = ' ';
+			if (visit(arg, line, out))
+				break;
+		}
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
 	return 0;
 }

@@ -40,3 +40,19 @@ int pyh_mem_read_u64(pid_t pid, uint64_t addr, uint64_t *out)
 {
 	return pyh_mem_read(pid, addr, out, sizeof(*out));
 }
+
+ssize_t pyh_mem_read_some(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+	ssize_t got;
+
+	if (addr == 0 || len > PYH_MEM_MAX_READ || addr + len < addr)
+		return -EFAULT;
+	if (len == 0)
+		return 0;
+	got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	if (got < 0)
+		return -errno;
+	return got;
+}

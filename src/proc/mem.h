@@ -21,6 +21,12 @@ int pyh_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
  * Returns 0 when every region was read whole, else like pyh_mem_read. */
 int pyh_mem_readv(pid_t pid, const struct pyh_mem_iov *iov, int n);
 
+/* Read up to len bytes at addr, as many as are readable from addr on (a
+ * read stops where the mapping does). Returns the count read (0..len), or
+ * -errno (-EFAULT: not even the first byte; addr 0 and len over
+ * PYH_MEM_MAX_READ give -EFAULT without a system call). */
+ssize_t pyh_mem_read_some(pid_t pid, uint64_t addr, void *buf, size_t len);
+
 /* Read a pointer-sized value. Returns 0 or -errno like pyh_mem_read. */
 int pyh_mem_read_u64(pid_t pid, uint64_t addr, uint64_t *out);
 

@@ -14,10 +14,9 @@
 /* PEP 393 state word bits: interned, then kind:3, compact:1, ascii:1, then
  * ready (<= 3.11) or statically_allocated (3.12+), which we do not need.
  * `interned` is 2 bits wide, a whole byte on 3.14t: the layout says where
- * kind starts (unicode_kind_shift). */
-#define PYH_UNI_KIND(s) ((s) & 7u)
-#define PYH_UNI_COMPACT(s) (((s) >> 3) & 1u)
-#define PYH_UNI_ASCII(s) (((s) >> 4) & 1u)
+ * kind starts (unicode_kind_shift); compact and ascii follow it. */
+#define PYH_UNI_COMPACT_AFTER_KIND 3
+#define PYH_UNI_ASCII_AFTER_KIND 4
 
 /* Largest object header we accept from a layout (PyCompactUnicodeObject is
  * 72 bytes on 3.11, the largest of all versions). */
@@ -179,37 +178,88 @@ static int read_str27(pid_t pid, const struct pyh_layout *l, uint64_t addr, char
 	return (int)n;
 }
 
+void pyh_strshape_from_layout(const struct pyh_layout *l, struct pyh_strshape *out)
+{
+	*out = (struct pyh_strshape){
+		.length = l->unicode_length, .state = l->unicode_state,
+		.ascii_data = l->unicode_ascii_data, .compact_data = l->unicode_compact_data,
+		.legacy_data = PYH_NO_FIELD,
+		.kind_shift = (uint8_t)l->unicode_kind_shift,
+		.compact_bit = (uint8_t)(l->unicode_kind_shift + PYH_UNI_COMPACT_AFTER_KIND),
+		.ascii_bit = (uint8_t)(l->unicode_kind_shift + PYH_UNI_ASCII_AFTER_KIND),
+	};
+}
+
+int pyh_pystr_locate(pid_t pid, const struct pyh_strshape *sh, uint64_t addr,
+		     struct pyh_strtext *out)
+{
+	return pyh_pystr_locate_head(pid, sh, addr, NULL, 0, out);
+}
+
+int pyh_pystr_locate_head(pid_t pid, const struct pyh_strshape *sh, uint64_t addr,
+			  const uint8_t *head, size_t headlen, struct pyh_strtext *out)
+{
+	uint8_t buf[PYH_STR_MAX_HEADER];
+	const uint8_t *hdr = buf;
+	uint32_t state, kind;
+	uint64_t data;
+	int64_t length;
+	size_t need;
+	int err;
+
+	if (!sh || sh->ascii_data > PYH_STR_MAX_HEADER || sh->compact_data > PYH_STR_MAX_HEADER ||
+	    sh->ascii_data < sizeof(int64_t) || sh->length > sh->ascii_data - sizeof(int64_t) ||
+	    sh->state > sh->ascii_data - sizeof(uint32_t) || sh->kind_shift > 29 ||
+	    sh->compact_bit > 31 || sh->ascii_bit > 31)
+		return -EINVAL;
+	if (addr == 0)
+		return -EFAULT;
+	/* only PyASCIIObject is sure to exist: an ASCII string's data follows it */
+	need = sh->ascii_data;
+	if (head && headlen >= need) {
+		hdr = head;
+	} else {
+		err = pyh_mem_read(pid, addr, buf, need);
+		if (err)
+			return err;
+	}
+	memcpy(&state, hdr + sh->state, sizeof(state));
+	memcpy(&length, hdr + sh->length, sizeof(length));
+	kind = (state >> sh->kind_shift) & 7u;
+	if ((kind != 1 && kind != 2 && kind != 4) || length < 0)
+		return -EINVAL;
+	if (((state >> sh->ascii_bit) & 1u) && kind != 1)
+		return -EINVAL;
+	if ((state >> sh->compact_bit) & 1u) {
+		data = addr + (((state >> sh->ascii_bit) & 1u) ? sh->ascii_data : sh->compact_data);
+	} else {
+		/* a legacy (non-compact) str: its text is in a block of its own */
+		if (sh->legacy_data == PYH_NO_FIELD ||
+		    sh->legacy_data > PYH_STR_MAX_HEADER ||
+		    pyh_mem_read_u64(pid, addr + sh->legacy_data, &data) || data == 0)
+			return -EINVAL;
+	}
+	out->data = data;
+	out->kind = (int)kind;
+	out->length = (uint64_t)length;
+	return 0;
+}
+
 static int read_unicode(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *out,
 			size_t outsz)
 {
-	uint8_t hdr[PYH_STR_MAX_HEADER];
+	struct pyh_strshape sh;
+	struct pyh_strtext text;
 	uint8_t *data = NULL;
-	uint32_t state, kind;
-	int64_t length;
 	size_t n, w, done;
-	uint64_t data_addr;
 	int cut = 0;
 	int err;
 
-	if (l->unicode_ascii_data > PYH_STR_MAX_HEADER ||
-	    l->unicode_compact_data > PYH_STR_MAX_HEADER ||
-	    l->unicode_length > l->unicode_ascii_data - sizeof(int64_t) ||
-	    l->unicode_state > l->unicode_ascii_data - sizeof(uint32_t) ||
-	    l->unicode_ascii_data < sizeof(int64_t))
-		return -EINVAL;
-	/* only PyASCIIObject is sure to exist: an ASCII string's data follows it */
-	err = pyh_mem_read(pid, addr, hdr, l->unicode_ascii_data);
+	pyh_strshape_from_layout(l, &sh);
+	err = pyh_pystr_locate(pid, &sh, addr, &text);
 	if (err)
 		return err;
-	memcpy(&state, hdr + l->unicode_state, sizeof(state));
-	state = l->unicode_kind_shift < 29 ? state >> l->unicode_kind_shift : 0;
-	memcpy(&length, hdr + l->unicode_length, sizeof(length));
-	kind = PYH_UNI_KIND(state);
-	if (!PYH_UNI_COMPACT(state) || (kind != 1 && kind != 2 && kind != 4) ||
-	    (PYH_UNI_ASCII(state) && kind != 1) || length < 0)
-		return -EINVAL;
-	data_addr = addr + (PYH_UNI_ASCII(state) ? l->unicode_ascii_data : l->unicode_compact_data);
-	n = (size_t)length;
+	n = (size_t)text.length;
 	if (n > PYH_STR_MAX_CHARS) {
 		n = PYH_STR_MAX_CHARS;
 		cut = 1;
@@ -219,13 +269,13 @@ static int read_unicode(pid_t pid, const struct pyh_layout *l, uint64_t addr, ch
 		n = outsz - 1;
 		cut = 1;
 	}
-	data = malloc(n * kind + 1);
+	data = malloc(n * (size_t)text.kind + 1);
 	if (!data)
 		return -ENOMEM;
-	err = pyh_mem_read(pid, data_addr, data, n * kind);
+	err = pyh_mem_read(pid, text.data, data, n * (size_t)text.kind);
 	if (err)
 		goto cleanup;
-	w = ucs_encode(data, n, (int)kind, out, outsz, &done);
+	w = ucs_encode(data, n, text.kind, out, outsz, &done);
 	if (cut || done < n) /* cut here, or out too small for all of it */
 		w = add_ellipsis(out, w, outsz);
 	err = (int)w;

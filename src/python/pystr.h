@@ -27,5 +27,37 @@ int pyh_pybytes_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_
  * Returns bytes written (out is always NUL-terminated; output cut at a character boundary). */
 size_t pyh_ucs_to_utf8(const void *src, size_t n, int kind, char *out, size_t outsz);
 
+/* Where a PEP 393 str (3.3+) keeps its header fields and text: offsets into
+ * the object and the bit positions of kind (3 bits), compact and ascii in the
+ * 32-bit state word. legacy_data (PyUnicodeObject.data.any, the text pointer
+ * of a non-compact str such as a str subclass instance) may be PYH_NO_FIELD. */
+struct pyh_strshape {
+	uint32_t length, state, ascii_data, compact_data, legacy_data;
+	uint8_t kind_shift, compact_bit, ascii_bit;
+};
+
+/* The shape struct pyh_layout describes (kind at unicode_kind_shift). */
+void pyh_strshape_from_layout(const struct pyh_layout *l, struct pyh_strshape *out);
+
+/* Where the text of a str is: its code units start at data, each kind (1, 2
+ * or 4) bytes wide, length of them. */
+struct pyh_strtext {
+	uint64_t data;
+	int kind;
+	uint64_t length;
+};
+
+/* Read the header of the str at addr and locate its text. Checks the kind
+ * bits, that an ASCII string is of kind 1, that the length is not negative
+ * and, for a non-compact str, that its text pointer is set.
+ * Returns 0 with *out filled, -EFAULT when unreadable, -EINVAL when not a
+ * well-formed str (or shape unusable); *out untouched on failure. */
+int pyh_pystr_locate(pid_t pid, const struct pyh_strshape *sh, uint64_t addr,
+		     struct pyh_strtext *out);
+/* The same with the object's first hdrlen bytes already read into hdr (used
+ * where they hold the header; read from the target otherwise). */
+int pyh_pystr_locate_head(pid_t pid, const struct pyh_strshape *sh, uint64_t addr,
+			  const uint8_t *hdr, size_t hdrlen, struct pyh_strtext *out);
+
 #define PYH_STR_MAX_CHARS 4096
 #endif

@@ -1,6 +1,7 @@
 #!/bin/bash
 # pyhang itself under valgrind (memcheck) and, when built (make san), under ASan/UBSan:
-# dump of a live multi-threaded program on several interpreters, and a short record.
+# dump of a live multi-threaded program on several interpreters (with and without its
+# locals and source context, one frame in full), and a short record.
 # Prints "ok - ..." / "not ok - ..." lines and a closing "N passed, N failed".
 set -u
 PYHANG=${1:-build/pyhang}
@@ -33,12 +34,20 @@ for py in /root/.pyenv/versions/2.7.18/bin/python /root/.pyenv/versions/3.12.1/b
 		valgrind -q --suppressions=tests/e2e/valgrind.supp --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 			"$PYHANG" dump --native --json --pid "$target" > "$log" 2>&1
 		result "valgrind dump --native $py" $? "$log"
+		valgrind -q --suppressions=tests/e2e/valgrind.supp --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+			"$PYHANG" dump --json --locals --source 2 --pid "$target" > "$log" 2>&1
+		result "valgrind dump --locals --source 2 $py" $? "$log"
 	fi
 	if [ -x "$SAN" ]; then
 		ASAN_OPTIONS=detect_leaks=1 "$SAN" dump --pid "$target" > "$log" 2>&1
 		result "asan+ubsan dump $py" $? "$log"
 		ASAN_OPTIONS=detect_leaks=1 "$SAN" dump --native --pid "$target" > "$log" 2>&1
 		result "asan+ubsan dump --native $py" $? "$log"
+		ASAN_OPTIONS=detect_leaks=1 "$SAN" dump --locals --source 2 --pid "$target" > "$log" 2>&1
+		result "asan+ubsan dump --locals --source 2 $py" $? "$log"
+		ASAN_OPTIONS=detect_leaks=1 "$SAN" dump --json --pid "$target" --thread "$target" \
+			--frame 0 > "$log" 2>&1
+		result "asan+ubsan dump --thread --frame $py" $? "$log"
 		ASAN_OPTIONS=detect_leaks=1 "$SAN" record -d 1 -r 199 -f folded -o /dev/null --pid "$target" > "$log" 2>&1
 		result "asan+ubsan record $py" $? "$log"
 		# CPU in C called from Python: every sample is unwound and merged.
