@@ -288,6 +288,8 @@ int pyh_cmd_dump(int argc, char **argv)
 		fprintf(stderr, "pyhang: out of memory\n");
 		return 1;
 	}
+	if (o.native)
+		pyh_snapper_want_native(o.snapper);	/* running threads' native stacks too */
 	pyh_log_libbpf();
 	if (all) {
 		rc = pyh_dump_all(&o, json, &view, locals ? &lo : NULL, stdout) ? 1 : 0;

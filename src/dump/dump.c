@@ -44,6 +44,20 @@ static int name_stack(struct pyh_codecache *cache, const struct pyh_target *t,
 	return 0;
 }
 
+/* Keep the registers and stack copy of a running thread's kernel sample
+ * (dump --native unwinds them). Returns 0 or -ENOMEM. */
+static int keep_native(struct pyh_dump_thread *th, const struct pyh_sample_native *sn)
+{
+	size_t len = PYH_SAMPLE_NATIVE_HDR_SIZE + sn->stack_len;
+
+	free(th->knative);
+	th->knative = malloc(len);
+	if (!th->knative)
+		return -ENOMEM;
+	memcpy(th->knative, sn, len);
+	return 0;
+}
+
 /* Read the stacks of the Python threads py[0..npy) (each matched to its
  * entry in d->threads by where[]), PYH_DUMP_SNAP_BATCH at a time. */
 static int read_stacks(const struct pyh_dump_opts *o, struct pyh_dump *d, struct pyh_codecache *cache,
@@ -52,9 +66,10 @@ static int read_stacks(const struct pyh_dump_opts *o, struct pyh_dump *d, struct
 	struct pyh_snap *sn = calloc(PYH_DUMP_SNAP_BATCH, sizeof(*sn));
 	struct pyh_raw_frame *raw = calloc((size_t)PYH_DUMP_SNAP_BATCH * (size_t)o->max_frames, sizeof(*raw));
 	uint64_t *addrs = calloc((size_t)PYH_DUMP_SNAP_BATCH * (size_t)o->max_frames, sizeof(*addrs));
+	struct pyh_sample_native *native = o->native ? calloc(PYH_DUMP_SNAP_BATCH, sizeof(*native)) : NULL;
 	int rc = 0;
 
-	if (!sn || !raw || !addrs) {
+	if (!sn || !raw || !addrs || (o->native && !native)) {
 		rc = -ENOMEM;
 		goto cleanup;
 	}
@@ -67,13 +82,18 @@ static int read_stacks(const struct pyh_dump_opts *o, struct pyh_dump *d, struct
 			sn[k].tstate = py[b + k].tstate;
 			sn[k].frames = raw + (size_t)k * (size_t)o->max_frames;
 			sn[k].addrs = addrs + (size_t)k * (size_t)o->max_frames;
+			sn[k].native = native ? &native[k] : NULL;
 		}
 		rc = pyh_snap_take(o->snapper, &d->target, cache, sn, n, o->max_frames,
 				   PYH_SNAP_DEADLINE_MS);
-		for (int k = 0; k < n && !rc; k++)
+		for (int k = 0; k < n && !rc; k++) {
 			rc = name_stack(cache, &d->target, &sn[k], where[b + k]);
+			if (!rc && sn[k].has_native)
+				rc = keep_native(where[b + k], sn[k].native);
+		}
 	}
 cleanup:
+	free(native);
 	free(addrs);
 	free(raw);
 	free(sn);
@@ -91,6 +111,8 @@ static int cmp_thread(const void *a, const void *b)
 
 static void release_frames(struct pyh_dump_thread *th)
 {
+	free(th->knative);
+	th->knative = NULL;
 	for (int j = 0; j < th->nframes; j++)
 		pyh_frame_release(&th->frames[j]);
 	free(th->frames);

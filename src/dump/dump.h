@@ -65,6 +65,8 @@ struct pyh_dump_thread {
 	int gone;			/* the thread exited while the dump was taken */
 	/* --native: */
 	int native;			/* native frames were asked for this thread */
+	struct pyh_sample_native *knative; /* a running thread's registers and stack copy,
+					 * taken with its kernel snapshot (malloc'd) */
 	struct pyh_dump_sysframe *sys;	/* its kernel and native frames */
 	int nsys;
 	struct pyh_dump_entry *stack;	/* every frame, innermost first (NULL: no native

@@ -8,8 +8,9 @@
  * memory (src/native/), its kernel frames named by /proc/.../stack, and its
  * Python frames read as for any dump; after both, /proc must show it still
  * asleep with the same number of context switches, or it ran in between and
- * is read again. A thread on a CPU or runnable has no native stack here (that
- * needs a snapshot at an interrupt). */
+ * is read again. A thread that was running was read in the kernel at an
+ * interrupt (src/snapshot/): its registers and stack copy come with that
+ * snapshot and are unwound from the copy alone (the thread has moved on). */
 #include "dump/dump_native.h"
 
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include "proc/procfs.h"
 #include "python/frames.h"
 #include "python/threads.h"
+#include "snapshot/snapshot.h"
 
 #define PYH_DN_MAX_THREADS PYH_MAX_THREADS	/* threads whose record is kept */
 #define PYH_DN_MAX_NATIVE PYH_NATIVE_MAX_FRAMES	/* native frames per thread */
@@ -324,31 +326,47 @@ int pyh_dump_native_thread(struct pyh_dump_native *dn, const struct pyh_target *
 				 : "the kernel did not list this thread (it started during the dump)");
 	if (r->flags & PYH_TI_KTHREAD)
 		return no_native(th, "a kernel thread has no user stack");
-	if (r->flags & (PYH_TI_ON_CPU | PYH_TI_RUNNABLE))
+	if (th->snapshot == PYH_SNAP_KERNEL) {
+		/* Read at an interrupt while it ran: its registers and the copy of its
+		 * stack are of that moment; nothing else is (the thread moved on). */
+		if (!th->knative)
+			return no_native(th, "running: its kernel snapshot holds no native stack "
+					 "(the kernel could not copy it)");
+		in = (struct pyh_native_stack){
+			.regs = th->knative->regs,
+			.image_addr = th->knative->stack_addr,
+			.image = th->knative->stack,
+			.image_len = th->knative->stack_len,
+			.read = NULL,
+		};
+		r = NULL;
+	} else if (r->flags & (PYH_TI_ON_CPU | PYH_TI_RUNNABLE)) {
 		return no_native(th, "running: a native stack is read only from a thread that is "
-				 "blocked (a running one needs a snapshot at an interrupt)");
-	if (r->flags & PYH_TI_MOVED)
+				 "blocked or from its snapshot at an interrupt");
+	} else if (r->flags & PYH_TI_MOVED) {
 		return final ? no_native(th, "the thread ran while it was read") : -EAGAIN;
-	in = (struct pyh_native_stack){
-		.regs = r->regs,
-		.image_addr = r->regs.r[PYH_UREG_RSP],
-		.image = r->ustack,
-		.image_len = r->ustack_len,
-		.read = pyh_native_proc_read,
-		.read_arg = &dn->pid,
-	};
-	if (pyh_native_unwind(dn->nat, r->tid, &in, &lim, dn->frames, PYH_DN_MAX_NATIVE, &nn, stop,
-			      sizeof(stop)))
+	} else {
+		in = (struct pyh_native_stack){
+			.regs = r->regs,
+			.image_addr = r->regs.r[PYH_UREG_RSP],
+			.image = r->ustack,
+			.image_len = r->ustack_len,
+			.read = pyh_native_proc_read,
+			.read_arg = &dn->pid,
+		};
+	}
+	if (pyh_native_unwind(dn->nat, th->task.tid, &in, &lim, dn->frames, PYH_DN_MAX_NATIVE, &nn,
+			      stop, sizeof(stop)))
 		return no_native(th, "the native unwinder refused its registers");
 	for (int i = 0; i < nn; i++) {
 		pyh_native_symbolize(dn->nat, &dn->frames[i], &dn->syms[i]);
 		dn->eval[i] = n > 0 && pyh_native_is_eval(eval_name, dn->syms[i].function);
 	}
-	nk = kernel_frames(dn, r);
+	nk = r ? kernel_frames(dn, r) : 0;
 	/* Did it move meanwhile? Then nothing read from it is one moment's. */
-	if (pyh_proc_switches(dn->pid, r->tid, &st, &sw))
+	if (r && pyh_proc_switches(dn->pid, r->tid, &st, &sw))
 		return no_native(th, "the thread exited during the dump");
-	if (st == 'R' || sw != r->switches)
+	if (r && (st == 'R' || sw != r->switches))
 		return final ? no_native(th, "the thread ran while it was read") : -EAGAIN;
 	for (int i = 0; i < n; i++)
 		dn->entry[i] = !!(th->frames[i].flags & PYH_RAWF_ENTRY);

@@ -21,10 +21,12 @@
  * asleep (then it is read from memory). */
 #define PYH_SNAP_POLL_MS 5
 #define PYH_SNAP_RINGBUF_BYTES (256u << 10)
+#define PYH_SNAP_RINGBUF_NATIVE_BYTES (2u << 20)	/* samples with ~16 KiB of stack each */
 #define PYH_SNAP_MAX_TARGETS 1024
 
 struct pyh_snapper {
 	struct pyh_sampler *smp;
+	int native;			/* samples carry native parts */
 	int tried;			/* the sampler was tried (ok or not) */
 	char why[256];			/* why it could not be had */
 	pid_t added[PYH_SNAP_MAX_TARGETS];	/* targets already in the sampler */
@@ -50,6 +52,11 @@ void pyh_snapper_free(struct pyh_snapper *s)
 		return;
 	pyh_sampler_free(s->smp);
 	free(s);
+}
+
+void pyh_snapper_want_native(struct pyh_snapper *s)
+{
+	s->native = 1;
 }
 
 int pyh_snapper_kernel_ok(const struct pyh_snapper *s, const char **why)
@@ -99,6 +106,18 @@ static int pyh_snap_on_sample(const struct pyh_sample *smp, size_t len, void *ar
 		th->n = n;
 		th->status = status;
 		th->how = PYH_SNAP_KERNEL;
+		th->has_native = 0;
+		if (th->native && (smp->flags & PYH_SAMPLE_NATIVE) &&
+		    len >= PYH_SAMPLE_NATIVE_SIZE(smp->depth, 0)) {
+			const struct pyh_sample_native *sn = (const struct pyh_sample_native *)
+				((const char *)smp + PYH_SAMPLE_SIZE(smp->depth));
+
+			if (sn->stack_len <= PYH_SAMPLE_STACK_MAX &&
+			    len >= PYH_SAMPLE_NATIVE_SIZE(smp->depth, sn->stack_len)) {
+				memcpy(th->native, sn, PYH_SAMPLE_NATIVE_HDR_SIZE + sn->stack_len);
+				th->has_native = 1;
+			}
+		}
 		if (pyh_raw_stack_problem(s->cache, th->frames, n, status, why, sizeof(why))) {
 			s->kernel_partial[i] = 1;	/* keep waiting for a whole one */
 			return 0;
@@ -116,9 +135,10 @@ static int pyh_snap_kernel_ready(struct pyh_snapper *s, const struct pyh_target 
 {
 	struct pyh_sampler_opts o = {
 		.rate_hz = 1,
-		.ringbuf_bytes = PYH_SNAP_RINGBUF_BYTES,
+		.ringbuf_bytes = s->native ? PYH_SNAP_RINGBUF_NATIVE_BYTES : PYH_SNAP_RINGBUF_BYTES,
 		.max_targets = PYH_SNAP_MAX_TARGETS,
 		.per_thread = 1,
+		.native = s->native,
 	};
 	char err[256];
 	int rc;
@@ -196,6 +216,7 @@ static void pyh_snap_walk(const struct pyh_target *t, struct pyh_snap *th, int m
 		top = 0;
 	th->n = pyh_frames_walk(t, top, th->frames, th->addrs, max, &th->status);
 	th->how = PYH_SNAP_MEMORY;
+	th->has_native = 0;
 }
 
 /* One memory read of th. Returns 1 when the thread did not run while it was
@@ -286,6 +307,7 @@ int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_
 		th[i].n = 0;
 		th[i].status = PYH_WALK_END;
 		th[i].gone = 0;
+		th[i].has_native = 0;
 		th[i].error[0] = '\0';
 		for (int k = 0; k < PYH_SNAP_MEMORY_TRIES && !got; k++) {
 			got = pyh_snap_memory(t, &th[i], max);

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "pyhang/frame.h"
+#include "pyhang/sample.h"
 #include "python/code.h"
 #include "python/target.h"
 
@@ -37,7 +38,10 @@ struct pyh_snap {
 	uint64_t tstate;		/* its PyThreadState */
 	struct pyh_raw_frame *frames;	/* room for max frames */
 	uint64_t *addrs;		/* room for max: each frame's address (0 in kernel samples) */
+	struct pyh_sample_native *native; /* NULL, or room for a kernel sample's registers and
+					 * stack copy (pyh_snapper_want_native) */
 	/* out */
+	int has_native;			/* *native holds the native part of the kernel sample */
 	int how;			/* enum pyh_snap_how */
 	int n;				/* frames read */
 	enum pyh_walk_status status;	/* how the walk ended */
@@ -67,6 +71,11 @@ int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_
  * with th filled (how PYH_SNAP_MEMORY) when it did not run while read, 0 when
  * it runs or ran meanwhile (th then holds nothing to use), -ESRCH when gone. */
 int pyh_snap_sleeping(const struct pyh_target *t, struct pyh_snap *th, int max);
+
+/* Kernel samples also carry the thread's user registers and a copy of the top
+ * of its user stack, for those snaps that give room for it (dump --native).
+ * Call before the first pyh_snap_take. */
+void pyh_snapper_want_native(struct pyh_snapper *s);
 
 /* Whether running threads can be read in the kernel: 1, or 0 with why (for
  * a one-line notice) once the snapper tried and failed. */

@@ -295,6 +295,15 @@ def run_corpus(pyhang, label, interp, version, prog):
                     return "fail", "thread %s: blocked, but frames %s" % (
                         t.get("tid"), show(n.get("frames", [])))
                 unwound += 1
+            elif n.get("state") == "running" and n.get("snapshot") == "kernel" and \
+                    not n.get("native_error"):
+                # read at an interrupt: native frames from that moment's registers and
+                # stack copy, around the Python frames, down to the outermost
+                kinds = [f.get("kind") for f in n.get("frames", [])]
+                if "native" not in kinds or "python" not in kinds or "kernel" in kinds:
+                    return "fail", "thread %s: running, read at an interrupt, but frames %s" % (
+                        t.get("tid"), show(n.get("frames", [])))
+                unwound += 1
             elif n.get("state") == "running" and not (n.get("native_error") or "").startswith(
                     "running"):
                 return "fail", "thread %s running without saying so: %s" % (
