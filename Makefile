@@ -29,6 +29,8 @@ LDLIBS := -lbpf -ldw -lelf -lprotobuf-c -lz -lm
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+COREBTFS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.corebtf.h,$(BPF_SRCS))
+.SECONDARY: $(BPF_OBJS)
 SHARED_HDRS := $(wildcard include/pyhang/*.h)
 
 # pprof's protobuf messages: C generated from proto/*.proto by protoc-c at build time.
@@ -85,7 +87,13 @@ $(BUILD)/obj/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: src/%.c $(SKELS) $(PROTO_HDRS) | $(DEPS_STAMP)
+# The types each object's CO-RE relocations need, cut out of this kernel's BTF
+# (src/kernel/corebtf.c uses them only on this kernel).
+$(BUILD)/%.corebtf.h: $(BUILD)/bpf/%.bpf.o tools/gen-corebtf.sh
+	@echo "  COREBTF $@"
+	$(Q)tools/gen-corebtf.sh $< $* $@
+
+$(BUILD)/obj/%.o: src/%.c $(SKELS) $(COREBTFS) $(PROTO_HDRS) | $(DEPS_STAMP)
 	@echo "  CC      $@"
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@

@@ -20,6 +20,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "kernel/corebtf.h"
+
 #include "taskinfo.skel.h"
 
 #define PYH_TASKINFO_MAX_RECS (1 << 20)	/* stop reading a runaway iterator here */
@@ -104,7 +106,8 @@ cleanup:
 /* Open the skeleton with only prog (one of its programs, by name) to load. */
 static int load_one(pid_t pid, const char *prog, struct taskinfo_bpf **out, struct bpf_program **p)
 {
-	struct taskinfo_bpf *skel = taskinfo_bpf__open();
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = pyh_corebtf_path(PYH_COREBTF_TASKINFO));
+	struct taskinfo_bpf *skel = taskinfo_bpf__open_opts(&oo);
 	struct bpf_program *it;
 	int err;
 

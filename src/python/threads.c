@@ -23,41 +23,29 @@ static int seen(const uint64_t *list, int n, uint64_t v)
 	return 0;
 }
 
-/* 2.7 - 3.7 keep only pthread_t; pthread_t is the thread's fs base. Ask the
- * kernel (BPF task iterator) for each thread's fs base; without BPF, find the
- * tid inside glibc's struct pthread at the offset where every thread agrees. */
-static void match_pthreads(const struct pyh_target *t, struct pyh_pythread *th, int n)
+/* The offset in glibc's struct pthread (each thread's pthread_t points at
+ * its own) where every thread state's thread holds a distinct tid of the
+ * process: that is the struct's tid. Fills th[].tid and returns 1 when exactly
+ * one such assignment exists; 0 when none or several do, or a struct cannot
+ * be read (th untouched). Reads n * PTHREAD_SCAN bytes: no BPF, no /proc
+ * beyond the task list. */
+static int calibrate_pthreads(const struct pyh_target *t, struct pyh_pythread *th, int n,
+			      const pid_t *tids, int ntids)
 {
-	struct pyh_fsbase fs[PYH_MAX_THREADS];
-	pid_t tids[PYH_MAX_THREADS];
-	int nfs = 0, ntids = 0;
-
-	if (pyh_taskinfo_fsbase(t->pid, fs, PYH_MAX_THREADS, &nfs) == 0 && nfs > 0) {
-		int matched = 0;
-
-		for (int i = 0; i < n; i++)
-			for (int j = 0; j < nfs; j++)
-				if (th[i].thread_id && fs[j].fsbase == th[i].thread_id) {
-					th[i].tid = fs[j].tid;
-					matched++;
-				}
-		if (matched)
-			return;
-		/* No thread state matched any fs base (not glibc's pthread_t?): calibrate. */
-	}
-	if (pyh_proc_tasks(t->pid, tids, PYH_MAX_THREADS, &ntids) || ntids == 0)
-		return;
 	uint8_t *img = calloc((size_t)n, PTHREAD_SCAN);
+	int32_t at = -1;
+	int ok = 0;
+
 	if (!img)
-		return;
+		return 0;
 	for (int i = 0; i < n; i++)
 		if (!th[i].thread_id ||
 		    pyh_mem_read(t->pid, th[i].thread_id, img + (size_t)i * PTHREAD_SCAN, PTHREAD_SCAN))
 			goto out;
 	for (uint32_t off = 0; off + 4 <= PTHREAD_SCAN; off += 4) {
-		int ok = 1;
+		int all = 1;
 
-		for (int i = 0; i < n && ok; i++) {
+		for (int i = 0; i < n && all; i++) {
 			int32_t v;
 			int found = 0;
 
@@ -66,16 +54,55 @@ static void match_pthreads(const struct pyh_target *t, struct pyh_pythread *th, 
 				found = tids[j] == v;
 			for (int k = 0; k < i && found; k++)
 				found = memcmp(img + (size_t)k * PTHREAD_SCAN + off, &v, 4) != 0;
-			ok = found;
+			all = found;
 		}
-		if (ok) {
+		if (!all)
+			continue;
+		if (at >= 0) {
+			/* a second candidate: only fine if it tells the same story */
 			for (int i = 0; i < n; i++)
-				memcpy(&th[i].tid, img + (size_t)i * PTHREAD_SCAN + off, 4);
-			break;
+				if (memcmp(img + (size_t)i * PTHREAD_SCAN + off,
+					   img + (size_t)i * PTHREAD_SCAN + (uint32_t)at, 4))
+					goto out;
+			continue;
 		}
+		at = (int32_t)off;
 	}
+	if (at < 0)
+		goto out;
+	for (int i = 0; i < n; i++)
+		memcpy(&th[i].tid, img + (size_t)i * PTHREAD_SCAN + (uint32_t)at, 4);
+	ok = 1;
 out:
 	free(img);
+	return ok;
+}
+
+/* 2.7 - 3.10 keep only pthread_t, which on x86_64 glibc is the thread's fs
+ * base and points at glibc's struct pthread. A process with one thread and
+ * one thread state needs nothing more; else the tid is found inside struct
+ * pthread (calibrate_pthreads: memory reads only); when that is not certain,
+ * the kernel says each thread's fs base (BPF task iterator: exact, but loading
+ * it costs tens of milliseconds, the kernel's BTF first). */
+static void match_pthreads(const struct pyh_target *t, struct pyh_pythread *th, int n)
+{
+	struct pyh_fsbase fs[PYH_MAX_THREADS];
+	pid_t tids[PYH_MAX_THREADS];
+	int nfs = 0, ntids = 0;
+
+	if (!pyh_proc_tasks(t->pid, tids, PYH_MAX_THREADS, &ntids) && ntids > 0) {
+		if (n == 1 && ntids == 1 && th[0].thread_id) {
+			th[0].tid = tids[0];
+			return;
+		}
+		if (calibrate_pthreads(t, th, n, tids, ntids))
+			return;
+	}
+	if (pyh_taskinfo_fsbase(t->pid, fs, PYH_MAX_THREADS, &nfs) == 0 && nfs > 0)
+		for (int i = 0; i < n; i++)
+			for (int j = 0; j < nfs; j++)
+				if (th[i].thread_id && fs[j].fsbase == th[i].thread_id)
+					th[i].tid = fs[j].tid;
 }
 
 /* native_thread_id is the tid in the process's own PID namespace: inside a

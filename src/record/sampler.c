@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 
 #include "kernel/bpf_features.h"
+#include "kernel/corebtf.h"
 #include "sampler.skel.h"
 
 struct pyh_sampler {
@@ -128,7 +129,11 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 {
 	int e;
 
-	s->skel = sampler_bpf__open();
+	{
+		LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = pyh_corebtf_path(PYH_COREBTF_SAMPLER));
+
+		s->skel = sampler_bpf__open_opts(&oo);
+	}
 	if (!s->skel) {
 		e = -errno;
 		snprintf(err, errsz, "opening the BPF sampler failed: %s", strerror(-e));
@@ -170,6 +175,12 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 				     (__u32)pyh_round_pow2(o->ringbuf_bytes ? o->ringbuf_bytes : 8u << 20));
 	if (!e && o->max_targets > 0)
 		e = bpf_map__set_max_entries(s->skel->maps.targets, (__u32)o->max_targets);
+	/* Snapshots sample a few armed threads for milliseconds: small maps load
+	 * faster (a 65536-entry LRU map is allocated whole). */
+	if (!e && o->per_thread)
+		e = bpf_map__set_max_entries(s->skel->maps.tstate_cache, PYH_SAMPLER_MAX_ARMED);
+	if (!e && o->per_thread)
+		e = bpf_map__set_max_entries(s->skel->maps.exec_gens, PYH_SAMPLER_SNAPSHOT_GENS);
 	if (e) {
 		snprintf(err, errsz, "sizing the sampler's maps failed: %s", strerror(-e));
 		return e;

@@ -74,6 +74,8 @@ int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns)
 /* Stop sampling tid (no-op when not armed). */
 void pyh_sampler_disarm_thread(struct pyh_sampler *s, pid_t tid);
 #define PYH_SAMPLER_MAX_ARMED 4096
+/* exec generations a per_thread sampler keeps (its targets are few and brief) */
+#define PYH_SAMPLER_SNAPSHOT_GENS 1024
 /* A period short enough that a running thread is caught at once, long
  * enough that the interrupts cost it nothing measurable. */
 #define PYH_SAMPLER_SNAPSHOT_PERIOD_NS 200000ull

@@ -21,6 +21,7 @@
 
 #include "host/host.h"
 #include "kernel/bpf_features.h"
+#include "kernel/corebtf.h"
 #include "kernel/syscalls.h"
 #include "kernel/task.h"
 #include "log/log.h"
@@ -411,7 +412,11 @@ static int pyh_bpf_load(struct pyh_watcher *w, int btf, char *err, size_t errsz)
 	int rc, want_a, want_b, nproc = w->o->all ? 3 : 2;
 
 	watch_bpf__destroy(w->skel);
-	w->skel = watch_bpf__open();
+	{
+		LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = pyh_corebtf_path(PYH_COREBTF_WATCH));
+
+		w->skel = watch_bpf__open_opts(&oo);
+	}
 	if (!w->skel) {
 		rc = -errno;
 		snprintf(err, errsz, "opening the BPF program failed: %s", strerror(-rc));
