@@ -44,7 +44,8 @@ const volatile __u32 proc_events = 0;
 #define PYH_USTACK_CHUNKS (PYH_SAMPLE_STACK_MAX / PYH_USTACK_PAGE + 1)
 
 /* Bytes of a 3.11+ data stack read at once: one read covers a run of callers. */
-#define PYH_BULK 2048u
+#define PYH_BULK 4096u
+#define PYH_PAGE 4096u
 
 /* The walk's loop bound; the frame rule ends every walk before it. */
 #define PYH_WALK_ITERS PYH_WALK_MAX_STEPS(PYH_SAMPLE_MAX_DEPTH)
@@ -359,11 +360,23 @@ static __always_inline const __u8 *frame_window(struct pyh_work *wk, __u64 f, __
 		delta = (f - wk->bulk_base) & (PYH_BULK - 1);
 		return wk->bulk + delta;
 	}
-	if (bulk && f + span >= PYH_BULK &&
-	    !bpf_probe_read_user(wk->bulk, PYH_BULK, (const void *)(f + span - PYH_BULK))) {
-		wk->bulk_base = f + span - PYH_BULK;
-		wk->bulk_len = PYH_BULK;
-		return wk->bulk + ((PYH_BULK - span) & (PYH_BULK - 1));
+	if (bulk) {
+		/* From no lower than the start of the frame's page: the page below may
+		 * not be mapped (a data stack chunk starts on a page). */
+		__u64 start = f + span > PYH_BULK ? f + span - PYH_BULK : 0;
+		__u32 len;
+
+		if (start < (f & ~(__u64)(PYH_PAGE - 1)))
+			start = f & ~(__u64)(PYH_PAGE - 1);
+		len = (__u32)(f + span - start);
+		/* len in [1, PYH_BULK] written so the verifier sees the bound. */
+		if (len >= span && len <= PYH_BULK &&
+		    !bpf_probe_read_user(wk->bulk, ((len - 1) & (PYH_BULK - 1)) + 1,
+					 (const void *)start)) {
+			wk->bulk_base = start;
+			wk->bulk_len = len;
+			return wk->bulk + ((f - start) & (PYH_BULK - 1));
+		}
 	}
 	wk->bulk_len = 0;
 	if (bpf_probe_read_user(wk->bulk, span, (const void *)f))
