@@ -151,6 +151,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--interp", action="append")
+    ap.add_argument("--depth", type=int, action="append", help="frames (default 60 and 200)")
+    ap.add_argument("--rate", type=int, action="append", help="Hz (default 99 and 999)")
     args = ap.parse_args()
     wanted = args.interp or list(DEFAULT)
     interps = [(l, p) for l, p in interpreters.present() if "all" in wanted or l in wanted]
@@ -168,8 +170,8 @@ def main():
     try:
         for label, python in interps:
             austin = austin_for(python)
-            for depth in (60, 200):
-                for rate in (99, 999):
+            for depth in args.depth or (60, 200):
+                for rate in args.rate or (99, 999):
                     out = os.path.join(tmp, "p.folded")
                     r = measure(lambda pid: [args.pyhang, "record", "-r", str(rate), "-f", "folded",
                                              "-o", out, "--pid", str(pid)],
