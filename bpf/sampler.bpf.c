@@ -12,8 +12,8 @@
  * registers and a copy of the top of its user stack, for the user side to
  * unwind its native frames.
  *
- * Every tick on a target thread ends in exactly one counter of `counters`
- * (enum pyh_sample_counter): emitted, or the reason it was not.
+ * Every tick on a target thread is counted in `counters` (enum
+ * pyh_sample_counter, which says how): TICKS, then its one outcome.
  *
  * Host mode (`record --all`): the exec and exit tracepoints keep `targets`
  * honest (an exec drops the process's entry and bumps its exec generation,

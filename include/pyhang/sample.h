@@ -116,8 +116,13 @@ _Static_assert(sizeof(struct pyh_sample_native) == PYH_SAMPLE_NATIVE_HDR_SIZE + 
 	(PYH_SAMPLE_SIZE(depth) + PYH_SAMPLE_NATIVE_HDR_SIZE + (stack_len))
 
 /* Per-CPU counters (the `counters` array map, one __u64 per index, summed by
- * the user side). Every sample of a target thread ends in exactly one of
- * EMITTED or an error/filter counter, so nothing is dropped silently. */
+ * the user side), so that nothing is dropped silently. Every tick on a target
+ * thread counts TICKS and then one outcome: EMITTED, RINGBUF_FULL,
+ * STALE_TARGET, NO_TSTATE, GIL_FILTERED, NO_FRAME, or BAD_FRAME when not one
+ * frame could be read. Three counters say more about a tick that also has
+ * its outcome: CACHE_STALE and READ_ERROR on the way to finding the thread
+ * state (which may still succeed after CACHE_STALE), and BAD_FRAME for an
+ * EMITTED sample whose stack is cut at an unreadable frame. */
 enum pyh_sample_counter {
 	PYH_CNT_TICKS = 0,		/* perf events that hit a target thread */
 	PYH_CNT_EMITTED,		/* records written to the ring buffer */
