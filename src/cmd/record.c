@@ -84,6 +84,7 @@ struct pyh_recstate {
 	char seen_exe[PYH_REC_MAX_PROCS][64];
 	int nseen;
 	struct pyh_host_tracker *tr;	/* --all */
+	struct pyh_proctrack *pt;	/* --all */
 	int host_attached;		/* --all: processes attached so far */
 };
 
@@ -454,7 +455,7 @@ static uint32_t pyh_rec_host_gen(void *arg, pid_t pid)
 {
 	struct pyh_recstate *st = arg;
 
-	return pyh_sampler_exec_gen(st->smp, pid);
+	return pyh_proctrack_exec_gen(st->pt, pid);
 }
 
 static int pyh_rec_host_attach(void *arg, const struct pyh_target *t, const struct pyh_host_proc *p,
@@ -475,6 +476,10 @@ static int pyh_rec_host_attach(void *arg, const struct pyh_target *t, const stru
 	pyh_host_cgroup_label(p, cg, sizeof(cg));
 	pyh_collector_set_labels(st->col, t->pid, label, cg);
 	e = pyh_sampler_add_target_checked(st->smp, t, p->start_ticks, gen, err, sizeof(err));
+	if (!e && (e = pyh_proctrack_follow(st->pt, t->pid))) {
+		snprintf(err, sizeof(err), "following process %d failed: %s", (int)t->pid, strerror(-e));
+		pyh_sampler_remove_target(st->smp, t->pid);
+	}
 	if (e) {
 		pyh_collector_forget(st->col, t->pid);
 		if (pyh_log_verbosity())
@@ -494,6 +499,7 @@ static void pyh_rec_host_detach(void *arg, pid_t pid)
 	/* No new samples of pid from here on; name the ones in the ring buffer
 	 * from the code cache only (the memory may be another program's now). */
 	pyh_sampler_remove_target(st->smp, pid);
+	pyh_proctrack_unfollow(st->pt, pid);
 	pyh_collector_mark_gone(st->col, pid);
 	for (int i = 0; i < 100 && pyh_sampler_poll(st->smp, 0) > 0; i++)
 		;
@@ -606,8 +612,7 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 		fprintf(stderr, "pyhang: ticks not counted as Python samples:");
 		for (int i = PYH_CNT_NO_TSTATE; i < PYH_CNT_MAX; i++)
 			if (cnt[i] && i != PYH_CNT_RINGBUF_FULL && i != PYH_CNT_CACHE_STALE &&
-			    i != PYH_CNT_STALE_TARGET && i != PYH_CNT_PROC_LOST &&
-			    i != PYH_CNT_NATIVE_NO_STACK) {
+			    i != PYH_CNT_STALE_TARGET && i != PYH_CNT_NATIVE_NO_STACK) {
 				fprintf(stderr, "%s %s: %llu", sep, pyh_sampler_counter_name(i),
 					(unsigned long long)cnt[i]);
 				sep = ",";
@@ -699,9 +704,6 @@ int pyh_cmd_record(int argc, char **argv)
 			fprintf(stderr, "pyhang: out of memory\n");
 			goto cleanup;
 		}
-		so.proc_events = 1;
-		so.proc_cb = pyh_rec_proc_event;
-		so.proc_arg = st;
 	}
 
 	/* A --pid target must be Python before anything is loaded. */
@@ -720,6 +722,16 @@ int pyh_cmd_record(int argc, char **argv)
 	}
 
 	pyh_log_libbpf();
+	if (o.all) {
+		struct pyh_proctrack_opts po = { .all_execs = 1, .forks = 1 };
+
+		e = pyh_proctrack_open(&po, pyh_rec_proc_event, st, &st->pt, err, sizeof(err));
+		if (e) {
+			fprintf(stderr, "pyhang: %s\n", err);
+			goto cleanup;
+		}
+		so.pt = st->pt;
+	}
 	so.rate_hz = (unsigned)o.rate;
 	so.ringbuf_bytes = (size_t)o.ringbuf_mb << 20;
 	so.gil_only = o.gil;
@@ -737,7 +749,7 @@ int pyh_cmd_record(int argc, char **argv)
 		fprintf(stderr, "pyhang: sampler on %d CPUs at %ld Hz (%s)%s%s\n", pyh_sampler_ncpus(st->smp),
 			o.rate, pyh_sampler_uses_bpf_loop(st->smp) ? "bpf_loop" : "bounded loops",
 			st->tr ? ", process events by " : "",
-			st->tr ? pyh_sampler_proc_events_kind(st->smp) : "");
+			st->tr ? pyh_proctrack_kind(st->pt) : "");
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = pyh_rec_on_signal;
@@ -881,6 +893,7 @@ cleanup:
 	}
 	if (st) {
 		pyh_sampler_free(st->smp);
+		pyh_proctrack_free(st->pt);
 		pyh_host_tracker_free(st->tr);
 		pyh_collector_free(st->col);
 		pyh_profile_free(st->prof);

@@ -20,6 +20,7 @@
 #include <bpf/libbpf.h>
 
 #include "host/host.h"
+#include "host/proctrack.h"
 #include "kernel/bpf_features.h"
 #include "kernel/corebtf.h"
 #include "kernel/syscalls.h"
@@ -109,7 +110,7 @@ struct pyh_watcher {
 	struct watch_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *sys_links[2];
-	struct bpf_link *proc_links[3];	/* exec, exit, fork (--all) */
+	struct pyh_proctrack *pt;	/* exec generations, process events; its `tracked` is `watched` */
 	struct pyh_wbin bins[PYH_WATCH_MAX_BINS];	/* --all: probes per interpreter binary */
 	int nbins;
 	struct pyh_wproc *procs[PYH_WATCH_MAX_PROCS];
@@ -200,6 +201,30 @@ static struct pyh_wthr *pyh_thr_get(struct pyh_wproc *p, pid_t tid)
 	return t;
 }
 
+/* The lock holders of process tgid, which exited or exec'd: its locks are
+ * gone, and their addresses may be another program's. Deleted here, from the
+ * user side (the BPF side never sees a lock's owner die). */
+static void pyh_forget_holders(struct pyh_watcher *w, uint32_t tgid)
+{
+	int fd = bpf_map__fd(w->skel->maps.holders), guard = 0, n;
+	uint64_t key, next, *prev, dead[256];
+
+	do {
+		n = 0;
+		prev = NULL;
+		while (n < 256 && guard++ < PYH_WATCH_MAX_LOCKS && !bpf_map_get_next_key(fd, prev, &next)) {
+			struct pyh_watch_holder h;
+
+			key = next;
+			prev = &key;
+			if (!bpf_map_lookup_elem(fd, &key, &h) && h.tgid == tgid)
+				dead[n++] = key;
+		}
+		for (int i = 0; i < n; i++)
+			bpf_map_delete_elem(fd, &dead[i]);
+	} while (n == 256);
+}
+
 static void pyh_proc_free(struct pyh_watcher *w, struct pyh_wproc *p)
 {
 	uint32_t tgid;
@@ -210,10 +235,11 @@ static void pyh_proc_free(struct pyh_watcher *w, struct pyh_wproc *p)
 		bpf_link__destroy(p->links[i]);
 	if (w && w->skel) {
 		tgid = (uint32_t)p->pid;
-		bpf_map_delete_elem(bpf_map__fd(w->skel->maps.watched), &tgid);
+		pyh_proctrack_unfollow(w->pt, p->pid);
 		for (int i = 0; i < w->ninfl; i++)
 			if (w->infl[i].c.tgid == tgid)
 				bpf_map_delete_elem(bpf_map__fd(w->skel->maps.inflight), &w->infl[i].tid);
+		pyh_forget_holders(w, tgid);
 	}
 	pyh_codecache_free(p->cache);
 	pyh_source_free(p->src);
@@ -333,7 +359,6 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 			const struct pyh_host_proc *hp, uint32_t gen, char *err, size_t errsz)
 {
 	struct pyh_wproc *p = NULL;
-	uint32_t tgid = (uint32_t)pid, one = 1;
 	int rc;
 
 	if (w->nprocs >= PYH_WATCH_MAX_PROCS) {
@@ -374,9 +399,8 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 		rc = -ENOMEM;
 		goto cleanup;
 	}
-	rc = bpf_map_update_elem(bpf_map__fd(w->skel->maps.watched), &tgid, &one, BPF_ANY);
+	rc = pyh_proctrack_follow(w->pt, pid);
 	if (rc) {
-		rc = -errno;
 		snprintf(err, errsz, "adding process %d to the BPF map failed: %s", pid, strerror(-rc));
 		goto cleanup;
 	}
@@ -403,13 +427,14 @@ cleanup:
 }
 
 static int pyh_ringbuf_event(void *ctx, void *data, size_t len);
+static void pyh_proc_event(const struct pyh_proc_event *ev, void *arg);
 
 /* Load with the chosen pair of programs: syscalls (sys_enter + sys_exit) or
  * sched_switch, each as tp_btf or as a classic tracepoint. */
 static int pyh_bpf_load(struct pyh_watcher *w, int btf, char *err, size_t errsz)
 {
-	struct bpf_program *progs[6], *pprogs[6];
-	int rc, want_a, want_b, nproc = w->o->all ? 3 : 2;
+	struct bpf_program *progs[6];
+	int rc, want_a, want_b;
 
 	watch_bpf__destroy(w->skel);
 	{
@@ -422,6 +447,9 @@ static int pyh_bpf_load(struct pyh_watcher *w, int btf, char *err, size_t errsz)
 		snprintf(err, errsz, "opening the BPF program failed: %s", strerror(-rc));
 		return rc;
 	}
+	rc = pyh_proctrack_share(w->pt, w->skel->obj, err, errsz);
+	if (rc)
+		return rc;
 	progs[0] = w->skel->progs.pyh_enter_btf;
 	progs[1] = w->skel->progs.pyh_exit_btf;
 	progs[2] = w->skel->progs.pyh_enter_tp;
@@ -436,16 +464,6 @@ static int pyh_bpf_load(struct pyh_watcher *w, int btf, char *err, size_t errsz)
 	}
 	for (int i = 0; i < 6; i++)
 		bpf_program__set_autoload(progs[i], i == want_a || i == want_b);
-	/* Processes: exec and exit always (an exec voids the layout), fork with --all. */
-	pprogs[0] = btf ? w->skel->progs.pyh_pexec_btf : w->skel->progs.pyh_pexec_tp;
-	pprogs[1] = btf ? w->skel->progs.pyh_pexit_btf : w->skel->progs.pyh_pexit_tp;
-	pprogs[2] = btf ? w->skel->progs.pyh_pfork_btf : w->skel->progs.pyh_pfork_tp;
-	pprogs[3] = !btf ? w->skel->progs.pyh_pexec_btf : w->skel->progs.pyh_pexec_tp;
-	pprogs[4] = !btf ? w->skel->progs.pyh_pexit_btf : w->skel->progs.pyh_pexit_tp;
-	pprogs[5] = !btf ? w->skel->progs.pyh_pfork_btf : w->skel->progs.pyh_pfork_tp;
-	for (int i = 0; i < 6; i++)
-		bpf_program__set_autoload(pprogs[i], i < nproc);
-	w->skel->rodata->proc_events = w->o->all ? 1 : 0;
 	w->skel->rodata->min_report_ns = w->threshold_ns;
 	rc = watch_bpf__load(w->skel);
 	if (rc) {
@@ -464,22 +482,6 @@ static int pyh_bpf_load(struct pyh_watcher *w, int btf, char *err, size_t errsz)
 		w->sys_links[0] = w->sys_links[1] = NULL;
 		return rc ? rc : -EINVAL;
 	}
-	for (int i = 0; i < nproc; i++) {
-		w->proc_links[i] = bpf_program__attach(pprogs[i]);
-		if (!w->proc_links[i]) {
-			rc = -errno;
-			snprintf(err, errsz, "attaching to the sched_process_%s tracepoint failed: %s",
-				 i == 0 ? "exec" : i == 1 ? "exit" : "fork", strerror(-rc));
-			for (int k = 0; k < 3; k++) {
-				bpf_link__destroy(w->proc_links[k]);
-				w->proc_links[k] = NULL;
-			}
-			bpf_link__destroy(w->sys_links[0]);
-			bpf_link__destroy(w->sys_links[1]);
-			w->sys_links[0] = w->sys_links[1] = NULL;
-			return rc ? rc : -EINVAL;
-		}
-	}
 	if (pyh_log_verbosity())
 		fprintf(stderr, "pyhang: waits recorded with %s %s\n", btf ? "tp_btf" : "tracepoint",
 			w->o->trace_syscalls ? "raw_syscalls sys_enter/sys_exit" : "sched_switch");
@@ -488,15 +490,18 @@ static int pyh_bpf_load(struct pyh_watcher *w, int btf, char *err, size_t errsz)
 
 static int pyh_bpf_open(struct pyh_watcher *w, char *err, size_t errsz)
 {
+	struct pyh_proctrack_opts po = { .all_execs = w->o->all, .forks = w->o->all, .thread_exits = 1 };
 	int rc, btf;
 
+	/* Processes: exec and exit always (an exec voids the layout), fork with --all. */
+	rc = pyh_proctrack_open(&po, pyh_proc_event, w, &w->pt, err, errsz);
+	if (rc)
+		return rc;
 	/* Probe features, not kernel versions: tp_btf when the kernel can attach it. */
 	if (w->o->trace_syscalls)
 		btf = pyh_bpf_has_tp_btf("sys_enter") && pyh_bpf_has_tp_btf("sys_exit");
 	else
 		btf = pyh_bpf_has_tp_btf("sched_switch");
-	btf = btf && pyh_bpf_has_tp_btf("sched_process_exec") && pyh_bpf_has_tp_btf("sched_process_exit") &&
-	      (!w->o->all || pyh_bpf_has_tp_btf("sched_process_fork"));
 	rc = pyh_bpf_load(w, btf, err, errsz);
 	if (rc && btf)
 		rc = pyh_bpf_load(w, 0, err, errsz);
@@ -507,6 +512,11 @@ static int pyh_bpf_open(struct pyh_watcher *w, char *err, size_t errsz)
 		rc = -errno;
 		snprintf(err, errsz, "opening the BPF ring buffer failed: %s", strerror(-rc));
 		return rc ? rc : -EINVAL;
+	}
+	rc = pyh_proctrack_add_ring(w->pt, w->rb);
+	if (rc) {
+		snprintf(err, errsz, "polling the process tracker's ring buffer failed: %s", strerror(-rc));
+		return rc;
 	}
 	return 0;
 }
@@ -1001,6 +1011,23 @@ static void pyh_check_spin(struct pyh_watcher *w, struct pyh_wproc *p, uint64_t 
 		p->spin_cursor = (p->spin_cursor + todo) % n;
 }
 
+/* A thread of tgid exited (at ktime_ns): its entries go (its tid may come
+ * back in another process), unless a new thread with that tid made them
+ * after the exit. Done here from the tracker's exit events; pyh_prune_maps
+ * catches the threads whose event was lost. */
+static void pyh_forget_thread(struct pyh_watcher *w, uint32_t tgid, uint32_t tid, uint64_t ktime_ns)
+{
+	int ifd = bpf_map__fd(w->skel->maps.inflight), gfd = bpf_map__fd(w->skel->maps.gilwait);
+	struct pyh_watch_call c;
+	struct pyh_watch_gilwait g;
+
+	if (!bpf_map_lookup_elem(ifd, &tid, &c) && c.tgid == tgid && c.start_ns <= ktime_ns)
+		bpf_map_delete_elem(ifd, &tid);
+	if (!bpf_map_lookup_elem(gfd, &tid, &g) && g.tgid == tgid && g.start_ns <= ktime_ns)
+		bpf_map_delete_elem(gfd, &tid);
+	bpf_map_delete_elem(bpf_map__fd(w->skel->maps.lockacq), &tid);
+}
+
 /* 1 when pid is a process (not a thread of another). */
 static int pyh_is_process(pid_t pid)
 {
@@ -1012,34 +1039,40 @@ static int pyh_is_process(pid_t pid)
 /* exec / exit / fork from BPF: into the tracker (--all); with --pid the
  * process exec'ing ends the watch. An exec makes the process's layout stale
  * at once: it is not read again before the tracker drops it. */
-static void pyh_proc_event(struct pyh_watcher *w, const struct pyh_watch_event *ev)
+static void pyh_proc_event(const struct pyh_proc_event *ev, void *arg)
 {
-	pid_t pid = (pid_t)ev->tgid;
+	struct pyh_watcher *w = arg;
+	pid_t pid = (pid_t)ev->pid;
 	struct pyh_wproc *p = pyh_proc_find_any(w, pid);
 
 	if (pyh_log_verbosity() > 2)
 		fprintf(stderr, "pyhang: process %d: %s\n", (int)pid,
-			ev->kind == PYH_WATCH_EV_EXEC ? "exec" : ev->kind == PYH_WATCH_EV_EXIT ? "exit" : "fork");
-	if (ev->kind == PYH_WATCH_EV_EXEC && p)
+			ev->kind == PYH_PROC_EXEC ? "exec" : ev->kind == PYH_PROC_EXIT ? "exit" :
+			ev->kind == PYH_PROC_FORK ? "fork" : "thread exit");
+	if (ev->kind == PYH_PROC_EXIT || ev->kind == PYH_PROC_THREAD_EXIT)
+		pyh_forget_thread(w, ev->pid, ev->tid, ev->ktime_ns);
+	if (ev->kind == PYH_PROC_THREAD_EXIT)
+		return;
+	if (ev->kind == PYH_PROC_EXEC && p)
 		p->stale = 1;
-	if (ev->kind == PYH_WATCH_EV_EXIT && p)
+	if (ev->kind == PYH_PROC_EXIT && p)
 		p->exited = 1;
 	if (!w->tr) {
-		if (ev->kind == PYH_WATCH_EV_EXEC && p) {
+		if (ev->kind == PYH_PROC_EXEC && p) {
 			w->pid_execd = 1;
 			w->stop = 1;
 		}
 		return;
 	}
 	switch (ev->kind) {
-	case PYH_WATCH_EV_EXEC:
+	case PYH_PROC_EXEC:
 		pyh_host_tracker_exec(w->tr, pid);
 		break;
-	case PYH_WATCH_EV_FORK:
+	case PYH_PROC_FORK:
 		if (pyh_is_process(pid))
 			pyh_host_tracker_exec(w->tr, pid);
 		break;
-	case PYH_WATCH_EV_EXIT:
+	case PYH_PROC_EXIT:
 		pyh_host_tracker_exit(w->tr, pid);
 		break;
 	default:
@@ -1055,12 +1088,8 @@ static int pyh_ringbuf_event(void *ctx, void *data, size_t len)
 	struct pyh_wthr *t;
 	struct pyh_wevent e;
 
-	if (len < sizeof(*ev))
+	if (len < sizeof(*ev) || ev->kind != PYH_WATCH_EV_RETURNED)
 		return 0;
-	if (ev->kind != PYH_WATCH_EV_RETURNED) {
-		pyh_proc_event(w, ev);
-		return 0;
-	}
 	p = pyh_proc_find(w, (pid_t)ev->tgid);
 	if (!p)
 		return 0;
@@ -1131,11 +1160,7 @@ static void pyh_prune_maps(struct pyh_watcher *w)
 
 static uint32_t pyh_exec_gen(struct pyh_watcher *w, pid_t pid)
 {
-	uint32_t tgid = (uint32_t)pid, gen = 0;
-
-	if (bpf_map_lookup_elem(bpf_map__fd(w->skel->maps.exec_gens), &tgid, &gen))
-		return 0;
-	return gen;
+	return pyh_proctrack_exec_gen(w->pt, pid);
 }
 
 /* ---- --all: the host tracker's callbacks ---- */
@@ -1274,6 +1299,15 @@ static uint64_t pyh_bpf_counter(struct pyh_watcher *w, uint32_t idx)
 	return sum;
 }
 
+/* Process events lost (the tracker's ring buffer was full). */
+static uint64_t pyh_proc_lost(struct pyh_watcher *w)
+{
+	uint64_t c[PYH_PTCNT_MAX];
+
+	pyh_proctrack_counters(w->pt, c);
+	return c[PYH_PTCNT_LOST];
+}
+
 /* The metrics snapshot after a scan (w->infl is this scan's). */
 static void pyh_publish(struct pyh_watcher *w, uint64_t now)
 {
@@ -1316,7 +1350,7 @@ static void pyh_publish(struct pyh_watcher *w, uint64_t now)
 	s->nprocs = np;
 	memcpy(s->events, w->nevents, sizeof(s->events));
 	s->samples = w->samples;
-	s->lost_ringbuf = pyh_bpf_counter(w, PYH_WCNT_RB_FULL) + pyh_bpf_counter(w, PYH_WCNT_PROC_LOST);
+	s->lost_ringbuf = pyh_bpf_counter(w, PYH_WCNT_RB_FULL) + pyh_proc_lost(w);
 	s->lost_map = pyh_bpf_counter(w, PYH_WCNT_MAP_FULL);
 	s->rescans = w->rescans;
 	pyh_metrics_publish(w->metrics, s);
@@ -1459,9 +1493,14 @@ int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 	}
 	ring_buffer__consume(w->rb);
 	if (pyh_log_verbosity()) {
+		uint64_t pc[PYH_PTCNT_MAX];
+
 		for (__u32 k = 0; k < PYH_WCNT_MAX; k++)
 			fprintf(stderr, "pyhang: counter %u: %llu\n", k,
 				(unsigned long long)pyh_bpf_counter(w, k));
+		pyh_proctrack_counters(w->pt, pc);
+		fprintf(stderr, "pyhang: process events: %llu sent, %llu lost\n",
+			(unsigned long long)pc[PYH_PTCNT_SENT], (unsigned long long)pc[PYH_PTCNT_LOST]);
 	}
 	if (w->pid_gone) {
 		snprintf(err, errsz, "process %d exited", o->pid);
@@ -1487,7 +1526,7 @@ int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 			(unsigned long long)w->watched_total, w->nprocs, (unsigned long long)hangs,
 			(unsigned long long)w->samples,
 			(unsigned long long)(pyh_bpf_counter(w, PYH_WCNT_RB_FULL) +
-					     pyh_bpf_counter(w, PYH_WCNT_PROC_LOST) +
+					     pyh_proc_lost(w) +
 					     pyh_bpf_counter(w, PYH_WCNT_MAP_FULL)));
 	}
 	rc = w->exit_code;
@@ -1504,9 +1543,8 @@ cleanup:
 	ring_buffer__free(w->rb);
 	bpf_link__destroy(w->sys_links[0]);
 	bpf_link__destroy(w->sys_links[1]);
-	for (int i = 0; i < 3; i++)
-		bpf_link__destroy(w->proc_links[i]);
 	watch_bpf__destroy(w->skel);
+	pyh_proctrack_free(w->pt);
 	if (sigs_set) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);
