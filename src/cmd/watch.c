@@ -1,16 +1,25 @@
 /* pyhang watch: the hang detector. */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "log/log.h"
 #include "watch/ignore.h"
 #include "watch/metrics.h"
 #include "watch/watch.h"
+
+static volatile sig_atomic_t pyh_watch_stop;
+static volatile sig_atomic_t pyh_watch_rescan;
+
+static void pyh_watch_on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		pyh_watch_rescan = 1;
+	else
+		pyh_watch_stop = sig;
+}
 
 static void watch_usage(FILE *f)
 {
@@ -88,11 +97,12 @@ int pyh_cmd_watch(int argc, char **argv)
 		{ 0 },
 	};
 	struct pyh_watch_opts o;
+	struct sigaction sa, old_int, old_term, old_hup;
 	char err[512] = "";
 	int c, rc;
 
 	memset(&o, 0, sizeof(o));
-	o.threshold_s = 5;
+	o.threshold_s = PYH_WATCH_DEFAULT_THRESHOLD_S;
 	o.ignore.defaults = 1;
 	o.out = stdout;
 	opterr = 0;
@@ -192,13 +202,26 @@ int pyh_cmd_watch(int argc, char **argv)
 		fprintf(stderr, "pyhang: give either --pid or --all, not both\n");
 		return 2;
 	}
-	if (!o.all && kill(o.pid, 0) && errno == ESRCH) {
-		fprintf(stderr, "pyhang: no process with PID %d\n", (int)o.pid);
+	pyh_watch_stop = pyh_watch_rescan = 0;
+	o.stop = &pyh_watch_stop;
+	o.rescan = &pyh_watch_rescan;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = pyh_watch_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	rc = pyh_watch_run(&o, err, sizeof(err));
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	switch (rc) {
+	case PYH_WATCH_DONE:
+		return 0;
+	case PYH_WATCH_HANG_SEEN:
+		return 3;
+	default:	/* the --pid process went away, or an error */
+		fprintf(stderr, "pyhang: %s\n", err[0] ? err : "watch failed");
 		return 1;
 	}
-	pyh_log_libbpf();
-	rc = pyh_watch_run(&o, err, sizeof(err));
-	if (rc == 1)
-		fprintf(stderr, "pyhang: %s\n", err[0] ? err : "watch failed");
-	return rc;
 }
