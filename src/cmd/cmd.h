@@ -11,6 +11,7 @@ int pyh_cmd_watch(int argc, char **argv);
  * Return 0 or -EINVAL / -ERANGE. */
 int pyh_parse_long(const char *s, long min, long max, long *out);
 int pyh_parse_double(const char *s, double min, double max, double *out);
-/* Parse a PID option value; on error prints "pyhang: invalid PID 'x': ..." and returns -1. */
+/* Parse a PID option value. Returns 0, or -EINVAL / -ERANGE after printing
+ * "pyhang: invalid PID 'x': ..." (*out untouched). */
 int pyh_parse_pid(const char *s, pid_t *out);
 #endif

@@ -49,11 +49,11 @@ int pyh_parse_pid(const char *s, pid_t *out)
 
 	if (err == -EINVAL) {
 		fprintf(stderr, "pyhang: invalid PID '%s': not a number\n", s ? s : "");
-		return -1;
+		return err;
 	}
 	if (err) {
 		fprintf(stderr, "pyhang: invalid PID '%s': must be between 1 and %d\n", s, INT_MAX);
-		return -1;
+		return err;
 	}
 	*out = (pid_t)v;
 	return 0;

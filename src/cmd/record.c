@@ -2,6 +2,7 @@
  * src/record/engine.c. */
 #include "cmd/cmd.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,6 +67,8 @@ static void pyh_rec_usage(FILE *f)
 		PYH_REC_DEFAULT_RINGBUF_MB);
 }
 
+/* Returns 0 to run, or -EINVAL when the command ends here: *exit_code is 2
+ * after a usage error (said on stderr), 0 after --help. */
 static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *exit_code)
 {
 	enum { OPT_THREADS = 256, OPT_IDLE, OPT_GIL, OPT_RINGBUF, OPT_GROUP, OPT_NATIVE };
@@ -100,20 +103,20 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 		switch (c) {
 		case 'p':
 			if (pyh_parse_pid(optarg, &o->pid))
-				return -1;
+				return -EINVAL;
 			break;
 		case 'd':
 			if (pyh_parse_double(optarg, 0.001, PYH_REC_MAX_DURATION, &o->duration)) {
 				fprintf(stderr, "pyhang: invalid duration '%s': want seconds, > 0 and <= %.0f\n",
 					optarg, PYH_REC_MAX_DURATION);
-				return -1;
+				return -EINVAL;
 			}
 			break;
 		case 'r':
 			if (pyh_parse_long(optarg, 1, PYH_REC_MAX_HZ, &o->rate)) {
 				fprintf(stderr, "pyhang: invalid rate '%s': want a whole number of Hz from 1 to %d\n",
 					optarg, PYH_REC_MAX_HZ);
-				return -1;
+				return -EINVAL;
 			}
 			break;
 		case 'o':
@@ -125,7 +128,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 			if (!o->fmt) {
 				fprintf(stderr, "pyhang: unknown format '%s': want svg, folded, speedscope or pprof\n",
 					optarg);
-				return -1;
+				return -EINVAL;
 			}
 			break;
 		case 'a': o->all = 1; break;
@@ -140,7 +143,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 			} else {
 				fprintf(stderr, "pyhang: invalid --group '%s': want process, cgroup or none\n",
 					optarg);
-				return -1;
+				return -EINVAL;
 			}
 			break;
 		case OPT_THREADS: o->threads = 1; break;
@@ -152,22 +155,22 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 			if (pyh_parse_long(optarg, 1, 1024, &o->ringbuf_mb)) {
 				fprintf(stderr, "pyhang: invalid ring buffer size '%s': want MiB from 1 to 1024\n",
 					optarg);
-				return -1;
+				return -EINVAL;
 			}
 			break;
 		case 'v': pyh_log_set_verbosity(pyh_log_verbosity() + 1); break;
 		case 'h':
 			pyh_rec_usage(stdout);
 			*exit_code = 0;
-			return -1;
+			return -EINVAL;
 		case ':':
 			fprintf(stderr, "pyhang: option '%s' needs a value (see pyhang record --help)\n",
 				argv[optind - 1]);
-			return -1;
+			return -EINVAL;
 		default:
 			fprintf(stderr, "pyhang: unknown option '%s' (see pyhang record --help)\n",
 				argv[optind - 1]);
-			return -1;
+			return -EINVAL;
 		}
 	}
 	if (optind < argc)
@@ -175,11 +178,11 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 	if (o->all && (o->pid || o->cmd)) {
 		fprintf(stderr, "pyhang: --all profiles every Python process: give --all, --pid or a "
 				"command, not several\n");
-		return -1;
+		return -EINVAL;
 	}
 	if (o->all && o->subprocs) {
 		fprintf(stderr, "pyhang: --all already includes every subprocess: drop --subprocesses\n");
-		return -1;
+		return -EINVAL;
 	}
 	if (!group_set)
 		o->group = o->all ? PYH_GROUP_PROCESS : PYH_GROUP_NONE;
@@ -187,7 +190,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 		fprintf(stderr, o->pid ? "pyhang: give either --pid or a command, not both\n"
 				       : "pyhang: nothing to profile: give --pid PID, --all or -- COMMAND "
 					 "(see pyhang record --help)\n");
-		return -1;
+		return -EINVAL;
 	}
 	if (!fmt_arg) {
 		o->fmt = o->output ? pyh_format_from_path(o->output) : 0;

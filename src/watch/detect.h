@@ -207,8 +207,9 @@ int pyh_detect_spin_ran(const struct pyh_wthr *t, uint64_t run_ns, const struct 
 
 /* The spinning detector at one look at thread t: run_ns and c as for
  * pyh_detect_spin_ran; frames[0..n) its stack, innermost first (whole: the
- * walk reached the chain's end or cut it on purpose), read only when it ran.
- * Takes the stack as given, from whichever source read it. */
+ * walk reached the chain's end or cut it on purpose; n <= 0: no stack, as
+ * for a thread without Python), read only when it ran. Takes the stack as
+ * given, from whichever source read it. */
 enum pyh_spin pyh_detect_spin(struct pyh_wthr *t, uint64_t run_ns, const struct pyh_watch_call *c,
 			      const struct pyh_raw_frame *frames, int n, int whole, const struct pyh_scan *s);
 

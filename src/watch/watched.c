@@ -118,7 +118,7 @@ int pyh_watched_raw_stack(struct pyh_watched *p, pid_t tid, int *whole)
 
 	*whole = 0;
 	if (!py)
-		return -1;
+		return -ESRCH;
 	n = pyh_frames_walk(&p->rd.t, py->frame, p->rd.raw, NULL, PYH_WATCH_STACK_FRAMES, &status);
 	*whole = n > 0 && !pyh_walk_status_text(status);
 	return n;

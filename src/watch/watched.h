@@ -79,7 +79,7 @@ pid_t pyh_watched_gil_holder(struct pyh_watched *p);
 
 /* The raw stack of thread tid read from user space into p->rd.raw
  * (innermost first); *whole: the walk reached the chain's end or cut it on
- * purpose. Returns the number of frames, or -1 when tid is not a Python thread. */
+ * purpose. Returns the number of frames, or -ESRCH when tid is not a Python thread. */
 int pyh_watched_raw_stack(struct pyh_watched *p, pid_t tid, int *whole);
 
 /* th->frames from th->tid's Python stack, named. Returns 1 when it is a

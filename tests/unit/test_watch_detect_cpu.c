@@ -203,7 +203,7 @@ static void test_spin_torn_read(void **state)
 	assert_int_equal(reports, 0);	/* the look at T0 + THR was torn */
 	assert_int_equal(sp->w->s.now_ns, T0 + THR + TICK);
 	/* not a Python thread: no stack at all */
-	assert_int_equal(look(sp, TICK, 100, NULL, NULL, -1, 0), PYH_SPIN_TORN);
+	assert_int_equal(look(sp, TICK, 100, NULL, NULL, -ESRCH, 0), PYH_SPIN_TORN);
 	spinner_free(sp);
 }
 
