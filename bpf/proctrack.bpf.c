@@ -23,20 +23,8 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PYH_PTCNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-static __always_inline void pyh_count(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
-
-	if (v)
-		*v += 1;
-}
+#define PYH_STATS_MAX PYH_PTCNT_MAX
+#include "stats.bpf.h"
 
 static __always_inline void pyh_send(__u32 kind, __u32 tgid, __u32 tid, __u32 gen)
 {

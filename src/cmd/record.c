@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,14 +12,6 @@
 #include "record/engine.h"
 
 #define PYH_REC_MAX_DURATION (365.0 * 86400)
-
-static volatile sig_atomic_t pyh_rec_stop;
-
-static void pyh_rec_on_signal(int sig)
-{
-	(void)sig;
-	pyh_rec_stop = 1;
-}
 
 static void pyh_rec_usage(FILE *f)
 {
@@ -202,23 +193,18 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 
 int pyh_cmd_record(int argc, char **argv)
 {
+	static volatile sig_atomic_t stop;
 	struct pyh_record_opts o;
-	struct sigaction sa, old_int, old_term;
+	struct pyh_cmd_signals sigs;
 	char err[512] = "";
 	int rc;
 
 	if (pyh_rec_parse(argc, argv, &o, &rc))
 		return rc;
-	pyh_rec_stop = 0;
-	o.stop = &pyh_rec_stop;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = pyh_rec_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
+	o.stop = &stop;
+	pyh_cmd_catch_signals(&sigs, &stop, NULL);
 	rc = pyh_record_run(&o, err, sizeof(err));
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
+	pyh_cmd_restore_signals(&sigs);
 	if (rc) {
 		fprintf(stderr, "pyhang: %s\n", err[0] ? err : "record failed");
 		return 1;

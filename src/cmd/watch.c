@@ -1,6 +1,5 @@
 /* pyhang watch: the hang detector. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,17 +8,6 @@
 #include "watch/ignore.h"
 #include "watch/metrics.h"
 #include "watch/watch.h"
-
-static volatile sig_atomic_t pyh_watch_stop;
-static volatile sig_atomic_t pyh_watch_rescan;
-
-static void pyh_watch_on_signal(int sig)
-{
-	if (sig == SIGHUP)
-		pyh_watch_rescan = 1;
-	else
-		pyh_watch_stop = sig;
-}
 
 static void watch_usage(FILE *f)
 {
@@ -96,8 +84,9 @@ int pyh_cmd_watch(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	static volatile sig_atomic_t stop, rescan;
 	struct pyh_watch_opts o;
-	struct sigaction sa, old_int, old_term, old_hup;
+	struct pyh_cmd_signals sigs;
 	char err[512] = "";
 	int c, rc;
 
@@ -202,19 +191,11 @@ int pyh_cmd_watch(int argc, char **argv)
 		fprintf(stderr, "pyhang: give either --pid or --all, not both\n");
 		return 2;
 	}
-	pyh_watch_stop = pyh_watch_rescan = 0;
-	o.stop = &pyh_watch_stop;
-	o.rescan = &pyh_watch_rescan;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = pyh_watch_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGHUP, &sa, &old_hup);
+	o.stop = &stop;
+	o.rescan = &rescan;
+	pyh_cmd_catch_signals(&sigs, &stop, &rescan);
 	rc = pyh_watch_run(&o, err, sizeof(err));
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGHUP, &old_hup, NULL);
+	pyh_cmd_restore_signals(&sigs);
 	switch (rc) {
 	case PYH_WATCH_DONE:
 		return 0;

@@ -3,6 +3,7 @@
 #include "watch/probes.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,36 +265,38 @@ const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const char 
 
 /* ---- the maps ------------------------------------------------------------ */
 
-int pyh_probes_read_calls(struct pyh_probes *pb, struct pyh_wcall *out, int max)
+/* Every entry of the tid-keyed map fd, at most max, into records of recsz
+ * bytes: the tid first, the value at voff. Returns how many. */
+static int pyh_read_tid_map(int fd, void *out, size_t recsz, size_t voff, int max)
 {
-	int fd = bpf_map__fd(pb->skel->maps.inflight), n = 0, guard = 0;
 	uint32_t key, next, *prev = NULL;
+	int n = 0, guard = 0;
 
 	while (n < max && guard++ < PYH_WATCH_MAX_TIDS && !bpf_map_get_next_key(fd, prev, &next)) {
+		char *rec = (char *)out + (size_t)n * recsz;
+
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &out[n].c))
+		if (bpf_map_lookup_elem(fd, &key, rec + voff))
 			continue;
-		out[n].tid = key;
+		memcpy(rec, &key, sizeof(key));
 		n++;
 	}
 	return n;
 }
 
+int pyh_probes_read_calls(struct pyh_probes *pb, struct pyh_wcall *out, int max)
+{
+	_Static_assert(offsetof(struct pyh_wcall, tid) == 0, "tid first");
+	return pyh_read_tid_map(bpf_map__fd(pb->skel->maps.inflight), out, sizeof(*out),
+				offsetof(struct pyh_wcall, c), max);
+}
+
 int pyh_probes_read_gil(struct pyh_probes *pb, struct pyh_wgil *out, int max)
 {
-	int fd = bpf_map__fd(pb->skel->maps.gilwait), n = 0, guard = 0;
-	uint32_t key, next, *prev = NULL;
-
-	while (n < max && guard++ < PYH_WATCH_MAX_TIDS && !bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &out[n].g))
-			continue;
-		out[n].tid = key;
-		n++;
-	}
-	return n;
+	_Static_assert(offsetof(struct pyh_wgil, tid) == 0, "tid first");
+	return pyh_read_tid_map(bpf_map__fd(pb->skel->maps.gilwait), out, sizeof(*out),
+				offsetof(struct pyh_wgil, g), max);
 }
 
 int pyh_probes_holder(void *arg, uint64_t lock, uint32_t tgid, pid_t *tid)

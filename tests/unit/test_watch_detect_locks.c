@@ -28,10 +28,8 @@ static void test_cycle_of_two(void **state)
 	struct pyh_cycle cy;
 
 	(void)state;
-	world_lock_wait(w, PID, 11, LOCK_A, T0);
-	world_lock_wait(w, PID, 12, LOCK_B, T0);
-	world_holds(w, PID, 12, LOCK_A);
-	world_holds(w, PID, 11, LOCK_B);
+	world_waits_for(w, PID, 11, LOCK_A, 12, T0);
+	world_waits_for(w, PID, 12, LOCK_B, 11, T0);
 	assert_int_equal(pyh_detect_cycle(&w->s, PID, 11, &cy), 2);
 	assert_int_equal(cy.n, 2);
 	assert_int_equal(cy.tid[0], 11);
@@ -53,12 +51,9 @@ static void test_cycle_of_three(void **state)
 	struct pyh_cycle cy;
 
 	(void)state;
-	world_lock_wait(w, PID, 21, LOCK_A, T0);
-	world_lock_wait(w, PID, 22, LOCK_B, T0);
-	world_lock_wait(w, PID, 23, LOCK_C, T0);
-	world_holds(w, PID, 22, LOCK_A);
-	world_holds(w, PID, 23, LOCK_B);
-	world_holds(w, PID, 21, LOCK_C);
+	world_waits_for(w, PID, 21, LOCK_A, 22, T0);
+	world_waits_for(w, PID, 22, LOCK_B, 23, T0);
+	world_waits_for(w, PID, 23, LOCK_C, 21, T0);
 	assert_int_equal(pyh_detect_cycle(&w->s, PID, 22, &cy), 3);
 	assert_int_equal(cy.tid[0], 22);
 	assert_int_equal(cy.tid[1], 23);
@@ -77,8 +72,7 @@ static void test_holder_blocked_elsewhere(void **state)
 	struct pyh_cycle cy;
 
 	(void)state;
-	world_lock_wait(w, PID, 31, LOCK_A, T0);
-	world_holds(w, PID, 32, LOCK_A);
+	world_waits_for(w, PID, 31, LOCK_A, 32, T0);
 	c = world_call(w, PID, 32, SYS_RECVFROM, T0, 7);	/* holds A, waits on a socket */
 	assert_int_equal(pyh_detect_cycle(&w->s, PID, 31, &cy), 0);
 	/* waits in futex() for a lock whose holder is unknown */
@@ -104,12 +98,9 @@ static void test_not_a_cycle_through_tid(void **state)
 
 	(void)state;
 	/* 41 -> 42 -> 43 -> 42: 42 and 43 deadlock, 41 waits on them */
-	world_lock_wait(w, PID, 41, LOCK_A, T0);
-	world_lock_wait(w, PID, 42, LOCK_B, T0);
-	world_lock_wait(w, PID, 43, LOCK_C, T0);
-	world_holds(w, PID, 42, LOCK_A);
-	world_holds(w, PID, 43, LOCK_B);
-	world_holds(w, PID, 42, LOCK_C);
+	world_waits_for(w, PID, 41, LOCK_A, 42, T0);
+	world_waits_for(w, PID, 42, LOCK_B, 43, T0);
+	world_waits_for(w, PID, 43, LOCK_C, 42, T0);
 	assert_int_equal(pyh_detect_cycle(&w->s, PID, 41, &cy), 0);
 	assert_int_equal(pyh_detect_cycle(&w->s, PID, 42, &cy), 2);
 	assert_int_equal(pyh_detect_cycle(&w->s, PID, 43, &cy), 2);
@@ -117,8 +108,7 @@ static void test_not_a_cycle_through_tid(void **state)
 
 	/* waiting for a lock it holds itself (a non-reentrant lock taken twice) */
 	w = world_new(NOW, THR);
-	world_lock_wait(w, PID, 44, LOCK_A, T0);
-	world_holds(w, PID, 44, LOCK_A);
+	world_waits_for(w, PID, 44, LOCK_A, 44, T0);
 	assert_int_equal(pyh_detect_cycle(&w->s, PID, 44, &cy), 0);
 	/* a thread in no futex wait starts no cycle */
 	world_call(w, PID, 45, SYS_RECVFROM, T0, 0);
@@ -138,10 +128,8 @@ static void test_cycle_longer_than_chain(void **state)
 	for (n = 2; n <= PYH_WATCH_CHAIN_MAX + 1; n++) {
 		w->s.ncalls = 0;
 		w->nholders = 0;
-		for (int i = 0; i < n; i++) {
-			world_lock_wait(w, PID, 500 + (uint32_t)i, LOCK_A + (uint64_t)i * 64, T0);
-			world_holds(w, PID, 500 + (i + 1) % n, LOCK_A + (uint64_t)i * 64);
-		}
+		for (int i = 0; i < n; i++)
+			world_waits_for(w, PID, 500 + (uint32_t)i, LOCK_A + (uint64_t)i * 64, 500 + (i + 1) % n, T0);
 		assert_int_equal(pyh_detect_cycle(&w->s, PID, 500, &cy), n <= PYH_WATCH_CHAIN_MAX ? n : 0);
 	}
 	free(w);
@@ -152,13 +140,11 @@ static void test_cycle_mark(void **state)
 {
 	struct world *w = world_new(NOW, THR);
 	struct pyh_wthreads *tt = pyh_wthreads_new();
-	struct pyh_wcall *a = world_lock_wait(w, PID, 11, LOCK_A, T0);
-	struct pyh_wcall *b = world_lock_wait(w, PID, 12, LOCK_B, T0 + NS_PER_S);
+	struct pyh_wcall *a = world_waits_for(w, PID, 11, LOCK_A, 12, T0);
+	struct pyh_wcall *b = world_waits_for(w, PID, 12, LOCK_B, 11, T0 + NS_PER_S);
 	struct pyh_cycle cy;
 
 	(void)state;
-	world_holds(w, PID, 12, LOCK_A);
-	world_holds(w, PID, 11, LOCK_B);
 	assert_int_equal(pyh_detect_blocked_due(pyh_wthreads_get(tt, 11), a, &w->s), 1);
 	assert_int_equal(pyh_detect_cycle(&w->s, PID, 11, &cy), 2);
 	pyh_detect_cycle_mark(tt, &w->s, &cy);

@@ -82,6 +82,14 @@ static inline void world_holds(struct world *w, uint32_t tgid, pid_t tid, uint64
 	w->holders[w->nholders++] = (struct world_holder){ .lock = lock, .tgid = tgid, .tid = tid };
 }
 
+/* Thread tid waits in futex() since start for lock, which holder holds. */
+static inline struct pyh_wcall *world_waits_for(struct world *w, uint32_t tgid, uint32_t tid, uint64_t lock,
+						pid_t holder, uint64_t start)
+{
+	world_holds(w, tgid, holder, lock);
+	return world_lock_wait(w, tgid, tid, lock, start);
+}
+
 static inline struct pyh_wgil *world_gil_wait(struct world *w, uint32_t tgid, uint32_t tid, uint64_t start)
 {
 	struct pyh_wgil *g = &w->gil[w->s.ngil++];
