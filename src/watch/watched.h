@@ -1,7 +1,8 @@
 /* One process `pyhang watch` watches: who it is (pid, start time, exec
  * generation, labels), how to read it (its layout, code and source caches),
  * its Python threads as read once per scan, and what the detectors remember
- * of it (watch/detect.h). Reads the target and /proc; knows nothing of BPF. */
+ * of it (watch/detect.h). Reads the target and /proc only: its uprobes are
+ * kept here (probes) but attached and detached by the BPF side (watch/probes.c). */
 #ifndef PYH_WATCH_WATCHED_H
 #define PYH_WATCH_WATCHED_H
 #include <stddef.h>
