@@ -104,10 +104,11 @@ _Static_assert(sizeof(struct pyh_sample_native) == PYH_SAMPLE_NATIVE_HDR_SIZE + 
  * the user side), so that nothing is dropped silently. Every tick on a target
  * thread counts TICKS and then one outcome: EMITTED, RINGBUF_FULL,
  * STALE_TARGET, NO_TSTATE, GIL_FILTERED, NO_FRAME, or BAD_FRAME when not one
- * frame could be read. Three counters say more about a tick that also has
+ * frame could be read. Four counters say more about a tick that also has
  * its outcome: CACHE_STALE and READ_ERROR on the way to finding the thread
- * state (which may still succeed after CACHE_STALE), and BAD_FRAME for an
- * EMITTED sample whose stack is cut at an unreadable frame. */
+ * state (which may still succeed after CACHE_STALE), BAD_FRAME for a sample
+ * whose stack is cut at an unreadable frame, and NATIVE_NO_STACK for a
+ * sample sent without its copy of the user stack. */
 enum pyh_sample_counter {
 	PYH_CNT_TICKS = 0,		/* perf events that hit a target thread */
 	PYH_CNT_EMITTED,		/* records written to the ring buffer */
