@@ -32,6 +32,7 @@ SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 COREBTFS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.corebtf.h,$(BPF_SRCS))
 .SECONDARY: $(BPF_OBJS)
 SHARED_HDRS := $(wildcard include/pyhang/*.h)
+BPF_HDRS := $(wildcard bpf/*.h)
 
 # pprof's protobuf messages: C generated from proto/*.proto by protoc-c at build time.
 PROTO_SRCS := $(wildcard proto/*.proto)
@@ -65,7 +66,7 @@ $(BUILD)/vmlinux.h: | $(DEPS_STAMP)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(SHARED_HDRS) | $(DEPS_STAMP)
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(SHARED_HDRS) $(BPF_HDRS) | $(DEPS_STAMP)
 	@echo "  BPF     $@"
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__BPF__ -Wall -Wextra -Werror \

@@ -12,20 +12,21 @@
  * registers and a copy of the top of its user stack, for the user side to
  * unwind its native frames.
  *
- * Every tick on a target thread ends in exactly one counter of `counters`
- * (enum pyh_sample_counter): emitted, or the reason it was not.
+ * Every tick on a target thread is counted in `counters` (enum
+ * pyh_sample_counter, which says how): TICKS, then its one outcome.
  *
- * Host mode (`record --all`): the exec and exit tracepoints keep `targets`
- * honest (an exec drops the process's entry and bumps its exec generation,
- * the last thread's exit drops it) and tell the user side through the
- * `procs` ring buffer, which attaches to new Python processes as they start.
- * Those programs load only when the user side asks (one of tp_btf or the
- * classic tracepoint, whichever the kernel accepts).
+ * A `targets` entry names the process and program it was made for (see
+ * pyhang/sample.h): the exec generations come from the process tracker
+ * (bpf/proctrack.bpf.c, whose exec_gens map the user side shares with this
+ * object before load), so an entry left from before an exec or for a reused
+ * PID is never used. Without the tracker (record without --all), exec_gens
+ * is this object's own, empty map.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "pyhang/proctrack.h"
 #include "pyhang/sample.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -34,8 +35,6 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 use_bpf_loop = 1;
 /* Nanoseconds per USER_HZ clock tick (/proc/PID/stat starttime unit). */
 const volatile __u64 clk_tck_ns = 10000000;
-/* 1: send exec events of every process (host mode). */
-const volatile __u32 proc_events = 0;
 
 /* The stack is copied a page at a time, up to the first page that cannot be
  * read (the end of the stack's mapping: the main thread's stack top is often
@@ -69,19 +68,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20); /* resized by the user side */
 } samples SEC(".maps");
-
-/* tgid -> how many times it exec'd since the sampler loaded (absent: 0). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u32);
-} exec_gens SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 << 10);
-} procs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -441,20 +427,13 @@ static __always_inline __u64 top_frame(const struct pyh_sample_target *t, __u64 
 
 /* ---- which process an entry describes ----------------------------------- */
 
-static __always_inline __u32 exec_gen_of(__u32 tgid)
-{
-	__u32 *g = bpf_map_lookup_elem(&exec_gens, &tgid);
-
-	return g ? *g : 0;
-}
-
 /* 1 when the targets entry t describes the current process and program. */
 static __always_inline int target_current(const struct pyh_sample_target *t, __u32 tgid)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 start;
 
-	if (t->exec_gen != exec_gen_of(tgid))
+	if (t->exec_gen != pyh_exec_gen_of(tgid))
 		return 0;
 	if (!t->start_ticks || !clk_tck_ns)
 		return 1;
@@ -656,103 +635,4 @@ SEC("perf_event")
 int pyh_on_cpu_native(struct bpf_perf_event_data *ctx)
 {
 	return on_cpu(ctx, 1);
-}
-
-/* ---- process events (host mode) ------------------------------------------ */
-
-static __always_inline void send_proc_event(__u32 kind, __u32 tgid, __u32 gen)
-{
-	struct pyh_proc_event *e = bpf_ringbuf_reserve(&procs, sizeof(*e), 0);
-
-	if (!e) {
-		count(PYH_CNT_PROC_LOST);
-		return;
-	}
-	e->kind = kind;
-	e->pid = tgid;
-	e->ktime_ns = bpf_ktime_get_ns();
-	e->exec_gen = gen;
-	e->_pad = 0;
-	bpf_ringbuf_submit(e, 0);
-}
-
-/* After exec, current is the process running its new program. */
-static __always_inline int on_exec(void)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32, gen;
-
-	gen = exec_gen_of(tgid) + 1;
-	bpf_map_update_elem(&exec_gens, &tgid, &gen, BPF_ANY);
-	bpf_map_delete_elem(&targets, &tgid); /* its layout was the old program's */
-	if (proc_events)
-		send_proc_event(PYH_PROC_EXEC, tgid, gen);
-	return 0;
-}
-
-/* Fires for every exiting thread; the process is gone with its last one
- * (signal->live reached 0 before the tracepoint). */
-static __always_inline int on_exit(void)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
-		return 0;
-	bpf_map_delete_elem(&exec_gens, &tgid);
-	if (bpf_map_delete_elem(&targets, &tgid) == 0 && proc_events)
-		send_proc_event(PYH_PROC_EXIT, tgid, 0);
-	return 0;
-}
-
-/* A target that forks (multiprocessing, pre-fork servers) has a Python child
- * that never execs: tell the user side about it. */
-static __always_inline int on_fork(__u32 parent_tgid, __u32 child_pid, __u32 child_tgid)
-{
-	if (!proc_events || child_pid != child_tgid)
-		return 0; /* a new thread, not a new process */
-	if (!bpf_map_lookup_elem(&targets, &parent_tgid))
-		return 0;
-	send_proc_event(PYH_PROC_FORK, child_tgid, 0);
-	return 0;
-}
-
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(pyh_fork_btf, struct task_struct *parent, struct task_struct *child)
-{
-	return on_fork(parent->tgid, child->pid, child->tgid);
-}
-
-SEC("tracepoint/sched/sched_process_fork")
-int pyh_fork_tp(struct trace_event_raw_sched_process_fork *ctx)
-{
-	/* The classic tracepoint has no tgids: the child's pid is its tgid
-	 * when it is a process, which the caller cannot tell here; the user
-	 * side checks /proc. */
-	__u32 parent = bpf_get_current_pid_tgid() >> 32;
-
-	return on_fork(parent, (__u32)ctx->child_pid, (__u32)ctx->child_pid);
-}
-
-SEC("tp_btf/sched_process_exec")
-int pyh_exec_btf(__u64 *ctx)
-{
-	return on_exec();
-}
-
-SEC("tracepoint/sched/sched_process_exec")
-int pyh_exec_tp(void *ctx)
-{
-	return on_exec();
-}
-
-SEC("tp_btf/sched_process_exit")
-int pyh_exit_btf(__u64 *ctx)
-{
-	return on_exit();
-}
-
-SEC("tracepoint/sched/sched_process_exit")
-int pyh_exit_tp(void *ctx)
-{
-	return on_exit();
 }

@@ -17,23 +17,22 @@
  *
  * uprobes on PyThread lock acquire/release keep lock -> holder, and on
  * PyEval_RestoreThread / take_gil record threads waiting for the GIL.
- * Everything is keyed by tid; no CPython layouts here. */
+ * Everything is keyed by tid; no CPython layouts here.
+ *
+ * Which processes are watched is the process tracker's `tracked` map
+ * (pyhang/proctrack.h), shared by the user side before load; the tracker also
+ * reports exits, so the entries of a thread that exits are removed by the
+ * user side (src/watch/), not here. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "pyhang/proctrack.h"
 #include "pyhang/watch.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u64 min_report_ns = 5000000000ULL;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PYH_WATCH_MAX_TGIDS);
-	__type(key, __u32);
-	__type(value, __u32);
-} watched SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -68,20 +67,8 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PYH_WCNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-static __always_inline void pyh_count(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
-
-	if (v)
-		*v += 1;
-}
+#define PYH_STATS_MAX PYH_WCNT_MAX
+#include "stats.bpf.h"
 
 static __always_inline void pyh_on_enter_task(__u32 tgid, __u32 tid, long id, __u64 a0, __u64 a1,
 					      __u64 a2)
@@ -150,7 +137,7 @@ static __always_inline void pyh_on_enter(long id, __u64 a0, __u64 a1, __u64 a2)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 
-	if (!bpf_map_lookup_elem(&watched, &tgid))
+	if (!pyh_is_tracked(tgid))
 		return;
 	pyh_on_enter_task(tgid, (__u32)pid_tgid, id, a0, a1, a2);
 }
@@ -203,7 +190,7 @@ static __always_inline void pyh_on_sleep(struct task_struct *prev)
 	struct pt_regs *regs;
 	long nr;
 
-	if (!bpf_map_lookup_elem(&watched, &tgid))
+	if (!pyh_is_tracked(tgid))
 		return;
 	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
 	if (!regs)
@@ -217,7 +204,7 @@ static __always_inline void pyh_on_wake(struct task_struct *next)
 {
 	__u32 tgid = BPF_CORE_READ(next, tgid), tid = BPF_CORE_READ(next, pid);
 
-	if (!bpf_map_lookup_elem(&watched, &tgid))
+	if (!pyh_is_tracked(tgid))
 		return;
 	pyh_on_exit_task(tgid, tid, 0);
 }
@@ -257,9 +244,7 @@ int pyh_switch_tp(struct trace_event_raw_sched_switch *ctx)
  * process that maps it: only watched processes count. */
 static __always_inline int pyh_current_watched(void)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-	return bpf_map_lookup_elem(&watched, &tgid) != 0;
+	return pyh_is_tracked(bpf_get_current_pid_tgid() >> 32);
 }
 
 SEC("uprobe")
@@ -334,133 +319,4 @@ int BPF_KRETPROBE(pyh_gil_got)
 
 	bpf_map_delete_elem(&gilwait, &tid);
 	return 0;
-}
-
-/* ---- processes: exec, exit, fork ----------------------------------------
- * Cheap (these are rare next to system calls). They keep the user side's set
- * of processes current: an exec means the old layout is void, an exit that
- * the process is gone, a fork of a watched process a new Python process that
- * never execs. Each exists as tp_btf and as a classic tracepoint. */
-
-/* 1: send an exec event for every process of the machine (--all). */
-const volatile __u32 proc_events = 0;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PYH_WATCH_MAX_TIDS);
-	__type(key, __u32);
-	__type(value, __u32);
-} exec_gens SEC(".maps");
-
-static __always_inline void pyh_send_proc(__u32 kind, __u32 tgid, __u32 gen)
-{
-	struct pyh_watch_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-
-	if (!e) {
-		pyh_count(PYH_WCNT_PROC_LOST);
-		return;
-	}
-	e->kind = kind;
-	e->tgid = tgid;
-	e->tid = tgid;
-	e->_pad = 0;
-	e->nr = gen;
-	e->ret = 0;
-	e->start_ns = bpf_ktime_get_ns();
-	e->end_ns = 0;
-	bpf_ringbuf_submit(e, 0);
-	pyh_count(PYH_WCNT_PROC_EV);
-}
-
-/* After exec, current is the process running its new program. */
-static __always_inline int pyh_on_exec(void)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32, gen = 1;
-	__u32 *g = bpf_map_lookup_elem(&exec_gens, &tgid);
-	int was_watched = bpf_map_lookup_elem(&watched, &tgid) != 0;
-
-	if (g)
-		gen = *g + 1;
-	bpf_map_update_elem(&exec_gens, &tgid, &gen, BPF_ANY);
-	if (was_watched)
-		bpf_map_delete_elem(&watched, &tgid);	/* a new program: not Python until re-attached */
-	if (proc_events || was_watched)
-		pyh_send_proc(PYH_WATCH_EV_EXEC, tgid, gen);
-	return 0;
-}
-
-/* Fires for every exiting thread. A watched thread's entries go with it (its
- * tid may come back in another process); the process is gone with its last
- * thread (signal->live reached 0 before the tracepoint). */
-static __always_inline int pyh_on_exit_proc(void)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
-
-	if (!bpf_map_lookup_elem(&watched, &tgid)) {
-		if (BPF_CORE_READ(task, signal, live.counter) == 0)
-			bpf_map_delete_elem(&exec_gens, &tgid);
-		return 0;
-	}
-	bpf_map_delete_elem(&inflight, &tid);
-	bpf_map_delete_elem(&gilwait, &tid);
-	bpf_map_delete_elem(&lockacq, &tid);
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
-		return 0;
-	bpf_map_delete_elem(&exec_gens, &tgid);
-	bpf_map_delete_elem(&watched, &tgid);
-	pyh_send_proc(PYH_WATCH_EV_EXIT, tgid, 0);
-	return 0;
-}
-
-static __always_inline int pyh_on_fork(__u32 parent_tgid, __u32 child_pid, __u32 child_tgid)
-{
-	if (child_pid != child_tgid)
-		return 0;	/* a new thread, not a new process */
-	if (!bpf_map_lookup_elem(&watched, &parent_tgid))
-		return 0;
-	pyh_send_proc(PYH_WATCH_EV_FORK, child_tgid, 0);
-	return 0;
-}
-
-SEC("tp_btf/sched_process_exec")
-int pyh_pexec_btf(__u64 *ctx)
-{
-	return pyh_on_exec();
-}
-
-SEC("tracepoint/sched/sched_process_exec")
-int pyh_pexec_tp(void *ctx)
-{
-	return pyh_on_exec();
-}
-
-SEC("tp_btf/sched_process_exit")
-int pyh_pexit_btf(__u64 *ctx)
-{
-	return pyh_on_exit_proc();
-}
-
-SEC("tracepoint/sched/sched_process_exit")
-int pyh_pexit_tp(void *ctx)
-{
-	return pyh_on_exit_proc();
-}
-
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(pyh_pfork_btf, struct task_struct *parent, struct task_struct *child)
-{
-	return pyh_on_fork(parent->tgid, child->pid, child->tgid);
-}
-
-SEC("tracepoint/sched/sched_process_fork")
-int pyh_pfork_tp(struct trace_event_raw_sched_process_fork *ctx)
-{
-	/* No tgids in the classic tracepoint: a child whose pid is a thread of
-	 * the parent is filtered out by the user side (/proc says it is not a
-	 * process). */
-	__u32 parent = bpf_get_current_pid_tgid() >> 32;
-
-	return pyh_on_fork(parent, (__u32)ctx->child_pid, (__u32)ctx->child_pid);
 }

@@ -38,10 +38,10 @@
  * - start_ticks: the process's start time as /proc/PID/stat field 22 gives
  *   it (clock ticks since boot); BPF compares it with the group leader's
  *   start_boottime / clk_tck_ns. 0: not checked.
- * - exec_gen: the `exec_gens` map's value for the tgid (0 when absent) when
- *   the user side started reading the process. The exec tracepoint bumps it
- *   (and deletes the targets entry), so an entry made from the previous
- *   program can never match the new one. */
+ * - exec_gen: the process tracker's exec generation of the tgid (exec_gens,
+ *   pyhang/proctrack.h; 0 when absent) when the user side started reading the
+ *   process. Every exec bumps it, so an entry made from the previous program
+ *   never matches the new one, even before the user side removes it. */
 struct pyh_sample_target {
 	struct pyh_layout layout;
 	__u64 interp_head_ptr;		/* address of the PyInterpreterState * list head */
@@ -51,21 +51,6 @@ struct pyh_sample_target {
 	__u64 start_ticks;		/* see above; 0: unchecked */
 };
 _Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 32, "pyh_sample_target size");
-
-/* Process events (the `procs` ring buffer), sent only when the user side
- * asked for them (host mode, `record --all`). */
-#define PYH_PROC_EXEC 1u	/* pid exec'd a new program (any process on the host) */
-#define PYH_PROC_EXIT 2u	/* the last thread of pid, a target, exited */
-#define PYH_PROC_FORK 3u	/* a target forked pid, a new process (not a thread) */
-
-struct pyh_proc_event {
-	__u32 kind;		/* PYH_PROC_* */
-	__u32 pid;		/* tgid, in the initial PID namespace */
-	__u64 ktime_ns;		/* bpf_ktime_get_ns() */
-	__u32 exec_gen;		/* the pid's exec generation after the event */
-	__u32 _pad;
-};
-_Static_assert(sizeof(struct pyh_proc_event) == 24, "pyh_proc_event size");
 
 /* struct pyh_sample.flags */
 #define PYH_SAMPLE_TRUNCATED 0x1u	/* deeper than PYH_SAMPLE_MAX_DEPTH: root frames missing */
@@ -116,8 +101,14 @@ _Static_assert(sizeof(struct pyh_sample_native) == PYH_SAMPLE_NATIVE_HDR_SIZE + 
 	(PYH_SAMPLE_SIZE(depth) + PYH_SAMPLE_NATIVE_HDR_SIZE + (stack_len))
 
 /* Per-CPU counters (the `counters` array map, one __u64 per index, summed by
- * the user side). Every sample of a target thread ends in exactly one of
- * EMITTED or an error/filter counter, so nothing is dropped silently. */
+ * the user side), so that nothing is dropped silently. Every tick on a target
+ * thread counts TICKS and then one outcome: EMITTED, RINGBUF_FULL,
+ * STALE_TARGET, NO_TSTATE, GIL_FILTERED, NO_FRAME, or BAD_FRAME when not one
+ * frame could be read. Four counters say more about a tick that also has
+ * its outcome: CACHE_STALE and READ_ERROR on the way to finding the thread
+ * state (which may still succeed after CACHE_STALE), BAD_FRAME for a sample
+ * whose stack is cut at an unreadable frame, and NATIVE_NO_STACK for a
+ * sample sent without its copy of the user stack. */
 enum pyh_sample_counter {
 	PYH_CNT_TICKS = 0,		/* perf events that hit a target thread */
 	PYH_CNT_EMITTED,		/* records written to the ring buffer */
@@ -131,8 +122,6 @@ enum pyh_sample_counter {
 	PYH_CNT_CACHE_STALE,		/* cached thread state no longer matched the thread */
 	PYH_CNT_STALE_TARGET,		/* the targets entry describes an earlier process with
 					 * this PID, or the program before an exec */
-	PYH_CNT_PROC_LOST,		/* process event lost: the procs ring buffer was full
-					 * (not a tick; the user side rescans /proc) */
 	PYH_CNT_NATIVE_NO_STACK,	/* PYH_TARGET_NATIVE: the user stack could not be copied;
 					 * the sample was sent without it (still EMITTED) */
 	PYH_CNT_MAX,

@@ -6,8 +6,9 @@
  * Fixed-width types only, no pointers: addresses are __u64 in the target's
  * address space, times are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns).
  *
- * Maps (all hash maps; the user side sizes them between open and load):
- *   watched   __u32 tgid -> __u32 (1)       which processes to record
+ * Maps (hash maps):
+ *   tracked   the processes watched: the process tracker's map
+ *             (pyhang/proctrack.h), shared before load, as is exec_gens
  *   inflight  __u32 tid  -> pyh_watch_call  the call a thread is in; the entry
  *             stays after the call returns with start_ns = 0, so the hot path
  *             is two lookups and stores into the value, never an insert/delete
@@ -16,11 +17,6 @@
  *             (PyEval_RestoreThread / take_gil entered, not yet returned)
  *   lockacq   __u32 tid  -> __u64 lock       acquire in progress
  *   holders   __u64 lock -> pyh_watch_holder who holds a PyThread lock
- *   exec_gens __u32 tgid -> __u32           how many times the process exec'd
- *             since watch loaded (absent: 0); deleted when the process exits.
- *             The user side records the value before it attaches and
- *             re-attaches when it changes (a lost exec event cannot leave a
- *             stale layout)
  *   events    ring buffer of pyh_watch_event
  */
 #ifndef PYHANG_WATCH_H
@@ -32,7 +28,6 @@
 #include <linux/types.h>
 #endif
 
-#define PYH_WATCH_MAX_TGIDS 1024
 #define PYH_WATCH_MAX_TIDS 65536
 #define PYH_WATCH_MAX_LOCKS 65536
 
@@ -61,14 +56,8 @@ struct pyh_watch_holder {
 };
 _Static_assert(sizeof(struct pyh_watch_holder) == 16, "struct pyh_watch_holder must match on both sides");
 
-/* pyh_watch_event.kind */
+/* pyh_watch_event.kind (process events are the tracker's: pyhang/proctrack.h) */
 #define PYH_WATCH_EV_RETURNED 1	/* a call that lasted at least min_report_ns returned */
-/* Process events (tgid set, the rest 0; nr = the new exec generation for EXEC).
- * EXEC is sent for every process of the machine when proc_events is set (--all),
- * EXIT and FORK only for watched processes (FORK: tgid is the new child). */
-#define PYH_WATCH_EV_EXEC 2
-#define PYH_WATCH_EV_EXIT 3
-#define PYH_WATCH_EV_FORK 4
 
 struct pyh_watch_event {
 	__u32 kind;
@@ -90,8 +79,6 @@ enum pyh_watch_counter {
 	PYH_WCNT_RETURNED,	/* returned events sent */
 	PYH_WCNT_RB_FULL,	/* ring buffer full */
 	PYH_WCNT_LOCK_ACQ,	/* PyThread lock acquisitions seen */
-	PYH_WCNT_PROC_EV,	/* process (exec/exit/fork) events sent */
-	PYH_WCNT_PROC_LOST,	/* process events lost (ring buffer full) */
 	PYH_WCNT_MAX,
 };
 

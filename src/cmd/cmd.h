@@ -2,6 +2,7 @@
  * code; argv[0] is the subcommand name, options follow. */
 #ifndef PYH_CMD_CMD_H
 #define PYH_CMD_CMD_H
+#include <signal.h>
 #include <sys/types.h>
 int pyh_cmd_dump(int argc, char **argv);
 int pyh_cmd_record(int argc, char **argv);
@@ -11,6 +12,18 @@ int pyh_cmd_watch(int argc, char **argv);
  * Return 0 or -EINVAL / -ERANGE. */
 int pyh_parse_long(const char *s, long min, long max, long *out);
 int pyh_parse_double(const char *s, double min, double max, double *out);
-/* Parse a PID option value; on error prints "pyhang: invalid PID 'x': ..." and returns -1. */
+/* Parse a PID option value. Returns 0, or -EINVAL / -ERANGE after printing
+ * "pyhang: invalid PID 'x': ..." (*out untouched). */
 int pyh_parse_pid(const char *s, pid_t *out);
+
+/* The signals a long-running command (record, watch) stops on, caught for
+ * as long as its engine runs: SIGINT and SIGTERM set *stop to the signal's
+ * number; with hup, SIGHUP sets *hup to 1 (else it keeps its disposition).
+ * pyh_cmd_restore_signals puts back what was there before. */
+struct pyh_cmd_signals {
+	struct sigaction old[3];	/* SIGINT, SIGTERM, SIGHUP */
+	int n;
+};
+void pyh_cmd_catch_signals(struct pyh_cmd_signals *s, volatile sig_atomic_t *stop, volatile sig_atomic_t *hup);
+void pyh_cmd_restore_signals(const struct pyh_cmd_signals *s);
 #endif

@@ -1,10 +1,7 @@
 /* pyhang watch: the hang detector. */
-#include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "log/log.h"
@@ -87,12 +84,14 @@ int pyh_cmd_watch(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	static volatile sig_atomic_t stop, rescan;
 	struct pyh_watch_opts o;
+	struct pyh_cmd_signals sigs;
 	char err[512] = "";
 	int c, rc;
 
 	memset(&o, 0, sizeof(o));
-	o.threshold_s = 5;
+	o.threshold_s = PYH_WATCH_DEFAULT_THRESHOLD_S;
 	o.ignore.defaults = 1;
 	o.out = stdout;
 	opterr = 0;
@@ -192,13 +191,18 @@ int pyh_cmd_watch(int argc, char **argv)
 		fprintf(stderr, "pyhang: give either --pid or --all, not both\n");
 		return 2;
 	}
-	if (!o.all && kill(o.pid, 0) && errno == ESRCH) {
-		fprintf(stderr, "pyhang: no process with PID %d\n", (int)o.pid);
+	o.stop = &stop;
+	o.rescan = &rescan;
+	pyh_cmd_catch_signals(&sigs, &stop, &rescan);
+	rc = pyh_watch_run(&o, err, sizeof(err));
+	pyh_cmd_restore_signals(&sigs);
+	switch (rc) {
+	case PYH_WATCH_DONE:
+		return 0;
+	case PYH_WATCH_HANG_SEEN:
+		return 3;
+	default:	/* the --pid process went away, or an error */
+		fprintf(stderr, "pyhang: %s\n", err[0] ? err : "watch failed");
 		return 1;
 	}
-	pyh_log_libbpf();
-	rc = pyh_watch_run(&o, err, sizeof(err));
-	if (rc == 1)
-		fprintf(stderr, "pyhang: %s\n", err[0] ? err : "watch failed");
-	return rc;
 }

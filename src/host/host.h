@@ -1,7 +1,8 @@
 /* The whole host: which processes run Python, what to call each of them, and
  * a tracker that keeps a set of attached Python processes current as
- * processes start, exec and exit. Used by `record --all` and `dump --all`;
- * written so that `watch --all` can use the same tracker with its own attach.
+ * processes start, exec and exit. `dump --all` uses the discovery and the
+ * labels; `record --all` and `watch --all` use the tracker, each with its own
+ * attach and detach.
  *
  * Everything read here comes from /proc and is treated as data: every file is
  * read with a bounded buffer, every list is bounded. */
@@ -104,17 +105,12 @@ int pyh_host_tracker_scan(struct pyh_host_tracker *tr, uint64_t now_ms);
  * events were dropped. Returns the number of processes newly attached. */
 int pyh_host_tracker_tick(struct pyh_host_tracker *tr, uint64_t now_ms);
 
-/* Processes attached now; and the /proc facts read when pid was attached
- * (NULL when pid is not attached). */
+/* Processes attached now. */
 int pyh_host_tracker_attached(const struct pyh_host_tracker *tr);
-const struct pyh_host_proc *pyh_host_tracker_proc(const struct pyh_host_tracker *tr, pid_t pid);
 
 /* Forget every process the tracker decided is not Python, so that the next
  * scan opens each of them again (a full re-read, e.g. on SIGHUP). */
 void pyh_host_tracker_forget_not_python(struct pyh_host_tracker *tr);
-
-/* Detach every attached process (calls ops->detach for each). */
-void pyh_host_tracker_detach_all(struct pyh_host_tracker *tr);
 
 /* A monotonic clock in milliseconds. */
 uint64_t pyh_host_now_ms(void);

@@ -32,7 +32,6 @@ struct pyh_host_entry {
 	uint64_t next_ms, deadline_ms;
 	unsigned backoff_ms;
 	char exe[160];			/* NOT_PYTHON: /proc/PID/exe then */
-	struct pyh_host_proc *proc;	/* ATTACHED: what /proc said */
 };
 
 struct pyh_host_event {
@@ -102,8 +101,6 @@ void pyh_host_tracker_free(struct pyh_host_tracker *tr)
 {
 	if (!tr)
 		return;
-	for (int i = 0; tr->e && i < tr->n; i++)
-		free(tr->e[i].proc);
 	free(tr->e);
 	free(tr->pids);
 	free(tr);
@@ -122,8 +119,6 @@ static void pyh_detach(struct pyh_host_tracker *tr, struct pyh_host_entry *e)
 	if (e->state != PYH_HS_ATTACHED)
 		return;
 	tr->ops.detach(tr->arg, e->pid);
-	free(e->proc);
-	e->proc = NULL;
 	e->state = PYH_HS_PENDING;
 	tr->nattached--;
 }
@@ -132,7 +127,6 @@ static void pyh_detach(struct pyh_host_tracker *tr, struct pyh_host_entry *e)
 static void pyh_remove(struct pyh_host_tracker *tr, struct pyh_host_entry *e)
 {
 	pyh_detach(tr, e);
-	free(e->proc);
 	*e = tr->e[--tr->n];
 	memset(&tr->e[tr->n], 0, sizeof(tr->e[tr->n]));
 }
@@ -203,8 +197,6 @@ static int pyh_try(struct pyh_host_tracker *tr, struct pyh_host_entry *e, uint64
 	if (rc)
 		goto give_up;
 	e->state = PYH_HS_ATTACHED;
-	e->proc = p;
-	p = NULL;
 	tr->nattached++;
 	rc = 1;
 	goto cleanup;
@@ -362,19 +354,6 @@ int pyh_host_tracker_tick(struct pyh_host_tracker *tr, uint64_t now_ms)
 int pyh_host_tracker_attached(const struct pyh_host_tracker *tr)
 {
 	return tr->nattached;
-}
-
-const struct pyh_host_proc *pyh_host_tracker_proc(const struct pyh_host_tracker *tr, pid_t pid)
-{
-	struct pyh_host_entry *e = pyh_find(tr, pid);
-
-	return e && e->state == PYH_HS_ATTACHED ? e->proc : NULL;
-}
-
-void pyh_host_tracker_detach_all(struct pyh_host_tracker *tr)
-{
-	for (int i = 0; i < tr->n; i++)
-		pyh_detach(tr, &tr->e[i]);
 }
 
 void pyh_host_tracker_forget_not_python(struct pyh_host_tracker *tr)

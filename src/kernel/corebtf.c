@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "proctrack.corebtf.h"
 #include "sampler.corebtf.h"
 #include "taskinfo.corebtf.h"
 #include "watch.corebtf.h"
@@ -30,6 +31,8 @@ struct pyh_corebtf {
 static struct pyh_corebtf pyh_corebtf[PYH_COREBTF_UNITS] = {
 	[PYH_COREBTF_SAMPLER] = { "sampler", pyh_corebtf_sampler, sizeof(pyh_corebtf_sampler),
 				  PYH_COREBTF_sampler_VMLINUX_SIZE, PYH_COREBTF_sampler_VMLINUX_CRC, -1, "" },
+	[PYH_COREBTF_PROCTRACK] = { "proctrack", pyh_corebtf_proctrack, sizeof(pyh_corebtf_proctrack),
+				    PYH_COREBTF_proctrack_VMLINUX_SIZE, PYH_COREBTF_proctrack_VMLINUX_CRC, -1, "" },
 	[PYH_COREBTF_TASKINFO] = { "taskinfo", pyh_corebtf_taskinfo, sizeof(pyh_corebtf_taskinfo),
 				   PYH_COREBTF_taskinfo_VMLINUX_SIZE, PYH_COREBTF_taskinfo_VMLINUX_CRC, -1, "" },
 	[PYH_COREBTF_WATCH] = { "watch", pyh_corebtf_watch, sizeof(pyh_corebtf_watch),

@@ -10,6 +10,7 @@
 
 enum pyh_corebtf_unit {
 	PYH_COREBTF_SAMPLER = 0,	/* bpf/sampler.bpf.c */
+	PYH_COREBTF_PROCTRACK,		/* bpf/proctrack.bpf.c */
 	PYH_COREBTF_TASKINFO,		/* bpf/taskinfo.bpf.c */
 	PYH_COREBTF_WATCH,		/* bpf/watch.bpf.c */
 	PYH_COREBTF_UNITS,

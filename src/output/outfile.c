@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -239,4 +241,57 @@ cleanup:
 		free(tmp);
 	}
 	return r;
+}
+
+int pyh_profile_check_path(const char *path, char *err, size_t errsz)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	const char *slash;
+	int e;
+
+	if (!strcmp(path, "-"))
+		return 0;
+	if (!*path) {
+		snprintf(err, errsz, "empty output path");
+		return -EINVAL;
+	}
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			snprintf(err, errsz, "cannot write the profile to '%s': it is a directory", path);
+			return -EISDIR;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+			if (access(path, W_OK)) {
+				e = errno;
+				snprintf(err, errsz, "cannot write the profile to '%s': %s", path, strerror(e));
+				return -e;
+			}
+			return 0; /* a pipe or device, written directly */
+		}
+	}
+	slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &st)) {
+		e = errno;
+		snprintf(err, errsz, "cannot write the profile to '%s': directory '%s': %s", path, dir,
+			 strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errsz, "cannot write the profile to '%s': '%s' is not a directory", path, dir);
+		return -ENOTDIR;
+	}
+	if (access(dir, W_OK | X_OK)) {
+		e = errno;
+		snprintf(err, errsz, "cannot write the profile to '%s': directory '%s': %s", path, dir,
+			 strerror(e));
+		return -e;
+	}
+	return 0;
 }

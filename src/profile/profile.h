@@ -123,6 +123,12 @@ enum pyh_format pyh_format_parse(const char *name);
 /* From an output path's extension (.svg, .folded/.txt, .json/.speedscope.json, .pb.gz/.pprof); 0 if none. */
 enum pyh_format pyh_format_from_path(const char *path);
 
+/* Could a profile be written to path (checked before sampling starts)? "-",
+ * a writable pipe or device, or a path in a writable directory. Returns 0, or
+ * -errno with a one-line reason in err ("cannot write the profile to 'x':
+ * it is a directory"). */
+int pyh_profile_check_path(const char *path, char *err, size_t errsz);
+
 /* Write the profile to path in format fmt. "-" means stdout. A pipe, a
  * character device or stdout is written directly; otherwise the profile is
  * written to a temporary file in the same directory and renamed over path

@@ -184,13 +184,6 @@ int pyh_collector_has_target(const struct pyh_collector *c, pid_t pid)
 	return pyh_find(c, pid) != NULL;
 }
 
-const struct pyh_target *pyh_collector_target(const struct pyh_collector *c, pid_t pid)
-{
-	struct pyh_ctarget *ct = pyh_find(c, pid);
-
-	return ct ? &ct->t : NULL;
-}
-
 void pyh_collector_mark_gone(struct pyh_collector *c, pid_t pid)
 {
 	struct pyh_ctarget *ct = pyh_find(c, pid);

@@ -56,8 +56,6 @@ void pyh_collector_free(struct pyh_collector *c); /* NULL-safe; frees the target
  * -E2BIG past PYH_COLLECTOR_MAX_TARGETS. */
 int pyh_collector_add_target(struct pyh_collector *c, const struct pyh_target *t);
 int pyh_collector_has_target(const struct pyh_collector *c, pid_t pid);
-/* The copy of the target the collector keeps (NULL if unknown). */
-const struct pyh_target *pyh_collector_target(const struct pyh_collector *c, pid_t pid);
 #define PYH_COLLECTOR_MAX_TARGETS 1024
 
 /* The texts --group uses for process pid (copied, cut to 255 bytes; NULL

@@ -12,7 +12,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "kernel/bpf_features.h"
 #include "kernel/corebtf.h"
 #include "sampler.skel.h"
 
@@ -33,10 +32,6 @@ struct pyh_sampler {
 	void *cb_arg;
 	struct pyh_armed *armed;	/* per_thread: threads with a perf event of their own */
 	int narmed;
-	struct bpf_link *proc_links[3];	/* exec, exit, fork (host mode) */
-	const char *proc_kind;
-	pyh_proc_cb proc_cb;
-	void *proc_arg;
 };
 
 static const char *const pyh_counter_names[PYH_CNT_MAX] = {
@@ -50,7 +45,6 @@ static const char *const pyh_counter_names[PYH_CNT_MAX] = {
 	[PYH_CNT_READ_ERROR] = "thread state unreadable",
 	[PYH_CNT_CACHE_STALE] = "stale thread-state cache entry",
 	[PYH_CNT_STALE_TARGET] = "PID reused or program exec'd (entry not used)",
-	[PYH_CNT_PROC_LOST] = "process events lost",
 	[PYH_CNT_NATIVE_NO_STACK] = "user stack not copied (no native frames)",
 };
 
@@ -66,15 +60,6 @@ static int pyh_ringbuf_cb(void *ctx, void *data, size_t len)
 	struct pyh_sampler *s = ctx;
 
 	return s->cb ? s->cb(data, len, s->cb_arg) : 0;
-}
-
-static int pyh_procrb_cb(void *ctx, void *data, size_t len)
-{
-	struct pyh_sampler *s = ctx;
-
-	if (len >= sizeof(struct pyh_proc_event) && s->proc_cb)
-		s->proc_cb(data, s->proc_arg);
-	return 0;
 }
 
 static size_t pyh_round_pow2(size_t n)
@@ -148,29 +133,8 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 
 		s->skel->rodata->clk_tck_ns = tck > 0 && tck <= 1000000000L ? 1000000000ULL / (__u64)tck : 0;
 	}
-	s->skel->rodata->proc_events = o->proc_events ? 1 : 0;
-	if (o->proc_events) {
-		int btf = pyh_bpf_has_tp_btf("sched_process_exec") &&
-			  pyh_bpf_has_tp_btf("sched_process_exit") &&
-			  pyh_bpf_has_tp_btf("sched_process_fork");
-
-		s->proc_kind = btf ? "tp_btf" : "tracepoint";
-		bpf_program__set_autoload(s->skel->progs.pyh_exec_btf, btf);
-		bpf_program__set_autoload(s->skel->progs.pyh_exit_btf, btf);
-		bpf_program__set_autoload(s->skel->progs.pyh_fork_btf, btf);
-		bpf_program__set_autoload(s->skel->progs.pyh_exec_tp, !btf);
-		bpf_program__set_autoload(s->skel->progs.pyh_exit_tp, !btf);
-		bpf_program__set_autoload(s->skel->progs.pyh_fork_tp, !btf);
-		s->proc_cb = o->proc_cb;
-		s->proc_arg = o->proc_arg;
-	} else {
-		bpf_program__set_autoload(s->skel->progs.pyh_exec_btf, false);
-		bpf_program__set_autoload(s->skel->progs.pyh_exit_btf, false);
-		bpf_program__set_autoload(s->skel->progs.pyh_exec_tp, false);
-		bpf_program__set_autoload(s->skel->progs.pyh_exit_tp, false);
-		bpf_program__set_autoload(s->skel->progs.pyh_fork_btf, false);
-		bpf_program__set_autoload(s->skel->progs.pyh_fork_tp, false);
-	}
+	if (o->pt && (e = pyh_proctrack_share(o->pt, s->skel->obj, err, errsz)))
+		return e;
 	e = bpf_map__set_max_entries(s->skel->maps.samples,
 				     (__u32)pyh_round_pow2(o->ringbuf_bytes ? o->ringbuf_bytes : 8u << 20));
 	if (!e && o->max_targets > 0)
@@ -308,32 +272,9 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 		snprintf(err, errsz, "opening the sample ring buffer failed: %s", strerror(-e));
 		goto cleanup;
 	}
-	if (o->proc_events) {
-		int btf = !strcmp(s->proc_kind, "tp_btf");
-		static const char *const names[3] = { "sched_process_exec", "sched_process_exit",
-						      "sched_process_fork" };
-		struct bpf_program *progs[3] = {
-			btf ? s->skel->progs.pyh_exec_btf : s->skel->progs.pyh_exec_tp,
-			btf ? s->skel->progs.pyh_exit_btf : s->skel->progs.pyh_exit_tp,
-			btf ? s->skel->progs.pyh_fork_btf : s->skel->progs.pyh_fork_tp,
-		};
-
-		e = ring_buffer__add(s->rb, bpf_map__fd(s->skel->maps.procs), pyh_procrb_cb, s);
-		if (e) {
-			snprintf(err, errsz, "opening the process-event ring buffer failed: %s",
-				 strerror(-e));
-			goto cleanup;
-		}
-		for (int i = 0; i < 3; i++) {
-			s->proc_links[i] = bpf_program__attach(progs[i]);
-			if (!s->proc_links[i]) {
-				e = -errno;
-				snprintf(err, errsz, "attaching to the %s %s failed: %s%s", s->proc_kind,
-					 names[i], strerror(-e),
-					 btf ? "" : " (is tracefs mounted at /sys/kernel/tracing?)");
-				goto cleanup;
-			}
-		}
+	if (o->pt && (e = pyh_proctrack_add_ring(o->pt, s->rb))) {
+		snprintf(err, errsz, "polling the process tracker's ring buffer failed: %s", strerror(-e));
+		goto cleanup;
 	}
 	*out = s;
 	return 0;
@@ -347,20 +288,6 @@ int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, ch
 			   size_t errsz)
 {
 	return pyh_sampler_add_target_checked(s, t, 0, 0, err, errsz);
-}
-
-uint32_t pyh_sampler_exec_gen(struct pyh_sampler *s, pid_t pid)
-{
-	__u32 key = (__u32)pid, v = 0;
-
-	if (!s->proc_kind || bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.exec_gens), &key, &v))
-		return 0;
-	return v;
-}
-
-const char *pyh_sampler_proc_events_kind(const struct pyh_sampler *s)
-{
-	return s->proc_kind;
 }
 
 int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_target *t,
@@ -505,9 +432,6 @@ void pyh_sampler_free(struct pyh_sampler *s)
 		pyh_sampler_disarm_thread(s, s->armed[0].tid);
 	free(s->armed);
 	ring_buffer__free(s->rb);
-	bpf_link__destroy(s->proc_links[0]);
-	bpf_link__destroy(s->proc_links[1]);
-	bpf_link__destroy(s->proc_links[2]);
 	for (int i = 0; s->links && i < s->ncpus_possible; i++)
 		bpf_link__destroy(s->links[i]);
 	for (int i = 0; s->pfds && i < s->ncpus_possible; i++)

@@ -6,11 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "host/proctrack.h"
 #include "pyhang/sample.h"
 #include "python/target.h"
-
-/* Called from pyh_sampler_poll() for every process event (host mode). */
-typedef void (*pyh_proc_cb)(const struct pyh_proc_event *e, void *arg);
 
 struct pyh_sampler_opts {
 	unsigned rate_hz;	/* 1 .. PYH_SAMPLER_MAX_HZ */
@@ -26,12 +24,10 @@ struct pyh_sampler_opts {
 	 * kernel that cannot is not a failure: samples come without, and
 	 * pyh_sampler_native_missing() says why. */
 	int native;
-	/* Host mode: also load the exec/exit tracepoint programs (tp_btf when the
-	 * kernel accepts it, else the classic tracepoint) and hand every event to
-	 * proc_cb (which must be set). Off: nothing but the perf_event program. */
-	int proc_events;
-	pyh_proc_cb proc_cb;
-	void *proc_arg;
+	/* Host mode: the process tracker, whose exec generations the sampler
+	 * checks at every sample and whose events pyh_sampler_poll() delivers.
+	 * NULL: generations are all 0 (pyh_sampler_add_target's entries). */
+	struct pyh_proctrack *pt;
 };
 
 #define PYH_SAMPLER_MAX_HZ 10000
@@ -54,15 +50,10 @@ int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, ch
 			   size_t errsz);
 /* Like pyh_sampler_add_target, and the entry is used only while the process
  * is the one that started at start_ticks (/proc/PID/stat starttime; 0: not
- * checked) and has exec'd exec_gen times (pyh_sampler_exec_gen() read BEFORE
- * the target was opened). See struct pyh_sample_target. */
+ * checked) and has exec'd exec_gen times (pyh_proctrack_exec_gen() read
+ * BEFORE the target was opened). See struct pyh_sample_target. */
 int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_target *t,
 				   uint64_t start_ticks, uint32_t exec_gen, char *err, size_t errsz);
-/* The exec generation of pid as the exec tracepoint counts it (0 when it has
- * not exec'd since the sampler loaded, or without proc_events). */
-uint32_t pyh_sampler_exec_gen(struct pyh_sampler *s, pid_t pid);
-/* "tp_btf", "tracepoint", or NULL without proc_events. */
-const char *pyh_sampler_proc_events_kind(const struct pyh_sampler *s);
 
 /* per_thread samplers: sample thread tid (of a target) every period_ns of
  * its own time on a CPU, from now until disarmed: a thread that is running

@@ -22,11 +22,6 @@ static const char *const pyh_kind_names[PYH_MK_COUNT] = {
 	"blocked", "returned", "spinning", "gil", "deadlock", "stuck",
 };
 
-const char *pyh_metrics_kind_name(int kind)
-{
-	return kind >= 0 && kind < PYH_MK_COUNT ? pyh_kind_names[kind] : NULL;
-}
-
 int pyh_metrics_kind_of(const char *name)
 {
 	for (int i = 0; name && i < PYH_MK_COUNT; i++)

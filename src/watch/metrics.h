@@ -30,9 +30,7 @@ enum pyh_metrics_kind {
 	PYH_MK_COUNT,
 };
 
-/* The name of a kind ("blocked" ...), NULL out of range; and the kind of a
- * name, -1 when unknown. */
-const char *pyh_metrics_kind_name(int kind);
+/* The kind of an event name ("blocked" ...), -1 when unknown. */
 int pyh_metrics_kind_of(const char *name);
 
 struct pyh_metrics_proc {

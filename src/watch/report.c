@@ -1,5 +1,5 @@
 /* Writing hang events: human text, JSON lines, and --exec. */
-#include "watch/watch.h"
+#include "watch/event.h"
 
 #include <errno.h>
 #include <signal.h>

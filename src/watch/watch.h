@@ -1,70 +1,36 @@
-/* The hang detector: watch Python processes and report, as it happens, threads
- * blocked in one call, deadlocked on Python locks, spinning in one place or
- * starved of the GIL. BPF records calls and lock/GIL activity (bpf/watch.bpf.c);
- * this side scans every ~200 ms, reads stacks from user space and reports. */
+/* The hang detector's engine: watch Python processes and report, as it
+ * happens, threads blocked in one call, deadlocked on Python locks, spinning
+ * in one place or starved of the GIL.
+ *
+ * Who does what:
+ *   watch/probes.c   the BPF side (bpf/watch.bpf.c): records calls, lock
+ *                    holders and GIL waits; uprobes per interpreter binary
+ *   host/proctrack.c exec generations and process events (shared by record)
+ *   watch/detect.c   the detectors: pure decisions on what was recorded
+ *   watch/watched.c  one watched process: identity, readers, threads
+ *   watch/watch.c    this engine: setup, the loop, the set of processes, the
+ *                    process events and host tracker's callbacks, metrics
+ *   watch/scan.c     each scan (every 200 ms): the maps read, the detectors
+ *                    fed, their decisions turned into events
+ *                    (watch/watcher.h: the state these two share)
+ *   watch/report.c   the events' writers and --exec */
 #ifndef PYH_WATCH_WATCH_H
 #define PYH_WATCH_WATCH_H
-#include <stdint.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "dump/dump.h"
 #include "watch/ignore.h"
 
-#define PYH_WATCH_EV_MAX_THREADS 8
 #define PYH_WATCH_MAX_PROCS 256
-
-/* One thread named by an event. */
-struct pyh_wthread {
-	pid_t tid;
-	char comm[17];
-	double seconds;			/* how long it has been in this state */
-	int has_call;			/* in a system call: nr, args, detail valid */
-	long nr;
-	uint64_t args[3];
-	char detail[512];
-	char wchan[64];
-	uint64_t lock;			/* deadlock: the lock it waits for, 0 unknown */
-	pid_t holder;			/* deadlock: who holds that lock, 0 unknown */
-	struct pyh_frame *frames;	/* innermost first; each held */
-	int nframes;
-};
-
-struct pyh_wevent {
-	const char *kind;		/* "blocked" "returned" "spinning" "gil" "deadlock" "stuck" */
-	double wall;			/* when it was detected, seconds since the epoch */
-	pid_t pid;
-	char cmdline[256];
-	char version[32];
-	pid_t ns_pid;			/* pid in the process's own PID namespace, 0 unknown */
-	char label[256];		/* pyh_host_label: "app.py [pid 7 (pid 1 in its namespace), 3.12.1]" */
-	char cgroup[256];		/* "/system.slice/app.service", "" unknown */
-	double seconds;			/* of th[0]; "returned": the whole call */
-	int possible;			/* deadlock inferred from stacks, holders unknown */
-	long ret;			/* "returned": the call's return value, when ret_known */
-	int ret_known;			/* 0: the thread woke up (sched_switch mode), value unknown */
-	char note[256];
-	struct pyh_wthread th[PYH_WATCH_EV_MAX_THREADS]; /* th[0] the subject; gil: th[1] the holder */
-	int nth;
-};
-
-void pyh_wevent_free(struct pyh_wevent *e); /* frees frames; NULL-safe */
-
-/* Writers (src/watch/report.c). Return 0 or -EIO. */
-int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f);
-int pyh_wevent_write_json(const struct pyh_wevent *e, FILE *f);
-/* The event as one line of JSON in a malloc'd string (NULL when out of memory). */
-char *pyh_wevent_json_string(const struct pyh_wevent *e);
-/* Run cmd with /bin/sh -c, PYHANG_EVENT/PID/TID/SECONDS/JSON in its environment,
- * without waiting for it (children are reaped by pyh_watch_reap). Returns 0 or -errno. */
-int pyh_wevent_exec(const struct pyh_wevent *e, const char *cmd);
-void pyh_watch_reap(void);
+#define PYH_WATCH_DEFAULT_THRESHOLD_S 5.0
 
 struct pyh_watch_opts {
 	pid_t pid;			/* 0 with all */
 	int all;
 	double threshold_s;		/* 0.1 .. 86400 */
-	double duration_s;		/* 0: until interrupted */
+	double duration_s;		/* 0: until *stop */
 	int once;
 	int json;
 	const char *exec_cmd;
@@ -73,13 +39,26 @@ struct pyh_watch_opts {
 	struct pyh_ignore ignore;
 	const char *metrics_addr;	/* --metrics ADDR:PORT, NULL: no server */
 	FILE *out;
+	/* Set asynchronously (the command's signal handlers). *stop non-zero
+	 * ends the watch; its value, a signal number, is named in the summary.
+	 * *rescan non-zero asks for the set of processes to be read again (a
+	 * full rescan of /proc with --all), said on stderr; the engine clears it. */
+	volatile sig_atomic_t *stop;
+	volatile sig_atomic_t *rescan;
 };
 
-/* Run until the duration ends, SIGINT/SIGTERM, --once's first hang, or (with
- * pid) the process exits. SIGHUP re-reads the set of processes (a full rescan
- * of /proc with --all) and says so on stderr. At the end (not when the --pid
- * process exited) one summary line goes to stderr. Returns the exit code: 0,
- * 3 (--once saw a hang), or 1 with a one-line reason (without "pyhang:") in
- * err (also when the metrics address cannot be served). */
+/* How a watch ended, when it did not fail. */
+enum pyh_watch_end {
+	PYH_WATCH_DONE = 0,		/* the duration ended, or *stop */
+	PYH_WATCH_HANG_SEEN,		/* --once: the first hang was reported */
+	PYH_WATCH_TARGET_GONE,		/* the --pid process exited or exec'd (err says which) */
+};
+
+/* Watch until the duration ends, *stop, --once's first hang, or (with pid)
+ * the process exits or execs. At the end, except when the --pid process went
+ * away, one summary line goes to stderr. Returns an enum pyh_watch_end, or
+ * -errno with a one-line reason (without "pyhang:") in err: the process is
+ * not Python, the metrics address cannot be served, BPF cannot be loaded,
+ * the ring buffer cannot be read. Everything is torn down when it returns. */
 int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz);
 #endif

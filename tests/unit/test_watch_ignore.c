@@ -10,7 +10,7 @@
 
 #include "frame_fixture.h"
 #include "watch/ignore.h"
-#include "watch/watch.h"
+#include "watch/event.h"
 
 #define F(fn, file, line) pyh_test_frame(fn, fn, file, line)
 

@@ -1,0 +1,331 @@
+/* The hang detectors: decisions only (see detect.h). */
+#include "watch/detect.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+struct pyh_wthreads {
+	int n;
+	struct pyh_wthr slot[PYH_WATCH_THR_SLOTS];
+};
+
+_Static_assert((PYH_WATCH_THR_SLOTS & (PYH_WATCH_THR_SLOTS - 1)) == 0, "PYH_WATCH_THR_SLOTS is a power of two");
+
+const struct pyh_watch_call *pyh_scan_call(const struct pyh_scan *s, pid_t tid)
+{
+	for (int i = 0; i < s->ncalls; i++)
+		if (s->calls[i].tid == (uint32_t)tid)
+			return &s->calls[i].c;
+	return NULL;
+}
+
+int pyh_scan_over(const struct pyh_scan *s, const struct pyh_watch_call *c)
+{
+	return c && c->start_ns && s->now_ns >= c->start_ns && s->now_ns - c->start_ns >= s->threshold_ns;
+}
+
+double pyh_scan_seconds(const struct pyh_scan *s, uint64_t start_ns)
+{
+	return s->now_ns > start_ns ? (double)(s->now_ns - start_ns) / 1e9 : 0;
+}
+
+static int pyh_scan_in_gilwait(const struct pyh_scan *s, uint32_t tid)
+{
+	for (int i = 0; i < s->ngil; i++)
+		if (s->gil[i].tid == tid)
+			return 1;
+	return 0;
+}
+
+/* ---- the thread table ---------------------------------------------------- */
+
+struct pyh_wthreads *pyh_wthreads_new(void)
+{
+	return calloc(1, sizeof(struct pyh_wthreads));
+}
+
+void pyh_wthreads_free(struct pyh_wthreads *tt)
+{
+	free(tt);
+}
+
+/* The slot of tid: its entry, or the free slot where it would go; NULL when
+ * the table is full of others. */
+static struct pyh_wthr *pyh_wthreads_slot(const struct pyh_wthreads *tt, pid_t tid)
+{
+	uint32_t h = ((uint32_t)tid * 2654435761u) & (PYH_WATCH_THR_SLOTS - 1);
+
+	for (int i = 0; i < PYH_WATCH_THR_SLOTS; i++) {
+		const struct pyh_wthr *t = &tt->slot[(h + (uint32_t)i) & (PYH_WATCH_THR_SLOTS - 1)];
+
+		if (t->tid == tid || !t->tid)
+			return (struct pyh_wthr *)t;
+	}
+	return NULL;
+}
+
+struct pyh_wthr *pyh_wthreads_find(const struct pyh_wthreads *tt, pid_t tid)
+{
+	struct pyh_wthr *t = pyh_wthreads_slot(tt, tid);
+
+	return t && t->tid == tid ? t : NULL;
+}
+
+struct pyh_wthr *pyh_wthreads_get(struct pyh_wthreads *tt, pid_t tid)
+{
+	struct pyh_wthr *t = pyh_wthreads_slot(tt, tid);
+
+	if (!t || t->tid == tid)
+		return t;
+	if (tt->n >= PYH_WATCH_THR_SLOTS / 2)
+		return NULL;	/* bounded: more threads than we remember */
+	memset(t, 0, sizeof(*t));
+	t->tid = tid;
+	tt->n++;
+	return t;
+}
+
+/* ---- blocked ------------------------------------------------------------- */
+
+int pyh_detect_blocked_due(struct pyh_wthr *t, const struct pyh_wcall *c, const struct pyh_scan *s)
+{
+	if (!pyh_scan_over(s, &c->c) || t->blk.start == c->c.start_ns || pyh_scan_in_gilwait(s, c->tid))
+		return 0;
+	t->blk.start = c->c.start_ns;
+	t->blk.state = PYH_BLK_NONE;
+	t->blk.acquire = 0;
+	return 1;
+}
+
+enum pyh_blk pyh_detect_blocked_verdict(struct pyh_wthr *t, const struct pyh_blocked_facts *f)
+{
+	if (!f->python)
+		t->blk.state = PYH_BLK_SKIPPED;
+	else if (f->ignored)
+		t->blk.state = PYH_BLK_IGNORED;
+	else
+		t->blk.state = PYH_BLK_REPORTED;
+	t->blk.acquire = t->blk.state == PYH_BLK_REPORTED && f->futex && !f->holder && f->in_acquire;
+	return t->blk.state;
+}
+
+int pyh_detect_in_acquire(const struct pyh_frame *f, const char *line)
+{
+	const char *file;
+
+	if (!f || !f->ci)
+		return 0;
+	if (!strcmp(pyh_frame_function(f), "acquire") || !strcmp(pyh_frame_function(f), "__enter__"))
+		return 1;
+	file = pyh_frame_file(f);
+	if (file && strstr(file, "threading.py"))
+		return 0;	/* join, Condition.wait: not a lock someone holds */
+	return line && (strstr(line, "acquire(") != NULL || !strncmp(line, "with ", 5));
+}
+
+int pyh_detect_returned(struct pyh_wthr *t, uint64_t start_ns)
+{
+	if (t->blk.start != start_ns || (t->blk.state != PYH_BLK_REPORTED && t->blk.state != PYH_BLK_DEADLOCK))
+		return 0;
+	t->blk.state = PYH_BLK_NONE;
+	t->blk.acquire = 0;
+	return 1;
+}
+
+/* ---- deadlock ------------------------------------------------------------ */
+
+int pyh_detect_cycle(const struct pyh_scan *s, uint32_t tgid, pid_t tid, struct pyh_cycle *cy)
+{
+	pid_t cur = tid;
+
+	cy->n = 0;
+	for (int hop = 0; hop < PYH_WATCH_CHAIN_MAX; hop++) {
+		const struct pyh_watch_call *c = pyh_scan_call(s, cur);
+		pid_t h = 0;
+
+		if (!c || !c->start_ns || c->nr != SYS_futex)
+			break;
+		if (!s->holder || s->holder(s->holder_arg, c->args[0], tgid, &h) || h == cur)
+			break;
+		cy->tid[cy->n] = cur;
+		cy->lock[cy->n] = c->args[0];
+		cy->n++;
+		if (h == tid)
+			return cy->n;
+		for (int i = 0; i < cy->n; i++)
+			if (cy->tid[i] == h)
+				goto none;	/* a cycle, but not through tid: its own members report it */
+		cur = h;
+	}
+none:
+	cy->n = 0;
+	return 0;
+}
+
+void pyh_detect_cycle_mark(struct pyh_wthreads *tt, const struct pyh_scan *s, const struct pyh_cycle *cy)
+{
+	for (int i = 0; i < cy->n; i++) {
+		const struct pyh_watch_call *c = pyh_scan_call(s, cy->tid[i]);
+		struct pyh_wthr *t = pyh_wthreads_get(tt, cy->tid[i]);
+
+		if (!t || !c)
+			continue;
+		t->blk.start = c->start_ns;
+		t->blk.state = PYH_BLK_DEADLOCK;
+		t->blk.acquire = 0;
+	}
+}
+
+int pyh_detect_possible_deadlock(const struct pyh_scan *s, uint32_t tgid, const struct pyh_wthreads *tt,
+				 int *reported, pid_t who[PYH_WATCH_EV_MAX_THREADS])
+{
+	int n = 0;
+
+	for (int i = 0; i < s->ncalls && n < PYH_WATCH_EV_MAX_THREADS; i++) {
+		const struct pyh_wcall *f = &s->calls[i];
+		const struct pyh_wthr *t;
+
+		if (f->c.tgid != tgid || !f->c.start_ns)
+			continue;
+		t = pyh_wthreads_find(tt, (pid_t)f->tid);
+		if (t && t->blk.acquire && t->blk.start == f->c.start_ns)
+			who[n++] = t->tid;
+	}
+	if (n < 2) {
+		*reported = 0;
+		return 0;
+	}
+	if (*reported == n)
+		return 0;
+	*reported = n;
+	return n;
+}
+
+/* ---- stuck --------------------------------------------------------------- */
+
+int pyh_detect_stuck(const struct pyh_scan *s, uint32_t tgid, long nthreads, const struct pyh_wthreads *tt,
+		     int *reported, double *least)
+{
+	int nblocked = 0, nreal = 0;
+
+	*least = -1;
+	for (int i = 0; i < s->ncalls; i++) {
+		const struct pyh_wcall *f = &s->calls[i];
+		const struct pyh_wthr *t;
+		double sec;
+
+		if (f->c.tgid != tgid || !pyh_scan_over(s, &f->c))
+			continue;
+		nblocked++;
+		sec = pyh_scan_seconds(s, f->c.start_ns);
+		if (*least < 0 || sec < *least)
+			*least = sec;
+		t = pyh_wthreads_find(tt, (pid_t)f->tid);
+		if (t && t->blk.start == f->c.start_ns &&
+		    (t->blk.state == PYH_BLK_REPORTED || t->blk.state == PYH_BLK_DEADLOCK))
+			nreal++;
+	}
+	if (nthreads <= 0 || nblocked < nthreads || !nreal) {
+		*reported = 0;
+		return 0;
+	}
+	if (*reported)
+		return 0;
+	*reported = 1;
+	return 1;
+}
+
+/* ---- GIL starvation ------------------------------------------------------ */
+
+enum pyh_gil_verdict pyh_detect_gil(struct pyh_wthr *t, const struct pyh_wgil *g, const struct pyh_scan *s)
+{
+	uint64_t start = g->g.start_ns;
+
+	if (!start || s->now_ns < start || s->now_ns - start < s->threshold_ns)
+		return PYH_GIL_NO;
+	if (!t || t->gil.start == start)
+		return PYH_GIL_HUNG;
+	t->gil.start = start;
+	return PYH_GIL_REPORT;
+}
+
+/* ---- spinning ------------------------------------------------------------ */
+
+uint64_t pyh_spin_signature(const struct pyh_raw_frame *f, int n)
+{
+	uint64_t sig = 1469598103934665603ull;	/* FNV-1a */
+
+	for (int i = 0; i < n; i++) {
+		sig = (sig ^ f[i].code) * 1099511628211ull;
+		if (i > 0)
+			sig = (sig ^ f[i].offset) * 1099511628211ull;
+	}
+	return sig;
+}
+
+int pyh_detect_spin_ran(const struct pyh_wthr *t, uint64_t run_ns, const struct pyh_watch_call *c,
+			uint64_t now_ns)
+{
+	uint64_t dt = now_ns - t->spin.cpu_t;
+
+	if (!t->spin.cpu_t || now_ns < t->spin.cpu_t || run_ns < t->spin.cpu_ns)
+		return 0;
+	if ((run_ns - t->spin.cpu_ns) * 100 < dt * PYH_SPIN_MIN_CPU_PERCENT)
+		return 0;
+	return !(c && (c->start_ns || c->end_ns > t->spin.cpu_t));
+}
+
+enum pyh_spin pyh_detect_spin(struct pyh_wthr *t, uint64_t run_ns, const struct pyh_watch_call *c,
+			      const struct pyh_raw_frame *frames, int n, int whole, const struct pyh_scan *s)
+{
+	enum pyh_spin v;
+	uint64_t sig;
+
+	if (!pyh_detect_spin_ran(t, run_ns, c, s->now_ns)) {
+		v = t->spin.since ? PYH_SPIN_LEFT : PYH_SPIN_OFF_CPU;
+		t->spin.since = 0;
+		t->spin.reported = 0;
+	} else if (n <= 0 || !whole) {
+		v = PYH_SPIN_TORN;	/* a torn read of a running stack: judge on the next look */
+	} else if (sig = pyh_spin_signature(frames, n), !t->spin.since || t->spin.sig != sig) {
+		v = PYH_SPIN_NEW;
+		t->spin.since = t->spin.cpu_t;
+		t->spin.sig = sig;
+		t->spin.reported = 0;
+	} else if (t->spin.reported) {
+		v = PYH_SPIN_HUNG;
+	} else if (s->now_ns - t->spin.since >= s->threshold_ns) {
+		v = PYH_SPIN_REPORT;
+		t->spin.reported = 1;
+	} else {
+		v = PYH_SPIN_SAME;
+	}
+	t->spin.cpu_t = s->now_ns;
+	t->spin.cpu_ns = run_ns;
+	return v;
+}
+
+/* ---- what is hung now ---------------------------------------------------- */
+
+void pyh_detect_count_hung(const struct pyh_scan *s, uint32_t tgid, const struct pyh_wthreads *tt,
+			   struct pyh_hung_count *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < s->ncalls; i++) {
+		const struct pyh_wcall *f = &s->calls[i];
+		const struct pyh_wthr *t;
+
+		if (f->c.tgid != tgid || !pyh_scan_over(s, &f->c))
+			continue;
+		out->over++;
+		t = pyh_wthreads_find(tt, (pid_t)f->tid);
+		if (!t || t->blk.start != f->c.start_ns)
+			continue;
+		if (t->blk.state == PYH_BLK_REPORTED)
+			out->blocked++;
+		else if (t->blk.state == PYH_BLK_DEADLOCK)
+			out->deadlock++;
+	}
+}

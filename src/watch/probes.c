@@ -1,0 +1,388 @@
+/* The hang detector's BPF side: lifecycle open -> configure -> load -> attach,
+ * then uprobes per interpreter and reads of the maps. */
+#include "watch/probes.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "elf/elfsym.h"
+#include "kernel/bpf_features.h"
+#include "kernel/corebtf.h"
+#include "log/log.h"
+#include "proc/procfs.h"
+#include "watch.skel.h"
+
+#define PYH_PROBES_FORGET_BATCH 256	/* keys deleted per pass over a map */
+
+struct pyh_probe_bin {
+	dev_t dev;
+	ino_t ino;
+	struct pyh_probe_set set;
+};
+
+struct pyh_probes {
+	struct watch_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *sys_links[2];
+	struct pyh_probes_opts o;
+	struct pyh_proctrack *pt;
+	pyh_returned_cb cb;
+	void *arg;
+	struct pyh_probe_bin bins[PYH_PROBES_MAX_BINS];	/* --all: probes per interpreter binary */
+	int nbins;
+	uint64_t *cpuvals;		/* per-CPU counter values, ncpus */
+	int ncpus;
+};
+
+static int pyh_probes_ring_cb(void *ctx, void *data, size_t len)
+{
+	struct pyh_probes *pb = ctx;
+	const struct pyh_watch_event *ev = data;
+
+	if (len >= sizeof(*ev) && ev->kind == PYH_WATCH_EV_RETURNED && pb->cb)
+		pb->cb(ev, pb->arg);
+	return 0;
+}
+
+static void pyh_probes_unload(struct pyh_probes *pb)
+{
+	bpf_link__destroy(pb->sys_links[0]);
+	bpf_link__destroy(pb->sys_links[1]);
+	pb->sys_links[0] = pb->sys_links[1] = NULL;
+	watch_bpf__destroy(pb->skel);
+	pb->skel = NULL;
+}
+
+/* One attempt at loading with the chosen pair of programs: syscalls (sys_enter
+ * + sys_exit) or sched_switch, each as tp_btf (btf = 1) or as a classic
+ * tracepoint. Returns 0 or -errno with err filled; pb->skel NULL on failure. */
+static int pyh_probes_load(struct pyh_probes *pb, int btf, char *err, size_t errsz)
+{
+	struct bpf_program *progs[6];
+	int rc, want_a, want_b;
+
+	{
+		LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = pyh_corebtf_path(PYH_COREBTF_WATCH));
+
+		pb->skel = watch_bpf__open_opts(&oo);
+	}
+	if (!pb->skel) {
+		rc = -errno;
+		snprintf(err, errsz, "opening the BPF program failed: %s", strerror(-rc));
+		return rc ? rc : -EINVAL;
+	}
+	rc = pyh_proctrack_share(pb->pt, pb->skel->obj, err, errsz);
+	if (rc)
+		goto fail;
+	progs[0] = pb->skel->progs.pyh_enter_btf;
+	progs[1] = pb->skel->progs.pyh_exit_btf;
+	progs[2] = pb->skel->progs.pyh_enter_tp;
+	progs[3] = pb->skel->progs.pyh_exit_tp;
+	progs[4] = pb->skel->progs.pyh_switch_btf;
+	progs[5] = pb->skel->progs.pyh_switch_tp;
+	if (pb->o.trace_syscalls) {
+		want_a = btf ? 0 : 2;
+		want_b = want_a + 1;
+	} else {
+		want_a = want_b = btf ? 4 : 5;
+	}
+	for (int i = 0; i < 6; i++)
+		bpf_program__set_autoload(progs[i], i == want_a || i == want_b);
+	pb->skel->rodata->min_report_ns = pb->o.min_report_ns;
+	rc = watch_bpf__load(pb->skel);
+	if (rc) {
+		snprintf(err, errsz, "loading the BPF program failed: %s (root needed; -v shows the verifier log)",
+			 strerror(-rc));
+		goto fail;
+	}
+	pb->sys_links[0] = bpf_program__attach(progs[want_a]);
+	pb->sys_links[1] = want_b != want_a ? bpf_program__attach(progs[want_b]) : NULL;
+	if (!pb->sys_links[0] || (want_b != want_a && !pb->sys_links[1])) {
+		rc = -errno;
+		snprintf(err, errsz, "attaching to the %s tracepoint failed: %s",
+			 pb->o.trace_syscalls ? "raw_syscalls" : "sched_switch", strerror(-rc));
+		rc = rc ? rc : -EINVAL;
+		goto fail;
+	}
+	return 0;
+fail:
+	pyh_probes_unload(pb);
+	return rc;
+}
+
+int pyh_probes_open(const struct pyh_probes_opts *o, struct pyh_proctrack *pt, pyh_returned_cb cb,
+		    void *arg, struct pyh_probes **out, char *err, size_t errsz)
+{
+	struct pyh_probes *pb = NULL;
+	int rc, btf;
+
+	pb = calloc(1, sizeof(*pb));
+	if (!pb) {
+		snprintf(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
+	pb->o = *o;
+	pb->pt = pt;
+	pb->cb = cb;
+	pb->arg = arg;
+	pb->ncpus = libbpf_num_possible_cpus();
+	pb->cpuvals = pb->ncpus > 0 ? calloc((size_t)pb->ncpus, sizeof(*pb->cpuvals)) : NULL;
+	/* Probe features, not kernel versions: tp_btf when the kernel can attach it. */
+	if (o->trace_syscalls)
+		btf = pyh_bpf_has_tp_btf("sys_enter") && pyh_bpf_has_tp_btf("sys_exit");
+	else
+		btf = pyh_bpf_has_tp_btf("sched_switch");
+	rc = pyh_probes_load(pb, btf, err, errsz);
+	if (rc && btf)
+		rc = pyh_probes_load(pb, 0, err, errsz);
+	if (rc)
+		goto fail;
+	pb->rb = ring_buffer__new(bpf_map__fd(pb->skel->maps.events), pyh_probes_ring_cb, pb, NULL);
+	if (!pb->rb) {
+		rc = -errno;
+		snprintf(err, errsz, "opening the BPF ring buffer failed: %s", strerror(-rc));
+		rc = rc ? rc : -EINVAL;
+		goto fail;
+	}
+	rc = pyh_proctrack_add_ring(pt, pb->rb);
+	if (rc) {
+		snprintf(err, errsz, "polling the process tracker's ring buffer failed: %s", strerror(-rc));
+		goto fail;
+	}
+	if (pyh_log_verbosity())
+		fprintf(stderr, "pyhang: waits recorded with %s %s\n", btf ? "tp_btf" : "tracepoint",
+			o->trace_syscalls ? "raw_syscalls sys_enter/sys_exit" : "sched_switch");
+	*out = pb;
+	return 0;
+fail:
+	pyh_probes_free(pb);
+	return rc;
+}
+
+int pyh_probes_poll(struct pyh_probes *pb, int timeout_ms)
+{
+	return ring_buffer__poll(pb->rb, timeout_ms);
+}
+
+void pyh_probes_free(struct pyh_probes *pb)
+{
+	if (!pb)
+		return;
+	ring_buffer__free(pb->rb);
+	for (int i = 0; i < pb->nbins; i++)
+		pyh_probe_set_detach(&pb->bins[i].set);
+	pyh_probes_unload(pb);
+	free(pb->cpuvals);
+	free(pb);
+}
+
+/* ---- uprobes on interpreters -------------------------------------------- */
+
+/* One uprobe on func of the interpreter binary path, for process pid (-1:
+ * every process that maps it), into set. */
+static void pyh_attach_one(struct pyh_probe_set *set, pid_t pid, const char *path, struct bpf_program *prog,
+			   int ret, const char *func)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = func, .retprobe = ret);
+	struct bpf_link *l;
+
+	if (set->n >= PYH_PROBES_MAX_LINKS)
+		return;
+	l = bpf_program__attach_uprobe_opts(prog, pid, path, 0, &uo);
+	if (!l) {
+		int e = errno;
+
+		if (pyh_log_verbosity())
+			fprintf(stderr, "pyhang: uprobe on %s in %s: %s\n", func, path, strerror(e));
+		return;
+	}
+	set->links[set->n++] = l;
+}
+
+void pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const char *path, struct pyh_probe_set *set)
+{
+	struct pyh_elf *elf = NULL;
+	uint64_t v, sz;
+	int have_timed = 0, have_take_gil = 0, before = set->n;
+	const char *acq;
+
+	if (!pyh_elf_open(path, &elf)) {
+		have_timed = !pyh_elf_symbol(elf, "PyThread_acquire_lock_timed", &v, &sz);
+		have_take_gil = !pyh_elf_symbol(elf, "take_gil", &v, &sz);
+	}
+	pyh_elf_close(elf);
+	/* PyThread_acquire_lock_timed(lock, microseconds, intr_flag) on 3.x,
+	 * PyThread_acquire_lock(lock, waitflag) on 2.7. */
+	acq = have_timed ? "PyThread_acquire_lock_timed" : "PyThread_acquire_lock";
+	pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_acquire, 0, acq);
+	pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_acquire_ret, 1, acq);
+	pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_release, 0, "PyThread_release_lock");
+	set->lock_probes = set->n - before == 3;
+	if (!pb->o.no_gil) {
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_gil_wait, 0, "PyEval_RestoreThread");
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_gil_got, 1, "PyEval_RestoreThread");
+	}
+	if (have_take_gil && !pb->o.no_gil) {
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_gil_wait, 0, "take_gil");
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_gil_got, 1, "take_gil");
+	}
+}
+
+void pyh_probe_set_detach(struct pyh_probe_set *set)
+{
+	for (int i = 0; i < set->n; i++)
+		bpf_link__destroy(set->links[i]);
+	set->n = 0;
+	set->lock_probes = 0;
+}
+
+const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const char *path)
+{
+	struct stat st;
+	struct pyh_probe_bin *b;
+
+	if (stat(path, &st))
+		return NULL;
+	for (int i = 0; i < pb->nbins; i++)
+		if (pb->bins[i].dev == st.st_dev && pb->bins[i].ino == st.st_ino)
+			return &pb->bins[i].set;
+	if (pb->nbins >= PYH_PROBES_MAX_BINS)
+		return NULL;
+	b = &pb->bins[pb->nbins++];
+	memset(b, 0, sizeof(*b));
+	b->dev = st.st_dev;
+	b->ino = st.st_ino;
+	pyh_probes_attach_interp(pb, -1, path, &b->set);
+	return &b->set;
+}
+
+/* ---- the maps ------------------------------------------------------------ */
+
+/* Every entry of the tid-keyed map fd, at most max, into records of recsz
+ * bytes: the tid first, the value at voff. Returns how many. */
+static int pyh_read_tid_map(int fd, void *out, size_t recsz, size_t voff, int max)
+{
+	uint32_t key, next, *prev = NULL;
+	int n = 0, guard = 0;
+
+	while (n < max && guard++ < PYH_WATCH_MAX_TIDS && !bpf_map_get_next_key(fd, prev, &next)) {
+		char *rec = (char *)out + (size_t)n * recsz;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, rec + voff))
+			continue;
+		memcpy(rec, &key, sizeof(key));
+		n++;
+	}
+	return n;
+}
+
+int pyh_probes_read_calls(struct pyh_probes *pb, struct pyh_wcall *out, int max)
+{
+	_Static_assert(offsetof(struct pyh_wcall, tid) == 0, "tid first");
+	return pyh_read_tid_map(bpf_map__fd(pb->skel->maps.inflight), out, sizeof(*out),
+				offsetof(struct pyh_wcall, c), max);
+}
+
+int pyh_probes_read_gil(struct pyh_probes *pb, struct pyh_wgil *out, int max)
+{
+	_Static_assert(offsetof(struct pyh_wgil, tid) == 0, "tid first");
+	return pyh_read_tid_map(bpf_map__fd(pb->skel->maps.gilwait), out, sizeof(*out),
+				offsetof(struct pyh_wgil, g), max);
+}
+
+int pyh_probes_holder(void *arg, uint64_t lock, uint32_t tgid, pid_t *tid)
+{
+	struct pyh_probes *pb = arg;
+	struct pyh_watch_holder h;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(pb->skel->maps.holders), &lock, &h) || h.tgid != tgid)
+		return -ENOENT;
+	*tid = (pid_t)h.tid;
+	return 0;
+}
+
+void pyh_probes_seed_call(struct pyh_probes *pb, uint32_t tid, const struct pyh_watch_call *c)
+{
+	bpf_map_update_elem(bpf_map__fd(pb->skel->maps.inflight), &tid, c, BPF_NOEXIST);
+}
+
+void pyh_probes_forget_thread(struct pyh_probes *pb, uint32_t tgid, uint32_t tid, uint64_t ktime_ns)
+{
+	int ifd = bpf_map__fd(pb->skel->maps.inflight), gfd = bpf_map__fd(pb->skel->maps.gilwait);
+	struct pyh_watch_call c;
+	struct pyh_watch_gilwait g;
+
+	if (!bpf_map_lookup_elem(ifd, &tid, &c) && c.tgid == tgid && c.start_ns <= ktime_ns)
+		bpf_map_delete_elem(ifd, &tid);
+	if (!bpf_map_lookup_elem(gfd, &tid, &g) && g.tgid == tgid && g.start_ns <= ktime_ns)
+		bpf_map_delete_elem(gfd, &tid);
+	bpf_map_delete_elem(bpf_map__fd(pb->skel->maps.lockacq), &tid);
+}
+
+/* The locks tgid held. Keys are gathered a batch at a time and deleted after
+ * each pass: deleting under bpf_map_get_next_key would restart its walk. */
+static void pyh_forget_holders(struct pyh_probes *pb, uint32_t tgid)
+{
+	int fd = bpf_map__fd(pb->skel->maps.holders), guard = 0, n;
+	uint64_t key, next, *prev, dead[PYH_PROBES_FORGET_BATCH];
+
+	do {
+		n = 0;
+		prev = NULL;
+		while (n < PYH_PROBES_FORGET_BATCH && guard++ < PYH_WATCH_MAX_LOCKS &&
+		       !bpf_map_get_next_key(fd, prev, &next)) {
+			struct pyh_watch_holder h;
+
+			key = next;
+			prev = &key;
+			if (!bpf_map_lookup_elem(fd, &key, &h) && h.tgid == tgid)
+				dead[n++] = key;
+		}
+		for (int i = 0; i < n; i++)
+			bpf_map_delete_elem(fd, &dead[i]);
+	} while (n == PYH_PROBES_FORGET_BATCH);
+}
+
+void pyh_probes_forget_process(struct pyh_probes *pb, uint32_t tgid, const struct pyh_wcall *calls,
+			       int ncalls, const struct pyh_wgil *gil, int ngil)
+{
+	for (int i = 0; i < ncalls; i++)
+		if (calls[i].c.tgid == tgid)
+			bpf_map_delete_elem(bpf_map__fd(pb->skel->maps.inflight), &calls[i].tid);
+	for (int i = 0; i < ngil; i++)
+		if (gil[i].g.tgid == tgid)
+			bpf_map_delete_elem(bpf_map__fd(pb->skel->maps.gilwait), &gil[i].tid);
+	pyh_forget_holders(pb, tgid);
+}
+
+void pyh_probes_prune(struct pyh_probes *pb, const struct pyh_wcall *calls, int ncalls,
+		      const struct pyh_wgil *gil, int ngil)
+{
+	for (int i = 0; i < ncalls; i++)
+		if (!pyh_proc_exists((pid_t)calls[i].c.tgid, (pid_t)calls[i].tid))
+			bpf_map_delete_elem(bpf_map__fd(pb->skel->maps.inflight), &calls[i].tid);
+	/* a thread that died waiting for the GIL never ran its uretprobe */
+	for (int i = 0; i < ngil; i++)
+		if (!pyh_proc_exists((pid_t)gil[i].g.tgid, (pid_t)gil[i].tid))
+			bpf_map_delete_elem(bpf_map__fd(pb->skel->maps.gilwait), &gil[i].tid);
+}
+
+uint64_t pyh_probes_counter(struct pyh_probes *pb, uint32_t idx)
+{
+	uint64_t sum = 0;
+
+	if (!pb->cpuvals || bpf_map_lookup_elem(bpf_map__fd(pb->skel->maps.stats), &idx, pb->cpuvals))
+		return 0;
+	for (int c = 0; c < pb->ncpus; c++)
+		sum += pb->cpuvals[c];
+	return sum;
+}

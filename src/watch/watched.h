@@ -1,0 +1,104 @@
+/* One process `pyhang watch` watches: who it is (pid, start time, exec
+ * generation, labels), how to read it (its layout, code and source caches),
+ * its Python threads as read once per scan, and what the detectors remember
+ * of it (watch/detect.h). Reads the target and /proc only: its uprobes are
+ * kept here (probes) but attached and detached by the BPF side (watch/probes.c). */
+#ifndef PYH_WATCH_WATCHED_H
+#define PYH_WATCH_WATCHED_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "host/host.h"
+#include "python/target.h"
+#include "python/threads.h"
+#include "watch/detect.h"
+#include "watch/event.h"
+#include "watch/probes.h"
+
+#define PYH_WATCH_STACK_FRAMES 256	/* frames kept per thread in an event */
+
+struct pyh_codecache;
+struct pyh_source;
+
+struct pyh_watched {
+	pid_t pid;
+	struct {			/* which process and program this is */
+		uint64_t start_time;	/* /proc/PID/stat starttime */
+		uint32_t gen;		/* exec generation when attached */
+		struct pyh_host_proc hp; /* what /proc said when attached */
+		char cmdline[256];
+		char version[32];
+		char label[256];
+	} id;
+	struct {			/* reading it */
+		struct pyh_target t;
+		struct pyh_codecache *cache;
+		struct pyh_source *src;
+		struct pyh_raw_frame raw[PYH_WATCH_STACK_FRAMES];
+		uint64_t raw_addrs[PYH_WATCH_STACK_FRAMES];
+	} rd;
+	struct {			/* its Python threads, read at most once per scan */
+		struct pyh_pythread *list;	/* PYH_MAX_THREADS */
+		int n;
+		uint64_t gil_tstate;
+		int fresh;
+	} py;
+	struct {			/* what the detectors remember */
+		struct pyh_wthreads *threads;
+		int stuck_reported;
+		int possible_reported;	/* threads in the possible deadlock reported */
+		pid_t *tids;		/* PYH_MAX_THREADS: its threads, for the spinning check */
+		int spin_cursor;	/* where the next spinning check starts */
+	} det;
+	struct {			/* threads hung in this scan, for the metrics */
+		int gil, spin;
+	} hung;
+	struct {
+		int stale;		/* exec'd: to be dropped, never read again */
+		int exited;		/* its exit event came */
+	} state;
+	struct pyh_probe_set probes;	/* --pid: its own uprobes (--all: per binary) */
+	int lock_probes;		/* lock holders are tracked */
+};
+
+/* Start knowing pid: t is its target already opened (NULL: open it here),
+ * hp what /proc said (NULL: read it here), gen the exec generation read
+ * before t was opened. Returns 0 with *out, or -errno with err filled
+ * (nothing kept). Attaches nothing. */
+int pyh_watched_open(pid_t pid, const struct pyh_target *t, const struct pyh_host_proc *hp, uint32_t gen,
+		     struct pyh_watched **out, char *err, size_t errsz);
+void pyh_watched_free(struct pyh_watched *p); /* NULL-safe; the probes must be detached */
+
+/* A new scan: the Python threads are read again when asked, the hung counts restart. */
+void pyh_watched_new_scan(struct pyh_watched *p);
+
+/* Its Python thread tid, NULL when tid is not one; the thread holding the
+ * GIL, 0 when none or unknown. */
+const struct pyh_pythread *pyh_watched_pythread(struct pyh_watched *p, pid_t tid);
+pid_t pyh_watched_gil_holder(struct pyh_watched *p);
+
+/* The raw stack of thread tid read from user space into p->rd.raw
+ * (innermost first); *whole: the walk reached the chain's end or cut it on
+ * purpose. Returns the number of frames, or -ESRCH when tid is not a Python thread. */
+int pyh_watched_raw_stack(struct pyh_watched *p, pid_t tid, int *whole);
+
+/* th->frames from th->tid's Python stack, named. Returns 1 when it is a
+ * Python thread (frames may still be 0 when memory ran out), else 0. */
+int pyh_watched_fill_stack(struct pyh_watched *p, struct pyh_wthread *th);
+
+/* th's name and wait channel from /proc; with c, the call it is in (and what
+ * that call waits for, when /proc still shows it in that call). */
+void pyh_watched_fill_task(struct pyh_watched *p, struct pyh_wthread *th, const struct pyh_watch_call *c);
+
+/* e zeroed and set up as an event of kind about p, detected now. */
+void pyh_watched_event(struct pyh_watched *p, struct pyh_wevent *e, const char *kind);
+
+/* The source line of frame f into buf; NULL when it cannot be read. */
+const char *pyh_watched_source_line(struct pyh_watched *p, const struct pyh_frame *f, char *buf, size_t bufsz);
+
+/* The calls its threads were blocked in before watch started, from /proc
+ * (now_ns: the monotonic clock now), each handed to found. */
+void pyh_watched_blocked_calls(struct pyh_watched *p, uint64_t now_ns,
+			       void (*found)(void *arg, uint32_t tid, const struct pyh_watch_call *c), void *arg);
+#endif
