@@ -544,10 +544,14 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 		count(PYH_CNT_NO_TSTATE);
 		return 0;
 	}
-	gil = gil_flags(t, tstate);
-	if ((t->flags & PYH_TARGET_GIL_ONLY) && !(gil & PYH_SAMPLE_GIL_HELD)) {
-		count(PYH_CNT_GIL_FILTERED);
-		return 0;
+	/* The GIL costs up to four reads; only --gil asks for it (sample.h). */
+	gil = 0;
+	if (t->flags & PYH_TARGET_GIL_ONLY) {
+		gil = gil_flags(t, tstate);
+		if (!(gil & PYH_SAMPLE_GIL_HELD)) {
+			count(PYH_CNT_GIL_FILTERED);
+			return 0;
+		}
 	}
 	s = &wk->s;
 	c = &wk->w;

@@ -56,6 +56,9 @@ _Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 3
 #define PYH_SAMPLE_TRUNCATED 0x1u	/* deeper than PYH_SAMPLE_MAX_DEPTH: root frames missing */
 #define PYH_SAMPLE_GIL_HELD 0x2u	/* the thread held the GIL when sampled */
 #define PYH_SAMPLE_GIL_KNOWN 0x4u	/* PYH_SAMPLE_GIL_HELD is meaningful */
+/* The GIL flags are computed only for a PYH_TARGET_GIL_ONLY target: they cost
+ * up to four reads per sample and nothing else reads them (every sample such a
+ * target sends has both set). */
 #define PYH_SAMPLE_BROKEN 0x8u		/* the walk did not reach the end of the chain (why: walk_status) */
 #define PYH_SAMPLE_NATIVE 0x10u		/* a struct pyh_sample_native follows frames[depth] */
 

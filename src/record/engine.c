@@ -22,7 +22,12 @@
 /* How often samples are taken from the ring buffer and named: often enough that a
  * process's code objects are read while it lives, rarely enough to cost nothing
  * (the BPF side does not wake us per sample). */
-#define PYH_REC_POLL_MS 20
+/* The loop wakes every 10,000 samples' worth of one thread's ticks, between
+ * 20 and 100 ms: at 99 Hz a wake-up (its epoll, /proc read) costs more than
+ * the samples it reads, and the sampler forces a wake-up whenever the ring
+ * is a quarter full, so a longer period loses nothing. */
+#define PYH_REC_POLL_MIN_MS 20
+#define PYH_REC_POLL_MAX_MS 100
 #define PYH_REC_MAX_SEEN 1024		/* --subprocesses: descendants remembered as not Python */
 #define PYH_REC_MAX_ANCESTRY 64		/* parents followed up to the main process */
 /* Rounds of taking what is in the ring buffer: before a process event is acted on
@@ -400,11 +405,16 @@ static int pyh_rec_loop(struct pyh_recstate *st, double t0, char *why, size_t wh
 	double now, last_scan = 0, last_progress = 0, elapsed;
 	uint64_t idle_ticks_done = 0;
 	int tty = isatty(STDERR_FILENO), e;
+	int poll_ms = o->rate > 0 ? (int)(10000 / o->rate) : PYH_REC_POLL_MAX_MS;
 
+	if (poll_ms < PYH_REC_POLL_MIN_MS)
+		poll_ms = PYH_REC_POLL_MIN_MS;
+	if (poll_ms > PYH_REC_POLL_MAX_MS)
+		poll_ms = PYH_REC_POLL_MAX_MS;
 	while (!(o->stop && *o->stop)) {
 		int gone = 0;
 
-		e = pyh_sampler_poll(st->smp, PYH_REC_POLL_MS);
+		e = pyh_sampler_poll(st->smp, poll_ms);
 		if (e < 0 && e != -EINTR) {
 			fprintf(stderr, "pyhang: reading the sample ring buffer failed: %s\n", strerror(-e));
 			return 0;
