@@ -55,8 +55,10 @@ struct {
 	__type(value, __u64);
 } lockacq SEC(".maps");
 
+/* LRU: a lock freed while held (or released where no probe sees it) must
+ * not fill the map for good. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, PYH_WATCH_MAX_LOCKS);
 	__type(key, __u64);
 	__type(value, struct pyh_watch_holder);
@@ -238,13 +240,53 @@ int pyh_switch_tp(struct trace_event_raw_sched_switch *ctx)
 	return 0;
 }
 
-/* PyThread_acquire_lock_timed(lock, microseconds, intr_flag) on 3.x,
- * PyThread_acquire_lock(lock, waitflag) on 2.7: both return 1 on success. */
 /* With --all the uprobes are attached once per interpreter binary for every
  * process that maps it: only watched processes count. */
 static __always_inline int pyh_current_watched(void)
 {
 	return pyh_is_tracked(bpf_get_current_pid_tgid() >> 32);
+}
+
+/* ---- lock holders ---------------------------------------------------------
+ * lockacq[tid] is the lock tid is acquiring, holders[lock] who holds it.
+ *
+ * Up to 3.13, threading.Lock and RLock's inner lock are PyThread locks:
+ * PyThread_acquire_lock_timed(lock, microseconds, intr_flag) (2.7:
+ * PyThread_acquire_lock(lock, waitflag)), 1 on success, and
+ * PyThread_release_lock(lock).
+ *
+ * From 3.14 they are PyMutexes: lock_PyThread_acquire_lock and rlock_acquire
+ * call _PyMutex_LockTimed(m, timeout, flags) (PY_LOCK_ACQUIRED is 1), and
+ * release with _PyMutex_TryUnlock(m) and _PyRecursiveMutex_TryUnlock(rm).
+ * The interpreter's own mutexes go through _PyMutex_LockTimed too, and many
+ * are released by an inline fast path no probe sees: only a
+ * _PyMutex_LockTimed inside one of the two Python-level acquires is taken,
+ * the others would leave holders that are no longer true. The two mark the
+ * thread PYH_LOCKACQ_PENDING until _PyMutex_LockTimed names the mutex. */
+#define PYH_LOCKACQ_PENDING 1ull
+/* _PyRecursiveMutex { PyMutex mutex; unsigned long long thread; size_t level; } */
+#define PYH_RMUTEX_LEVEL 16
+
+static __always_inline void pyh_holder_set(__u64 lock)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct pyh_watch_holder h = {};
+
+	h.since_ns = bpf_ktime_get_ns();
+	h.tid = (__u32)pid_tgid;
+	h.tgid = pid_tgid >> 32;
+	bpf_map_update_elem(&holders, &lock, &h, BPF_ANY);
+	pyh_count(PYH_WCNT_LOCK_ACQ);
+}
+
+/* Only the process that holds it releases it (lock addresses of two
+ * processes can be equal). */
+static __always_inline void pyh_holder_clear(__u64 lock)
+{
+	struct pyh_watch_holder *h = bpf_map_lookup_elem(&holders, &lock);
+
+	if (h && h->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32))
+		bpf_map_delete_elem(&holders, &lock);
 }
 
 SEC("uprobe")
@@ -262,36 +304,83 @@ int BPF_KPROBE(pyh_lock_acquire, void *lock)
 SEC("uretprobe")
 int BPF_KRETPROBE(pyh_lock_acquire_ret, long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 *l = bpf_map_lookup_elem(&lockacq, &tid);
-	struct pyh_watch_holder h = {};
 	__u64 lock;
 
 	if (!l)
 		return 0;
 	lock = *l;
 	bpf_map_delete_elem(&lockacq, &tid);
-	if ((int)ret != 1)
-		return 0;
-	h.since_ns = bpf_ktime_get_ns();
-	h.tid = tid;
-	h.tgid = pid_tgid >> 32;
-	bpf_map_update_elem(&holders, &lock, &h, BPF_ANY);
-	pyh_count(PYH_WCNT_LOCK_ACQ);
+	if ((int)ret == 1 && lock != PYH_LOCKACQ_PENDING)
+		pyh_holder_set(lock);
 	return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(pyh_lock_release, void *lock)
 {
-	__u64 l = (__u64)lock;
-	struct pyh_watch_holder *h = bpf_map_lookup_elem(&holders, &l);
+	pyh_holder_clear((__u64)lock);
+	return 0;
+}
 
-	/* only the process that holds it releases it (lock addresses of two
-	 * processes can be equal) */
-	if (h && h->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32))
-		bpf_map_delete_elem(&holders, &l);
+/* lock_PyThread_acquire_lock / rlock_acquire entered (3.14+). */
+SEC("uprobe")
+int BPF_KPROBE(pyh_pylock_enter)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 pending = PYH_LOCKACQ_PENDING;
+
+	if (!pyh_current_watched())
+		return 0;
+	bpf_map_update_elem(&lockacq, &tid, &pending, BPF_ANY);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(pyh_pylock_leave)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&lockacq, &tid);
+	return 0;
+}
+
+/* _PyMutex_LockTimed(m, ...) entered: the mutex, when inside a Python-level acquire. */
+SEC("uprobe")
+int BPF_KPROBE(pyh_mutex_lock, void *m)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *l = bpf_map_lookup_elem(&lockacq, &tid);
+
+	if (l && *l == PYH_LOCKACQ_PENDING)
+		*l = (__u64)m;
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(pyh_mutex_lock_ret, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *l = bpf_map_lookup_elem(&lockacq, &tid);
+
+	if (!l || *l == PYH_LOCKACQ_PENDING)
+		return 0;
+	if ((int)ret == 1)
+		pyh_holder_set(*l);
+	*l = PYH_LOCKACQ_PENDING;
+	return 0;
+}
+
+/* _PyRecursiveMutex_TryUnlock(rm) entered: at level 0 it unlocks rm->mutex. */
+SEC("uprobe")
+int BPF_KPROBE(pyh_rmutex_unlock, void *rm)
+{
+	__u64 level;
+
+	if (bpf_probe_read_user(&level, sizeof(level), (const char *)rm + PYH_RMUTEX_LEVEL) || level)
+		return 0;
+	pyh_holder_clear((__u64)rm);
 	return 0;
 }
 

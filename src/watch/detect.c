@@ -143,14 +143,15 @@ int pyh_detect_cycle(const struct pyh_scan *s, uint32_t tgid, pid_t tid, struct 
 	cy->n = 0;
 	for (int hop = 0; hop < PYH_WATCH_CHAIN_MAX; hop++) {
 		const struct pyh_watch_call *c = pyh_scan_call(s, cur);
+		uint64_t lock = 0;
 		pid_t h = 0;
 
 		if (!c || !c->start_ns || c->nr != SYS_futex)
 			break;
-		if (!s->holder || s->holder(s->holder_arg, c->args[0], tgid, &h) || h == cur)
+		if (!s->holder || s->holder(s->holder_arg, tgid, cur, c->args[0], &lock, &h) || h == cur)
 			break;
 		cy->tid[cy->n] = cur;
-		cy->lock[cy->n] = c->args[0];
+		cy->lock[cy->n] = lock;
 		cy->n++;
 		if (h == tid)
 			return cy->n;

@@ -45,8 +45,12 @@ struct pyh_scan {
 	int ncalls;
 	const struct pyh_wgil *gil;	/* every thread waiting for the GIL */
 	int ngil;
-	/* Who holds lock in process tgid: 0 with *tid, or -ENOENT when unknown. */
-	int (*holder)(void *arg, uint64_t lock, uint32_t tgid, pid_t *tid);
+	/* Who holds the lock thread waiter of process tgid waits for in a futex
+	 * wait on futex: the lock is the one the probes saw waiter start to
+	 * acquire, else the futex word itself (3.14's PyMutex waiters park on
+	 * a futex of their own, older locks are the futex word). 0 with *lock
+	 * and *tid, or -ENOENT when unknown. */
+	int (*holder)(void *arg, uint32_t tgid, pid_t waiter, uint64_t futex, uint64_t *lock, pid_t *tid);
 	void *holder_arg;
 };
 

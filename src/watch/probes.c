@@ -206,25 +206,53 @@ static void pyh_attach_one(struct pyh_probe_set *set, pid_t pid, const char *pat
 	set->links[set->n++] = l;
 }
 
+/* 1 when every name is a symbol of elf. */
+static int pyh_has_symbols(struct pyh_elf *elf, const char *const *names)
+{
+	uint64_t v, sz;
+
+	for (; *names; names++)
+		if (!elf || pyh_elf_symbol(elf, *names, &v, &sz))
+			return 0;
+	return 1;
+}
+
 void pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const char *path, struct pyh_probe_set *set)
 {
+	static const char *const timed[] = { "PyThread_acquire_lock_timed", NULL };
+	static const char *const take_gil[] = { "take_gil", NULL };
+	/* 3.14's PyMutex locks (watch.bpf.c, "lock holders") */
+	static const char *const mutex[] = { "lock_PyThread_acquire_lock", "rlock_acquire", "_PyMutex_LockTimed",
+					     "_PyMutex_TryUnlock", "_PyRecursiveMutex_TryUnlock", NULL };
 	struct pyh_elf *elf = NULL;
-	uint64_t v, sz;
-	int have_timed = 0, have_take_gil = 0, before = set->n;
+	int have_timed, have_take_gil, have_mutex, before = set->n;
 	const char *acq;
 
-	if (!pyh_elf_open(path, &elf)) {
-		have_timed = !pyh_elf_symbol(elf, "PyThread_acquire_lock_timed", &v, &sz);
-		have_take_gil = !pyh_elf_symbol(elf, "take_gil", &v, &sz);
-	}
+	if (pyh_elf_open(path, &elf))
+		elf = NULL;
+	have_timed = pyh_has_symbols(elf, timed);
+	have_take_gil = pyh_has_symbols(elf, take_gil);
+	have_mutex = pyh_has_symbols(elf, mutex);
 	pyh_elf_close(elf);
-	/* PyThread_acquire_lock_timed(lock, microseconds, intr_flag) on 3.x,
-	 * PyThread_acquire_lock(lock, waitflag) on 2.7. */
-	acq = have_timed ? "PyThread_acquire_lock_timed" : "PyThread_acquire_lock";
-	pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_acquire, 0, acq);
-	pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_acquire_ret, 1, acq);
-	pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_release, 0, "PyThread_release_lock");
-	set->lock_probes = set->n - before == 3;
+	if (have_mutex) {
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_pylock_enter, 0, "lock_PyThread_acquire_lock");
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_pylock_leave, 1, "lock_PyThread_acquire_lock");
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_pylock_enter, 0, "rlock_acquire");
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_pylock_leave, 1, "rlock_acquire");
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_mutex_lock, 0, "_PyMutex_LockTimed");
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_mutex_lock_ret, 1, "_PyMutex_LockTimed");
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_release, 0, "_PyMutex_TryUnlock");
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_rmutex_unlock, 0, "_PyRecursiveMutex_TryUnlock");
+		set->lock_probes = set->n - before == 8;
+	} else {
+		/* PyThread_acquire_lock_timed(lock, microseconds, intr_flag) on 3.x,
+		 * PyThread_acquire_lock(lock, waitflag) on 2.7. */
+		acq = have_timed ? "PyThread_acquire_lock_timed" : "PyThread_acquire_lock";
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_acquire, 0, acq);
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_acquire_ret, 1, acq);
+		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_release, 0, "PyThread_release_lock");
+		set->lock_probes = set->n - before == 3;
+	}
 	if (!pb->o.no_gil) {
 		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_gil_wait, 0, "PyEval_RestoreThread");
 		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_gil_got, 1, "PyEval_RestoreThread");
@@ -299,13 +327,18 @@ int pyh_probes_read_gil(struct pyh_probes *pb, struct pyh_wgil *out, int max)
 				offsetof(struct pyh_wgil, g), max);
 }
 
-int pyh_probes_holder(void *arg, uint64_t lock, uint32_t tgid, pid_t *tid)
+int pyh_probes_holder(void *arg, uint32_t tgid, pid_t waiter, uint64_t futex, uint64_t *lock, pid_t *tid)
 {
 	struct pyh_probes *pb = arg;
 	struct pyh_watch_holder h;
+	uint32_t key = (uint32_t)waiter;
+	uint64_t l;
 
-	if (bpf_map_lookup_elem(bpf_map__fd(pb->skel->maps.holders), &lock, &h) || h.tgid != tgid)
+	if (bpf_map_lookup_elem(bpf_map__fd(pb->skel->maps.lockacq), &key, &l))
+		l = futex;
+	if (bpf_map_lookup_elem(bpf_map__fd(pb->skel->maps.holders), &l, &h) || h.tgid != tgid)
 		return -ENOENT;
+	*lock = l;
 	*tid = (pid_t)h.tid;
 	return 0;
 }

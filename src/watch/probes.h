@@ -13,7 +13,7 @@
 #include "pyhang/watch.h"
 #include "watch/detect.h"
 
-#define PYH_PROBES_MAX_LINKS 8		/* uprobes on one interpreter binary */
+#define PYH_PROBES_MAX_LINKS 16		/* uprobes on one interpreter binary */
 
 struct bpf_link;
 struct pyh_probes;
@@ -47,7 +47,7 @@ void pyh_probes_free(struct pyh_probes *pb);
 struct pyh_probe_set {
 	struct bpf_link *links[PYH_PROBES_MAX_LINKS];
 	int n;
-	int lock_probes;	/* the three PyThread lock probes are attached: holders are known */
+	int lock_probes;	/* every lock probe is attached: holders are known */
 };
 
 /* Lock holders and GIL waits: uprobes on the functions the interpreter at
@@ -74,9 +74,9 @@ const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const char 
 int pyh_probes_read_calls(struct pyh_probes *pb, struct pyh_wcall *out, int max);
 int pyh_probes_read_gil(struct pyh_probes *pb, struct pyh_wgil *out, int max);
 
-/* Who holds lock in process tgid (struct pyh_scan's holder): 0 with *tid,
- * or -ENOENT. arg is the struct pyh_probes. */
-int pyh_probes_holder(void *arg, uint64_t lock, uint32_t tgid, pid_t *tid);
+/* Who holds the lock waiter waits for (struct pyh_scan's holder, which
+ * says how the lock is found). arg is the struct pyh_probes. */
+int pyh_probes_holder(void *arg, uint32_t tgid, pid_t waiter, uint64_t futex, uint64_t *lock, pid_t *tid);
 
 /* A call that began before watch did (read from /proc), as tid's inflight
  * entry unless BPF has one already. */

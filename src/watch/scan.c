@@ -103,8 +103,11 @@ static void pyh_on_blocked(struct pyh_watcher *w, struct pyh_watched *p, const s
 	facts.ignored = facts.python && pyh_ignore_match(&w->o->ignore, th->frames, th->nframes, &why);
 	if (facts.python && !facts.ignored) {
 		pyh_watched_fill_task(p, th, &f->c);
-		if (facts.futex && !pyh_probes_holder(w->bpf.pb, f->c.args[0], (uint32_t)p->pid, &facts.holder)) {
-			th->lock = f->c.args[0];
+		uint64_t lock;
+
+		if (facts.futex && !pyh_probes_holder(w->bpf.pb, (uint32_t)p->pid, (pid_t)f->tid, f->c.args[0],
+						      &lock, &facts.holder)) {
+			th->lock = lock;
 			th->holder = facts.holder;
 		} else if (facts.futex && th->nframes > 0) {
 			facts.in_acquire = pyh_detect_in_acquire(

@@ -64,6 +64,30 @@ static void test_cycle_of_three(void **state)
 	free(w);
 }
 
+/* 3.14's PyMutex: each waiter parks on a futex of its own; the lock is the
+ * one the probes saw it start to acquire. */
+static void test_cycle_of_parked_waiters(void **state)
+{
+	struct world *w = world_new(NOW, THR);
+	struct pyh_cycle cy;
+
+	(void)state;
+	world_holds(w, PID, 12, LOCK_A);
+	world_holds(w, PID, 11, LOCK_B);
+	world_lock_wait(w, PID, 11, 0x7f00000a0000ull, T0);	/* 11's own parking futex */
+	world_lock_wait(w, PID, 12, 0x7f00000b0000ull, T0);
+	/* without the acquires, the futex words name no lock: nothing known */
+	assert_int_equal(pyh_detect_cycle(&w->s, PID, 11, &cy), 0);
+	world_acquires(w, PID, 11, LOCK_A);
+	world_acquires(w, PID, 12, LOCK_B);
+	assert_int_equal(pyh_detect_cycle(&w->s, PID, 11, &cy), 2);
+	assert_int_equal(cy.tid[0], 11);
+	assert_int_equal(cy.lock[0], LOCK_A);
+	assert_int_equal(cy.tid[1], 12);
+	assert_int_equal(cy.lock[1], LOCK_B);
+	free(w);
+}
+
 /* A holder that is itself blocked, but not on a lock of the chain: no cycle. */
 static void test_holder_blocked_elsewhere(void **state)
 {
@@ -230,6 +254,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cycle_of_two),
 		cmocka_unit_test(test_cycle_of_three),
+		cmocka_unit_test(test_cycle_of_parked_waiters),
 		cmocka_unit_test(test_holder_blocked_elsewhere),
 		cmocka_unit_test(test_not_a_cycle_through_tid),
 		cmocka_unit_test(test_cycle_longer_than_chain),

@@ -24,15 +24,24 @@ struct world {
 	struct pyh_wgil gil[WORLD_MAX];
 	struct world_holder holders[WORLD_MAX];
 	int nholders;
+	struct world_holder acquiring[WORLD_MAX];	/* tid is inside an acquire of lock */
+	int nacquiring;
 	struct pyh_scan s;
 };
 
-static inline int world_holder_of(void *arg, uint64_t lock, uint32_t tgid, pid_t *tid)
+/* As the probes: the lock waiter is acquiring (world_acquires) or, when none, the futex word. */
+static inline int world_holder_of(void *arg, uint32_t tgid, pid_t waiter, uint64_t futex, uint64_t *lock,
+				  pid_t *tid)
 {
 	const struct world *w = arg;
+	uint64_t l = futex;
 
+	for (int i = 0; i < w->nacquiring; i++)
+		if (w->acquiring[i].tid == waiter)
+			l = w->acquiring[i].lock;
 	for (int i = 0; i < w->nholders; i++)
-		if (w->holders[i].lock == lock && w->holders[i].tgid == tgid) {
+		if (w->holders[i].lock == l && w->holders[i].tgid == tgid) {
+			*lock = l;
 			*tid = w->holders[i].tid;
 			return 0;
 		}
@@ -80,6 +89,12 @@ static inline struct pyh_wcall *world_lock_wait(struct world *w, uint32_t tgid, 
 static inline void world_holds(struct world *w, uint32_t tgid, pid_t tid, uint64_t lock)
 {
 	w->holders[w->nholders++] = (struct world_holder){ .lock = lock, .tgid = tgid, .tid = tid };
+}
+
+/* Thread tid is inside an acquire of lock (the probes saw it enter). */
+static inline void world_acquires(struct world *w, uint32_t tgid, pid_t tid, uint64_t lock)
+{
+	w->acquiring[w->nacquiring++] = (struct world_holder){ .lock = lock, .tgid = tgid, .tid = tid };
 }
 
 /* Thread tid waits in futex() since start for lock, which holder holds. */
