@@ -266,6 +266,14 @@ uint64_t pyh_spin_signature(const struct pyh_raw_frame *f, int n)
 	return sig;
 }
 
+static int pyh_spin_seen(const struct pyh_wthr *t, uint64_t sig)
+{
+	for (int i = 0; i < t->spin.nsig && i < PYH_SPIN_MAX_STACKS; i++)
+		if (t->spin.sig[i] == sig)
+			return 1;
+	return 0;
+}
+
 int pyh_detect_spin_ran(const struct pyh_wthr *t, uint64_t run_ns, const struct pyh_watch_call *c,
 			uint64_t now_ns)
 {
@@ -278,30 +286,51 @@ int pyh_detect_spin_ran(const struct pyh_wthr *t, uint64_t run_ns, const struct 
 	return !(c && (c->start_ns || c->end_ns > t->spin.cpu_t));
 }
 
+/* Starts the clock in the stack sig. */
+static enum pyh_spin pyh_spin_restart(struct pyh_wthr *t, uint64_t sig)
+{
+	t->spin.since = t->spin.last_new = t->spin.cpu_t;
+	t->spin.sig[0] = sig;
+	t->spin.nsig = 1;
+	t->spin.reported = 0;
+	return PYH_SPIN_NEW;
+}
+
+/* On the CPU all the interval in the whole stack frames[0..n). */
+static enum pyh_spin pyh_spin_judge(struct pyh_wthr *t, const struct pyh_raw_frame *frames, int n,
+				    const struct pyh_scan *s)
+{
+	uint64_t sig = pyh_spin_signature(frames, n);
+
+	if (!pyh_spin_seen(t, sig)) {
+		if (!t->spin.since || t->spin.nsig >= PYH_SPIN_MAX_STACKS)
+			return pyh_spin_restart(t, sig);
+		t->spin.sig[t->spin.nsig++] = sig;	/* one more stack of the loop */
+		t->spin.last_new = s->now_ns;
+	}
+	if (t->spin.reported)
+		return PYH_SPIN_HUNG;
+	if (s->now_ns - t->spin.since >= s->threshold_ns && s->now_ns - t->spin.last_new >= s->threshold_ns / 2) {
+		t->spin.reported = 1;
+		return PYH_SPIN_REPORT;
+	}
+	return PYH_SPIN_SAME;
+}
+
 enum pyh_spin pyh_detect_spin(struct pyh_wthr *t, uint64_t run_ns, const struct pyh_watch_call *c,
 			      const struct pyh_raw_frame *frames, int n, int whole, const struct pyh_scan *s)
 {
 	enum pyh_spin v;
-	uint64_t sig;
 
 	if (!pyh_detect_spin_ran(t, run_ns, c, s->now_ns)) {
 		v = t->spin.since ? PYH_SPIN_LEFT : PYH_SPIN_OFF_CPU;
 		t->spin.since = 0;
+		t->spin.nsig = 0;
 		t->spin.reported = 0;
 	} else if (n <= 0 || !whole) {
 		v = PYH_SPIN_TORN;	/* a torn read of a running stack: judge on the next look */
-	} else if (sig = pyh_spin_signature(frames, n), !t->spin.since || t->spin.sig != sig) {
-		v = PYH_SPIN_NEW;
-		t->spin.since = t->spin.cpu_t;
-		t->spin.sig = sig;
-		t->spin.reported = 0;
-	} else if (t->spin.reported) {
-		v = PYH_SPIN_HUNG;
-	} else if (s->now_ns - t->spin.since >= s->threshold_ns) {
-		v = PYH_SPIN_REPORT;
-		t->spin.reported = 1;
 	} else {
-		v = PYH_SPIN_SAME;
+		v = pyh_spin_judge(t, frames, n, s);
 	}
 	t->spin.cpu_t = s->now_ns;
 	t->spin.cpu_ns = run_ns;

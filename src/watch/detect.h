@@ -24,6 +24,9 @@
  * grew by at least this share of it (being preempted on a busy machine does
  * not count against it) and no wait started or ended in it. */
 #define PYH_SPIN_MIN_CPU_PERCENT 5
+/* A loop on the CPU goes round at most this many distinct stacks (one more:
+ * the thread is doing changing work, not spinning). */
+#define PYH_SPIN_MAX_STACKS 16
 
 /* One entry of the inflight map: the call thread tid waits in (start_ns 0: none). */
 struct pyh_wcall {
@@ -85,8 +88,10 @@ struct pyh_wthr {
 	struct {			/* the spinning detector */
 		uint64_t cpu_ns;	/* the thread's run time at cpu_t */
 		uint64_t cpu_t;		/* when it was last looked at; 0: never */
-		uint64_t sig;		/* its frames then (pyh_spin_signature) */
-		uint64_t since;		/* on the CPU in those frames since; 0: not */
+		uint64_t sig[PYH_SPIN_MAX_STACKS]; /* the stacks seen since (pyh_spin_signature) */
+		int nsig;
+		uint64_t since;		/* on the CPU in those stacks since; 0: not */
+		uint64_t last_new;	/* when the last of them was first seen */
 		int reported;
 	} spin;
 };
@@ -189,14 +194,19 @@ enum pyh_gil_verdict pyh_detect_gil(struct pyh_wthr *t, const struct pyh_wgil *g
 
 /* ---- spinning ------------------------------------------------------------ */
 
+/* Spinning: on the CPU without a pause, going round a bounded set of stacks
+ * (one stack, for a loop in one function; a few, for a loop that calls
+ * others) for the threshold, no new one among them for the last half of it.
+ * A thread doing changing work keeps reaching stacks it has not been in: past
+ * PYH_SPIN_MAX_STACKS the clock starts again. */
 enum pyh_spin {
 	PYH_SPIN_OFF_CPU = 0,	/* not on the CPU all the interval (or first look): nothing to judge */
 	PYH_SPIN_LEFT,		/* the same, and it was spinning until now */
 	PYH_SPIN_TORN,		/* its stack could not be read whole: judged at the next look */
-	PYH_SPIN_NEW,		/* on the CPU in other frames than at the last look: the clock starts */
-	PYH_SPIN_SAME,		/* in the same frames, for less than the threshold */
-	PYH_SPIN_REPORT,	/* in the same frames for the threshold: report it */
-	PYH_SPIN_HUNG,		/* still in them, reported already */
+	PYH_SPIN_NEW,		/* the first look on the CPU, or past the bound of stacks: the clock starts */
+	PYH_SPIN_SAME,		/* within the stacks seen since, for less than the threshold */
+	PYH_SPIN_REPORT,	/* within them for the threshold: report it */
+	PYH_SPIN_HUNG,		/* still within them, reported already */
 };
 
 /* The same frames: the code objects, and the call sites (instruction offsets)

@@ -205,55 +205,118 @@ static void pyh_on_stuck(struct pyh_watcher *w, struct pyh_watched *p)
 	pyh_emit(w, &e);
 }
 
-/* Up to PYH_WATCH_SPIN_PER_SCAN threads of p per scan, round robin: the
- * stack of each that stayed on the CPU is read (from user space, for now) and
- * judged by the spinning detector. */
+/* One thread of p looked at by the spinning check. */
+struct pyh_spin_look {
+	pid_t tid;
+	struct pyh_wthr *t;
+	const struct pyh_watch_call *c;
+	uint64_t run;
+	struct pyh_snap *sn;	/* its snapshot when it stayed on the CPU, else NULL */
+};
+
+/* The snapshots of the threads of look[0..n) that stayed on the CPU, in one
+ * batch: true stacks (snapshot/snapshot.h), never a walk of a moving stack. */
+static void pyh_spin_snap(struct pyh_watcher *w, struct pyh_watched *p, struct pyh_spin_look *look, int n)
+{
+	int ns = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct pyh_snap *sn = &w->spin.snaps[ns];
+		const struct pyh_pythread *py;
+
+		if (!look[i].sn || !(py = pyh_watched_pythread(p, look[i].tid))) {
+			look[i].sn = NULL;
+			continue;
+		}
+		memset(sn, 0, sizeof(*sn));
+		sn->tid = look[i].tid;
+		sn->tstate = py->tstate;
+		sn->frames = w->spin.raw + (size_t)ns * PYH_WATCH_STACK_FRAMES;
+		sn->addrs = w->spin.addrs + (size_t)ns * PYH_WATCH_STACK_FRAMES;
+		look[i].sn = sn;
+		ns++;
+	}
+	if (ns && pyh_watched_snap(p, w->spin.snapper, w->spin.snaps, ns))
+		for (int i = 0; i < n; i++)
+			look[i].sn = NULL;	/* out of memory: nothing read this scan */
+	w->stats.samples += (uint64_t)ns;
+}
+
+/* Up to PYH_WATCH_SPIN_PER_SCAN threads of p per scan, round robin, of which
+ * up to PYH_WATCH_SPIN_SNAPS that stayed on the CPU have their true stacks
+ * taken (in the kernel while they run) and judged by the spinning detector;
+ * the next scan goes on from where this one stopped. */
 static void pyh_on_spin(struct pyh_watcher *w, struct pyh_watched *p)
 {
 	const struct pyh_scan *s = &w->scan.s;
-	int n = 0, todo;
+	struct pyh_spin_look look[PYH_WATCH_SPIN_SNAPS];
+	struct pyh_ignore user_ignores = w->o->ignore;
+	int n = 0, todo, k, nl = 0, nran = 0;
+
+	user_ignores.defaults = 0;
 
 	if (pyh_proc_tasks(p->pid, p->det.tids, PYH_MAX_THREADS, &n) && n <= 0)
 		return;
 	todo = n < PYH_WATCH_SPIN_PER_SCAN ? n : PYH_WATCH_SPIN_PER_SCAN;
-	for (int k = 0; k < todo && !pyh_stopped(w); k++) {
-		pid_t tid = p->det.tids[(p->det.spin_cursor + k) % n];
-		struct pyh_wthr *t = pyh_wthreads_get(p->det.threads, tid);
-		const struct pyh_watch_call *c = pyh_scan_call(s, tid);
-		uint64_t run = 0;
-		int nf = 0, whole = 0;
+	for (k = 0; k < todo && nran < PYH_WATCH_SPIN_SNAPS && nl < PYH_WATCH_SPIN_SNAPS; k++) {
+		struct pyh_spin_look *l = &look[nl];
+
+		l->tid = p->det.tids[(p->det.spin_cursor + k) % n];
+		l->t = pyh_wthreads_get(p->det.threads, l->tid);
+		l->c = pyh_scan_call(s, l->tid);
+		l->run = 0;
+		if (!l->t || pyh_proc_run_ns(p->pid, l->tid, &l->run))
+			continue;
+		/* any non-NULL marks "take its snapshot" until pyh_spin_snap sets it */
+		l->sn = pyh_detect_spin_ran(l->t, l->run, l->c, s->now_ns) ? w->spin.snaps : NULL;
+		nran += l->sn != NULL;
+		nl++;
+	}
+	if (n)
+		p->det.spin_cursor = (p->det.spin_cursor + k) % n;
+	pyh_spin_snap(w, p, look, nl);
+	for (int i = 0; i < nl && !pyh_stopped(w); i++) {
+		const struct pyh_spin_look *l = &look[i];
+		const struct pyh_snap *sn = l->sn;
+		int nf = sn ? sn->n : 0, whole = sn && sn->how != PYH_SNAP_NONE && !sn->error[0];
+		const char *why = NULL;
 		struct pyh_wevent e;
 
-		if (!t || pyh_proc_run_ns(p->pid, tid, &run))
-			continue;
-		if (pyh_detect_spin_ran(t, run, c, s->now_ns) && (nf = pyh_watched_raw_stack(p, tid, &whole)) >= 0)
-			w->stats.samples++;
-		switch (pyh_detect_spin(t, run, c, p->rd.raw, nf, whole, s)) {
+		switch (pyh_detect_spin(l->t, l->run, l->c, sn ? sn->frames : NULL, nf, whole, s)) {
 		case PYH_SPIN_LEFT:
 			if (pyh_log_verbosity() > 1)
-				fprintf(stderr, "pyhang: thread %d off the CPU\n", (int)tid);
+				fprintf(stderr, "pyhang: thread %d off the CPU\n", (int)l->tid);
 			break;
 		case PYH_SPIN_NEW:
 			if (pyh_log_verbosity() > 1)
-				fprintf(stderr, "pyhang: thread %d on CPU in new frames (%d deep)\n", (int)tid, nf);
+				fprintf(stderr, "pyhang: thread %d on CPU in new frames (%d deep)\n", (int)l->tid, nf);
 			break;
 		case PYH_SPIN_HUNG:
 			p->hung.spin++;
 			break;
 		case PYH_SPIN_REPORT:
 			p->hung.spin++;
+			if (!sn)
+				break;	/* cannot be: a report needs a stack */
 			pyh_watched_event(p, &e, "spinning");
-			pyh_fill_thread(w, p, &e.th[0], tid, NULL);
-			e.seconds = e.th[0].seconds = pyh_scan_seconds(s, t->spin.since);
+			e.th[0].tid = l->tid;
+			pyh_watched_fill_task(p, &e.th[0], NULL);
+			pyh_watched_name_stack(p, &e.th[0], sn->frames, sn->addrs, nf);	/* the stack judged */
+			e.seconds = e.th[0].seconds = pyh_scan_seconds(s, l->t->spin.since);
 			e.nth = 1;
+			/* --ignore patterns only: the built-in list names idle waits, not loops */
+			if (pyh_ignore_match(&user_ignores, e.th[0].frames, e.th[0].nframes, &why)) {
+				if (pyh_log_verbosity() > 1)
+					fprintf(stderr, "pyhang: thread %d spinning, ignored (%s)\n", (int)l->tid, why);
+				pyh_wevent_free(&e);
+				break;
+			}
 			pyh_emit(w, &e);
 			break;
 		default:
 			break;
 		}
 	}
-	if (n)
-		p->det.spin_cursor = (p->det.spin_cursor + todo) % n;
 }
 
 void pyh_watcher_scan(struct pyh_watcher *w, uint64_t now)

@@ -357,7 +357,12 @@ static int pyh_watch_setup(struct pyh_watcher *w, char *err, size_t errsz)
 	w->scan.gil = calloc(PYH_WATCH_MAX_TIDS, sizeof(*w->scan.gil));
 	w->scan.s.calls = w->scan.calls;
 	w->scan.s.gil = w->scan.gil;
-	if (!w->scan.calls || !w->scan.gil) {
+	w->spin.snapper = pyh_snapper_new();
+	w->spin.snaps = calloc(PYH_WATCH_SPIN_SNAPS, sizeof(*w->spin.snaps));
+	w->spin.raw = calloc((size_t)PYH_WATCH_SPIN_SNAPS * PYH_WATCH_STACK_FRAMES, sizeof(*w->spin.raw));
+	w->spin.addrs = calloc((size_t)PYH_WATCH_SPIN_SNAPS * PYH_WATCH_STACK_FRAMES, sizeof(*w->spin.addrs));
+	if (!w->scan.calls || !w->scan.gil || !w->spin.snapper || !w->spin.snaps || !w->spin.raw ||
+	    !w->spin.addrs) {
 		snprintf(err, errsz, "out of memory");
 		return -ENOMEM;
 	}
@@ -498,6 +503,10 @@ int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 	pyh_proctrack_free(w->bpf.pt);
 	free(w->scan.calls);
 	free(w->scan.gil);
+	pyh_snapper_free(w->spin.snapper);
+	free(w->spin.snaps);
+	free(w->spin.raw);
+	free(w->spin.addrs);
 	free(w->metrics.snap);
 	free(w);
 	pyh_watch_reap();

@@ -14,6 +14,7 @@
 #include "python/code.h"
 #include "python/frames.h"
 #include "python/stack.h"
+#include "snapshot/snapshot.h"
 
 int pyh_watched_open(pid_t pid, const struct pyh_target *t, const struct pyh_host_proc *hp, uint32_t gen,
 		     struct pyh_watched **out, char *err, size_t errsz)
@@ -110,18 +111,20 @@ pid_t pyh_watched_gil_holder(struct pyh_watched *p)
 	return 0;
 }
 
-int pyh_watched_raw_stack(struct pyh_watched *p, pid_t tid, int *whole)
+int pyh_watched_snap(struct pyh_watched *p, struct pyh_snapper *snapper, struct pyh_snap *sn, int n)
 {
-	const struct pyh_pythread *py = pyh_watched_pythread(p, tid);
-	enum pyh_walk_status status = PYH_WALK_END;
-	int n;
+	return pyh_snap_take(snapper, &p->rd.t, p->rd.cache, sn, n, PYH_WATCH_STACK_FRAMES, PYH_SNAP_DEADLINE_MS);
+}
 
-	*whole = 0;
-	if (!py)
-		return -ESRCH;
-	n = pyh_frames_walk(&p->rd.t, py->frame, p->rd.raw, NULL, PYH_WATCH_STACK_FRAMES, &status);
-	*whole = n > 0 && !pyh_walk_status_text(status);
-	return n;
+void pyh_watched_name_stack(struct pyh_watched *p, struct pyh_wthread *th, const struct pyh_raw_frame *raw,
+			    const uint64_t *addrs, int n)
+{
+	th->frames = calloc((size_t)(n > 0 ? n : 1), sizeof(*th->frames));
+	if (!th->frames)
+		return;
+	for (int i = 0; i < n; i++)
+		pyh_frame_name(p->rd.cache, &raw[i], addrs ? addrs[i] : 0, 1, &th->frames[i]);
+	th->nframes = n > 0 ? n : 0;
 }
 
 int pyh_watched_fill_stack(struct pyh_watched *p, struct pyh_wthread *th)
@@ -133,12 +136,7 @@ int pyh_watched_fill_stack(struct pyh_watched *p, struct pyh_wthread *th)
 	if (!py)
 		return 0;
 	n = pyh_frames_walk(&p->rd.t, py->frame, p->rd.raw, p->rd.raw_addrs, PYH_WATCH_STACK_FRAMES, &status);
-	th->frames = calloc((size_t)(n > 0 ? n : 1), sizeof(*th->frames));
-	if (!th->frames)
-		return 1;
-	for (int i = 0; i < n; i++)
-		pyh_frame_name(p->rd.cache, &p->rd.raw[i], p->rd.raw_addrs[i], 1, &th->frames[i]);
-	th->nframes = n;
+	pyh_watched_name_stack(p, th, p->rd.raw, p->rd.raw_addrs, n);
 	return 1;
 }
 

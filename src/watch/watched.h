@@ -78,14 +78,24 @@ void pyh_watched_new_scan(struct pyh_watched *p);
 const struct pyh_pythread *pyh_watched_pythread(struct pyh_watched *p, pid_t tid);
 pid_t pyh_watched_gil_holder(struct pyh_watched *p);
 
-/* The raw stack of thread tid read from user space into p->rd.raw
- * (innermost first); *whole: the walk reached the chain's end or cut it on
- * purpose. Returns the number of frames, or -ESRCH when tid is not a Python thread. */
-int pyh_watched_raw_stack(struct pyh_watched *p, pid_t tid, int *whole);
+/* True stacks of the Python threads sn[0..n) of p (tid and tstate set,
+ * frames and addrs with room for PYH_WATCH_STACK_FRAMES each), by
+ * snapshot/snapshot.h: a thread on a CPU is read in the kernel at an
+ * interrupt, one asleep from memory while it does not move; each gets how,
+ * or an error and a partial stack. Returns 0 or -ENOMEM. */
+struct pyh_snapper;
+struct pyh_snap;
+int pyh_watched_snap(struct pyh_watched *p, struct pyh_snapper *snapper, struct pyh_snap *sn, int n);
 
 /* th->frames from th->tid's Python stack, named. Returns 1 when it is a
- * Python thread (frames may still be 0 when memory ran out), else 0. */
+ * Python thread (frames may still be 0 when memory ran out), else 0. The
+ * stack is read from memory: for a thread that is blocked (it does not move). */
 int pyh_watched_fill_stack(struct pyh_watched *p, struct pyh_wthread *th);
+
+/* th->frames named from raw[0..n) (addrs: each frame's address, 0 unknown),
+ * a stack read already. */
+void pyh_watched_name_stack(struct pyh_watched *p, struct pyh_wthread *th, const struct pyh_raw_frame *raw,
+			    const uint64_t *addrs, int n);
 
 /* th's name and wait channel from /proc; with c, the call it is in (and what
  * that call waits for, when /proc still shows it in that call). */

@@ -9,11 +9,16 @@
 
 #include "host/host.h"
 #include "host/proctrack.h"
+#include "snapshot/snapshot.h"
 #include "watch/detect.h"
 #include "watch/metrics.h"
 #include "watch/probes.h"
 #include "watch/watch.h"
 #include "watch/watched.h"
+
+/* Threads that stayed on a CPU, read in one batch per process per scan (the
+ * rest wait for the next scan, where the round robin resumes). */
+#define PYH_WATCH_SPIN_SNAPS 32
 
 struct pyh_watcher {
 	const struct pyh_watch_opts *o;
@@ -31,6 +36,12 @@ struct pyh_watcher {
 		struct pyh_wcall *calls;	/* PYH_WATCH_MAX_TIDS */
 		struct pyh_wgil *gil;		/* PYH_WATCH_MAX_TIDS */
 	} scan;
+	struct {			/* the spinning check: true stacks of threads on a CPU */
+		struct pyh_snapper *snapper;	/* snapshot/snapshot.h, set up on first need */
+		struct pyh_snap *snaps;		/* PYH_WATCH_SPIN_SNAPS */
+		struct pyh_raw_frame *raw;	/* PYH_WATCH_SPIN_SNAPS x PYH_WATCH_STACK_FRAMES */
+		uint64_t *addrs;		/* as raw */
+	} spin;
 	struct {			/* --metrics */
 		struct pyh_metrics *srv;
 		struct pyh_metrics_snapshot *snap;

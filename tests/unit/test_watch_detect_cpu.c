@@ -99,8 +99,10 @@ static void test_spin_threshold_edges(void **state)
 	spinner_free(sp);
 }
 
-/* A stack that differs by one frame from one look to the next: never spinning. */
-static void test_spin_one_frame_changes(void **state)
+/* A loop that goes round two stacks differing by one frame (a deeper call,
+ * another call site, another function): spinning, reported once the
+ * threshold has passed and no new stack came for half of it. */
+static void test_spin_loop_of_two_stacks(void **state)
 {
 	static const struct pyh_raw_frame deeper[] = { FRAME(0x4000, 0), FRAME(0x1000, 10), FRAME(0x2000, 20),
 						       FRAME(0x3000, 30) };
@@ -112,16 +114,77 @@ static void test_spin_one_frame_changes(void **state)
 	(void)state;
 	for (int k = 0; k < 3; k++) {
 		struct spinner *sp = spinner_new();
+		int reports = 0;
 
 		look(sp, 0, 100, NULL, STACK, N(STACK), 1);
+		assert_int_equal(look(sp, TICK, 100, NULL, STACK, N(STACK), 1), PYH_SPIN_NEW);	/* since T0 */
 		for (int i = 0; i < 40; i++) {
 			enum pyh_spin v = i % 2 ? look(sp, TICK, 100, NULL, STACK, N(STACK), 1)
 						: look(sp, TICK, 100, NULL, alt[k], nalt[k], 1);
 
-			assert_int_equal(v, PYH_SPIN_NEW);
+			assert_int_not_equal(v, PYH_SPIN_NEW);
+			if (v == PYH_SPIN_REPORT) {
+				reports++;
+				assert_int_equal(sp->w->s.now_ns, T0 + THR);	/* the second stack came at once */
+			}
 		}
+		assert_int_equal(reports, 1);
 		spinner_free(sp);
 	}
+}
+
+/* A loop whose stacks keep coming for a while: the report waits for half the
+ * threshold without a new one. */
+static void test_spin_loop_still_growing(void **state)
+{
+	struct spinner *sp = spinner_new();
+	struct pyh_raw_frame f[N(STACK)];
+	uint64_t last_new = 0;
+	int i;
+
+	(void)state;
+	memcpy(f, STACK, sizeof(f));
+	look(sp, 0, 100, NULL, f, N(f), 1);
+	look(sp, TICK, 100, NULL, f, N(f), 1);	/* since T0 */
+	for (i = 1; i < 15; i++) {	/* a new call site every look, 14 of them: within the bound */
+		f[1].offset = (uint32_t)(100 + i);
+		assert_int_equal(look(sp, TICK, 100, NULL, f, N(f), 1), PYH_SPIN_SAME);
+		last_new = sp->w->s.now_ns;
+	}
+	/* past the threshold since T0, but the last new stack is recent */
+	for (;;) {
+		enum pyh_spin v = look(sp, TICK, 100, NULL, f, N(f), 1);
+
+		if (v == PYH_SPIN_REPORT)
+			break;
+		assert_int_equal(v, PYH_SPIN_SAME);
+	}
+	assert_true(sp->w->s.now_ns >= last_new + THR / 2);
+	assert_true(sp->w->s.now_ns < last_new + THR / 2 + TICK);
+	spinner_free(sp);
+}
+
+/* Changing work: a new stack at every look. Past PYH_SPIN_MAX_STACKS the
+ * clock starts again, so it is never spinning however long it runs. */
+static void test_spin_changing_work_never(void **state)
+{
+	struct spinner *sp = spinner_new();
+	struct pyh_raw_frame f[N(STACK)];
+	int news = 0;
+
+	(void)state;
+	memcpy(f, STACK, sizeof(f));
+	look(sp, 0, 100, NULL, f, N(f), 1);
+	for (int i = 0; i < 400; i++) {	/* 80 s on the CPU */
+		enum pyh_spin v;
+
+		f[2].code = 0x10000 + (uint64_t)i * 0x100;
+		v = look(sp, TICK, 100, NULL, f, N(f), 1);
+		assert_true(v == PYH_SPIN_NEW || v == PYH_SPIN_SAME);
+		news += v == PYH_SPIN_NEW;
+	}
+	assert_int_equal(news, (400 + PYH_SPIN_MAX_STACKS - 1) / PYH_SPIN_MAX_STACKS);
+	spinner_free(sp);
 }
 
 /* Only the innermost frame's instruction moves (a loop in one function): spinning. */
@@ -139,22 +202,6 @@ static void test_spin_loop_in_innermost_frame(void **state)
 		reports += look(sp, TICK, 100, NULL, f, N(f), 1) == PYH_SPIN_REPORT;
 	}
 	assert_int_equal(reports, 1);
-	spinner_free(sp);
-}
-
-/* Busy, changing work (a different function on top at every look): never spinning. */
-static void test_spin_busy_changing_work(void **state)
-{
-	struct spinner *sp = spinner_new();
-	struct pyh_raw_frame f[N(STACK)];
-
-	(void)state;
-	memcpy(f, STACK, sizeof(f));
-	look(sp, 0, 100, NULL, f, N(f), 1);
-	for (int i = 0; i < 100; i++) {
-		f[0].code = 0x10000 + (uint64_t)(i % 5) * 0x100;
-		assert_int_equal(look(sp, TICK, 100, NULL, f, N(f), 1), PYH_SPIN_NEW);
-	}
 	spinner_free(sp);
 }
 
@@ -278,9 +325,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spin_same_stack_reported_once),
 		cmocka_unit_test(test_spin_threshold_edges),
-		cmocka_unit_test(test_spin_one_frame_changes),
+		cmocka_unit_test(test_spin_loop_of_two_stacks),
+		cmocka_unit_test(test_spin_loop_still_growing),
+		cmocka_unit_test(test_spin_changing_work_never),
 		cmocka_unit_test(test_spin_loop_in_innermost_frame),
-		cmocka_unit_test(test_spin_busy_changing_work),
 		cmocka_unit_test(test_spin_off_cpu),
 		cmocka_unit_test(test_spin_torn_read),
 		cmocka_unit_test(test_spin_signature),
