@@ -294,7 +294,7 @@ int pyh_cmd_dump(int argc, char **argv)
 	if (all) {
 		rc = pyh_dump_all(&o, json, &view, locals ? &lo : NULL, stdout) ? 1 : 0;
 	} else if ((rc = pyh_dump_take(&o, pid, &d, err, sizeof(err)))) {
-		fprintf(stderr, "pyhang: %s\n", err);
+		pyh_log_error("%s", err);
 		rc = 1;
 	} else {
 		if (d.native_missing[0])

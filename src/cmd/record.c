@@ -206,7 +206,7 @@ int pyh_cmd_record(int argc, char **argv)
 	rc = pyh_record_run(&o, err, sizeof(err));
 	pyh_cmd_restore_signals(&sigs);
 	if (rc) {
-		fprintf(stderr, "pyhang: %s\n", err[0] ? err : "record failed");
+		pyh_log_error("%s", err[0] ? err : "record failed");
 		return 1;
 	}
 	return 0;

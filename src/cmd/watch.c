@@ -157,7 +157,7 @@ int pyh_cmd_watch(int argc, char **argv)
 
 			if (pyh_metrics_parse_addr(optarg, host, sizeof(host), port, sizeof(port), perr,
 						   sizeof(perr))) {
-				fprintf(stderr, "pyhang: %s\n", perr);
+				pyh_log_error("%s", perr);
 				return 2;
 			}
 			o.metrics_addr = optarg;
@@ -202,7 +202,7 @@ int pyh_cmd_watch(int argc, char **argv)
 	case PYH_WATCH_HANG_SEEN:
 		return 3;
 	default:	/* the --pid process went away, or an error */
-		fprintf(stderr, "pyhang: %s\n", err[0] ? err : "watch failed");
+		pyh_log_error("%s", err[0] ? err : "watch failed");
 		return 1;
 	}
 }

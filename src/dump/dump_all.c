@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "host/host.h"
+#include "log/log.h"
 
 int pyh_dump_all(const struct pyh_dump_opts *o, int json, const struct pyh_dump_view *v,
 		 const struct pyh_locals_opts *lo, FILE *out)
@@ -40,7 +41,7 @@ int pyh_dump_all(const struct pyh_dump_opts *o, int json, const struct pyh_dump_
 		e = pyh_dump_take(o, pids[i], &d, err, sizeof(err));
 		if (e) {
 			if (e != -ESRCH) {
-				fprintf(stderr, "pyhang: %s\n", err);
+				pyh_log_error("%s", err);
 				rc = e;
 			}
 			continue;

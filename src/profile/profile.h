@@ -95,7 +95,8 @@ void pyh_profile_foreach_ids(const struct pyh_profile *p,
 /* The folded text of one frame: "function (file:line)", "function (file)"
  * when line <= 0, or just "function" for a synthetic frame (file == NULL).
  * Each ';' in a name becomes ':' and each '\n' or '\r' a space, so a frame
- * never breaks a folded line. Writes at most sz bytes including the NUL
+ * never breaks a folded line, and then names are sanitized (output/sanitize.h:
+ * controls and invalid UTF-8 shown as \x1b). Writes at most sz bytes including the NUL
  * (buf may be NULL when sz == 0); returns the full length, like snprintf. */
 size_t pyh_pframe_label(const struct pyh_pframe *fr, char *buf, size_t sz);
 

@@ -18,6 +18,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "output/sanitize.h"
+
 static const char *const pyh_kind_names[PYH_MK_COUNT] = {
 	"blocked", "returned", "spinning", "gil", "deadlock", "stuck",
 };
@@ -61,43 +63,26 @@ static void pyh_mb_printf(struct pyh_mbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
-static size_t pyh_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t need;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		need = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		need = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		need = 4;
-	else
-		return 0;
-	if (need > n)
-		return 0;
-	for (size_t i = 1; i < need; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return need;
-}
-
-/* A label value: \ " and newline escaped, control bytes and invalid UTF-8 as '?'. */
+/* A label value: \ " and newline escaped, other controls as '?', and each
+ * byte that does not start valid UTF-8 (the rule of the JSON writer,
+ * pyh_utf8_len: a lone surrogate is invalid) as U+FFFD, so that the whole
+ * exposition stays UTF-8 whatever a target put in its command line. */
 static void pyh_mb_label(struct pyh_mbuf *b, const char *v)
 {
 	const unsigned char *s = (const unsigned char *)v;
 	size_t n = strlen(v);
 
 	for (size_t i = 0; i < n;) {
-		size_t k = pyh_utf8_len(s + i, n - i);
+		size_t k = (size_t)pyh_utf8_len(s + i, n - i);
 
 		if (b->overflow)
 			return;
 		if (k == 0) {
-			pyh_mb_printf(b, "?");
+			pyh_mb_printf(b, "\xef\xbf\xbd");
 			i++;
+		} else if (k == 2 && s[i] == 0xc2 && s[i + 1] <= 0x9f) {
+			pyh_mb_printf(b, "?");	/* a C1 control */
+			i += 2;
 		} else if (k > 1) {
 			pyh_mb_printf(b, "%.*s", (int)k, (const char *)s + i);
 			i += k;
@@ -117,9 +102,9 @@ static void pyh_mb_label(struct pyh_mbuf *b, const char *v)
 size_t pyh_metrics_render_max(void)
 {
 	/* fixed part, then per process: 5 gauge lines and one info line whose
-	 * label values are escaped at most 2x */
+	 * label values grow at most 3x (an invalid byte becomes U+FFFD) */
 	return 4096 + (size_t)PYH_METRICS_MAX_PROCS *
-			      (5 * 96 + 128 + 2 * (sizeof(((struct pyh_metrics_proc *)0)->cmdline) +
+			      (5 * 96 + 128 + 3 * (sizeof(((struct pyh_metrics_proc *)0)->cmdline) +
 						   sizeof(((struct pyh_metrics_proc *)0)->cgroup) + 32));
 }
 

@@ -12,6 +12,7 @@
 #include "kernel/syscalls.h"
 #include "output/frames_out.h"
 #include "output/json.h"
+#include "output/sanitize.h"
 
 void pyh_wevent_free(struct pyh_wevent *e)
 {
@@ -44,13 +45,19 @@ static void pyh_text_thread(FILE *f, const struct pyh_wevent *e, const struct py
 {
 	char nb[32];
 
-	fprintf(f, "  %sthread %d \"%s\"", role, (int)t->tid, t->comm);
+	fprintf(f, "  %sthread %d \"", role, (int)t->tid);
+	pyh_fput_safe(f, t->comm);
+	fputc('"', f);
 	if (t->seconds >= 0 && strcmp(e->kind, "returned"))
 		fprintf(f, ", %.1f s", t->seconds);
 	fprintf(f, "\n");
-	if (t->has_call)
-		fprintf(f, "    in %s(%s)%s%s\n", pyh_callname(t->nr, nb, sizeof(nb)),
-			t->detail[0] ? t->detail : "", t->wchan[0] ? "  kernel: " : "", t->wchan);
+	if (t->has_call) {
+		fprintf(f, "    in %s(", pyh_callname(t->nr, nb, sizeof(nb)));
+		pyh_fput_safe(f, t->detail);
+		fprintf(f, ")%s", t->wchan[0] ? "  kernel: " : "");
+		pyh_fput_safe(f, t->wchan);
+		fputc('\n', f);
+	}
 	if (t->lock)
 		fprintf(f, "    waits for lock 0x%llx%s", (unsigned long long)t->lock,
 			t->holder ? "" : " (holder unknown)\n");
@@ -98,12 +105,22 @@ int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f)
 			(int)e->pid, e->seconds);
 	else
 		fprintf(f, "%s: process %d", e->kind, (int)e->pid);
-	if (e->label[0])
-		fprintf(f, "\n  process %s, cgroup %s\n", e->label, e->cgroup[0] ? e->cgroup : "/");
-	else
-		fprintf(f, "\n  process %d: %s (Python %s)\n", (int)e->pid, e->cmdline, e->version);
-	if (e->note[0])
-		fprintf(f, "  %s\n", e->note);
+	if (e->label[0]) {
+		fputs("\n  process ", f);
+		pyh_fput_safe(f, e->label);
+		fputs(", cgroup ", f);
+		pyh_fput_safe(f, e->cgroup[0] ? e->cgroup : "/");
+		fputc('\n', f);
+	} else {
+		fprintf(f, "\n  process %d: ", (int)e->pid);
+		pyh_fput_safe(f, e->cmdline);
+		fprintf(f, " (Python %s)\n", e->version);
+	}
+	if (e->note[0]) {
+		fputs("  ", f);
+		pyh_fput_safe(f, e->note);
+		fputc('\n', f);
+	}
 	for (int i = 0; i < e->nth && i < PYH_WATCH_EV_MAX_THREADS; i++)
 		pyh_text_thread(f, e, &e->th[i],
 				!strcmp(e->kind, "gil") ? (i ? "GIL holder: " : "waiting: ") : "");

@@ -39,8 +39,8 @@ static void test_render(void **state)
 	assert_non_null(strstr(out, "pyhang_hang_events_total{kind=\"blocked\"} 7\n"));
 	assert_non_null(strstr(out, "# TYPE pyhang_samples_total counter\npyhang_samples_total 9\n"));
 	assert_non_null(strstr(out, "pyhang_processes_watched 1\n"));
-	/* escaped quote, backslash, newline; invalid UTF-8 replaced, valid kept */
-	assert_non_null(strstr(out, "cmdline=\"py \\\"a\\\\b\\\"\\nc ?\xc3\xa9\""));
+	/* escaped quote, backslash, newline; invalid UTF-8 replaced by U+FFFD, valid kept */
+	assert_non_null(strstr(out, "cmdline=\"py \\\"a\\\\b\\\"\\nc \xef\xbf\xbd\xc3\xa9\""));
 	/* too small: -ENOSPC, still terminated */
 	assert_int_equal(pyh_metrics_render(s, out, 64), -ENOSPC);
 	assert_true(strlen(out) < 64);
