@@ -15,7 +15,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	case $name in
 	fuzz_linetable) deps="src/python/linetable.c" ;;
 	fuzz_debug_offsets) deps="src/python/layouts.c" ;;
-	fuzz_maps) deps="src/proc/maps.c src/elf/elfsym.c src/proc/mem.c" ;;
+	fuzz_maps) deps="src/proc/maps.c src/proc/rootfs.c src/elf/elfsym.c src/proc/mem.c" ;;
 	fuzz_elf) deps="src/elf/elfsym.c" ;;
 	fuzz_json) deps="src/output/json.c" ;;
 	fuzz_nmodules) deps="src/native/modules.c src/proc/maps.c src/elf/elfsym.c src/proc/mem.c" ;;
