@@ -171,6 +171,24 @@ cleanup:
 	return rc;
 }
 
+/* A process whose symbols say CPython but whose thread states match none of
+ * its threads and whose frames hold not one readable code object is not a
+ * live CPython (a forged _PyRuntime, or state overwritten wholesale): there
+ * is nothing true to show. */
+static int implausible(const struct pyh_dump *d, const struct pyh_pythread *py, int npy)
+{
+	if (npy == 0)
+		return 0;
+	for (int p = 0; p < npy; p++)
+		if (py[p].tid)
+			return 0;
+	for (int i = 0; i < d->nthreads; i++)
+		for (int j = 0; j < d->threads[i].nframes; j++)
+			if (d->threads[i].frames[j].ci)
+				return 0;
+	return 1;
+}
+
 int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, char *err,
 		  size_t errsz)
 {
@@ -263,6 +281,13 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		rc = native_stacks(o, d, cache, dn, py, where, npy);
 	if (rc) {
 		snprintf(err, errsz, "out of memory");
+		goto cleanup;
+	}
+	if (implausible(d, py, npy)) {
+		snprintf(err, errsz, "process %d: unreadable: its %d Python thread states match none of "
+			 "its threads and name no code object (not a live CPython, or its state is "
+			 "overwritten)", pid, npy);
+		rc = -EINVAL;
 		goto cleanup;
 	}
 	qsort(d->threads, (size_t)d->nthreads, sizeof(*d->threads), cmp_thread);
