@@ -513,6 +513,41 @@ def case_forged(tmp):
         t.stop()
 
 
+# ---- 14. a file system that never answers -------------------------------------------------------
+
+def case_fuse_stall(tmp):
+    name = "a FUSE file system that never answers"
+    if not os.path.exists("/dev/fuse"):
+        return skip(name, "no /dev/fuse")
+    py = PY312 if os.access(PY312, os.X_OK) else sys.executable
+    mnt = os.path.join(tmp, "fuse")
+    os.mkdir(mnt)
+    server = Target([sys.executable, os.path.join(PROGS, "fuse_stall.py"), mnt])
+    t = other = None
+    try:
+        if not check(server.ready, name + ": mounted"):
+            return
+        t = Target([py, os.path.join(PROGS, "fuse_target.py"), mnt])
+        other = Target([py, os.path.join(PROGS, "deep.py"), "1"])
+        if not check(t.ready and other.ready, name + ": started"):
+            return
+        rc, out, err = pyhang("dump", "--pid", str(t.pid))
+        check(rc is not None, name + ": dump returned")
+        check(rc == 0 and b"on_fuse (%s/app.py:2)" % mnt.encode() in out,
+              name + ": the stack, without the source that does not answer", (err or out).decode(errors="replace"))
+        check(b"did not answer" in err, name + ": says so", err.decode(errors="replace"))
+        rc, out, err = pyhang("dump", "--all")
+        check(rc is not None and b"Process %d:" % other.pid in out and b"Process %d:" % t.pid in out,
+              name + ": dump --all: the others are dumped too", err.decode(errors="replace")[-300:])
+        check(t.untouched() and other.untouched(), name + ": the targets are untouched")
+    finally:
+        for x in (t, other):
+            if x:
+                x.stop()
+        server.stop()
+        subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
+
+
 def main():
     if os.geteuid() != 0:
         print("not ok - run_hostile.py needs root (namespaces, chroot, mounts)")
@@ -520,7 +555,7 @@ def main():
         return 1
     cases = [case_symlink_pivot_root, case_chroot, case_fifo_lib, case_shared_linetable, case_escapes,
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
-             case_thousand, case_execloop, case_forged]
+             case_thousand, case_execloop, case_forged, case_fuse_stall]
     only = os.environ.get("PYHANG_HOSTILE")
     for case in cases:
         if only and not any(o in case.__name__ for o in only.split(",")):
