@@ -9,6 +9,7 @@
 
 #include "dump/dump_native.h"
 #include "host/host.h"
+#include "kernel/sockets.h"
 #include "kernel/syscalls.h"
 #include "proc/procfs.h"
 #include "python/code.h"
@@ -196,6 +197,7 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	struct pyh_dump_thread **where = NULL;
 	struct pyh_codecache *cache = NULL;
 	struct pyh_dump_native *dn = NULL;
+	struct pyh_sockets *socks = NULL;
 	pid_t *tids = NULL;
 	uint64_t gil = 0;
 	int npy = 0, ntids = 0, rc;
@@ -209,7 +211,8 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	tids = calloc(PYH_MAX_THREADS, sizeof(*tids));
 	where = calloc(PYH_MAX_THREADS, sizeof(*where));
 	cache = pyh_codecache_new(&d->target);
-	if (!py || !tids || !where || !cache) {
+	socks = pyh_sockets_new(pid);	/* one scan of /proc/net for every thread */
+	if (!py || !tids || !where || !cache || !socks) {
 		snprintf(err, errsz, "out of memory");
 		rc = -ENOMEM;
 		goto cleanup;
@@ -243,7 +246,7 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		}
 		th->task_known = 1;
 		if (th->task.in_syscall)
-			pyh_syscall_detail(pid, &th->task, th->detail, sizeof(th->detail));
+			pyh_syscall_detail_cached(pid, &th->task, socks, th->detail, sizeof(th->detail));
 		d->nthreads++;
 	}
 	for (int p = 0; p < npy; p++) {
@@ -306,6 +309,7 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	rc = 0;
 cleanup:
 	pyh_dump_native_end(dn);
+	pyh_sockets_free(socks);
 	pyh_codecache_free(cache);
 	free(where);
 	free(tids);
