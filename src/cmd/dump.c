@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "dump/dump.h"
 #include "log/log.h"
+#include "proc/caps.h"
 #include "python/frames.h"
 #include "python/repr.h"
 #include "python/reprfmt.h"
@@ -167,6 +168,7 @@ int pyh_cmd_dump(int argc, char **argv)
 	struct pyh_dump_view view = { .source = 1, .context = -1, .tid = 0, .frame = -1 };
 	struct pyh_locals_opts lo;
 	const char *why = NULL;
+	char why_caps[128];
 	pid_t pid = 0;
 	long max_frames = 1024, v;
 	int json = 0, all = 0, locals = 0, c, rc;
@@ -271,9 +273,9 @@ int pyh_cmd_dump(int argc, char **argv)
 		.frame = view.frame,
 	};
 	locals = locals || view.frame >= 0;
-	if (all && geteuid() != 0) {
-		fprintf(stderr, "pyhang: dump --all needs root: it reads every Python process's "
-				"memory (run it with sudo)\n");
+	if (all && pyh_caps_missing(PYH_NEED_READ, why_caps, sizeof(why_caps))) {
+		fprintf(stderr, "pyhang: dump --all needs %s: it reads every Python process's "
+				"memory (run it as root)\n", why_caps);
 		return 1;
 	}
 	o.max_frames = (int)max_frames;
