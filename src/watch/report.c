@@ -1,13 +1,10 @@
-/* Writing hang events: human text, JSON lines, and --exec. */
+/* Writing hang events: human text and JSON lines (--exec: exec.c). */
 #include "watch/event.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "kernel/syscalls.h"
 #include "output/frames_out.h"
@@ -251,45 +248,4 @@ char *pyh_wevent_json_string(const struct pyh_wevent *e)
 		return NULL;
 	}
 	return buf;
-}
-
-int pyh_wevent_exec(const struct pyh_wevent *e, const char *cmd)
-{
-	char *json = pyh_wevent_json_string(e);
-	char num[64];
-	pid_t child;
-
-	if (!json)
-		return -ENOMEM;
-	fflush(NULL);
-	child = fork();
-	if (child < 0) {
-		int err = -errno;
-
-		free(json);
-		return err;
-	}
-	if (child == 0) {
-		setenv("PYHANG_EVENT", e->kind, 1);
-		snprintf(num, sizeof(num), "%d", (int)e->pid);
-		setenv("PYHANG_PID", num, 1);
-		snprintf(num, sizeof(num), "%d", (int)e->th[0].tid);
-		setenv("PYHANG_TID", num, 1);
-		snprintf(num, sizeof(num), "%.3f", e->seconds);
-		setenv("PYHANG_SECONDS", num, 1);
-		setenv("PYHANG_JSON", json, 1);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	free(json);
-	return 0;
-}
-
-void pyh_watch_reap(void)
-{
-	for (int i = 0; i < 64; i++)
-		if (waitpid(-1, NULL, WNOHANG) <= 0)
-			break;
 }

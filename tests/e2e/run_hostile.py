@@ -549,6 +549,57 @@ def case_fuse_stall(tmp):
         subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
 
 
+# ---- 15. --exec under an event storm, and a large event ---------------------------------------------
+
+def case_exec(tmp):
+    name = "--exec under a storm of events"
+    py = PY312 if os.access(PY312, os.X_OK) else sys.executable
+    runs = os.path.join(tmp, "runs.txt")
+    t = Target([py, os.path.join(PROGS, "exec_storm.py"), "storm"])
+    try:
+        if not check(t.ready, name + ": started"):
+            return
+        cmd = 'echo "$PYHANG_EVENT $PYHANG_PID" >> %s; echo NOT-JSON-FROM-THE-COMMAND; exit 3' % runs
+        rc, out, err = pyhang("watch", "--pid", str(t.pid), "--threshold", "0.2", "--json", "--duration", "4",
+                              "--exec", cmd, timeout=60)
+        lines = [l for l in out.decode(errors="replace").splitlines() if l.strip()]
+        events = [json.loads(l) for l in lines if l.startswith("{")]
+        hangs = [e for e in events if e.get("event") != "returned"]
+        with open(runs) if os.path.exists(runs) else open(os.devnull) as f:
+            ran = f.read().splitlines()
+        check(rc == 0 and len(hangs) > 40, name + ": many events reported", "rc %r, %d events" % (rc, len(hangs)))
+        # One run per process and kind per threshold: 4 s / 0.2 s, plus one.
+        check(0 < len(ran) <= 4 / 0.2 + 1, name + ": runs rate-limited", "%d runs for %d events" % (len(ran), len(hangs)))
+        check(all(l.startswith("{") for l in lines), name + ": the command's stdout is not in the event stream",
+              repr([l for l in lines if not l.startswith("{")][:2]))
+        check(b"exited with status 3" in err, name + ": a failing run is logged", err.decode(errors="replace")[-300:])
+        check(t.untouched(), name + ": the target is untouched")
+    finally:
+        t.stop()
+    name = "--exec with an event larger than the environment takes"
+    got = os.path.join(tmp, "event.json")
+    t = Target([py, os.path.join(PROGS, "exec_storm.py"), "big"])
+    try:
+        if not check(t.ready, name + ": started"):
+            return
+        cmd = ('if [ -n "$PYHANG_JSON_FILE" ]; then cat "$PYHANG_JSON_FILE"; else printf %%s "$PYHANG_JSON"; fi'
+               ' > %s' % got)
+        rc, out, err = pyhang("watch", "--pid", str(t.pid), "--threshold", "0.5", "--json", "--once",
+                              "--ignore", "<module>", "--exec", cmd, timeout=60)  # the deep thread's event
+        time.sleep(1)  # the run is not waited for
+        ev = None
+        try:
+            with open(got) as f:
+                ev = json.load(f)
+        except (OSError, ValueError):
+            pass
+        check(rc == 3 and ev is not None and ev.get("event") == "blocked" and len(ev.get("frames", [])) >= 200,
+              name + ": the command got the whole event", "rc %r, %s" % (rc, err.decode(errors="replace")[-200:]))
+        check(t.untouched(), name + ": the target is untouched")
+    finally:
+        t.stop()
+
+
 def main():
     if os.geteuid() != 0:
         print("not ok - run_hostile.py needs root (namespaces, chroot, mounts)")
@@ -556,7 +607,7 @@ def main():
         return 1
     cases = [case_symlink_pivot_root, case_chroot, case_fifo_lib, case_shared_linetable, case_escapes,
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
-             case_thousand, case_execloop, case_forged, case_fuse_stall]
+             case_thousand, case_execloop, case_forged, case_fuse_stall, case_exec]
     only = os.environ.get("PYHANG_HOSTILE")
     for case in cases:
         if only and not any(o in case.__name__ for o in only.split(",")):
