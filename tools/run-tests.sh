@@ -23,6 +23,8 @@ shift 2
 case $mode in unit|e2e|all) ;; *) usage ;; esac
 
 cd "$(dirname "$0")/.." || exit 2
+# Under sudo, record -- CMD runs CMD as the invoking user; the suites start root's interpreters.
+unset SUDO_UID SUDO_GID SUDO_USER
 passed=0
 failed=0
 skipped=0

@@ -23,7 +23,8 @@
 #define PYH_HOST_BACKOFF_MIN_MS 2
 #define PYH_HOST_BACKOFF_MAX_MS 256
 #define PYH_HOST_WAIT_RETRY_MS 5000	/* a process refused for capacity: tried again this often */
-#define PYH_HOST_OPEN_DEADLINE_MS 3000	/* attaching reads the target: at most this long */
+#define PYH_HOST_OPEN_DEADLINE_MS 10000	/* attaching reads the target: at most this long
+					 * (generous: a loaded host is slow, not stalled) */
 
 /* WAITING: a Python process the user refused for capacity (-E2BIG, -ENOSPC),
  * tried again as soon as an attached process goes, and every

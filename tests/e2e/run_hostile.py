@@ -604,6 +604,27 @@ def case_exec(tmp):
         t.stop()
 
 
+# ---- 16. privileges --------------------------------------------------------------------------------
+
+def case_privileges(tmp):
+    name = "privileges"
+    py = PY311 if os.access(PY311, os.X_OK) else "/usr/bin/python3"   # nobody can run it
+    prog = "import os, time; print('uid', os.getuid(), os.getgid()); time.sleep(1)"
+    env = dict(os.environ, SUDO_UID="65534", SUDO_GID="65534", SUDO_USER="nobody")
+    for extra, want in (([], b"uid 65534 65534"), (["--as-root"], b"uid 0 0")):
+        p = subprocess.run([PYHANG, "record", "-d", "3", "-f", "folded", "-o", os.path.join(tmp, "p.folded")] +
+                           extra + ["--", py, "-c", prog], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=env, timeout=60, cwd="/")
+        check(want in p.stdout, name + ": record %s-- CMD under sudo runs CMD as %s" %
+              (" ".join(extra) + " " if extra else "", "root" if extra else "the invoking user"),
+              (p.stdout + p.stderr).decode(errors="replace")[-300:])
+    if shutil.which("capsh"):
+        rc, out, err = pyhang("dump", "--all", prefix=("capsh", "--drop=cap_sys_ptrace", "--", "-c",
+                                                       'exec "$0" "$@"'))
+        check(rc == 1 and b"CAP_SYS_PTRACE" in err, name + ": a root without CAP_SYS_PTRACE is told what it lacks",
+              err.decode(errors="replace"))
+
+
 def main():
     if os.geteuid() != 0:
         print("not ok - run_hostile.py needs root (namespaces, chroot, mounts)")
@@ -611,7 +632,7 @@ def main():
         return 1
     cases = [case_symlink_pivot_root, case_chroot, case_fifo_lib, case_shared_linetable, case_escapes,
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
-             case_thousand, case_execloop, case_forged, case_fuse_stall, case_exec]
+             case_thousand, case_execloop, case_forged, case_fuse_stall, case_exec, case_privileges]
     only = os.environ.get("PYHANG_HOSTILE")
     for case in cases:
         if only and not any(o in case.__name__ for o in only.split(",")):
