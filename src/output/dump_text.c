@@ -191,6 +191,8 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 			fputc('\n', f);
 		}
 	}
+	if (pyh_source_stalled(src))
+		fprintf(f, "\n(source lines stopped: a file of this process did not answer in time)\n");
 	pyh_source_free(src);
 	return ferror(f) ? -EIO : 0;
 }

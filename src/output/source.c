@@ -8,7 +8,13 @@
 #include <unistd.h>
 
 #include "budget/budget.h"
+#include "proc/guard.h"
 #include "proc/rootfs.h"
+
+/* Reading one source file may block (a FUSE or NFS file system that does not
+ * answer): it is a job with this deadline; a process whose file missed it
+ * gets no more source lines (never blocks its reader again). */
+#define PYH_SOURCE_DEADLINE_MS 2000
 
 struct source_file {
 	struct pyh_lru_node lru;	/* first: the node is the file */
@@ -20,6 +26,7 @@ struct source_file {
 
 struct pyh_source {
 	pid_t pid;
+	int stalled;			/* a read missed its deadline: no more reads */
 	struct pyh_lru_owner owner;
 	struct source_file *files[PYH_SOURCE_MAX_FILES];
 	int nfiles;
@@ -70,27 +77,65 @@ void pyh_source_free(struct pyh_source *s)
 	free(s);
 }
 
-static struct source_file *file_read(pid_t pid, const char *name)
-{
-	struct source_file *f = calloc(1, sizeof(*f));
-	int fd;
+struct read_job {
+	pid_t pid;
+	struct source_file *f;		/* the job's until it returned in time */
+};
 
-	if (!f || !(f->name = strdup(name))) {
-		file_free(f);
-		return NULL;
-	}
-	fd = pyh_rootfs_open(pid, name, NULL);
+static void read_job_free(void *arg)
+{
+	struct read_job *j = arg;
+
+	file_free(j->f);
+	free(j);
+}
+
+static int read_job_run(void *arg)
+{
+	struct read_job *j = arg;
+	int fd = pyh_rootfs_open(j->pid, j->f->name, NULL);
+
 	if (fd >= 0) {
-		int rc = pyh_rootfs_read_all(fd, PYH_SOURCE_MAX_FILE, &f->text, &f->len);
+		int rc = pyh_rootfs_read_all(fd, PYH_SOURCE_MAX_FILE, &j->f->text, &j->f->len);
 
 		if (rc) {
-			f->text = NULL;
-			f->err = -rc;
+			j->f->text = NULL;
+			j->f->err = -rc;
 		}
 		close(fd);
 	} else {
-		f->err = fd == -ENODEV ? EINVAL : -fd;	/* not a regular file */
+		j->f->err = fd == -ENODEV ? EINVAL : -fd;	/* not a regular file */
 	}
+	return 0;
+}
+
+/* The file (text NULL when unreadable), or NULL when out of memory or when
+ * reading it did not finish in time (s->stalled is then set). */
+static struct source_file *file_read(struct pyh_source *s, const char *name)
+{
+	struct read_job *j = calloc(1, sizeof(*j));
+	struct source_file *f;
+	int rc, result;
+
+	if (!j || !(j->f = calloc(1, sizeof(*j->f))) || !(j->f->name = strdup(name))) {
+		if (j)
+			read_job_free(j);
+		return NULL;
+	}
+	j->pid = s->pid;
+	rc = pyh_guard_run(read_job_run, j, read_job_free, PYH_SOURCE_DEADLINE_MS, &result);
+	if (rc == -ETIMEDOUT || rc == -EAGAIN) {
+		s->stalled = 1;		/* the job frees its file when it ends, if ever */
+		if (rc == -EAGAIN)
+			read_job_free(j);
+		return NULL;
+	}
+	if (rc) {
+		read_job_free(j);
+		return NULL;
+	}
+	f = j->f;
+	free(j);
 	return f;
 }
 
@@ -106,7 +151,9 @@ static struct source_file *load(struct pyh_source *s, const char *name, int *tra
 			return s->files[i];
 		}
 	}
-	f = file_read(s->pid, name);
+	if (s->stalled)
+		return NULL;
+	f = file_read(s, name);
 	if (!f)
 		return NULL;
 	if (s->nfiles == PYH_SOURCE_MAX_FILES) {
@@ -229,4 +276,9 @@ out:
 	if (transient)
 		file_free(f);
 	return rc;
+}
+
+int pyh_source_stalled(const struct pyh_source *s)
+{
+	return s && s->stalled;
 }

@@ -12,13 +12,19 @@ struct pyh_source;
 struct pyh_source *pyh_source_new(pid_t pid);
 void pyh_source_free(struct pyh_source *s); /* NULL-safe */
 
+/* 1 when a read of this process's files missed its deadline. */
+int pyh_source_stalled(const struct pyh_source *s);
+
 /* Copy line `line` (1-based) of file (a co_filename: absolute, inside the
  * target's root, or relative, beneath its working directory) into out
  * without its newline and leading blanks, cut to outsz-1 bytes; tabs become
  * spaces, and every other byte is left as it is (writers sanitize it). Files
  * over PYH_SOURCE_MAX_FILE bytes are not read; a file the budget cannot keep
- * is read for this line and dropped. Returns 0, or -ENOENT when the file or
- * line is not there (or the file is not a regular one). */
+ * is read for this line and dropped. Reading a file is a job with a deadline
+ * (proc/guard.h): when one does not finish in time (a FUSE or NFS file system
+ * that does not answer), this process gets no more source lines.
+ * Returns 0, or -ENOENT when the file or line is not there (or the file is not
+ * a regular one, or reading did not finish in time). */
 int pyh_source_line(struct pyh_source *s, const char *file, int line, char *out, size_t outsz);
 
 /* Lines first..last (1-based, clamped to the file) of file, each given to

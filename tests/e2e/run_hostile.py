@@ -536,10 +536,13 @@ def case_fuse_stall(tmp):
         check(rc is not None, name + ": dump returned")
         check(rc == 0 and b"on_fuse (%s/app.py:2)" % mnt.encode() in out,
               name + ": the stack, without the source that does not answer", (err or out).decode(errors="replace"))
-        check(b"did not answer" in err, name + ": says so", err.decode(errors="replace"))
+        check(b"did not answer" in out + err, name + ": says so", err.decode(errors="replace"))
         rc, out, err = pyhang("dump", "--all")
         check(rc is not None and b"Process %d:" % other.pid in out and b"Process %d:" % t.pid in out,
               name + ": dump --all: the others are dumped too", err.decode(errors="replace")[-300:])
+        rc, out, err = pyhang("watch", "--pid", str(t.pid), "--threshold", "0.5", "--once", "--json")
+        check(rc == 3 and b'"event":"blocked"' in out, name + ": watch reports the hang all the same",
+              "rc %r %s" % (rc, err.decode(errors="replace")[-300:]))
         check(t.untouched() and other.untouched(), name + ": the targets are untouched")
     finally:
         for x in (t, other):

@@ -1,9 +1,10 @@
 """A Python program whose code names a file on a file system that never answers (argv[1])."""
 import sys
-import time
+import threading
 
-ns = {"time": time}
-exec(compile("def on_fuse():\n    time.sleep(3600)\n", sys.argv[1] + "/app.py", "exec"), ns)
+ns = {"lock": threading.Lock()}
+# Takes a lock it already holds: blocked in a lock acquire, whose source a watcher reads.
+exec(compile("def on_fuse():\n    lock.acquire(); lock.acquire()\n", sys.argv[1] + "/app.py", "exec"), ns)
 sys.stdout.write("ready\n")
 sys.stdout.flush()
 ns["on_fuse"]()
