@@ -380,6 +380,19 @@ int pyh_elf_read_vaddr(const struct pyh_elf *elf, uint64_t vaddr, void *buf, siz
 	return 0;
 }
 
+int pyh_elf_file_offset(const struct pyh_elf *elf, uint64_t vaddr, uint64_t *off)
+{
+	for (size_t i = 0; elf && i < elf->nloads; i++) {
+		const struct pyh_elf_load *l = &elf->loads[i];
+
+		if (vaddr >= l->vaddr && vaddr - l->vaddr < l->filesz) {
+			*off = l->offset + (vaddr - l->vaddr);
+			return 0;
+		}
+	}
+	return -EFAULT;
+}
+
 uint64_t pyh_elf_first_load_vaddr(const struct pyh_elf *elf)
 {
 	return elf ? elf->first_vaddr : 0;

@@ -30,6 +30,11 @@ int pyh_elf_symbol(const struct pyh_elf *elf, const char *name, uint64_t *value,
  * segments (PT_LOAD with file bytes). Returns 0, or -EFAULT if any byte is not in the file. */
 int pyh_elf_read_vaddr(const struct pyh_elf *elf, uint64_t vaddr, void *buf, size_t len);
 
+/* The file offset of link-time address vaddr (what a uprobe is placed at):
+ * from the PT_LOAD segment with file bytes that holds it. Returns 0 or
+ * -EFAULT when no segment does. */
+int pyh_elf_file_offset(const struct pyh_elf *elf, uint64_t vaddr, uint64_t *off);
+
 /* Lowest PT_LOAD p_vaddr rounded down to its alignment, and whether the file is ET_DYN. */
 uint64_t pyh_elf_first_load_vaddr(const struct pyh_elf *elf);
 int pyh_elf_is_dyn(const struct pyh_elf *elf);

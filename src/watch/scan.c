@@ -119,7 +119,7 @@ static void pyh_on_blocked(struct pyh_watcher *w, struct pyh_watched *p, const s
 		return;
 	}
 	if (facts.ignored && pyh_log_verbosity() > 1)
-		fprintf(stderr, "pyhang: thread %u idle (%s)\n", f->tid, why);
+		pyh_log_error("thread %u idle (%s)", f->tid, why);
 	pyh_wevent_free(&e);
 }
 
@@ -215,6 +215,7 @@ static void pyh_on_spin(struct pyh_watcher *w, struct pyh_watched *p)
 
 	if (pyh_proc_tasks(p->pid, p->det.tids, PYH_MAX_THREADS, &n) && n <= 0)
 		return;
+	pyh_wthreads_prune(p->det.threads, p->det.tids, n, s->now_ns);
 	todo = n < PYH_WATCH_SPIN_PER_SCAN ? n : PYH_WATCH_SPIN_PER_SCAN;
 	for (int k = 0; k < todo && !pyh_stopped(w); k++) {
 		pid_t tid = p->det.tids[(p->det.spin_cursor + k) % n];

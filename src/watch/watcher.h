@@ -40,6 +40,8 @@ struct pyh_watcher {
 		uint64_t samples;		/* Python stacks read */
 		uint64_t rescans;
 		uint64_t watched_total;		/* processes ever attached */
+		uint64_t capacity[PYH_MC_COUNT]; /* refusals by a limit (metrics, the summary) */
+		uint64_t thr_refused_gone;	/* thread-table refusals of processes no longer watched */
 	} stats;
 	struct {			/* how it ends */
 		int stop;
