@@ -628,6 +628,55 @@ def case_privileges(tmp):
               err.decode(errors="replace"))
 
 
+# ---- 17. the heartbeat: sd_notify keep-alives, the last-scan metric ---------------------------------------
+
+def case_heartbeat(tmp):
+    name = "heartbeat"
+    py = PY312 if os.access(PY312, os.X_OK) else sys.executable
+    sock_path = os.path.join(tmp, "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.settimeout(0.5)
+    t = Target([py, os.path.join(PROGS, "deep.py"), "1"])
+    port = free_port()
+    env = dict(os.environ, NOTIFY_SOCKET=sock_path, WATCHDOG_USEC="1000000")
+    w = subprocess.Popen([PYHANG, "watch", "--pid", str(t.pid), "--json", "--metrics", "127.0.0.1:%d" % port],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    got, stamps = [], []
+    try:
+        end = time.time() + 4
+        while time.time() < end:
+            try:
+                got.append(sock.recv(256))
+            except socket.timeout:
+                pass
+            try:
+                body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2).read()
+                m = re.search(rb"^pyhang_last_scan_timestamp_seconds ([0-9.]+)$", body, re.M)
+                if m and float(m.group(1)) > 0:   # 0 until the first scan
+                    stamps.append(float(m.group(1)))
+            except OSError:
+                pass
+        w.terminate()
+        w.wait(20)
+        try:
+            while True:
+                got.append(sock.recv(256))
+        except socket.timeout:
+            pass
+        check(b"READY=1" in got, name + ": READY=1 sent", repr(got[:3]))
+        check(got.count(b"WATCHDOG=1") >= 3, name + ": WATCHDOG=1 sent after scans",
+              "%d keep-alives in 4 s" % got.count(b"WATCHDOG=1"))
+        check(b"STOPPING=1" in got, name + ": STOPPING=1 at the end")
+        check(len(stamps) >= 2 and stamps[-1] > stamps[0] > 0,
+              name + ": pyhang_last_scan_timestamp_seconds moves", repr(stamps[:2] + stamps[-1:]))
+    finally:
+        if w.poll() is None:
+            w.kill()
+        t.stop()
+        sock.close()
+
+
 def main():
     if os.geteuid() != 0:
         print("not ok - run_hostile.py needs root (namespaces, chroot, mounts)")
@@ -635,7 +684,8 @@ def main():
         return 1
     cases = [case_symlink_pivot_root, case_chroot, case_fifo_lib, case_shared_linetable, case_escapes,
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
-             case_thousand, case_execloop, case_forged, case_fuse_stall, case_exec, case_privileges]
+             case_thousand, case_execloop, case_forged, case_fuse_stall, case_exec, case_privileges,
+             case_heartbeat]
     only = os.environ.get("PYHANG_HOSTILE")
     for case in cases:
         if only and not any(o in case.__name__ for o in only.split(",")):
