@@ -309,6 +309,13 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	rc = 0;
 cleanup:
 	pyh_dump_native_end(dn);
+	if (cache) {
+		struct pyh_code_stats cst;
+
+		pyh_codecache_stats(cache, &cst);
+		d->budget_evictions = cst.evictions;
+		d->budget_refusals = cst.refusals;
+	}
 	pyh_sockets_free(socks);
 	pyh_codecache_free(cache);
 	free(where);

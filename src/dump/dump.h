@@ -95,6 +95,8 @@ struct pyh_dump {
 	char native_missing[256];		/* --native asked but impossible: what is missing */
 	int locals_read;			/* pyh_dump_read_locals ran */
 	char locals_error[256];			/* why no locals could be read at all, "" */
+	uint64_t budget_evictions;		/* code cache entries evicted for the memory budget */
+	uint64_t budget_refusals;		/* and not kept at all (read again as needed) */
 };
 
 struct pyh_snapper;

@@ -191,6 +191,10 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 			fputc('\n', f);
 		}
 	}
+	if (d->budget_evictions || d->budget_refusals)
+		fprintf(f, "\n(memory budget reached: %llu code objects evicted, %llu not kept; their "
+			"line tables were read again)\n", (unsigned long long)d->budget_evictions,
+			(unsigned long long)d->budget_refusals);
 	if (pyh_source_stalled(src))
 		fprintf(f, "\n(source lines stopped: a file of this process did not answer in time)\n");
 	pyh_source_free(src);

@@ -8,6 +8,11 @@
 #include <time.h>
 
 #define PYH_GUARD_STACK (1u << 20)	/* a job's thread stack: walks and writers are shallow */
+/* A job that is not blocked but slow (a loaded machine, valgrind) uses CPU:
+ * while it used at least 1/PYH_GUARD_BUSY_PART of the last period, its
+ * deadline moves on by one period, PYH_GUARD_MAX_PERIODS periods at most. */
+#define PYH_GUARD_BUSY_PART 20
+#define PYH_GUARD_MAX_PERIODS 30
 
 struct pyh_guard_job {
 	pthread_mutex_t mu;
@@ -18,6 +23,8 @@ struct pyh_guard_job {
 	int result;
 	int done;
 	int abandoned;
+	clockid_t cpu;			/* the job thread's CPU clock, valid while !done */
+	int have_cpu;
 };
 
 static int pyh_guard_stalled;		/* atomic */
@@ -43,8 +50,12 @@ static void job_free(struct pyh_guard_job *j)
 static void *job_main(void *p)
 {
 	struct pyh_guard_job *j = p;
-	int r = j->fn(j->arg);
-	int abandoned;
+	int r, abandoned;
+
+	pthread_mutex_lock(&j->mu);
+	j->have_cpu = pthread_getcpuclockid(pthread_self(), &j->cpu) == 0;
+	pthread_mutex_unlock(&j->mu);
+	r = j->fn(j->arg);
 
 	pthread_mutex_lock(&j->mu);
 	j->result = r;
@@ -99,15 +110,28 @@ int pyh_guard_run(int (*fn)(void *arg), void *arg, void (*release)(void *arg), u
 		return rc;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&j->mu);
-	while (!j->done && pthread_cond_timedwait(&j->cv, &j->mu, &until) != ETIMEDOUT)
-		;
+	for (int period = 0; period < PYH_GUARD_MAX_PERIODS && !j->done; period++) {
+		struct timespec cpu0 = { 0 }, cpu1 = { 0 };
+		int64_t used_ns;
+
+		/* Holding mu with done unset, the job's thread is alive: its clock is valid. */
+		if (j->have_cpu)
+			clock_gettime(j->cpu, &cpu0);
+		until.tv_sec += timeout_ms / 1000;
+		until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!j->done && pthread_cond_timedwait(&j->cv, &j->mu, &until) != ETIMEDOUT)
+			;
+		if (j->done || !j->have_cpu || clock_gettime(j->cpu, &cpu1))
+			break;
+		used_ns = (int64_t)(cpu1.tv_sec - cpu0.tv_sec) * 1000000000LL + (cpu1.tv_nsec - cpu0.tv_nsec);
+		if (used_ns * PYH_GUARD_BUSY_PART < (int64_t)timeout_ms * 1000000LL)
+			break;	/* blocked, not busy: give it up */
+	}
 	done = j->done;
 	if (!done) {
 		j->abandoned = 1;

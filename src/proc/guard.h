@@ -7,7 +7,10 @@
  * /proc/PID/maps while it holds its mmap lock in such a fault. No flag makes
  * those non-blocking, and a thread blocked in them cannot be woken. So the
  * work that reads one target runs as a job on a thread of its own, and the
- * caller waits for it until a deadline. A job that misses it is abandoned:
+ * caller waits for it until a deadline. A job that is slow rather than
+ * blocked (it used at least 5% of a CPU over the last period: a loaded
+ * machine, valgrind) gets another period, up to 30. A job that misses it is
+ * abandoned:
  * the caller goes on (reports the target, skips it), the job's thread stays
  * blocked until the kernel lets it go, then finishes and frees what it owns.
  *

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget/budget.h"
 #include "host/host.h"
 #include "host/proctrack.h"
 #include "log/log.h"
@@ -464,6 +465,24 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 			(unsigned long long)(cs.native_none + cs.native_unpaired),
 			(unsigned long long)cnt[PYH_CNT_NATIVE_NO_STACK],
 			(unsigned long long)cs.native_unpaired);
+	{
+		struct pyh_budget code;
+		struct pyh_host_stats hs = { 0 };
+
+		pyh_budget_snapshot(pyh_budget_code(), &code);
+		if (st->tr)
+			pyh_host_tracker_stats(st->tr, &hs);
+		if (code.evictions || code.refusals)
+			fprintf(stderr, "pyhang: code cache budget (%zu MiB per process, %zu MiB in all) reached: "
+				"%llu entries evicted, %llu not kept (read again)\n", code.owner_limit >> 20,
+				code.limit >> 20, (unsigned long long)code.evictions,
+				(unsigned long long)code.refusals);
+		if (hs.refused_capacity || hs.refused_table || hs.stalled)
+			fprintf(stderr, "pyhang: limits: %llu processes waited for room, %llu not tracked "
+				"(table full), %llu skipped (reading them did not finish in time)\n",
+				(unsigned long long)hs.refused_capacity, (unsigned long long)hs.refused_table,
+				(unsigned long long)hs.stalled);
+	}
 	if (path)
 		fprintf(stderr, "pyhang: wrote %s\n", path);
 }
