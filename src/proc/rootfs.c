@@ -268,19 +268,29 @@ static int check_mapped(int fd, const struct stat *st, const struct pyh_rootfs_m
 	return -ESTALE;
 }
 
+int pyh_rootfs_open_map_files(pid_t pid, uint64_t start, uint64_t end, struct stat *st)
+{
+	char mf[PYH_ROOTFS_PROC_PATH];
+	int fd;
+
+	if (pid <= 0)
+		return -EINVAL;
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", (int)pid, (unsigned long long)start,
+		 (unsigned long long)end);
+	fd = open(mf, O_PATH | O_CLOEXEC);
+	return open_regular(fd < 0 ? gone_or(pid, -errno) : fd, st);
+}
+
 int pyh_rootfs_open_mapped(pid_t pid, const struct pyh_rootfs_map *m, struct stat *st,
 			   enum pyh_rootfs_via *via)
 {
-	char mf[PYH_ROOTFS_PROC_PATH];
 	struct stat tmp, *s = st ? st : &tmp;
 	int fd, err = -ENOENT, root_fd;
 
 	if (pid <= 0 || !m)
 		return -EINVAL;
 	/* 1. The mapping itself: right whatever lies at its path now. */
-	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", (int)pid,
-		 (unsigned long long)m->start, (unsigned long long)m->end);
-	fd = check_mapped(open_regular(open(mf, O_PATH | O_CLOEXEC), s), s, m);
+	fd = check_mapped(pyh_rootfs_open_map_files(pid, m->start, m->end, s), s, m);
 	if (fd >= 0) {
 		if (via)
 			*via = PYH_VIA_MAP_FILES;

@@ -57,6 +57,12 @@ enum pyh_rootfs_via {
 int pyh_rootfs_open_mapped(pid_t pid, const struct pyh_rootfs_map *m, struct stat *st,
 			   enum pyh_rootfs_via *via);
 
+/* Open /proc/PID/map_files/START-END (the file mapped there, by the kernel's
+ * own reference), a regular file only, with the rules above. Returns a
+ * descriptor (and *st when not NULL), or -errno (-EPERM without
+ * CAP_SYS_ADMIN / CAP_CHECKPOINT_RESTORE). */
+int pyh_rootfs_open_map_files(pid_t pid, uint64_t start, uint64_t end, struct stat *st);
+
 /* Read the regular file at fd from offset 0 into a malloc'd buffer with a NUL
  * after the data. Files longer than max are refused (-EFBIG). Returns 0 with
  * *buf and *len, or -errno with *buf NULL. */
