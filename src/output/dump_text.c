@@ -75,9 +75,9 @@ static void write_sysframe(FILE *f, const struct pyh_dump_sysframe *fr)
 		fputs(" (", f);
 		pyh_fput_safe(f, fr->library);
 		fprintf(f, "%s+0x%llx)\n", fr->deleted ? " (deleted)" : "", (unsigned long long)fr->offset);
-	}
-	else
+	} else {
 		fprintf(f, " (0x%llx)\n", (unsigned long long)fr->offset);
+	}
 }
 
 /* Python frame k of th: its name, its source line (or --source N lines around
