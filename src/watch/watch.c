@@ -287,6 +287,7 @@ static void pyh_watch_capacity(const struct pyh_watcher *w, uint64_t *cap)
 		cap[PYH_MC_TRACKER] += hs.refused_table;
 		cap[PYH_MC_STALLED] += hs.stalled;
 	}
+	cap[PYH_MC_STALLED] += pyh_watched_stalled_total();
 	pyh_exec_stats(&xs);
 	cap[PYH_MC_EXEC] += xs.limited + xs.busy;
 }

@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "kernel/syscalls.h"
+#include "log/log.h"
+#include "proc/guard.h"
 #include "kernel/task.h"
 #include "output/source.h"
 #include "proc/procfs.h"
@@ -27,6 +29,7 @@ int pyh_watched_open(pid_t pid, const struct pyh_target *t, const struct pyh_hos
 		return -ENOMEM;
 	}
 	p->pid = pid;
+	p->refs = 1;
 	p->id.gen = gen;
 	if (t)
 		p->rd.t = *t;
@@ -62,16 +65,121 @@ fail:
 	return rc;
 }
 
-void pyh_watched_free(struct pyh_watched *p)
+/* What p owns, freed by whoever lets go of p last: the engine, or a read
+ * abandoned past its deadline when it ends at last. */
+static void pyh_watched_destroy(struct pyh_watched *p)
 {
-	if (!p)
-		return;
 	pyh_codecache_free(p->rd.cache);
 	pyh_source_free(p->rd.src);
 	free(p->py.list);
 	pyh_wthreads_free(p->det.threads);
 	free(p->det.tids);
 	free(p);
+}
+
+void pyh_watched_free(struct pyh_watched *p)
+{
+	if (p && __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		pyh_watched_destroy(p);
+}
+
+/* ---- reads of the target, with a deadline -------------------------------- */
+
+/* A read of p's memory, run as a job (proc/guard.h). The job touches p->rd
+ * and p->py only, and writes what it read there or into the job; the engine
+ * reads them only after the job returned in time. A job past its deadline
+ * keeps a reference to p: p->state.stalled is set, nothing reads p again,
+ * and the job frees p if the engine let go of it first. */
+enum pyh_wjob_kind { PYH_WJOB_THREADS, PYH_WJOB_RAW, PYH_WJOB_NAMED };
+
+struct pyh_wjob {
+	struct pyh_watched *p;
+	enum pyh_wjob_kind kind;
+	uint64_t frame;			/* RAW, NAMED: the innermost frame */
+	int n;				/* frames read */
+	enum pyh_walk_status status;
+	struct pyh_frame *frames;	/* NAMED: n named frames (the job's until taken) */
+};
+
+static int pyh_wjob_run(void *arg)
+{
+	struct pyh_wjob *j = arg;
+	struct pyh_watched *p = j->p;
+
+	switch (j->kind) {
+	case PYH_WJOB_THREADS:
+		p->py.n = 0;
+		p->py.gil_tstate = 0;
+		if (pyh_threads_read(&p->rd.t, p->py.list, PYH_MAX_THREADS, &p->py.n, &p->py.gil_tstate))
+			p->py.n = 0;
+		return 0;
+	case PYH_WJOB_RAW:
+		j->n = pyh_frames_walk(&p->rd.t, j->frame, p->rd.raw, NULL, PYH_WATCH_STACK_FRAMES, &j->status);
+		return 0;
+	case PYH_WJOB_NAMED:
+		j->n = pyh_frames_walk(&p->rd.t, j->frame, p->rd.raw, p->rd.raw_addrs, PYH_WATCH_STACK_FRAMES,
+				       &j->status);
+		j->frames = calloc((size_t)(j->n > 0 ? j->n : 1), sizeof(*j->frames));
+		if (!j->frames) {
+			j->n = 0;
+			return -ENOMEM;
+		}
+		for (int i = 0; i < j->n; i++)
+			pyh_frame_name(p->rd.cache, &p->rd.raw[i], p->rd.raw_addrs[i], 1, &j->frames[i]);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void pyh_wjob_free(void *arg)
+{
+	struct pyh_wjob *j = arg;
+
+	for (int i = 0; j->frames && i < j->n; i++)
+		pyh_frame_release(&j->frames[i]);
+	free(j->frames);
+	pyh_watched_free(j->p);	/* the job's reference */
+	free(j);
+}
+
+static uint64_t pyh_watched_stalls;
+
+uint64_t pyh_watched_stalled_total(void)
+{
+	return pyh_watched_stalls;
+}
+
+/* Run j on p within PYH_WATCH_READ_DEADLINE_MS. Returns 0 (j filled),
+ * -ETIMEDOUT (p is stalled from now on; j is the job's), or -errno (not run). */
+static int pyh_watched_guarded(struct pyh_watched *p, struct pyh_wjob *j)
+{
+	struct pyh_wjob *copy;
+	int rc, result = 0;
+
+	if (p->state.stalled)
+		return -ETIMEDOUT;
+	copy = malloc(sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	*copy = *j;
+	copy->p = p;
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	rc = pyh_guard_run(pyh_wjob_run, copy, pyh_wjob_free, PYH_WATCH_READ_DEADLINE_MS, &result);
+	if (rc == -ETIMEDOUT) {
+		p->state.stalled = 1;
+		pyh_watched_stalls++;
+		pyh_log_error("process %d (%s): reading its memory did not finish in time: no longer read "
+			      "(still listed; its hangs are not reported)", (int)p->pid, p->id.label);
+		return rc;
+	}
+	__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);	/* the engine holds one still */
+	if (rc) {
+		free(copy);
+		return rc;
+	}
+	*j = *copy;
+	free(copy);
+	return result;
 }
 
 void pyh_watched_new_scan(struct pyh_watched *p)
@@ -83,19 +191,19 @@ void pyh_watched_new_scan(struct pyh_watched *p)
 
 static void pyh_watched_read_py(struct pyh_watched *p)
 {
-	if (p->py.fresh)
+	struct pyh_wjob j = { .kind = PYH_WJOB_THREADS };
+
+	if (p->py.fresh || p->state.stalled)
 		return;
-	p->py.n = 0;
-	p->py.gil_tstate = 0;
-	if (pyh_threads_read(&p->rd.t, p->py.list, PYH_MAX_THREADS, &p->py.n, &p->py.gil_tstate))
-		p->py.n = 0;
 	p->py.fresh = 1;
+	if (pyh_watched_guarded(p, &j))
+		p->py.n = 0;	/* not read: no Python thread this scan */
 }
 
 const struct pyh_pythread *pyh_watched_pythread(struct pyh_watched *p, pid_t tid)
 {
 	pyh_watched_read_py(p);
-	for (int i = 0; i < p->py.n; i++)
+	for (int i = 0; !p->state.stalled && i < p->py.n; i++)
 		if (p->py.list[i].tid == tid)
 			return &p->py.list[i];
 	return NULL;
@@ -104,7 +212,7 @@ const struct pyh_pythread *pyh_watched_pythread(struct pyh_watched *p, pid_t tid
 pid_t pyh_watched_gil_holder(struct pyh_watched *p)
 {
 	pyh_watched_read_py(p);
-	for (int i = 0; p->py.gil_tstate && i < p->py.n; i++)
+	for (int i = 0; !p->state.stalled && p->py.gil_tstate && i < p->py.n; i++)
 		if (p->py.list[i].tstate == p->py.gil_tstate)
 			return p->py.list[i].tid;
 	return 0;
@@ -113,32 +221,35 @@ pid_t pyh_watched_gil_holder(struct pyh_watched *p)
 int pyh_watched_raw_stack(struct pyh_watched *p, pid_t tid, int *whole)
 {
 	const struct pyh_pythread *py = pyh_watched_pythread(p, tid);
-	enum pyh_walk_status status = PYH_WALK_END;
-	int n;
+	struct pyh_wjob j = { .kind = PYH_WJOB_RAW, .status = PYH_WALK_END };
+	int rc;
 
 	*whole = 0;
 	if (!py)
 		return -ESRCH;
-	n = pyh_frames_walk(&p->rd.t, py->frame, p->rd.raw, NULL, PYH_WATCH_STACK_FRAMES, &status);
-	*whole = n > 0 && !pyh_walk_status_text(status);
-	return n;
+	j.frame = py->frame;
+	if ((rc = pyh_watched_guarded(p, &j)))
+		return rc;
+	*whole = j.n > 0 && !pyh_walk_status_text(j.status);
+	return j.n;
 }
 
 int pyh_watched_fill_stack(struct pyh_watched *p, struct pyh_wthread *th)
 {
 	const struct pyh_pythread *py = pyh_watched_pythread(p, th->tid);
-	enum pyh_walk_status status;
-	int n;
+	struct pyh_wjob j = { .kind = PYH_WJOB_NAMED };
+	int rc;
 
 	if (!py)
 		return 0;
-	n = pyh_frames_walk(&p->rd.t, py->frame, p->rd.raw, p->rd.raw_addrs, PYH_WATCH_STACK_FRAMES, &status);
-	th->frames = calloc((size_t)(n > 0 ? n : 1), sizeof(*th->frames));
-	if (!th->frames)
-		return 1;
-	for (int i = 0; i < n; i++)
-		pyh_frame_name(p->rd.cache, &p->rd.raw[i], p->rd.raw_addrs[i], 1, &th->frames[i]);
-	th->nframes = n;
+	j.frame = py->frame;
+	rc = pyh_watched_guarded(p, &j);
+	if (rc == -ETIMEDOUT)
+		return 0;	/* said once; not judged as Python */
+	if (rc)
+		return 1;	/* out of memory: a Python thread, no frames */
+	th->frames = j.frames;
+	th->nframes = j.n > 0 ? j.n : 0;
 	return 1;
 }
 

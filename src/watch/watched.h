@@ -17,12 +17,19 @@
 #include "watch/probes.h"
 
 #define PYH_WATCH_STACK_FRAMES 256	/* frames kept per thread in an event */
+/* A read of a watched process's memory (its thread list, a stack, the code
+ * objects it names) runs as a job with this deadline (proc/guard.h: a job
+ * that is slow but busy gets more periods): a process whose memory does not
+ * answer (a page on a hung FUSE file, a userfaultfd nobody serves) is
+ * reported once and not read again, and the other processes go on. */
+#define PYH_WATCH_READ_DEADLINE_MS 1000
 
 struct pyh_codecache;
 struct pyh_source;
 
 struct pyh_watched {
 	pid_t pid;
+	int refs;			/* the engine's, and a read abandoned past its deadline */
 	struct {			/* which process and program this is */
 		uint64_t start_time;	/* /proc/PID/stat starttime */
 		uint32_t gen;		/* exec generation when attached */
@@ -57,6 +64,7 @@ struct pyh_watched {
 	struct {
 		int stale;		/* exec'd: to be dropped, never read again */
 		int exited;		/* its exit event came */
+		int stalled;		/* a read missed its deadline: never read again */
 	} state;
 	struct pyh_probe_set probes;	/* --pid: its own uprobes (--all: per binary) */
 	int lock_probes;		/* lock holders are tracked */
@@ -68,7 +76,11 @@ struct pyh_watched {
  * (nothing kept). Attaches nothing. */
 int pyh_watched_open(pid_t pid, const struct pyh_target *t, const struct pyh_host_proc *hp, uint32_t gen,
 		     struct pyh_watched **out, char *err, size_t errsz);
-void pyh_watched_free(struct pyh_watched *p); /* NULL-safe; the probes must be detached */
+/* NULL-safe; the probes must be detached. When a read of p is still blocked
+ * past its deadline, that read frees p when it ends. */
+void pyh_watched_free(struct pyh_watched *p);
+/* Processes whose reads missed their deadline, since the start. */
+uint64_t pyh_watched_stalled_total(void);
 
 /* A new scan: the Python threads are read again when asked, the hung counts restart. */
 void pyh_watched_new_scan(struct pyh_watched *p);
