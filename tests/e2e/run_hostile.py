@@ -552,6 +552,45 @@ def case_fuse_stall(tmp):
         subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
 
 
+# ---- 14b. memory that never answers (a userfaultfd nobody serves) ------------------------------------
+
+def case_uffd_stall(tmp):
+    name = "a frame chain into memory that never answers"
+    if not os.access(PY312, os.X_OK):
+        return skip(name, "no " + PY312)
+    t = Target([PY312, os.path.join(PROGS, "corrupt.py"), "frame-uffd"])
+    other = Target([PY312, os.path.join(PROGS, "deep.py"), "1"])
+    try:
+        if not check(t.ready and other.ready, name + ": started"):
+            return
+        rc, out, err = pyhang("watch", "--all", "--threshold", "0.5", "--duration", "4", "--json", timeout=120)
+        events = []
+        for l in out.decode(errors="replace").splitlines():
+            try:
+                events.append(json.loads(l))
+            except ValueError:
+                pass
+        check(rc == 0, name + ": watch --all returned", "rc %r %s" % (rc, err.decode(errors="replace")[-300:]))
+        check(any(e.get("pid") == other.pid and e.get("event") == "blocked" for e in events),
+              name + ": watch --all: the other process's hang is reported", err.decode(errors="replace")[-300:])
+        check(b"process %d " % t.pid in err and b"did not finish in time" in err,
+              name + ": watch --all: the stalled one is said", err.decode(errors="replace")[-300:])
+        check(b"stalled 1" in err, name + ": watch --all: counted in the summary", err.decode(errors="replace")[-200:])
+        rc, out, err = pyhang("record", "--all", "--idle", "-d", "2", "-f", "folded", "-o", "-", timeout=120)
+        check(rc == 0 and b"down" in out, name + ": record --all --idle: returned, the other process sampled",
+              "rc %r %s" % (rc, err.decode(errors="replace")[-300:]))
+        check(b"process %d: reading its memory did not finish in time" % t.pid in err,
+              name + ": record --all --idle: the stalled one is said", err.decode(errors="replace")[-300:])
+        rc, out, err = pyhang("dump", "--all", "--no-source", timeout=120)
+        check(rc is not None and b"Process %d:" % other.pid in out and b"%d: unreadable" % t.pid in err,
+              name + ": dump --all: the other is dumped, the stalled one said unreadable",
+              err.decode(errors="replace")[-300:])
+        check(t.untouched() and other.untouched(), name + ": the targets are untouched")
+    finally:
+        t.stop()
+        other.stop()
+
+
 # ---- 15. --exec under an event storm, and a large event ---------------------------------------------
 
 def case_exec(tmp):
@@ -684,7 +723,8 @@ def main():
         return 1
     cases = [case_symlink_pivot_root, case_chroot, case_fifo_lib, case_shared_linetable, case_escapes,
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
-             case_thousand, case_execloop, case_forged, case_fuse_stall, case_exec, case_privileges,
+             case_thousand, case_execloop, case_forged, case_fuse_stall, case_uffd_stall, case_exec,
+             case_privileges,
              case_heartbeat]
     only = os.environ.get("PYHANG_HOSTILE")
     for case in cases:

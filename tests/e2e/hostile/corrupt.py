@@ -1,6 +1,8 @@
 """CPython 3.12: threads that corrupt their own interpreter state through ctypes before they
 block: a frame chain that loops back on itself, a frame chain into unmapped memory, a thread
-list that loops, a thread list into unmapped memory. A reader must stop, not loop or crash."""
+list that loops, a thread list into unmapped memory. A reader must stop, not loop or crash.
+frame-uffd: a frame chain into memory registered with a userfaultfd that is never served, so
+that whoever reads it (process_vm_readv) blocks for as long as this process lives."""
 import ctypes
 import sys
 import threading
@@ -13,6 +15,23 @@ IFRAME_PREVIOUS = 8    # _PyInterpreterFrame: f_code, previous
 TSTATE_NEXT = 8        # PyThreadState: prev, next
 WILD = 0x10000         # never mapped (mmap_min_addr)
 ready = []
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.syscall.restype = ctypes.c_long
+
+
+def never_served():
+    """A page whose first touch waits for a userfaultfd server that never answers."""
+    uffd = libc.syscall(323, 0o2000000)            # userfaultfd(O_CLOEXEC): faults from the kernel too
+    assert uffd >= 0, "userfaultfd: %s" % ctypes.get_errno()
+    api = (P * 3)(0xAA, 0, 0)                       # struct uffdio_api
+    assert libc.ioctl(uffd, ctypes.c_ulong(0xc018aa3f), api) == 0, "UFFDIO_API"
+    page = libc.mmap(None, 4096, 3, 0x22, -1, 0)   # PROT_READ|WRITE, MAP_PRIVATE|ANONYMOUS
+    reg = (P * 4)(page, 4096, 1, 0)                # struct uffdio_register: range, MODE_MISSING
+    assert libc.ioctl(uffd, ctypes.c_ulong(0xc020aa00), reg) == 0, "UFFDIO_REGISTER %d" % ctypes.get_errno()
+    never_served.keep = uffd
+    return page
 lock = threading.Lock()
 ctypes.pythonapi.PyThreadState_Get.restype = ctypes.c_void_p
 
@@ -28,6 +47,8 @@ def inner(how):
         P.from_address(outer + IFRAME_PREVIOUS).value = outer
     elif how == "frame-wild":
         P.from_address(outer + IFRAME_PREVIOUS).value = WILD
+    elif how == "frame-uffd":
+        P.from_address(outer + IFRAME_PREVIOUS).value = never_served()
     elif how == "tstate-cycle":
         ts = ctypes.pythonapi.PyThreadState_Get()
         P.from_address(ts + TSTATE_NEXT).value = ts
