@@ -85,6 +85,7 @@ class Target:
     def __init__(self, argv, cwd=None, ready_timeout=60):
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
         self.pid = self.proc.pid
+        self.out = b""
         self.ready = self._wait_ready(ready_timeout)
 
     def _wait_ready(self, timeout):
@@ -98,6 +99,7 @@ class Target:
                 if not chunk:
                     return False
                 buf += chunk
+                self.out = buf
                 if b"ready" in buf:
                     return True
             if self.proc.poll() is not None:
@@ -716,6 +718,60 @@ def case_heartbeat(tmp):
         sock.close()
 
 
+# ---- capacity: more Python processes than watch keeps -------------------------------------------
+
+def case_capacity(tmp):
+    n = 300
+    name = "%d Python processes at once" % n
+    py = PY312 if os.access(PY312, os.X_OK) else sys.executable
+    t = Target([py, os.path.join(PROGS, "many.py"), str(n)], ready_timeout=300)
+    try:
+        if not check(t.ready, name + ": started"):
+            return
+        kids = [int(x) for x in t.out.split(b"\n")[0].split()]
+        check(len(kids) == n, name + ": %d children" % n, repr(t.out[:200]))
+        # Watch keeps 256 at once: the others are counted as refused and wait for room.
+        rc, out, err = pyhang("watch", "--all", "--threshold", "600", "--duration", "8", "--json", timeout=300)
+        e = err.decode(errors="replace")
+        m = re.search(r"(\d+) processes watched \((\d+) at the end\).*refused by limits: [^\n]*procs (\d+)", e)
+        check(rc == 0 and m is not None, name + ": watch --all: the summary counts the refusals", e[-400:])
+        if m:
+            print("# watch --all: %s processes watched, %s at the end, %s refused for the process table"
+                  % m.groups())
+            check(int(m.group(2)) == 256, name + ": watch --all: 256 watched at the end", m.group(0))
+            check(int(m.group(3)) >= n + 1 - 256, name + ": watch --all: every process beyond the cap counted",
+                  m.group(0))
+        # record keeps 1024 at once: every one is sampled.
+        rc, out, err = pyhang("record", "--all", "-d", "4", "-f", "folded", "-o", os.path.join(tmp, "all.folded"),
+                              timeout=300)
+        e = err.decode(errors="replace")
+        m = re.search(r"(\d+) Python processes sampled \((\d+) still running\)", e)
+        check(rc == 0 and m is not None and int(m.group(1)) >= n + 1, name + ": record --all: all attached",
+              e[-400:])
+        if m:
+            print("# record --all: %s Python processes sampled, %s still running" % m.groups())
+        check(t.untouched() and all(os.path.exists("/proc/%d" % k) for k in kids), name + ": untouched")
+    finally:
+        t.stop()
+
+
+# ---- soak: a short churn, RSS flat ------------------------------------------------------------------
+
+def case_soak(tmp):
+    name = "soak: watch --all and record --all through a churn of short-lived processes"
+    secs = os.environ.get("PYHANG_SOAK_SECONDS", "40")
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "soak.py"), "--pyhang", PYHANG,
+                        "--seconds", secs, "--every", "4", "--rate", "6", "--check"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=float(secs) + 300)
+    text = p.stdout.decode(errors="replace")
+    for l in text.splitlines():
+        if l.startswith("soak: "):
+            print("# " + l)
+    rss = re.findall(r"soak: (\S+): RSS (\d+) KiB after warm-up, (\d+) KiB at the end", text)
+    check(len(rss) == 2, name + ": both sampled", text[-500:])
+    check(p.returncode == 0, name + ": RSS and descriptors flat, neither died", text[-500:])
+
+
 def main():
     if os.geteuid() != 0:
         print("not ok - run_hostile.py needs root (namespaces, chroot, mounts)")
@@ -725,7 +781,7 @@ def main():
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
              case_thousand, case_execloop, case_forged, case_fuse_stall, case_uffd_stall, case_exec,
              case_privileges,
-             case_heartbeat]
+             case_heartbeat, case_capacity, case_soak]
     only = os.environ.get("PYHANG_HOSTILE")
     for case in cases:
         if only and not any(o in case.__name__ for o in only.split(",")):
