@@ -52,7 +52,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 UNITDIR ?= /etc/systemd/system
 
-.PHONY: all deps demo check unit e2e bench fuzz clean san install install-service
+.PHONY: all deps demo check unit e2e bench soak fuzz clean san install install-service
 all: $(BUILD)/pyhang
 
 # Installs the Debian packages pyhang needs (only those missing) and mounts tracefs.
@@ -132,6 +132,12 @@ fuzz: | $(DEPS_STAMP)
 
 bench: $(BUILD)/pyhang
 	$(Q)tools/bench.sh $(BUILD)/pyhang
+
+# watch --all and record --all through 10 minutes of short-lived processes: RSS and
+# descriptors over time, non-zero when either grew (SOAK_SECONDS to change the length).
+SOAK_SECONDS ?= 600
+soak: $(BUILD)/pyhang
+	$(Q)python3 tools/soak.py --pyhang $(BUILD)/pyhang --seconds $(SOAK_SECONDS) --check
 
 # build/pyhang into $(DESTDIR)$(BINDIR); the systemd unit only with install-service.
 install: $(BUILD)/pyhang

@@ -60,7 +60,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, PYH_WATCH_MAX_LOCKS);
-	__type(key, __u64);
+	__type(key, struct pyh_watch_lock_key);
 	__type(value, struct pyh_watch_holder);
 } holders SEC(".maps");
 
@@ -270,23 +270,24 @@ static __always_inline int pyh_current_watched(void)
 static __always_inline void pyh_holder_set(__u64 lock)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct pyh_watch_lock_key k = { .lock = lock, .tgid = pid_tgid >> 32 };
 	struct pyh_watch_holder h = {};
 
 	h.since_ns = bpf_ktime_get_ns();
 	h.tid = (__u32)pid_tgid;
-	h.tgid = pid_tgid >> 32;
-	bpf_map_update_elem(&holders, &lock, &h, BPF_ANY);
+	h.tgid = k.tgid;
+	if (bpf_map_update_elem(&holders, &k, &h, BPF_ANY))
+		pyh_count(PYH_WCNT_MAP_FULL);
 	pyh_count(PYH_WCNT_LOCK_ACQ);
 }
 
-/* Only the process that holds it releases it (lock addresses of two
- * processes can be equal). */
+/* Keyed by process and lock: only the process that holds it releases it
+ * (lock addresses of two processes can be equal: pre-fork siblings). */
 static __always_inline void pyh_holder_clear(__u64 lock)
 {
-	struct pyh_watch_holder *h = bpf_map_lookup_elem(&holders, &lock);
+	struct pyh_watch_lock_key k = { .lock = lock, .tgid = (__u32)(bpf_get_current_pid_tgid() >> 32) };
 
-	if (h && h->tgid == (__u32)(bpf_get_current_pid_tgid() >> 32))
-		bpf_map_delete_elem(&holders, &lock);
+	bpf_map_delete_elem(&holders, &k);
 }
 
 SEC("uprobe")

@@ -15,11 +15,12 @@ for src in tests/fuzz/fuzz_*.c; do
 	case $name in
 	fuzz_linetable) deps="src/python/linetable.c" ;;
 	fuzz_debug_offsets) deps="src/python/layouts.c" ;;
-	fuzz_maps) deps="src/proc/maps.c src/elf/elfsym.c src/proc/mem.c" ;;
+	fuzz_maps) deps="src/proc/maps.c src/proc/rootfs.c src/elf/elfsym.c src/proc/mem.c" ;;
 	fuzz_elf) deps="src/elf/elfsym.c" ;;
-	fuzz_json) deps="src/output/json.c" ;;
-	fuzz_nmodules) deps="src/native/modules.c src/proc/maps.c src/elf/elfsym.c src/proc/mem.c" ;;
+	fuzz_json) deps="src/output/json.c src/output/sanitize.c" ;;
+	fuzz_nmodules) deps="src/native/modules.c src/proc/maps.c src/proc/rootfs.c src/elf/elfsym.c src/proc/mem.c" ;;
 	fuzz_repr) deps="src/python/objects.c src/python/pydict.c src/python/repr.c src/python/reprfmt.c src/python/pystr.c src/python/objlayout.c src/proc/mem.c src/elf/elfsym.c" ;;
+	fuzz_sanitize) deps="src/output/sanitize.c" ;;
 	*) echo "not ok - fuzz $name: no dependency list in tools/fuzz.sh"; failed=$((failed + 1)); continue ;;
 	esac
 	# shellcheck disable=SC2086

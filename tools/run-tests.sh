@@ -4,8 +4,8 @@
 #   tools/run-tests.sh unit BUILD_DIR   every BUILD_DIR/tests/test_* (cmocka, TAP output)
 #   tools/run-tests.sh e2e  BUILD_DIR   tests/e2e/run_e2e.py --pyhang BUILD_DIR/pyhang
 #   tools/run-tests.sh all  BUILD_DIR   units (also the ASan/UBSan build-san/ ones when built),
-#                                       dump (its locals too), dump --native, record, watch and
-#                                       metrics end-to-end, and the valgrind
+#                                       dump (its locals too), dump --native, record, watch,
+#                                       metrics and hostile-target end-to-end, and the valgrind
 #                                       and sanitizer runs of pyhang itself, the fuzzers
 #
 # Exit status is non-zero iff a test failed, a test binary crashed or timed out, or a runner
@@ -23,6 +23,8 @@ shift 2
 case $mode in unit|e2e|all) ;; *) usage ;; esac
 
 cd "$(dirname "$0")/.." || exit 2
+# Under sudo, record -- CMD runs CMD as the invoking user; the suites start root's interpreters.
+unset SUDO_UID SUDO_GID SUDO_USER
 passed=0
 failed=0
 skipped=0
@@ -123,6 +125,7 @@ all)
 	run_script watch python3 tests/e2e/run_watch.py "$build/pyhang"
 	run_script metrics python3 tests/e2e/run_metrics.py "$build/pyhang"
 	run_script host python3 tests/e2e/run_host.py "$build/pyhang"
+	run_script hostile python3 tests/e2e/run_hostile.py "$build/pyhang"
 	run_script memcheck tests/e2e/run_memcheck.sh "$build/pyhang" build-san/pyhang
 	run_script fuzz tools/fuzz.sh
 	;;

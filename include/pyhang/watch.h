@@ -16,7 +16,8 @@
  *   gilwait   __u32 tid  -> pyh_watch_gilwait  a thread waiting for the GIL
  *             (PyEval_RestoreThread / take_gil entered, not yet returned)
  *   lockacq   __u32 tid  -> __u64 lock       acquire in progress
- *   holders   __u64 lock -> pyh_watch_holder who holds a PyThread lock
+ *   holders   pyh_watch_lock_key -> pyh_watch_holder  who holds a PyThread lock:
+ *             keyed by process and lock (pre-fork siblings share addresses)
  *   events    ring buffer of pyh_watch_event
  */
 #ifndef PYHANG_WATCH_H
@@ -48,6 +49,15 @@ struct pyh_watch_gilwait {
 	__u32 _pad;
 };
 _Static_assert(sizeof(struct pyh_watch_gilwait) == 16, "struct pyh_watch_gilwait must match on both sides");
+
+/* A PyThread lock: the same address names different locks in different
+ * processes (forked siblings), so the process is part of the key. */
+struct pyh_watch_lock_key {
+	__u64 lock;
+	__u32 tgid;
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct pyh_watch_lock_key) == 16, "struct pyh_watch_lock_key must match on both sides");
 
 struct pyh_watch_holder {
 	__u64 since_ns;

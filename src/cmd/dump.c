@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "dump/dump.h"
 #include "log/log.h"
+#include "proc/caps.h"
 #include "python/frames.h"
 #include "python/repr.h"
 #include "python/reprfmt.h"
@@ -125,26 +126,22 @@ static int check_selection(const struct pyh_dump *d, const struct pyh_dump_view 
 	return 0;
 }
 
-/* Read the locals asked for, check --thread / --frame, write. Returns the exit status. */
-static int dump_one(struct pyh_dump *d, int json, const struct pyh_locals_opts *lo,
-		    const struct pyh_dump_view *view)
+/* Take and write one process as a job with a deadline (dump/dump.h). Returns
+ * the exit status. */
+static int dump_one(struct pyh_dump_opts *o, pid_t pid, const struct pyh_dump_render *r)
 {
-	int rc;
+	char err[512] = "", *text = NULL;
+	size_t len = 0;
+	int rc = pyh_dump_guarded(o, pid, 0, r, &text, &len, err, sizeof(err));
 
-	if (lo && pyh_dump_read_locals(d, lo)) {
-		fprintf(stderr, "pyhang: out of memory reading the locals of process %d\n",
-			d->target.pid);
+	if (err[0])
+		pyh_log_error("%s", err);	/* the failure, or a note */
+	if (rc)
 		return 1;
-	}
-	if (check_selection(d, view))
-		return 1;
-	if (view->frame >= 0)
-		rc = json ? pyh_dump_write_frame_json(d, stdout, view)
-			  : pyh_dump_write_frame_text(d, stdout, view);
-	else
-		rc = json ? pyh_dump_write_json(d, stdout, view) : pyh_dump_write_text(d, stdout, view);
-	if (rc || fflush(stdout)) {
-		fprintf(stderr, "pyhang: cannot write the output: %s\n", strerror(rc ? -rc : errno));
+	fwrite(text, 1, len, stdout);
+	free(text);
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "pyhang: cannot write the output: %s\n", strerror(errno));
 		return 1;
 	}
 	return 0;
@@ -170,9 +167,8 @@ int pyh_cmd_dump(int argc, char **argv)
 	struct pyh_dump_opts o = { 0 };
 	struct pyh_dump_view view = { .source = 1, .context = -1, .tid = 0, .frame = -1 };
 	struct pyh_locals_opts lo;
-	struct pyh_dump d;
 	const char *why = NULL;
-	char err[512];
+	char why_caps[128];
 	pid_t pid = 0;
 	long max_frames = 1024, v;
 	int json = 0, all = 0, locals = 0, c, rc;
@@ -277,9 +273,9 @@ int pyh_cmd_dump(int argc, char **argv)
 		.frame = view.frame,
 	};
 	locals = locals || view.frame >= 0;
-	if (all && geteuid() != 0) {
-		fprintf(stderr, "pyhang: dump --all needs root: it reads every Python process's "
-				"memory (run it with sudo)\n");
+	if (all && pyh_caps_missing(PYH_NEED_READ, why_caps, sizeof(why_caps))) {
+		fprintf(stderr, "pyhang: dump --all needs %s: it reads every Python process's "
+				"memory (run it as root)\n", why_caps);
 		return 1;
 	}
 	o.max_frames = (int)max_frames;
@@ -293,15 +289,13 @@ int pyh_cmd_dump(int argc, char **argv)
 	pyh_log_libbpf();
 	if (all) {
 		rc = pyh_dump_all(&o, json, &view, locals ? &lo : NULL, stdout) ? 1 : 0;
-	} else if ((rc = pyh_dump_take(&o, pid, &d, err, sizeof(err)))) {
-		fprintf(stderr, "pyhang: %s\n", err);
-		rc = 1;
 	} else {
-		if (d.native_missing[0])
-			fprintf(stderr, "pyhang: no native frames (Python frames only): %s\n",
-				d.native_missing);
-		rc = dump_one(&d, json, locals ? &lo : NULL, &view);
-		pyh_dump_free(&d);
+		struct pyh_dump_render r = { .json = json, .view = view, .read_locals = locals,
+					     .check = check_selection };
+
+		if (locals)
+			r.lo = lo;
+		rc = dump_one(&o, pid, &r);
 	}
 	if (!pyh_snapper_kernel_ok(o.snapper, &why))
 		fprintf(stderr, "pyhang: running threads were read from memory, not in the kernel: %s\n",

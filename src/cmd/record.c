@@ -43,6 +43,8 @@ static void pyh_rec_usage(FILE *f)
 		"                         between the Python frames that called them; each sample\n"
 		"                         then carries the thread's registers and %u KiB of its stack\n"
 		"      --ringbuf-mb MB    BPF ring buffer size in MiB (default %d)\n"
+		"      --as-root          under sudo, run COMMAND as root (default: as the user who ran\n"
+		"                         sudo, from SUDO_UID and SUDO_GID)\n"
 		"  -v, --verbose          show libbpf's log and details\n"
 		"  -h, --help             this text\n"
 		"\n"
@@ -62,7 +64,7 @@ static void pyh_rec_usage(FILE *f)
  * after a usage error (said on stderr), 0 after --help. */
 static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *exit_code)
 {
-	enum { OPT_THREADS = 256, OPT_IDLE, OPT_GIL, OPT_RINGBUF, OPT_GROUP, OPT_NATIVE };
+	enum { OPT_THREADS = 256, OPT_IDLE, OPT_GIL, OPT_RINGBUF, OPT_GROUP, OPT_NATIVE, OPT_AS_ROOT };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "all", no_argument, NULL, 'a' },
@@ -77,6 +79,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 		{ "gil", no_argument, NULL, OPT_GIL },
 		{ "native", no_argument, NULL, OPT_NATIVE },
 		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
+		{ "as-root", no_argument, NULL, OPT_AS_ROOT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -142,6 +145,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 		case 's': o->subprocs = 1; break;
 		case OPT_GIL: o->gil = 1; break;
 		case OPT_NATIVE: o->native = 1; break;
+		case OPT_AS_ROOT: o->as_root = 1; break;
 		case OPT_RINGBUF:
 			if (pyh_parse_long(optarg, 1, 1024, &o->ringbuf_mb)) {
 				fprintf(stderr, "pyhang: invalid ring buffer size '%s': want MiB from 1 to 1024\n",
@@ -206,7 +210,7 @@ int pyh_cmd_record(int argc, char **argv)
 	rc = pyh_record_run(&o, err, sizeof(err));
 	pyh_cmd_restore_signals(&sigs);
 	if (rc) {
-		fprintf(stderr, "pyhang: %s\n", err[0] ? err : "record failed");
+		pyh_log_error("%s", err[0] ? err : "record failed");
 		return 1;
 	}
 	return 0;

@@ -5,6 +5,7 @@
 
 #include "cmd/cmd.h"
 #include "log/log.h"
+#include "watch/exec.h"
 #include "watch/ignore.h"
 #include "watch/metrics.h"
 #include "watch/watch.h"
@@ -33,7 +34,10 @@ static void watch_usage(FILE *f)
 		"      --once             exit with status 3 at the first hang\n"
 		"      --exec CMD         run CMD with sh -c on each hang; the event is in its\n"
 		"                         environment: PYHANG_EVENT PYHANG_PID PYHANG_TID\n"
-		"                         PYHANG_SECONDS PYHANG_JSON\n"
+		"                         PYHANG_SECONDS PYHANG_JSON (over 64 KiB: in the file\n"
+		"                         PYHANG_JSON_FILE). At most one run per process and\n"
+		"                         event kind per threshold, 4 at once; CMD's stdout\n"
+		"                         goes to stderr; failures are logged\n"
 		"      --ignore PATTERN   never report a thread with a frame matching PATTERN:\n"
 		"                         FUNC or FILE:FUNC, shell globs (repeatable), e.g.\n"
 		"                         'poll_forever' or '*/myapp/server.py:Server.loop'\n"
@@ -157,7 +161,7 @@ int pyh_cmd_watch(int argc, char **argv)
 
 			if (pyh_metrics_parse_addr(optarg, host, sizeof(host), port, sizeof(port), perr,
 						   sizeof(perr))) {
-				fprintf(stderr, "pyhang: %s\n", perr);
+				pyh_log_error("%s", perr);
 				return 2;
 			}
 			o.metrics_addr = optarg;
@@ -194,6 +198,8 @@ int pyh_cmd_watch(int argc, char **argv)
 	o.stop = &stop;
 	o.rescan = &rescan;
 	pyh_cmd_catch_signals(&sigs, &stop, &rescan);
+	/* --exec: one run per process and event kind per threshold at most. */
+	pyh_exec_configure(o.threshold_s, 0);
 	rc = pyh_watch_run(&o, err, sizeof(err));
 	pyh_cmd_restore_signals(&sigs);
 	switch (rc) {
@@ -202,7 +208,7 @@ int pyh_cmd_watch(int argc, char **argv)
 	case PYH_WATCH_HANG_SEEN:
 		return 3;
 	default:	/* the --pid process went away, or an error */
-		fprintf(stderr, "pyhang: %s\n", err[0] ? err : "watch failed");
+		pyh_log_error("%s", err[0] ? err : "watch failed");
 		return 1;
 	}
 }

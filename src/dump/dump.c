@@ -9,6 +9,7 @@
 
 #include "dump/dump_native.h"
 #include "host/host.h"
+#include "kernel/sockets.h"
 #include "kernel/syscalls.h"
 #include "proc/procfs.h"
 #include "python/code.h"
@@ -171,6 +172,24 @@ cleanup:
 	return rc;
 }
 
+/* A process whose symbols say CPython but whose thread states match none of
+ * its threads and whose frames hold not one readable code object is not a
+ * live CPython (a forged _PyRuntime, or state overwritten wholesale): there
+ * is nothing true to show. */
+static int implausible(const struct pyh_dump *d, const struct pyh_pythread *py, int npy)
+{
+	if (npy == 0)
+		return 0;
+	for (int p = 0; p < npy; p++)
+		if (py[p].tid)
+			return 0;
+	for (int i = 0; i < d->nthreads; i++)
+		for (int j = 0; j < d->threads[i].nframes; j++)
+			if (d->threads[i].frames[j].ci)
+				return 0;
+	return 1;
+}
+
 int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, char *err,
 		  size_t errsz)
 {
@@ -178,6 +197,7 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	struct pyh_dump_thread **where = NULL;
 	struct pyh_codecache *cache = NULL;
 	struct pyh_dump_native *dn = NULL;
+	struct pyh_sockets *socks = NULL;
 	pid_t *tids = NULL;
 	uint64_t gil = 0;
 	int npy = 0, ntids = 0, rc;
@@ -191,7 +211,8 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	tids = calloc(PYH_MAX_THREADS, sizeof(*tids));
 	where = calloc(PYH_MAX_THREADS, sizeof(*where));
 	cache = pyh_codecache_new(&d->target);
-	if (!py || !tids || !where || !cache) {
+	socks = pyh_sockets_new(pid);	/* one scan of /proc/net for every thread */
+	if (!py || !tids || !where || !cache || !socks) {
 		snprintf(err, errsz, "out of memory");
 		rc = -ENOMEM;
 		goto cleanup;
@@ -225,7 +246,7 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		}
 		th->task_known = 1;
 		if (th->task.in_syscall)
-			pyh_syscall_detail(pid, &th->task, th->detail, sizeof(th->detail));
+			pyh_syscall_detail_cached(pid, &th->task, socks, th->detail, sizeof(th->detail));
 		d->nthreads++;
 	}
 	for (int p = 0; p < npy; p++) {
@@ -265,6 +286,13 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		snprintf(err, errsz, "out of memory");
 		goto cleanup;
 	}
+	if (implausible(d, py, npy)) {
+		snprintf(err, errsz, "process %d: unreadable: its %d Python thread states match none of "
+			 "its threads and name no code object (not a live CPython, or its state is "
+			 "overwritten)", pid, npy);
+		rc = -EINVAL;
+		goto cleanup;
+	}
 	qsort(d->threads, (size_t)d->nthreads, sizeof(*d->threads), cmp_thread);
 	{
 		char st = '?';
@@ -281,6 +309,14 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	rc = 0;
 cleanup:
 	pyh_dump_native_end(dn);
+	if (cache) {
+		struct pyh_code_stats cst;
+
+		pyh_codecache_stats(cache, &cst);
+		d->budget_evictions = cst.evictions;
+		d->budget_refusals = cst.refusals;
+	}
+	pyh_sockets_free(socks);
 	pyh_codecache_free(cache);
 	free(where);
 	free(tids);

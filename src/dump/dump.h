@@ -95,6 +95,8 @@ struct pyh_dump {
 	char native_missing[256];		/* --native asked but impossible: what is missing */
 	int locals_read;			/* pyh_dump_read_locals ran */
 	char locals_error[256];			/* why no locals could be read at all, "" */
+	uint64_t budget_evictions;		/* code cache entries evicted for the memory budget */
+	uint64_t budget_refusals;		/* and not kept at all (read again as needed) */
 };
 
 struct pyh_snapper;
@@ -161,8 +163,38 @@ const struct pyh_dump_thread *pyh_dump_thread_by_tid(const struct pyh_dump *d, p
  * object per line), to out. Returns 0 when every process was dumped, -ENOENT
  * when none runs Python, else -errno of the last failure (each said on stderr
  * as it happened). */
-int pyh_dump_all(const struct pyh_dump_opts *o, int json, const struct pyh_dump_view *v,
+int pyh_dump_all(struct pyh_dump_opts *o, int json, const struct pyh_dump_view *v,
 		 const struct pyh_locals_opts *lo, FILE *out);
+
+/* How a dump taken with a deadline is written: copied into the job, so
+ * nothing of the caller's is touched once the job is given up. check (may be
+ * NULL) refuses a dump the view cannot show, having said why on stderr. */
+struct pyh_dump_render {
+	int json;
+	struct pyh_dump_view view;
+	int read_locals;		/* read lo's locals first */
+	struct pyh_locals_opts lo;
+	int (*check)(const struct pyh_dump *d, const struct pyh_dump_view *v);
+};
+
+/* How long one process's dump may take before it is given up (its files or
+ * memory do not answer; a dump that is slow but busy gets more time, see
+ * proc/guard.h): a dump of thousands of threads takes well under a second. */
+#define PYH_DUMP_DEADLINE_MS 10000
+
+/* Take and write one process's dump as r says (with its host label and
+ * cgroup when with_host) as a job with a deadline (proc/guard.h), into a
+ * malloc'd *text of *len bytes. A dump that misses the deadline with source
+ * lines is taken once more without them. Returns 0 (err holds a note, or
+ * ""), -ETIMEDOUT (skipped: err says so; o's snapper was left to the stalled
+ * job and replaced), -ENOENT (with_host: not a Python process), -ECANCELED
+ * (r->check refused it, and said so), or -errno with a reason in err. */
+int pyh_dump_guarded(struct pyh_dump_opts *o, pid_t pid, int with_host, const struct pyh_dump_render *r,
+		     char **text, size_t *len, char *err, size_t errsz);
+
+/* The start of the note pyh_dump_guarded gives when --native found no way
+ * to native frames. */
+#define PYH_DUMP_NO_NATIVE "no native frames (Python frames only): "
 
 /* "3.12.1" */
 void pyh_dump_version(const struct pyh_dump *d, char *out, size_t outsz);

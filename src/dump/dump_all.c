@@ -7,13 +7,17 @@
 #include <unistd.h>
 
 #include "host/host.h"
+#include "log/log.h"
 
-int pyh_dump_all(const struct pyh_dump_opts *o, int json, const struct pyh_dump_view *v,
+int pyh_dump_all(struct pyh_dump_opts *o, int json, const struct pyh_dump_view *v,
 		 const struct pyh_locals_opts *lo, FILE *out)
 {
+	struct pyh_dump_render r = { .json = json, .view = *v, .read_locals = lo != NULL };
 	pid_t *pids = calloc(PYH_HOST_MAX_PROCS, sizeof(*pids));
-	int n, found = 0, warned = 0, rc = 0;
+	int n, found = 0, rc = 0, warned = 0;
 
+	if (lo)
+		r.lo = *lo;
 	if (!pids) {
 		fprintf(stderr, "pyhang: out of memory\n");
 		return -ENOMEM;
@@ -25,48 +29,27 @@ int pyh_dump_all(const struct pyh_dump_opts *o, int json, const struct pyh_dump_
 		goto cleanup;
 	}
 	for (int i = 0; i < n; i++) {
-		struct pyh_dump_host host;
-		struct pyh_host_proc hp;
-		struct pyh_target t;
-		struct pyh_dump d;
-		char err[512];
-		int e;
+		char err[512] = "", *text = NULL;
+		size_t len = 0;
+		int e = pyh_dump_guarded(o, pids[i], 1, &r, &text, &len, err, sizeof(err));
 
-		/* Not Python, gone, or still starting: not part of the list. */
-		if (pyh_target_open(pids[i], &t, err, sizeof(err)))
-			continue;
-		if (pyh_host_proc_read(pids[i], &hp))
-			continue;
-		e = pyh_dump_take(o, pids[i], &d, err, sizeof(err));
+		if (e == -ENOENT || e == -ESRCH)
+			continue;	/* not Python, gone, or still starting */
+		/* A failure, a stall, or a note; the note about native frames once. */
+		if (err[0] && (strncmp(err, PYH_DUMP_NO_NATIVE, strlen(PYH_DUMP_NO_NATIVE)) || !warned++))
+			pyh_log_error("%s", err);
 		if (e) {
-			if (e != -ESRCH) {
-				fprintf(stderr, "pyhang: %s\n", err);
-				rc = e;
-			}
+			rc = e;
 			continue;
 		}
-		if (d.native_missing[0] && !warned++)
-			fprintf(stderr, "pyhang: no native frames (Python frames only): %s\n",
-				d.native_missing);
-		if (lo && pyh_dump_read_locals(&d, lo)) {
-			fprintf(stderr, "pyhang: out of memory reading the locals of process %d\n",
-				pids[i]);
-			pyh_dump_free(&d);
-			rc = -ENOMEM;
-			goto cleanup;
-		}
-		host.ns_pid = hp.ns_pid;
-		pyh_host_label(&hp, &d.target.ver, host.label, sizeof(host.label));
-		snprintf(host.cgroup, sizeof(host.cgroup), "%s", hp.cgroup);
-		d.host = &host;
 		if (!json && found)
 			fputc('\n', out);
-		e = json ? pyh_dump_write_json(&d, out, v) : pyh_dump_write_text(&d, out, v);
-		pyh_dump_free(&d);
+		fwrite(text, 1, len, out);
+		free(text);
 		found++;
-		if (e || fflush(out)) {
-			fprintf(stderr, "pyhang: cannot write the output: %s\n", strerror(e ? -e : errno));
-			rc = e ? e : -errno;
+		if (fflush(out) || ferror(out)) {
+			fprintf(stderr, "pyhang: cannot write the output: %s\n", strerror(errno));
+			rc = -errno;
 			goto cleanup;
 		}
 	}

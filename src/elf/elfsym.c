@@ -1,8 +1,12 @@
 /* ELF symbols, loaded bytes and read-only strings of one file, through libelf.
  *
- * The file is mapped read-only (ELF_C_READ_MMAP). At open, every defined symbol of
- * .symtab and .dynsym goes into one array sorted by name, so each lookup is a binary
- * search. Everything taken from the file (section sizes, entry sizes, name offsets,
+ * The file is never mapped: libelf reads it with pread (ELF_C_READ) into
+ * buffers it owns, section by section as they are asked for, so a file that
+ * shrinks while it is parsed gives short reads and -EINVAL, never SIGBUS.
+ * Nothing is indexed at open: a symbol lookup scans .symtab and .dynsym (read
+ * once, when first needed, each at most PYH_ELF_MAX_SYMTAB bytes), so a file
+ * with millions of symbols costs one pass per name looked up, not a sort.
+ * Everything taken from the file (section sizes, entry sizes, name offsets,
  * program headers) is checked against the file size before it is used. */
 #include "elf/elfsym.h"
 
@@ -17,19 +21,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PYH_ELF_MAX_SYMS (8u << 20)  /* symbols indexed, both tables together */
-#define PYH_ELF_MAX_NAME 4096u	     /* longer names are skipped */
+#define PYH_ELF_MAX_SYMTAB (32u << 20) /* bytes of one symbol table (~1.4 M symbols) */
+#define PYH_ELF_MAX_STRTAB (64u << 20) /* bytes of its string table */
 #define PYH_ELF_MAX_PHDRS 4096u	     /* program headers considered */
 #define PYH_ELF_MAX_SECTIONS 65536u  /* section headers considered */
 #define PYH_ELF_MAX_RODATA 64u	     /* .rodata* sections remembered */
 #define PYH_ELF_PAGE 4096u
 
-struct pyh_elf_sym {
-	const char *name; /* points into the mapped file, NUL-terminated within it */
-	uint64_t value;
-	uint64_t size;
-	unsigned int table; /* 0: .symtab, 1: .dynsym (lower wins on equal names) */
-	unsigned int order; /* position in its table: keeps the sort deterministic */
+/* One symbol table, read when first needed. */
+struct pyh_elf_symtab {
+	size_t scn;		/* section index, 0: none */
+	int loaded;		/* 1: data and strings read (or found unusable: count 0) */
+	Elf_Data *data;		/* owned by libelf */
+	size_t count;
+	const char *strtab;	/* owned by libelf */
+	uint64_t strsz;
 };
 
 struct pyh_elf_load {
@@ -43,32 +49,17 @@ struct pyh_elf_range {
 struct pyh_elf {
 	int fd;
 	Elf *elf;
-	const unsigned char *raw; /* the whole file, mapped by libelf */
-	size_t rawsz;
+	uint64_t rawsz;		  /* the file's size when opened */
 	int is_dyn;
-	struct pyh_elf_sym *syms;
-	size_t nsyms;
+	struct pyh_elf_symtab tabs[2]; /* .symtab, then .dynsym: .symtab wins on equal names */
 	struct pyh_elf_load *loads;
 	size_t nloads;
 	uint64_t first_vaddr;
 	struct pyh_elf_range rodata[PYH_ELF_MAX_RODATA];
 	size_t nrodata;
 	struct pyh_elf_range build_id; /* descriptor bytes of NT_GNU_BUILD_ID, size 0 if none */
+	unsigned char build_id_bytes[64];
 };
-
-static int sym_cmp(const void *a, const void *b)
-{
-	const struct pyh_elf_sym *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-
-	if (c)
-		return c;
-	if (x->table != y->table)
-		return x->table < y->table ? -1 : 1;
-	if (x->order != y->order)
-		return x->order < y->order ? -1 : 1;
-	return 0;
-}
 
 /* Is [off, off+len) inside the file? */
 static bool in_file(const struct pyh_elf *e, uint64_t off, uint64_t len)
@@ -76,74 +67,85 @@ static bool in_file(const struct pyh_elf *e, uint64_t off, uint64_t len)
 	return off <= e->rawsz && len <= e->rawsz - off;
 }
 
-/* Index one symbol table section. Returns 0 or -EINVAL/-ENOMEM/-E2BIG. */
-static int index_symtab(struct pyh_elf *e, Elf_Scn *scn, const GElf_Shdr *sh, unsigned int table,
-			size_t *cap)
+/* len bytes at off into buf. Returns 0, or -EFAULT on a short read (the file
+ * shrank) or an error. */
+static int pread_full(int fd, void *buf, uint64_t len, uint64_t off)
 {
-	GElf_Shdr strsh;
-	Elf_Scn *strscn;
-	Elf_Data *data;
+	char *b = buf;
+
+	while (len > 0) {
+		ssize_t r = pread(fd, b, len, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -EFAULT;
+		b += r;
+		len -= (uint64_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Read symbol table t (once): its data and its string table, checked.
+ * A table that is malformed or larger than the bounds counts as empty. */
+static void load_symtab(struct pyh_elf *e, struct pyh_elf_symtab *t)
+{
 	size_t entsz = gelf_fsize(e->elf, ELF_T_SYM, 1, EV_CURRENT);
-	size_t count;
-	const char *strtab;
-	uint64_t strsz;
+	GElf_Shdr sh, strsh;
+	Elf_Scn *scn, *strscn;
+	Elf_Data *strdata;
 
-	if (sh->sh_type == SHT_NOBITS || sh->sh_size == 0)
-		return 0;
-	if (entsz == 0 || sh->sh_entsize != entsz || sh->sh_size % entsz != 0 ||
-	    !in_file(e, sh->sh_offset, sh->sh_size))
-		return -EINVAL;
-	count = sh->sh_size / entsz;
-	if (count > PYH_ELF_MAX_SYMS)
-		return -E2BIG;
-
-	strscn = elf_getscn(e->elf, sh->sh_link);
+	if (t->loaded)
+		return;
+	t->loaded = 1;
+	t->count = 0;
+	if (!t->scn || !(scn = elf_getscn(e->elf, t->scn)) || !gelf_getshdr(scn, &sh))
+		return;
+	if (sh.sh_type == SHT_NOBITS || sh.sh_size == 0 || entsz == 0 || sh.sh_entsize != entsz ||
+	    sh.sh_size % entsz != 0 || sh.sh_size > PYH_ELF_MAX_SYMTAB ||
+	    !in_file(e, sh.sh_offset, sh.sh_size))
+		return;
+	strscn = elf_getscn(e->elf, sh.sh_link);
 	if (!strscn || !gelf_getshdr(strscn, &strsh) || strsh.sh_type != SHT_STRTAB ||
-	    !in_file(e, strsh.sh_offset, strsh.sh_size))
-		return -EINVAL;
-	strtab = (const char *)e->raw + strsh.sh_offset;
-	strsz = strsh.sh_size;
+	    strsh.sh_size > PYH_ELF_MAX_STRTAB || !in_file(e, strsh.sh_offset, strsh.sh_size))
+		return;
+	t->data = elf_getdata(scn, NULL);
+	strdata = elf_getdata(strscn, NULL);
+	if (!t->data || !strdata || !strdata->d_buf || t->data->d_size < sh.sh_size / entsz * entsz ||
+	    strdata->d_size != strsh.sh_size)
+		return;
+	t->strtab = strdata->d_buf;
+	t->strsz = strdata->d_size;
+	t->count = sh.sh_size / entsz;
+}
 
-	data = elf_getdata(scn, NULL);
-	if (!data || data->d_size < count * entsz)
-		return -EINVAL;
+/* Look name up in one table: the first defined symbol of that name. */
+static int symtab_find(struct pyh_elf *e, struct pyh_elf_symtab *t, const char *name,
+		       uint64_t *value, uint64_t *size)
+{
+	size_t nlen = strlen(name);
 
-	for (size_t i = 0; i < count; i++) {
+	load_symtab(e, t);
+	for (size_t i = 0; i < t->count; i++) {
 		GElf_Sym s;
-		size_t len;
 
-		if (!gelf_getsym(data, (int)i, &s))
-			return -EINVAL;
-		if (s.st_shndx == SHN_UNDEF || s.st_name == 0 || s.st_name >= strsz)
+		if (!gelf_getsym(t->data, (int)i, &s))
+			return -ENOENT;
+		if (s.st_shndx == SHN_UNDEF || s.st_name == 0 || s.st_name >= t->strsz ||
+		    t->strsz - s.st_name <= nlen)
+			continue;	/* also: the name would not end inside the table */
+		if (t->strtab[s.st_name] != name[0] || memcmp(t->strtab + s.st_name, name, nlen + 1))
 			continue;
 		if (GELF_ST_TYPE(s.st_info) == STT_SECTION || GELF_ST_TYPE(s.st_info) == STT_FILE)
 			continue;
-		len = strnlen(strtab + s.st_name, strsz - s.st_name);
-		if (len == strsz - s.st_name || len == 0 || len > PYH_ELF_MAX_NAME)
-			continue; /* not terminated inside the table, empty or absurd */
-		if (e->nsyms == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 1024;
-			struct pyh_elf_sym *n;
-
-			if (ncap > PYH_ELF_MAX_SYMS)
-				ncap = PYH_ELF_MAX_SYMS;
-			if (ncap <= e->nsyms)
-				return -E2BIG;
-			n = realloc(e->syms, ncap * sizeof(*n));
-			if (!n)
-				return -ENOMEM;
-			e->syms = n;
-			*cap = ncap;
-		}
-		e->syms[e->nsyms++] = (struct pyh_elf_sym){
-			.name = strtab + s.st_name,
-			.value = s.st_value,
-			.size = s.st_size,
-			.table = table,
-			.order = (unsigned int)i,
-		};
+		if (value)
+			*value = s.st_value;
+		if (size)
+			*size = s.st_size;
+		return 0;
 	}
-	return 0;
+	return -ENOENT;
 }
 
 static void note_build_id(struct pyh_elf *e, Elf_Scn *scn, uint64_t sh_offset)
@@ -158,9 +160,12 @@ static void note_build_id(struct pyh_elf *e, Elf_Scn *scn, uint64_t sh_offset)
 	while (off < data->d_size && guard++ < 1024 &&
 	       (next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > off) {
 		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && nh.n_descsz > 0 &&
-		    nh.n_descsz <= 64 && memcmp((const char *)data->d_buf + name_off, "GNU", 4) == 0) {
+		    nh.n_descsz <= sizeof(e->build_id_bytes) && desc_off <= data->d_size &&
+		    nh.n_descsz <= data->d_size - desc_off &&
+		    memcmp((const char *)data->d_buf + name_off, "GNU", 4) == 0) {
 			e->build_id.offset = sh_offset + desc_off; /* notes keep file layout */
 			e->build_id.size = nh.n_descsz;
+			memcpy(e->build_id_bytes, (const char *)data->d_buf + desc_off, nh.n_descsz);
 			if (!in_file(e, e->build_id.offset, e->build_id.size))
 				e->build_id.size = 0;
 			return;
@@ -171,9 +176,8 @@ static void note_build_id(struct pyh_elf *e, Elf_Scn *scn, uint64_t sh_offset)
 
 static int index_sections(struct pyh_elf *e)
 {
-	size_t shnum, shstrndx, cap = 0;
+	size_t shnum, shstrndx;
 	Elf_Scn *scn = NULL;
-	int err;
 
 	if (elf_getshdrnum(e->elf, &shnum) || elf_getshdrstrndx(e->elf, &shstrndx))
 		return -EINVAL;
@@ -187,9 +191,10 @@ static int index_sections(struct pyh_elf *e)
 		if (!scn || !gelf_getshdr(scn, &sh))
 			return -EINVAL;
 		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
-			err = index_symtab(e, scn, &sh, sh.sh_type == SHT_SYMTAB ? 0 : 1, &cap);
-			if (err)
-				return err;
+			struct pyh_elf_symtab *t = &e->tabs[sh.sh_type == SHT_SYMTAB ? 0 : 1];
+
+			if (!t->scn)
+				t->scn = i;	/* read when a symbol is first looked up */
 			continue;
 		}
 		if (sh.sh_type == SHT_NOTE && !e->build_id.size && in_file(e, sh.sh_offset, sh.sh_size)) {
@@ -203,8 +208,6 @@ static int index_sections(struct pyh_elf *e)
 			e->rodata[e->nrodata++] =
 				(struct pyh_elf_range){ .offset = sh.sh_offset, .size = sh.sh_size };
 	}
-	if (e->nsyms)
-		qsort(e->syms, e->nsyms, sizeof(*e->syms), sym_cmp);
 	return 0;
 }
 
@@ -248,25 +251,28 @@ static int index_loads(struct pyh_elf *e)
 	return 0;
 }
 
-int pyh_elf_open(const char *path, struct pyh_elf **out)
+int pyh_elf_open_fd(int fd, struct pyh_elf **out)
 {
 	struct pyh_elf *e = NULL;
 	struct stat st;
 	GElf_Ehdr eh;
 	int err;
 
-	if (!path || !out)
+	if (fd < 0 || !out) {
+		if (fd >= 0)
+			close(fd);
 		return -EINVAL;
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -EINVAL;
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	e->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (e->fd < 0) {
-		err = -errno;
-		goto cleanup;
 	}
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		close(fd);
+		return -EINVAL;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		close(fd);
+		return -ENOMEM;
+	}
+	e->fd = fd;
 	if (fstat(e->fd, &st) < 0) {
 		err = -errno;
 		goto cleanup;
@@ -275,13 +281,10 @@ int pyh_elf_open(const char *path, struct pyh_elf **out)
 		err = -EINVAL;
 		goto cleanup;
 	}
-	e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
-	if (!e->elf || elf_kind(e->elf) != ELF_K_ELF) {
-		err = -EINVAL;
-		goto cleanup;
-	}
-	e->raw = (const unsigned char *)elf_rawfile(e->elf, &e->rawsz);
-	if (!e->raw || e->rawsz != (size_t)st.st_size || !gelf_getehdr(e->elf, &eh)) {
+	e->rawsz = (uint64_t)st.st_size;
+	/* Read with pread into libelf's own buffers: never mapped, never SIGBUS. */
+	e->elf = elf_begin(e->fd, ELF_C_READ, NULL);
+	if (!e->elf || elf_kind(e->elf) != ELF_K_ELF || !gelf_getehdr(e->elf, &eh)) {
 		err = -EINVAL;
 		goto cleanup;
 	}
@@ -307,6 +310,18 @@ cleanup:
 	return err;
 }
 
+int pyh_elf_open(const char *path, struct pyh_elf **out)
+{
+	int fd;
+
+	if (!path || !out)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return pyh_elf_open_fd(fd, out);
+}
+
 void pyh_elf_close(struct pyh_elf *elf)
 {
 	if (!elf)
@@ -315,34 +330,20 @@ void pyh_elf_close(struct pyh_elf *elf)
 		elf_end(elf->elf);
 	if (elf->fd >= 0)
 		close(elf->fd);
-	free(elf->syms);
 	free(elf->loads);
 	free(elf);
 }
 
-int pyh_elf_symbol(const struct pyh_elf *elf, const char *name, uint64_t *value, uint64_t *size)
+int pyh_elf_symbol(const struct pyh_elf *celf, const char *name, uint64_t *value, uint64_t *size)
 {
-	size_t lo = 0, hi;
+	struct pyh_elf *elf = (struct pyh_elf *)celf;	/* tables are read lazily */
 
-	if (!elf || !name)
+	if (!elf || !name || !*name)
 		return -ENOENT;
-	hi = elf->nsyms;
-	/* Lower bound: the first entry not less than name; .symtab sorts before .dynsym. */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (strcmp(elf->syms[mid].name, name) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == elf->nsyms || strcmp(elf->syms[lo].name, name) != 0)
-		return -ENOENT;
-	if (value)
-		*value = elf->syms[lo].value;
-	if (size)
-		*size = elf->syms[lo].size;
-	return 0;
+	for (int t = 0; t < 2; t++)
+		if (symtab_find(elf, &elf->tabs[t], name, value, size) == 0)
+			return 0;
+	return -ENOENT;
 }
 
 int pyh_elf_read_vaddr(const struct pyh_elf *elf, uint64_t vaddr, void *buf, size_t len)
@@ -370,12 +371,26 @@ int pyh_elf_read_vaddr(const struct pyh_elf *elf, uint64_t vaddr, void *buf, siz
 		n = seg->filesz - delta;
 		if (n > len)
 			n = len;
-		memcpy(dst, elf->raw + seg->offset + delta, n);
+		if (pread_full(elf->fd, dst, n, seg->offset + delta))
+			return -EFAULT;
 		dst += n;
 		vaddr += n;
 		len -= n;
 	}
 	return 0;
+}
+
+int pyh_elf_file_offset(const struct pyh_elf *elf, uint64_t vaddr, uint64_t *off)
+{
+	for (size_t i = 0; elf && i < elf->nloads; i++) {
+		const struct pyh_elf_load *l = &elf->loads[i];
+
+		if (vaddr >= l->vaddr && vaddr - l->vaddr < l->filesz) {
+			*off = l->offset + (vaddr - l->vaddr);
+			return 0;
+		}
+	}
+	return -EFAULT;
 }
 
 uint64_t pyh_elf_first_load_vaddr(const struct pyh_elf *elf)
@@ -397,13 +412,20 @@ int pyh_elf_find_string(const struct pyh_elf *elf, int (*match)(const char *s, v
 	if (!elf || !match)
 		return -ENOENT;
 	for (size_t r = 0; r < elf->nrodata && budget > 0; r++) {
-		const char *p = (const char *)elf->raw + elf->rodata[r].offset;
 		uint64_t left = elf->rodata[r].size;
+		char *data, *p;
 
 		if (left > budget)
 			left = budget;
 		budget -= left;
-		while (left > 0) {
+		data = malloc(left ? left : 1);
+		if (!data)
+			return -ENOENT;
+		if (pread_full(elf->fd, data, left, elf->rodata[r].offset)) {
+			free(data);
+			continue;
+		}
+		for (p = data; left > 0;) {
 			size_t len = strnlen(p, left);
 
 			if (len == left)
@@ -412,15 +434,16 @@ int pyh_elf_find_string(const struct pyh_elf *elf, int (*match)(const char *s, v
 			if (len > 0 && len < sizeof(tmp)) {
 				memcpy(tmp, p, len + 1);
 				if (match(tmp, arg)) {
-					if (out && outsz) {
+					if (out && outsz)
 						snprintf(out, outsz, "%s", tmp);
-					}
+					free(data);
 					return 0;
 				}
 			}
 			p += len + 1;
 			left -= len + 1;
 		}
+		free(data);
 	}
 	return -ENOENT;
 }
@@ -434,7 +457,7 @@ int pyh_elf_build_id(const struct pyh_elf *elf, char *hex, size_t hexsz)
 		return -ENOENT;
 	if (!hex || hexsz < elf->build_id.size * 2 + 1)
 		return -ENOSPC;
-	id = elf->raw + elf->build_id.offset;
+	id = elf->build_id_bytes;
 	for (uint64_t i = 0; i < elf->build_id.size; i++) {
 		hex[2 * i] = digits[id[i] >> 4];
 		hex[2 * i + 1] = digits[id[i] & 15];

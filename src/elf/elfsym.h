@@ -1,4 +1,7 @@
-/* ELF symbols with libelf: .symtab when present, else .dynsym (all a stripped binary has). */
+/* ELF symbols with libelf: .symtab when present, else .dynsym (all a stripped binary has).
+ * The file is read with pread into owned buffers (never mapped: a file
+ * truncated while it is read gives -EINVAL or -EFAULT, not SIGBUS), and
+ * symbol tables are read and scanned only when a symbol is looked up. */
 #ifndef PYH_ELF_ELFSYM_H
 #define PYH_ELF_ELFSYM_H
 #include <stddef.h>
@@ -7,17 +10,30 @@
 struct pyh_elf;
 
 /* Open an ELF file (any size; malformed files give -EINVAL, never a crash).
- * Returns 0 and *out, or -errno; *out untouched on failure. */
+ * Returns 0 and *out, or -errno; *out untouched on failure. Opened with
+ * O_NONBLOCK and checked to be a regular file; for a file a target names use
+ * pyh_elf_open_fd on a descriptor from proc/rootfs.h instead. */
 int pyh_elf_open(const char *path, struct pyh_elf **out);
+/* The same from an open descriptor, which the ELF then owns (closed by
+ * pyh_elf_close, or here on failure). */
+int pyh_elf_open_fd(int fd, struct pyh_elf **out);
 void pyh_elf_close(struct pyh_elf *elf); /* NULL-safe */
 
-/* Look a symbol up by exact name, .symtab first (local symbols too), then .dynsym.
- * Returns 0 with *value = st_value (a link-time address) and *size, or -ENOENT. */
+/* Look a symbol up by exact name, .symtab first (local symbols too), then .dynsym:
+ * the first defined symbol of that name in the table. One pass over each
+ * table (read on the first lookup, at most 32 MiB each; a larger or malformed
+ * table counts as empty). Returns 0 with *value = st_value (a link-time
+ * address) and *size, or -ENOENT. */
 int pyh_elf_symbol(const struct pyh_elf *elf, const char *name, uint64_t *value, uint64_t *size);
 
 /* Copy len bytes at link-time virtual address vaddr out of the file's loaded
  * segments (PT_LOAD with file bytes). Returns 0, or -EFAULT if any byte is not in the file. */
 int pyh_elf_read_vaddr(const struct pyh_elf *elf, uint64_t vaddr, void *buf, size_t len);
+
+/* The file offset of link-time address vaddr (what a uprobe is placed at):
+ * from the PT_LOAD segment with file bytes that holds it. Returns 0 or
+ * -EFAULT when no segment does. */
+int pyh_elf_file_offset(const struct pyh_elf *elf, uint64_t vaddr, uint64_t *off);
 
 /* Lowest PT_LOAD p_vaddr rounded down to its alignment, and whether the file is ET_DYN. */
 uint64_t pyh_elf_first_load_vaddr(const struct pyh_elf *elf);

@@ -65,8 +65,10 @@ struct pyh_host_ops {
 	 * (the sampler's exec generation). May be NULL (0 is passed). */
 	uint32_t (*generation)(void *arg, pid_t pid);
 	/* A Python process to follow: t is opened, p read just before.
-	 * Return 0 when attached, or -errno to give up on the process (it is
-	 * not retried until it execs). */
+	 * Return 0 when attached, -E2BIG or -ENOSPC when full (the process
+	 * waits and is tried again as soon as another one is detached, and
+	 * every 5 s), or another -errno to give up on the process (it is not
+	 * retried until it execs). */
 	int (*attach)(void *arg, const struct pyh_target *t, const struct pyh_host_proc *p,
 		      uint32_t generation);
 	/* An attached process exited, exec'd or its PID now names another
@@ -74,7 +76,8 @@ struct pyh_host_ops {
 	void (*detach)(void *arg, pid_t pid);
 };
 
-#define PYH_HOST_MAX_PROCS 8192		/* processes tracked (Python or not) at once */
+#define PYH_HOST_MAX_PROCS 8192		/* processes tracked (Python or not) at once; when
+					 * full, those known not to be Python make room */
 #define PYH_HOST_ATTACH_WINDOW_MS 2000	/* a new program has this long to become Python */
 #define PYH_HOST_MAX_EVENTS 4096	/* queued exec/exit events between two ticks */
 
@@ -107,6 +110,15 @@ int pyh_host_tracker_tick(struct pyh_host_tracker *tr, uint64_t now_ms);
 
 /* Processes attached now. */
 int pyh_host_tracker_attached(const struct pyh_host_tracker *tr);
+
+/* What the tracker could not do, counted (metrics, end summaries). */
+struct pyh_host_stats {
+	uint64_t refused_capacity;	/* Python processes the user was full for (each once) */
+	uint64_t refused_table;		/* processes not tracked: the table was full of live ones */
+	uint64_t stalled;		/* processes whose reading did not finish in time: skipped */
+	int waiting;			/* Python processes waiting for room now */
+};
+void pyh_host_tracker_stats(const struct pyh_host_tracker *tr, struct pyh_host_stats *out);
 
 /* Forget every process the tracker decided is not Python, so that the next
  * scan opens each of them again (a full re-read, e.g. on SIGHUP). */

@@ -15,14 +15,21 @@
 #include <unistd.h>
 
 #include "log/log.h"
+#include "proc/guard.h"
 #include "proc/procfs.h"
 
 #define PYH_HOST_RESCAN_MS 5000		/* safety rescan of /proc (missed events, forks) */
 #define PYH_HOST_LIVENESS_MS 1000	/* attached processes re-checked this often */
 #define PYH_HOST_BACKOFF_MIN_MS 2
 #define PYH_HOST_BACKOFF_MAX_MS 256
+#define PYH_HOST_WAIT_RETRY_MS 5000	/* a process refused for capacity: tried again this often */
+#define PYH_HOST_OPEN_DEADLINE_MS 10000	/* attaching reads the target: at most this long
+					 * (generous: a loaded host is slow, not stalled) */
 
-enum pyh_host_state { PYH_HS_PENDING = 1, PYH_HS_ATTACHED, PYH_HS_NOT_PYTHON };
+/* WAITING: a Python process the user refused for capacity (-E2BIG, -ENOSPC),
+ * tried again as soon as an attached process goes, and every
+ * PYH_HOST_WAIT_RETRY_MS. */
+enum pyh_host_state { PYH_HS_PENDING = 1, PYH_HS_ATTACHED, PYH_HS_NOT_PYTHON, PYH_HS_WAITING };
 
 struct pyh_host_entry {
 	pid_t pid;
@@ -49,7 +56,9 @@ struct pyh_host_tracker {
 	struct pyh_host_event ev[PYH_HOST_MAX_EVENTS];
 	int nev;
 	int overflow;			/* events dropped: rescan */
-	uint64_t last_scan_ms, last_live_ms;
+	uint64_t last_scan_ms, last_live_ms, last_wait_ms;
+	int room;			/* an attached process went: retry the WAITING ones */
+	struct pyh_host_stats st;
 	pid_t *pids;			/* PYH_HOST_MAX_PROCS, for scans */
 };
 
@@ -121,24 +130,39 @@ static void pyh_detach(struct pyh_host_tracker *tr, struct pyh_host_entry *e)
 	tr->ops.detach(tr->arg, e->pid);
 	e->state = PYH_HS_PENDING;
 	tr->nattached--;
+	tr->room = 1;
 }
 
 /* Detach if needed and forget e (the last entry moves into its slot). */
 static void pyh_remove(struct pyh_host_tracker *tr, struct pyh_host_entry *e)
 {
+	if (e->state == PYH_HS_WAITING)
+		tr->st.waiting--;
 	pyh_detach(tr, e);
 	*e = tr->e[--tr->n];
 	memset(&tr->e[tr->n], 0, sizeof(tr->e[tr->n]));
 }
 
-/* A new entry for pid, PENDING from now for `window` ms. NULL when full. */
+/* A new entry for pid, PENDING from now for `window` ms. When the table is
+ * full, a process known not to be Python gives up its entry (it is only a
+ * memo); never an attached or pending one. NULL (counted) when none can. */
 static struct pyh_host_entry *pyh_add(struct pyh_host_tracker *tr, pid_t pid, uint64_t now_ms,
 				      uint64_t window)
 {
 	struct pyh_host_entry *e;
 
-	if (tr->n >= PYH_HOST_MAX_PROCS)
+	if (tr->n >= PYH_HOST_MAX_PROCS) {
+		for (int i = tr->n - 1; i >= 0; i--) {
+			if (tr->e[i].state == PYH_HS_NOT_PYTHON) {
+				pyh_remove(tr, &tr->e[i]);
+				break;
+			}
+		}
+	}
+	if (tr->n >= PYH_HOST_MAX_PROCS) {
+		tr->st.refused_table++;
 		return NULL;
+	}
 	e = &tr->e[tr->n++];
 	memset(e, 0, sizeof(*e));
 	e->pid = pid;
@@ -149,27 +173,68 @@ static struct pyh_host_entry *pyh_add(struct pyh_host_tracker *tr, pid_t pid, ui
 	return e;
 }
 
-/* One attempt at e (PENDING). Returns 1 when attached. May remove e. */
+/* Reading a new process (its /proc entries, its interpreter file and memory)
+ * can block on what it maps: done as a job with a deadline (proc/guard.h). */
+struct pyh_open_job {
+	pid_t pid;
+	struct pyh_host_proc p;
+	struct pyh_target t;
+	char err[512];
+	int proc_rc;
+};
+
+static int pyh_open_run(void *arg)
+{
+	struct pyh_open_job *j = arg;
+
+	j->proc_rc = pyh_host_proc_read(j->pid, &j->p);
+	if (j->proc_rc)
+		return 0;
+	return pyh_target_open(j->pid, &j->t, j->err, sizeof(j->err));
+}
+
+/* One attempt at e (PENDING or WAITING). Returns 1 when attached. May remove e. */
 static int pyh_try(struct pyh_host_tracker *tr, struct pyh_host_entry *e, uint64_t now_ms)
 {
 	struct pyh_host_proc *p = NULL;
 	struct pyh_target *t = NULL;
 	char err[512] = "";
+	struct pyh_open_job *j = NULL;
 	uint32_t gen;
-	int rc;
+	int rc, jr = 0;
 
 	if (e->pid == tr->self) {
 		e->state = PYH_HS_NOT_PYTHON;
 		return 0;
 	}
 	gen = tr->ops.generation ? tr->ops.generation(tr->arg, e->pid) : 0;
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		rc = -ENOMEM;
+		goto retry;
+	}
+	j->pid = e->pid;
+	rc = pyh_guard_run(pyh_open_run, j, free, PYH_HOST_OPEN_DEADLINE_MS, &jr);
+	if (rc == -ETIMEDOUT) {
+		/* Its files or memory do not answer: not tried again until it execs. */
+		j = NULL;	/* the job's now */
+		tr->st.stalled++;
+		goto give_up;
+	}
+	if (rc == -EAGAIN)
+		goto give_up;	/* too many stalled already: counted by the guard */
+	if (rc)
+		goto retry;
 	p = malloc(sizeof(*p));
 	t = malloc(sizeof(*t));
 	if (!p || !t) {
 		rc = -ENOMEM;
 		goto retry;
 	}
-	rc = pyh_host_proc_read(e->pid, p);
+	*p = j->p;
+	*t = j->t;
+	snprintf(err, sizeof(err), "%s", j->err);
+	rc = j->proc_rc;
 	if (rc == -ESRCH) {
 		if (pyh_log_verbosity() > 1)
 			fprintf(stderr, "pyhang: process %d gone before it was followed\n", (int)e->pid);
@@ -181,7 +246,7 @@ static int pyh_try(struct pyh_host_tracker *tr, struct pyh_host_entry *e, uint64
 		goto give_up;
 	}
 	e->start_ticks = p->start_ticks;
-	rc = pyh_target_open(e->pid, t, err, sizeof(err));
+	rc = jr;
 	if (rc == -ESRCH) {
 		if (pyh_log_verbosity() > 1)
 			fprintf(stderr, "pyhang: process %d gone before it was followed: %s\n",
@@ -194,8 +259,21 @@ static int pyh_try(struct pyh_host_tracker *tr, struct pyh_host_entry *e, uint64
 	if (rc)
 		goto retry;
 	rc = tr->ops.attach(tr->arg, t, p, gen);
+	if (rc == -E2BIG || rc == -ENOSPC) {
+		/* The user is full: wait for room, never give up on a Python process. */
+		if (e->state != PYH_HS_WAITING) {
+			tr->st.refused_capacity++;
+			tr->st.waiting++;
+		}
+		e->state = PYH_HS_WAITING;
+		e->next_ms = now_ms + PYH_HOST_WAIT_RETRY_MS;
+		rc = 0;
+		goto cleanup;
+	}
 	if (rc)
 		goto give_up;
+	if (e->state == PYH_HS_WAITING)
+		tr->st.waiting--;
 	e->state = PYH_HS_ATTACHED;
 	tr->nattached++;
 	rc = 1;
@@ -215,6 +293,8 @@ retry:
 		goto cleanup;
 	}
 give_up:
+	if (e->state == PYH_HS_WAITING)
+		tr->st.waiting--;
 	e->state = PYH_HS_NOT_PYTHON;
 	pyh_proc_exe(e->pid, e->exe, sizeof(e->exe));
 	if (pyh_log_verbosity() > 1)
@@ -222,6 +302,7 @@ give_up:
 			rc == -ENOMEM ? "out of memory" : err);
 	rc = 0;
 cleanup:
+	free(j);
 	free(p);
 	free(t);
 	return rc;
@@ -270,7 +351,7 @@ int pyh_host_tracker_scan(struct pyh_host_tracker *tr, uint64_t now_ms)
 		if (e) {
 			e->seen = 1;
 			if (e->state != PYH_HS_NOT_PYTHON)
-				continue;
+				continue;	/* attached, pending or waiting for room */
 			pyh_proc_exe(pid, exe, sizeof(exe));
 			if (!strcmp(exe, e->exe))
 				continue;
@@ -327,13 +408,16 @@ int pyh_host_tracker_tick(struct pyh_host_tracker *tr, uint64_t now_ms)
 		attached += pyh_host_tracker_scan(tr, now_ms);
 	}
 	/* pyh_try may remove an entry (the last one moves into its slot, and
-	 * waits for the next tick). */
+	 * waits for the next tick). Processes waiting for room: when some was
+	 * made, else now and then. */
 	for (int i = 0; i < tr->n; i++) {
 		struct pyh_host_entry *e = &tr->e[i];
 
-		if (e->state == PYH_HS_PENDING && e->next_ms <= now_ms)
+		if ((e->state == PYH_HS_PENDING && e->next_ms <= now_ms) ||
+		    (e->state == PYH_HS_WAITING && (tr->room || e->next_ms <= now_ms)))
 			attached += pyh_try(tr, e, now_ms);
 	}
+	tr->room = 0;
 	if (now_ms - tr->last_live_ms >= PYH_HOST_LIVENESS_MS) {
 		tr->last_live_ms = now_ms;
 		for (int i = 0; i < tr->n;) {
@@ -354,6 +438,11 @@ int pyh_host_tracker_tick(struct pyh_host_tracker *tr, uint64_t now_ms)
 int pyh_host_tracker_attached(const struct pyh_host_tracker *tr)
 {
 	return tr->nattached;
+}
+
+void pyh_host_tracker_stats(const struct pyh_host_tracker *tr, struct pyh_host_stats *out)
+{
+	*out = tr->st;
 }
 
 void pyh_host_tracker_forget_not_python(struct pyh_host_tracker *tr)

@@ -25,13 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel/sockets.h"
 #include "kernel/syscall_names.h"
 #include "proc/mem.h"
 
 #define PYH_SC_MAX_POLLFD 16		/* pollfds described per call */
 #define PYH_SC_MAX_SELECT_FDS 16	/* fds listed from a select set */
 #define PYH_SC_MAX_PATH 4096		/* longest path read from the target */
-#define PYH_SC_MAX_NET_LINES 200000	/* lines scanned per /proc/net table */
 #define PYH_SC_FD_DESC 160		/* one fd's description */
 
 const char *pyh_syscall_name(long nr)
@@ -73,139 +73,8 @@ static void sb_duration(struct sbuf *sb, int64_t sec, int64_t nsec)
 		sb_add(sb, "%" PRId64 ".%03ds", sec, (int)(nsec / 1000000));
 }
 
-/* --- sockets ----------------------------------------------------------- */
-
-static const char *tcp_state_name(unsigned st)
-{
-	static const char *const names[] = {
-		[1] = "ESTABLISHED", [2] = "SYN_SENT", [3] = "SYN_RECV",
-		[4] = "FIN_WAIT1", [5] = "FIN_WAIT2", [6] = "TIME_WAIT",
-		[7] = "CLOSE", [8] = "CLOSE_WAIT", [9] = "LAST_ACK",
-		[10] = "LISTEN", [11] = "CLOSING", [12] = "NEW_SYN_RECV",
-	};
-
-	if (st < sizeof(names) / sizeof(names[0]) && names[st])
-		return names[st];
-	return "?";
-}
-
-/* "0100007F:1388" (IPv4) or 32 hex digits ":PORT" (IPv6) as the kernel prints
- * them (each 32-bit word in host order) to "127.0.0.1:5000" / "[::1]:5000". */
-static int format_addr(const char *hex, int v6, char *out, size_t outsz)
-{
-	unsigned char bytes[16];
-	char ip[INET6_ADDRSTRLEN];
-	const char *colon = strchr(hex, ':');
-	size_t want = v6 ? 32 : 8;
-	unsigned long port;
-	char *end;
-
-	if (!colon || (size_t)(colon - hex) != want)
-		return -EINVAL;
-	for (size_t w = 0; w < want / 8; w++) {
-		char word[9];
-		uint32_t v;
-
-		memcpy(word, hex + w * 8, 8);
-		word[8] = '\0';
-		for (int k = 0; k < 8; k++)
-			if (!isxdigit((unsigned char)word[k]))
-				return -EINVAL;
-		v = (uint32_t)strtoul(word, NULL, 16);
-		memcpy(bytes + w * 4, &v, 4);
-	}
-	errno = 0;
-	port = strtoul(colon + 1, &end, 16);
-	if (errno || end == colon + 1 || port > 65535)
-		return -EINVAL;
-	if (!inet_ntop(v6 ? AF_INET6 : AF_INET, bytes, ip, sizeof(ip)))
-		return -EINVAL;
-	snprintf(out, outsz, v6 ? "[%s]:%lu" : "%s:%lu", ip, port);
-	return 0;
-}
-
-/* Look inode up in /proc/PID/task/TID/net/{tcp,udp}[6].  Returns 0 when found. */
-static int find_inet_socket(const char *net, unsigned long inode, char *out, size_t outsz)
-{
-	static const struct { const char *file, *proto; int v6, tcp; } tables[] = {
-		{ "tcp", "TCP", 0, 1 }, { "tcp6", "TCP", 1, 1 },
-		{ "udp", "UDP", 0, 0 }, { "udp6", "UDP", 1, 0 },
-	};
-
-	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
-		char path[128], line[512];
-		FILE *f;
-		int lines = 0, found = 0;
-
-		snprintf(path, sizeof(path), "%s/%s", net, tables[t].file);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		while (!found && lines++ < PYH_SC_MAX_NET_LINES && fgets(line, sizeof(line), f)) {
-			char local[64], remote[64], la[56], ra[56];	/* "[v6 addr]:port" fits */
-			unsigned st;
-			unsigned long ino;
-
-			/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-			if (sscanf(line, " %*[0-9]: %63s %63s %x %*s %*s %*s %*u %*d %lu",
-				   local, remote, &st, &ino) != 4 || ino != inode)
-				continue;
-			found = 1;
-			if (format_addr(local, tables[t].v6, la, sizeof(la)) ||
-			    format_addr(remote, tables[t].v6, ra, sizeof(ra))) {
-				snprintf(out, outsz, "%s socket:[%lu]", tables[t].proto, inode);
-			} else if (tables[t].tcp && st == 10) {
-				snprintf(out, outsz, "TCP %s (LISTEN)", la);
-			} else if (tables[t].tcp) {
-				snprintf(out, outsz, "TCP %s -> %s (%s)", la, ra, tcp_state_name(st));
-			} else if (strcmp(ra + strlen(ra) - 2, ":0") == 0) {
-				snprintf(out, outsz, "UDP %s", la);
-			} else {
-				snprintf(out, outsz, "UDP %s -> %s", la, ra);
-			}
-		}
-		fclose(f);
-		if (found)
-			return 0;
-	}
-	return -ENOENT;
-}
-
-/* /proc/net/unix: "Num RefCount Protocol Flags Type St Inode [Path]". */
-static int find_unix_socket(const char *net, unsigned long inode, char *out, size_t outsz)
-{
-	char path[128], line[512];
-	FILE *f;
-	int lines = 0, err = -ENOENT;
-
-	snprintf(path, sizeof(path), "%s/unix", net);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (lines++ < PYH_SC_MAX_NET_LINES && fgets(line, sizeof(line), f)) {
-		unsigned long ino;
-		int pos = 0;
-		char *name;
-
-		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %lu%n", &ino, &pos) != 1 || ino != inode)
-			continue;
-		name = line + pos;
-		while (*name == ' ')
-			name++;
-		name[strcspn(name, "\n")] = '\0';
-		if (*name)
-			snprintf(out, outsz, "UNIX %.*s", (int)(outsz > 8 ? outsz - 8 : 0), name);
-		else
-			snprintf(out, outsz, "UNIX (unnamed)");
-		err = 0;
-		break;
-	}
-	fclose(f);
-	return err;
-}
-
 /* One fd of the thread: "fd 3 pipe:[1234]", "fd 5 TCP a -> b (ESTABLISHED)". */
-static void describe_fd(pid_t pid, pid_t tid, long fd, struct sbuf *sb)
+static void describe_fd(pid_t pid, pid_t tid, struct pyh_sockets *socks, long fd, struct sbuf *sb)
 {
 	char path[96], link[PYH_SC_MAX_PATH], desc[PYH_SC_FD_DESC];
 	unsigned long inode;
@@ -223,15 +92,10 @@ static void describe_fd(pid_t pid, pid_t tid, long fd, struct sbuf *sb)
 		return;
 	}
 	link[n] = '\0';
-	if (sscanf(link, "socket:[%lu%c", &inode, &tail) == 2 && tail == ']') {
-		char net[64];
-
-		snprintf(net, sizeof(net), "/proc/%d/task/%d/net", (int)pid, (int)tid);
-		if (find_inet_socket(net, inode, desc, sizeof(desc)) == 0 ||
-		    find_unix_socket(net, inode, desc, sizeof(desc)) == 0) {
-			sb_add(sb, "fd %ld %s", fd, desc);
-			return;
-		}
+	if (sscanf(link, "socket:[%lu%c", &inode, &tail) == 2 && tail == ']' &&
+	    pyh_sockets_describe(socks, tid, inode, desc, sizeof(desc)) == 0) {
+		sb_add(sb, "fd %ld %s", fd, desc);
+		return;
 	}
 	sb_add(sb, "fd %ld %.*s", fd, PYH_SC_FD_DESC, link);
 }
@@ -431,7 +295,8 @@ static int detail_clock_nanosleep(pid_t pid, const uint64_t *a, struct sbuf *sb)
 	return 0;
 }
 
-static int detail_poll(pid_t pid, pid_t tid, const uint64_t *a, int ppoll, struct sbuf *sb)
+static int detail_poll(pid_t pid, pid_t tid, struct pyh_sockets *socks, const uint64_t *a, int ppoll,
+		       struct sbuf *sb)
 {
 	struct { int32_t fd; int16_t events, revents; } fds[PYH_SC_MAX_POLLFD];
 	uint64_t nfds = a[1];
@@ -448,7 +313,7 @@ static int detail_poll(pid_t pid, pid_t tid, const uint64_t *a, int ppoll, struc
 	}
 	for (unsigned i = 0; i < want; i++) {
 		sb_add(sb, i ? "; " : ": ");
-		describe_fd(pid, tid, fds[i].fd, sb);
+		describe_fd(pid, tid, socks, fds[i].fd, sb);
 		sb_add(sb, " (%s%s)", (fds[i].events & 1) ? "in" : "",
 		       (fds[i].events & 4) ? ((fds[i].events & 1) ? ",out" : "out") : "");
 	}
@@ -471,7 +336,8 @@ static int detail_poll(pid_t pid, pid_t tid, const uint64_t *a, int ppoll, struc
 	return err;
 }
 
-static int detail_select(pid_t pid, pid_t tid, const uint64_t *a, int pselect, struct sbuf *sb)
+static int detail_select(pid_t pid, pid_t tid, struct pyh_sockets *socks, const uint64_t *a,
+			 int pselect, struct sbuf *sb)
 {
 	long nfds = (long)(int)a[0];
 	int listed = 0;
@@ -491,7 +357,7 @@ static int detail_select(pid_t pid, pid_t tid, const uint64_t *a, int pselect, s
 				if (!(set[fd / 8] & (1u << (fd % 8))))
 					continue;
 				sb_add(sb, listed++ ? "; " : ", read: ");
-				describe_fd(pid, tid, fd, sb);
+				describe_fd(pid, tid, socks, fd, sb);
 			}
 		}
 	}
@@ -570,6 +436,16 @@ static const char *flock_name(long op)
 
 int pyh_syscall_detail(pid_t pid, const struct pyh_task_info *ti, char *out, size_t outsz)
 {
+	struct pyh_sockets *socks = pyh_sockets_new(pid);	/* for this one call */
+	int rc = pyh_syscall_detail_cached(pid, ti, socks, out, outsz);
+
+	pyh_sockets_free(socks);
+	return rc;
+}
+
+int pyh_syscall_detail_cached(pid_t pid, const struct pyh_task_info *ti, struct pyh_sockets *socks,
+			      char *out, size_t outsz)
+{
 	struct sbuf sb = { .p = out, .size = outsz };
 	const uint64_t *a;
 	pid_t tid;
@@ -594,27 +470,27 @@ int pyh_syscall_detail(pid_t pid, const struct pyh_task_info *ti, char *out, siz
 	case SYS_accept: case SYS_accept4: case SYS_connect:
 	case SYS_fsync: case SYS_fdatasync: case SYS_ioctl: case SYS_fcntl:
 	case SYS_sendfile: case SYS_splice: case SYS_getdents64:
-		describe_fd(pid, tid, (long)(int)a[0], &sb);
+		describe_fd(pid, tid, socks, (long)(int)a[0], &sb);
 		break;
 	case SYS_flock:
-		describe_fd(pid, tid, (long)(int)a[0], &sb);
+		describe_fd(pid, tid, socks, (long)(int)a[0], &sb);
 		sb_add(&sb, " %s", flock_name((long)(int)a[1]));
 		break;
 	case SYS_poll:
-		err = detail_poll(pid, tid, a, 0, &sb);
+		err = detail_poll(pid, tid, socks, a, 0, &sb);
 		break;
 	case SYS_ppoll:
-		err = detail_poll(pid, tid, a, 1, &sb);
+		err = detail_poll(pid, tid, socks, a, 1, &sb);
 		break;
 	case SYS_select:
-		err = detail_select(pid, tid, a, 0, &sb);
+		err = detail_select(pid, tid, socks, a, 0, &sb);
 		break;
 	case SYS_pselect6:
-		err = detail_select(pid, tid, a, 1, &sb);
+		err = detail_select(pid, tid, socks, a, 1, &sb);
 		break;
 	case SYS_epoll_wait: case SYS_epoll_pwait:
 		sb_add(&sb, "ep");
-		describe_fd(pid, tid, (long)(int)a[0], &sb);
+		describe_fd(pid, tid, socks, (long)(int)a[0], &sb);
 		if ((int)a[3] < 0)
 			sb_add(&sb, ", no timeout");
 		else
@@ -622,7 +498,7 @@ int pyh_syscall_detail(pid_t pid, const struct pyh_task_info *ti, char *out, siz
 		break;
 	case SYS_epoll_pwait2:
 		sb_add(&sb, "ep");
-		describe_fd(pid, tid, (long)(int)a[0], &sb);
+		describe_fd(pid, tid, socks, (long)(int)a[0], &sb);
 		sb_add(&sb, ", timeout ");
 		if (a[3])
 			add_time_at(pid, a[3], 0, &sb);

@@ -10,8 +10,15 @@ const char *pyh_syscall_name(long nr);
 
 /* Describe what the blocked call waits for, decoding its main arguments:
  * fds (what /proc/PID/fd/N points to; sockets with local/peer address from
- * /proc/PID/net/{tcp,tcp6,udp,udp6,unix}), sleep durations (timespec read from
+ * the thread's /proc/net/{tcp,tcp6,udp,udp6,unix}, kernel/sockets.h), sleep durations (timespec read from
  * the target), futex address and op, wait4 pid, the path of an open, poll/select
  * fd sets. Writes "" when there is nothing to add. Returns 0 or -errno (out still valid). */
 int pyh_syscall_detail(pid_t pid, const struct pyh_task_info *ti, char *out, size_t outsz);
+
+struct pyh_sockets;
+/* The same with a socket cache (kernel/sockets.h) kept by the caller for
+ * every thread of one snapshot: the /proc/net tables are scanned once per
+ * network namespace, not per descriptor. */
+int pyh_syscall_detail_cached(pid_t pid, const struct pyh_task_info *ti, struct pyh_sockets *socks,
+			      char *out, size_t outsz);
 #endif

@@ -5,6 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "output/sanitize.h"
+
+#define PYH_LOG_LINE_MAX 2048
+
 static int pyh_log_level;
 
 void pyh_log_set_verbosity(int level)
@@ -28,4 +32,15 @@ static int pyh_log_libbpf_print(enum libbpf_print_level level, const char *fmt, 
 void pyh_log_libbpf(void)
 {
 	libbpf_set_print(pyh_log_libbpf_print);
+}
+
+void pyh_log_error(const char *fmt, ...)
+{
+	char msg[PYH_LOG_LINE_MAX], safe[PYH_LOG_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "pyhang: %s\n", pyh_safe(msg, safe, sizeof(safe)));
 }

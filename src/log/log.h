@@ -9,6 +9,11 @@
 void pyh_log_set_verbosity(int level);
 int pyh_log_verbosity(void);
 
+/* One line on stderr: "pyhang: " and the formatted message, sanitized
+ * (output/sanitize.h), since messages name what targets control (paths,
+ * command lines). No newline in fmt: one is added. */
+void pyh_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Route libbpf's messages to stderr, shown only at verbosity >= 1 (our own
  * errors already say what failed). Call once before any BPF work. */
 void pyh_log_libbpf(void);

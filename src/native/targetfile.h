@@ -1,6 +1,6 @@
-/* Opening the files a target names (its mapped libraries, their debug files):
- * every such open goes through pyh_targetfile_open, so there is one place to
- * make it safer. */
+/* Opening the files a target names (its mapped libraries, their debug files),
+ * by the rules of proc/rootfs.h (inside its root, O_PATH first, regular files
+ * only, never blocking in open). */
 #ifndef PYH_NATIVE_TARGETFILE_H
 #define PYH_NATIVE_TARGETFILE_H
 #include <stdint.h>

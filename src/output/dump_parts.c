@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "output/sanitize.h"
 #include "python/repr.h"
 
 #define PYH_LINENO_MIN_WIDTH 4	/* as py-list: "%4s" */
@@ -21,7 +22,9 @@ static int print_line(void *arg, int line, const char *text)
 	char num[16];
 
 	snprintf(num, sizeof(num), "%s%d", line == c->current ? ">" : "", line);
-	fprintf(c->f, "%s%*s    %s\n", c->indent, c->width, num, text);
+	fprintf(c->f, "%s%*s    ", c->indent, c->width, num);
+	pyh_fput_safe(c->f, text);	/* a target's file: sanitized */
+	fputc('\n', c->f);
 	return 0;
 }
 
@@ -60,8 +63,11 @@ void pyh_text_source_context(FILE *f, const char *indent, struct pyh_source *src
 		c.width = PYH_LINENO_MIN_WIDTH;
 	rc = pyh_source_lines(src, file, ctx_first(fr, context), ctx_last(fr, context), print_line,
 			      &c);
-	if (rc)
-		fprintf(f, "%s(source not available: %s: %s)\n", indent, file, strerror(-rc));
+	if (rc) {
+		fprintf(f, "%s(source not available: ", indent);
+		pyh_fput_safe(f, file);
+		fprintf(f, ": %s)\n", strerror(-rc));
+	}
 }
 
 /* "items", "chars", "bytes": what len() counts for a type. */
@@ -81,18 +87,26 @@ void pyh_text_locals(FILE *f, const char *indent, const struct pyh_dump_locals *
 	if (!l || !l->read)
 		return;
 	if (l->error[0]) {
-		fprintf(f, "%s(locals unreadable: %s)\n", indent, l->error);
+		fprintf(f, "%s(locals unreadable: ", indent);
+		pyh_fput_safe(f, l->error);
+		fputs(")\n", f);
 		return;
 	}
 	for (int i = 0; i < l->n; i++) {
 		const struct pyh_dump_local *v = &l->v[i];
 
-		fprintf(f, "%s%s = %s", indent, v->name, v->repr);
-		if (v->truncated && v->length >= 0)
-			fprintf(f, " (%s, %lld %s)", v->type ? v->type : "?", (long long)v->length,
-				length_unit(v->type));
-		else if (v->truncated)
-			fprintf(f, " (%s)", v->type ? v->type : "?");
+		/* Names, reprs and type names are the target's: sanitized. */
+		fputs(indent, f);
+		pyh_fput_safe(f, v->name);
+		fputs(" = ", f);
+		pyh_fput_safe(f, v->repr);
+		if (v->truncated) {
+			fputs(" (", f);
+			pyh_fput_safe(f, v->type ? v->type : "?");
+			if (v->length >= 0)
+				fprintf(f, ", %lld %s", (long long)v->length, length_unit(v->type));
+			fputc(')', f);
+		}
 		fputc('\n', f);
 	}
 	if (l->more)

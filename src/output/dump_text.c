@@ -7,6 +7,7 @@
 #include "kernel/syscalls.h"
 #include "output/dump_parts.h"
 #include "output/frames_out.h"
+#include "output/sanitize.h"
 #include "output/source.h"
 #include "snapshot/snapshot.h"
 
@@ -62,15 +63,21 @@ static void write_sysframe(FILE *f, const struct pyh_dump_sysframe *fr)
 			fprintf(f, "    [kernel] ?? (0x%llx)\n", (unsigned long long)fr->offset);
 		return;
 	}
-	if (fr->function)
-		fprintf(f, "    [native] %s+0x%llx", fr->function, (unsigned long long)fr->function_offset);
-	else
+	/* Native symbol and library names come from the target's files: sanitized. */
+	if (fr->function) {
+		fputs("    [native] ", f);
+		pyh_fput_safe(f, fr->function);
+		fprintf(f, "+0x%llx", (unsigned long long)fr->function_offset);
+	} else {
 		fprintf(f, "    [native] ??");
-	if (fr->library)
-		fprintf(f, " (%s%s+0x%llx)\n", fr->library, fr->deleted ? " (deleted)" : "",
-			(unsigned long long)fr->offset);
-	else
+	}
+	if (fr->library) {
+		fputs(" (", f);
+		pyh_fput_safe(f, fr->library);
+		fprintf(f, "%s+0x%llx)\n", fr->deleted ? " (deleted)" : "", (unsigned long long)fr->offset);
+	} else {
 		fprintf(f, " (0x%llx)\n", (unsigned long long)fr->offset);
+	}
 }
 
 /* Python frame k of th: its name, its source line (or --source N lines around
@@ -86,8 +93,11 @@ static void write_python(FILE *f, struct pyh_source *src, const struct pyh_dump_
 		pyh_text_source_context(f, "        ", src, fr, v->context);
 	else if (src && pyh_frame_file(fr) &&
 		 pyh_source_line(src, pyh_frame_file(fr), fr->line, line, sizeof(line)) == 0 &&
-		 line[0])
-		fprintf(f, "        %s\n", line);
+		 line[0]) {
+		fputs("        ", f);
+		pyh_fput_safe(f, line);
+		fputc('\n', f);
+	}
 	pyh_text_locals(f, "        ", th->locals ? &th->locals[k] : NULL);
 }
 
@@ -100,9 +110,11 @@ static void write_whole_stack(FILE *f, struct pyh_source *src, const struct pyh_
 
 		if (e->kind == PYH_DUMP_PYTHON)
 			write_python(f, src, th, e->index, v);
-		else if (e->kind == PYH_DUMP_GAP)
-			fprintf(f, "    ... %s\n", th->native_error ? th->native_error
-							       : "native unwind stopped");
+		else if (e->kind == PYH_DUMP_GAP) {
+			fputs("    ... ", f);
+			pyh_fput_safe(f, th->native_error ? th->native_error : "native unwind stopped");
+			fputc('\n', f);
+		}
 		else
 			write_sysframe(f, &th->sys[e->index]);
 	}
@@ -117,11 +129,18 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 	pyh_dump_version(d, ver, sizeof(ver));
 	for (int i = 0; i < d->nthreads; i++)
 		python_threads += d->threads[i].python;
-	if (d->host)
-		fprintf(f, "== %s, cgroup %s ==\n", d->host->label, d->host->cgroup);
-	fprintf(f, "Process %d: %s\n", d->target.pid, d->cmdline[0] ? d->cmdline : "?");
-	fprintf(f, "Python %s (%s)%s", ver, d->target.bin.path,
-		d->target.layout_from_target ? ", layout from _Py_DebugOffsets" : "");
+	if (d->host) {
+		fputs("== ", f);
+		pyh_fput_safe(f, d->host->label);
+		fputs(", cgroup ", f);
+		pyh_fput_safe(f, d->host->cgroup);
+		fputs(" ==\n", f);
+	}
+	fprintf(f, "Process %d: ", d->target.pid);
+	pyh_fput_safe(f, d->cmdline[0] ? d->cmdline : "?");
+	fprintf(f, "\nPython %s (", ver);
+	pyh_fput_safe(f, d->target.bin.path);
+	fprintf(f, ")%s", d->target.layout_from_target ? ", layout from _Py_DebugOffsets" : "");
 	if (d->target.table_mismatch)
 		fprintf(f, " (differs from pyhang's %d.%d table in %d fields)", d->target.ver.major,
 			d->target.ver.minor, d->target.table_mismatch);
@@ -138,12 +157,18 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 			continue;
 
 		describe_state(th, state, sizeof(state));
-		fprintf(f, "\nThread %d \"%s\"%s%s: %s%s%s\n", th->task.tid, th->task.comm,
-			th->task.tid == d->target.pid ? " (main)" : "", th->gil ? " [holds the GIL]" : "",
-			state, th->snapshot == PYH_SNAP_KERNEL ? " [stack taken on the CPU]" : "",
+		fprintf(f, "\nThread %d \"", th->task.tid);
+		pyh_fput_safe(f, th->task.comm);
+		fprintf(f, "\"%s%s: ", th->task.tid == d->target.pid ? " (main)" : "",
+			th->gil ? " [holds the GIL]" : "");
+		pyh_fput_safe(f, state);
+		fprintf(f, "%s%s\n", th->snapshot == PYH_SNAP_KERNEL ? " [stack taken on the CPU]" : "",
 			th->gone ? " [exited during the dump]" : "");
-		if (th->task_known && th->task.wchan[0] && th->task.in_syscall && !th->stack)
-			fprintf(f, "    kernel: %s\n", th->task.wchan);
+		if (th->task_known && th->task.wchan[0] && th->task.in_syscall && !th->stack) {
+			fputs("    kernel: ", f);
+			pyh_fput_safe(f, th->task.wchan);
+			fputc('\n', f);
+		}
 		if (!th->python)
 			fprintf(f, "    (no Python thread state: a native thread)\n");
 		if (th->native_error && !th->stack)
@@ -160,9 +185,18 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 			continue;
 		if (th->truncated)
 			fprintf(f, "    ... deeper frames not shown (limit reached; see --max-frames)\n");
-		if (th->broken[0])
-			fprintf(f, "    ... stack incomplete: %s\n", th->broken);
+		if (th->broken[0]) {
+			fputs("    ... stack incomplete: ", f);
+			pyh_fput_safe(f, th->broken);
+			fputc('\n', f);
+		}
 	}
+	if (d->budget_evictions || d->budget_refusals)
+		fprintf(f, "\n(memory budget reached: %llu code objects evicted, %llu not kept; their "
+			"line tables were read again)\n", (unsigned long long)d->budget_evictions,
+			(unsigned long long)d->budget_refusals);
+	if (pyh_source_stalled(src))
+		fprintf(f, "\n(source lines stopped: a file of this process did not answer in time)\n");
 	pyh_source_free(src);
 	return ferror(f) ? -EIO : 0;
 }

@@ -1,16 +1,22 @@
 /* Writing one named frame. */
 #include "output/frames_out.h"
 
+#include "output/sanitize.h"
+
 void pyh_text_frame(FILE *f, const char *indent, const struct pyh_frame *fr)
 {
 	const char *file = pyh_frame_file(fr);
 
-	if (!file)
-		fprintf(f, "%s%s\n", indent, pyh_frame_qualname(fr));
-	else if (fr->line != PYH_LINE_UNKNOWN)
-		fprintf(f, "%s%s (%s:%d)\n", indent, pyh_frame_qualname(fr), file, fr->line);
-	else
-		fprintf(f, "%s%s (%s)\n", indent, pyh_frame_qualname(fr), file);
+	fputs(indent, f);
+	pyh_fput_safe(f, pyh_frame_qualname(fr));
+	if (file) {
+		fputs(" (", f);
+		pyh_fput_safe(f, file);
+		if (fr->line != PYH_LINE_UNKNOWN)
+			fprintf(f, ":%d", fr->line);
+		fputc(')', f);
+	}
+	fputc('\n', f);
 }
 
 void pyh_json_frame(struct pyh_json *j, const struct pyh_frame *fr)

@@ -8,7 +8,7 @@
 #include "python/stack.h"
 
 /* "qualname (file:line)", "qualname (file)" without a line, "qualname" without
- * a file; indent first, newline after. */
+ * a file; indent first, newline after; names sanitized (output/sanitize.h). */
 void pyh_text_frame(FILE *f, const char *indent, const struct pyh_frame *fr);
 
 /* {"kind": "python", "function": …, "qualname": …, "file": … | null, "line": N | null}

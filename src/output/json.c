@@ -10,58 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "output/sanitize.h"
+
 void pyh_json_init(struct pyh_json *j, FILE *f)
 {
 	memset(j, 0, sizeof(*j));
 	j->f = f;
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if s[0] does not start
- * one: overlong forms, surrogates (U+D800-DFFF), > U+10FFFF and truncated
- * sequences are invalid. s is NUL-terminated, and NUL is never a continuation
- * byte, so reads stop at the terminator. */
-static int utf8_valid_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	int n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;	/* overlong */
-		else if (c == 0xed)
-			hi = 0x9f;	/* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;	/* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f;	/* > U+10FFFF */
-	} else {
-		return 0;		/* continuation byte, C0, C1, F5-FF */
-	}
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (int i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
 void pyh_json_write_string(FILE *f, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
+	const unsigned char *end;
 
 	if (!s) {
 		fputs("null", f);
 		return;
 	}
 	fputc('"', f);
+	end = s + strlen(str);
 	while (*s) {
 		unsigned char c = *s;
 		int n;
@@ -76,15 +43,20 @@ void pyh_json_write_string(FILE *f, const char *str)
 		case '\t': fputs("\\t", f); s++; continue;
 		default: break;
 		}
-		if (c < 0x20) {
+		if (c < 0x20 || c == 0x7f) {
 			fprintf(f, "\\u%04x", c);
 			s++;
 			continue;
 		}
-		n = utf8_valid_len(s);
+		n = pyh_utf8_len(s, (size_t)(end - s));
 		if (n == 0) {
 			fputs("\\ufffd", f);
 			s++;
+			continue;
+		}
+		if (n == 2 && c == 0xc2 && s[1] <= 0x9f) {
+			fprintf(f, "\\u%04x", s[1]);	/* C1 control: escaped, never raw */
+			s += n;
 			continue;
 		}
 		fwrite(s, 1, (size_t)n, f);

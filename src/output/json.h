@@ -32,7 +32,9 @@ void pyh_json_double(struct pyh_json *j, const char *key, double value); /* NaN/
 void pyh_json_bool(struct pyh_json *j, const char *key, int value);
 void pyh_json_null(struct pyh_json *j, const char *key);
 
-/* Write s as a quoted JSON string: ", \, control chars escaped; valid UTF-8
- * passed through; each invalid UTF-8 byte written as \ufffd. */
+/* Write s as a quoted JSON string: ", \, C0 and C1 controls and DEL escaped
+ * (\u001b, \u009b); valid UTF-8 passed through; each byte that does not start
+ * a valid sequence (pyh_utf8_len: surrogates and overlong forms are invalid)
+ * written as \ufffd. */
 void pyh_json_write_string(FILE *f, const char *s);
 #endif

@@ -100,16 +100,20 @@ static int write_stream(const struct pyh_profile *p, const struct pyh_profile_me
 	return r ? fail(err, errsz, path, -r) : 0;
 }
 
-/* Open a pipe, a character device or a Unix socket at path for writing.
- * Returns a stream, or NULL with errno set; *regular = 1 (and NULL) if path
- * turned out to be a regular file after all (then it is replaced instead). */
-static FILE *open_special(const char *path, const struct stat *st, int *regular)
+/* How long a FIFO named as the output may take to get a reader. */
+#define PYH_OUT_FIFO_WAIT_MS 2000
+#define PYH_OUT_FIFO_STEP_MS 50
+
+/* Open the FIFO, character device or Unix socket that lstat found at path
+ * (st), for writing: never through a symlink, never blocking in open, and
+ * only that very file (device and inode). Returns a stream, or NULL with
+ * errno set. */
+static FILE *open_special(const char *path, const struct stat *st)
 {
 	struct stat st2;
 	FILE *f;
-	int fd;
+	int fd, flags;
 
-	*regular = 0;
 	if (S_ISSOCK(st->st_mode)) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
@@ -129,14 +133,25 @@ static FILE *open_special(const char *path, const struct stat *st, int *regular)
 			return NULL;
 		}
 	} else {
-		fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+		for (int waited = 0;; waited += PYH_OUT_FIFO_STEP_MS) {
+			fd = open(path, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+			/* ENXIO: a FIFO nobody reads yet; give a reader a moment. */
+			if (fd >= 0 || errno != ENXIO || waited >= PYH_OUT_FIFO_WAIT_MS)
+				break;
+			usleep(PYH_OUT_FIFO_STEP_MS * 1000);
+		}
 		if (fd < 0)
 			return NULL;
-		if (fstat(fd, &st2) == 0 && S_ISREG(st2.st_mode)) {
-			close(fd); /* replaced between stat and open */
-			*regular = 1;
+		if (fstat(fd, &st2) || st2.st_dev != st->st_dev || st2.st_ino != st->st_ino ||
+		    (st2.st_mode & S_IFMT) != (st->st_mode & S_IFMT)) {
+			close(fd);	/* replaced since lstat */
+			errno = ESTALE;
 			return NULL;
 		}
+		/* Opened without blocking; written in blocking mode, whole. */
+		flags = fcntl(fd, F_GETFL);
+		if (flags >= 0)
+			fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 	}
 	f = fdopen(fd, "w");
 	if (!f) {
@@ -148,14 +163,31 @@ static FILE *open_special(const char *path, const struct stat *st, int *regular)
 	return f;
 }
 
-int pyh_profile_write_path(const struct pyh_profile *p, const struct pyh_profile_meta *m,
-			   enum pyh_format fmt, const char *path, char *err, size_t errsz)
+/* Move tmp to path: over whatever is there (a regular file or a symlink:
+ * replaced, never followed), or only when nothing is (excl). */
+static int move_into_place(const char *tmp, const char *path, int excl)
 {
-	struct stat st, lst;
+	if (!excl)
+		return rename(tmp, path) ? -errno : 0;
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* A file system without RENAME_NOREPLACE: link() never replaces either. */
+	if (link(tmp, path))
+		return -errno;
+	unlink(tmp);
+	return 0;
+}
+
+static int write_path(const struct pyh_profile *p, const struct pyh_profile_meta *m,
+		      enum pyh_format fmt, const char *path, int excl, char *err, size_t errsz)
+{
+	struct stat lst;
 	const char *base;
 	char *tmp = NULL;
 	FILE *f = NULL;
-	int fd = -1, r, e, regular = 0;
+	int fd = -1, r, e, have;
 	mode_t mode;
 
 	if (err && errsz)
@@ -167,17 +199,24 @@ int pyh_profile_write_path(const struct pyh_profile *p, const struct pyh_profile
 	if (strcmp(path, "/dev/stderr") == 0)
 		return write_stream(p, m, fmt, stderr, path, err, errsz);
 
-	if (stat(path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISSOCK(st.st_mode))) {
-		f = open_special(path, &st, &regular);
-		if (f) {
-			r = pyh_profile_write(p, m, fmt, f);
-			if (fclose(f) && !r)
-				r = -errno;
-			return r ? fail(err, errsz, path, -r) : 0;
-		}
-		if (!regular)
-			return fail(err, errsz, path, errno);
+	/* What is at the path itself: a symlink is replaced, whatever it points
+	 * to; a FIFO, device or socket is written only when named directly. */
+	have = lstat(path, &lst) == 0;
+	if (have && excl)
+		return fail(err, errsz, path, EEXIST);
+	if (have && S_ISDIR(lst.st_mode))
+		return fail(err, errsz, path, EISDIR);
+	if (have && (S_ISFIFO(lst.st_mode) || S_ISCHR(lst.st_mode) || S_ISSOCK(lst.st_mode))) {
+		f = open_special(path, &lst);
+		if (!f)
+			return fail(err, errsz, path, errno == ENXIO ? EPIPE : errno);
+		r = pyh_profile_write(p, m, fmt, f);
+		if (fclose(f) && !r)
+			r = -errno;
+		return r ? fail(err, errsz, path, -r) : 0;
 	}
+	if (have && S_ISBLK(lst.st_mode))
+		return fail(err, errsz, path, EPERM);	/* never a disk */
 
 	/* Temporary file next to path, then rename over it. */
 	base = strrchr(path, '/');
@@ -194,9 +233,10 @@ int pyh_profile_write_path(const struct pyh_profile *p, const struct pyh_profile
 		tmp = NULL; /* nothing to unlink */
 		goto cleanup;
 	}
-	/* Keep an existing file's permissions; a new file gets 0666 & ~umask. */
-	if (lstat(path, &lst) == 0 && S_ISREG(lst.st_mode))
-		mode = lst.st_mode & 07777;
+	/* Keep an existing file's permissions, never setuid, setgid or sticky;
+	 * a new file (or one replacing a symlink) gets 0666 & ~umask. */
+	if (have && S_ISREG(lst.st_mode))
+		mode = lst.st_mode & 0777;
 	else
 		mode = 0666 & ~current_umask();
 	if (fchmod(fd, mode)) {
@@ -224,8 +264,9 @@ int pyh_profile_write_path(const struct pyh_profile *p, const struct pyh_profile
 		r = fail(err, errsz, path, errno);
 		goto cleanup;
 	}
-	if (rename(tmp, path)) {
-		r = fail(err, errsz, path, errno);
+	r = move_into_place(tmp, path, excl);
+	if (r) {
+		r = fail(err, errsz, path, -r);
 		goto cleanup;
 	}
 	free(tmp);
@@ -256,10 +297,16 @@ int pyh_profile_check_path(const char *path, char *err, size_t errsz)
 		snprintf(err, errsz, "empty output path");
 		return -EINVAL;
 	}
-	if (stat(path, &st) == 0) {
+	/* What is at the path itself, as pyh_profile_write_path sees it. */
+	if (lstat(path, &st) == 0) {
 		if (S_ISDIR(st.st_mode)) {
 			snprintf(err, errsz, "cannot write the profile to '%s': it is a directory", path);
 			return -EISDIR;
+		}
+		if (S_ISBLK(st.st_mode)) {
+			snprintf(err, errsz, "cannot write the profile to '%s': a block device is never written",
+				 path);
+			return -EPERM;
 		}
 		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
 			if (access(path, W_OK)) {
@@ -294,4 +341,16 @@ int pyh_profile_check_path(const char *path, char *err, size_t errsz)
 		return -e;
 	}
 	return 0;
+}
+
+int pyh_profile_write_path(const struct pyh_profile *p, const struct pyh_profile_meta *m,
+			   enum pyh_format fmt, const char *path, char *err, size_t errsz)
+{
+	return write_path(p, m, fmt, path, 0, err, errsz);
+}
+
+int pyh_profile_write_new(const struct pyh_profile *p, const struct pyh_profile_meta *m,
+			  enum pyh_format fmt, const char *path, char *err, size_t errsz)
+{
+	return write_path(p, m, fmt, path, 1, err, errsz);
 }

@@ -1,116 +1,183 @@
+/* Source lines, read inside the target's root, cached within a budget. */
 #include "output/source.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "budget/budget.h"
+#include "proc/guard.h"
+#include "proc/rootfs.h"
+
+/* Reading one source file may block (a FUSE or NFS file system that does not
+ * answer): it is a job with this deadline; a process whose file missed it
+ * gets no more source lines (never blocks its reader again). */
+#define PYH_SOURCE_DEADLINE_MS 2000
+
 struct source_file {
+	struct pyh_lru_node lru;	/* first: the node is the file */
 	char *name;
-	char *text;	/* NULL when unreadable */
+	char *text;			/* NULL when unreadable */
 	size_t len;
-	int err;	/* why text is NULL: an errno value */
+	int err;			/* why it is unreadable (errno) */
 };
 
 struct pyh_source {
 	pid_t pid;
-	struct source_file files[PYH_SOURCE_MAX_FILES];
-	int nfiles, next_evict;
+	int stalled;			/* a read missed its deadline: no more reads */
+	struct pyh_lru_owner owner;
+	struct source_file *files[PYH_SOURCE_MAX_FILES];
+	int nfiles;
 };
+
+static void file_free(struct source_file *f)
+{
+	if (!f)
+		return;
+	free(f->name);
+	free(f->text);
+	free(f);
+}
+
+/* The budget dropped f: forget it. */
+static void source_evict(struct pyh_lru_owner *o, struct pyh_lru_node *n)
+{
+	struct pyh_source *s = (struct pyh_source *)((char *)o - offsetof(struct pyh_source, owner));
+	struct source_file *f = (struct source_file *)n;
+
+	for (int i = 0; i < s->nfiles; i++) {
+		if (s->files[i] == f) {
+			s->files[i] = s->files[--s->nfiles];
+			break;
+		}
+	}
+	file_free(f);
+}
 
 struct pyh_source *pyh_source_new(pid_t pid)
 {
 	struct pyh_source *s = calloc(1, sizeof(*s));
 
-	if (s)
-		s->pid = pid;
+	if (!s)
+		return NULL;
+	s->pid = pid;
+	pyh_lru_owner_init(&s->owner, pyh_budget_source(), source_evict);
 	return s;
-}
-
-static void file_clear(struct source_file *f)
-{
-	free(f->name);
-	free(f->text);
-	memset(f, 0, sizeof(*f));
 }
 
 void pyh_source_free(struct pyh_source *s)
 {
 	if (!s)
 		return;
-	for (int i = 0; i < s->nfiles; i++)
-		file_clear(&s->files[i]);
+	pyh_lru_owner_drain(&s->owner);
+	for (int i = 0; i < s->nfiles; i++)	/* never charged (unreadable) */
+		file_free(s->files[i]);
 	free(s);
 }
 
-static char *slurp(const char *path, size_t *len)
+struct read_job {
+	pid_t pid;
+	struct source_file *f;		/* the job's until it returned in time */
+};
+
+static void read_job_free(void *arg)
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct read_job *j = arg;
 
-	if (fd < 0)
-		return NULL;
-	/* Only regular files: a FIFO or device named like a source file must not block us. */
-	if (fstat(fd, &st))
-		goto out;
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)PYH_SOURCE_MAX_FILE) {
-		errno = !S_ISREG(st.st_mode) ? EINVAL : EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		errno = ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	buf[got] = '\0';
-	*len = got;
-out:
-	{
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
-	}
-	return buf;
+	file_free(j->f);
+	free(j);
 }
 
-static struct source_file *load(struct pyh_source *s, const char *file)
+static int read_job_run(void *arg)
 {
-	char path[8192];
+	struct read_job *j = arg;
+	int fd = pyh_rootfs_open(j->pid, j->f->name, NULL);
+
+	if (fd >= 0) {
+		int rc = pyh_rootfs_read_all(fd, PYH_SOURCE_MAX_FILE, &j->f->text, &j->f->len);
+
+		if (rc) {
+			j->f->text = NULL;
+			j->f->err = -rc;
+		}
+		close(fd);
+	} else {
+		j->f->err = fd == -ENODEV ? EINVAL : -fd;	/* not a regular file */
+	}
+	return 0;
+}
+
+/* The file (text NULL when unreadable), or NULL when out of memory or when
+ * reading it did not finish in time (s->stalled is then set). */
+static struct source_file *file_read(struct pyh_source *s, const char *name)
+{
+	struct read_job *j = calloc(1, sizeof(*j));
+	struct source_file *f;
+	int rc, result;
+
+	if (!j || !(j->f = calloc(1, sizeof(*j->f))) || !(j->f->name = strdup(name))) {
+		if (j)
+			read_job_free(j);
+		return NULL;
+	}
+	j->pid = s->pid;
+	rc = pyh_guard_run(read_job_run, j, read_job_free, PYH_SOURCE_DEADLINE_MS, &result);
+	if (rc == -ETIMEDOUT || rc == -EAGAIN) {
+		s->stalled = 1;		/* the job frees its file when it ends, if ever */
+		if (rc == -EAGAIN)
+			read_job_free(j);
+		return NULL;
+	}
+	if (rc) {
+		read_job_free(j);
+		return NULL;
+	}
+	f = j->f;
+	free(j);
+	return f;
+}
+
+/* The file, cached; *transient = 1 when the caller must free it after use. */
+static struct source_file *load(struct pyh_source *s, const char *name, int *transient)
+{
 	struct source_file *f;
 
-	for (int i = 0; i < s->nfiles; i++)
-		if (!strcmp(s->files[i].name, file))
-			return &s->files[i];
-	if (s->nfiles < PYH_SOURCE_MAX_FILES) {
-		f = &s->files[s->nfiles++];
-	} else {
-		f = &s->files[s->next_evict];
-		s->next_evict = (s->next_evict + 1) % PYH_SOURCE_MAX_FILES;
-		file_clear(f);
+	*transient = 0;
+	for (int i = 0; i < s->nfiles; i++) {
+		if (!strcmp(s->files[i]->name, name)) {
+			pyh_lru_touch(&s->owner, &s->files[i]->lru);
+			return s->files[i];
+		}
 	}
-	f->name = strdup(file);
-	if (!f->name)
+	if (s->stalled)
 		return NULL;
-	if (file[0] == '/')
-		snprintf(path, sizeof(path), "/proc/%d/root%s", s->pid, file);
-	else
-		snprintf(path, sizeof(path), "/proc/%d/cwd/%s", s->pid, file);
-	errno = 0;
-	f->text = slurp(path, &f->len);
-	f->err = f->text ? 0 : errno ? errno : EIO;
+	f = file_read(s, name);
+	if (!f)
+		return NULL;
+	if (s->nfiles == PYH_SOURCE_MAX_FILES) {
+		/* Remembered but unreadable ones go first, then the least recent. */
+		int drop = -1;
+
+		for (int i = 0; i < s->nfiles && drop < 0; i++)
+			if (!s->files[i]->text)
+				drop = i;
+		if (drop >= 0) {
+			file_free(s->files[drop]);
+			s->files[drop] = s->files[--s->nfiles];
+		} else {
+			struct source_file *old = (struct source_file *)s->owner.head.prev;
+
+			pyh_lru_remove(&s->owner, &old->lru);
+			source_evict(&s->owner, &old->lru);
+		}
+	}
+	if (f->text && pyh_lru_charge(&s->owner, &f->lru, sizeof(*f) + strlen(name) + f->len + 1)) {
+		*transient = 1;		/* over budget: used once, not kept */
+		return f;
+	}
+	s->files[s->nfiles++] = f;
 	return f;
 }
 
@@ -119,15 +186,16 @@ int pyh_source_line(struct pyh_source *s, const char *file, int line, char *out,
 	struct source_file *f;
 	const char *p, *end, *stop;
 	size_t n;
+	int transient, rc = -ENOENT;
 
 	if (outsz == 0)
 		return -EINVAL;
 	out[0] = '\0';
 	if (!s || !file || !*file || file[0] == '<' || line < 1)
 		return -ENOENT;
-	f = load(s, file);
+	f = load(s, file, &transient);
 	if (!f || !f->text)
-		return -ENOENT;
+		goto out;
 	p = f->text;
 	end = f->text + f->len;
 	for (int i = 1; i < line; i++) {
@@ -135,7 +203,7 @@ int pyh_source_line(struct pyh_source *s, const char *file, int line, char *out,
 		const char *nl = left ? memchr(p, '\n', left) : NULL;
 
 		if (!nl)
-			return -ENOENT;
+			goto out;
 		p = nl + 1;
 	}
 	while (p < end && (*p == ' ' || *p == '\t'))
@@ -150,10 +218,14 @@ int pyh_source_line(struct pyh_source *s, const char *file, int line, char *out,
 		n = outsz - 1;
 	memcpy(out, p, n);
 	out[n] = '\0';
-	for (size_t i = 0; i < n; i++)	/* no terminal escapes from a hostile file */
-		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == '\t')
 			out[i] = ' ';
-	return 0;
+	rc = 0;
+out:
+	if (transient)
+		file_free(f);
+	return rc;
 }
 
 int pyh_source_lines(struct pyh_source *s, const char *file, int first, int last,
@@ -162,14 +234,17 @@ int pyh_source_lines(struct pyh_source *s, const char *file, int first, int last
 	char out[PYH_SOURCE_LINE_MAX];
 	struct source_file *f;
 	const char *p, *end;
+	int transient, rc = 0;
 
 	if (!s || !file || !*file || file[0] == '<')
 		return -ENOENT;
-	f = load(s, file);
+	f = load(s, file, &transient);
 	if (!f)
 		return -ENOMEM;
-	if (!f->text)
-		return -f->err;
+	if (!f->text) {
+		rc = -(f->err ? f->err : EIO);
+		goto out;
+	}
 	if (first < 1)
 		first = 1;
 	p = f->text;
@@ -187,8 +262,8 @@ int pyh_source_lines(struct pyh_source *s, const char *file, int first, int last
 				n = sizeof(out) - 1;
 			memcpy(out, p, n);
 			out[n] = '\0';
-			for (size_t i = 0; i < n; i++)	/* no terminal escapes from a hostile file */
-				if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			for (size_t i = 0; i < n; i++)	/* tabs: spaces; the writers sanitize the rest */
+				if (out[i] == '\t')
 					out[i] = ' ';
 			if (visit(arg, line, out))
 				break;
@@ -197,5 +272,13 @@ int pyh_source_lines(struct pyh_source *s, const char *file, int first, int last
 			break;
 		p = nl + 1;
 	}
-	return 0;
+out:
+	if (transient)
+		file_free(f);
+	return rc;
+}
+
+int pyh_source_stalled(const struct pyh_source *s)
+{
+	return s && s->stalled;
 }

@@ -11,8 +11,7 @@
 #include <unistd.h>
 
 #include "elf/elfsym.h"
-
-#define PYH_MAPS_DELETED " (deleted)"
+#include "proc/rootfs.h"
 
 /* Strict hex number of 1..16 digits at *p, advancing *p. Returns 0 or -EINVAL. */
 static int parse_hex(const char **p, uint64_t *out)
@@ -33,31 +32,34 @@ static int parse_hex(const char **p, uint64_t *out)
 	return 0;
 }
 
-int pyh_maps_parse_line(const char *line, uint64_t *start, uint64_t *end, char perms[5],
-			uint64_t *offset, char *path, size_t pathsz)
+int pyh_maps_parse(const char *line, struct pyh_maps_line *m, char *path, size_t pathsz)
 {
 	const char *p = line;
-	uint64_t s, e, off, dev;
+	uint64_t s, e, off, maj, min, ino = 0;
 	size_t len;
 
-	if (!line || !start || !end || !perms || !offset || !path || pathsz == 0)
+	if (!line || !m || !path || pathsz == 0)
 		return -EINVAL;
 	if (parse_hex(&p, &s) || *p++ != '-' || parse_hex(&p, &e) || *p++ != ' ' || e < s)
 		return -EINVAL;
 	if ((p[0] != 'r' && p[0] != '-') || (p[1] != 'w' && p[1] != '-') ||
 	    (p[2] != 'x' && p[2] != '-') || (p[3] != 'p' && p[3] != 's') || p[4] != ' ')
 		return -EINVAL;
-	memcpy(perms, p, 4);
-	perms[4] = '\0';
+	memcpy(m->perms, p, 4);
+	m->perms[4] = '\0';
 	p += 5;
 	if (parse_hex(&p, &off) || *p++ != ' ')
 		return -EINVAL;
-	if (parse_hex(&p, &dev) || *p++ != ':' || parse_hex(&p, &dev) || *p++ != ' ')
+	if (parse_hex(&p, &maj) || *p++ != ':' || parse_hex(&p, &min) || *p++ != ' ' ||
+	    maj > UINT32_MAX || min > UINT32_MAX)
 		return -EINVAL; /* device major:minor */
 	if (!isdigit((unsigned char)*p))
 		return -EINVAL; /* inode */
-	while (isdigit((unsigned char)*p))
-		p++;
+	for (int n = 0; isdigit((unsigned char)*p); p++) {
+		if (++n > 20 || ino > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		ino = ino * 10 + (uint64_t)(*p - '0');
+	}
 	if (*p != ' ' && *p != '\n' && *p != '\0')
 		return -EINVAL;
 	while (*p == ' ')
@@ -70,9 +72,30 @@ int pyh_maps_parse_line(const char *line, uint64_t *start, uint64_t *end, char p
 		return -EINVAL;
 	memcpy(path, p, len);
 	path[len] = '\0';
-	*start = s;
-	*end = e;
-	*offset = off;
+	m->start = s;
+	m->end = e;
+	m->offset = off;
+	m->dev_major = (unsigned)maj;
+	m->dev_minor = (unsigned)min;
+	m->inode = ino;
+	return 0;
+}
+
+int pyh_maps_parse_line(const char *line, uint64_t *start, uint64_t *end, char perms[5],
+			uint64_t *offset, char *path, size_t pathsz)
+{
+	struct pyh_maps_line m;
+	int rc;
+
+	if (!start || !end || !perms || !offset)
+		return -EINVAL;
+	rc = pyh_maps_parse(line, &m, path, pathsz);
+	if (rc)
+		return rc;
+	*start = m.start;
+	*end = m.end;
+	*offset = m.offset;
+	memcpy(perms, m.perms, 5);
 	return 0;
 }
 
@@ -127,13 +150,6 @@ static void exe_version(const char *name, int *major, int *minor)
 	*minor = (int)mi;
 }
 
-static bool ends_deleted(const char *path)
-{
-	size_t n = strlen(path), d = strlen(PYH_MAPS_DELETED);
-
-	return n > d && strcmp(path + n - d, PYH_MAPS_DELETED) == 0;
-}
-
 static int proc_gone_or(pid_t pid, int err)
 {
 	char dir[64];
@@ -152,20 +168,35 @@ struct candidate {
 	uint64_t low;	     /* start - offset of the lowest mapping, fallback base */
 	uint64_t low_start;
 	uint64_t low_end;
+	unsigned dev_major, dev_minor;
+	uint64_t inode;
 };
 
-static void note_mapping(struct candidate *c, uint64_t start, uint64_t end, uint64_t off)
+static void note_mapping(struct candidate *c, const struct pyh_maps_line *m)
 {
-	if (off == 0 && (!c->have_base || start < c->base)) {
-		c->base = start;
+	if (m->offset == 0 && (!c->have_base || m->start < c->base)) {
+		c->base = m->start;
 		c->have_base = true;
 	}
-	if (!c->found || start < c->low_start) {
-		c->low_start = start;
-		c->low_end = end;
-		c->low = start - off;
+	if (!c->found || m->start < c->low_start) {
+		c->low_start = m->start;
+		c->low_end = m->end;
+		c->low = m->start - m->offset;
+		c->dev_major = m->dev_major;
+		c->dev_minor = m->dev_minor;
+		c->inode = m->inode;
 	}
 	c->found = true;
+}
+
+int pyh_pybinary_open(pid_t pid, const struct pyh_pybinary *b)
+{
+	struct pyh_rootfs_map m = {
+		.start = b->map_start, .end = b->map_end, .dev_major = b->dev_major,
+		.dev_minor = b->dev_minor, .inode = b->inode, .path = b->path,
+	};
+
+	return pyh_rootfs_open_mapped(pid, &m, NULL, NULL);
 }
 
 int pyh_maps_find_python(pid_t pid, struct pyh_pybinary *out)
@@ -200,8 +231,7 @@ int pyh_maps_find_python(pid_t pid, struct pyh_pybinary *out)
 		goto cleanup;
 	}
 	while (lines++ < PYH_MAPS_MAX_LINES && fgets(line, sizeof(line), f)) {
-		uint64_t start, end, off;
-		char perms[5];
+		struct pyh_maps_line ml;
 		int maj, min;
 
 		if (!strchr(line, '\n') && !feof(f)) {
@@ -211,7 +241,7 @@ int pyh_maps_find_python(pid_t pid, struct pyh_pybinary *out)
 				;
 			continue;
 		}
-		if (pyh_maps_parse_line(line, &start, &end, perms, &off, path, sizeof(path)))
+		if (pyh_maps_parse(line, &ml, path, sizeof(path)))
 			continue;
 		if (path[0] != '/')
 			continue;
@@ -222,9 +252,9 @@ int pyh_maps_find_python(pid_t pid, struct pyh_pybinary *out)
 				lmin = min;
 			}
 			if (strcmp(lib, path) == 0)
-				note_mapping(&libc, start, end, off);
+				note_mapping(&libc, &ml);
 		} else if (exe[0] && strcmp(path, exe) == 0) {
-			note_mapping(&exec, start, end, off);
+			note_mapping(&exec, &ml);
 		}
 	}
 	if (ferror(f)) {
@@ -248,21 +278,37 @@ int pyh_maps_find_python(pid_t pid, struct pyh_pybinary *out)
 		goto cleanup;
 	}
 
-	if (ends_deleted(res.path)) {
-		/* The file is gone from the file system; the mapping still reaches its inode. */
-		snprintf(res.host_path, sizeof(res.host_path), "/proc/%d/map_files/%llx-%llx",
-			 (int)pid, (unsigned long long)use->low_start,
-			 (unsigned long long)use->low_end);
-	} else if (snprintf(res.host_path, sizeof(res.host_path), "/proc/%d/root%s", (int)pid,
-			    res.path) >= (int)sizeof(res.host_path)) {
-		err = -ENAMETOOLONG;
-		goto cleanup;
-	}
+	res.map_start = use->low_start;
+	res.map_end = use->low_end;
+	res.dev_major = use->dev_major;
+	res.dev_minor = use->dev_minor;
+	res.inode = use->inode;
+	{
+		struct pyh_rootfs_map m = {
+			.start = res.map_start, .end = res.map_end, .dev_major = res.dev_major,
+			.dev_minor = res.dev_minor, .inode = res.inode, .path = res.path,
+		};
+		enum pyh_rootfs_via via = 0;
+		int fd = pyh_rootfs_open_mapped(pid, &m, NULL, &via);
 
-	err = pyh_elf_open(res.host_path, &elf);
-	if (err) {
-		err = proc_gone_or(pid, err == -EPERM ? -EACCES : err);
-		goto cleanup;
+		if (fd < 0) {
+			err = proc_gone_or(pid, fd == -EPERM ? -EACCES : fd);
+			goto cleanup;
+		}
+		if (via == PYH_VIA_MAP_FILES)
+			snprintf(res.host_path, sizeof(res.host_path), "/proc/%d/map_files/%llx-%llx",
+				 (int)pid, (unsigned long long)res.map_start,
+				 (unsigned long long)res.map_end);
+		else if (via == PYH_VIA_ROOT)
+			snprintf(res.host_path, sizeof(res.host_path), "/proc/%d/root%.*s", (int)pid,
+				 PATH_MAX - 64, res.path);
+		else
+			snprintf(res.host_path, sizeof(res.host_path), "%s", res.path);
+		err = pyh_elf_open_fd(fd, &elf);
+		if (err) {
+			err = proc_gone_or(pid, err);
+			goto cleanup;
+		}
 	}
 	if (pyh_elf_is_dyn(elf)) {
 		uint64_t base = use->have_base ? use->base : use->low;

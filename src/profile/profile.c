@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "output/sanitize.h"
+
 #define NONE UINT_MAX
 
 struct pyh_pstack {
@@ -477,20 +479,46 @@ const struct pyh_pframe *pyh_profile_frame(const struct pyh_profile *p, int id)
 	return &p->frame[id];
 }
 
-/* Copy src into buf at *pos (bounded by sz), sanitizing; advance *pos by the full length. */
+/* Copy src into buf at *pos (bounded by sz); advance *pos by the full length.
+ * sanitize: ';' becomes ':', newlines spaces, and then the text rule of
+ * output/sanitize.h (controls and invalid UTF-8 escaped as \x1b). */
 static void label_put(char *buf, size_t sz, size_t *pos, const char *src, int sanitize)
 {
-	for (; *src; src++) {
-		char c = *src;
+	char small[256], *tmp = small;
+	size_t len = strlen(src), need;
 
-		if (sanitize) {
-			if (c == ';')
-				c = ':';
-			else if (c == '\n' || c == '\r')
-				c = ' ';
+	if (sanitize) {
+		/* The escapes never hold ';' or a newline: replace those first. */
+		if (len >= sizeof(small) && !(tmp = malloc(len + 1)))
+			return;
+		for (size_t i = 0; i <= len; i++)
+			tmp[i] = src[i] == ';' ? ':' : src[i] == '\n' || src[i] == '\r' ? ' ' : src[i];
+		need = pyh_sanitize(tmp, NULL, 0);
+		if (*pos < sz) {
+			char *dst = buf + *pos;
+			size_t room = sz - *pos;
+
+			char *full;
+
+			if (need < room) {
+				pyh_sanitize(tmp, dst, room);
+			} else if ((full = malloc(need + 1))) {
+				/* A byte-exact prefix, as the callers' later pieces expect. */
+				pyh_sanitize(tmp, full, need + 1);
+				memcpy(dst, full, room - 1);
+				free(full);
+			} else {
+				memset(dst, '?', room - 1);
+			}
 		}
+		*pos += need;
+		if (tmp != small)
+			free(tmp);
+		return;
+	}
+	for (; *src; src++) {
 		if (*pos + 1 < sz)
-			buf[*pos] = c;
+			buf[*pos] = *src;
 		(*pos)++;
 	}
 }

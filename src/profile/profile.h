@@ -95,7 +95,8 @@ void pyh_profile_foreach_ids(const struct pyh_profile *p,
 /* The folded text of one frame: "function (file:line)", "function (file)"
  * when line <= 0, or just "function" for a synthetic frame (file == NULL).
  * Each ';' in a name becomes ':' and each '\n' or '\r' a space, so a frame
- * never breaks a folded line. Writes at most sz bytes including the NUL
+ * never breaks a folded line, and then names are sanitized (output/sanitize.h:
+ * controls and invalid UTF-8 shown as \x1b). Writes at most sz bytes including the NUL
  * (buf may be NULL when sz == 0); returns the full length, like snprintf. */
 size_t pyh_pframe_label(const struct pyh_pframe *fr, char *buf, size_t sz);
 
@@ -124,16 +125,29 @@ enum pyh_format pyh_format_parse(const char *name);
 enum pyh_format pyh_format_from_path(const char *path);
 
 /* Could a profile be written to path (checked before sampling starts)? "-",
- * a writable pipe or device, or a path in a writable directory. Returns 0, or
+ * a writable FIFO, character device or socket named directly, or anything
+ * else (a symlink is replaced, as pyh_profile_write_path does: lstat decides)
+ * in a writable directory; a directory or block device never. Returns 0, or
  * -errno with a one-line reason in err ("cannot write the profile to 'x':
  * it is a directory"). */
 int pyh_profile_check_path(const char *path, char *err, size_t errsz);
 
-/* Write the profile to path in format fmt. "-" means stdout. A pipe, a
- * character device or stdout is written directly; otherwise the profile is
- * written to a temporary file in the same directory and renamed over path
- * (a symlink at path is replaced, never followed), so path holds the whole
- * profile or is left as it was. Returns 0 or -errno; err gets a one-line reason. */
+/* Write the profile to path in format fmt. "-" means stdout. What is at the
+ * path itself decides (lstat): a FIFO, a character device or a Unix socket
+ * named directly is written directly (opened with O_NONBLOCK | O_NOFOLLOW,
+ * only that very file; a FIFO gets 2 s to find a reader, else -EPIPE); a
+ * block device or a directory is refused; anything else, a symlink whatever
+ * it points to included, is replaced: the profile goes to a temporary file in
+ * the same directory, renamed over path, so path holds the whole profile or
+ * is left as it was. The new file keeps an existing regular file's mode
+ * without setuid, setgid and sticky bits, else 0666 & ~umask. Returns 0 or
+ * -errno; err gets a one-line reason. */
 int pyh_profile_write_path(const struct pyh_profile *p, const struct pyh_profile_meta *m,
 			   enum pyh_format fmt, const char *path, char *err, size_t errsz);
+/* The same for a name pyhang chose (pyhang-PID.svg): created exclusively
+ * (the temporary file is moved in with RENAME_NOREPLACE), so nothing planted
+ * at a predictable name is ever written into or replaced: -EEXIST when
+ * anything is at path, symlinks and FIFOs included. */
+int pyh_profile_write_new(const struct pyh_profile *p, const struct pyh_profile_meta *m,
+			  enum pyh_format fmt, const char *path, char *err, size_t errsz);
 #endif

@@ -1,12 +1,25 @@
-/* Naming code objects, cached by address and fingerprint. */
+/* Naming code objects, cached by address and fingerprint, within a budget.
+ *
+ * Three kinds of things, each in a chained hash table of the cache:
+ *   - entries (a code object's info), found by the code object's address;
+ *   - names (interned, reference-counted text), found by their text;
+ *   - line tables, found by the address of the target's bytes object.
+ * Entries and line tables are the budget's LRU nodes. An entry is held by
+ * the cache (while in its table) and by each pyh_code_hold(); a line table
+ * only by the cache: entries that use it are on its list of users, and when
+ * it goes (evicted, or the cache freed) each user forgets it and reads the
+ * table again when asked for a line. So what line tables take is always
+ * within the budget, whoever holds the entries. */
 #include "python/code.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget/budget.h"
 #include "proc/mem.h"
 #include "pyhang/frame.h"
 #include "python/fields.h"
@@ -14,28 +27,310 @@
 #include "python/pystr.h"
 
 #define CODE_READ 256			/* every PyCodeObject field we use is below this */
-#define CACHE_SLOTS 8192		/* power of two */
 #define LINETABLE_MAX (1u << 20)	/* a code object's line table: 1 MiB at most */
+#define LINETABLE_PROBE 64		/* bytes compared at each end to share a table */
+#define BUCKETS_MIN 64			/* hash buckets at first; doubled as needed */
+#define BUCKETS_MAX (1u << 16)
 
-/* A slot holds one reference on its info; a replaced info lives on while
- * pyh_code_hold() holders keep it. */
-struct pyh_codecache {
-	const struct pyh_target *t;
-	struct pyh_code_info *slot[CACHE_SLOTS];
+enum { NODE_ENTRY = 1, NODE_LINETABLE };
+
+static uint64_t pyh_linetable_rereads;	/* atomic: every cache together */
+
+struct pyh_istr {			/* an interned name */
+	struct pyh_istr *hnext;
+	struct pyh_codecache *owner;	/* NULL once the cache is gone */
+	uint32_t hash;
+	int refs;
+	char s[];
 };
 
-struct pyh_codecache *pyh_codecache_new(const struct pyh_target *t)
-{
-	struct pyh_codecache *c = calloc(1, sizeof(*c));
+struct code_entry;
 
-	if (c)
-		c->t = t;
-	return c;
+struct pyh_ltab {			/* a line table, as the target's bytes object holds it */
+	struct pyh_lru_node lru;
+	int kind;			/* NODE_LINETABLE */
+	uint64_t addr;			/* the bytes object */
+	struct pyh_ltab *hnext;
+	struct code_entry *users;	/* entries that use it */
+	size_t len;
+	uint8_t data[];
+};
+
+struct code_entry {
+	struct pyh_lru_node lru;
+	int kind;			/* NODE_ENTRY */
+	struct pyh_code_info pub;
+	struct code_entry *hnext;	/* in the cache's table, while cached */
+	int cached;
+	struct pyh_istr *name, *qualname, *file;
+	struct pyh_ltab *lt;		/* NULL: not kept (read again) or none */
+	struct code_entry *lt_prev, *lt_next; /* among lt's users */
+	uint64_t lt_addr;		/* the bytes object, 0 when none */
+};
+
+struct pyh_table {
+	void **b;
+	uint32_t nb, n;
+};
+
+struct pyh_codecache {
+	const struct pyh_target *t;
+	struct pyh_lru_owner owner;
+	struct pyh_table entries, names, ltabs;
+	struct code_entry *spare;	/* the last info not kept: valid until the next get */
+	struct pyh_code_stats st;
+};
+
+static struct code_entry *entry_of(const struct pyh_code_info *ci)
+{
+	return (struct code_entry *)((char *)ci - offsetof(struct code_entry, pub));
 }
 
-const struct pyh_target *pyh_codecache_target(const struct pyh_codecache *c)
+static uint32_t hash_u64(uint64_t v)
 {
-	return c->t;
+	return (uint32_t)((v >> 4) * 11400714819323198485ull >> 32);
+}
+
+static uint32_t hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* ---- hash tables (chains through each kind's hnext) ---------------------- */
+
+static int table_init(struct pyh_table *t)
+{
+	t->b = calloc(BUCKETS_MIN, sizeof(*t->b));
+	t->nb = t->b ? BUCKETS_MIN : 0;
+	t->n = 0;
+	return t->b ? 0 : -ENOMEM;
+}
+
+/* Each kind's chain link is its first pointer after the fields hashed; the
+ * three helpers below know where. */
+static void **next_of(int kind, void *x)
+{
+	switch (kind) {
+	case NODE_ENTRY: return (void **)&((struct code_entry *)x)->hnext;
+	case NODE_LINETABLE: return (void **)&((struct pyh_ltab *)x)->hnext;
+	default: return (void **)&((struct pyh_istr *)x)->hnext;
+	}
+}
+
+static uint32_t hash_of(int kind, void *x)
+{
+	switch (kind) {
+	case NODE_ENTRY: return hash_u64(((struct code_entry *)x)->pub.addr);
+	case NODE_LINETABLE: return hash_u64(((struct pyh_ltab *)x)->addr);
+	default: return ((struct pyh_istr *)x)->hash;
+	}
+}
+
+static void table_grow(struct pyh_table *t, int kind)
+{
+	uint32_t nb = t->nb * 2;
+	void **b;
+
+	if (t->n < t->nb || nb > BUCKETS_MAX || !(b = calloc(nb, sizeof(*b))))
+		return;	/* chains just get longer */
+	for (uint32_t i = 0; i < t->nb; i++) {
+		void *x = t->b[i];
+
+		while (x) {
+			void *next = *next_of(kind, x);
+			uint32_t h = hash_of(kind, x) & (nb - 1);
+
+			*next_of(kind, x) = b[h];
+			b[h] = x;
+			x = next;
+		}
+	}
+	free(t->b);
+	t->b = b;
+	t->nb = nb;
+}
+
+static void table_add(struct pyh_table *t, int kind, void *x, uint32_t hash)
+{
+	uint32_t h;
+
+	table_grow(t, kind);
+	h = hash & (t->nb - 1);
+	*next_of(kind, x) = t->b[h];
+	t->b[h] = x;
+	t->n++;
+}
+
+static void table_del(struct pyh_table *t, int kind, void *x, uint32_t hash)
+{
+	void **pp = &t->b[hash & (t->nb - 1)];
+
+	while (*pp && *pp != x)
+		pp = next_of(kind, *pp);
+	if (*pp) {
+		*pp = *next_of(kind, x);
+		t->n--;
+	}
+}
+
+/* ---- names ---------------------------------------------------------------- */
+
+static struct pyh_istr *name_get(struct pyh_codecache *c, const char *s)
+{
+	uint32_t h = hash_str(s);
+	struct pyh_istr *n;
+	size_t len;
+
+	if (c) {
+		for (n = c->names.b[h & (c->names.nb - 1)]; n; n = n->hnext) {
+			if (n->hash == h && !strcmp(n->s, s)) {
+				n->refs++;
+				return n;
+			}
+		}
+	}
+	len = strlen(s);
+	n = malloc(sizeof(*n) + len + 1);
+	if (!n)
+		return NULL;
+	memcpy(n->s, s, len + 1);
+	n->hash = h;
+	n->refs = 1;
+	n->owner = c;
+	n->hnext = NULL;
+	if (c)
+		table_add(&c->names, 0, n, h);
+	return n;
+}
+
+static void name_put(struct pyh_istr *n)
+{
+	if (!n || --n->refs > 0)
+		return;
+	if (n->owner)
+		table_del(&n->owner->names, 0, n, n->hash);
+	free(n);
+}
+
+/* ---- line tables ------------------------------------------------------------ */
+
+static void lt_unlink_user(struct code_entry *e)
+{
+	if (!e->lt)
+		return;
+	if (e->lt_prev)
+		e->lt_prev->lt_next = e->lt_next;
+	else
+		e->lt->users = e->lt_next;
+	if (e->lt_next)
+		e->lt_next->lt_prev = e->lt_prev;
+	e->lt = NULL;
+	e->lt_prev = e->lt_next = NULL;
+}
+
+static void lt_add_user(struct pyh_ltab *lt, struct code_entry *e)
+{
+	e->lt = lt;
+	e->lt_prev = NULL;
+	e->lt_next = lt->users;
+	if (lt->users)
+		lt->users->lt_prev = e;
+	lt->users = e;
+}
+
+/* The cache lets go of lt: every user forgets it; it is freed. */
+static void lt_drop(struct pyh_codecache *c, struct pyh_ltab *lt)
+{
+	while (lt->users)
+		lt_unlink_user(lt->users);
+	table_del(&c->ltabs, NODE_LINETABLE, lt, hash_u64(lt->addr));
+	free(lt);
+}
+
+/* Is the bytes object at addr (len bytes) still the one lt was read from?
+ * Its length and both ends must match: a freed and reused object of the same
+ * length and the same ends would be taken for it (the worst outcome: a wrong
+ * line number for a code object of the target's own making). */
+static int lt_same(const struct pyh_codecache *c, const struct pyh_ltab *lt, size_t len)
+{
+	const struct pyh_layout *l = &c->t->layout;
+	uint8_t probe[LINETABLE_PROBE];
+	size_t n = len < LINETABLE_PROBE ? len : LINETABLE_PROBE;
+	uint64_t data = lt->addr + l->bytes_data;
+
+	if (len != lt->len)
+		return 0;
+	if (pyh_mem_read(c->t->pid, data, probe, n) || memcmp(probe, lt->data, n))
+		return 0;
+	return !pyh_mem_read(c->t->pid, data + len - n, probe, n) &&
+	       !memcmp(probe, lt->data + len - n, n);
+}
+
+/* The line table at addr for e: shared when already read, else read and
+ * kept within the budget. e->lt stays NULL when it cannot be kept. */
+static void lt_attach(struct pyh_codecache *c, struct code_entry *e, uint64_t addr)
+{
+	const struct pyh_layout *l = &c->t->layout;
+	struct pyh_ltab *lt;
+	uint8_t *data = NULL;
+	size_t len = 0;
+
+	e->lt_addr = addr;
+	if (!addr || pyh_pybytes_size(c->t->pid, l, addr, &len) || len > LINETABLE_MAX) {
+		e->lt_addr = 0;
+		return;
+	}
+	for (lt = c->ltabs.b[hash_u64(addr) & (c->ltabs.nb - 1)]; lt; lt = lt->hnext) {
+		if (lt->addr != addr)
+			continue;
+		if (lt_same(c, lt, len)) {
+			lt_add_user(lt, e);
+			pyh_lru_touch(&c->owner, &lt->lru);
+			c->st.linetables_shared++;
+			return;
+		}
+		pyh_lru_remove(&c->owner, &lt->lru);
+		lt_drop(c, lt);		/* a new object at the old address */
+		break;
+	}
+	if (pyh_pybytes_read(c->t->pid, l, addr, LINETABLE_MAX, &data, &len)) {
+		e->lt_addr = 0;
+		return;
+	}
+	c->st.linetables++;
+	lt = malloc(sizeof(*lt) + len + 1);
+	if (!lt) {
+		free(data);
+		return;
+	}
+	memset(lt, 0, sizeof(*lt));
+	lt->kind = NODE_LINETABLE;
+	lt->addr = addr;
+	lt->len = len;
+	memcpy(lt->data, data, len + 1);
+	free(data);
+	if (pyh_lru_charge(&c->owner, &lt->lru, sizeof(*lt) + len)) {
+		free(lt);	/* over budget: lines are read again when asked for */
+		c->st.refusals++;
+		return;
+	}
+	table_add(&c->ltabs, NODE_LINETABLE, lt, hash_u64(addr));
+	lt_add_user(lt, e);
+}
+
+/* ---- entries ----------------------------------------------------------------- */
+
+static void entry_free(struct code_entry *e)
+{
+	lt_unlink_user(e);
+	name_put(e->name);
+	name_put(e->qualname);
+	name_put(e->file);
+	free(e);
 }
 
 const struct pyh_code_info *pyh_code_hold(const struct pyh_code_info *ci)
@@ -51,16 +346,72 @@ void pyh_code_release(const struct pyh_code_info *cci)
 
 	if (!ci || --ci->refs > 0)
 		return;
-	free(ci->linetable);
-	free(ci);
+	entry_free(entry_of(ci));
+}
+
+/* The budget or a replacement drops e from the cache: holders keep it. */
+static void entry_uncache(struct pyh_codecache *c, struct code_entry *e)
+{
+	table_del(&c->entries, NODE_ENTRY, e, hash_u64(e->pub.addr));
+	e->cached = 0;
+	pyh_code_release(&e->pub);
+}
+
+static void cache_evict(struct pyh_lru_owner *o, struct pyh_lru_node *n)
+{
+	struct pyh_codecache *c = (struct pyh_codecache *)((char *)o - offsetof(struct pyh_codecache, owner));
+
+	if (((struct code_entry *)n)->kind == NODE_ENTRY)
+		entry_uncache(c, (struct code_entry *)n);
+	else
+		lt_drop(c, (struct pyh_ltab *)n);
+}
+
+struct pyh_codecache *pyh_codecache_new(const struct pyh_target *t)
+{
+	struct pyh_codecache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->t = t;
+	pyh_lru_owner_init(&c->owner, pyh_budget_code(), cache_evict);
+	if (table_init(&c->entries) || table_init(&c->names) || table_init(&c->ltabs)) {
+		free(c->entries.b);
+		free(c->names.b);
+		free(c->ltabs.b);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+const struct pyh_target *pyh_codecache_target(const struct pyh_codecache *c)
+{
+	return c->t;
+}
+
+void pyh_codecache_stats(const struct pyh_codecache *c, struct pyh_code_stats *out)
+{
+	*out = c->st;
+	out->linetable_rereads = __atomic_load_n(&pyh_linetable_rereads, __ATOMIC_RELAXED);
+	out->evictions = c->owner.evictions;
+	out->refusals += c->owner.refusals;
 }
 
 void pyh_codecache_free(struct pyh_codecache *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < CACHE_SLOTS; i++)
-		pyh_code_release(c->slot[i]);
+	if (c->spare)
+		pyh_code_release(&c->spare->pub);
+	pyh_lru_owner_drain(&c->owner);	/* every entry and line table */
+	/* Names still held by infos outside live on, without the table. */
+	for (uint32_t i = 0; i < c->names.nb; i++)
+		for (struct pyh_istr *n = c->names.b[i]; n; n = n->hnext)
+			n->owner = NULL;
+	free(c->entries.b);
+	free(c->names.b);
+	free(c->ltabs.b);
 	free(c);
 }
 
@@ -120,41 +471,68 @@ static int plausible_refcnt(const struct pyh_layout *l, const uint8_t *buf)
 	return (int64_t)word >= 1 && word <= UINT32_MAX;
 }
 
-static struct pyh_code_info *describe(const struct pyh_target *t, uint64_t addr,
-				      const uint8_t *buf)
+/* A new entry with its names (c NULL: not interned). NULL when out of memory. */
+static struct code_entry *entry_new(struct pyh_codecache *c, const char *name, const char *qual,
+				    const char *file)
 {
+	struct code_entry *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->kind = NODE_ENTRY;
+	e->pub.refs = 1;
+	e->name = name_get(c, name);
+	e->qualname = name_get(c, qual);
+	e->file = name_get(c, file);
+	if (!e->name || !e->qualname || !e->file) {
+		entry_free(e);
+		return NULL;
+	}
+	e->pub.name = e->name->s;
+	e->pub.qualname = e->qualname->s;
+	e->pub.file = e->file->s;
+	return e;
+}
+
+static struct code_entry *describe(struct pyh_codecache *c, uint64_t addr, const uint8_t *buf)
+{
+	const struct pyh_target *t = c->t;
 	const struct pyh_layout *l = &t->layout;
-	struct pyh_code_info *ci;
-	uint64_t qual;
+	char name[PYH_CODE_NAME_MAX], qual[PYH_CODE_QUALNAME_MAX], file[PYH_CODE_FILE_MAX];
+	struct code_entry *e;
+	uint64_t qaddr;
 
 	/* The name and file of a freed and reused code object's memory point
 	 * anywhere: require both to be strings before reading them. */
-	if (!is_str(t, pyh_field(buf, CODE_READ, l->code_name, 8)) || !is_str(t, pyh_field(buf, CODE_READ, l->code_filename, 8)))
+	if (!is_str(t, pyh_field(buf, CODE_READ, l->code_name, 8)) ||
+	    !is_str(t, pyh_field(buf, CODE_READ, l->code_filename, 8)))
 		return NULL;
-	ci = calloc(1, sizeof(*ci));
-	if (!ci)
+	if (pyh_pystr_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_name, 8), name, sizeof(name)) < 0)
 		return NULL;
-	ci->addr = addr;
-	ci->refs = 1;
-	ci->fingerprint = fingerprint(l, buf);
-	ci->firstlineno = (int)(int32_t)pyh_field(buf, CODE_READ, l->code_firstlineno, 4);
-	ci->co_flags = (uint32_t)pyh_field(buf, CODE_READ, l->code_flags, 4);
-	if (pyh_pystr_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_name, 8), ci->name, sizeof(ci->name)) < 0)
-		goto fail;
-	if (pyh_pystr_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_filename, 8), ci->file, sizeof(ci->file)) < 0)
-		snprintf(ci->file, sizeof(ci->file), "<unreadable file>");
-	qual = pyh_field(buf, CODE_READ, l->code_qualname, 8);
-	if (!qual || pyh_pystr_read(t->pid, l, qual, ci->qualname, sizeof(ci->qualname)) < 0)
-		snprintf(ci->qualname, sizeof(ci->qualname), "%s", ci->name);
-	if (pyh_pybytes_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_linetable, 8), LINETABLE_MAX,
-			     &ci->linetable, &ci->linetable_len)) {
-		ci->linetable = NULL;
-		ci->linetable_len = 0;
-	}
-	return ci;
-fail:
-	pyh_code_release(ci);
-	return NULL;
+	if (pyh_pystr_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_filename, 8), file, sizeof(file)) < 0)
+		snprintf(file, sizeof(file), "<unreadable file>");
+	qaddr = pyh_field(buf, CODE_READ, l->code_qualname, 8);
+	if (!qaddr || pyh_pystr_read(t->pid, l, qaddr, qual, sizeof(qual)) < 0)
+		snprintf(qual, sizeof(qual), "%s", name);
+	e = entry_new(c, name, qual, file);
+	if (!e)
+		return NULL;
+	c->st.described++;
+	e->pub.addr = addr;
+	e->pub.fingerprint = fingerprint(l, buf);
+	e->pub.firstlineno = (int)(int32_t)pyh_field(buf, CODE_READ, l->code_firstlineno, 4);
+	e->pub.co_flags = (uint32_t)pyh_field(buf, CODE_READ, l->code_flags, 4);
+	lt_attach(c, e, pyh_field(buf, CODE_READ, l->code_linetable, 8));
+	return e;
+}
+
+static struct code_entry *lookup(struct pyh_codecache *c, uint64_t addr)
+{
+	struct code_entry *e = c->entries.b[hash_u64(addr) & (c->entries.nb - 1)];
+
+	while (e && e->pub.addr != addr)
+		e = e->hnext;
+	return e;
 }
 
 /* Read the object at addr and make sure it is a live code object; its
@@ -172,60 +550,105 @@ static int read_code(struct pyh_codecache *c, uint64_t addr, uint8_t *buf, uint6
 	return 0;
 }
 
-/* The info for the code object just read into buf (fingerprint fp): the cached
- * one when it is that object, else a new one in its slot. */
-static const struct pyh_code_info *cache_put(struct pyh_codecache *c, size_t slot, uint64_t addr,
-					     const uint8_t *buf, uint64_t fp)
+/* The info for the code object just read into buf (fingerprint fp): the
+ * cached one e when it is that object, else a new one, kept as the budget
+ * allows. */
+static const struct pyh_code_info *cache_put(struct pyh_codecache *c, struct code_entry *e,
+					     uint64_t addr, const uint8_t *buf, uint64_t fp)
 {
-	struct pyh_code_info *ci = c->slot[slot];
+	struct code_entry *n;
 
-	if (ci && ci->addr == addr && ci->fingerprint == fp)
-		return ci;
-	ci = describe(c->t, addr, buf);
-	if (!ci)
+	if (e && e->pub.fingerprint == fp) {
+		pyh_lru_touch(&c->owner, &e->lru);
+		return &e->pub;
+	}
+	if (e) {
+		/* Stale: out of the cache now (holders keep theirs), before
+		 * describe() can make room by evicting, and so freeing, it. */
+		pyh_lru_remove(&c->owner, &e->lru);
+		entry_uncache(c, e);
+	}
+	n = describe(c, addr, buf);
+	if (!n)
 		return NULL;
-	pyh_code_release(c->slot[slot]);	/* a colliding or stale entry: holders keep theirs */
-	c->slot[slot] = ci;
-	return ci;
+	if (pyh_lru_charge(&c->owner, &n->lru, sizeof(*n) + strlen(n->pub.name) +
+				    strlen(n->pub.qualname) + strlen(n->pub.file) + 3)) {
+		c->spare = n;		/* not kept: valid until the next get */
+		return &n->pub;
+	}
+	n->cached = 1;
+	table_add(&c->entries, NODE_ENTRY, n, hash_u64(addr));
+	return &n->pub;
 }
 
-static size_t cache_slot(uint64_t addr)
+/* The previous borrow of an info not kept ends with each new get. */
+static void end_spare(struct pyh_codecache *c)
 {
-	return (size_t)((addr >> 4) * 11400714819323198485ull >> 51) & (CACHE_SLOTS - 1);
+	if (c->spare) {
+		pyh_code_release(&c->spare->pub);
+		c->spare = NULL;
+	}
 }
 
 const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr, int revalidate)
 {
 	uint8_t buf[CODE_READ] = { 0 };
-	size_t slot = cache_slot(addr);
-	struct pyh_code_info *ci = c->slot[slot];
+	struct code_entry *e = lookup(c, addr);
 	uint64_t fp;
 
-	if (ci && ci->addr == addr && !revalidate)
-		return ci;
+	end_spare(c);
+	if (e && !revalidate) {
+		pyh_lru_touch(&c->owner, &e->lru);
+		return &e->pub;
+	}
 	if (read_code(c, addr, buf, &fp))
 		return NULL;
-	return cache_put(c, slot, addr, buf, fp);
+	return cache_put(c, e, addr, buf, fp);
 }
 
 const struct pyh_code_info *pyh_code_get_fp(struct pyh_codecache *c, uint64_t addr, uint64_t fp)
 {
 	uint8_t buf[CODE_READ] = { 0 };
-	size_t slot = cache_slot(addr);
-	struct pyh_code_info *ci = c->slot[slot];
+	struct code_entry *e = lookup(c, addr);
 	uint64_t now;
 
-	if (ci && ci->addr == addr && ci->fingerprint == fp)
-		return ci;	/* the very object that was named: nothing to read */
+	end_spare(c);
+	if (e && e->pub.fingerprint == fp) {
+		pyh_lru_touch(&c->owner, &e->lru);
+		return &e->pub;	/* the very object that was named: nothing to read */
+	}
 	if (read_code(c, addr, buf, &now) || now != fp)
 		return NULL;	/* another object is there now: the sampled one is gone */
-	return cache_put(c, slot, addr, buf, fp);
+	return cache_put(c, e, addr, buf, fp);
 }
 
 int pyh_code_line(const struct pyh_target *t, const struct pyh_code_info *ci, uint32_t offset)
 {
-	if (!ci->linetable)
+	const struct code_entry *e = entry_of(ci);
+	enum pyh_linetable_kind kind = (enum pyh_linetable_kind)t->layout.linetable_kind;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int line;
+
+	if (e->lt)
+		return pyh_linetable_line(kind, e->lt->data, e->lt->len, ci->firstlineno, offset);
+	if (!e->lt_addr ||
+	    pyh_pybytes_read(t->pid, &t->layout, e->lt_addr, LINETABLE_MAX, &data, &len))
 		return -1;
-	return pyh_linetable_line((enum pyh_linetable_kind)t->layout.linetable_kind, ci->linetable,
-				  ci->linetable_len, ci->firstlineno, offset);
+	/* Not kept (over budget, or the cache is gone): read for this line only. */
+	line = pyh_linetable_line(kind, data, len, ci->firstlineno, offset);
+	free(data);
+	return line;
+}
+
+struct pyh_code_info *pyh_code_info_make(const char *name, const char *qualname, const char *file,
+					 int firstlineno)
+{
+	struct code_entry *e = entry_new(NULL, name ? name : "", qualname ? qualname : "",
+					 file ? file : "");
+
+	if (!e)
+		return NULL;
+	e->pub.firstlineno = firstlineno;
+	return &e->pub;
 }

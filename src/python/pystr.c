@@ -300,6 +300,20 @@ int pyh_pystr_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *o
 	return -EINVAL;
 }
 
+int pyh_pybytes_size(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_t *len)
+{
+	int64_t size;
+	int err;
+
+	if (!l || !len || !addr)
+		return -EFAULT;
+	err = read_bytes_size(pid, l, addr, &size);
+	if (err)
+		return err;
+	*len = (size_t)size;
+	return 0;
+}
+
 int pyh_pybytes_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_t max,
 		     uint8_t **data, size_t *len)
 {

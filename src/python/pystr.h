@@ -22,6 +22,10 @@ int pyh_pystr_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *o
 int pyh_pybytes_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_t max,
 		     uint8_t **data, size_t *len);
 
+/* The length of the bytes object at addr (str on 2.7), and where its payload
+ * starts is addr + l->bytes_data. Returns 0 with *len, or -errno. */
+int pyh_pybytes_size(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_t *len);
+
 /* Encode n code points of `kind` (1, 2 or 4 bytes each) at src as UTF-8 into out.
  * Lone surrogates and code points > 0x10FFFF become U+FFFD.
  * Returns bytes written (out is always NUL-terminated; output cut at a character boundary). */

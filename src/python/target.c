@@ -11,6 +11,20 @@
 #include "pyhang/frame.h"
 #include "python/layouts.h"
 
+const char *pyh_target_strerror(int err)
+{
+	switch (err) {
+	case -ENODEV:
+		return "not a regular file (a FIFO, device or directory in its place)";
+	case -ESTALE:
+		return "the file at its path is not the one mapped";
+	case -ETIMEDOUT:
+		return "reading it did not finish in time";
+	default:
+		return strerror(-err);
+	}
+}
+
 static int sym_addr(const struct pyh_elf *elf, const struct pyh_target *t, const char *name,
 		    uint64_t *addr)
 {
@@ -138,15 +152,22 @@ int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
 		snprintf(err, errsz, "process %d exited", pid);
 		goto cleanup;
 	}
+	if (rc == -ENODEV || rc == -ESTALE || rc == -ETIMEDOUT) {
+		snprintf(err, errsz, "process %d: its interpreter file is unreadable: %s", pid,
+			 pyh_target_strerror(rc));
+		goto cleanup;
+	}
 	if (rc) {
 		snprintf(err, errsz, "process %d is not running Python (no Python interpreter mapped)",
 			 pid);
 		goto cleanup;
 	}
-	rc = pyh_elf_open(t->bin.host_path, &elf);
+	rc = pyh_pybinary_open(pid, &t->bin);
+	if (rc >= 0)
+		rc = pyh_elf_open_fd(rc, &elf);
 	if (rc) {
 		snprintf(err, errsz, "cannot read %s of process %d: %s", t->bin.path, pid,
-			 strerror(-rc));
+			 pyh_target_strerror(rc));
 		goto cleanup;
 	}
 	rc = pyh_version_detect(pid, &t->bin, elf, &t->ver);

@@ -25,4 +25,8 @@ struct pyh_target {
 /* Attach to pid. On failure returns -errno and writes a one-line reason
  * (without "pyhang:") into err: "process 42 is not running Python", ... */
 int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz);
+
+/* strerror() for the errors of opening a target's files, including
+ * proc/rootfs.h's -ENODEV and -ESTALE. */
+const char *pyh_target_strerror(int err);
 #endif

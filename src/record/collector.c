@@ -9,7 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log/log.h"
 #include "native/native.h"
+#include "proc/guard.h"
 #include "proc/procfs.h"
 #include "python/code.h"
 #include "python/frames.h"
@@ -31,6 +33,7 @@ struct pyh_ctarget {
 	char label[256];	/* --group process */
 	char cgroup[256];	/* --group cgroup */
 	int gone;
+	int stalled;		/* an off-CPU read missed its deadline: not read so again */
 	struct pyh_native *nat;	/* --native: its code as libdw sees it, opened at its first sample */
 	int64_t nat_opened_ns;	/* when (0: never tried) */
 	uint64_t serial;	/* which target this is, never reused (seen-stack keys) */
@@ -456,38 +459,121 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 	return 0;
 }
 
-static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint64_t ticks)
-{
-	char ptext[64], ttext[64];
-	uint64_t gil_holder = 0;
-	int nthreads = 0, added = 0;
+/* The off-CPU read of one target, as a job with a deadline (proc/guard.h):
+ * its thread list and the stacks of its sleeping threads, read into what
+ * the job owns (a copy of the target, its own buffers), so that a target
+ * whose memory does not answer is abandoned, never waited for. */
+struct pyh_idle_stack {
+	pid_t tid;
+	int n;
+	enum pyh_walk_status status;
+	struct pyh_raw_frame raw[PYH_SAMPLE_MAX_DEPTH];
+};
 
-	if (pyh_threads_read(&ct->t, c->threads, PYH_MAX_THREADS, &nthreads, &gil_holder)) {
-		c->st.idle_errors++;
-		return 0;
-	}
+struct pyh_idle_job {
+	struct pyh_target t;
+	int gil_only;
+	struct pyh_pythread *threads;	/* PYH_MAX_THREADS */
+	struct pyh_idle_stack *stacks;	/* grown as sleeping threads are found */
+	int nstacks, cap, errors;
+	uint64_t addrs[PYH_SAMPLE_MAX_DEPTH];
+};
+
+static void pyh_idle_job_free(void *arg)
+{
+	struct pyh_idle_job *j = arg;
+
+	free(j->threads);
+	free(j->stacks);
+	free(j);
+}
+
+static int pyh_idle_job_run(void *arg)
+{
+	struct pyh_idle_job *j = arg;
+	uint64_t gil_holder = 0;
+	int nthreads = 0;
+
+	if (pyh_threads_read(&j->t, j->threads, PYH_MAX_THREADS, &nthreads, &gil_holder))
+		return -EIO;
 	for (int i = 0; i < nthreads && i < PYH_MAX_THREADS; i++) {
-		const struct pyh_pythread *th = &c->threads[i];
-		struct pyh_snap sn = { .tid = th->tid, .tstate = th->tstate, .frames = c->raw,
-				       .addrs = c->raw_addrs };
-		int r;
+		const struct pyh_pythread *th = &j->threads[i];
+		struct pyh_idle_stack *st;
+		struct pyh_snap sn = { .tid = th->tid, .tstate = th->tstate, .addrs = j->addrs };
 
 		if (!th->tid || !th->frame)
 			continue;
-		if (c->opts.gil_only && th->tstate != gil_holder)
+		if (j->gil_only && th->tstate != gil_holder)
 			continue;
+		if (j->nstacks == j->cap) {
+			int cap = j->cap ? j->cap * 2 : 8;
+			struct pyh_idle_stack *more = realloc(j->stacks, (size_t)cap * sizeof(*more));
+
+			if (!more)
+				return -ENOMEM;
+			j->stacks = more;
+			j->cap = cap;
+		}
+		st = &j->stacks[j->nstacks];
+		sn.frames = st->raw;
 		/* running ones (and ones that ran while read) are the BPF sampler's;
 		 * gone ones are nobody's */
-		if (pyh_snap_sleeping(&ct->t, &sn, PYH_SAMPLE_MAX_DEPTH) != 1)
+		if (pyh_snap_sleeping(&j->t, &sn, PYH_SAMPLE_MAX_DEPTH) != 1)
 			continue;
 		if (sn.n <= 0) {
-			c->st.idle_errors++;
+			j->errors++;
 			continue;
 		}
-		r = pyh_roots(c, ct, th->tid, sn.status == PYH_WALK_TRUNCATED, ptext, ttext, sizeof(ptext));
-		pyh_add_stack(c, ct, th->tid, c->raw, sn.n, r, ticks, &c->st.idle_samples);
+		st->tid = th->tid;
+		st->n = sn.n;
+		st->status = sn.status;
+		j->nstacks++;
+	}
+	return 0;
+}
+
+static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint64_t ticks)
+{
+	char ptext[64], ttext[64];
+	struct pyh_idle_job *j;
+	int added = 0, rc, result = 0;
+
+	if (ct->stalled)
+		return 0;
+	j = calloc(1, sizeof(*j));
+	if (j)
+		j->threads = calloc(PYH_MAX_THREADS, sizeof(*j->threads));
+	if (!j || !j->threads) {
+		if (j)
+			pyh_idle_job_free(j);
+		c->st.idle_errors++;
+		return 0;
+	}
+	j->t = ct->t;
+	j->gil_only = c->opts.gil_only;
+	rc = pyh_guard_run(pyh_idle_job_run, j, pyh_idle_job_free, PYH_COLLECTOR_IDLE_DEADLINE_MS, &result);
+	if (rc == -ETIMEDOUT) {
+		/* j is the job's now */
+		ct->stalled = 1;
+		c->st.stalled++;
+		pyh_log_error("process %d: reading its memory did not finish in time: no off-CPU samples of "
+			      "it from now on", (int)ct->t.pid);
+		return 0;
+	}
+	if (rc || result) {
+		c->st.idle_errors++;
+		pyh_idle_job_free(j);
+		return 0;
+	}
+	c->st.idle_errors += (uint64_t)j->errors;
+	for (int i = 0; i < j->nstacks; i++) {
+		struct pyh_idle_stack *st = &j->stacks[i];
+		int r = pyh_roots(c, ct, st->tid, st->status == PYH_WALK_TRUNCATED, ptext, ttext, sizeof(ptext));
+
+		pyh_add_stack(c, ct, st->tid, st->raw, st->n, r, ticks, &c->st.idle_samples);
 		added++;
 	}
+	pyh_idle_job_free(j);
 	return added;
 }
 

@@ -26,6 +26,11 @@ struct pyh_collector_opts {
 			 * native frames between the Python frames that called them */
 };
 
+/* An off-CPU read of one target (its thread list, its sleeping threads'
+ * stacks) runs as a job with this deadline (proc/guard.h): a target whose
+ * memory does not answer is said once and not read so again. */
+#define PYH_COLLECTOR_IDLE_DEADLINE_MS 1000
+
 struct pyh_collector_stats {
 	uint64_t samples;	/* records turned into profile stacks (on-CPU) */
 	uint64_t idle_samples;	/* off-CPU samples added by pyh_collector_idle_tick */
@@ -36,6 +41,8 @@ struct pyh_collector_stats {
 	uint64_t malformed;	/* records with a bad length or depth */
 	uint64_t oom;		/* samples dropped: out of memory */
 	uint64_t idle_errors;	/* off-CPU walks that failed */
+	uint64_t stalled;	/* targets whose off-CPU read missed PYH_COLLECTOR_IDLE_DEADLINE_MS:
+				 * not read so again */
 	uint64_t seen;		/* samples of a stack seen before: counted without naming */
 	uint64_t native;	/* --native: samples with their native frames */
 	uint64_t native_cut;	/* of those, unwinds that stopped before the outermost frame

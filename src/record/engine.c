@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,9 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget/budget.h"
 #include "host/host.h"
 #include "host/proctrack.h"
 #include "log/log.h"
+#include "proc/caps.h"
 #include "proc/procfs.h"
 #include "python/target.h"
 #include "record/collector.h"
@@ -39,6 +42,7 @@
  * itself before SIGTERM: PYH_REC_CHILD_WAIT_ROUNDS waits of PYH_REC_CHILD_WAIT_US. */
 #define PYH_REC_CHILD_WAIT_ROUNDS 200
 #define PYH_REC_CHILD_WAIT_US 10000
+#define PYH_REC_NAME_TRIES 100	/* pyhang-PID.N.EXT tried when the default name is taken */
 
 struct pyh_recstate {
 	const struct pyh_record_opts *o;
@@ -252,13 +256,59 @@ static void pyh_rec_proc_event(const struct pyh_proc_event *e, void *arg)
 		pyh_host_tracker_exec(st->tr, (pid_t)e->pid);
 }
 
-/* Start the command. Returns its pid, or -errno with err filled. */
-static pid_t pyh_rec_spawn(char **cmd, char *err, size_t errsz)
+/* A user or group id from the environment: decimal, min .. INT_MAX. 0 or -EINVAL. */
+static int pyh_rec_id(const char *s, long min, long *out)
 {
-	int pfd[2], child_errno = 0, e;
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > INT_MAX)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Under sudo, the user who ran it: 0 and *uid, *gid, *user (may be NULL)
+ * from SUDO_UID / SUDO_GID / SUDO_USER; -ENOENT when not under sudo. */
+static int pyh_sudo_user(uid_t *uid, gid_t *gid, const char **user)
+{
+	const char *u = getenv("SUDO_UID"), *g = getenv("SUDO_GID");
+	long vu, vg;
+
+	if (getuid() != 0 || pyh_rec_id(u, 1, &vu) || pyh_rec_id(g, 0, &vg))
+		return -ENOENT;
+	*uid = (uid_t)vu;
+	*gid = (gid_t)vg;
+	*user = getenv("SUDO_USER");
+	return 0;
+}
+
+/* In the child: become the invoking user (groups first, the uid last, for
+ * good). Returns 0 or -errno. */
+static int pyh_drop_to(uid_t uid, gid_t gid, const char *user)
+{
+	if ((user && *user ? initgroups(user, gid) : setgroups(0, NULL)) || setresgid(gid, gid, gid) ||
+	    setresuid(uid, uid, uid))
+		return -errno;
+	return 0;
+}
+
+/* Start the command (as the invoking user under sudo, unless as_root).
+ * Returns its pid, or -errno with err filled. */
+static pid_t pyh_rec_spawn(char **cmd, int as_root, char *err, size_t errsz)
+{
+	int pfd[2], child_errno = 0, e, drop;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	const char *user = NULL;
 	pid_t pid;
 	ssize_t n;
 
+	drop = !as_root && pyh_sudo_user(&uid, &gid, &user) == 0;
 	if (pipe2(pfd, O_CLOEXEC)) {
 		e = errno;
 		snprintf(err, errsz, "cannot run '%s': pipe: %s", cmd[0], strerror(e));
@@ -276,6 +326,11 @@ static pid_t pyh_rec_spawn(char **cmd, char *err, size_t errsz)
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		close(pfd[0]);
+		if (drop && (child_errno = -pyh_drop_to(uid, gid, user))) {
+			if (write(pfd[1], &child_errno, sizeof(child_errno)) < 0)
+				_exit(127);
+			_exit(127);
+		}
 		execvp(cmd[0], cmd);
 		child_errno = errno;
 		if (write(pfd[1], &child_errno, sizeof(child_errno)) < 0)
@@ -293,6 +348,27 @@ static pid_t pyh_rec_spawn(char **cmd, char *err, size_t errsz)
 		return -child_errno;
 	}
 	return pid;
+}
+
+/* A default name (pyhang-PID.svg, pyhang-all.svg) is predictable: created
+ * exclusively, and when something is there already (planted or an earlier
+ * profile), the next free one: pyhang-PID.1.svg, ... path is updated.
+ * Returns 0 or -errno (err filled). */
+static int pyh_rec_write_default(const struct pyh_profile *p, const struct pyh_profile_meta *m,
+				 enum pyh_format fmt, char *path, size_t pathsz, char *err, size_t errsz)
+{
+	char base[PATH_MAX / 2], *dot;
+	int e = pyh_profile_write_new(p, m, fmt, path, err, errsz);
+
+	snprintf(base, sizeof(base), "%.*s", (int)sizeof(base) - 1, path);
+	dot = strchr(base, '.');
+	if (dot)
+		*dot = '\0';
+	for (int i = 1; e == -EEXIST && i <= PYH_REC_NAME_TRIES; i++) {
+		snprintf(path, pathsz, "%s.%d.%s", base, i, pyh_fmt_ext(fmt));
+		e = pyh_profile_write_new(p, m, fmt, path, err, errsz);
+	}
+	return e;
 }
 
 /* A command pyhang started and did not see exit: given time to exit by
@@ -389,6 +465,27 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 			(unsigned long long)(cs.native_none + cs.native_unpaired),
 			(unsigned long long)cnt[PYH_CNT_NATIVE_NO_STACK],
 			(unsigned long long)cs.native_unpaired);
+	{
+		struct pyh_budget code;
+		struct pyh_host_stats hs = { 0 };
+
+		pyh_budget_snapshot(pyh_budget_code(), &code);
+		if (st->tr)
+			pyh_host_tracker_stats(st->tr, &hs);
+		if (code.evictions || code.refusals)
+			fprintf(stderr, "pyhang: code cache budget (%zu MiB per process, %zu MiB in all) reached: "
+				"%llu entries evicted, %llu not kept (read again)\n", code.owner_limit >> 20,
+				code.limit >> 20, (unsigned long long)code.evictions,
+				(unsigned long long)code.refusals);
+		if (cs.stalled)
+			fprintf(stderr, "pyhang: %llu processes whose memory did not answer in time: no off-CPU "
+				"samples of them after that\n", (unsigned long long)cs.stalled);
+		if (hs.refused_capacity || hs.refused_table || hs.stalled)
+			fprintf(stderr, "pyhang: limits: %llu processes waited for room, %llu not tracked "
+				"(table full), %llu skipped (reading them did not finish in time)\n",
+				(unsigned long long)hs.refused_capacity, (unsigned long long)hs.refused_table,
+				(unsigned long long)hs.stalled);
+	}
 	if (path)
 		fprintf(stderr, "pyhang: wrote %s\n", path);
 }
@@ -532,14 +629,14 @@ static int pyh_rec_setup(struct pyh_recstate *st, char *err, size_t errsz)
 int pyh_record_run(const struct pyh_record_opts *o, char *err, size_t errsz)
 {
 	struct pyh_recstate *st = NULL;
-	char outbuf[PATH_MAX], title[256], why[512] = "";
+	char outbuf[PATH_MAX], title[256], why[512] = "", caps[128];
 	const char *out_path;
 	double t0, elapsed;
 	int rc;
 
-	if (o->all && geteuid() != 0) {
-		snprintf(err, errsz, "record --all needs root: it reads every Python process's memory "
-				     "and loads BPF programs (run it with sudo)");
+	if (o->all && pyh_caps_missing(PYH_NEED_READ | PYH_NEED_BPF, caps, sizeof(caps))) {
+		snprintf(err, errsz, "record --all needs %s: it reads every Python process's memory "
+				     "and loads BPF programs (run it as root)", caps);
 		return -EPERM;
 	}
 	out_path = outbuf;
@@ -577,7 +674,7 @@ int pyh_record_run(const struct pyh_record_opts *o, char *err, size_t errsz)
 	if (o->all) {
 		pyh_host_tracker_scan(st->tr, pyh_host_now_ms());
 	} else if (o->cmd) {
-		st->child = pyh_rec_spawn(o->cmd, err, errsz);
+		st->child = pyh_rec_spawn(o->cmd, o->as_root, err, errsz);
 		if (st->child < 0) {
 			rc = st->child;
 			st->child = 0;
@@ -617,7 +714,11 @@ int pyh_record_run(const struct pyh_record_opts *o, char *err, size_t errsz)
 						 .duration_s = elapsed };
 		char werr[512];
 
-		rc = pyh_profile_write_path(st->prof, &meta, o->fmt, out_path, werr, sizeof(werr));
+		if (o->output)
+			rc = pyh_profile_write_path(st->prof, &meta, o->fmt, out_path, werr, sizeof(werr));
+		else
+			rc = pyh_rec_write_default(st->prof, &meta, o->fmt, outbuf, sizeof(outbuf), werr,
+						   sizeof(werr));
 		if (rc) {
 			pyh_rec_summary(st, elapsed, NULL);
 			snprintf(err, errsz, "writing the profile failed: %s", werr);

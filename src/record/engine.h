@@ -53,6 +53,7 @@ struct pyh_record_opts {
 	int native;		/* native frames between the Python ones */
 	int group;		/* enum pyh_group (record/collector.h) */
 	long ringbuf_mb;	/* the sampler's ring buffer, MiB */
+	int as_root;		/* under sudo, run cmd as root (default: as SUDO_UID/SUDO_GID) */
 	/* Set asynchronously (the command's SIGINT/SIGTERM handler): stop, write
 	 * the profile; a command pyhang started is given time to exit on its own
 	 * (the signal reached it too) before it gets SIGTERM. */

@@ -8,6 +8,8 @@
 
 struct pyh_wthreads {
 	int n;
+	uint64_t refused;	/* threads not remembered: the table was full */
+	uint64_t pruned_at;	/* when threads that ended last left the table (ns) */
 	struct pyh_wthr slot[PYH_WATCH_THR_SLOTS];
 };
 
@@ -79,12 +81,55 @@ struct pyh_wthr *pyh_wthreads_get(struct pyh_wthreads *tt, pid_t tid)
 
 	if (!t || t->tid == tid)
 		return t;
-	if (tt->n >= PYH_WATCH_THR_SLOTS / 2)
-		return NULL;	/* bounded: more threads than we remember */
+	if (tt->n >= PYH_WATCH_THR_SLOTS / 2) {
+		tt->refused++;	/* bounded: more live threads than we remember; counted */
+		return NULL;
+	}
 	memset(t, 0, sizeof(*t));
 	t->tid = tid;
 	tt->n++;
 	return t;
+}
+
+uint64_t pyh_wthreads_refused(const struct pyh_wthreads *tt)
+{
+	return tt ? tt->refused : 0;
+}
+
+static int pyh_tid_in(const pid_t *tids, int n, pid_t tid)
+{
+	for (int k = 0; k < n; k++)
+		if (tids[k] == tid)
+			return 1;
+	return 0;
+}
+
+void pyh_wthreads_prune(struct pyh_wthreads *tt, const pid_t *live, int nlive, uint64_t now_ns)
+{
+	struct pyh_wthreads *fresh;
+
+	if (!tt || tt->n < PYH_WATCH_THR_SLOTS / 4 || now_ns - tt->pruned_at < PYH_WATCH_THR_PRUNE_NS)
+		return;
+	tt->pruned_at = now_ns;
+	fresh = calloc(1, sizeof(*fresh));
+	if (!fresh)
+		return;	/* tried again next period */
+	fresh->refused = tt->refused;
+	fresh->pruned_at = tt->pruned_at;
+	for (int i = 0; i < PYH_WATCH_THR_SLOTS; i++) {
+		const struct pyh_wthr *old = &tt->slot[i];
+		struct pyh_wthr *t;
+
+		if (!old->tid || !pyh_tid_in(live, nlive, old->tid))
+			continue;
+		t = pyh_wthreads_slot(fresh, old->tid);
+		if (!t)
+			continue;
+		*t = *old;
+		fresh->n++;
+	}
+	memcpy(tt, fresh, sizeof(*tt));
+	free(fresh);
 }
 
 /* ---- blocked ------------------------------------------------------------- */

@@ -104,8 +104,17 @@ struct pyh_wthreads *pyh_wthreads_new(void);
 void pyh_wthreads_free(struct pyh_wthreads *tt);
 /* tid's state; NULL when not known. */
 struct pyh_wthr *pyh_wthreads_find(const struct pyh_wthreads *tt, pid_t tid);
-/* tid's state, added (zeroed) when new; NULL past PYH_WATCH_THR_SLOTS / 2 threads. */
+/* tid's state, added (zeroed) when new; NULL past PYH_WATCH_THR_SLOTS / 2 threads
+ * (each such refusal counted: pyh_wthreads_refused). */
 struct pyh_wthr *pyh_wthreads_get(struct pyh_wthreads *tt, pid_t tid);
+/* Threads refused so far because the table was full; 0 for NULL. */
+uint64_t pyh_wthreads_refused(const struct pyh_wthreads *tt);
+/* Threads that ended leave the table: it is rebuilt from those in live
+ * (nlive tids, /proc's list now). Open addressing has no deletion; the
+ * rebuild runs only when the table is a quarter full, at most every
+ * PYH_WATCH_THR_PRUNE_NS. Out of memory: nothing changes (tried again). */
+#define PYH_WATCH_THR_PRUNE_NS 5000000000ull
+void pyh_wthreads_prune(struct pyh_wthreads *tt, const pid_t *live, int nlive, uint64_t now_ns);
 
 /* ---- blocked ------------------------------------------------------------- */
 

@@ -53,7 +53,8 @@ int pyh_wevent_write_json(const struct pyh_wevent *e, FILE *f);
 /* The event as one line of JSON in a malloc'd string (NULL when out of memory). */
 char *pyh_wevent_json_string(const struct pyh_wevent *e);
 /* Run cmd with /bin/sh -c, PYHANG_EVENT/PID/TID/SECONDS/JSON in its environment,
- * without waiting for it (children are reaped by pyh_watch_reap). Returns 0 or -errno. */
+ * without waiting for it, within the limits of exec.h (src/watch/exec.c; children are
+ * reaped by pyh_watch_reap). Returns 0 (also when a limit refused the run: counted) or -errno. */
 int pyh_wevent_exec(const struct pyh_wevent *e, const char *cmd);
 void pyh_watch_reap(void);
 #endif

@@ -18,9 +18,20 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "output/sanitize.h"
+
 static const char *const pyh_kind_names[PYH_MK_COUNT] = {
 	"blocked", "returned", "spinning", "gil", "deadlock", "stuck",
 };
+
+static const char *const pyh_cap_names[PYH_MC_COUNT] = {
+	"procs", "threads", "tracker", "map_update", "exec", "stalled",
+};
+
+const char *pyh_metrics_cap_name(int cap)
+{
+	return cap >= 0 && cap < PYH_MC_COUNT ? pyh_cap_names[cap] : NULL;
+}
 
 int pyh_metrics_kind_of(const char *name)
 {
@@ -61,43 +72,26 @@ static void pyh_mb_printf(struct pyh_mbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
-static size_t pyh_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t need;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		need = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		need = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		need = 4;
-	else
-		return 0;
-	if (need > n)
-		return 0;
-	for (size_t i = 1; i < need; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return need;
-}
-
-/* A label value: \ " and newline escaped, control bytes and invalid UTF-8 as '?'. */
+/* A label value: \ " and newline escaped, other controls as '?', and each
+ * byte that does not start valid UTF-8 (the rule of the JSON writer,
+ * pyh_utf8_len: a lone surrogate is invalid) as U+FFFD, so that the whole
+ * exposition stays UTF-8 whatever a target put in its command line. */
 static void pyh_mb_label(struct pyh_mbuf *b, const char *v)
 {
 	const unsigned char *s = (const unsigned char *)v;
 	size_t n = strlen(v);
 
 	for (size_t i = 0; i < n;) {
-		size_t k = pyh_utf8_len(s + i, n - i);
+		size_t k = (size_t)pyh_utf8_len(s + i, n - i);
 
 		if (b->overflow)
 			return;
 		if (k == 0) {
-			pyh_mb_printf(b, "?");
+			pyh_mb_printf(b, "\xef\xbf\xbd");
 			i++;
+		} else if (k == 2 && s[i] == 0xc2 && s[i + 1] <= 0x9f) {
+			pyh_mb_printf(b, "?");	/* a C1 control */
+			i += 2;
 		} else if (k > 1) {
 			pyh_mb_printf(b, "%.*s", (int)k, (const char *)s + i);
 			i += k;
@@ -117,9 +111,9 @@ static void pyh_mb_label(struct pyh_mbuf *b, const char *v)
 size_t pyh_metrics_render_max(void)
 {
 	/* fixed part, then per process: 5 gauge lines and one info line whose
-	 * label values are escaped at most 2x */
-	return 4096 + (size_t)PYH_METRICS_MAX_PROCS *
-			      (5 * 96 + 128 + 2 * (sizeof(((struct pyh_metrics_proc *)0)->cmdline) +
+	 * label values grow at most 3x (an invalid byte becomes U+FFFD) */
+	return 8192 + (size_t)PYH_METRICS_MAX_PROCS *
+			      (5 * 96 + 128 + 3 * (sizeof(((struct pyh_metrics_proc *)0)->cmdline) +
 						   sizeof(((struct pyh_metrics_proc *)0)->cgroup) + 32));
 }
 
@@ -159,6 +153,23 @@ int pyh_metrics_render(const struct pyh_metrics_snapshot *s, char *out, size_t o
 	pyh_mb_printf(&b, "# HELP pyhang_rescans_total Full rescans of the processes (SIGHUP).\n"
 			  "# TYPE pyhang_rescans_total counter\n"
 			  "pyhang_rescans_total %llu\n", (unsigned long long)s->rescans);
+	pyh_mb_printf(&b, "# HELP pyhang_last_scan_timestamp_seconds When the watcher last finished a scan "
+			  "(a heartbeat: it stops moving when the watcher is stuck).\n"
+			  "# TYPE pyhang_last_scan_timestamp_seconds gauge\n"
+			  "pyhang_last_scan_timestamp_seconds %.3f\n", s->last_scan);
+	pyh_mb_printf(&b, "# HELP pyhang_capacity_refusals_total What a limit refused, by limit (never silent).\n"
+			  "# TYPE pyhang_capacity_refusals_total counter\n");
+	for (int c = 0; c < PYH_MC_COUNT; c++)
+		pyh_mb_printf(&b, "pyhang_capacity_refusals_total{what=\"%s\"} %llu\n", pyh_cap_names[c],
+			      (unsigned long long)s->capacity[c]);
+	pyh_mb_printf(&b, "# HELP pyhang_stalled_reads Reads of targets that did not finish in time and are still blocked.\n"
+			  "# TYPE pyhang_stalled_reads gauge\n"
+			  "pyhang_stalled_reads %d\n", s->stalled_now);
+	pyh_mb_printf(&b, "# HELP pyhang_cache_budget_total Cache entries dropped (evicted) or not kept (refused) for the memory budgets.\n"
+			  "# TYPE pyhang_cache_budget_total counter\n"
+			  "pyhang_cache_budget_total{what=\"evicted\"} %llu\n"
+			  "pyhang_cache_budget_total{what=\"refused\"} %llu\n",
+		      (unsigned long long)s->budget_evictions, (unsigned long long)s->budget_refusals);
 	pyh_mb_printf(&b, "# HELP pyhang_process_info A watched process: Python version, command line, cgroup.\n"
 			  "# TYPE pyhang_process_info gauge\n");
 	for (int i = 0; i < np; i++) {
@@ -229,6 +240,8 @@ struct pyh_mconn {
 
 struct pyh_metrics {
 	int lfd;
+	uint64_t accept_paused_until;	/* the thread's own: no accept before this (ms) */
+	uint64_t accept_errors;
 	int wake[2];			/* the stop pipe */
 	pthread_t thread;
 	int running;
@@ -402,8 +415,15 @@ static void pyh_accept(struct pyh_metrics *m)
 		struct pyh_mconn *c;
 		int slot, fd = accept4(m->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			/* Out of descriptors or memory: the connection stays queued and the
+			 * socket readable; polling it again at once would spin. Pause. */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				m->accept_errors++;
+				m->accept_paused_until = pyh_mono_ms() + PYH_METRICS_ACCEPT_PAUSE_MS;
+			}
 			return;
+		}
 		slot = pyh_conn_slot(m);
 		if (slot < 0) {
 			close(fd);	/* every slot is answering: try again later */
@@ -434,7 +454,10 @@ static void *pyh_metrics_thread(void *arg)
 		int n = 0, rc;
 
 		pfd[n++] = (struct pollfd){ .fd = m->wake[0], .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = m->lfd, .events = POLLIN };
+		/* While accepting is paused, the listening socket is not polled (fd -1). */
+		pfd[n++] = (struct pollfd){ .fd = now < m->accept_paused_until ? -1 : m->lfd, .events = POLLIN };
+		if (now < m->accept_paused_until && m->accept_paused_until < next)
+			next = m->accept_paused_until;
 		for (int i = 0; i < PYH_METRICS_MAX_CONNS; i++) {
 			struct pyh_mconn *c = &m->conns[i];
 

@@ -18,6 +18,7 @@
 #define PYH_METRICS_REQ_MAX 8192
 #define PYH_METRICS_IO_MS 2000
 #define PYH_METRICS_MAX_PROCS 256
+#define PYH_METRICS_ACCEPT_PAUSE_MS 200	/* after accept fails (no fd left): wait, do not spin */
 
 /* The event kinds, in this order: blocked returned spinning gil deadlock stuck. */
 enum pyh_metrics_kind {
@@ -41,12 +42,31 @@ struct pyh_metrics_proc {
 	char cgroup[128];
 };
 
+/* What a limit refused, for pyhang_capacity_refusals_total{what=...}. */
+enum pyh_metrics_cap {
+	PYH_MC_PROCS = 0,	/* a process not watched: the process table was full */
+	PYH_MC_THREADS,		/* a thread not tracked: its process's thread table was full */
+	PYH_MC_TRACKER,		/* a process not tracked: the host tracker was full */
+	PYH_MC_MAP_UPDATE,	/* a BPF map update failed */
+	PYH_MC_EXEC,		/* an --exec run not started (rate or concurrency limit) */
+	PYH_MC_STALLED,		/* a target whose reads did not finish in time, skipped */
+	PYH_MC_COUNT,
+};
+
+/* "procs" ...; NULL out of range. */
+const char *pyh_metrics_cap_name(int cap);
+
 struct pyh_metrics_snapshot {
 	uint64_t events[PYH_MK_COUNT];	/* hang events reported since start (counters) */
 	uint64_t samples;		/* Python stacks read */
 	uint64_t lost_ringbuf;		/* BPF records lost: ring buffer full */
 	uint64_t lost_map;		/* BPF records lost: a map full */
 	uint64_t rescans;		/* full rescans (SIGHUP) */
+	double last_scan;		/* when the last scan ended, seconds since the epoch (0: none yet) */
+	uint64_t capacity[PYH_MC_COUNT]; /* refusals by a limit, counters */
+	int stalled_now;		/* reads of targets still blocked (proc/guard.h) */
+	uint64_t budget_evictions;	/* cache entries dropped for the memory budgets */
+	uint64_t budget_refusals;	/* cache entries the budgets could not keep */
 	int nprocs;			/* processes watched now */
 	struct pyh_metrics_proc procs[PYH_METRICS_MAX_PROCS]; /* the first nprocs */
 };

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -16,7 +17,9 @@
 #include "kernel/bpf_features.h"
 #include "kernel/corebtf.h"
 #include "log/log.h"
+#include "proc/maps.h"
 #include "proc/procfs.h"
+#include "python/target.h"
 #include "watch.skel.h"
 
 #define PYH_PROBES_FORGET_BATCH 256	/* keys deleted per pass over a map */
@@ -185,22 +188,79 @@ void pyh_probes_free(struct pyh_probes *pb)
 
 /* ---- uprobes on interpreters -------------------------------------------- */
 
-/* One uprobe on func of the interpreter binary path, for process pid (-1:
- * every process that maps it), into set. */
-static void pyh_attach_one(struct pyh_probe_set *set, pid_t pid, const char *path, struct bpf_program *prog,
-			   int ret, const char *func)
+/* The interpreter file of a watched process, opened once and checked to be
+ * the mapped one (proc/maps.h: pyh_pybinary_open): uprobes go on
+ * "/proc/self/fd/N", that very inode, at offsets resolved here, so neither
+ * libbpf nor the kernel resolves a path a target controls, and libbpf never
+ * parses the file. */
+struct pyh_ibin {
+	int fd;
+	char path[32];			/* "/proc/self/fd/N" */
+	struct pyh_elf *elf;		/* NULL until pyh_ibin_parse */
+	struct stat st;
+};
+
+/* Open t's interpreter file. Returns 0 or -errno (b->fd -1). */
+static int pyh_ibin_open(const struct pyh_target *t, struct pyh_ibin *b)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = func, .retprobe = ret);
+	int fd = pyh_pybinary_open(t->pid, &t->bin);
+
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &b->st)) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	b->fd = fd;
+	snprintf(b->path, sizeof(b->path), "/proc/self/fd/%d", fd);
+	return 0;
+}
+
+/* Its symbols (read with pread from a descriptor of its own). 0 or -errno. */
+static int pyh_ibin_parse(struct pyh_ibin *b)
+{
+	int efd = dup(b->fd);
+
+	if (efd < 0)
+		return -errno;
+	return pyh_elf_open_fd(efd, &b->elf) ? -EINVAL : 0;
+}
+
+static void pyh_ibin_close(struct pyh_ibin *b)
+{
+	pyh_elf_close(b->elf);
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+	b->elf = NULL;
+}
+
+/* One uprobe on func of the interpreter b, for process pid (-1: every
+ * process that maps it), into set. */
+static void pyh_attach_one(struct pyh_probe_set *set, pid_t pid, const struct pyh_ibin *b,
+			   struct bpf_program *prog, int ret, const char *func)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret);
 	struct bpf_link *l;
+	uint64_t v, off;
 
 	if (set->n >= PYH_PROBES_MAX_LINKS)
 		return;
-	l = bpf_program__attach_uprobe_opts(prog, pid, path, 0, &uo);
+	if (pyh_elf_symbol(b->elf, func, &v, NULL) || pyh_elf_file_offset(b->elf, v, &off)) {
+		if (pyh_log_verbosity())
+			pyh_log_error("uprobe on %s: no such function", func);
+		return;
+	}
+	l = bpf_program__attach_uprobe_opts(prog, pid, b->path, (size_t)off, &uo);
 	if (!l) {
 		int e = errno;
 
 		if (pyh_log_verbosity())
-			fprintf(stderr, "pyhang: uprobe on %s in %s: %s\n", func, path, strerror(e));
+			pyh_log_error("uprobe on %s: %s", func, strerror(e));
 		return;
 	}
 	set->links[set->n++] = l;
@@ -217,50 +277,65 @@ static int pyh_has_symbols(struct pyh_elf *elf, const char *const *names)
 	return 1;
 }
 
-void pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const char *path, struct pyh_probe_set *set)
+static void pyh_attach_ibin(struct pyh_probes *pb, pid_t pid, const struct pyh_ibin *b,
+			    struct pyh_probe_set *set)
 {
 	static const char *const timed[] = { "PyThread_acquire_lock_timed", NULL };
 	static const char *const take_gil[] = { "take_gil", NULL };
 	/* 3.14's PyMutex locks (watch.bpf.c, "lock holders") */
 	static const char *const mutex[] = { "lock_PyThread_acquire_lock", "rlock_acquire", "_PyMutex_LockTimed",
 					     "_PyMutex_TryUnlock", "_PyRecursiveMutex_TryUnlock", NULL };
-	struct pyh_elf *elf = NULL;
 	int have_timed, have_take_gil, have_mutex, before = set->n;
 	const char *acq;
 
-	if (pyh_elf_open(path, &elf))
-		elf = NULL;
-	have_timed = pyh_has_symbols(elf, timed);
-	have_take_gil = pyh_has_symbols(elf, take_gil);
-	have_mutex = pyh_has_symbols(elf, mutex);
-	pyh_elf_close(elf);
+	have_timed = pyh_has_symbols(b->elf, timed);
+	have_take_gil = pyh_has_symbols(b->elf, take_gil);
+	have_mutex = pyh_has_symbols(b->elf, mutex);
 	if (have_mutex) {
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_pylock_enter, 0, "lock_PyThread_acquire_lock");
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_pylock_leave, 1, "lock_PyThread_acquire_lock");
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_pylock_enter, 0, "rlock_acquire");
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_pylock_leave, 1, "rlock_acquire");
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_mutex_lock, 0, "_PyMutex_LockTimed");
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_mutex_lock_ret, 1, "_PyMutex_LockTimed");
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_release, 0, "_PyMutex_TryUnlock");
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_rmutex_unlock, 0, "_PyRecursiveMutex_TryUnlock");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_pylock_enter, 0, "lock_PyThread_acquire_lock");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_pylock_leave, 1, "lock_PyThread_acquire_lock");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_pylock_enter, 0, "rlock_acquire");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_pylock_leave, 1, "rlock_acquire");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_mutex_lock, 0, "_PyMutex_LockTimed");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_mutex_lock_ret, 1, "_PyMutex_LockTimed");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_lock_release, 0, "_PyMutex_TryUnlock");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_rmutex_unlock, 0, "_PyRecursiveMutex_TryUnlock");
 		set->lock_probes = set->n - before == 8;
 	} else {
 		/* PyThread_acquire_lock_timed(lock, microseconds, intr_flag) on 3.x,
 		 * PyThread_acquire_lock(lock, waitflag) on 2.7. */
 		acq = have_timed ? "PyThread_acquire_lock_timed" : "PyThread_acquire_lock";
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_acquire, 0, acq);
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_acquire_ret, 1, acq);
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_lock_release, 0, "PyThread_release_lock");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_lock_acquire, 0, acq);
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_lock_acquire_ret, 1, acq);
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_lock_release, 0, "PyThread_release_lock");
 		set->lock_probes = set->n - before == 3;
 	}
 	if (!pb->o.no_gil) {
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_gil_wait, 0, "PyEval_RestoreThread");
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_gil_got, 1, "PyEval_RestoreThread");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_gil_wait, 0, "PyEval_RestoreThread");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_gil_got, 1, "PyEval_RestoreThread");
 	}
 	if (have_take_gil && !pb->o.no_gil) {
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_gil_wait, 0, "take_gil");
-		pyh_attach_one(set, pid, path, pb->skel->progs.pyh_gil_got, 1, "take_gil");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_gil_wait, 0, "take_gil");
+		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_gil_got, 1, "take_gil");
 	}
+}
+
+void pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const struct pyh_target *t,
+			      struct pyh_probe_set *set)
+{
+	struct pyh_ibin b;
+	int e = pyh_ibin_open(t, &b);
+
+	if (!e)
+		e = pyh_ibin_parse(&b);
+	if (e) {
+		if (pyh_log_verbosity())
+			pyh_log_error("no uprobes in process %d: its interpreter file: %s", (int)t->pid,
+				      strerror(-e));
+	} else {
+		pyh_attach_ibin(pb, pid, &b, set);
+	}
+	pyh_ibin_close(&b);	/* the probes hold the inode */
 }
 
 void pyh_probe_set_detach(struct pyh_probe_set *set)
@@ -271,24 +346,25 @@ void pyh_probe_set_detach(struct pyh_probe_set *set)
 	set->lock_probes = 0;
 }
 
-const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const char *path)
+const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const struct pyh_target *t)
 {
-	struct stat st;
-	struct pyh_probe_bin *b;
+	struct pyh_probe_bin *b = NULL;
+	struct pyh_ibin ib;
 
-	if (stat(path, &st))
+	if (pyh_ibin_open(t, &ib))
 		return NULL;
-	for (int i = 0; i < pb->nbins; i++)
-		if (pb->bins[i].dev == st.st_dev && pb->bins[i].ino == st.st_ino)
-			return &pb->bins[i].set;
-	if (pb->nbins >= PYH_PROBES_MAX_BINS)
-		return NULL;
-	b = &pb->bins[pb->nbins++];
-	memset(b, 0, sizeof(*b));
-	b->dev = st.st_dev;
-	b->ino = st.st_ino;
-	pyh_probes_attach_interp(pb, -1, path, &b->set);
-	return &b->set;
+	for (int i = 0; i < pb->nbins && !b; i++)
+		if (pb->bins[i].dev == ib.st.st_dev && pb->bins[i].ino == ib.st.st_ino)
+			b = &pb->bins[i];
+	if (!b && pb->nbins < PYH_PROBES_MAX_BINS && !pyh_ibin_parse(&ib)) {
+		b = &pb->bins[pb->nbins++];
+		memset(b, 0, sizeof(*b));
+		b->dev = ib.st.st_dev;
+		b->ino = ib.st.st_ino;
+		pyh_attach_ibin(pb, -1, &ib, &b->set);
+	}
+	pyh_ibin_close(&ib);
+	return b ? &b->set : NULL;
 }
 
 /* ---- the maps ------------------------------------------------------------ */
@@ -330,13 +406,15 @@ int pyh_probes_read_gil(struct pyh_probes *pb, struct pyh_wgil *out, int max)
 int pyh_probes_holder(void *arg, uint32_t tgid, pid_t waiter, uint64_t futex, uint64_t *lock, pid_t *tid)
 {
 	struct pyh_probes *pb = arg;
+	struct pyh_watch_lock_key k = { .tgid = tgid };
 	struct pyh_watch_holder h;
 	uint32_t key = (uint32_t)waiter;
 	uint64_t l;
 
 	if (bpf_map_lookup_elem(bpf_map__fd(pb->skel->maps.lockacq), &key, &l))
 		l = futex;
-	if (bpf_map_lookup_elem(bpf_map__fd(pb->skel->maps.holders), &l, &h) || h.tgid != tgid)
+	k.lock = l;
+	if (bpf_map_lookup_elem(bpf_map__fd(pb->skel->maps.holders), &k, &h) || h.tgid != tgid)
 		return -ENOENT;
 	*lock = l;
 	*tid = (pid_t)h.tid;
@@ -361,28 +439,38 @@ void pyh_probes_forget_thread(struct pyh_probes *pb, uint32_t tgid, uint32_t tid
 	bpf_map_delete_elem(bpf_map__fd(pb->skel->maps.lockacq), &tid);
 }
 
-/* The locks tgid held. Keys are gathered a batch at a time and deleted after
- * each pass: deleting under bpf_map_get_next_key would restart its walk. */
-static void pyh_forget_holders(struct pyh_probes *pb, uint32_t tgid)
+/* The locks held by the processes keep() says no to. Keys are gathered a
+ * batch at a time and deleted after each pass: deleting under
+ * bpf_map_get_next_key would restart its walk. */
+static void pyh_forget_holders(struct pyh_probes *pb, int (*keep)(uint32_t tgid, void *arg), void *arg)
 {
 	int fd = bpf_map__fd(pb->skel->maps.holders), guard = 0, n;
-	uint64_t key, next, *prev, dead[PYH_PROBES_FORGET_BATCH];
+	struct pyh_watch_lock_key key, next, *prev, dead[PYH_PROBES_FORGET_BATCH];
 
 	do {
 		n = 0;
 		prev = NULL;
 		while (n < PYH_PROBES_FORGET_BATCH && guard++ < PYH_WATCH_MAX_LOCKS &&
 		       !bpf_map_get_next_key(fd, prev, &next)) {
-			struct pyh_watch_holder h;
-
 			key = next;
 			prev = &key;
-			if (!bpf_map_lookup_elem(fd, &key, &h) && h.tgid == tgid)
+			if (!keep(key.tgid, arg))
 				dead[n++] = key;
 		}
 		for (int i = 0; i < n; i++)
 			bpf_map_delete_elem(fd, &dead[i]);
 	} while (n == PYH_PROBES_FORGET_BATCH);
+}
+
+static int pyh_not_tgid(uint32_t tgid, void *arg)
+{
+	return tgid != *(const uint32_t *)arg;
+}
+
+static int pyh_tgid_alive(uint32_t tgid, void *arg)
+{
+	(void)arg;
+	return pyh_proc_exists((pid_t)tgid, 0);
 }
 
 void pyh_probes_forget_process(struct pyh_probes *pb, uint32_t tgid, const struct pyh_wcall *calls,
@@ -394,7 +482,7 @@ void pyh_probes_forget_process(struct pyh_probes *pb, uint32_t tgid, const struc
 	for (int i = 0; i < ngil; i++)
 		if (gil[i].g.tgid == tgid)
 			bpf_map_delete_elem(bpf_map__fd(pb->skel->maps.gilwait), &gil[i].tid);
-	pyh_forget_holders(pb, tgid);
+	pyh_forget_holders(pb, pyh_not_tgid, &tgid);
 }
 
 void pyh_probes_prune(struct pyh_probes *pb, const struct pyh_wcall *calls, int ncalls,
@@ -407,6 +495,8 @@ void pyh_probes_prune(struct pyh_probes *pb, const struct pyh_wcall *calls, int 
 	for (int i = 0; i < ngil; i++)
 		if (!pyh_proc_exists((pid_t)gil[i].g.tgid, (pid_t)gil[i].tid))
 			bpf_map_delete_elem(bpf_map__fd(pb->skel->maps.gilwait), &gil[i].tid);
+	/* locks of processes that ended without their exit event being seen */
+	pyh_forget_holders(pb, pyh_tgid_alive, NULL);
 }
 
 uint64_t pyh_probes_counter(struct pyh_probes *pb, uint32_t idx)

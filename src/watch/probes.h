@@ -50,22 +50,25 @@ struct pyh_probe_set {
 	int lock_probes;	/* every lock probe is attached: holders are known */
 };
 
-/* Lock holders and GIL waits: uprobes on the functions the interpreter at
- * path exports, for process pid (-1: every process that maps it; the BPF
- * programs count only watched ones). A probe that cannot be attached is
- * missing from set (said at -v); set->lock_probes says whether holders are
- * tracked. */
-void pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const char *path, struct pyh_probe_set *set);
+/* Lock holders and GIL waits: uprobes on the functions t's interpreter
+ * exports, for process pid (-1: every process that maps it; the BPF programs
+ * count only watched ones). The file is the one t maps, opened as
+ * proc/maps.h's pyh_pybinary_open does, probed through its descriptor at
+ * offsets read here. A probe that cannot be attached is missing from set
+ * (said at -v); set->lock_probes says whether holders are tracked. */
+struct pyh_target;
+void pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const struct pyh_target *t,
+			      struct pyh_probe_set *set);
 void pyh_probe_set_detach(struct pyh_probe_set *set);
 
-/* --all: the probes of the interpreter binary at path, attached once for
+/* --all: the probes of t's interpreter binary, attached once for
  * every process that maps it and kept until pyh_probes_free (attaching and
  * above all detaching a uprobe costs the kernel an RCU grace period, which
  * per process would hold up the watcher as processes come and go; and a new
  * process of a known binary is probed from its first instruction). NULL
  * when the binary cannot be identified or PYH_PROBES_MAX_BINS are probed. */
 #define PYH_PROBES_MAX_BINS 64
-const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const char *path);
+const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const struct pyh_target *t);
 
 /* ---- the maps ------------------------------------------------------------ */
 
@@ -89,12 +92,14 @@ void pyh_probes_forget_thread(struct pyh_probes *pb, uint32_t tgid, uint32_t tid
 
 /* Process tgid is no longer watched (it exited or exec'd): the entries of
  * its threads among calls/gil (this scan's snapshots), and the locks it held
- * (the BPF side never sees the owner of a lock die). */
+ * (the BPF side never sees the owner of a lock die; holders are keyed by
+ * process and lock, include/pyhang/watch.h). */
 void pyh_probes_forget_process(struct pyh_probes *pb, uint32_t tgid, const struct pyh_wcall *calls,
 			       int ncalls, const struct pyh_wgil *gil, int ngil);
 
 /* The safety net behind the exit events (lost when the ring buffer was
- * full): entries of calls/gil whose thread no longer exists. */
+ * full): entries of calls/gil whose thread no longer exists, and lock
+ * holders whose process no longer exists. */
 void pyh_probes_prune(struct pyh_probes *pb, const struct pyh_wcall *calls, int ncalls,
 		      const struct pyh_wgil *gil, int ngil);
 

@@ -1,17 +1,15 @@
-/* Writing hang events: human text, JSON lines, and --exec. */
+/* Writing hang events: human text and JSON lines (--exec: exec.c). */
 #include "watch/event.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "kernel/syscalls.h"
 #include "output/frames_out.h"
 #include "output/json.h"
+#include "output/sanitize.h"
 
 void pyh_wevent_free(struct pyh_wevent *e)
 {
@@ -44,13 +42,19 @@ static void pyh_text_thread(FILE *f, const struct pyh_wevent *e, const struct py
 {
 	char nb[32];
 
-	fprintf(f, "  %sthread %d \"%s\"", role, (int)t->tid, t->comm);
+	fprintf(f, "  %sthread %d \"", role, (int)t->tid);
+	pyh_fput_safe(f, t->comm);
+	fputc('"', f);
 	if (t->seconds >= 0 && strcmp(e->kind, "returned"))
 		fprintf(f, ", %.1f s", t->seconds);
 	fprintf(f, "\n");
-	if (t->has_call)
-		fprintf(f, "    in %s(%s)%s%s\n", pyh_callname(t->nr, nb, sizeof(nb)),
-			t->detail[0] ? t->detail : "", t->wchan[0] ? "  kernel: " : "", t->wchan);
+	if (t->has_call) {
+		fprintf(f, "    in %s(", pyh_callname(t->nr, nb, sizeof(nb)));
+		pyh_fput_safe(f, t->detail);
+		fprintf(f, ")%s", t->wchan[0] ? "  kernel: " : "");
+		pyh_fput_safe(f, t->wchan);
+		fputc('\n', f);
+	}
 	if (t->lock)
 		fprintf(f, "    waits for lock 0x%llx%s", (unsigned long long)t->lock,
 			t->holder ? "" : " (holder unknown)\n");
@@ -98,12 +102,22 @@ int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f)
 			(int)e->pid, e->seconds);
 	else
 		fprintf(f, "%s: process %d", e->kind, (int)e->pid);
-	if (e->label[0])
-		fprintf(f, "\n  process %s, cgroup %s\n", e->label, e->cgroup[0] ? e->cgroup : "/");
-	else
-		fprintf(f, "\n  process %d: %s (Python %s)\n", (int)e->pid, e->cmdline, e->version);
-	if (e->note[0])
-		fprintf(f, "  %s\n", e->note);
+	if (e->label[0]) {
+		fputs("\n  process ", f);
+		pyh_fput_safe(f, e->label);
+		fputs(", cgroup ", f);
+		pyh_fput_safe(f, e->cgroup[0] ? e->cgroup : "/");
+		fputc('\n', f);
+	} else {
+		fprintf(f, "\n  process %d: ", (int)e->pid);
+		pyh_fput_safe(f, e->cmdline);
+		fprintf(f, " (Python %s)\n", e->version);
+	}
+	if (e->note[0]) {
+		fputs("  ", f);
+		pyh_fput_safe(f, e->note);
+		fputc('\n', f);
+	}
 	for (int i = 0; i < e->nth && i < PYH_WATCH_EV_MAX_THREADS; i++)
 		pyh_text_thread(f, e, &e->th[i],
 				!strcmp(e->kind, "gil") ? (i ? "GIL holder: " : "waiting: ") : "");
@@ -234,45 +248,4 @@ char *pyh_wevent_json_string(const struct pyh_wevent *e)
 		return NULL;
 	}
 	return buf;
-}
-
-int pyh_wevent_exec(const struct pyh_wevent *e, const char *cmd)
-{
-	char *json = pyh_wevent_json_string(e);
-	char num[64];
-	pid_t child;
-
-	if (!json)
-		return -ENOMEM;
-	fflush(NULL);
-	child = fork();
-	if (child < 0) {
-		int err = -errno;
-
-		free(json);
-		return err;
-	}
-	if (child == 0) {
-		setenv("PYHANG_EVENT", e->kind, 1);
-		snprintf(num, sizeof(num), "%d", (int)e->pid);
-		setenv("PYHANG_PID", num, 1);
-		snprintf(num, sizeof(num), "%d", (int)e->th[0].tid);
-		setenv("PYHANG_TID", num, 1);
-		snprintf(num, sizeof(num), "%.3f", e->seconds);
-		setenv("PYHANG_SECONDS", num, 1);
-		setenv("PYHANG_JSON", json, 1);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	free(json);
-	return 0;
-}
-
-void pyh_watch_reap(void)
-{
-	for (int i = 0; i < 64; i++)
-		if (waitpid(-1, NULL, WNOHANG) <= 0)
-			break;
 }

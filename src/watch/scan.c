@@ -119,7 +119,7 @@ static void pyh_on_blocked(struct pyh_watcher *w, struct pyh_watched *p, const s
 		return;
 	}
 	if (facts.ignored && pyh_log_verbosity() > 1)
-		fprintf(stderr, "pyhang: thread %u idle (%s)\n", f->tid, why);
+		pyh_log_error("thread %u idle (%s)", f->tid, why);
 	pyh_wevent_free(&e);
 }
 
@@ -211,7 +211,8 @@ struct pyh_spin_look {
 	struct pyh_wthr *t;
 	const struct pyh_watch_call *c;
 	uint64_t run;
-	struct pyh_snap *sn;	/* its snapshot when it stayed on the CPU, else NULL */
+	int ran;		/* it stayed on the CPU: its stack is wanted */
+	struct pyh_snap *sn;	/* its snapshot, when taken */
 };
 
 /* The snapshots of the threads of look[0..n) that stayed on the CPU, in one
@@ -220,14 +221,16 @@ static void pyh_spin_snap(struct pyh_watcher *w, struct pyh_watched *p, struct p
 {
 	int ns = 0;
 
+	for (int i = 0; i < n; i++)
+		look[i].sn = NULL;
+	if (!w->spin.snapper && pyh_spin_bufs_init(&w->spin))
+		return;		/* out of memory: judged at the next scan */
 	for (int i = 0; i < n; i++) {
 		struct pyh_snap *sn = &w->spin.snaps[ns];
 		const struct pyh_pythread *py;
 
-		if (!look[i].sn || !(py = pyh_watched_pythread(p, look[i].tid))) {
-			look[i].sn = NULL;
+		if (!look[i].ran || !(py = pyh_watched_pythread(p, look[i].tid)))
 			continue;
-		}
 		memset(sn, 0, sizeof(*sn));
 		sn->tid = look[i].tid;
 		sn->tstate = py->tstate;
@@ -236,9 +239,9 @@ static void pyh_spin_snap(struct pyh_watcher *w, struct pyh_watched *p, struct p
 		look[i].sn = sn;
 		ns++;
 	}
-	if (ns && pyh_watched_snap(p, w->spin.snapper, w->spin.snaps, ns))
+	if (ns && pyh_watched_snap(p, &w->spin, ns))
 		for (int i = 0; i < n; i++)
-			look[i].sn = NULL;	/* out of memory: nothing read this scan */
+			look[i].sn = NULL;	/* nothing read this scan (stalled: nor ever) */
 	w->stats.samples += (uint64_t)ns;
 }
 
@@ -257,6 +260,7 @@ static void pyh_on_spin(struct pyh_watcher *w, struct pyh_watched *p)
 
 	if (pyh_proc_tasks(p->pid, p->det.tids, PYH_MAX_THREADS, &n) && n <= 0)
 		return;
+	pyh_wthreads_prune(p->det.threads, p->det.tids, n, s->now_ns);
 	todo = n < PYH_WATCH_SPIN_PER_SCAN ? n : PYH_WATCH_SPIN_PER_SCAN;
 	for (k = 0; k < todo && nran < PYH_WATCH_SPIN_SNAPS && nl < PYH_WATCH_SPIN_SNAPS; k++) {
 		struct pyh_spin_look *l = &look[nl];
@@ -267,9 +271,8 @@ static void pyh_on_spin(struct pyh_watcher *w, struct pyh_watched *p)
 		l->run = 0;
 		if (!l->t || pyh_proc_run_ns(p->pid, l->tid, &l->run))
 			continue;
-		/* any non-NULL marks "take its snapshot" until pyh_spin_snap sets it */
-		l->sn = pyh_detect_spin_ran(l->t, l->run, l->c, s->now_ns) ? w->spin.snaps : NULL;
-		nran += l->sn != NULL;
+		l->ran = pyh_detect_spin_ran(l->t, l->run, l->c, s->now_ns);
+		nran += l->ran;
 		nl++;
 	}
 	if (n)

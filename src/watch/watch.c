@@ -10,9 +10,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget/budget.h"
 #include "log/log.h"
+#include "proc/guard.h"
 #include "proc/procfs.h"
 #include "python/target.h"
+#include "watch/exec.h"
+#include "watch/notify.h"
 
 #define PYH_WATCH_TICK_MS 200
 #define PYH_WATCH_TRACK_MS 20		/* --all: the tracker's retries and events, this often */
@@ -70,6 +74,7 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 	int rc;
 
 	if (w->procs.n >= PYH_WATCH_MAX_PROCS) {
+		w->stats.capacity[PYH_MC_PROCS]++;	/* the tracker tries it again when one goes */
 		snprintf(err, errsz, "already watching %d processes", PYH_WATCH_MAX_PROCS);
 		return -E2BIG;
 	}
@@ -78,15 +83,18 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 		return rc;
 	rc = pyh_proctrack_follow(w->bpf.pt, pid);
 	if (rc) {
+		w->stats.capacity[PYH_MC_MAP_UPDATE]++;
+		if (rc == -E2BIG || rc == -ENOMEM)
+			rc = -E2BIG;	/* the map is full: a capacity refusal, retried */
 		snprintf(err, errsz, "adding process %d to the BPF map failed: %s", pid, strerror(-rc));
 		pyh_watched_free(p);
 		return rc;
 	}
 	/* Lock holders and GIL waits: uprobes on exported functions of this
 	 * interpreter; with --all once per binary, for every process. */
-	bin = w->o->all ? pyh_probes_binary(w->bpf.pb, p->rd.t.bin.host_path) : NULL;
+	bin = w->o->all ? pyh_probes_binary(w->bpf.pb, &p->rd.t) : NULL;
 	if (!bin)
-		pyh_probes_attach_interp(w->bpf.pb, pid, p->rd.t.bin.host_path, &p->probes);
+		pyh_probes_attach_interp(w->bpf.pb, pid, &p->rd.t, &p->probes);
 	p->lock_probes = bin ? bin->lock_probes : p->probes.lock_probes;
 	/* Calls that started before watch did: from /proc, into the inflight
 	 * map (only where BPF has not seen a call of that thread yet). */
@@ -103,6 +111,7 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
  * snapshot names its threads; the prune catches later ones), its probes off. */
 static void pyh_proc_release(struct pyh_watcher *w, struct pyh_watched *p)
 {
+	w->stats.thr_refused_gone += pyh_wthreads_refused(p->det.threads);
 	pyh_proctrack_unfollow(w->bpf.pt, p->pid);
 	pyh_probes_forget_process(w->bpf.pb, (uint32_t)p->pid, w->scan.calls, w->scan.s.ncalls, w->scan.gil,
 				  w->scan.s.ngil);
@@ -172,7 +181,7 @@ static void pyh_on_proc_event(const struct pyh_proc_event *ev, void *arg)
 	struct pyh_watched *p = pyh_proc_find_any(w, pid);
 
 	if (pyh_log_verbosity() > 2)
-		fprintf(stderr, "pyhang: process %d: %s\n", (int)pid,
+		pyh_log_error("process %d: %s", (int)pid,
 			ev->kind == PYH_PROC_EXEC ? "exec" : ev->kind == PYH_PROC_EXIT ? "exit" :
 			ev->kind == PYH_PROC_FORK ? "fork" : "thread exit");
 	switch (ev->kind) {
@@ -223,12 +232,12 @@ static int pyh_trk_attach(void *arg, const struct pyh_target *t, const struct py
 	rc = pyh_proc_add(w, t->pid, t, hp, gen, err, sizeof(err));
 	if (rc) {
 		if (pyh_log_verbosity())
-			fprintf(stderr, "pyhang: not watching process %d: %s\n", (int)t->pid, err);
+			pyh_log_error("not watching process %d: %s", (int)t->pid, err);
 		return rc;
 	}
 	pyh_host_cgroup_label(hp, cg, sizeof(cg));
 	if (!w->o->json || pyh_log_verbosity())
-		fprintf(stderr, "pyhang: watching %s, %s\n", w->procs.list[w->procs.n - 1]->id.label, cg);
+		pyh_log_error("watching %s, %s", w->procs.list[w->procs.n - 1]->id.label, cg);
 	return 0;
 }
 
@@ -242,10 +251,10 @@ static void pyh_trk_detach(void *arg, pid_t pid)
 		return;
 	if (!w->o->json || pyh_log_verbosity()) {
 		if (!p->state.exited && !pyh_host_start_ticks(pid, &start) && start == p->id.start_time)
-			fprintf(stderr, "pyhang: process %d exec'd another program: no longer watched as %s\n",
-				(int)pid, p->id.label);
+			pyh_log_error("process %d exec'd another program: no longer watched as %s", (int)pid,
+				      p->id.label);
 		else
-			fprintf(stderr, "pyhang: process %d exited (%s)\n", (int)pid, p->id.label);
+			pyh_log_error("process %d exited (%s)", (int)pid, p->id.label);
 	}
 	pyh_proc_drop(w, p);
 }
@@ -260,6 +269,35 @@ static uint64_t pyh_lost(struct pyh_watcher *w, int with_map)
 	pyh_proctrack_counters(w->bpf.pt, pc);
 	return pyh_probes_counter(w->bpf.pb, PYH_WCNT_RB_FULL) + pc[PYH_PTCNT_LOST] +
 	       (with_map ? pyh_probes_counter(w->bpf.pb, PYH_WCNT_MAP_FULL) : 0);
+}
+
+/* Every refusal by a limit so far, by limit (enum pyh_metrics_cap). */
+static void pyh_watch_capacity(const struct pyh_watcher *w, uint64_t *cap)
+{
+	struct pyh_exec_stats xs;
+
+	memcpy(cap, w->stats.capacity, sizeof(w->stats.capacity));
+	for (int i = 0; i < w->procs.n; i++)
+		cap[PYH_MC_THREADS] += pyh_wthreads_refused(w->procs.list[i]->det.threads);
+	cap[PYH_MC_THREADS] += w->stats.thr_refused_gone;
+	if (w->procs.tr) {
+		struct pyh_host_stats hs;
+
+		pyh_host_tracker_stats(w->procs.tr, &hs);
+		cap[PYH_MC_TRACKER] += hs.refused_table;
+		cap[PYH_MC_STALLED] += hs.stalled;
+	}
+	cap[PYH_MC_STALLED] += pyh_watched_stalled_total();
+	pyh_exec_stats(&xs);
+	cap[PYH_MC_EXEC] += xs.limited + xs.busy;
+}
+
+static double pyh_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* The metrics snapshot after a scan (from that scan's snapshot of the maps). */
@@ -294,6 +332,17 @@ static void pyh_publish(struct pyh_watcher *w)
 	s->lost_ringbuf = pyh_lost(w, 0);
 	s->lost_map = pyh_probes_counter(w->bpf.pb, PYH_WCNT_MAP_FULL);
 	s->rescans = w->stats.rescans;
+	s->last_scan = pyh_wall();
+	pyh_watch_capacity(w, s->capacity);
+	s->stalled_now = pyh_guard_stalled_now();
+	{
+		struct pyh_budget code, src;
+
+		pyh_budget_snapshot(pyh_budget_code(), &code);
+		pyh_budget_snapshot(pyh_budget_source(), &src);
+		s->budget_evictions = code.evictions + src.evictions;
+		s->budget_refusals = code.refusals + src.refusals;
+	}
 	pyh_metrics_publish(w->metrics.srv, s);
 }
 
@@ -315,7 +364,8 @@ static void pyh_rescan(struct pyh_watcher *w)
 static void pyh_summary(struct pyh_watcher *w)
 {
 	int sig = w->o->stop ? (int)*w->o->stop : 0;
-	uint64_t hangs = 0;
+	uint64_t hangs = 0, cap[PYH_MC_COUNT];
+	char limits[256] = "";
 
 	if (pyh_log_verbosity()) {
 		uint64_t pc[PYH_PTCNT_MAX];
@@ -332,12 +382,18 @@ static void pyh_summary(struct pyh_watcher *w)
 	for (int k = 0; k < PYH_MK_COUNT; k++)
 		if (k != PYH_MK_RETURNED)
 			hangs += w->stats.events[k];
+	pyh_watch_capacity(w, cap);
+	for (int c = 0; c < PYH_MC_COUNT; c++)
+		if (cap[c])
+			snprintf(limits + strlen(limits), sizeof(limits) - strlen(limits), "%s%s %llu",
+				 limits[0] ? ", " : "; refused by limits: ", pyh_metrics_cap_name(c),
+				 (unsigned long long)cap[c]);
 	fprintf(stderr,
 		"pyhang: watch stopped%s: %llu processes watched (%d at the end), %llu hang events, "
-		"%llu stacks read, %llu records lost\n",
+		"%llu stacks read, %llu records lost%s\n",
 		sig == SIGTERM ? " (SIGTERM)" : sig == SIGINT ? " (SIGINT)" : "",
 		(unsigned long long)w->stats.watched_total, w->procs.n, (unsigned long long)hangs,
-		(unsigned long long)w->stats.samples, (unsigned long long)pyh_lost(w, 1));
+		(unsigned long long)w->stats.samples, (unsigned long long)pyh_lost(w, 1), limits);
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -357,12 +413,7 @@ static int pyh_watch_setup(struct pyh_watcher *w, char *err, size_t errsz)
 	w->scan.gil = calloc(PYH_WATCH_MAX_TIDS, sizeof(*w->scan.gil));
 	w->scan.s.calls = w->scan.calls;
 	w->scan.s.gil = w->scan.gil;
-	w->spin.snapper = pyh_snapper_new();
-	w->spin.snaps = calloc(PYH_WATCH_SPIN_SNAPS, sizeof(*w->spin.snaps));
-	w->spin.raw = calloc((size_t)PYH_WATCH_SPIN_SNAPS * PYH_WATCH_STACK_FRAMES, sizeof(*w->spin.raw));
-	w->spin.addrs = calloc((size_t)PYH_WATCH_SPIN_SNAPS * PYH_WATCH_STACK_FRAMES, sizeof(*w->spin.addrs));
-	if (!w->scan.calls || !w->scan.gil || !w->spin.snapper || !w->spin.snaps || !w->spin.raw ||
-	    !w->spin.addrs) {
+	if (!w->scan.calls || !w->scan.gil || pyh_spin_bufs_init(&w->spin)) {
 		snprintf(err, errsz, "out of memory");
 		return -ENOMEM;
 	}
@@ -429,6 +480,8 @@ static int pyh_watch_loop(struct pyh_watcher *w, char *err, size_t errsz)
 	const struct pyh_watch_opts *o = w->o;
 	uint64_t t0 = pyh_now_ns(), next_tick = t0, last_prune = t0;
 
+	pyh_notify_init();
+	pyh_notify_ready();
 	while (!pyh_stopped(w)) {
 		uint64_t now = pyh_now_ns();
 		int ms, rc;
@@ -458,6 +511,7 @@ static int pyh_watch_loop(struct pyh_watcher *w, char *err, size_t errsz)
 				last_prune = now;
 			}
 			pyh_watch_reap();
+			pyh_notify_alive(now / 1000000ull);	/* the heartbeat: a scan ended */
 			next_tick = now + PYH_WATCH_TICK_MS * 1000000ull;
 			continue;
 		}
@@ -470,6 +524,7 @@ static int pyh_watch_loop(struct pyh_watcher *w, char *err, size_t errsz)
 			return rc;
 		}
 	}
+	pyh_notify_stopping();
 	pyh_probes_poll(w->bpf.pb, 0);
 	return 0;
 }
@@ -503,10 +558,7 @@ int pyh_watch_run(const struct pyh_watch_opts *o, char *err, size_t errsz)
 	pyh_proctrack_free(w->bpf.pt);
 	free(w->scan.calls);
 	free(w->scan.gil);
-	pyh_snapper_free(w->spin.snapper);
-	free(w->spin.snaps);
-	free(w->spin.raw);
-	free(w->spin.addrs);
+	pyh_spin_bufs_free(&w->spin);
 	free(w->metrics.snap);
 	free(w);
 	pyh_watch_reap();

@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "kernel/syscalls.h"
+#include "log/log.h"
+#include "proc/guard.h"
 #include "kernel/task.h"
 #include "output/source.h"
 #include "proc/procfs.h"
@@ -28,6 +30,7 @@ int pyh_watched_open(pid_t pid, const struct pyh_target *t, const struct pyh_hos
 		return -ENOMEM;
 	}
 	p->pid = pid;
+	p->refs = 1;
 	p->id.gen = gen;
 	if (t)
 		p->rd.t = *t;
@@ -63,16 +66,141 @@ fail:
 	return rc;
 }
 
-void pyh_watched_free(struct pyh_watched *p)
+/* What p owns, freed by whoever lets go of p last: the engine, or a read
+ * abandoned past its deadline when it ends at last. */
+static void pyh_watched_destroy(struct pyh_watched *p)
 {
-	if (!p)
-		return;
 	pyh_codecache_free(p->rd.cache);
 	pyh_source_free(p->rd.src);
 	free(p->py.list);
 	pyh_wthreads_free(p->det.threads);
 	free(p->det.tids);
 	free(p);
+}
+
+void pyh_watched_free(struct pyh_watched *p)
+{
+	if (p && __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		pyh_watched_destroy(p);
+}
+
+/* ---- reads of the target, with a deadline -------------------------------- */
+
+/* A read of p's memory, run as a job (proc/guard.h). The job touches p->rd
+ * and p->py only, and writes what it read there or into the job; the engine
+ * reads them only after the job returned in time. A job past its deadline
+ * keeps a reference to p: p->state.stalled is set, nothing reads p again,
+ * and the job frees p if the engine let go of it first. */
+enum pyh_wjob_kind {
+	PYH_WJOB_THREADS,	/* the thread list into p->py */
+	PYH_WJOB_NAMED,		/* walk from frame, name the frames */
+	PYH_WJOB_SNAP,		/* true stacks of bufs.snaps[0..nsnap) (the buffers are the job's if it stalls) */
+	PYH_WJOB_NAME,		/* name raw[0..n) (its own copies) */
+};
+
+struct pyh_wjob {
+	struct pyh_watched *p;
+	enum pyh_wjob_kind kind;
+	uint64_t frame;			/* RAW, NAMED: the innermost frame */
+	int n;				/* frames read */
+	enum pyh_walk_status status;
+	struct pyh_frame *frames;	/* NAMED, NAME: n named frames (the job's until taken) */
+	struct pyh_spin_bufs bufs;	/* SNAP */
+	int nsnap;
+	struct pyh_raw_frame *raw;	/* NAME: n frames and their addresses */
+	uint64_t *addrs;
+};
+
+static int pyh_wjob_run(void *arg)
+{
+	struct pyh_wjob *j = arg;
+	struct pyh_watched *p = j->p;
+
+	switch (j->kind) {
+	case PYH_WJOB_THREADS:
+		p->py.n = 0;
+		p->py.gil_tstate = 0;
+		if (pyh_threads_read(&p->rd.t, p->py.list, PYH_MAX_THREADS, &p->py.n, &p->py.gil_tstate))
+			p->py.n = 0;
+		return 0;
+	case PYH_WJOB_SNAP:
+		return pyh_snap_take(j->bufs.snapper, &p->rd.t, p->rd.cache, j->bufs.snaps, j->nsnap,
+				     PYH_WATCH_STACK_FRAMES, PYH_SNAP_DEADLINE_MS);
+	case PYH_WJOB_NAME:
+		j->frames = calloc((size_t)(j->n > 0 ? j->n : 1), sizeof(*j->frames));
+		if (!j->frames)
+			return -ENOMEM;
+		for (int i = 0; i < j->n; i++)
+			pyh_frame_name(p->rd.cache, &j->raw[i], j->addrs[i], 1, &j->frames[i]);
+		return 0;
+	case PYH_WJOB_NAMED:
+		j->n = pyh_frames_walk(&p->rd.t, j->frame, p->rd.raw, p->rd.raw_addrs, PYH_WATCH_STACK_FRAMES,
+				       &j->status);
+		j->frames = calloc((size_t)(j->n > 0 ? j->n : 1), sizeof(*j->frames));
+		if (!j->frames) {
+			j->n = 0;
+			return -ENOMEM;
+		}
+		for (int i = 0; i < j->n; i++)
+			pyh_frame_name(p->rd.cache, &p->rd.raw[i], p->rd.raw_addrs[i], 1, &j->frames[i]);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void pyh_wjob_free(void *arg)
+{
+	struct pyh_wjob *j = arg;
+
+	for (int i = 0; j->frames && i < j->n; i++)
+		pyh_frame_release(&j->frames[i]);
+	free(j->frames);
+	if (j->kind == PYH_WJOB_SNAP)
+		pyh_spin_bufs_free(&j->bufs);
+	free(j->raw);
+	free(j->addrs);
+	pyh_watched_free(j->p);	/* the job's reference */
+	free(j);
+}
+
+static uint64_t pyh_watched_stalls;
+
+uint64_t pyh_watched_stalled_total(void)
+{
+	return pyh_watched_stalls;
+}
+
+/* Run j on p within PYH_WATCH_READ_DEADLINE_MS. Returns 0 (j filled),
+ * -ETIMEDOUT (p is stalled from now on; j is the job's), or -errno (not run). */
+static int pyh_watched_guarded(struct pyh_watched *p, struct pyh_wjob *j)
+{
+	struct pyh_wjob *copy;
+	int rc, result = 0;
+
+	if (p->state.stalled)
+		return -ETIMEDOUT;
+	copy = malloc(sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	*copy = *j;
+	copy->p = p;
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	rc = pyh_guard_run(pyh_wjob_run, copy, pyh_wjob_free, PYH_WATCH_READ_DEADLINE_MS, &result);
+	if (rc == -ETIMEDOUT) {
+		p->state.stalled = 1;
+		pyh_watched_stalls++;
+		pyh_log_error("process %d (%s): reading its memory did not finish in time: no longer read "
+			      "(still listed; its hangs are not reported)", (int)p->pid, p->id.label);
+		return rc;
+	}
+	__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);	/* the engine holds one still */
+	if (rc) {
+		free(copy);
+		return rc;
+	}
+	*j = *copy;
+	free(copy);
+	return result;
 }
 
 void pyh_watched_new_scan(struct pyh_watched *p)
@@ -84,19 +212,19 @@ void pyh_watched_new_scan(struct pyh_watched *p)
 
 static void pyh_watched_read_py(struct pyh_watched *p)
 {
-	if (p->py.fresh)
+	struct pyh_wjob j = { .kind = PYH_WJOB_THREADS };
+
+	if (p->py.fresh || p->state.stalled)
 		return;
-	p->py.n = 0;
-	p->py.gil_tstate = 0;
-	if (pyh_threads_read(&p->rd.t, p->py.list, PYH_MAX_THREADS, &p->py.n, &p->py.gil_tstate))
-		p->py.n = 0;
 	p->py.fresh = 1;
+	if (pyh_watched_guarded(p, &j))
+		p->py.n = 0;	/* not read: no Python thread this scan */
 }
 
 const struct pyh_pythread *pyh_watched_pythread(struct pyh_watched *p, pid_t tid)
 {
 	pyh_watched_read_py(p);
-	for (int i = 0; i < p->py.n; i++)
+	for (int i = 0; !p->state.stalled && i < p->py.n; i++)
 		if (p->py.list[i].tid == tid)
 			return &p->py.list[i];
 	return NULL;
@@ -105,38 +233,86 @@ const struct pyh_pythread *pyh_watched_pythread(struct pyh_watched *p, pid_t tid
 pid_t pyh_watched_gil_holder(struct pyh_watched *p)
 {
 	pyh_watched_read_py(p);
-	for (int i = 0; p->py.gil_tstate && i < p->py.n; i++)
+	for (int i = 0; !p->state.stalled && p->py.gil_tstate && i < p->py.n; i++)
 		if (p->py.list[i].tstate == p->py.gil_tstate)
 			return p->py.list[i].tid;
 	return 0;
 }
 
-int pyh_watched_snap(struct pyh_watched *p, struct pyh_snapper *snapper, struct pyh_snap *sn, int n)
+int pyh_spin_bufs_init(struct pyh_spin_bufs *b)
 {
-	return pyh_snap_take(snapper, &p->rd.t, p->rd.cache, sn, n, PYH_WATCH_STACK_FRAMES, PYH_SNAP_DEADLINE_MS);
+	b->snapper = pyh_snapper_new();
+	b->snaps = calloc(PYH_WATCH_SPIN_SNAPS, sizeof(*b->snaps));
+	b->raw = calloc((size_t)PYH_WATCH_SPIN_SNAPS * PYH_WATCH_STACK_FRAMES, sizeof(*b->raw));
+	b->addrs = calloc((size_t)PYH_WATCH_SPIN_SNAPS * PYH_WATCH_STACK_FRAMES, sizeof(*b->addrs));
+	if (b->snapper && b->snaps && b->raw && b->addrs)
+		return 0;
+	pyh_spin_bufs_free(b);
+	return -ENOMEM;
+}
+
+void pyh_spin_bufs_free(struct pyh_spin_bufs *b)
+{
+	pyh_snapper_free(b->snapper);
+	free(b->snaps);
+	free(b->raw);
+	free(b->addrs);
+	memset(b, 0, sizeof(*b));
+}
+
+int pyh_watched_snap(struct pyh_watched *p, struct pyh_spin_bufs *b, int n)
+{
+	struct pyh_wjob j = { .kind = PYH_WJOB_SNAP, .bufs = *b, .nsnap = n };
+	int rc = pyh_watched_guarded(p, &j);
+
+	if (rc == -ETIMEDOUT)
+		memset(b, 0, sizeof(*b));	/* the job's now: new ones at the next need */
+	return rc;
 }
 
 void pyh_watched_name_stack(struct pyh_watched *p, struct pyh_wthread *th, const struct pyh_raw_frame *raw,
 			    const uint64_t *addrs, int n)
 {
-	th->frames = calloc((size_t)(n > 0 ? n : 1), sizeof(*th->frames));
-	if (!th->frames)
+	struct pyh_wjob j = { .kind = PYH_WJOB_NAME, .n = n > 0 ? n : 0 };
+	int rc;
+
+	j.raw = malloc(sizeof(*j.raw) * (size_t)(j.n ? j.n : 1));
+	j.addrs = calloc((size_t)(j.n ? j.n : 1), sizeof(*j.addrs));
+	if (!j.raw || !j.addrs) {
+		free(j.raw);
+		free(j.addrs);
 		return;
-	for (int i = 0; i < n; i++)
-		pyh_frame_name(p->rd.cache, &raw[i], addrs ? addrs[i] : 0, 1, &th->frames[i]);
-	th->nframes = n > 0 ? n : 0;
+	}
+	memcpy(j.raw, raw, sizeof(*j.raw) * (size_t)j.n);
+	if (addrs)
+		memcpy(j.addrs, addrs, sizeof(*j.addrs) * (size_t)j.n);
+	rc = pyh_watched_guarded(p, &j);
+	if (rc == -ETIMEDOUT)
+		return;		/* stalled: the copies are the job's */
+	free(j.raw);
+	free(j.addrs);
+	if (rc)
+		return;		/* out of memory, or too many reads stalled */
+	th->frames = j.frames;
+	th->nframes = j.frames ? j.n : 0;
 }
 
 int pyh_watched_fill_stack(struct pyh_watched *p, struct pyh_wthread *th)
 {
 	const struct pyh_pythread *py = pyh_watched_pythread(p, th->tid);
-	enum pyh_walk_status status;
-	int n;
+	struct pyh_wjob j = { .kind = PYH_WJOB_NAMED };
+	int rc;
 
 	if (!py)
 		return 0;
-	n = pyh_frames_walk(&p->rd.t, py->frame, p->rd.raw, p->rd.raw_addrs, PYH_WATCH_STACK_FRAMES, &status);
-	pyh_watched_name_stack(p, th, p->rd.raw, p->rd.raw_addrs, n);
+	j.frame = py->frame;
+	rc = pyh_watched_guarded(p, &j);
+	if (rc == -ETIMEDOUT)
+		return 0;	/* said once; not judged as Python */
+	if (rc)
+		return 1;	/* out of memory: a Python thread, no frames */
+	th->frames = j.frames;
+	th->nframes = j.n > 0 ? j.n : 0;
 	return 1;
 }
 

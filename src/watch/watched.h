@@ -17,12 +17,19 @@
 #include "watch/probes.h"
 
 #define PYH_WATCH_STACK_FRAMES 256	/* frames kept per thread in an event */
+/* A read of a watched process's memory (its thread list, a stack, the code
+ * objects it names) runs as a job with this deadline (proc/guard.h: a job
+ * that is slow but busy gets more periods): a process whose memory does not
+ * answer (a page on a hung FUSE file, a userfaultfd nobody serves) is
+ * reported once and not read again, and the other processes go on. */
+#define PYH_WATCH_READ_DEADLINE_MS 1000
 
 struct pyh_codecache;
 struct pyh_source;
 
 struct pyh_watched {
 	pid_t pid;
+	int refs;			/* the engine's, and a read abandoned past its deadline */
 	struct {			/* which process and program this is */
 		uint64_t start_time;	/* /proc/PID/stat starttime */
 		uint32_t gen;		/* exec generation when attached */
@@ -57,6 +64,7 @@ struct pyh_watched {
 	struct {
 		int stale;		/* exec'd: to be dropped, never read again */
 		int exited;		/* its exit event came */
+		int stalled;		/* a read missed its deadline: never read again */
 	} state;
 	struct pyh_probe_set probes;	/* --pid: its own uprobes (--all: per binary) */
 	int lock_probes;		/* lock holders are tracked */
@@ -68,7 +76,11 @@ struct pyh_watched {
  * (nothing kept). Attaches nothing. */
 int pyh_watched_open(pid_t pid, const struct pyh_target *t, const struct pyh_host_proc *hp, uint32_t gen,
 		     struct pyh_watched **out, char *err, size_t errsz);
-void pyh_watched_free(struct pyh_watched *p); /* NULL-safe; the probes must be detached */
+/* NULL-safe; the probes must be detached. When a read of p is still blocked
+ * past its deadline, that read frees p when it ends. */
+void pyh_watched_free(struct pyh_watched *p);
+/* Processes whose reads missed their deadline, since the start. */
+uint64_t pyh_watched_stalled_total(void);
 
 /* A new scan: the Python threads are read again when asked, the hung counts restart. */
 void pyh_watched_new_scan(struct pyh_watched *p);
@@ -78,22 +90,34 @@ void pyh_watched_new_scan(struct pyh_watched *p);
 const struct pyh_pythread *pyh_watched_pythread(struct pyh_watched *p, pid_t tid);
 pid_t pyh_watched_gil_holder(struct pyh_watched *p);
 
-/* True stacks of the Python threads sn[0..n) of p (tid and tstate set,
- * frames and addrs with room for PYH_WATCH_STACK_FRAMES each), by
+/* What the spinning check reads true stacks with (one set per watcher):
+ * the snapper and room for PYH_WATCH_SPIN_SNAPS threads' stacks. */
+#define PYH_WATCH_SPIN_SNAPS 32
+struct pyh_spin_bufs {
+	struct pyh_snapper *snapper;
+	struct pyh_snap *snaps;		/* PYH_WATCH_SPIN_SNAPS */
+	struct pyh_raw_frame *raw;	/* PYH_WATCH_SPIN_SNAPS x PYH_WATCH_STACK_FRAMES */
+	uint64_t *addrs;		/* as raw */
+};
+int pyh_spin_bufs_init(struct pyh_spin_bufs *b);	/* 0 or -ENOMEM (nothing kept) */
+void pyh_spin_bufs_free(struct pyh_spin_bufs *b);	/* zeroes *b */
+
+/* True stacks of the Python threads b->snaps[0..n) of p (tid and tstate
+ * set, frames and addrs pointing into b->raw and b->addrs), by
  * snapshot/snapshot.h: a thread on a CPU is read in the kernel at an
  * interrupt, one asleep from memory while it does not move; each gets how,
- * or an error and a partial stack. Returns 0 or -ENOMEM. */
-struct pyh_snapper;
-struct pyh_snap;
-int pyh_watched_snap(struct pyh_watched *p, struct pyh_snapper *snapper, struct pyh_snap *sn, int n);
+ * or an error and a partial stack. A read past its deadline keeps *b (p is
+ * stalled; *b is zeroed, to be set up again). Returns 0, -ETIMEDOUT, or
+ * -errno. */
+int pyh_watched_snap(struct pyh_watched *p, struct pyh_spin_bufs *b, int n);
 
 /* th->frames from th->tid's Python stack, named. Returns 1 when it is a
  * Python thread (frames may still be 0 when memory ran out), else 0. The
  * stack is read from memory: for a thread that is blocked (it does not move). */
 int pyh_watched_fill_stack(struct pyh_watched *p, struct pyh_wthread *th);
 
-/* th->frames named from raw[0..n) (addrs: each frame's address, 0 unknown),
- * a stack read already. */
+/* th->frames named from raw[0..n) (addrs: each frame's address, 0 unknown;
+ * NULL: all unknown), a stack read already, within the read deadline. */
 void pyh_watched_name_stack(struct pyh_watched *p, struct pyh_wthread *th, const struct pyh_raw_frame *raw,
 			    const uint64_t *addrs, int n);
 

@@ -16,10 +16,6 @@
 #include "watch/watch.h"
 #include "watch/watched.h"
 
-/* Threads that stayed on a CPU, read in one batch per process per scan (the
- * rest wait for the next scan, where the round robin resumes). */
-#define PYH_WATCH_SPIN_SNAPS 32
-
 struct pyh_watcher {
 	const struct pyh_watch_opts *o;
 	struct {			/* the kernel side */
@@ -36,12 +32,7 @@ struct pyh_watcher {
 		struct pyh_wcall *calls;	/* PYH_WATCH_MAX_TIDS */
 		struct pyh_wgil *gil;		/* PYH_WATCH_MAX_TIDS */
 	} scan;
-	struct {			/* the spinning check: true stacks of threads on a CPU */
-		struct pyh_snapper *snapper;	/* snapshot/snapshot.h, set up on first need */
-		struct pyh_snap *snaps;		/* PYH_WATCH_SPIN_SNAPS */
-		struct pyh_raw_frame *raw;	/* PYH_WATCH_SPIN_SNAPS x PYH_WATCH_STACK_FRAMES */
-		uint64_t *addrs;		/* as raw */
-	} spin;
+	struct pyh_spin_bufs spin;	/* the spinning check's true stacks; set up on first need */
 	struct {			/* --metrics */
 		struct pyh_metrics *srv;
 		struct pyh_metrics_snapshot *snap;
@@ -51,6 +42,8 @@ struct pyh_watcher {
 		uint64_t samples;		/* Python stacks read */
 		uint64_t rescans;
 		uint64_t watched_total;		/* processes ever attached */
+		uint64_t capacity[PYH_MC_COUNT]; /* refusals by a limit (metrics, the summary) */
+		uint64_t thr_refused_gone;	/* thread-table refusals of processes no longer watched */
 	} stats;
 	struct {			/* how it ends */
 		int stop;

@@ -215,7 +215,11 @@ def extra_once_exec(pyhang, py):
                                   '; echo "$PYHANG_JSON" >> ' + out],
                                  stdout=subprocess.PIPE, universal_newlines=True)
         watch.communicate(timeout=20)
-        time.sleep(0.5)
+        for _ in range(100):  # the run is not waited for: give it time on a busy machine
+            if os.path.exists(out) and os.path.getsize(out) > 0:
+                break
+            time.sleep(0.1)
+        time.sleep(0.2)
         with open(out) as f:
             first, js = f.readline().split(), json.loads(f.readline())
         ok = watch.returncode == 3 and first == ["blocked", str(proc.pid), str(proc.pid)] and \

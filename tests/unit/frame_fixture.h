@@ -11,16 +11,12 @@
 static inline struct pyh_frame pyh_test_frame(const char *fn, const char *qual, const char *file,
 					      int line)
 {
-	struct pyh_code_info *ci = calloc(1, sizeof(*ci));
+	struct pyh_code_info *ci = pyh_code_info_make(fn, qual, file, line);
 	struct pyh_frame f;
 
 	memset(&f, 0, sizeof(f));
 	if (!ci)
 		abort();
-	ci->refs = 1;
-	snprintf(ci->name, sizeof(ci->name), "%s", fn);
-	snprintf(ci->qualname, sizeof(ci->qualname), "%s", qual);
-	snprintf(ci->file, sizeof(ci->file), "%s", file);
 	f.ci = ci;
 	f.code = (uint64_t)(uintptr_t)ci;
 	f.line = line;

@@ -103,7 +103,9 @@ static void test_escapes(void **state)
 	check_string("plain", "\"plain\"", "\"plain\"");
 	check_string("q\"b\\s/", "\"q\\\"b\\\\s/\"", "\"q\\\"b\\\\s/\"");
 	check_string("\n\t\r\b\f", "\"\\n\\t\\r\\b\\f\"", "\"\\n\\t\\r\\b\\f\"");
-	check_string("\x01\x1f\x7f", "\"\\u0001\\u001f\x7f\"", "\"\\u0001\\u001f\\u007f\"");
+	check_string("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"", "\"\\u0001\\u001f\\u007f\"");
+	/* C1 controls (U+0080-U+009F) escaped too: never raw to a terminal via jq */
+	check_string("\xc2\x9b" "2J", "\"\\u009b2J\"", "\"\\u009b2J\"");
 	check_string("", "\"\"", "\"\"");
 	/* NULL pointer -> null */
 	check_string(NULL, "null", "null");

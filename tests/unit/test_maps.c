@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -191,7 +192,7 @@ static void check_bias(pid_t pid, const struct pyh_pybinary *b)
 	unsigned char in_file[32], in_proc[32];
 	uint64_t v, sz;
 
-	assert_int_equal(pyh_elf_open(b->host_path, &e), 0);
+	assert_int_equal(pyh_elf_open_fd(pyh_pybinary_open(pid, b), &e), 0);
 	assert_int_equal(pyh_elf_symbol(e, "Py_GetVersion", &v, &sz), 0);
 	assert_int_equal(pyh_elf_read_vaddr(e, v, in_file, sizeof(in_file)), 0);
 	assert_int_equal(pyh_mem_read(pid, b->load_bias + v, in_proc, sizeof(in_proc)), 0);
@@ -232,9 +233,17 @@ static void test_find_python_pyenv(void **state)
 		}
 		assert_int_equal(pyh_maps_find_python(pid, &b), 0);
 		assert_string_equal(b.path, want_lib);
-		snprintf(prefix, sizeof(prefix), "/proc/%d/root/", (int)pid);
+		/* As root, the mapped file itself; the mapping's device and inode. */
+		snprintf(prefix, sizeof(prefix), "/proc/%d/map_files/", (int)pid);
 		assert_memory_equal(b.host_path, prefix, strlen(prefix));
-		assert_string_equal(b.host_path + strlen(prefix) - 1, want_lib);
+		{
+			struct stat st;
+
+			assert_int_equal(stat(want_lib, &st), 0);
+			assert_int_equal(b.inode, st.st_ino);
+			assert_int_equal(b.dev_major, major(st.st_dev));
+			assert_int_equal(b.dev_minor, minor(st.st_dev));
+		}
 		assert_int_equal(b.is_lib, 1);
 		assert_int_equal(b.major, maj);
 		assert_int_equal(b.minor, min);

@@ -301,6 +301,7 @@ static void test_errors_leave_nothing(void **state)
 	snprintf(path, sizeof(path), "%s/big.folded", dir);
 	put(path, "previous profile\n");
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small.rlim_max = old.rlim_max;	/* so that the old limit can come back */
 	signal(SIGXFSZ, SIG_IGN);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
 	int r = pyh_profile_write_path(p, NULL, PYH_FMT_FOLDED, path, err, sizeof(err));
@@ -321,6 +322,91 @@ static void test_errors_leave_nothing(void **state)
 	pyh_profile_free(p);
 }
 
+/* A symlink to a FIFO (or to a device) is replaced, never opened: nothing
+ * blocks, the FIFO is untouched; a FIFO named directly with no reader is an
+ * error after a bounded wait, not a hang. */
+static void test_planted_fifo(void **state)
+{
+	(void)state;
+	struct pyh_profile *p = sample_profile(3);
+	char path[128], fifo[128], err[256];
+	struct stat st;
+
+	snprintf(fifo, sizeof(fifo), "%s/planted.fifo", dir);
+	snprintf(path, sizeof(path), "%s/out.svg", dir);
+	assert_int_equal(mkfifo(fifo, 0666), 0);
+	assert_int_equal(symlink(fifo, path), 0);
+	assert_int_equal(pyh_profile_write_path(p, NULL, PYH_FMT_SVG, path, err, sizeof(err)), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(lstat(fifo, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	unlink(path);
+	/* Directly, nobody reading: refused (EPIPE), the FIFO left as it was. */
+	assert_int_equal(pyh_profile_write_path(p, NULL, PYH_FMT_SVG, fifo, err, sizeof(err)), -EPIPE);
+	assert_non_null(strstr(err, fifo));
+	unlink(fifo);
+	/* A symlink to /dev/null is replaced too. */
+	assert_int_equal(symlink("/dev/null", path), 0);
+	assert_int_equal(pyh_profile_write_path(p, NULL, PYH_FMT_FOLDED, path, err, sizeof(err)), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode) && st.st_size > 0);
+	unlink(path);
+	assert_int_equal(count_entries(), 0);
+	pyh_profile_free(p);
+}
+
+/* The mode of a file replaced never carries setuid, setgid or sticky bits. */
+static void test_no_setuid(void **state)
+{
+	(void)state;
+	struct pyh_profile *p = sample_profile(3);
+	char path[128], err[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/suid.folded", dir);
+	put(path, "old\n");
+	assert_int_equal(chmod(path, 06755 | S_ISVTX), 0);
+	assert_int_equal(pyh_profile_write_path(p, NULL, PYH_FMT_FOLDED, path, err, sizeof(err)), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	unlink(path);
+	pyh_profile_free(p);
+}
+
+/* Default names: created exclusively; anything planted there is refused
+ * (EEXIST), never written into nor replaced. */
+static void test_write_new_exclusive(void **state)
+{
+	(void)state;
+	struct pyh_profile *p = sample_profile(3);
+	char path[128], other[128], err[256];
+	size_t len;
+	char *got;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/pyhang-42.svg", dir);
+	snprintf(other, sizeof(other), "%s/victim", dir);
+	assert_int_equal(pyh_profile_write_new(p, NULL, PYH_FMT_SVG, path, err, sizeof(err)), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(pyh_profile_write_new(p, NULL, PYH_FMT_SVG, path, err, sizeof(err)), -EEXIST);
+	unlink(path);
+	put(other, "victim\n");
+	assert_int_equal(symlink(other, path), 0);
+	assert_int_equal(pyh_profile_write_new(p, NULL, PYH_FMT_SVG, path, err, sizeof(err)), -EEXIST);
+	got = slurp(other, &len);
+	assert_string_equal(got, "victim\n");
+	free(got);
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0666), 0);
+	assert_int_equal(pyh_profile_write_new(p, NULL, PYH_FMT_SVG, path, err, sizeof(err)), -EEXIST);
+	unlink(path);
+	unlink(other);
+	assert_int_equal(count_entries(), 0);
+	pyh_profile_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +416,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_devices_written_directly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_written_directly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_leave_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_planted_fifo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_setuid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_new_exclusive, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

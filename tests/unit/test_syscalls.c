@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel/sockets.h"
 #include "kernel/syscalls.h"
 #include "kernel/task.h"
 
@@ -362,6 +363,53 @@ static void test_not_in_syscall_and_truncation(void **state)
 	assert_string_equal(d, "sleep ?");
 }
 
+/* Many socket descriptors described with one cache: each /proc/net table is
+ * scanned once, not once per descriptor. */
+static void test_socket_cache(void **state)
+{
+	enum { N = 24 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int lfd, cfd[N], afd[N];
+	struct pyh_sockets *socks;
+	struct pyh_task_info ti;
+	unsigned long before;
+	char out[512];
+
+	(void)state;
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, N), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	for (int i = 0; i < N; i++) {
+		cfd[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(connect(cfd[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		afd[i] = accept(lfd, NULL, NULL);
+		assert_true(afd[i] >= 0);
+	}
+	memset(&ti, 0, sizeof(ti));
+	ti.tid = getpid();
+	ti.in_syscall = 1;
+	ti.syscall_nr = SYS_read;
+	socks = pyh_sockets_new(getpid());
+	assert_non_null(socks);
+	before = pyh_sockets_scans();
+	for (int i = 0; i < N; i++) {
+		ti.args[0] = (uint64_t)cfd[i];
+		assert_int_equal(pyh_syscall_detail_cached(getpid(), &ti, socks, out, sizeof(out)), 0);
+		assert_non_null(strstr(out, "TCP 127.0.0.1:"));
+		assert_non_null(strstr(out, "(ESTABLISHED)"));
+	}
+	assert_true(pyh_sockets_scans() - before <= 5);	/* tcp tcp6 udp udp6 unix */
+	pyh_sockets_free(socks);
+	for (int i = 0; i < N; i++) {
+		close(cfd[i]);
+		close(afd[i]);
+	}
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_wait4),
 		cmocka_unit_test(test_unix_socket),
 		cmocka_unit_test(test_not_in_syscall_and_truncation),
+		cmocka_unit_test(test_socket_cache),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,129 @@
+/* The code cache (python/code.h) under a tiny budget, on a live Python: 300
+ * frames of distinct functions that share one line table, named again and
+ * again with revalidation while entries and the line table are evicted.
+ * Every name and line must stay right (and ASan/UBSan see every free). */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "budget/budget.h"
+#include "python/code.h"
+#include "python/frames.h"
+#include "python/stack.h"
+#include "python/target.h"
+#include "python/threads.h"
+
+#define PY "/root/.pyenv/versions/3.12.1/bin/python"
+#define DEPTH 300
+
+static const char prog[] =
+	"import sys, time, types\n"
+	"src = 'def g(n):\\n    if n: return C[n - 1](n - 1)\\n    sys.stdout.write(\"ready\\\\n\"); "
+	"sys.stdout.flush(); time.sleep(600)\\n'\n"
+	"ns = {'sys': sys, 'time': time}\n"
+	"exec(compile(src, '/tmp/pyhang-codecache.py', 'exec'), ns)\n"
+	"c = ns['g'].__code__\n"
+	"C = [types.FunctionType(c.replace(co_name='f%d' % i, co_qualname='f%d' % i), ns) for i in range(300)]\n"
+	"ns['C'] = C\n"
+	"C[-1](299)\n";
+
+static pid_t spawn_ready(void)
+{
+	int pfd[2];
+	char buf[16];
+	pid_t pid;
+
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		execl(PY, PY, "-c", prog, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	assert_true(read(pfd[0], buf, sizeof(buf)) > 0);
+	close(pfd[0]);
+	return pid;
+}
+
+static void test_tiny_budget(void **state)
+{
+	struct pyh_budget *b = pyh_budget_code();
+	size_t old_owner = b->owner_limit, old_all = b->limit;
+	struct pyh_raw_frame *raw = calloc(DEPTH + 8, sizeof(*raw));
+	struct pyh_pythread py[4];
+	struct pyh_target t;
+	struct pyh_codecache *c;
+	struct pyh_code_stats st;
+	enum pyh_walk_status ws;
+	uint64_t gil, top;
+	char err[256];
+	int n = 0, nf;
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0 || access(PY, X_OK))
+		skip();
+	pid = spawn_ready();
+	assert_int_equal(pyh_target_open(pid, &t, err, sizeof(err)), 0);
+	assert_int_equal(pyh_threads_read(&t, py, 4, &n, &gil), 0);
+	assert_true(n >= 1);
+	top = py[0].frame;
+	nf = pyh_frames_walk(&t, top, raw, NULL, DEPTH + 8, &ws);
+	assert_true(nf >= DEPTH);
+	/* Room for a few dozen entries and never the line table with them. */
+	b->owner_limit = 8192;
+	b->limit = 16384;
+	c = pyh_codecache_new(&t);
+	assert_non_null(c);
+	for (int round = 0; round < 4; round++) {
+		struct pyh_frame held[DEPTH];
+
+		for (int i = 0; i < DEPTH; i++) {
+			char want[16];
+
+			pyh_frame_name(c, &raw[i], 0, round & 1, &held[i]);
+			snprintf(want, sizeof(want), "f%d", i);
+			assert_non_null(held[i].ci);
+			assert_string_equal(pyh_frame_function(&held[i]), want);
+			assert_string_equal(pyh_frame_file(&held[i]), "/tmp/pyhang-codecache.py");
+			assert_int_equal(held[i].line, i == 0 ? 3 : 2);
+		}
+		/* Held frames outlive evictions: still right after the cache moved on. */
+		for (int i = 0; i < DEPTH; i++) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "f%d", i);
+			assert_string_equal(pyh_frame_function(&held[i]), want);
+			pyh_frame_release(&held[i]);
+		}
+	}
+	pyh_codecache_stats(c, &st);
+	assert_true(st.evictions > 0 || st.refusals > 0);
+	assert_true(st.linetables_shared > 0 || st.linetable_rereads > 0);
+	pyh_codecache_free(c);
+	b->owner_limit = old_owner;
+	b->limit = old_all;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	free(raw);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tiny_budget),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
