@@ -41,6 +41,14 @@ static inline int pyh_proc_stat_dead(const struct pyh_proc_stat *s)
 	return s->state == 'Z' || s->state == 'X' || s->state == 'x';
 }
 
+/* A process's exit, watched without reading /proc (a read of /proc/PID/stat
+ * costs tens of microseconds; a loop that asks often pays that each time):
+ * pyh_pidfd_open gives a pidfd of pid (close it) or -errno (no pidfd_open:
+ * ask pyh_proc_stat); pyh_pidfd_exited says 1 once the process has exited
+ * (a zombie too), 0 while it runs. */
+int pyh_pidfd_open(pid_t pid);
+int pyh_pidfd_exited(int pidfd);
+
 /* The process's state letter and whether it is a kernel thread. Returns 0 or
  * -ESRCH / -EINVAL (see pyh_proc_stat). */
 int pyh_proc_state(pid_t pid, char *state, int *kthread);

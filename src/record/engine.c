@@ -50,6 +50,7 @@ struct pyh_recstate {
 	struct pyh_collector *col;
 	struct pyh_profile *prof;
 	pid_t main_pid;
+	int main_pidfd;		/* --pid: to see it exit (pyh_pidfd_open); -1 none */
 	pid_t child;		/* spawned command, 0 if --pid */
 	int child_status;
 	int child_reaped;
@@ -82,12 +83,15 @@ static const char *pyh_fmt_ext(enum pyh_format f)
 	}
 }
 
-/* 1 when pid is gone or a zombie. */
-static int pyh_proc_gone(pid_t pid)
+/* 1 when the main process (--pid) is gone or a zombie: from its pidfd,
+ * else from /proc. */
+static int pyh_rec_main_gone(const struct pyh_recstate *st)
 {
-	struct pyh_proc_stat st;
+	struct pyh_proc_stat ps;
 
-	return pyh_proc_stat(pid, 0, &st) || pyh_proc_stat_dead(&st);
+	if (st->main_pidfd >= 0)
+		return pyh_pidfd_exited(st->main_pidfd);
+	return pyh_proc_stat(st->main_pid, 0, &ps) || pyh_proc_stat_dead(&ps);
 }
 
 /* Attach to pid: sampler target + collector. Returns 0 or -errno (err filled). */
@@ -533,7 +537,7 @@ static int pyh_rec_loop(struct pyh_recstate *st, double t0, char *why, size_t wh
 				st->child_status = status;
 				gone = 1;
 			}
-		} else if (pyh_proc_gone(st->main_pid)) {
+		} else if (pyh_rec_main_gone(st)) {
 			gone = 1;
 		}
 		if (gone) {
@@ -668,6 +672,7 @@ int pyh_record_run(const struct pyh_record_opts *o, char *err, size_t errsz)
 		return -ENOMEM;
 	}
 	st->o = o;
+	st->main_pidfd = -1;
 	rc = pyh_rec_setup(st, err, errsz);
 	if (rc)
 		goto cleanup;
@@ -687,6 +692,8 @@ int pyh_record_run(const struct pyh_record_opts *o, char *err, size_t errsz)
 		}
 	} else {
 		st->main_pid = o->pid;
+		/* before the attach: a pid reused after it would be the one attached */
+		st->main_pidfd = pyh_pidfd_open(o->pid);
 		rc = pyh_rec_attach(st, o->pid, err, errsz);
 		if (rc)
 			goto cleanup;
@@ -732,6 +739,8 @@ int pyh_record_run(const struct pyh_record_opts *o, char *err, size_t errsz)
 	}
 
 cleanup:
+	if (st->main_pidfd >= 0)
+		close(st->main_pidfd);
 	pyh_rec_end_child(st);
 	pyh_sampler_free(st->smp);
 	pyh_proctrack_free(st->pt);
