@@ -11,11 +11,14 @@ RUNS times (wall clock around the whole process, after one untimed warm-up run),
 `gdb -p PID -batch -ex 'thread apply all py-bt'` GDB_RUNS times. Where gdb has no py-bt for
 that interpreter (no pythonX.Y-gdb.py or no debug info: Debian's stripped python3.11) it
 times `thread apply all bt` instead and says so. gdb stops the target while it works;
-pyhang and Austin do not. Prints a table; exit 1 if any pyhang run failed.
+pyhang and Austin do not. Prints a table (wall-clock medians and p90, and the median CPU time,
+user + system, of pyhang and Austin: on a loaded machine the wall clock measures the wait for
+a CPU more than the tool); exit 1 if any pyhang run failed.
 """
 import argparse
 import math
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -53,8 +56,14 @@ def stop_target(proc):
     proc.stdout.close()
 
 
+CPU_MS = []     # the CPU time (user + system) of the last timed() run, ms: see timed_cpu
+
+
 def timed(argv, timeout=60):
-    """(milliseconds, returncode or None on timeout, stdout+stderr text)."""
+    """(milliseconds, returncode or None on timeout, stdout+stderr text). The run's CPU
+    time (user + system, from the children's rusage) is left in CPU_MS[-1]: on a loaded
+    machine the wall clock measures the queue for a CPU more than the tool."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     try:
         r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -62,7 +71,11 @@ def timed(argv, timeout=60):
         rc, out = r.returncode, r.stdout
     except subprocess.TimeoutExpired as e:
         rc, out = None, e.stdout or b""
-    return (time.perf_counter() - t0) * 1000.0, rc, out.decode("utf-8", "replace")
+    ms = (time.perf_counter() - t0) * 1000.0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_MS.append(((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1000.0)
+    del CPU_MS[:-1]
+    return ms, rc, out.decode("utf-8", "replace")
 
 
 def p90(values):
@@ -107,16 +120,17 @@ def austin_where():
 
 
 def bench_austin(exe, pid, runs):
-    """median ms or None."""
+    """(median wall ms, median CPU ms) or (None, None)."""
     if not exe:
-        return None
-    times = []
+        return None, None
+    times, cpus = [], []
     for _ in range(runs):
         ms, rc, _ = timed([exe, "-w", str(pid)], timeout=30)
         if rc != 0:
-            return None
+            return None, None
         times.append(ms)
-    return statistics.median(times)
+        cpus.append(CPU_MS[-1])
+    return statistics.median(times), statistics.median(cpus)
 
 
 def main():
@@ -146,22 +160,23 @@ def main():
         for what, program in PROGRAMS:
             proc = start_target(interp, program)
             if proc is None:
-                rows.append((label, what, "-", "-", "-", "-", "-", "-", "-", "target did not start"))
+                rows.append((label, what, "-", "-", "-", "-", "-", "-", "-", "-", "-", "target did not start"))
                 any_failed = True
                 continue
             try:
                 threads = len(os.listdir("/proc/%d/task" % proc.pid))
-                med = hi = "-"
+                med = hi = cpu = "-"
                 okcount = "-"
                 notes = []
                 if have_pyhang:
                     argv = [args.pyhang, "dump"] + mode + ["--pid", str(proc.pid)]
                     timed(argv)                       # warm-up (page cache, BTF parse)
-                    times, fails, last_err = [], 0, ""
+                    times, cpus, fails, last_err = [], [], 0, ""
                     for _ in range(args.runs):
                         ms, rc, out = timed(argv, timeout=30)
                         if rc == 0:
                             times.append(ms)
+                            cpus.append(CPU_MS[-1])
                         else:
                             fails += 1
                             last_err = out.strip().splitlines()[-1:] or ["exit %s" % rc]
@@ -169,21 +184,23 @@ def main():
                     okcount = "%d/%d" % (len(times), args.runs)
                     if times:
                         med, hi = "%.1f" % statistics.median(times), "%.1f" % p90(times)
+                        cpu = "%.1f" % statistics.median(cpus)
                     if fails:
                         any_failed = True
                         notes.append("pyhang: " + last_err[:80])
-                amed = bench_austin(austin, proc.pid, args.runs)
+                amed, acpu = bench_austin(austin, proc.pid, args.runs)
                 cmd, gmed, gnote = bench_gdb(proc.pid, args.gdb_runs)
                 if gnote:
                     notes.append(gnote)
-                rows.append((label, what, str(threads), med, hi, okcount,
-                             "%.1f" % amed if amed is not None else "-", cmd,
+                rows.append((label, what, str(threads), med, hi, cpu, okcount,
+                             "%.1f" % amed if amed is not None else "-",
+                             "%.1f" % acpu if acpu is not None else "-", cmd,
                              "%.1f" % gmed if gmed is not None else "-", "; ".join(notes)))
             finally:
                 stop_target(proc)
 
-    head = ("python", "target", "threads", "pyhang med ms", "p90 ms", "ok", "austin -w med ms",
-            "gdb cmd", "gdb med ms", "notes")
+    head = ("python", "target", "threads", "pyhang med ms", "p90 ms", "cpu ms", "ok", "austin -w med ms",
+            "cpu ms", "gdb cmd", "gdb med ms", "notes")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     print("pyhang dump%s --pid (%d runs) vs austin -w (%s) and gdb -batch (%d runs); targets: %s" % (
         " --json" if args.json else "", args.runs, austin or "no austin with -w on PATH",
