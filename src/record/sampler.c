@@ -13,7 +13,9 @@
 #include <bpf/libbpf.h>
 
 #include "kernel/corebtf.h"
+#include "proc/guard.h"
 #include "proc/procfs.h"
+#include "python/threads.h"
 #include "sampler.skel.h"
 
 struct pyh_sampler {
@@ -301,6 +303,8 @@ cleanup:
 	return e ? e : -EINVAL;
 }
 
+static void pyh_sampler_seed_threads(struct pyh_sampler *s, const struct pyh_target *t);
+
 int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, char *err,
 			   size_t errsz)
 {
@@ -345,7 +349,59 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 			 (int)t->pid, strerror(-e), e == -E2BIG ? " (too many processes)" : "");
 		return e;
 	}
+	pyh_sampler_seed_threads(s, t);
 	return 0;
+}
+
+/* The thread list of a target, read as a job with a deadline (proc/guard.h):
+ * the job owns a copy of the target and the list. */
+struct pyh_seed_job {
+	struct pyh_target t;
+	struct pyh_pythread list[PYH_MAX_THREADS];
+	int n;
+};
+
+static int pyh_seed_read(void *arg)
+{
+	struct pyh_seed_job *j = arg;
+	uint64_t gil = 0;
+
+	return pyh_threads_read(&j->t, j->list, PYH_MAX_THREADS, &j->n, &gil);
+}
+
+static void pyh_seed_free(void *arg)
+{
+	free(arg);
+}
+
+/* The BPF side finds a thread's PyThreadState by walking at most
+ * PYH_SAMPLE_MAX_THREADS of each interpreter's list from its head, where new
+ * threads go: in a process with more threads than that, the oldest would
+ * never be found. So when there may be more, user space reads the whole list
+ * once and puts every thread it matched into tstate_cache (each entry is
+ * checked at every sample, as the program's own). */
+static void pyh_sampler_seed_threads(struct pyh_sampler *s, const struct pyh_target *t)
+{
+	pid_t tids[PYH_SAMPLE_MAX_THREADS + 1];
+	struct pyh_seed_job *j;
+	int n = 0, rc, result = 0;
+
+	if (pyh_proc_tasks(t->pid, tids, PYH_SAMPLE_MAX_THREADS + 1, &n) != -E2BIG)
+		return;		/* at most that many threads: the walk finds them all */
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->t = *t;
+	rc = pyh_guard_run(pyh_seed_read, j, pyh_seed_free, PYH_SAMPLER_SEED_DEADLINE_MS, &result);
+	if (rc == -ETIMEDOUT)
+		return;		/* the job's now; its samples say "thread without a Python thread state" */
+	for (int i = 0; !rc && !result && i < j->n; i++) {
+		__u64 key = (__u64)(__u32)t->pid << 32 | (__u32)j->list[i].tid, ts = j->list[i].tstate;
+
+		if (j->list[i].tid > 0 && ts)
+			bpf_map_update_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key, &ts, BPF_ANY);
+	}
+	free(j);
 }
 
 int pyh_sampler_remove_target(struct pyh_sampler *s, pid_t pid)

@@ -75,6 +75,10 @@ int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns)
  * then nothing is armed (arm the CPUs instead). */
 int pyh_sampler_arm_process(struct pyh_sampler *s, pid_t pid);
 #define PYH_SAMPLER_PROC_THREADS 256
+/* How long reading a target's thread list to seed the thread-state cache
+ * may take (pyh_sampler_add_target, a process of more threads than the BPF
+ * walk covers). */
+#define PYH_SAMPLER_SEED_DEADLINE_MS 1000
 /* deferred samplers: per-CPU events after all (0 when armed already). Per-CPU
  * samplers arm them at open. Returns 0 or -errno (err filled). */
 int pyh_sampler_arm_cpus(struct pyh_sampler *s, char *err, size_t errsz);

@@ -319,6 +319,32 @@ def test_threads(python, tmp):
           "--threads: a 'thread TID (name)' root per thread (%d roots)" % len(roots), err[-300:])
 
 
+def test_many_threads(name, python, tmp):
+    """300 threads started after the main one, which spins: its thread state is past the
+    256 the BPF walk covers from the list's head; user space seeds it at attach."""
+    prog = ("import sys, threading, time\n"
+            "for _ in range(300):\n"
+            "    t = threading.Thread(target=time.sleep, args=(30,)); t.daemon = True; t.start()\n"
+            "def spin():\n"
+            "    end = time.time() + 6\n"
+            "    while time.time() < end: pass\n"
+            "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+            "spin()\n")
+    target = subprocess.Popen([python, "-c", prog], stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        target.stdout.readline()
+        out = os.path.join(tmp, "many.folded")
+        rc, err = run_cli(["--pid", str(target.pid), "-r", "200", "-d", "2", "-f", "folded", "-o", out])
+        n = 0
+        if os.path.exists(out):
+            n = sum(c for frames, c in parse_folded(out) if frames and func_of(frames[-1]) == "spin")
+        check(rc == 0 and n >= 100, "%s: 301 threads, the oldest spinning: %d samples in spin() "
+              "(200 Hz x 2 s)" % (name, n), err[-300:])
+    finally:
+        target.kill()
+        target.wait()
+
+
 def test_idle(python, tmp):
     prog = ("import time\n"
             "def sleeper():\n"
@@ -438,6 +464,7 @@ def main():
         test_cpu_split(name, python, tmp)
         test_deep(name, python, tmp, 200, False)
         test_deep(name, python, tmp, 400, True)
+        test_many_threads(name, python, tmp)
     last = PYTHONS[-1][1] if PYTHONS else sys.executable
     newest = [p for n, p in PYTHONS if "3.12" in n] or [last]
     test_formats("3.12" if "3.12" in newest[0] else "python", newest[0], tmp)
