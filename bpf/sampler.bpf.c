@@ -12,7 +12,7 @@
  * registers and a copy of the top of its user stack, for the user side to
  * unwind its native frames.
  *
- * Every tick on a target thread is counted in `counters` (enum
+ * Every tick on a target thread is counted in `stats` (enum
  * pyh_sample_counter, which says how): TICKS, then its one outcome.
  *
  * A `targets` entry names the process and program it was made for (see
@@ -69,20 +69,9 @@ struct {
 	__uint(max_entries, 8 << 20); /* resized by the user side */
 } samples SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PYH_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
-
-static __always_inline void count(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
-
-	if (v)
-		*v += 1;
-}
+/* the per-CPU counters (enum pyh_counter in pyhang/sample.h) */
+#define PYH_STATS_MAX PYH_CNT_MAX
+#include "stats.bpf.h"
 
 static __always_inline int read_u64(__u64 addr, __u64 *out)
 {
@@ -249,12 +238,12 @@ static __always_inline __u64 find_tstate(struct pyh_work *wk, const struct pyh_s
 		if (ts && !read_u64(ts + id_off, &v) && v == want)
 			return ts;
 		bpf_map_delete_elem(&tstate_cache, &key);
-		count(PYH_CNT_CACHE_STALE);
+		pyh_count(PYH_CNT_CACHE_STALE);
 	}
 
 	__builtin_memset(c, 0, sizeof(*c));
 	if (read_u64(t->interp_head_ptr, &c->interp) || !c->interp) {
-		count(PYH_CNT_READ_ERROR);
+		pyh_count(PYH_CNT_READ_ERROR);
 		return 0;
 	}
 	c->want = want;
@@ -531,9 +520,9 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	t = bpf_map_lookup_elem(&targets, &tgid);
 	if (!t)
 		return 0;
-	count(PYH_CNT_TICKS);
+	pyh_count(PYH_CNT_TICKS);
 	if (!target_current(t, tgid)) {
-		count(PYH_CNT_STALE_TARGET);
+		pyh_count(PYH_CNT_STALE_TARGET);
 		return 0;
 	}
 	wk = get_work();
@@ -541,7 +530,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 		return 0;
 	tstate = find_tstate(wk, t, tgid, tid);
 	if (!tstate) {
-		count(PYH_CNT_NO_TSTATE);
+		pyh_count(PYH_CNT_NO_TSTATE);
 		return 0;
 	}
 	/* The GIL costs up to four reads; only --gil asks for it (sample.h). */
@@ -549,7 +538,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	if (t->flags & PYH_TARGET_GIL_ONLY) {
 		gil = gil_flags(t, tstate);
 		if (!(gil & PYH_SAMPLE_GIL_HELD)) {
-			count(PYH_CNT_GIL_FILTERED);
+			pyh_count(PYH_CNT_GIL_FILTERED);
 			return 0;
 		}
 	}
@@ -557,7 +546,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	c = &wk->w;
 	top = top_frame(t, tstate);
 	if (!top) {
-		count(PYH_CNT_NO_FRAME);
+		pyh_count(PYH_CNT_NO_FRAME);
 		return 0;
 	}
 	pyh_walk_begin(&c->w, top, PYH_SAMPLE_MAX_DEPTH);
@@ -581,11 +570,11 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	if (depth > PYH_SAMPLE_MAX_DEPTH)
 		depth = PYH_SAMPLE_MAX_DEPTH;
 	if (!depth) {
-		count(status == PYH_WALK_END ? PYH_CNT_NO_FRAME : PYH_CNT_BAD_FRAME);
+		pyh_count(status == PYH_WALK_END ? PYH_CNT_NO_FRAME : PYH_CNT_BAD_FRAME);
 		return 0;
 	}
 	if (status != PYH_WALK_END && status != PYH_WALK_TRUNCATED)
-		count(PYH_CNT_BAD_FRAME);
+		pyh_count(PYH_CNT_BAD_FRAME);
 
 	s->pid = tgid;
 	s->tid = tid;
@@ -606,7 +595,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 			s->flags |= PYH_SAMPLE_NATIVE;
 			size = nsize;
 		} else {
-			count(PYH_CNT_NATIVE_NO_STACK);
+			pyh_count(PYH_CNT_NATIVE_NO_STACK);
 		}
 	}
 	if (size > sizeof(wk->rec) - PYH_USTACK_PAGE)
@@ -620,10 +609,10 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 		       ? BPF_RB_FORCE_WAKEUP
 		       : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&samples, wk->rec, size, wake)) {
-		count(PYH_CNT_RINGBUF_FULL);
+		pyh_count(PYH_CNT_RINGBUF_FULL);
 		return 0;
 	}
-	count(PYH_CNT_EMITTED);
+	pyh_count(PYH_CNT_EMITTED);
 	return 0;
 }
 

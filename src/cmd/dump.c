@@ -102,26 +102,26 @@ static int check_selection(const struct pyh_dump *d, const struct pyh_dump_view 
 	th = pyh_dump_thread_by_tid(d, v->tid);
 	python_tids(d, tids, sizeof(tids));
 	if (!th) {
-		fprintf(stderr, "pyhang: thread %d is not a thread of process %d (its Python "
-				"threads: %s)\n", v->tid, d->target.pid, tids);
-		return -1;
+		pyh_log_error("thread %d is not a thread of process %d (its Python "
+				"threads: %s)", v->tid, d->target.pid, tids);
+		return -ESRCH;
 	}
 	if (v->frame < 0)
 		return 0;	/* the thread alone, whatever it runs */
 	if (!th->python) {
-		fprintf(stderr, "pyhang: thread %d of process %d runs no Python code: no --frame "
-				"(its Python threads: %s)\n", v->tid, d->target.pid, tids);
-		return -1;
+		pyh_log_error("thread %d of process %d runs no Python code: no --frame "
+				"(its Python threads: %s)", v->tid, d->target.pid, tids);
+		return -EINVAL;
 	}
 	if (v->frame >= th->nframes) {
 		if (th->nframes == 0)
-			fprintf(stderr, "pyhang: thread %d has no Python frames now: no --frame %d\n",
+			pyh_log_error("thread %d has no Python frames now: no --frame %d",
 				v->tid, v->frame);
 		else
-			fprintf(stderr, "pyhang: thread %d has %d Python frame%s: --frame must be "
-					"0..%d, not %d\n", v->tid, th->nframes,
+			pyh_log_error("thread %d has %d Python frame%s: --frame must be "
+					"0..%d, not %d", v->tid, th->nframes,
 				th->nframes == 1 ? "" : "s", th->nframes - 1, v->frame);
-		return -1;
+		return -ERANGE;
 	}
 	return 0;
 }

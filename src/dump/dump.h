@@ -168,7 +168,7 @@ int pyh_dump_all(struct pyh_dump_opts *o, int json, const struct pyh_dump_view *
 
 /* How a dump taken with a deadline is written: copied into the job, so
  * nothing of the caller's is touched once the job is given up. check (may be
- * NULL) refuses a dump the view cannot show, having said why on stderr. */
+ * NULL) refuses a dump the view cannot show (-errno), having said why on stderr. */
 struct pyh_dump_render {
 	int json;
 	struct pyh_dump_view view;

@@ -430,7 +430,7 @@ int pyh_sampler_poll(struct pyh_sampler *s, int timeout_ms)
 
 void pyh_sampler_counters(struct pyh_sampler *s, uint64_t out[PYH_CNT_MAX])
 {
-	int n = s->ncpus_possible, fd = bpf_map__fd(s->skel->maps.counters);
+	int n = s->ncpus_possible, fd = bpf_map__fd(s->skel->maps.stats);
 	uint64_t *vals = calloc((size_t)(n > 0 ? n : 1), sizeof(*vals));
 	__u32 i;
 
