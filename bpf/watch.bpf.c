@@ -251,9 +251,8 @@ static __always_inline int pyh_current_watched(void)
  * lockacq[tid] is the lock tid is acquiring, holders[lock] who holds it.
  *
  * Up to 3.13, threading.Lock and RLock's inner lock are PyThread locks:
- * PyThread_acquire_lock_timed(lock, microseconds, intr_flag) (2.7:
- * PyThread_acquire_lock(lock, waitflag)), 1 on success, and
- * PyThread_release_lock(lock).
+ * PyThread_acquire_lock_timed(lock, microseconds, intr_flag), 1 on success,
+ * and PyThread_release_lock(lock). (2.7's are not probed: watch/probes.c.)
  *
  * From 3.14 they are PyMutexes: lock_PyThread_acquire_lock and rlock_acquire
  * call _PyMutex_LockTimed(m, timeout, flags) (PY_LOCK_ACQUIRED is 1), and

@@ -301,10 +301,13 @@ static void pyh_attach_ibin(struct pyh_probes *pb, pid_t pid, const struct pyh_i
 		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_lock_release, 0, "_PyMutex_TryUnlock");
 		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_rmutex_unlock, 0, "_PyRecursiveMutex_TryUnlock");
 		set->lock_probes = set->n - before == 8;
-	} else {
-		/* PyThread_acquire_lock_timed(lock, microseconds, intr_flag) on 3.x,
-		 * PyThread_acquire_lock(lock, waitflag) on 2.7. */
-		acq = have_timed ? "PyThread_acquire_lock_timed" : "PyThread_acquire_lock";
+	} else if (have_timed) {
+		/* PyThread_acquire_lock_timed(lock, microseconds, intr_flag), 3.2 - 3.13.
+		 * Not on 2.7 (no _timed variant): its GIL is a PyThread lock too, taken
+		 * and dropped every 100 bytecodes of a busy thread while another exists,
+		 * and a uprobe pair there ran such a loop 5 times slower. 2.7's
+		 * deadlocks are inferred from the stacks ("possible"). */
+		acq = "PyThread_acquire_lock_timed";
 		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_lock_acquire, 0, acq);
 		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_lock_acquire_ret, 1, acq);
 		pyh_attach_one(set, pid, b, pb->skel->progs.pyh_lock_release, 0, "PyThread_release_lock");
