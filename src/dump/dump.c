@@ -282,6 +282,14 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	rc = read_stacks(o, d, cache, py, where, npy);
 	if (!rc && dn)
 		rc = native_stacks(o, d, cache, dn, py, where, npy);
+	if (!rc && !o->no_tasks) {
+		struct pyh_tasks_opts to = {
+			.max_tasks = o->max_tasks ? o->max_tasks : PYH_TASKS_DEFAULT_MAX,
+			.max_frames = o->max_frames,
+		};
+
+		rc = pyh_tasks_read(&d->target, cache, &to, &d->tasks);
+	}
 	if (rc) {
 		snprintf(err, errsz, "out of memory");
 		goto cleanup;
@@ -352,4 +360,5 @@ void pyh_dump_free(struct pyh_dump *d)
 	free(d->threads);
 	d->threads = NULL;
 	d->nthreads = 0;
+	pyh_tasks_free(&d->tasks);
 }
