@@ -110,7 +110,9 @@ void pyh_await_ctx_free(struct pyh_await_ctx *c)
 	if (!c)
 		return;
 	free(c->locals);
+	free(c->watched);
 	c->locals = NULL;
+	c->watched = NULL;
 }
 
 void pyh_await_free(struct pyh_await *w)
@@ -300,6 +302,85 @@ static int pyh_selector_events(struct pyh_await_ctx *c, uint64_t loop, int64_t f
 cleanup:
 	free(kv);
 	return events;
+}
+
+#define PYH_AWAIT_HANDLE_ARGS 8	/* arguments of a selector callback looked at */
+
+/* The futures among the arguments of handle (a Handle in the selector). */
+static void pyh_watch_handle(struct pyh_await_ctx *c, uint64_t handle, int64_t fd, int events)
+{
+	uint64_t args = 0, items[PYH_AWAIT_HANDLE_ARGS];
+	struct pyh_obj ob;
+	size_t len = 0;
+
+	if (!handle || handle == c->a->o->none || pyh_aio_attr(c->a, handle, "_args", &args) ||
+	    pyh_obj_get(c->a->o, args, &ob) || pyh_obj_seq(c->a->o, &ob, items,
+							  PYH_AWAIT_HANDLE_ARGS, &len))
+		return;
+	for (size_t i = 0; i < len && i < PYH_AWAIT_HANDLE_ARGS && c->nwatched < PYH_AWAIT_SELECTOR_MAX; i++) {
+		struct pyh_typeinfo ti;
+
+		if (pyh_obj_type(c->a->o, items[i], &ti) || pyh_aio_impl(c->a, ti.addr) == PYH_FUT_NOT)
+			continue;
+		c->watched[c->nwatched++] = (struct pyh_await_watch){ items[i], fd, events };
+	}
+}
+
+/* Build c->watched for loop: every (future, fd) its selector's callbacks hold. */
+static void pyh_watch_build(struct pyh_await_ctx *c, uint64_t loop)
+{
+	struct pyh_kv *kv = NULL;
+	uint64_t sel = 0, map = 0;
+	struct pyh_obj ob;
+	size_t n = 0, length = 0;
+
+	c->watched_loop = loop;
+	c->nwatched = 0;
+	if (!c->watched && !(c->watched = malloc(PYH_AWAIT_SELECTOR_MAX * sizeof(*c->watched))))
+		return;
+	if (pyh_aio_attr(c->a, loop, "_selector", &sel) ||
+	    pyh_aio_attr(c->a, sel, "_fd_to_key", &map) || pyh_obj_get(c->a->o, map, &ob) ||
+	    ob.ti.kind != PYH_OBJ_DICT)
+		return;
+	kv = malloc(PYH_AWAIT_SELECTOR_MAX * sizeof(*kv));
+	if (!kv || pyh_dict_items(c->a->o, &ob, kv, PYH_AWAIT_SELECTOR_MAX, &n, &length)) {
+		free(kv);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t items[PYH_SELECTOR_KEY_ITEMS], data[2];
+		struct pyh_obj key, dob;
+		size_t len = 0, dlen = 0;
+		int64_t fd = -1;
+
+		if (pyh_aio_int(c->a, kv[i].key, &fd) || pyh_obj_get(c->a->o, kv[i].value, &key) ||
+		    pyh_obj_seq(c->a->o, &key, items, PYH_SELECTOR_KEY_ITEMS, &len) ||
+		    len < PYH_SELECTOR_KEY_ITEMS || pyh_obj_get(c->a->o, items[3], &dob) ||
+		    pyh_obj_seq(c->a->o, &dob, data, 2, &dlen) || dlen < 2)
+			continue;
+		pyh_watch_handle(c, data[0], fd, PYH_SELECTOR_READ);
+		pyh_watch_handle(c, data[1], fd, PYH_SELECTOR_WRITE);
+	}
+	free(kv);
+}
+
+/* The fd of loop's selector whose callback completes fut: 1 with *fd and
+ * *events, 0 when none. */
+static int pyh_watched_fd(struct pyh_await_ctx *c, uint64_t loop, uint64_t fut, int64_t *fd,
+			  int *events)
+{
+	if (!loop)
+		return 0;
+	if (c->watched_loop != loop)
+		pyh_watch_build(c, loop);
+	for (int i = 0; i < c->nwatched; i++) {
+		if (c->watched[i].fut == fut) {
+			*fd = c->watched[i].fd;
+			*events = c->watched[i].events;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* "read fd 7: TCP 127.0.0.1:40312 -> 127.0.0.1:8080 (ESTABLISHED), watched by the loop" */
@@ -497,7 +578,7 @@ static int pyh_edges_from(struct pyh_await_ctx *c, uint64_t container, struct py
 			size_t len = strlen(names);
 
 			snprintf(names + len, namesz - len, "%s%s", shown ? ", " : "",
-				 f.name[0] ? f.name : "?");
+				 f.name[0] ? f.name : "0x…");
 			shown++;
 		}
 	}
@@ -839,7 +920,14 @@ int pyh_await_classify(struct pyh_await_ctx *c, const struct pyh_fut *task,
 		if (rc == -EFAULT || rc == -EINVAL)
 			rc = 0;
 	} else if (!pyh_apply_rules(c, task, ch, named, &w)) {
-		pyh_on_future(c, task, ch, named, &w);
+		int64_t fd;
+		int ev;
+
+		if (pyh_watched_fd(c, task->loop, task->fut_waiter, &fd, &ev))
+			pyh_io_detail(c, &w, ev == PYH_SELECTOR_READ ? "read" : "write", fd,
+				      task->loop, ev);
+		else
+			pyh_on_future(c, task, ch, named, &w);
 	}
 	if (ch->end == PYH_CHAIN_BROKEN || ch->end == PYH_CHAIN_CYCLE)
 		pyh_detail_add(&w, " (the await chain is unreadable: %s)", ch->error);

@@ -63,6 +63,14 @@ struct pyh_await {
 	int awaits_cut;			/* more than PYH_AWAIT_MAX_EDGES */
 };
 
+/* A future that a callback of a loop's selector will complete: a reader or
+ * writer handle's argument (the loop's sock_* methods register them so). */
+struct pyh_await_watch {
+	uint64_t fut;
+	int64_t fd;
+	int events;		/* selectors.EVENT_READ / EVENT_WRITE */
+};
+
 /* What a classification needs besides the task: reused across tasks. */
 struct pyh_await_ctx {
 	struct pyh_aio *a;
@@ -70,6 +78,10 @@ struct pyh_await_ctx {
 	struct pyh_local *locals;	/* scratch of PYH_AWAIT_LOCALS */
 	uint64_t cls[16];		/* asyncio classes looked up so far (0: not yet) */
 	int cls_done[16];
+	struct pyh_await_watch *watched;	/* the futures one loop's selector callbacks are
+						 * for (built on first need, for one loop) */
+	int nwatched;
+	uint64_t watched_loop;		/* whose (0: none built yet) */
 };
 
 /* Returns 0, or -ENOMEM. */
