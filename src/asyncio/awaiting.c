@@ -178,14 +178,23 @@ static int pyh_edge(struct pyh_await *w, uint64_t task)
 	for (int i = 0; i < w->nawaits; i++)
 		if (w->awaits[i] == task)
 			return 0;
+	return pyh_await_add_edge(w, task);
+}
+
+int pyh_await_add_edge(struct pyh_await *w, uint64_t task)
+{
 	if (w->nawaits >= PYH_AWAIT_MAX_EDGES) {
 		w->awaits_cut = 1;
 		return 0;
 	}
-	if (!w->awaits) {
-		w->awaits = malloc(PYH_AWAIT_MAX_EDGES * sizeof(*w->awaits));
-		if (!w->awaits)
+	if (w->nawaits == w->cap) {
+		int cap = w->cap ? 2 * w->cap : PYH_AWAIT_FIRST_EDGES;
+		uint64_t *p = realloc(w->awaits, (size_t)cap * sizeof(*p));
+
+		if (!p)
 			return -ENOMEM;
+		w->awaits = p;
+		w->cap = cap;
 	}
 	w->awaits[w->nawaits++] = task;
 	return 0;

@@ -53,13 +53,14 @@ const char *pyh_await_kind_name(int kind);
 
 #define PYH_AWAIT_DETAIL 256
 #define PYH_AWAIT_MAX_EDGES 4096	/* tasks one task is said to await, at most */
+#define PYH_AWAIT_FIRST_EDGES 4		/* room for edges first allocated */
 #define PYH_AWAIT_LOCALS 64		/* locals of one frame looked at */
 
 struct pyh_await {
 	int kind;			/* enum pyh_await_kind */
 	char detail[PYH_AWAIT_DETAIL];	/* for people: "Event 0x7f… (not set, 3 waiters)" */
 	uint64_t *awaits;		/* tasks it awaits (malloc'd; NULL when none) */
-	int nawaits;
+	int nawaits, cap;
 	int awaits_cut;			/* more than PYH_AWAIT_MAX_EDGES */
 };
 
@@ -95,6 +96,10 @@ int pyh_await_classify(struct pyh_await_ctx *c, const struct pyh_fut *task,
 		       const struct pyh_chain *ch, const struct pyh_frame *named,
 		       struct pyh_await *out);
 void pyh_await_free(struct pyh_await *w);	/* NULL-safe, leaves it empty */
+
+/* One more task w awaits (not checked for duplicates); past
+ * PYH_AWAIT_MAX_EDGES only awaits_cut is set. Returns 0 or -ENOMEM. */
+int pyh_await_add_edge(struct pyh_await *w, uint64_t task);
 
 /* The target's CLOCK_MONOTONIC in seconds (what its loop.time() says), the
  * offset of its time namespace applied. */

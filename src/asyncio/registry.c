@@ -119,22 +119,26 @@ static void pyh_reg_weakset(struct pyh_aio *a, struct pyh_registry *r, struct py
 }
 
 /* One circular list of C tasks (3.14+): head is the address of its struct
- * llist_node. Returns 0, or -EAGAIN when it broke off (a node being removed
- * or garbage), with the tasks read so far in out[0..*n). */
-static int pyh_reg_walk(struct pyh_aio *a, uint64_t head, uint64_t *out, size_t max, size_t *n)
+ * llist_node. The first max tasks go to out[0..*n), all are counted in
+ * *count (up to PYH_REGISTRY_COUNT_MAX). Returns 0, or -EAGAIN when it
+ * broke off (a node being removed, or garbage). */
+static int pyh_reg_walk(struct pyh_aio *a, uint64_t head, uint64_t *out, size_t max, size_t *n,
+			size_t *count)
 {
 	uint64_t node = 0, checkpoint = 0;
 	size_t steps = 0, next_checkpoint = 1;
 
-	*n = 0;
+	*n = *count = 0;
 	if (pyh_mem_read_u64(a->o->pid, head, &node))
 		return -EAGAIN;
 	while (node != head) {
 		if (!node || node % PYH_REG_ALIGN || node == checkpoint)
 			return -EAGAIN;
-		if (*n >= max)
-			return 0;	/* the caller counts the rest as not kept */
-		out[(*n)++] = node - a->l.task_node;
+		if (*count >= PYH_REGISTRY_COUNT_MAX)
+			return 0;
+		(*count)++;
+		if (*n < max)
+			out[(*n)++] = node - a->l.task_node;
 		if (++steps == next_checkpoint) {	/* Brent: a loop that misses head */
 			checkpoint = node;
 			next_checkpoint *= 2;
@@ -148,15 +152,15 @@ static int pyh_reg_walk(struct pyh_aio *a, uint64_t head, uint64_t *out, size_t 
 static void pyh_reg_list(struct pyh_aio *a, struct pyh_registry *r, struct pyh_reg_set *seen,
 			 uint64_t head, const char *what, long id, uint64_t *scratch)
 {
-	size_t n = 0;
+	size_t n = 0, count = 0;
 	int rc = -EAGAIN;
 
 	for (int i = 0; i < PYH_REG_LIST_TRIES && rc; i++)
-		rc = pyh_reg_walk(a, head, scratch, r->max + 1, &n);
+		rc = pyh_reg_walk(a, head, scratch, r->max + 1, &n, &count);
 	if (rc)
 		pyh_reg_error(r, "the task list of %s %ld broke off while it was read: %ld tasks "
 			      "read", what, id, (long)n);
-	r->total += n;
+	r->total += count;
 	for (size_t i = 0; i < n; i++)
 		pyh_reg_keep(r, seen, scratch[i]);
 }

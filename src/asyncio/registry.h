@@ -20,6 +20,9 @@
 
 #include "asyncio/aio.h"
 
+/* Tasks of a list counted (past those kept) at most. */
+#define PYH_REGISTRY_COUNT_MAX 1000000
+
 struct pyh_registry {
 	/* in */
 	uint64_t *tasks;	/* room for max addresses */

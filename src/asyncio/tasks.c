@@ -164,6 +164,10 @@ static int pyh_task_read(struct pyh_aio *a, struct pyh_codecache *cache,
 	}
 	pyh_coro_chain(a, f->coro, ch);
 	rc = pyh_task_frames(cache, ch, k);
+	if (ch->n) {
+		k->coro_frame = ch->frames[0].frame;
+		k->coro_code = ch->frames[0].raw.code;
+	}
 	if (!rc)
 		rc = pyh_await_classify(actx, f, ch, k->frames, &k->await);
 	if (!rc && ch->end == PYH_CHAIN_RUNNING)
@@ -276,15 +280,8 @@ static int pyh_tasks_awaited_by(struct pyh_aio *a, struct pyh_tasks *ts, const s
 			w = &x->await;
 			for (int e = 0; e < w->nawaits; e++)
 				dup |= w->awaits[e] == ts->v[i].addr;
-			if (dup)
-				continue;
-			if (w->nawaits >= PYH_AWAIT_MAX_EDGES) {
-				w->awaits_cut = 1;
-				continue;
-			}
-			if (!w->awaits && !(w->awaits = malloc(PYH_AWAIT_MAX_EDGES * sizeof(uint64_t))))
+			if (!dup && pyh_await_add_edge(w, ts->v[i].addr))
 				return -ENOMEM;
-			w->awaits[w->nawaits++] = ts->v[i].addr;
 		}
 	}
 	return 0;

@@ -33,6 +33,8 @@ struct pyh_task {
 	struct pyh_frame *frames;	/* its await chain, innermost first; each held */
 	int nframes;
 	int frames_truncated;		/* deeper than max_frames */
+	int frames_from_thread;		/* a running task's frames, taken from its thread's stack */
+	uint64_t coro_frame, coro_code;	/* its coroutine's own frame and code (0: unknown) */
 	char stack_error[192];		/* "" when the stack is whole */
 	struct pyh_await await;		/* what it waits on; kind PYH_AWAIT_NONE when nothing */
 };

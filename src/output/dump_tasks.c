@@ -39,7 +39,8 @@ static void pyh_text_task_line(FILE *f, const struct pyh_tasks *ts, int k, int d
 	if (depth >= PYH_TASK_INDENT_MAX)
 		fprintf(f, " [depth %d]", depth);
 	if (t->running)
-		fprintf(f, ", its step is running");
+		fprintf(f, ", its step is running%s", t->frames_from_thread ? " (frames: its thread's)"
+			: "");
 	if (kind)
 		fprintf(f, ", awaiting %s: %s", kind, t->await.detail);
 	else if (t->state == PYH_FUT_PENDING && !t->running)
@@ -217,6 +218,7 @@ static void pyh_json_task(struct pyh_json *j, const struct pyh_tasks *ts, int i,
 	}
 	pyh_json_array_end(j);
 	pyh_json_bool(j, "truncated", t->frames_truncated);
+	pyh_json_bool(j, "frames_from_thread", t->frames_from_thread);
 	pyh_json_string(j, "stack_error", t->stack_error[0] ? t->stack_error : NULL);
 	if (kind) {
 		pyh_json_object_begin(j, "awaiting");
