@@ -864,6 +864,37 @@ static int pyh_apply_rules(struct pyh_await_ctx *c, const struct pyh_fut *task,
 
 /* ------------------------------------------------------------ classify */
 
+/* A future awaited in a method of a protocol (or of an object holding its
+ * protocol) whose transport is a socket: what comes is data on that socket
+ * (aiohttp's client and server, and any asyncio.Protocol), so it is io on
+ * the transport's fd. 1 when it is so. */
+static int pyh_on_protocol(struct pyh_await_ctx *c, const struct pyh_fut *task,
+			   const struct pyh_chain *ch, const struct pyh_frame *named,
+			   struct pyh_await *w)
+{
+	static const char *const holders[] = { "transport", "_transport" };
+	char label[PYH_AWAIT_LABEL];
+	uint64_t self, transport = 0;
+	int64_t fd = -1;
+	int ev;
+
+	if (ch->n == 0 || !named[0].ci)
+		return 0;
+	self = pyh_local_of(c, &ch->frames[ch->n - 1], "self");
+	for (size_t i = 0; self && fd < 0 && i < sizeof(holders) / sizeof(holders[0]); i++)
+		if (!pyh_aio_attr(c->a, self, holders[i], &transport))
+			fd = pyh_transport_fd(c, transport);
+	if (fd < 0)
+		return 0;
+	ev = pyh_selector_events(c, task->loop, fd);
+	pyh_io_detail(c, w, ev > 0 && !(ev & PYH_SELECTOR_READ) ? "write" : "read", fd, task->loop,
+		      ev > 0 && !(ev & PYH_SELECTOR_READ) ? PYH_SELECTOR_WRITE : PYH_SELECTOR_READ);
+	pyh_obj_label(c, self, label, sizeof(label));
+	pyh_detail_add(w, " (Future 0x%llx awaited in %s of %s)",
+		       (unsigned long long)task->fut_waiter, pyh_frame_qualname(&named[0]), label);
+	return 1;
+}
+
 /* A future of no known owner: by the innermost frame that awaits it. */
 static void pyh_on_future(struct pyh_await_ctx *c, const struct pyh_fut *task,
 			  const struct pyh_chain *ch, const struct pyh_frame *named,
@@ -935,7 +966,7 @@ int pyh_await_classify(struct pyh_await_ctx *c, const struct pyh_fut *task,
 		if (pyh_watched_fd(c, task->loop, task->fut_waiter, &fd, &ev))
 			pyh_io_detail(c, &w, ev == PYH_SELECTOR_READ ? "read" : "write", fd,
 				      task->loop, ev);
-		else
+		else if (!pyh_on_protocol(c, task, ch, named, &w))
 			pyh_on_future(c, task, ch, named, &w);
 	}
 	if (ch->end == PYH_CHAIN_BROKEN || ch->end == PYH_CHAIN_CYCLE)

@@ -15,6 +15,7 @@
 #define PYH_TASK_INDENT 4	/* per level of the awaiter tree */
 #define PYH_TASK_INDENT_MAX 64	/* a deeper tree is drawn at this depth, its depth said */
 #define PYH_TASK_BY_SHOWN 4	/* awaiters named on a text line */
+#define PYH_TASK_FINISHED_SHOWN 8	/* finished tasks named on their line */
 
 static const char *pyh_task_label(const struct pyh_task *k, char *buf, size_t bufsz)
 {
@@ -96,18 +97,45 @@ static int pyh_text_loop_trees(FILE *f, const struct pyh_tasks *ts, uint64_t loo
 	const struct pyh_agraph *g = &ts->graph;
 	int shown = 0, in = 0;
 
+	char label[PYH_TASK_NAME_MAX + 32];
+	int finished = 0;
+
 	for (int k = 0; k < g->n; k++) {
 		const struct pyh_task *root;
 
 		if (g->parent[k] < 0) {
 			root = &ts->v[g->order[k]];
 			in = loop ? root->loop == loop : !loop_known[g->order[k]];
+			/* a finished task nobody awaits: listed on one line below */
+			if (in && root->state != PYH_FUT_PENDING &&
+			    g->awaits_at[g->order[k]] == g->awaits_at[g->order[k] + 1]) {
+				finished++;
+				in = 0;
+			}
 		}
 		if (!in)
 			continue;
 		pyh_text_task(f, ts, k, src, v);
 		shown++;
 	}
+	if (!finished)
+		return shown;
+	fprintf(f, "  and %d finished task%s not freed yet:", finished, finished == 1 ? "" : "s");
+	for (int k = 0, listed = 0; k < g->n; k++) {
+		const struct pyh_task *t = &ts->v[g->order[k]];
+
+		if (g->parent[k] >= 0 || t->state == PYH_FUT_PENDING ||
+		    (loop ? t->loop != loop : loop_known[g->order[k]]) ||
+		    g->awaits_at[g->order[k]] != g->awaits_at[g->order[k] + 1])
+			continue;
+		if (listed++ == PYH_TASK_FINISHED_SHOWN) {
+			fprintf(f, " …");
+			break;
+		}
+		fprintf(f, "%s %s %s", listed > 1 ? "," : "", pyh_task_label(t, label, sizeof(label)),
+			pyh_task_state_text(t->state));
+	}
+	fputc('\n', f);
 	return shown;
 }
 
