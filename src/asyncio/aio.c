@@ -390,6 +390,27 @@ int pyh_aio_future(struct pyh_aio *a, uint64_t addr, struct pyh_fut *out)
 	return rc;
 }
 
+int pyh_aio_task_coro(struct pyh_aio *a, uint64_t task, int impl, uint64_t *coro)
+{
+	uint64_t v = 0;
+	int rc;
+
+	if (impl == PYH_FUT_C_TASK) {
+		if (!a->have_c || a->l.task_coro == PYH_NO_FIELD)
+			return -EINVAL;
+		rc = pyh_mem_read_u64(a->o->pid, task + a->l.task_coro, &v);
+	} else if (impl == PYH_FUT_PY_TASK) {
+		rc = pyh_obj_getattr(a->o, task, "_coro", &v);
+		if (!rc && v == a->o->none)
+			v = 0;
+	} else {
+		return -EINVAL;
+	}
+	if (!rc)
+		*coro = v;
+	return rc;
+}
+
 /* ------------------------------------------------------------ attributes */
 
 int pyh_aio_attr(struct pyh_aio *a, uint64_t obj, const char *name, uint64_t *value)

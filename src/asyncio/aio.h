@@ -105,6 +105,10 @@ struct pyh_fut {
  * or -errno. */
 int pyh_aio_future(struct pyh_aio *a, uint64_t addr, struct pyh_fut *out);
 
+/* The coroutine a task holds now (0: cleared): for a C task one read, for a
+ * pure-Python one its `_coro` attribute. Returns 0 or -errno. */
+int pyh_aio_task_coro(struct pyh_aio *a, uint64_t task, int impl, uint64_t *coro);
+
 /* An instance attribute of an object of the target (dict or __slots__): a
  * shorthand for pyh_obj_attr. */
 int pyh_aio_attr(struct pyh_aio *a, uint64_t obj, const char *name, uint64_t *value);
