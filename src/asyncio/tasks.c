@@ -142,6 +142,10 @@ static int pyh_task_frames(struct pyh_codecache *cache, const struct pyh_chain *
 	}
 	if (ch->end == PYH_CHAIN_BROKEN || ch->end == PYH_CHAIN_CYCLE)
 		snprintf(k->stack_error, sizeof(k->stack_error), "%s", ch->error);
+	else if (ch->end == PYH_CHAIN_DONE)
+		snprintf(k->stack_error, sizeof(k->stack_error), ch->n ? "the coroutine it awaits "
+			 "has just finished (the task is moving on)" : "its coroutine has just finished "
+			 "(the task is being completed)");
 	return 0;
 }
 
@@ -247,6 +251,11 @@ static void pyh_tasks_loops(struct pyh_aio *a, struct pyh_tasks *ts,
 		if (l->current == k->addr)
 			k->running = 1;
 	}
+	/* a task whose step runs awaits nothing now (its fut_waiter is cleared at
+	 * the start of a step; one read before that is stale) */
+	for (int i = 0; i < ts->n; i++)
+		if (ts->v[i].running)
+			pyh_await_free(&ts->v[i].await);
 }
 
 /* ------------------------------------------------------------ the graph */

@@ -1,0 +1,464 @@
+#!/usr/bin/env python3
+"""End-to-end tests of asyncio tasks (`dump`'s "tasks", `record --tasks`) on every
+interpreter from 3.6 on (3.14t included), and the issue's own case: an aiohttp server
+from Debian's packages whose handler awaits a dependency that never answers.
+
+Programs in tests/e2e/tasks/ print READY when their loop runs (and HANG_START when
+their hung phase begins); lines marked `# @task NAME K` are where frame K (0 is the
+innermost of the program's own frames) of the tasks called NAME must be.
+
+usage: tests/e2e/run_tasks.py [PYHANG] [-j JOBS] [-k FILTER]
+Prints `ok - ...` / `not ok - ...` and `N passed, N failed`.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGS = os.path.join(HERE, "tasks")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+import interpreters  # noqa: E402  (tests/lib: the one list of interpreters)
+
+DEBIAN_PY = "/usr/bin/python3.11"
+MANY = 100000
+MANY_RSS_MB = 100          # pyhang's peak memory dumping MANY tasks at the default cap
+RECORD_TRIES = 3           # a statistical check is measured again before it fails
+RATIO_POINTS = 8           # big:small within 75 % +- this many points
+
+
+def version_of(py):
+    out = subprocess.run([py, "-c", "import sys; print('%d %d' % sys.version_info[:2])"],
+                         stdout=subprocess.PIPE, universal_newlines=True).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+def markers(prog, tag):
+    """{K: line} of the `# @task TAG K` markers of prog."""
+    out = {}
+    with open(os.path.join(PROGS, prog)) as f:
+        for i, line in enumerate(f, 1):
+            m = re.search(r"# @task (\S+) (\d+)", line)
+            if m and m.group(1) == tag:
+                out[int(m.group(2))] = i
+    return out
+
+
+class Prog:
+    """A program of tests/e2e/tasks/, started and waited for (READY, HANG_START)."""
+
+    def __init__(self, py, prog, *args):
+        self.p = subprocess.Popen([py, os.path.join(PROGS, prog)] + [str(a) for a in args],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROGS,
+                                  universal_newlines=True)
+        self.pid = self.p.pid
+        self.hang_start = None
+        line = self.p.stdout.readline()
+        if line.strip() != "READY":
+            self.stop()
+            raise RuntimeError("program did not start: %r %s" % (line, self.p.stderr.read()[-400:]))
+
+    def wait_hang(self):
+        for line in self.p.stdout:
+            m = re.match(r"HANG_START ([0-9.]+)", line)
+            if m:
+                self.hang_start = float(m.group(1))
+                return self.hang_start
+        raise RuntimeError("program ended before its hang")
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+
+
+def dump(pyhang, pid, *extra):
+    r = subprocess.run([pyhang, "dump", "--pid", str(pid)] + list(extra), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("dump exit %d: %s" % (r.returncode, r.stderr[-300:]))
+    return r.stdout
+
+
+def dump_json(pyhang, pid, *extra):
+    return json.loads(dump(pyhang, pid, "--json", *extra))
+
+
+def by_name(d):
+    return {t["name"]: t for t in d.get("tasks", []) if t["name"]}
+
+
+def own_frames(t, prog):
+    return [f for f in t["frames"] if f["file"] and f["file"].endswith("/" + prog)]
+
+
+def frames_text(t):
+    return ["%s:%s" % (f["function"], f["line"]) for f in t["frames"]]
+
+
+# ---------------------------------------------------------------- dump
+
+def t_dump_requests(pyhang, py):
+    """three requests awaiting an Event: exactly Event.wait, lookup, fetch; names; the loop's thread"""
+    major, minor = version_of(py)
+    want = markers("requests.py", "fetch")
+    prog = Prog(py, "requests.py", 1.0)
+    try:
+        prog.wait_hang()
+        time.sleep(0.3)
+        d = dump_json(pyhang, prog.pid)
+        text = dump(pyhang, prog.pid)
+    finally:
+        prog.stop()
+    if "tasks" not in d:
+        return False, "no \"tasks\" key: %s" % d.get("tasks_error")
+    hung = [t for t in d["tasks"] if t["state"] == "pending" and
+            [f["function"] for f in own_frames(t, "requests.py")] == ["lookup", "fetch"] and
+            (t["awaiting"] or {}).get("kind") == "event"]
+    if len(hung) != 3:
+        return False, "%d tasks awaiting the event in lookup/fetch, want 3: %s" % (
+            len(hung), [(t["name"], frames_text(t), t["awaiting"]) for t in d["tasks"]][:8])
+    for t in hung:
+        f = t["frames"]
+        if len(f) != 3 or f[0]["function"] != "wait" or not f[0]["file"].endswith("asyncio/locks.py") \
+                or f[1]["line"] != want[0] or f[2]["line"] != want[1]:
+            return False, "frames %s, want wait (locks.py), lookup:%d, fetch:%d" % (
+                frames_text(t), want[0], want[1])
+        if t["thread"] != prog.pid or t["stack_error"] or not t["id"].startswith("0x"):
+            return False, "task %s: thread %s, stack_error %s" % (t["name"], t["thread"], t["stack_error"])
+    if (major, minor) >= (3, 8):
+        names = sorted(t["name"] for t in hung)
+        if names != ["request-1", "request-2", "request-3"]:
+            return False, "names %s" % names
+        k = by_name(d)
+        checks = [("ticker", "sleep"), ("listener", "server"), ("long-sleep", "sleep")]
+        for name, kind in checks:
+            if name not in k or (k[name]["awaiting"] or {}).get("kind") != kind:
+                return False, "%s awaits %s, want %s" % (name, k.get(name, {}).get("awaiting"), kind)
+        for i in (1, 2, 3):
+            if not re.search(r"request-%d \(0x[0-9a-f]+\) pending, awaiting event: Event 0x[0-9a-f]+ "
+                             r"\(not set, 3 waiters\)" % i, text):
+                return False, "text has no line for request-%d:\n%s" % (i, text[-1500:])
+    if "Event loop 0x" not in text or "on thread %d" % prog.pid not in text:
+        return False, "text names no loop on the main thread"
+    return True, "3 requests in Event.wait <- lookup:%d <- fetch:%d on thread %d" % (
+        want[0], want[1], prog.pid)
+
+
+def t_dump_tree(pyhang, py):
+    """awaited_by of gather, TaskGroup (3.11+) and wait children; a cycle of two tasks"""
+    major, minor = version_of(py)
+    prog = Prog(py, "tree.py")
+    try:
+        d = dump_json(pyhang, prog.pid)
+        text = dump(pyhang, prog.pid)
+    finally:
+        prog.stop()
+    tasks = {t["id"]: t for t in d["tasks"]}
+
+    def parent_of(kind, frame):
+        ps = [t for t in d["tasks"] if (t["awaiting"] or {}).get("kind") == kind and
+              any(f["function"] == frame for f in t["frames"])]
+        return ps[0] if len(ps) == 1 else None
+
+    wanted = [("gather", "gather_parent", 2), ("wait", "wait_parent", 2)]
+    if (major, minor) >= (3, 11):
+        wanted.append(("taskgroup", "group_parent", 2))
+    for kind, frame, n in wanted:
+        p = parent_of(kind, frame)
+        if not p:
+            return False, "no single task in %s awaiting %s" % (frame, kind)
+        kids = [tasks[i] for i in p["awaits"] if i in tasks]
+        if len(kids) != n or any(p["id"] not in k["awaited_by"] for k in kids) or \
+                any([f["function"] for f in own_frames(k, "tree.py")] != ["child"] for k in kids):
+            return False, "%s: awaits %s" % (kind, [(k["name"], frames_text(k), k["awaited_by"])
+                                                     for k in kids])
+    cyc = [t for t in d["tasks"] if [f["function"] for f in own_frames(t, "tree.py")] == ["await_other"]]
+    if len(cyc) != 2 or len(d["task_cycles"]) != 1 or sorted(d["task_cycles"][0]) != sorted(t["id"] for t in cyc):
+        return False, "cycle: %s, task_cycles %s" % ([t["id"] for t in cyc], d["task_cycles"])
+    a, b = cyc
+    if a["awaits"] != [b["id"]] or b["awaits"] != [a["id"]] or a["cycle"] is None or \
+            (a["awaiting"] or {}).get("kind") != "task":
+        return False, "cycle tasks: %s %s" % (a, b)
+    if not re.search(r"cycle 1: \S+ \(0x[0-9a-f]+\) awaits \S+ \(0x[0-9a-f]+\) awaits", text):
+        return False, "text reports no cycle"
+    return True, "%s awaited by their parents; one cycle of 2" % ", ".join(k for k, _, _ in wanted)
+
+
+# Runs a command and prints its peak RSS (KiB) after its output: a child of its own,
+# so that no other test's processes count.
+PEAK_RSS = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+            "sys.stdout.flush(); print('\\n@@peak-kb %d' % "
+            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
+
+
+def t_dump_many(pyhang, py):
+    """100,000 pending tasks: the default cap (10,000) shown, the rest counted, memory bounded"""
+    prog = Prog(py, "many.py", MANY)
+    try:
+        r = subprocess.run([sys.executable, "-c", PEAK_RSS, pyhang, "dump", "--pid", str(prog.pid),
+                            "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+        small = dump_json(pyhang, prog.pid, "--max-tasks", "50")
+    finally:
+        prog.stop()
+    if r.returncode:
+        return False, "dump exit %d %s" % (r.returncode, r.stderr[-300:])
+    out, _, peak = r.stdout.rpartition(b"\n@@peak-kb ")
+    rss_mb = int(peak) / 1024.0
+    d = json.loads(out)
+    if len(d["tasks"]) != 10000 or not d["tasks_truncated"] or d["tasks_total"] < MANY:
+        return False, "%d tasks, truncated %s, total %s" % (len(d["tasks"]), d["tasks_truncated"],
+                                                            d["tasks_total"])
+    if len(small["tasks"]) != 50 or not small["tasks_truncated"]:
+        return False, "--max-tasks 50 gave %d" % len(small["tasks"])
+    bad = [t for t in d["tasks"] if t["state"] == "pending" and
+           (t["awaiting"] or {}).get("kind") != "event" and t["frames"][-1]["function"] != "main"]
+    if bad:
+        return False, "%d tasks not awaiting the event: %s" % (len(bad), bad[0])
+    if rss_mb > MANY_RSS_MB:
+        return False, "pyhang peaked at %.0f MB (bound %d)" % (rss_mb, MANY_RSS_MB)
+    return True, "10000 of %d shown, truncated; peak RSS %.0f MB" % (d["tasks_total"], rss_mb)
+
+
+def t_dump_churn(pyhang, py):
+    """tasks made and freed as fast as the loop can: 15 dumps, each whole JSON, never a crash"""
+    prog = Prog(py, "churn.py")
+    errors = 0
+    try:
+        for _ in range(15):
+            d = dump_json(pyhang, prog.pid)
+            if "tasks" not in d:
+                return False, "no tasks key: %s" % d.get("tasks_error")
+            errors += d["tasks_error"] is not None
+            for t in d["tasks"]:
+                if t["state"] == "pending" and not t["frames"] and not t["stack_error"] and \
+                        not t["running"]:
+                    return False, "a pending task without frames or a reason: %s" % t
+    finally:
+        prog.stop()
+    return True, "15 dumps (%d said their registry changed while read)" % errors
+
+
+def t_dump_no_asyncio(pyhang, py):
+    """a process that never imported asyncio has no "tasks" key"""
+    p = subprocess.Popen([py, "-c", "import sys, time; print('READY'); sys.stdout.flush(); "
+                          "time.sleep(60)"], stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        p.stdout.readline()
+        d = dump_json(pyhang, p.pid)
+    finally:
+        p.kill()
+        p.wait()
+    keys = [k for k in d if k.startswith("task")]
+    return not keys, "keys %s" % (keys or "none")
+
+
+# ---------------------------------------------------------------- record --tasks
+
+def folded_roots(path):
+    roots = {}
+    with open(path) as f:
+        for line in f:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            roots[stack.split(";")[0]] = roots.get(stack.split(";")[0], 0) + int(count)
+    return roots
+
+
+def t_record_tasks(pyhang, py):
+    """record --tasks splits a 3:1 CPU split between the two tasks' root frames, in every format"""
+    tmp = tempfile.mkdtemp(prefix="pyhang-tasks-")
+    try:
+        for attempt in range(RECORD_TRIES):
+            prog = Prog(py, "busy.py", 4)
+            out = os.path.join(tmp, "t.folded")
+            r = subprocess.run([pyhang, "record", "--pid", str(prog.pid), "--tasks", "-r", "499",
+                                "-d", "3", "-o", out], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+            prog.stop()
+            if r.returncode:
+                return False, "record exit %d %s" % (r.returncode, r.stderr[-300:])
+            roots = folded_roots(out)
+            big = sum(v for k, v in roots.items() if k.startswith("task ") and k.endswith("(big)"))
+            small = sum(v for k, v in roots.items() if k.startswith("task ") and k.endswith("(small)"))
+            if big + small and abs(100.0 * big / (big + small) - 75) <= RATIO_POINTS:
+                break
+        else:
+            return False, "roots %s" % roots
+        names = [k for k in roots if k.endswith("(big)")]
+        if version_of(py) >= (3, 8) and names != ["task big (big)"]:
+            return False, "root names %s" % names
+        # the other formats from one more recording
+        prog = Prog(py, "busy.py", 4)
+        try:
+            for ext in ("svg", "speedscope.json", "pb.gz"):
+                path = os.path.join(tmp, "t." + ext)
+                r = subprocess.run([pyhang, "record", "--pid", str(prog.pid), "--tasks", "-d", "1",
+                                    "-o", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   timeout=60)
+                if r.returncode:
+                    return False, "%s: exit %d" % (ext, r.returncode)
+        finally:
+            prog.stop()
+        with open(os.path.join(tmp, "t.svg"), errors="replace") as f:
+            if "(big)" not in f.read():
+                return False, "svg without the task frame"
+        with open(os.path.join(tmp, "t.speedscope.json")) as f:
+            if not any(fr["name"].startswith("task ") for fr in json.load(f)["shared"]["frames"]):
+                return False, "speedscope without the task frame"
+        if shutil.which("go"):
+            tags = subprocess.run(["go", "tool", "pprof", "-tags", os.path.join(tmp, "t.pb.gz")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  universal_newlines=True, timeout=120).stdout
+            if not re.search(r"^ *task: Total", tags, re.M) or "(big)" not in tags:
+                return False, "pprof has no task label: %s" % tags[:400]
+        return True, "big %.0f %% of the tasks' samples (%d, %d); svg, speedscope, pprof" % (
+            100.0 * big / (big + small), big, small)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- the issue's case
+
+AIOHTTP_APP = os.path.join(PROGS, "aiohttp_app.py")
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http_get(url, timeout):
+    return urllib.request.urlopen(url, timeout=timeout).read().decode()
+
+
+def t_aiohttp_dump(pyhang, py):
+    """aiohttp (Debian's python3-aiohttp): two hung requests with the handler's frames and what they await"""
+    port = free_port()
+    app = subprocess.Popen([py, AIOHTTP_APP, str(port)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True)
+    threads = []
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                if http_get("http://127.0.0.1:%d/health" % port, 1) == "ok\n":
+                    break
+            except Exception:
+                if time.time() > deadline:
+                    return False, "the server did not answer: %s" % app.stderr.read()[-300:]
+                time.sleep(0.2)
+        for item in ("apple", "pear"):
+            t = threading.Thread(target=lambda i=item: _swallow(http_get, "http://127.0.0.1:%d/quote?item=%s"
+                                                               % (port, i), 60))
+            t.daemon = True
+            t.start()
+            threads.append(t)
+        time.sleep(1.0)
+        health = http_get("http://127.0.0.1:%d/health" % port, 5)
+        d = dump_json(pyhang, app.pid)
+        text = dump(pyhang, app.pid)
+    finally:
+        app.kill()
+        app.wait()
+    want = markers("aiohttp_app.py", "handler")
+    hung = [t for t in d["tasks"] if t["state"] == "pending" and
+            [f["function"] for f in own_frames(t, "aiohttp_app.py")] == ["fetch_price", "quote"]]
+    if len(hung) != 2 or health != "ok\n":
+        return False, "%d hung handlers, health %r: %s" % (len(hung), health,
+                                                            [frames_text(t) for t in d["tasks"]])
+    for t in hung:
+        own = own_frames(t, "aiohttp_app.py")
+        if [f["line"] for f in own] != [want[0], want[1]]:
+            return False, "handler frames %s, want lines %s" % (frames_text(t), want)
+        w = t["awaiting"] or {}
+        if w.get("kind") != "io" or not re.match(r"read fd \d+ TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ "
+                                                  r"\(ESTABLISHED\)", w.get("detail", "")):
+            return False, "awaits %s" % w
+        if not t["awaited_by"]:
+            return False, "nobody awaits the handler task %s" % t["name"]
+    return True, "2 handlers in fetch_price <- quote, each awaiting %s" % hung[0]["awaiting"]["detail"][:60]
+
+
+def _swallow(fn, *args):
+    try:
+        fn(*args)
+    except Exception:
+        pass
+
+
+# ---------------------------------------------------------------- driver
+
+PER_INTERPRETER = [t_dump_requests, t_dump_tree, t_dump_many, t_dump_churn, t_dump_no_asyncio,
+                   t_record_tasks]
+
+
+def aiohttp_present():
+    return os.path.exists(DEBIAN_PY) and subprocess.run(
+        [DEBIAN_PY, "-c", "import aiohttp"], stderr=subprocess.DEVNULL).returncode == 0
+
+
+def run_case(case):
+    name, fn, pyhang, py = case
+    try:
+        ok, msg = fn(pyhang, py)
+    except Exception as e:  # a test that could not run is a failure, said as such
+        ok, msg = False, "%s: %s" % (type(e).__name__, e)
+    return name, ok, msg
+
+
+def main():
+    args = sys.argv[1:]
+    jobs, filt = 2, None
+    pyhang = os.path.join(ROOT, "build", "pyhang")
+    while args:
+        a = args.pop(0)
+        if a == "-j":
+            jobs = int(args.pop(0))
+        elif a == "-k":
+            filt = args.pop(0)
+        else:
+            pyhang = a
+    cases = []
+    for label, py in interpreters.present():
+        if label.startswith("2."):
+            continue
+        for fn in PER_INTERPRETER:
+            cases.append(("%s %s" % (label, fn.__name__[2:]), fn, pyhang, py))
+    extra = [("debian-3.11 aiohttp_dump", t_aiohttp_dump)] + EXTRA_CASES
+    skipped = []
+    for name, fn in extra:
+        if aiohttp_present():
+            cases.append((name, fn, pyhang, DEBIAN_PY))
+        else:
+            skipped.append(name)
+    if filt:
+        cases = [c for c in cases if filt in c[0]]
+    passed = failed = 0
+    with ThreadPoolExecutor(max_workers=jobs) as ex:
+        for name, ok, msg in ex.map(run_case, cases):
+            print("%s - %s: %s" % ("ok" if ok else "not ok", name, msg))
+            sys.stdout.flush()
+            passed += ok
+            failed += not ok
+    for name in skipped:
+        print("ok - %s # SKIP python3-aiohttp is not installed (apt-get install python3-aiohttp)" % name)
+    print("%d passed, %d failed%s" % (passed, failed, ", %d skipped" % len(skipped) if skipped else ""))
+    return 1 if failed else 0
+
+
+EXTRA_CASES = []
+
+if __name__ == "__main__":
+    sys.exit(main())
