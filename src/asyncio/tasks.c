@@ -159,6 +159,7 @@ static int pyh_task_read(struct pyh_aio *a, struct pyh_codecache *cache,
 	k->addr = f->addr;
 	k->state = f->state;
 	k->loop = f->loop;
+	k->fut_waiter = f->fut_waiter;
 	snprintf(k->name, sizeof(k->name), "%s", f->name);
 	if (f->state != PYH_FUT_PENDING)
 		return 0;	/* a finished task has no stack left to show */

@@ -29,6 +29,7 @@ struct pyh_task {
 	int state;			/* enum pyh_fut_state */
 	int running;			/* its step runs now (its loop's current task) */
 	uint64_t loop;
+	uint64_t fut_waiter;		/* the future it is blocked on; 0: none */
 	pid_t tid;			/* the thread running its loop; 0: not known */
 	struct pyh_frame *frames;	/* its await chain, innermost first; each held */
 	int nframes;

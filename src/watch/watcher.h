@@ -65,6 +65,18 @@ struct pyh_watched *pyh_watcher_find(struct pyh_watcher *w, pid_t pid);
  * every detector, report what they decide (scan.c). */
 void pyh_watcher_scan(struct pyh_watcher *w, uint64_t now);
 
+/* Write event e (text or JSON, --exec, --once) and free it (scan.c). */
+void pyh_watcher_emit(struct pyh_watcher *w, struct pyh_wevent *e);
+
+/* The asyncio tasks of p looked at, when it is time (every half threshold,
+ * 0.2 s to 1 s; 5 s while p has no asyncio): "awaiting" for a task at the
+ * same await point for the threshold, "resumed" when it moves on (tasks.c). */
+void pyh_watcher_tasks(struct pyh_watcher *w, struct pyh_watched *p);
+
+/* e names the asyncio task whose step thread tid of p runs, when p has
+ * asyncio and one does (has_task). */
+void pyh_watcher_running_task(struct pyh_watcher *w, struct pyh_watched *p, pid_t tid, struct pyh_wevent *e);
+
 /* A "returned" record of the BPF side (struct pyh_probes' callback; arg is w). */
 void pyh_watcher_on_returned(const struct pyh_watch_event *ev, void *arg);
 #endif
