@@ -384,13 +384,24 @@ enum pyh_spin pyh_detect_spin(struct pyh_wthr *t, uint64_t run_ns, const struct 
 
 /* ---- asyncio tasks ------------------------------------------------------- */
 
-uint64_t pyh_task_signature(const struct pyh_frame *frames, int n, uint64_t fut_waiter)
+uint64_t pyh_task_salt(uint64_t salt, const char *s)
+{
+	if (!s || !*s)
+		return salt;
+	salt = (salt ^ 0x2f) * 1099511628211ull;	/* a separator: "ab","c" is not "a","bc" */
+	for (; *s; s++)
+		salt = (salt ^ (unsigned char)*s) * 1099511628211ull;
+	return salt;
+}
+
+uint64_t pyh_task_signature(const struct pyh_frame *frames, int n, uint64_t fut_waiter, uint64_t salt)
 {
 	uint64_t sig = 1469598103934665603ull;	/* FNV-1a */
 
 	if (!fut_waiter)
 		return 0;
 	sig = (sig ^ fut_waiter) * 1099511628211ull;
+	sig = (sig ^ salt) * 1099511628211ull;
 	for (int i = 0; frames && i < n; i++) {
 		sig = (sig ^ frames[i].code) * 1099511628211ull;
 		sig = (sig ^ frames[i].offset) * 1099511628211ull;

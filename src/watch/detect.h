@@ -265,11 +265,17 @@ enum pyh_task_verdict {
 };
 
 /* A task's await point: the code objects and instruction offsets of its
- * coroutine frames frames[0..n) and the future it waits for (fut_waiter: a
- * new wait at the same place is a new future). 0 when it waits for nothing
- * (not suspended); never 0 otherwise. A future freed and another one made at
- * the same address between two looks cannot be told apart. */
-uint64_t pyh_task_signature(const struct pyh_frame *frames, int n, uint64_t fut_waiter);
+ * coroutine frames frames[0..n), the future it waits for (fut_waiter: a new
+ * wait at the same place is a new future) and salt, what else tells this
+ * wait from another (pyh_task_salt of the task's name and of the names of
+ * the tasks it awaits: 3.8+ names tasks "Task-N" from a counter, so a task
+ * freed and another made at its address, or a new task awaited at the same
+ * address, is another wait). 0 when it waits for nothing (not suspended);
+ * never 0 otherwise. Without names (3.6, 3.7) a task and future freed and
+ * others made at the same addresses between two looks cannot be told apart. */
+uint64_t pyh_task_signature(const struct pyh_frame *frames, int n, uint64_t fut_waiter, uint64_t salt);
+/* salt with the string s mixed in (s NULL or "": salt unchanged). */
+uint64_t pyh_task_salt(uint64_t salt, const char *s);
 
 /* One look at task t (its memory; zeroed for a task seen for the first
  * time) whose await point is now sig (0: not suspended); idle: that wait is

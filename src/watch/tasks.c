@@ -39,6 +39,20 @@ static struct pyh_wtask *pyh_wtask_find(struct pyh_wtask *v, int n, uint64_t add
 	return lo < n && v[lo].addr == addr ? &v[lo] : NULL;
 }
 
+/* What tells task i's wait from another at the same addresses: its name and
+ * the names of the tasks it awaits. */
+static uint64_t pyh_task_ident(const struct pyh_tasks *ts, int i)
+{
+	const struct pyh_agraph *g = &ts->graph;
+	uint64_t salt = pyh_task_salt(0, ts->v[i].name);
+
+	if (g->n != ts->n || !g->awaits_at)
+		return salt;
+	for (int e = g->awaits_at[i]; e < g->awaits_at[i + 1]; e++)
+		salt = pyh_task_salt(salt, ts->v[g->awaits[e]].name);
+	return salt;
+}
+
 static const struct pyh_tasks_opts pyh_watch_tasks_opts = {
 	.max_tasks = PYH_TASKS_DEFAULT_MAX,
 	.max_frames = PYH_TASK_DEFAULT_FRAMES,
@@ -159,7 +173,7 @@ void pyh_watcher_tasks(struct pyh_watcher *w, struct pyh_watched *p)
 		if (old)
 			old->state = PYH_TSK_NONE;	/* seen: not gone */
 		if (k->state == PYH_FUT_PENDING && !k->running && k->await.kind != PYH_AWAIT_NONE)
-			sig = pyh_task_signature(k->frames, k->nframes, k->fut_waiter);
+			sig = pyh_task_signature(k->frames, k->nframes, k->fut_waiter, pyh_task_ident(&ts, i));
 		if (pyh_detect_task_due(&t, sig, s))
 			idle = pyh_ignore_task_match(&w->o->ignore, k->frames, k->nframes,
 						     pyh_await_kind_name(k->await.kind), &why);

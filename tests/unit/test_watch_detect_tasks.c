@@ -50,18 +50,24 @@ static enum pyh_task_verdict look(struct pyh_wtask *t, struct world *w, uint64_t
 
 static void test_signature(void **state)
 {
-	uint64_t a = pyh_task_signature(chain, 3, FUT);
+	uint64_t a = pyh_task_signature(chain, 3, FUT, 0);
 
 	(void)state;
-	assert_int_equal(pyh_task_signature(chain, 3, 0), 0);	/* not suspended */
+	assert_int_equal(pyh_task_signature(chain, 3, 0, 0), 0);	/* not suspended */
 	assert_true(a != 0);
-	assert_true(pyh_task_signature(chain, 0, FUT) != 0);
-	assert_true(pyh_task_signature(chain, 3, FUT + 16) != a);	/* a new wait: a new future */
+	assert_true(pyh_task_signature(chain, 0, FUT, 0) != 0);
+	assert_true(pyh_task_signature(chain, 3, FUT + 16, 0) != a);	/* a new wait: a new future */
 	chain[1].offset++;
-	assert_true(pyh_task_signature(chain, 3, FUT) != a);	/* another call site */
+	assert_true(pyh_task_signature(chain, 3, FUT, 0) != a);	/* another call site */
 	chain[1].offset--;
-	assert_true(pyh_task_signature(chain, 2, FUT) != a);	/* another depth */
-	assert_int_equal(pyh_task_signature(chain, 3, FUT), a);
+	assert_true(pyh_task_signature(chain, 2, FUT, 0) != a);	/* another depth */
+	assert_int_equal(pyh_task_signature(chain, 3, FUT, 0), a);
+	/* the same addresses, another task (3.8+ names) or another task awaited */
+	assert_true(pyh_task_signature(chain, 3, FUT, pyh_task_salt(0, "short-16")) !=
+		    pyh_task_signature(chain, 3, FUT, pyh_task_salt(0, "short-15")));
+	assert_true(pyh_task_salt(pyh_task_salt(0, "ab"), "c") != pyh_task_salt(pyh_task_salt(0, "a"), "bc"));
+	assert_int_equal(pyh_task_salt(7, ""), 7);
+	assert_int_equal(pyh_task_salt(7, NULL), 7);
 }
 
 /* At the same await point: SAME until exactly the threshold, REPORT once,
@@ -70,7 +76,7 @@ static void test_reported_once_then_resumed(void **state)
 {
 	struct world *w = world_new(T0, THR);
 	struct pyh_wtask t = { .addr = 0x1000 };
-	uint64_t sig = pyh_task_signature(chain, 3, FUT), sig2 = pyh_task_signature(chain, 3, FUT + 64);
+	uint64_t sig = pyh_task_signature(chain, 3, FUT, 0), sig2 = pyh_task_signature(chain, 3, FUT + 64, 0);
 
 	(void)state;
 	assert_int_equal(look(&t, w, 0, sig, 0), PYH_TASK_MOVING);	/* first look: the clock starts */
@@ -104,10 +110,10 @@ static void test_moving_never_reported(void **state)
 
 	(void)state;
 	for (uint64_t i = 0; i < 100; i++)
-		assert_int_equal(look(&t, w, TICK, pyh_task_signature(chain, 3, FUT + 32 * (i % 3)), 0),
+		assert_int_equal(look(&t, w, TICK, pyh_task_signature(chain, 3, FUT + 32 * (i % 3), 0), 0),
 				 PYH_TASK_MOVING);
 	for (int i = 0; i < 100; i++)	/* running or ready at every look */
-		assert_int_equal(look(&t, w, TICK, i % 2 ? pyh_task_signature(chain, 3, FUT) : 0, 0),
+		assert_int_equal(look(&t, w, TICK, i % 2 ? pyh_task_signature(chain, 3, FUT, 0) : 0, 0),
 				 PYH_TASK_MOVING);
 	free(w);
 }
@@ -117,7 +123,7 @@ static void test_idle(void **state)
 {
 	struct world *w = world_new(T0, THR);
 	struct pyh_wtask t = { .addr = 0x1000 };
-	uint64_t sig = pyh_task_signature(chain, 3, FUT);
+	uint64_t sig = pyh_task_signature(chain, 3, FUT, 0);
 
 	(void)state;
 	assert_int_equal(look(&t, w, 0, sig, 1), PYH_TASK_MOVING);
@@ -134,7 +140,7 @@ static void test_clock_backwards(void **state)
 {
 	struct world *w = world_new(T0, THR);
 	struct pyh_wtask t = { .addr = 0x1000 };
-	uint64_t sig = pyh_task_signature(chain, 3, FUT);
+	uint64_t sig = pyh_task_signature(chain, 3, FUT, 0);
 
 	(void)state;
 	look(&t, w, 0, sig, 0);
