@@ -261,6 +261,257 @@ def t_dump_no_asyncio(pyhang, py):
     return not keys, "keys %s" % (keys or "none")
 
 
+# name (3.8+), own function, marker, kind, detail, the innermost (stdlib) frame's file
+KINDS = [
+    ("locker", "take_lock", "lock", "lock", r"Lock 0x[0-9a-f]+ \(locked, 1 waiter\)", "asyncio/locks.py"),
+    ("consumer", "consume", "queue", "queue", r"get: Queue 0x[0-9a-f]+ is empty \(1 getter\)",
+     "asyncio/queues.py"),
+    ("conditioned", "wait_condition", "condition", "condition", r"Condition 0x[0-9a-f]+ \(1 waiter\)",
+     "asyncio/locks.py"),
+    ("semaphored", "take_semaphore", "semaphore", "semaphore",
+     r"Semaphore 0x[0-9a-f]+ \(value 0, 1 waiter\)", "asyncio/locks.py"),
+    ("sleeper", "nap", "sleep", "sleep", r"asyncio\.sleep\(5000\): [0-9.]+s left", "asyncio/tasks.py"),
+    ("stream-reader", "read_stream", "stream", "io",
+     r"read fd \d+ TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:(\d+) \(ESTABLISHED\)", "asyncio/streams.py"),
+    ("sock-reader", "recv_socket", "sock", "io",
+     r"read fd \d+ TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:(\d+) \(ESTABLISHED\)", "asyncio/selector_events.py"),
+    ("joiner", "join", "join", "task", None, None),
+]
+
+
+def t_dump_kinds(pyhang, py):
+    """a task per await kind (lock, queue, condition, semaphore, sleep, stream and socket reads, a task): frames, lines, what each awaits, text and JSON"""
+    major, minor = version_of(py)
+    prog = Prog(py, "kinds.py")
+    try:
+        d = dump_json(pyhang, prog.pid)
+        text = dump(pyhang, prog.pid)
+    finally:
+        prog.stop()
+    if d.get("tasks_error"):
+        return False, "tasks_error: %s" % d["tasks_error"]
+    found, peers = {}, set()
+    for name, fn, tag, kind, detail, stdlib in KINDS:
+        ts = [t for t in d["tasks"] if [f["function"] for f in own_frames(t, "kinds.py")] == [fn]]
+        if len(ts) != 1:
+            return False, "%d tasks with kinds.py frames [%s], want 1: %s" % (
+                len(ts), fn, [(t["name"], frames_text(t)) for t in d["tasks"]])
+        t = ts[0]
+        found[name] = t
+        line = markers("kinds.py", tag)[0]
+        own = own_frames(t, "kinds.py")
+        if own[0]["line"] != line or t["frames"][-1] is not own[0]:
+            return False, "%s: frames %s, want %s:%d outermost" % (name, frames_text(t), fn, line)
+        if stdlib and not (name == "sock-reader" and (major, minor) < (3, 7)):
+            # 3.6's sock_recv is a plain function returning a future: no frame of its own
+            if len(t["frames"]) < 2 or not t["frames"][0]["file"].endswith(stdlib):
+                return False, "%s: innermost frame %s, want one in %s" % (name, frames_text(t), stdlib)
+        w = t["awaiting"] or {}
+        if w.get("kind") != kind or (detail and not re.match(detail, w.get("detail", ""))):
+            return False, "%s awaits %s, want %s %s" % (name, w, kind, detail)
+        if kind == "io":
+            peers.add(re.match(detail, w["detail"]).group(1))
+        if (major, minor) >= (3, 8) and t["name"] != name:
+            return False, "task in %s is named %r, want %r" % (fn, t["name"], name)
+        if t["state"] != "pending" or t["thread"] != prog.pid or t["stack_error"]:
+            return False, "%s: state %s thread %s stack_error %s" % (name, t["state"], t["thread"],
+                                                                     t["stack_error"])
+    if len(peers) != 1:
+        return False, "the two readers name different peers: %s" % peers
+    j, l = found["joiner"], found["locker"]
+    if j["awaits"] != [l["id"]] or l["awaited_by"] != [j["id"]]:
+        return False, "joiner awaits %s, locker awaited by %s" % (j["awaits"], l["awaited_by"])
+    want_detail = r"%s \(%s, pending\)" % ("locker" if (major, minor) >= (3, 8) else "a task", l["id"])
+    if not re.match(want_detail, j["awaiting"]["detail"]):
+        return False, "joiner's detail %r, want %s" % (j["awaiting"]["detail"], want_detail)
+    # text: one line per task with what it awaits, the locker under the joiner
+    for name, fn, tag, kind, detail, stdlib in KINDS:
+        label = re.escape(name) if (major, minor) >= (3, 8) else "task"
+        pat = r"^ *(└─ )?%s \(%s\) pending, awaiting %s: " % (label, found[name]["id"], kind)
+        if not re.search(pat, text, re.M):
+            return False, "text has no line %r:\n%s" % (pat, text[-2000:])
+    if not re.search(r"^ +└─ %s \(%s\) pending, awaiting lock" % (
+            "locker" if (major, minor) >= (3, 8) else "task", l["id"]), text, re.M):
+        return False, "the locker is not under the joiner in the text"
+    return True, "%d kinds, each in its own frames and lines; joiner -> locker" % len(KINDS)
+
+
+# ---------------------------------------------------------------- watch
+
+class Watch:
+    """pyhang watch --json on one process, its events read by a thread."""
+
+    def __init__(self, pyhang, pid, *extra):
+        self.p = subprocess.Popen([pyhang, "watch", "--pid", str(pid), "--json"] + list(extra),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  universal_newlines=True)
+        self.events, self.err = [], []
+        self.cv = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_err, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            with self.cv:
+                self.events.append(json.loads(line))
+                self.cv.notify_all()
+        with self.cv:
+            self.events.append(None)
+            self.cv.notify_all()
+
+    def _read_err(self):
+        for line in self.p.stderr:
+            self.err.append(line)
+
+    def wait_for(self, pred, guard=120):
+        """The events once pred(events) holds; None if watch ended first (guard: a hang guard
+        only, never a measure)."""
+        end = time.time() + guard
+        with self.cv:
+            while True:
+                evs = [e for e in self.events if e is not None]
+                if pred(evs):
+                    return evs
+                if None in self.events or time.time() > end:
+                    return None
+                self.cv.wait(1)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+        try:
+            self.p.wait(30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        with self.cv:
+            return [e for e in self.events if e is not None]
+
+
+def task_events(evs, kind, name=None, tid=None):
+    return [e for e in evs if e["event"] == kind and e.get("task") and
+            (name is None or e["task"]["name"] == name) and (tid is None or e["task"]["id"] == tid)]
+
+
+def metric(url, name, pid):
+    try:
+        body = urllib.request.urlopen(url, timeout=5).read().decode()
+    except Exception:
+        return None
+    m = re.search(r'^%s\{pid="%d"\} (\d+)$' % (name, pid), body, re.M)
+    return int(m.group(1)) if m else None
+
+
+def t_watch_requests(pyhang, py):
+    """watch --threshold 1: the three hung requests reported once each (Event.wait <- lookup <- fetch), nothing for the ticker, listener, long sleep or the healthy phase; pyhang_hung_tasks 3"""
+    major, minor = version_of(py)
+    want = markers("requests.py", "fetch")
+    port = free_port()
+    prog = Prog(py, "requests.py", 3.0)
+    w = Watch(pyhang, prog.pid, "--threshold", "1", "--metrics", "127.0.0.1:%d" % port)
+    try:
+        hang = prog.wait_hang()
+        evs = w.wait_for(lambda evs: len(task_events(evs, "awaiting")) >= 3)
+        gauge = None
+        for _ in range(100):   # published after the scan that reported them
+            gauge = metric("http://127.0.0.1:%d/metrics" % port, "pyhang_hung_tasks", prog.pid)
+            if gauge == 3:
+                break
+            time.sleep(0.2)
+    finally:
+        evs_all = w.stop()
+        prog.stop()
+    if evs is None:
+        return False, "watch ended or saw fewer than 3 awaiting tasks: %s %s" % (
+            [(e["event"], (e.get("task") or {}).get("name")) for e in evs_all], "".join(w.err)[-300:])
+    aw = task_events(evs_all, "awaiting")
+    if len(aw) != 3 or any(e["event"] not in ("awaiting",) for e in evs_all):
+        return False, "events %s, want exactly 3 awaiting" % [
+            (e["event"], (e.get("task") or {}).get("name"), [f["function"] for f in e["frames"]])
+            for e in evs_all]
+    ids = set()
+    for e in aw:
+        fr = e["frames"]
+        if [f["function"] for f in fr][1:] != ["lookup", "fetch"] or fr[0]["function"] != "wait" or \
+                [f["line"] for f in fr][1:] != [want[0], want[1]]:
+            return False, "awaiting frames %s" % ["%s:%s" % (f["function"], f["line"]) for f in fr]
+        t = e["task"]
+        if t["awaiting"]["kind"] != "event" or t["state"] != "pending" or e["tid"] != prog.pid:
+            return False, "awaiting %s on %s" % (t, e["tid"])
+        if e["time"] < hang:
+            return False, "reported at %.3f, before the hang began at %.3f" % (e["time"], hang)
+        ids.add(t["id"])
+    if len(ids) != 3:
+        return False, "the same task reported twice: %s" % ids
+    if (major, minor) >= (3, 8) and sorted(e["task"]["name"] for e in aw) != ["request-1", "request-2",
+                                                                               "request-3"]:
+        return False, "names %s" % [e["task"]["name"] for e in aw]
+    if gauge != 3:
+        return False, "pyhang_hung_tasks{pid=%d} = %s, want 3" % (prog.pid, gauge)
+    late = max(e["time"] for e in aw) - hang
+    return True, "3 requests reported %.2f s after the hang began (threshold 1); ticker, listener, " \
+                 "long sleep not; pyhang_hung_tasks 3" % late
+
+
+def t_watch_resume(pyhang, py):
+    """a stalled task reported with who awaits it, resumed when it moves on, reported again at its new await point; --ignore spares a task"""
+    major, minor = version_of(py)
+    first = markers("resume.py", "stalled-first")[0]
+    second = markers("resume.py", "stalled-second")[0]
+    prog = Prog(py, "resume.py")
+    w = Watch(pyhang, prog.pid, "--threshold", "1", "--ignore", "*resume.py:ignored_wait")
+    try:
+        prog.wait_hang()
+
+        def stalled(evs, kind):
+            return [e for e in task_events(evs, kind) if e["frames"] and
+                    [f["function"] for f in own_frames(e, "resume.py")][:1] == ["stall"]]
+
+        evs = w.wait_for(lambda evs: stalled(evs, "awaiting"))
+        if evs is None:
+            return False, "no awaiting event for the stalled task: %s" % "".join(w.err)[-300:]
+        a1 = stalled(evs, "awaiting")[0]
+        tid = a1["task"]["id"]
+        os.kill(prog.pid, 10)  # SIGUSR1: the first Event is set
+        evs = w.wait_for(lambda evs: len(task_events(evs, "awaiting", tid=tid)) >= 2)
+        d = dump_json(pyhang, prog.pid)
+    finally:
+        evs_all = w.stop()
+        prog.stop()
+    if evs is None:
+        return False, "no second awaiting: %s" % [(e["event"], e["task"] and e["task"]["name"])
+                                                 for e in evs_all]
+    seq = [e["event"] for e in evs_all if e.get("task") and e["task"]["id"] == tid]
+    if seq[:3] != ["awaiting", "resumed", "awaiting"]:
+        return False, "the stalled task's events %s" % seq
+    a2 = task_events(evs_all, "awaiting", tid=tid)[1]
+    r = task_events(evs_all, "resumed", tid=tid)[0]
+    l1 = [f["line"] for f in own_frames(a1, "resume.py")]
+    l2 = [f["line"] for f in own_frames(a2, "resume.py")]
+    if l1 != [first] or l2 != [second] or r["task"]["finished"]:
+        return False, "lines %s then %s (want %d then %d), resumed %s" % (l1, l2, first, second, r["task"])
+    by = a1["task"]["awaited_by"]
+    parents = [e for e in task_events(evs_all, "awaiting") if
+               [f["function"] for f in own_frames(e, "resume.py")] == ["parent"]]
+    if len(by) != 1 or len(parents) != 1 or parents[0]["task"]["id"] != by[0]["id"] or \
+            parents[0]["task"]["awaiting"]["kind"] != "gather":
+        return False, "awaited by %s; parents reported %s" % (by, [p["task"] for p in parents])
+    if (major, minor) >= (3, 8) and (a1["task"]["name"] != "stalled" or by[0]["name"] != "parent"):
+        return False, "names %s awaited by %s" % (a1["task"]["name"], by)
+    quiet = [t for t in d["tasks"] if [f["function"] for f in own_frames(t, "resume.py")] ==
+             ["ignored_wait"] and (t["awaiting"] or {}).get("kind") == "event"]
+    if len(quiet) != 1:
+        return False, "the task --ignore names is not there to be ignored: %s" % [
+            frames_text(t) for t in d["tasks"]]
+    others = [e for e in evs_all if e["event"] in ("awaiting", "resumed") and e["task"]["id"] not in
+              (tid, by[0]["id"])]
+    if others:
+        return False, "reported besides the stalled task and its parent: %s" % [
+            (e["event"], e["task"]["name"], [f["function"] for f in e["frames"]]) for e in others]
+    return True, "awaiting (line %d, awaited by the gathering parent), resumed, awaiting (line %d); " \
+                 "the --ignore'd task and the idle ones never" % (first, second)
+
+
 # ---------------------------------------------------------------- record --tasks
 
 def folded_roots(path):
@@ -391,6 +642,62 @@ def t_aiohttp_dump(pyhang, py):
     return True, "2 handlers in fetch_price <- quote, each awaiting %s" % hung[0]["awaiting"]["detail"][:60]
 
 
+def t_aiohttp_watch(pyhang, py):
+    """aiohttp: watch --threshold 1 reports the two hung handlers (fetch_price <- quote, awaiting the socket), not the health checks nor an idle keep-alive connection"""
+    import http.client
+    port = free_port()
+    app = subprocess.Popen([py, AIOHTTP_APP, str(port)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True)
+    w = None
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                if http_get("http://127.0.0.1:%d/health" % port, 1) == "ok\n":
+                    break
+            except Exception:
+                if time.time() > deadline:
+                    return False, "the server did not answer: %s" % app.stderr.read()[-300:]
+                time.sleep(0.2)
+        w = Watch(pyhang, app.pid, "--threshold", "1")
+        keep = http.client.HTTPConnection("127.0.0.1", port, timeout=10)   # stays open, idle
+        keep.request("GET", "/health")
+        if keep.getresponse().read() != b"ok\n":
+            return False, "keep-alive health check failed"
+        for item in ("apple", "pear"):
+            t = threading.Thread(target=lambda i=item: _swallow(
+                http_get, "http://127.0.0.1:%d/quote?item=%s" % (port, i), 120))
+            t.daemon = True
+            t.start()
+        handlers = lambda evs: [e for e in task_events(evs, "awaiting") if
+                                [f["function"] for f in own_frames(e, "aiohttp_app.py")] ==
+                                ["fetch_price", "quote"]]
+        evs = w.wait_for(lambda evs: len(handlers(evs)) >= 2)
+        health = http_get("http://127.0.0.1:%d/health" % port, 5)
+    finally:
+        evs_all = w.stop() if w else []
+        app.kill()
+        app.wait()
+    if evs is None:
+        return False, "fewer than 2 hung handlers reported: %s" % [
+            (e["event"], [f["function"] for f in e["frames"]]) for e in evs_all]
+    hs = handlers(evs_all)
+    want = markers("aiohttp_app.py", "handler")
+    for e in hs:
+        own = own_frames(e, "aiohttp_app.py")
+        aw = e["task"]["awaiting"] or {}
+        if [f["line"] for f in own] != [want[0], want[1]] or aw.get("kind") != "io" or \
+                not aw.get("detail", "").startswith("read fd "):
+            return False, "handler %s awaiting %s" % (frames_text(e), aw)
+    idle = [e for e in evs_all if e["event"] == "awaiting" and e not in hs and not
+            any(f["function"] in ("fetch_price", "quote") for f in e["frames"])]
+    if len(hs) != 2 or health != "ok\n" or idle:
+        return False, "%d handlers, health %r, others reported: %s" % (
+            len(hs), health, [[f["function"] for f in e["frames"]] for e in idle])
+    return True, "2 hung handlers reported awaiting %s; keep-alive and health not" % \
+        hs[0]["task"]["awaiting"]["detail"][:40]
+
+
 def _swallow(fn, *args):
     try:
         fn(*args)
@@ -400,13 +707,21 @@ def _swallow(fn, *args):
 
 # ---------------------------------------------------------------- driver
 
-PER_INTERPRETER = [t_dump_requests, t_dump_tree, t_dump_many, t_dump_churn, t_dump_no_asyncio,
-                   t_record_tasks]
+PER_INTERPRETER = [t_dump_requests, t_dump_kinds, t_dump_tree, t_dump_many, t_dump_churn,
+                   t_dump_no_asyncio, t_record_tasks, t_watch_requests, t_watch_resume]
 
 
 def aiohttp_present():
-    return os.path.exists(DEBIAN_PY) and subprocess.run(
-        [DEBIAN_PY, "-c", "import aiohttp"], stderr=subprocess.DEVNULL).returncode == 0
+    """Debian's python3-aiohttp for Debian's python3.11, installed when missing (as root)."""
+    def importable():
+        return os.path.exists(DEBIAN_PY) and subprocess.run(
+            [DEBIAN_PY, "-c", "import aiohttp"], stderr=subprocess.DEVNULL).returncode == 0
+    if importable() or not os.path.exists(DEBIAN_PY) or os.geteuid() != 0:
+        return importable()
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "install", "-y", "-qq", "python3-aiohttp"], env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return importable()
 
 
 def run_case(case):
@@ -436,10 +751,13 @@ def main():
             continue
         for fn in PER_INTERPRETER:
             cases.append(("%s %s" % (label, fn.__name__[2:]), fn, pyhang, py))
-    extra = [("debian-3.11 aiohttp_dump", t_aiohttp_dump)] + EXTRA_CASES
+    extra = [("debian-3.11 aiohttp_dump", t_aiohttp_dump),
+             ("debian-3.11 aiohttp_watch", t_aiohttp_watch)] + EXTRA_CASES
+    extra = [(n, fn) for n, fn in extra if not filt or filt in n]
+    have_aiohttp = aiohttp_present() if extra else False
     skipped = []
     for name, fn in extra:
-        if aiohttp_present():
+        if have_aiohttp:
             cases.append((name, fn, pyhang, DEBIAN_PY))
         else:
             skipped.append(name)
