@@ -512,6 +512,40 @@ def t_watch_resume(pyhang, py):
                  "the --ignore'd task and the idle ones never" % (first, second)
 
 
+def t_watch_loop_blocked(pyhang, py):
+    """the loop's thread blocked in time.sleep inside a task's step: the blocked event names that task"""
+    major, minor = version_of(py)
+    line = markers("blocker.py", "blocker")[0]
+    prog = Prog(py, "blocker.py")
+    w = Watch(pyhang, prog.pid, "--threshold", "1")
+    try:
+        prog.wait_hang()
+        evs = w.wait_for(lambda evs: [e for e in evs if e["event"] == "blocked"])
+        d = dump_json(pyhang, prog.pid)
+    finally:
+        evs_all = w.stop()
+        prog.stop()
+    if evs is None:
+        return False, "no blocked event: %s %s" % ([e["event"] for e in evs_all], "".join(w.err)[-300:])
+    running = [k for k in d["tasks"] if k["running"]]
+    e = [e for e in evs if e["event"] == "blocked"][0]
+    own = own_frames(e, "blocker.py")
+    if e["tid"] != prog.pid or not own or own[0]["function"] != "block_loop" or own[0]["line"] != line:
+        return False, "blocked %s frames %s" % (e["tid"], frames_text(e))
+    t = e.get("task")
+    if not t or not t["id"].startswith("0x") or ((major, minor) >= (3, 8) and t["name"] != "blocker"):
+        return False, "the event names task %s, want the blocker" % t
+    if len(running) != 1 or running[0]["id"] != t["id"] or \
+            [f["function"] for f in own_frames(running[0], "blocker.py")] != ["block_loop"]:
+        return False, "the event names %s; dump's running tasks %s" % (t, [(k["id"], frames_text(k))
+                                                                          for k in running])
+    if [x for x in evs_all if x["event"] == "awaiting"]:
+        return False, "a task reported awaiting while the loop cannot run: %s" % [
+            x["task"]["name"] for x in evs_all if x["event"] == "awaiting"]
+    return True, "blocked in %s (block_loop:%d) in the step of task %s" % (
+        (e["syscall"] or {}).get("name"), line, t["name"] or t["id"])
+
+
 # ---------------------------------------------------------------- record --tasks
 
 def folded_roots(path):
@@ -708,7 +742,7 @@ def _swallow(fn, *args):
 # ---------------------------------------------------------------- driver
 
 PER_INTERPRETER = [t_dump_requests, t_dump_kinds, t_dump_tree, t_dump_many, t_dump_churn,
-                   t_dump_no_asyncio, t_record_tasks, t_watch_requests, t_watch_resume]
+                   t_dump_no_asyncio, t_record_tasks, t_watch_requests, t_watch_resume, t_watch_loop_blocked]
 
 
 def aiohttp_present():
