@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "asyncio/tasks.h"
 #include "log/log.h"
@@ -16,6 +17,18 @@
 #define PYH_WATCH_TASKS_MIN_NS 200000000ull	/* looks at most every 0.2 s ... */
 #define PYH_WATCH_TASKS_MAX_NS 1000000000ull	/* ... and at least every 1 s */
 #define PYH_WATCH_TASKS_ABSENT_NS 5000000000ull	/* without asyncio: every 5 s */
+/* A look that took T waits at least this many times T before the next one:
+ * watch spends at most about a tenth of a core on a process's tasks (10,000
+ * tasks take ~0.4 s to read here, so they are looked at every ~4 s). */
+#define PYH_WATCH_TASKS_DUTY 10
+
+static uint64_t pyh_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static int pyh_wtask_cmp(const void *a, const void *b)
 {
@@ -133,7 +146,7 @@ static void pyh_task_event(struct pyh_watcher *w, struct pyh_watched *p, const c
 void pyh_watcher_tasks(struct pyh_watcher *w, struct pyh_watched *p)
 {
 	const struct pyh_scan *s = &w->scan.s;
-	uint64_t period = s->threshold_ns / 2;
+	uint64_t period = s->threshold_ns / 2, t0, took;
 	struct pyh_wtask *next;
 	struct pyh_tasks ts;
 	int nn = 0, hung = 0, partial;
@@ -142,8 +155,12 @@ void pyh_watcher_tasks(struct pyh_watcher *w, struct pyh_watched *p)
 		return;
 	period = period < PYH_WATCH_TASKS_MIN_NS ? PYH_WATCH_TASKS_MIN_NS :
 		 period > PYH_WATCH_TASKS_MAX_NS ? PYH_WATCH_TASKS_MAX_NS : period;
+	t0 = pyh_mono_ns();
 	if (pyh_tasks_read(&p->rd.t, p->rd.cache, &pyh_watch_tasks_opts, &ts))
 		return;		/* out of memory: the next scan tries again */
+	took = pyh_mono_ns() - t0;
+	if (period < PYH_WATCH_TASKS_DUTY * took)
+		period = PYH_WATCH_TASKS_DUTY * took;
 	p->tasks.seen = ts.present;
 	p->tasks.next_ns = s->now_ns + (ts.present ? period : PYH_WATCH_TASKS_ABSENT_NS);
 	if (!ts.present) {
