@@ -167,6 +167,11 @@ void pyh_watcher_tasks(struct pyh_watcher *w, struct pyh_watched *p)
 		pyh_tasks_free(&ts);
 		return;
 	}
+	if (ts.truncated && !p->tasks.cap_said) {
+		fprintf(stderr, "pyhang: process %d has %zu asyncio tasks: watch looks at the first %zu "
+			"only, the others are never reported\n", (int)p->pid, ts.total, (size_t)ts.n);
+		p->tasks.cap_said = 1;
+	}
 	if (ts.error[0] && !p->tasks.error_said && pyh_log_verbosity()) {
 		fprintf(stderr, "pyhang: process %d: asyncio tasks: %s\n", (int)p->pid, ts.error);
 		p->tasks.error_said = 1;

@@ -68,6 +68,7 @@ struct pyh_watched {
 		int seen;		/* asyncio was loaded at the last look */
 		int hung;		/* reported as awaiting and still there */
 		int error_said;		/* a registry read error was said (-v) */
+		int cap_said;		/* more tasks than are looked at was said */
 	} tasks;
 	struct {
 		int stale;		/* exec'd: to be dropped, never read again */
