@@ -331,6 +331,7 @@ void pyh_watcher_scan(struct pyh_watcher *w, uint64_t now)
 	for (int i = 0; i < w->procs.n; i++)
 		pyh_watched_new_scan(w->procs.list[i]);
 	s->now_ns = now;
+	w->scan.tasks_ns = 0;
 	s->ncalls = pyh_probes_read_calls(w->bpf.pb, w->scan.calls, PYH_WATCH_MAX_TIDS);
 	s->ngil = pyh_probes_read_gil(w->bpf.pb, w->scan.gil, PYH_WATCH_MAX_TIDS);
 	for (int i = 0; i < s->ncalls && !pyh_stopped(w); i++) {

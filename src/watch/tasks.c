@@ -21,6 +21,10 @@
  * watch spends at most about a tenth of a core on a process's tasks (10,000
  * tasks take ~0.4 s to read here, so they are looked at every ~4 s). */
 #define PYH_WATCH_TASKS_DUTY 10
+/* One scan starts no more looks at tasks once they took this long in it: the
+ * processes still due are looked at in the next scans, and the threads'
+ * detectors keep their 200 ms pace whatever the tasks cost (--all). */
+#define PYH_WATCH_TASKS_BUDGET_NS 50000000ull
 
 static uint64_t pyh_mono_ns(void)
 {
@@ -151,17 +155,25 @@ void pyh_watcher_tasks(struct pyh_watcher *w, struct pyh_watched *p)
 	struct pyh_tasks ts;
 	int nn = 0, hung = 0, partial;
 
-	if (s->now_ns < p->tasks.next_ns)
-		return;
 	period = period < PYH_WATCH_TASKS_MIN_NS ? PYH_WATCH_TASKS_MIN_NS :
 		 period > PYH_WATCH_TASKS_MAX_NS ? PYH_WATCH_TASKS_MAX_NS : period;
+	if (!p->tasks.next_ns) {
+		/* a task's clock starts at its first look: that look can wait a
+		 * period, and a process that lives less is never read for tasks */
+		p->tasks.next_ns = s->now_ns + period;
+		return;
+	}
+	if (s->now_ns < p->tasks.next_ns || w->scan.tasks_ns >= PYH_WATCH_TASKS_BUDGET_NS)
+		return;
 	t0 = pyh_mono_ns();
 	if (pyh_tasks_read(&p->rd.t, p->rd.cache, &pyh_watch_tasks_opts, &ts))
 		return;		/* out of memory: the next scan tries again */
 	took = pyh_mono_ns() - t0;
+	w->scan.tasks_ns += took;
 	if (period < PYH_WATCH_TASKS_DUTY * took)
 		period = PYH_WATCH_TASKS_DUTY * took;
 	p->tasks.seen = ts.present;
+	p->tasks.absent = !ts.present;
 	p->tasks.next_ns = s->now_ns + (ts.present ? period : PYH_WATCH_TASKS_ABSENT_NS);
 	if (!ts.present) {
 		pyh_tasks_free(&ts);
@@ -248,7 +260,7 @@ void pyh_watcher_running_task(struct pyh_watcher *w, struct pyh_watched *p, pid_
 	struct pyh_tasks ts;
 
 	(void)w;
-	if (!p->tasks.seen || pyh_tasks_read(&p->rd.t, p->rd.cache, &pyh_watch_tasks_opts, &ts))
+	if (p->tasks.absent || pyh_tasks_read(&p->rd.t, p->rd.cache, &pyh_watch_tasks_opts, &ts))
 		return;
 	for (int i = 0; i < ts.n; i++) {
 		const struct pyh_task *k = &ts.v[i];

@@ -66,6 +66,7 @@ struct pyh_watched {
 		int n;
 		uint64_t next_ns;	/* when to look again */
 		int seen;		/* asyncio was loaded at the last look */
+		int absent;		/* it was not (0: loaded, or not looked at yet) */
 		int hung;		/* reported as awaiting and still there */
 		int error_said;		/* a registry read error was said (-v) */
 		int cap_said;		/* more tasks than are looked at was said */
