@@ -17,6 +17,7 @@
 #define PYH_WATCH_TASKS_MIN_NS 200000000ull	/* looks at most every 0.2 s ... */
 #define PYH_WATCH_TASKS_MAX_NS 1000000000ull	/* ... and at least every 1 s */
 #define PYH_WATCH_TASKS_ABSENT_NS 5000000000ull	/* without asyncio: every 5 s */
+#define PYH_WATCH_TASKS_FIRST_NS 2000000000ull	/* the first look: 2 s (or a period) after attaching */
 /* A look that took T waits at least this many times T before the next one:
  * watch spends at most about a tenth of a core on a process's tasks (10,000
  * tasks take ~0.4 s to read here, so they are looked at every ~4 s). */
@@ -158,9 +159,10 @@ void pyh_watcher_tasks(struct pyh_watcher *w, struct pyh_watched *p)
 	period = period < PYH_WATCH_TASKS_MIN_NS ? PYH_WATCH_TASKS_MIN_NS :
 		 period > PYH_WATCH_TASKS_MAX_NS ? PYH_WATCH_TASKS_MAX_NS : period;
 	if (!p->tasks.next_ns) {
-		/* a task's clock starts at its first look: that look can wait a
-		 * period, and a process that lives less is never read for tasks */
-		p->tasks.next_ns = s->now_ns + period;
+		/* a task's clock starts at its first look: that look can wait,
+		 * and a process that lives less (--all: most short-lived ones)
+		 * is never read for tasks */
+		p->tasks.next_ns = s->now_ns + (period > PYH_WATCH_TASKS_FIRST_NS ? period : PYH_WATCH_TASKS_FIRST_NS);
 		return;
 	}
 	if (s->now_ns < p->tasks.next_ns || w->scan.tasks_ns >= PYH_WATCH_TASKS_BUDGET_NS)

@@ -71,7 +71,7 @@ void pyh_watcher_emit(struct pyh_watcher *w, struct pyh_wevent *e);
 
 /* The asyncio tasks of p looked at, when it is time (every half threshold,
  * 0.2 s to 1 s, or 10 times as long as the last look took when longer; 5 s
- * while p has no asyncio; the first a period after p was first seen; none
+ * while p has no asyncio; the first 2 s (or a period) after p was first seen; none
  * once the scan spent 50 ms on tasks): "awaiting" for a task at the
  * same await point for the threshold, "resumed" when it moves on (tasks.c). */
 void pyh_watcher_tasks(struct pyh_watcher *w, struct pyh_watched *p);
