@@ -73,18 +73,23 @@ static void pyh_text_task(FILE *f, const struct pyh_wevent *e)
 	const struct pyh_wtaskev *t = &e->task;
 
 	if (strcmp(e->kind, "awaiting") && strcmp(e->kind, "resumed")) {
-		fprintf(f, "  in the step of asyncio task %s (0x%llx)\n", t->name[0] ? t->name : "[unnamed]",
-			(unsigned long long)t->id);
+		fputs("  in the step of asyncio task ", f);
+		pyh_fput_safe(f, t->name[0] ? t->name : "[unnamed]");
+		fprintf(f, " (0x%llx)\n", (unsigned long long)t->id);
 		return;
 	}
-	if (t->await_kind[0])
-		fprintf(f, "  awaits %s: %s\n", t->await_kind, t->await_detail);
+	if (t->await_kind[0]) {
+		fprintf(f, "  awaits %s: ", t->await_kind);
+		pyh_fput_safe(f, t->await_detail);
+		fputc('\n', f);
+	}
 	if (t->nawaited_by) {
 		fprintf(f, "  awaited by:");
-		for (int i = 0; i < t->nawaited_by && i < PYH_WATCH_EV_MAX_AWAITERS; i++)
-			fprintf(f, "%s %s (0x%llx)", i ? "," : "",
-				t->awaited_by_name[i][0] ? t->awaited_by_name[i] : "[unnamed]",
-				(unsigned long long)t->awaited_by[i]);
+		for (int i = 0; i < t->nawaited_by && i < PYH_WATCH_EV_MAX_AWAITERS; i++) {
+			fputs(i ? ", " : " ", f);
+			pyh_fput_safe(f, t->awaited_by_name[i][0] ? t->awaited_by_name[i] : "[unnamed]");
+			fprintf(f, " (0x%llx)", (unsigned long long)t->awaited_by[i]);
+		}
 		if (t->awaited_by_more)
 			fprintf(f, " and %d more", t->awaited_by_more);
 		fprintf(f, "\n");
@@ -125,14 +130,16 @@ int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f)
 	else if (!strcmp(e->kind, "stuck"))
 		fprintf(f, "STUCK: every thread of process %d has been blocked for at least %.1f s",
 			(int)e->pid, e->seconds);
-	else if (!strcmp(e->kind, "awaiting"))
-		fprintf(f, "AWAITING: asyncio task %s (0x%llx) of process %d has awaited the same thing for %.1f s",
-			e->task.name[0] ? e->task.name : "[unnamed]", (unsigned long long)e->task.id,
-			(int)e->pid, e->seconds);
-	else if (!strcmp(e->kind, "resumed"))
-		fprintf(f, "RESUMED: asyncio task %s (0x%llx) of process %d %s after %.1f s",
-			e->task.name[0] ? e->task.name : "[unnamed]", (unsigned long long)e->task.id,
-			(int)e->pid, e->task.finished ? "finished" : "moved on", e->seconds);
+	else if (!strcmp(e->kind, "awaiting") || !strcmp(e->kind, "resumed")) {
+		fprintf(f, "%s: asyncio task ", !strcmp(e->kind, "awaiting") ? "AWAITING" : "RESUMED");
+		pyh_fput_safe(f, e->task.name[0] ? e->task.name : "[unnamed]");
+		if (!strcmp(e->kind, "awaiting"))
+			fprintf(f, " (0x%llx) of process %d has awaited the same thing for %.1f s",
+				(unsigned long long)e->task.id, (int)e->pid, e->seconds);
+		else
+			fprintf(f, " (0x%llx) of process %d %s after %.1f s", (unsigned long long)e->task.id,
+				(int)e->pid, e->task.finished ? "finished" : "moved on", e->seconds);
+	}
 	else
 		fprintf(f, "%s: process %d", e->kind, (int)e->pid);
 	if (e->label[0]) {

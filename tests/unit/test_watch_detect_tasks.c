@@ -265,6 +265,18 @@ static void test_event_writers(void **state)
 	pyh_wevent_free(e);
 	free(e);
 
+	/* a task's name and what it awaits come from the target: never raw in the text */
+	e = awaiting_event("awaiting");
+	snprintf(e->task.name, sizeof(e->task.name), "evil\nAWAITING: forged\x1b[2J");
+	snprintf(e->task.await_detail, sizeof(e->task.await_detail), "x\ny");
+	text = written(e, 0);
+	assert_null(strstr(text, "\nAWAITING: forged"));
+	assert_null(strchr(text, '\x1b'));
+	assert_null(strstr(text, "x\ny"));
+	free(text);
+	pyh_wevent_free(e);
+	free(e);
+
 	/* a blocked loop thread names the task whose step it runs */
 	e = awaiting_event("blocked");
 	e->task.nawaited_by = 0;
