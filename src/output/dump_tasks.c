@@ -11,6 +11,7 @@
 #include "output/dump_parts.h"
 #include "output/frames_out.h"
 #include "output/json.h"
+#include "output/sanitize.h"
 
 #define PYH_TASK_INDENT 4	/* per level of the awaiter tree */
 #define PYH_TASK_INDENT_MAX 64	/* a deeper tree is drawn at this depth, its depth said */
@@ -35,24 +36,27 @@ static void pyh_text_task_line(FILE *f, const struct pyh_tasks *ts, int k, int d
 	const char *kind = pyh_await_kind_name(t->await.kind);
 	char label[PYH_TASK_NAME_MAX + 32];
 
-	fprintf(f, "%*s%s%s %s", pad, "", depth ? "└─ " : "", pyh_task_label(t, label, sizeof(label)),
-		pyh_task_state_text(t->state));
+	fprintf(f, "%*s%s", pad, "", depth ? "└─ " : "");
+	pyh_fput_safe(f, pyh_task_label(t, label, sizeof(label)));
+	fprintf(f, " %s", pyh_task_state_text(t->state));
 	if (depth >= PYH_TASK_INDENT_MAX)
 		fprintf(f, " [depth %d]", depth);
 	if (t->running)
 		fprintf(f, ", its step is running%s", t->frames_from_thread ? " (frames: its thread's)"
 			: "");
-	if (kind)
-		fprintf(f, ", awaiting %s: %s", kind, t->await.detail);
-	else if (t->state == PYH_FUT_PENDING && !t->running)
+	if (kind) {
+		fprintf(f, ", awaiting %s: ", kind);
+		pyh_fput_safe(f, t->await.detail);
+	} else if (t->state == PYH_FUT_PENDING && !t->running)
 		fprintf(f, ", ready to run");
 	if (g->cycle[node] >= 0)
 		fprintf(f, " [in cycle %d]", g->cycle[node] + 1);
 	if (nby > 1) {
 		fprintf(f, "; awaited by");
-		for (int e = 0; e < nby && e < PYH_TASK_BY_SHOWN; e++)
-			fprintf(f, "%s %s", e ? "," : "",
-				pyh_task_label(&ts->v[g->by[g->by_at[node] + e]], label, sizeof(label)));
+		for (int e = 0; e < nby && e < PYH_TASK_BY_SHOWN; e++) {
+			fputs(e ? ", " : " ", f);
+			pyh_fput_safe(f, pyh_task_label(&ts->v[g->by[g->by_at[node] + e]], label, sizeof(label)));
+		}
 		if (nby > PYH_TASK_BY_SHOWN)
 			fprintf(f, " and %d more", nby - PYH_TASK_BY_SHOWN);
 	}
@@ -81,12 +85,19 @@ static void pyh_text_task(FILE *f, const struct pyh_tasks *ts, int k, struct pyh
 		else if (src && pyh_frame_file(fr) &&
 			 pyh_source_line(src, pyh_frame_file(fr), fr->line, line, sizeof(line)) == 0 &&
 			 line[0])
-			fprintf(f, "%s    %s\n", indent, line);
+		{
+			fprintf(f, "%s    ", indent);
+			pyh_fput_safe(f, line);
+			fputc('\n', f);
+		}
 	}
 	if (t->frames_truncated)
 		fprintf(f, "%s... deeper frames not shown (limit reached)\n", indent);
-	if (t->stack_error[0])
-		fprintf(f, "%s... stack incomplete: %s\n", indent, t->stack_error);
+	if (t->stack_error[0]) {
+		fprintf(f, "%s... stack incomplete: ", indent);
+		pyh_fput_safe(f, t->stack_error);
+		fputc('\n', f);
+	}
 }
 
 /* The trees whose root belongs to loop (0: to no loop known). */
@@ -132,8 +143,9 @@ static int pyh_text_loop_trees(FILE *f, const struct pyh_tasks *ts, uint64_t loo
 			fprintf(f, " …");
 			break;
 		}
-		fprintf(f, "%s %s %s", listed > 1 ? "," : "", pyh_task_label(t, label, sizeof(label)),
-			pyh_task_state_text(t->state));
+		fputs(listed > 1 ? ", " : " ", f);
+		pyh_fput_safe(f, pyh_task_label(t, label, sizeof(label)));
+		fprintf(f, " %s", pyh_task_state_text(t->state));
 	}
 	fputc('\n', f);
 	return shown;
@@ -148,11 +160,13 @@ static void pyh_text_cycles(FILE *f, const struct pyh_tasks *ts)
 		int first = g->cycle_nodes[g->cycle_at[c]];
 
 		fprintf(f, "  cycle %d: ", c + 1);
-		for (int e = g->cycle_at[c]; e < g->cycle_at[c + 1]; e++)
-			fprintf(f, "%s%s", e > g->cycle_at[c] ? " awaits " : "",
-				pyh_task_label(&ts->v[g->cycle_nodes[e]], label, sizeof(label)));
-		fprintf(f, " awaits %s: none of them can finish\n",
-			pyh_task_label(&ts->v[first], label, sizeof(label)));
+		for (int e = g->cycle_at[c]; e < g->cycle_at[c + 1]; e++) {
+			fputs(e > g->cycle_at[c] ? " awaits " : "", f);
+			pyh_fput_safe(f, pyh_task_label(&ts->v[g->cycle_nodes[e]], label, sizeof(label)));
+		}
+		fputs(" awaits ", f);
+		pyh_fput_safe(f, pyh_task_label(&ts->v[first], label, sizeof(label)));
+		fputs(": none of them can finish\n", f);
 	}
 }
 
