@@ -100,8 +100,11 @@ struct walk_ctx {
 				 * map value pointer kept in a map */
 	__u32 span;		/* bytes read per frame: pyh_frame_span(); 0: no walk */
 	__u32 fp_off, fp_len;	/* pyh_code_fp_span() */
-	__u32 _pad;
+	__u32 tasks;		/* PYH_TARGET_TASKS: keep the generator runs */
 	__u64 last_code, last_fp; /* the code object fingerprinted last (recursion repeats it) */
+	__u64 prev_gen;		/* the generator owning the frame taken last (0: none) */
+	__u32 ngens;		/* task_gens filled */
+	__u32 _pad;
 };
 
 /* Per-CPU working memory. The loop state lives here, not on the stack, so
@@ -361,6 +364,16 @@ static __always_inline const __u8 *frame_window(struct pyh_work *wk, __u64 f, __
 	return wk->bulk;
 }
 
+/* record --tasks: the run of generator frames that ended is a candidate. */
+static __always_inline void push_task_gen(struct pyh_sample *s, struct walk_ctx *c)
+{
+	if (c->prev_gen && c->ngens < PYH_SAMPLE_TASK_GENS) {
+		s->task_gens[c->ngens & (PYH_SAMPLE_TASK_GENS - 1)] = c->prev_gen;
+		c->ngens++;
+	}
+	c->prev_gen = 0;
+}
+
 static long walk_step(__u64 i, void *arg)
 {
 	struct pyh_work *wk = *(struct pyh_work **)arg;
@@ -370,6 +383,7 @@ static long walk_step(__u64 i, void *arg)
 	struct pyh_sample *s;
 	struct walk_ctx *c;
 	enum pyh_step step;
+	__u64 here;
 	__u32 d;
 
 	if (!wk)
@@ -378,6 +392,7 @@ static long walk_step(__u64 i, void *arg)
 	c = &wk->w;
 	if (!c->span || !pyh_walk_more(&c->w))
 		return 1;
+	here = c->w.frame;
 	l = &c->l;
 	win = frame_window(wk, c->w.frame, c->span, l->lasti_kind >= PYH_LASTI_PREV_PTR);
 	if (!win) {
@@ -398,6 +413,14 @@ static long walk_step(__u64 i, void *arg)
 	s->frames[d].flags = v.flags;
 	s->frames[d].fp = fingerprint(wk, c, v.code);
 	pyh_walk_took(&c->w);
+	if (c->tasks) {
+		__u64 gen = pyh_frame_gen(l, here, win, &v);
+
+		/* the run of generator frames ended at the frame before */
+		if (!gen)
+			push_task_gen(s, c);
+		c->prev_gen = gen;
+	}
 	return 0;
 }
 
@@ -555,6 +578,11 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	pyh_code_fp_span(&t->layout, &c->fp_off, &c->fp_len);
 	c->last_code = 0;
 	c->last_fp = 0;
+	c->tasks = !!(t->flags & PYH_TARGET_TASKS);
+	c->prev_gen = 0;
+	c->ngens = 0;
+	for (i = 0; i < PYH_SAMPLE_TASK_GENS; i++)
+		s->task_gens[i] = 0;
 	wk->bulk_len = 0;
 	if (use_bpf_loop) {
 		bpf_loop(PYH_WALK_ITERS, walk_step, &wk, 0);
@@ -564,6 +592,8 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 				break;
 	}
 	c->span = 0;
+	if (c->tasks)
+		push_task_gen(s, c);	/* the stack ends in a run of generator frames */
 	pyh_walk_more(&c->w);	/* settles the status of a walk that stopped at a limit */
 	status = c->w.status;
 	depth = c->w.depth;

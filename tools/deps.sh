@@ -3,7 +3,7 @@
 # and mounts tracefs when it is not mounted. Idempotent; quiet when all is there.
 set -e
 PKGS="clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libcmocka-dev pkg-config make gcc \
-      libc6-dbg python3-numpy \
+      libc6-dbg python3-numpy python3-aiohttp \
       gdb valgrind linux-perf libclang-rt-14-dev libprotobuf-c-dev protobuf-c-compiler python3 golang-go prometheus libcap2-bin"
 missing=""
 for p in $PKGS; do

@@ -304,5 +304,17 @@ int main(void)
 	N(code_version);
 #endif
 
+	/* generators */
+#if PY_MAJOR_VERSION == 3 && !PY_AT_LEAST(3, 11)
+	F(frame_gen, offsetof(PyFrameObject, f_gen));
+#else
+	N(frame_gen);
+#endif
+#if PY_AT_LEAST(3, 11)
+	F(gen_iframe, offsetof(PyGenObject, gi_iframe));
+#else
+	N(gen_iframe);
+#endif
+
 	return probe_failed;
 }

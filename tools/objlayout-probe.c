@@ -48,6 +48,15 @@
 #include <internal/pycore_interpframe_structs.h>
 #endif
 
+#if PY_MAJOR_VERSION == 3
+#include <opcode.h>
+#endif
+#if PY_AT_LEAST(3, 12)
+#include <descrobject.h>
+#else
+#include <structmember.h>
+#endif
+
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -498,6 +507,97 @@ int main(void)
 	F(frame_stackref, 1);
 #else
 	F(frame_stackref, 0);
+#endif
+
+	/* where a suspended frame's value stack ends (its top is what a
+	 * generator suspended in `yield from` / `await` waits on) */
+#if PY_MAJOR_VERSION == 2
+	E(stack_kind, PYH_STACK_NONE);
+	N(frame_stacktop);
+	N(frame_valuestack);
+#elif !PY_AT_LEAST(3, 10)
+	E(stack_kind, PYH_STACK_TOP_PTR);
+	F(frame_stacktop, offsetof(PyFrameObject, f_stacktop));
+	N(frame_valuestack);
+#elif !PY_AT_LEAST(3, 11)
+	E(stack_kind, PYH_STACK_DEPTH);
+	F(frame_stacktop, offsetof(PyFrameObject, f_stackdepth));
+	F(frame_valuestack, offsetof(PyFrameObject, f_valuestack));
+#elif !PY_AT_LEAST(3, 14)
+	E(stack_kind, PYH_STACK_TOP_INDEX);
+	F(frame_stacktop, offsetof(_PyInterpreterFrame, stacktop));
+	N(frame_valuestack);
+#else
+	E(stack_kind, PYH_STACK_POINTER);
+	F(frame_stacktop, offsetof(_PyInterpreterFrame, stackpointer));
+	N(frame_valuestack);
+#endif
+
+	/* generators, coroutines, async generators (the same head) */
+#if PY_MAJOR_VERSION == 2
+	F(gen_frame, offsetof(PyGenObject, gi_frame));
+	N(gen_iframe);
+	N(gen_frame_state);
+#elif !PY_AT_LEAST(3, 11)
+	F(gen_frame, offsetof(PyGenObject, gi_frame));
+	N(gen_iframe);
+	N(gen_frame_state);
+	if (offsetof(PyCoroObject, cr_frame) != offsetof(PyGenObject, gi_frame) ||
+	    offsetof(PyAsyncGenObject, ag_frame) != offsetof(PyGenObject, gi_frame))
+		probe_fail("coroutines and generators keep their frames apart");
+#else
+	N(gen_frame);
+	F(gen_iframe, offsetof(PyGenObject, gi_iframe));
+	F(gen_frame_state, offsetof(PyGenObject, gi_frame_state));
+	if (sizeof(((PyGenObject *)0)->gi_frame_state) != 1)
+		probe_fail("gi_frame_state is not one byte");
+	if (offsetof(PyCoroObject, cr_iframe) != offsetof(PyGenObject, gi_iframe) ||
+	    offsetof(PyAsyncGenObject, ag_iframe) != offsetof(PyGenObject, gi_iframe))
+		probe_fail("coroutines and generators keep their frames apart");
+#endif
+#if PY_AT_LEAST(3, 11)
+	F(gen_state_created, FRAME_CREATED);
+	F(gen_state_suspended, FRAME_SUSPENDED);
+#if PY_AT_LEAST(3, 13)
+	F(gen_state_yield_from, FRAME_SUSPENDED_YIELD_FROM);
+#else
+	E(gen_state_yield_from, PYH_GEN_NO_STATE);
+#endif
+	F(gen_state_completed, FRAME_COMPLETED);
+#else
+	E(gen_state_created, PYH_GEN_NO_STATE);
+	E(gen_state_suspended, PYH_GEN_NO_STATE);
+	E(gen_state_yield_from, PYH_GEN_NO_STATE);
+	E(gen_state_completed, PYH_GEN_NO_STATE);
+#endif
+	/* the instruction after a suspended `yield from` / `await` (<= 3.12;
+	 * 3.13+ says so in gi_frame_state) */
+#if PY_MAJOR_VERSION == 3 && !PY_AT_LEAST(3, 11)
+	F(op_yield_from, YIELD_FROM);
+	F(op_resume, 0);
+	F(op_resume_alt, 0);
+#elif PY_AT_LEAST(3, 11) && !PY_AT_LEAST(3, 12)
+	F(op_yield_from, 0);
+	F(op_resume, RESUME);
+	F(op_resume_alt, RESUME_QUICK);
+#elif PY_AT_LEAST(3, 12) && !PY_AT_LEAST(3, 13)
+	F(op_yield_from, 0);
+	F(op_resume, RESUME);
+	F(op_resume_alt, INSTRUMENTED_RESUME);
+#else
+	F(op_yield_from, 0);
+	F(op_resume, 0);
+	F(op_resume_alt, 0);
+#endif
+
+	/* __slots__: a member descriptor names its slot's offset */
+	F(descr_member, offsetof(PyMemberDescrObject, d_member));
+	F(memberdef_type, offsetof(PyMemberDef, type));
+	F(memberdef_offset, offsetof(PyMemberDef, offset));
+#if PY_AT_LEAST(3, 12)
+	F(member_object_ex, Py_T_OBJECT_EX);
+#else
+	F(member_object_ex, T_OBJECT_EX);
 #endif
 	return probe_failed;
 }

@@ -4,8 +4,9 @@
 #   tools/run-tests.sh unit BUILD_DIR   every BUILD_DIR/tests/test_* (cmocka, TAP output)
 #   tools/run-tests.sh e2e  BUILD_DIR   tests/e2e/run_e2e.py --pyhang BUILD_DIR/pyhang
 #   tools/run-tests.sh all  BUILD_DIR   units (also the ASan/UBSan build-san/ ones when built),
-#                                       dump (its locals too), dump --native, record, watch,
-#                                       metrics and hostile-target end-to-end, and the valgrind
+#                                       dump (its locals and asyncio tasks too), dump --native,
+#                                       record, watch, metrics and hostile-target end-to-end,
+#                                       and the valgrind
 #                                       and sanitizer runs of pyhang itself, the fuzzers
 #
 # Exit status is non-zero iff a test failed, a test binary crashed or timed out, or a runner
@@ -121,6 +122,7 @@ all)
 	run_script running python3 tests/e2e/run_running.py "$build/pyhang"
 	run_script native python3 tests/e2e/run_native.py "$build/pyhang"
 	run_script locals python3 tests/e2e/run_locals.py "$build/pyhang"
+	run_script tasks python3 tests/e2e/run_tasks.py "$build/pyhang"
 	run_script record python3 tests/e2e/run_record.py "$build/pyhang"
 	run_script watch python3 tests/e2e/run_watch.py "$build/pyhang"
 	run_script metrics python3 tests/e2e/run_metrics.py "$build/pyhang"

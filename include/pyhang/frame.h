@@ -163,6 +163,8 @@ static __always_inline __u32 pyh_frame_span(const struct pyh_layout *l)
 		end = pyh_frame_max32(end, l->frame_is_entry + 1);
 	if (l->frame_tlbc_index != PYH_NO_FIELD)
 		end = pyh_frame_max32(end, l->frame_tlbc_index + 4);
+	if (l->frame_gen != PYH_NO_FIELD)
+		end = pyh_frame_max32(end, l->frame_gen + 8);
 	return end > PYH_FRAME_WINDOW ? PYH_FRAME_WINDOW : end;
 }
 
@@ -173,7 +175,8 @@ static __always_inline int pyh_frame_layout_ok(const struct pyh_layout *l)
 	       l->frame_lasti <= PYH_FRAME_WINDOW - 8 &&
 	       (l->frame_owner == PYH_NO_FIELD || l->frame_owner < PYH_FRAME_WINDOW) &&
 	       (l->frame_is_entry == PYH_NO_FIELD || l->frame_is_entry < PYH_FRAME_WINDOW) &&
-	       (l->frame_tlbc_index == PYH_NO_FIELD || l->frame_tlbc_index <= PYH_FRAME_WINDOW - 4);
+	       (l->frame_tlbc_index == PYH_NO_FIELD || l->frame_tlbc_index <= PYH_FRAME_WINDOW - 4) &&
+	       (l->frame_gen == PYH_NO_FIELD || l->frame_gen <= PYH_FRAME_WINDOW - 8);
 }
 
 /* Reads from a window of PYH_FRAME_WINDOW bytes; 0 for an offset outside it
@@ -302,6 +305,20 @@ static __always_inline enum pyh_step pyh_walk_step(const struct pyh_layout *l, s
 	else if (l->frame_is_entry != PYH_NO_FIELD && pyh_win_u8(win, l->frame_is_entry))
 		v->flags |= PYH_RAWF_ENTRY;	/* 3.11 says so in the frame */
 	return PYH_STEP_PYTHON;
+}
+
+/* The generator, coroutine or async generator that owns the frame just
+ * stepped (at address `frame`, its bytes in win, v from pyh_walk_step), or 0
+ * when it is a plain function's: the frame's f_gen (3.6 - 3.10), or the
+ * object the frame lies in (3.11+, a frame owned by a generator). */
+static __always_inline __u64 pyh_frame_gen(const struct pyh_layout *l, __u64 frame, const __u8 *win,
+					   const struct pyh_frame_view *v)
+{
+	if (l->frame_gen != PYH_NO_FIELD)
+		return pyh_win_u64(win, l->frame_gen);
+	if (l->gen_iframe != PYH_NO_FIELD && (v->flags & PYH_RAWF_GENERATOR) && frame > l->gen_iframe)
+		return frame - l->gen_iframe;
+	return 0;
 }
 
 /* Count the frame just taken. */

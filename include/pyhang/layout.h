@@ -123,8 +123,13 @@ struct pyh_layout {
 	__u32 unicode_kind_shift;	/* bit of the state word where the 3-bit kind starts
 					 * (2; 8 on 3.14t, whose `interned` is a whole byte) */
 	__u32 code_version;		/* uint32 co_version (3.12+): unique per code object made */
+
+	/* the generator (or coroutine) owning a frame: record --tasks */
+	__u32 frame_gen;		/* PyObject *f_gen (3.6 - 3.10); PYH_NO_FIELD otherwise */
+	__u32 gen_iframe;		/* offsetof(PyGenObject, gi_iframe) (3.11+): a generator's
+					 * frame lies inside it */
 };
 
-_Static_assert(sizeof(struct pyh_layout) == 46 * 4, "struct pyh_layout must match on both sides");
+_Static_assert(sizeof(struct pyh_layout) == 48 * 4, "struct pyh_layout must match on both sides");
 
 #endif

@@ -28,6 +28,7 @@
 #define PYH_TARGET_WAKEUP 0x4u		 /* wake the reader at every sample (snapshots: it waits) */
 #define PYH_TARGET_NATIVE 0x8u		 /* send each sample's user registers and top of user stack
 					  * (struct pyh_sample_native): record --native */
+#define PYH_TARGET_TASKS 0x10u		 /* fill pyh_sample.task_gens: record --tasks */
 
 /* The `targets` map value, keyed by tgid (__u32).
  *
@@ -62,6 +63,14 @@ _Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 3
 #define PYH_SAMPLE_BROKEN 0x8u		/* the walk did not reach the end of the chain (why: walk_status) */
 #define PYH_SAMPLE_NATIVE 0x10u		/* a struct pyh_sample_native follows frames[depth] */
 
+/* record --tasks: the generators a sample's stack could be a task's step
+ * of. A task's step runs its coroutine called from C (the task's step
+ * function), so the task's coroutine is the outermost frame of a run of
+ * generator frames; task_gens holds the owner of each such run's outermost
+ * frame (pyh_frame_gen), innermost run first, 0 after the last. The user side
+ * tells which of them is a task's coroutine. */
+#define PYH_SAMPLE_TASK_GENS 4
+
 /* One ring-buffer record. Only the header and frames[0..depth) are sent:
  * the record's length is PYH_SAMPLE_SIZE(depth). frames[0] is the INNERMOST frame. */
 struct pyh_sample {
@@ -73,9 +82,10 @@ struct pyh_sample {
 	__u32 flags;	/* PYH_SAMPLE_* */
 	__u32 depth;	/* frames used, <= PYH_SAMPLE_MAX_DEPTH */
 	__u32 walk_status; /* enum pyh_walk_status (pyhang/frame.h): why the walk ended */
+	__u64 task_gens[PYH_SAMPLE_TASK_GENS]; /* PYH_TARGET_TASKS, else 0 */
 	struct pyh_raw_frame frames[PYH_SAMPLE_MAX_DEPTH];
 };
-#define PYH_SAMPLE_HDR_SIZE 40
+#define PYH_SAMPLE_HDR_SIZE 72
 _Static_assert(sizeof(struct pyh_sample) ==
 		       PYH_SAMPLE_HDR_SIZE + sizeof(struct pyh_raw_frame) * PYH_SAMPLE_MAX_DEPTH,
 	       "pyh_sample size");

@@ -26,12 +26,15 @@ static void dump_usage(FILE *f)
 	fprintf(f,
 		"usage: pyhang dump --pid PID [--json] [--locals] [--source N] [--no-source]\n"
 		"                   [--max-frames N] [--native] [--thread TID [--frame N]]\n"
+		"                   [--max-tasks N] [--no-tasks]\n"
 		"       pyhang dump --all [--json] [--locals] [--source N] [--no-source]\n"
-		"                   [--max-frames N] [--native]\n"
+		"                   [--max-frames N] [--native] [--max-tasks N] [--no-tasks]\n"
 		"\n"
 		"Prints every thread of a running Python process: its Python stack innermost\n"
 		"first with the source line, what it waits for in the kernel and for how long,\n"
-		"and which thread holds the GIL. The process is read, never stopped.\n"
+		"and which thread holds the GIL; and every asyncio task: its coroutine stack, what\n"
+		"it awaits and which tasks await it, as a tree under its event loop's thread.\n"
+		"The process is read, never stopped.\n"
 		"\n"
 		"options:\n"
 		"  -p, --pid PID        the process to look at\n"
@@ -48,6 +51,9 @@ static void dump_usage(FILE *f)
 		"      --native         also each blocked thread's kernel and native frames\n"
 		"                       (libc, the interpreter, C extensions), in one list with\n"
 		"                       its Python frames; still without stopping the process\n"
+		"      --max-tasks N    asyncio tasks shown at most (1..%d, default %d); the\n"
+		"                       others are counted and the dump says it was cut\n"
+		"      --no-tasks       no asyncio tasks\n"
 		"  -t, --thread TID     only this thread (its OS thread id, as dump shows it)\n"
 		"  -f, --frame N        with --thread: frame N alone, in full (0 is the innermost):\n"
 		"                       every local, bounded by a larger limit, and %d lines of\n"
@@ -61,9 +67,11 @@ static void dump_usage(FILE *f)
 		"  pyhang dump --pid 1234 --thread 1240 --frame 3     # py-up / py-down, py-list, py-locals\n"
 		"  pyhang dump --json --pid 1234 | jq '.threads[] | select(.gil)'\n"
 		"  pyhang dump --json --locals --pid 1234 | jq '.threads[].frames[0].locals'\n"
+		"  pyhang dump --json --pid 1234 | jq '.tasks[] | select(.awaiting.kind == \"event\")'\n"
 		"  pyhang dump --all --no-source\n"
 		"  pyhang dump --native --pid 1234\n",
-		PYH_DUMP_MAX_CONTEXT, PYH_MAX_FRAMES, PYH_DUMP_FRAME_CONTEXT);
+		PYH_DUMP_MAX_CONTEXT, PYH_MAX_FRAMES, PYH_TASKS_MAX, PYH_TASKS_DEFAULT_MAX,
+		PYH_DUMP_FRAME_CONTEXT);
 }
 
 /* "1234, 1240 and 2 more": the Python threads of d, for error messages. */
@@ -160,6 +168,8 @@ int pyh_cmd_dump(int argc, char **argv)
 		{ "thread", required_argument, NULL, 't' },
 		{ "frame", required_argument, NULL, 'f' },
 		{ "native", no_argument, NULL, 'N' },
+		{ "max-tasks", required_argument, NULL, 'T' },
+		{ "no-tasks", no_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -226,6 +236,17 @@ int pyh_cmd_dump(int argc, char **argv)
 			break;
 		case 'N':
 			o.native = 1;
+			break;
+		case 'T':
+			if (pyh_parse_long(optarg, 1, PYH_TASKS_MAX, &v)) {
+				fprintf(stderr, "pyhang: invalid --max-tasks '%s': expected 1..%d\n",
+					optarg, PYH_TASKS_MAX);
+				return 2;
+			}
+			o.max_tasks = (size_t)v;
+			break;
+		case 'X':
+			o.no_tasks = 1;
 			break;
 		case 'v':
 			pyh_log_set_verbosity(pyh_log_verbosity() + 1);

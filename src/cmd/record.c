@@ -42,6 +42,10 @@ static void pyh_rec_usage(FILE *f)
 		"      --native           also the native frames (libc, the interpreter, C extensions)\n"
 		"                         between the Python frames that called them; each sample\n"
 		"                         then carries the thread's registers and %u KiB of its stack\n"
+		"      --tasks            a root frame per asyncio task for samples taken while\n"
+		"                         the task's step runs: \"task Task-5 (handle)\" (pprof:\n"
+		"                         also a \"task\" label), so a profile shows which requests\n"
+		"                         the time goes to\n"
 		"      --ringbuf-mb MB    BPF ring buffer size in MiB (default %d)\n"
 		"      --as-root          under sudo, run COMMAND as root (default: as the user who ran\n"
 		"                         sudo, from SUDO_UID and SUDO_GID)\n"
@@ -55,7 +59,8 @@ static void pyh_rec_usage(FILE *f)
 		"  pyhang record --subprocesses -o build.svg -- make -j8\n"
 		"  pyhang record --all -d 60 -o host.pb.gz\n"
 		"  pyhang record --all --group cgroup -d 30 -o services.svg\n"
-		"  pyhang record --native -f folded -o mixed.folded -- python3 numpy_job.py\n",
+		"  pyhang record --native -f folded -o mixed.folded -- python3 numpy_job.py\n"
+		"  pyhang record --pid 1234 --tasks -d 30 -o requests.svg\n",
 		PYH_REC_MAX_HZ, PYH_REC_DEFAULT_HZ, PYH_REC_SCAN_MS, PYH_SAMPLE_STACK_MAX >> 10,
 		PYH_REC_DEFAULT_RINGBUF_MB);
 }
@@ -64,7 +69,7 @@ static void pyh_rec_usage(FILE *f)
  * after a usage error (said on stderr), 0 after --help. */
 static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *exit_code)
 {
-	enum { OPT_THREADS = 256, OPT_IDLE, OPT_GIL, OPT_RINGBUF, OPT_GROUP, OPT_NATIVE, OPT_AS_ROOT };
+	enum { OPT_THREADS = 256, OPT_IDLE, OPT_GIL, OPT_RINGBUF, OPT_GROUP, OPT_NATIVE, OPT_AS_ROOT, OPT_TASKS };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "all", no_argument, NULL, 'a' },
@@ -78,6 +83,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 		{ "subprocesses", no_argument, NULL, 's' },
 		{ "gil", no_argument, NULL, OPT_GIL },
 		{ "native", no_argument, NULL, OPT_NATIVE },
+		{ "tasks", no_argument, NULL, OPT_TASKS },
 		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
 		{ "as-root", no_argument, NULL, OPT_AS_ROOT },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -146,6 +152,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 		case OPT_GIL: o->gil = 1; break;
 		case OPT_NATIVE: o->native = 1; break;
 		case OPT_AS_ROOT: o->as_root = 1; break;
+		case OPT_TASKS: o->tasks = 1; break;
 		case OPT_RINGBUF:
 			if (pyh_parse_long(optarg, 1, 1024, &o->ringbuf_mb)) {
 				fprintf(stderr, "pyhang: invalid ring buffer size '%s': want MiB from 1 to 1024\n",

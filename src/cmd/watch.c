@@ -23,7 +23,12 @@ static void watch_usage(FILE *f)
 		"  stuck     (the whole process) when no thread of it is runnable,\n"
 		"  spinning  on the CPU in the same Python frames longer than the threshold,\n"
 		"  gil       waiting for the GIL longer than the threshold (with the holder's stack),\n"
-		"with its Python stack, innermost first. The processes are never stopped.\n"
+		"with its Python stack, innermost first, and every asyncio task that is\n"
+		"  awaiting  suspended at the same await point (frames and instruction offsets,\n"
+		"            the same future) longer than the threshold, with its await chain,\n"
+		"            what it awaits and who awaits it (\"resumed\" when it moves on);\n"
+		"            a blocked or spinning loop thread names the task whose step it runs.\n"
+		"The processes are never stopped.\n"
 		"\n"
 		"options:\n"
 		"  -p, --pid PID          the process to watch\n"
@@ -38,7 +43,7 @@ static void watch_usage(FILE *f)
 		"                         PYHANG_JSON_FILE). At most one run per process and\n"
 		"                         event kind per threshold, 4 at once; CMD's stdout\n"
 		"                         goes to stderr; failures are logged\n"
-		"      --ignore PATTERN   never report a thread with a frame matching PATTERN:\n"
+		"      --ignore PATTERN   never report a thread (or task) with a frame matching PATTERN:\n"
 		"                         FUNC or FILE:FUNC, shell globs (repeatable), e.g.\n"
 		"                         'poll_forever' or '*/myapp/server.py:Server.loop'\n"
 		"      --no-default-ignores  report idle waits too (the list below)\n"
@@ -48,13 +53,15 @@ static void watch_usage(FILE *f)
 		"      --no-gil           do not watch GIL waits: no \"gil\" events, but no uprobe\n"
 		"                         on PyEval_RestoreThread, which every blocking call passes\n"
 		"      --metrics ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
-		"                         (hung threads by process and kind, hang events, stacks\n"
+		"                         (hung threads by process and kind, hung tasks, hang events, stacks\n"
 		"                         read, records lost); nothing is served without it\n"
 		"  -v, --verbose          say more (libbpf's log, probes, counters)\n"
 		"  -h, --help             this text\n"
 		"\n"
 		"ignored by default (idle, not hung) - innermost frames:\n");
 	pyh_ignore_describe_defaults(f, "  ");
+	fprintf(f, "asyncio tasks ignored by default (idle, not hung):\n");
+	pyh_ignore_describe_task_defaults(f, "  ");
 	fprintf(f,
 		"\n"
 		"signals: SIGTERM/SIGINT stop (summary line on stderr, status 0); SIGHUP rescans\n"

@@ -190,6 +190,50 @@ static int implausible(const struct pyh_dump *d, const struct pyh_pythread *py, 
 	return 1;
 }
 
+/* A task whose step runs has its frames on its loop's thread, which were read
+ * as one true snapshot: its frames are that stack's, from the innermost to
+ * the task's own coroutine (found by its frame's address, or, where the
+ * snapshot has no addresses, as the outermost frame running its code). */
+static int splice_running(struct pyh_dump *d)
+{
+	for (int i = 0; i < d->tasks.n; i++) {
+		struct pyh_task *k = &d->tasks.v[i];
+		const struct pyh_dump_thread *th = NULL;
+		struct pyh_frame *frames;
+		int at = -1;
+
+		if (!k->running || !k->tid || !k->coro_code)
+			continue;
+		for (int j = 0; j < d->nthreads && !th; j++)
+			if (d->threads[j].task.tid == k->tid && d->threads[j].python)
+				th = &d->threads[j];
+		if (!th || th->broken[0])
+			continue;
+		for (int f = 0; f < th->nframes && at < 0; f++)
+			if (k->coro_frame && th->frames[f].addr == k->coro_frame)
+				at = f;
+		for (int f = th->nframes - 1; f >= 0 && at < 0; f--)
+			if (!th->frames[f].addr && th->frames[f].code == k->coro_code)
+				at = f;
+		if (at < 0)
+			continue;
+		frames = calloc((size_t)at + 1, sizeof(*frames));
+		if (!frames)
+			return -ENOMEM;
+		for (int f = 0; f <= at; f++)
+			pyh_frame_copy(&frames[f], &th->frames[f]);
+		for (int f = 0; f < k->nframes; f++)
+			pyh_frame_release(&k->frames[f]);
+		free(k->frames);
+		k->frames = frames;
+		k->nframes = at + 1;
+		k->frames_truncated = 0;
+		k->frames_from_thread = 1;
+		k->stack_error[0] = '\0';
+	}
+	return 0;
+}
+
 int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, char *err,
 		  size_t errsz)
 {
@@ -293,6 +337,20 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		rc = -EINVAL;
 		goto cleanup;
 	}
+	if (!o->no_tasks) {
+		struct pyh_tasks_opts to = {
+			.max_tasks = o->max_tasks ? o->max_tasks : PYH_TASKS_DEFAULT_MAX,
+			.max_frames = o->max_frames,
+		};
+
+		rc = pyh_tasks_read(&d->target, cache, &to, &d->tasks);
+		if (!rc)
+			rc = splice_running(d);
+	}
+	if (rc) {
+		snprintf(err, errsz, "out of memory");
+		goto cleanup;
+	}
 	qsort(d->threads, (size_t)d->nthreads, sizeof(*d->threads), cmp_thread);
 	{
 		char st = '?';
@@ -352,4 +410,5 @@ void pyh_dump_free(struct pyh_dump *d)
 	free(d->threads);
 	d->threads = NULL;
 	d->nthreads = 0;
+	pyh_tasks_free(&d->tasks);
 }

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "asyncio/tasks.h"
 #include "kernel/task.h"
 #include "python/repr.h"
 #include "python/stack.h"
@@ -97,6 +98,7 @@ struct pyh_dump {
 	char locals_error[256];			/* why no locals could be read at all, "" */
 	uint64_t budget_evictions;		/* code cache entries evicted for the memory budget */
 	uint64_t budget_refusals;		/* and not kept at all (read again as needed) */
+	struct pyh_tasks tasks;			/* asyncio's tasks (tasks.present 0: none) */
 };
 
 struct pyh_snapper;
@@ -106,6 +108,8 @@ struct pyh_dump_opts {
 	struct pyh_snapper *snapper;	/* reads the stacks (snapshot/snapshot.h); kept by the caller */
 	int native;			/* also kernel and native frames, merged with the Python ones */
 	int no_debug_files;		/* --native: do not look for separate debug files */
+	int no_tasks;			/* do not read asyncio's tasks */
+	size_t max_tasks;		/* tasks read at most (0: PYH_TASKS_DEFAULT_MAX) */
 };
 
 /* Python threads whose stacks are taken together (a running one among them

@@ -346,6 +346,31 @@ int pyh_elf_symbol(const struct pyh_elf *celf, const char *name, uint64_t *value
 	return -ENOENT;
 }
 
+int pyh_elf_section(const struct pyh_elf *elf, const char *name, uint64_t *vaddr,
+		    uint64_t *size)
+{
+	size_t shnum, shstrndx;
+
+	if (!elf || !name || elf_getshdrnum(elf->elf, &shnum) ||
+	    elf_getshdrstrndx(elf->elf, &shstrndx) || shnum > PYH_ELF_MAX_SECTIONS)
+		return -ENOENT;
+	for (size_t i = 1; i < shnum; i++) {
+		Elf_Scn *scn = elf_getscn(elf->elf, i);
+		const char *n;
+		GElf_Shdr sh;
+
+		if (!scn || !gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_ALLOC))
+			continue;
+		n = elf_strptr(elf->elf, shstrndx, sh.sh_name);
+		if (n && strcmp(n, name) == 0) {
+			*vaddr = sh.sh_addr;
+			*size = sh.sh_size;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 int pyh_elf_read_vaddr(const struct pyh_elf *elf, uint64_t vaddr, void *buf, size_t len)
 {
 	unsigned char *dst = buf;

@@ -18,6 +18,10 @@ int pyh_elf_open(const char *path, struct pyh_elf **out);
  * pyh_elf_close, or here on failure). */
 int pyh_elf_open_fd(int fd, struct pyh_elf **out);
 void pyh_elf_close(struct pyh_elf *elf); /* NULL-safe */
+/* The loaded (SHF_ALLOC) section named name: its link-time address and size.
+ * Returns 0, or -ENOENT. */
+int pyh_elf_section(const struct pyh_elf *elf, const char *name, uint64_t *vaddr,
+		    uint64_t *size);
 
 /* Look a symbol up by exact name, .symtab first (local symbols too), then .dynsym:
  * the first defined symbol of that name in the table. One pass over each

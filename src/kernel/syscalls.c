@@ -100,6 +100,19 @@ static void describe_fd(pid_t pid, pid_t tid, struct pyh_sockets *socks, long fd
 	sb_add(sb, "fd %ld %.*s", fd, PYH_SC_FD_DESC, link);
 }
 
+void pyh_fd_describe(pid_t pid, pid_t tid, long fd, char *out, size_t outsz)
+{
+	struct sbuf sb = { out, outsz, 0 };
+	struct pyh_sockets *socks;
+
+	if (!outsz)
+		return;
+	out[0] = '\0';
+	socks = pyh_sockets_new(pid);	/* for this one descriptor */
+	describe_fd(pid, tid ? tid : pid, socks, fd, &sb);
+	pyh_sockets_free(socks);
+}
+
 /* --- target memory ----------------------------------------------------- */
 
 /* struct timespec / timeval at addr (16 bytes on x86_64). */

@@ -21,4 +21,8 @@ struct pyh_sockets;
  * network namespace, not per descriptor. */
 int pyh_syscall_detail_cached(pid_t pid, const struct pyh_task_info *ti, struct pyh_sockets *socks,
 			      char *out, size_t outsz);
+/* What fd of thread tid of pid is, as the call descriptions write it: "fd 5
+ * TCP 127.0.0.1:40312 -> 127.0.0.1:8080 (ESTABLISHED)", "fd 3 pipe:[1234]",
+ * "fd 9 (closed)". Always fills out. */
+void pyh_fd_describe(pid_t pid, pid_t tid, long fd, char *out, size_t outsz);
 #endif

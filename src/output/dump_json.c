@@ -137,6 +137,8 @@ int pyh_dump_write_json(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 		pyh_json_object_end(&j);
 	}
 	pyh_json_array_end(&j);
+	if (!v->tid)
+		pyh_json_tasks(&j, d, src, v);
 	if (d->host) {
 		pyh_json_int(&j, "ns_pid", d->host->ns_pid);
 		pyh_json_string(&j, "label", d->host->label);

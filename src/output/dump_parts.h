@@ -31,4 +31,14 @@ void pyh_json_source(struct pyh_json *j, struct pyh_source *src, const struct py
  * length null where not known) and "locals_error": null | "why", as members
  * of the open object; nothing when l is NULL or was not read. */
 void pyh_json_locals(struct pyh_json *j, const struct pyh_dump_locals *l);
+/* The process's asyncio tasks (d->tasks): in text, a tree of awaiters under
+ * each event loop's thread with each task's frames (and their source as
+ * v asks), cycles first; nothing when asyncio is not loaded. */
+void pyh_text_tasks(FILE *f, const struct pyh_dump *d, struct pyh_source *src,
+		    const struct pyh_dump_view *v);
+/* As members of the open object: "tasks": [...], "tasks_total",
+ * "tasks_truncated", "tasks_error", "task_cycles"; only "tasks_error" (when
+ * set) without asyncio. */
+void pyh_json_tasks(struct pyh_json *j, const struct pyh_dump *d, struct pyh_source *src,
+		    const struct pyh_dump_view *v);
 #endif

@@ -191,6 +191,8 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 			fputc('\n', f);
 		}
 	}
+	if (!v->tid)
+		pyh_text_tasks(f, d, src, v);
 	if (d->budget_evictions || d->budget_refusals)
 		fprintf(f, "\n(memory budget reached: %llu code objects evicted, %llu not kept; their "
 			"line tables were read again)\n", (unsigned long long)d->budget_evictions,

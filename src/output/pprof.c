@@ -8,7 +8,7 @@
  * because pyhang does not know where a function starts. Synthetic frames
  * (thread/process roots) are functions with an empty file name. One Sample per
  * (stack, label set) of the profile, with the labels that are set: "pid" and
- * "tid" (numbers), "process" and "thread" (strings), so that `go tool pprof
+ * "tid" (numbers), "process", "thread" and, with record --tasks, "task" (strings), so that `go tool pprof
  * -tagfocus`, Pyroscope and Parca can split by them. No mappings:
  * Python frames have no addresses. Strings are written as the profile has
  * them (pyhang's symbolizer hands out UTF-8). */
@@ -23,7 +23,7 @@
 #include <zlib.h>
 
 #define NONE UINT32_MAX
-#define PP_LABELS 4 /* pid, tid, process, thread */
+#define PP_LABELS 5 /* pid, tid, process, thread, task */
 
 /* A string table or a function table: values in an array, an index hash. */
 struct pp_table {
@@ -56,7 +56,7 @@ struct pp_ctx {
 	Perftools__Profiles__Label *label;	/* at most PP_LABELS per sample */
 	Perftools__Profiles__Label **labelp;
 	uint32_t nlabel;
-	int64_t key_pid, key_tid, key_process, key_thread;
+	int64_t key_pid, key_tid, key_process, key_thread, key_task;
 	uint64_t *locids;	/* all samples' location ids */
 	int64_t *values;	/* 2 per sample */
 	uint32_t nsample, nlocids;
@@ -191,6 +191,11 @@ static int pp_labels(struct pp_ctx *c, Perftools__Profiles__Sample *s, const str
 			return -ENOMEM;
 		pp_label(c, c->key_thread)->str = str;
 	}
+	if (lab->task && *lab->task) {
+		if ((str = pp_str(c, lab->task)) < 0)
+			return -ENOMEM;
+		pp_label(c, c->key_task)->str = str;
+	}
 	s->n_label = (size_t)(&c->labelp[c->nlabel] - s->label);
 	if (!s->n_label)
 		s->label = NULL;
@@ -297,9 +302,9 @@ int pyh_write_pprof(const struct pyh_profile *p, const struct pyh_profile_meta *
 	if (depth_sum > UINT32_MAX / 2 || nsamples > UINT32_MAX / (2 * PP_LABELS) ||
 	    nframes > UINT32_MAX / 4)
 		return -ENOMEM;
-	/* Strings: "", 6 fixed ones, 4 label keys, the title, a name and a file
-	 * per frame, a process and a thread text per sample. */
-	c.capstr = (uint32_t)(2 * nframes + 2 * nsamples + 12);
+	/* Strings: "", 6 fixed ones, 5 label keys, the title, a name and a file
+	 * per frame, a process, a thread and a task text per sample. */
+	c.capstr = (uint32_t)(2 * nframes + 3 * nsamples + 13);
 	c.str = calloc(c.capstr, sizeof(*c.str));
 	c.fn = calloc(nframes + 1, sizeof(*c.fn));
 	c.fnp = calloc(nframes + 1, sizeof(*c.fnp));
@@ -336,6 +341,7 @@ int pyh_write_pprof(const struct pyh_profile *p, const struct pyh_profile_meta *
 	c.key_tid = pp_str(&c, "tid");
 	c.key_process = pp_str(&c, "process");
 	c.key_thread = pp_str(&c, "thread");
+	c.key_task = pp_str(&c, "task");
 	if (m && m->title) {
 		comment = pp_str(&c, m->title);
 		prof.n_comment = 1;

@@ -14,6 +14,7 @@
 #include "output/sanitize.h"
 
 #define NONE UINT_MAX
+#define LSET_WORDS 5 /* words of a label set's key: pid, tid, process, thread, task */
 
 struct pyh_pstack {
 	uint32_t off;		/* first frame id in ids[] */
@@ -56,7 +57,7 @@ struct pyh_profile {
 	struct pyh_ptable stacktab;
 
 	struct pyh_plabels *lset; /* interned label sets: strings point into str[] */
-	uint32_t *lset_key;	/* 4 words per set: pid, tid, process id (NONE), thread id (NONE) */
+	uint32_t *lset_key;	/* LSET_WORDS per set: pid, tid, process, thread, task (NONE) */
 	uint32_t *lset_hash;
 	uint32_t nlset, caplset;
 	struct pyh_ptable lsettab;
@@ -276,7 +277,7 @@ static int intern_frame(struct pyh_profile *p, const struct pyh_pframe *fr, int 
 /* Intern the label set l (NULL: the empty set); *id gets its index. 0 or -ENOMEM. */
 static int intern_lset(struct pyh_profile *p, const struct pyh_plabels *l, uint32_t *id)
 {
-	uint32_t key[4] = { 0, 0, NONE, NONE }, h, j;
+	uint32_t key[LSET_WORDS] = { 0, 0, NONE, NONE, NONE }, h, j;
 	int err;
 
 	if (l) {
@@ -286,13 +287,15 @@ static int intern_lset(struct pyh_profile *p, const struct pyh_plabels *l, uint3
 			return err;
 		if (l->thread && *l->thread && (err = intern_str(p, l->thread, &key[3])))
 			return err;
+		if (l->task && *l->task && (err = intern_str(p, l->task, &key[4])))
+			return err;
 	}
 	h = hash_bytes(HASH_SEED, key, sizeof(key));
 	if (p->lsettab.cap) {
 		for (j = h & (p->lsettab.cap - 1); p->lsettab.slot[j] != NONE; j = (j + 1) & (p->lsettab.cap - 1)) {
 			uint32_t e = p->lsettab.slot[j];
 
-			if (p->lset_hash[e] == h && memcmp(&p->lset_key[4 * e], key, sizeof(key)) == 0) {
+			if (p->lset_hash[e] == h && memcmp(&p->lset_key[LSET_WORDS * e], key, sizeof(key)) == 0) {
 				*id = e;
 				return 0;
 			}
@@ -306,19 +309,20 @@ static int intern_lset(struct pyh_profile *p, const struct pyh_plabels *l, uint3
 		/* Same growth for all three; caplset moves only when all did. */
 		if (grow((void **)&p->lset, &c1, p->nlset + 1, sizeof(*p->lset)) ||
 		    grow((void **)&p->lset_hash, &c2, p->nlset + 1, sizeof(*p->lset_hash)) ||
-		    grow((void **)&p->lset_key, &c3, p->nlset + 1, 4 * sizeof(*p->lset_key)))
+		    grow((void **)&p->lset_key, &c3, p->nlset + 1, LSET_WORDS * sizeof(*p->lset_key)))
 			return -ENOMEM;
 		p->caplset = c1;
 	}
 	if (table_reserve(&p->lsettab, p->lset_hash, NULL, NULL))
 		return -ENOMEM;
-	memcpy(&p->lset_key[4 * p->nlset], key, sizeof(key));
+	memcpy(&p->lset_key[LSET_WORDS * p->nlset], key, sizeof(key));
 	p->lset_hash[p->nlset] = h;
 	p->lset[p->nlset] = (struct pyh_plabels){
 		.pid = (int32_t)key[0],
 		.tid = (int32_t)key[1],
 		.process = key[2] == NONE ? NULL : p->str[key[2]],
 		.thread = key[3] == NONE ? NULL : p->str[key[3]],
+		.task = key[4] == NONE ? NULL : p->str[key[4]],
 	};
 	for (j = h & (p->lsettab.cap - 1); p->lsettab.slot[j] != NONE; j = (j + 1) & (p->lsettab.cap - 1))
 		;

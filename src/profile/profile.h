@@ -31,13 +31,14 @@ void pyh_profile_free(struct pyh_profile *p); /* NULL-safe */
  * (stacks and totals unchanged). */
 int pyh_profile_add(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count);
 
-/* Per-sample labels (pprof Sample.label: "pid", "tid", "thread", "process").
+/* Per-sample labels (pprof Sample.label: "pid", "tid", "thread", "process", "task").
  * pid/tid <= 0 and NULL or "" strings mean "no such label". */
 struct pyh_plabels {
 	int32_t pid;
 	int32_t tid;
 	const char *process;	/* the process label, e.g. "python3 app.py [pid 123, 3.12.1]" */
 	const char *thread;	/* the thread's name (its comm) */
+	const char *task;	/* record --tasks: the asyncio task's root text */
 };
 
 /* Like pyh_profile_add, but the samples also carry labels (NULL: none, same as

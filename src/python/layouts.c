@@ -88,6 +88,7 @@ struct pyh_dbg_map {
 	unsigned int object_size, object_type;
 	unsigned int bytes_size, bytes_ob_size, bytes_ob_sval;
 	unsigned int unicode_size, unicode_state, unicode_length, unicode_ascii_size;
+	unsigned int gen_size, gen_iframe;	/* 0: the version does not carry them */
 };
 
 static const struct pyh_dbg_map pyh_dbg_map_3_13 = {
@@ -120,6 +121,7 @@ static const struct pyh_dbg_map pyh_dbg_map_3_14 = {
 	.object_size = 50, .object_type = 51,
 	.bytes_size = 74, .bytes_ob_size = 75, .bytes_ob_sval = 76,
 	.unicode_size = 77, .unicode_state = 78, .unicode_length = 79, .unicode_ascii_size = 80,
+	.gen_size = 83, .gen_iframe = 85,
 };
 
 #define PYH_DBG_COOKIE "xdebugpy"
@@ -319,6 +321,14 @@ int pyh_layout_from_debug_offsets(const void *buf, size_t len, struct pyh_layout
 	l.code_adaptive = pyh_dbg_member(&p, m->code_adaptive, sz_code + 2, 2, "co_code_adaptive");
 	l.code_tlbc = free_threaded && m->code_tlbc
 		? pyh_dbg_member(&p, m->code_tlbc, sz_code, 8, "co_tlbc") : PYH_NO_FIELD;
+
+	if (m->gen_iframe) {
+		uint64_t sz_gen = pyh_dbg_size(&p, m->gen_size, "PyGenObject");
+
+		/* gi_iframe is a trailing array: the frame may start at sizeof */
+		if (!p.failed)
+			l.gen_iframe = pyh_dbg_member(&p, m->gen_iframe, sz_gen + 8, 8, "gi_iframe");
+	}
 
 	l.object_type = pyh_dbg_member(&p, m->object_type, sz_obj, 8, "ob_type");
 	if (!p.failed && sz_obj > 64) {

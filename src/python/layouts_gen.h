@@ -56,6 +56,8 @@ static const struct pyh_layout pyh_layout_2_7 = {
 	.unicode_compact_data = PYH_NO_FIELD,
 	.unicode_kind_shift = PYH_NO_FIELD,
 	.code_version = PYH_NO_FIELD,
+	.frame_gen = PYH_NO_FIELD,
+	.gen_iframe = PYH_NO_FIELD,
 };
 
 /* CPython 3.6.15: $PYENV_ROOT/versions/3.6.15/include/python3.6m */
@@ -106,6 +108,8 @@ static const struct pyh_layout pyh_layout_3_6 = {
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
 	.code_version = PYH_NO_FIELD,
+	.frame_gen = 112,
+	.gen_iframe = PYH_NO_FIELD,
 };
 
 /* CPython 3.7.16: $PYENV_ROOT/versions/3.7.16/include/python3.7m + internal/ (-DPy_BUILD_CORE) */
@@ -156,6 +160,8 @@ static const struct pyh_layout pyh_layout_3_7 = {
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
 	.code_version = PYH_NO_FIELD,
+	.frame_gen = 96,
+	.gen_iframe = PYH_NO_FIELD,
 };
 
 /* CPython 3.8.18: $PYENV_ROOT/versions/3.8.18/include/python3.8 + internal/ (-DPy_BUILD_CORE) */
@@ -206,6 +212,8 @@ static const struct pyh_layout pyh_layout_3_8 = {
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
 	.code_version = PYH_NO_FIELD,
+	.frame_gen = 96,
+	.gen_iframe = PYH_NO_FIELD,
 };
 
 /* CPython 3.9.18: $PYENV_ROOT/versions/3.9.18/include/python3.9 + internal/ (-DPy_BUILD_CORE) */
@@ -256,6 +264,8 @@ static const struct pyh_layout pyh_layout_3_9 = {
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
 	.code_version = PYH_NO_FIELD,
+	.frame_gen = 96,
+	.gen_iframe = PYH_NO_FIELD,
 };
 
 /* CPython 3.10.13: $PYENV_ROOT/versions/3.10.13/include/python3.10 + internal/ (-DPy_BUILD_CORE) */
@@ -306,6 +316,8 @@ static const struct pyh_layout pyh_layout_3_10 = {
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
 	.code_version = PYH_NO_FIELD,
+	.frame_gen = 88,
+	.gen_iframe = PYH_NO_FIELD,
 };
 
 /* CPython 3.11.7: $PYENV_ROOT/versions/3.11.7/include/python3.11 + internal/ (-DPy_BUILD_CORE) */
@@ -356,6 +368,8 @@ static const struct pyh_layout pyh_layout_3_11 = {
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 2,
 	.code_version = PYH_NO_FIELD,
+	.frame_gen = PYH_NO_FIELD,
+	.gen_iframe = 80,
 };
 
 /* CPython 3.12.1: $PYENV_ROOT/versions/3.12.1/include/python3.12 + internal/ (-DPy_BUILD_CORE) */
@@ -406,6 +420,8 @@ static const struct pyh_layout pyh_layout_3_12 = {
 	.unicode_compact_data = 56,
 	.unicode_kind_shift = 2,
 	.code_version = 92,
+	.frame_gen = PYH_NO_FIELD,
+	.gen_iframe = 72,
 };
 
 /* CPython 3.13.0: $PYENV_ROOT/versions/3.13.0/include/python3.13 + internal/ (-DPy_BUILD_CORE) */
@@ -456,6 +472,8 @@ static const struct pyh_layout pyh_layout_3_13 = {
 	.unicode_compact_data = 56,
 	.unicode_kind_shift = 2,
 	.code_version = 92,
+	.frame_gen = PYH_NO_FIELD,
+	.gen_iframe = 72,
 };
 
 /* CPython 3.14.7: $PYENV_ROOT/versions/3.14.7/include/python3.14 + internal/ (-DPy_BUILD_CORE) */
@@ -506,6 +524,8 @@ static const struct pyh_layout pyh_layout_3_14 = {
 	.unicode_compact_data = 56,
 	.unicode_kind_shift = 2,
 	.code_version = 92,
+	.frame_gen = PYH_NO_FIELD,
+	.gen_iframe = 72,
 };
 
 /* CPython 3.14.7t: $PYENV_ROOT/versions/3.14.7t/include/python3.14t + internal/ (-DPy_BUILD_CORE) */
@@ -556,6 +576,8 @@ static const struct pyh_layout pyh_layout_3_14t = {
 	.unicode_compact_data = 72,
 	.unicode_kind_shift = 8,
 	.code_version = 108,
+	.frame_gen = PYH_NO_FIELD,
+	.gen_iframe = 88,
 };
 
 #endif

@@ -17,7 +17,6 @@
 
 #define PYH_TYPECACHE_SLOTS 512		/* power of two; a dump meets a few dozen types */
 #define PYH_TYPE_READ_MAX 1024		/* sizeof(PyTypeObject) is 392 - 432 */
-#define PYH_TYPE_BASES_MAX 32		/* deeper class hierarchies are not followed */
 #define PYH_OBJ_ALIGN 8			/* every object is at least pointer-aligned */
 #define PYH_OBJ_HEADER_MAX 64		/* sizeof(PyVarObject): 24, or 40 free-threaded */
 /* Reference counts above this are allocator links of a freed block, not counts
@@ -61,6 +60,12 @@ static const struct pyh_obj_symbol pyh_obj_symbols[] = {
 	{ PYH_OBJ_INSTANCE27, "PyInstance_Type", NULL },
 	{ PYH_OBJ_CLASS27, "PyClass_Type", NULL },
 	{ PYH_OBJ_FUNCTION, "PyFunction_Type", "PyFunction_Type" },
+	{ PYH_OBJ_GENERATOR, "PyGen_Type", "PyGen_Type" },
+	{ PYH_OBJ_COROUTINE, NULL, "PyCoro_Type" },
+	{ PYH_OBJ_ASYNC_GEN, NULL, "PyAsyncGen_Type" },
+	{ PYH_OBJ_ASYNC_GEN_ASEND, NULL, "_PyAsyncGenASend_Type" },
+	{ PYH_OBJ_METHOD, "PyMethod_Type", "PyMethod_Type" },
+	{ PYH_OBJ_MEMBER_DESCR, "PyMemberDescr_Type", "PyMemberDescr_Type" },
 };
 
 static uint64_t pyh_obj_sym(const struct pyh_elf *elf, const struct pyh_pybinary *bin,
@@ -435,6 +440,31 @@ int pyh_obj_get(struct pyh_objects *o, uint64_t addr, struct pyh_obj *ob)
 		return -EINVAL;
 	rc = pyh_obj_typeinfo(o, type, &ob->ti, 0);
 	return rc;
+}
+
+int pyh_type_info(struct pyh_objects *o, uint64_t type, struct pyh_typeinfo *ti)
+{
+	return pyh_obj_typeinfo(o, type, ti, 0);
+}
+
+int pyh_type_is_subclass(struct pyh_objects *o, uint64_t type, uint64_t base)
+{
+	if (!base)
+		return 0;
+	for (int depth = 0; depth <= PYH_TYPE_BASES_MAX && type; depth++) {
+		struct pyh_typeinfo ti;
+		int rc;
+
+		if (type == base)
+			return 1;
+		rc = pyh_type_info(o, type, &ti);
+		if (rc)
+			return rc;
+		rc = pyh_mem_read_u64(o->pid, type + o->l.tp_base, &type);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 int pyh_obj_type(struct pyh_objects *o, uint64_t addr, struct pyh_typeinfo *ti)

@@ -51,6 +51,12 @@ enum pyh_obj_kind {
 	PYH_OBJ_INSTANCE27,	/* 2.7 classic-class instance */
 	PYH_OBJ_CLASS27,	/* 2.7 classic class */
 	PYH_OBJ_FUNCTION,	/* a Python function */
+	PYH_OBJ_GENERATOR,	/* a generator (types.coroutine ones too) */
+	PYH_OBJ_COROUTINE,	/* an `async def` coroutine */
+	PYH_OBJ_ASYNC_GEN,	/* an async generator */
+	PYH_OBJ_ASYNC_GEN_ASEND, /* what an async generator's asend() / __anext__() returns */
+	PYH_OBJ_METHOD,		/* a bound method (PyMethod_Type) */
+	PYH_OBJ_MEMBER_DESCR,	/* a member descriptor: a C member or a __slots__ slot */
 	PYH_OBJ_NKINDS
 };
 
@@ -133,6 +139,16 @@ struct pyh_obj {
  * are read once and cached for the life of o (a type is not expected to be
  * freed while one snapshot is taken). Returns 0 with *ob, or -errno. */
 int pyh_obj_get(struct pyh_objects *o, uint64_t addr, struct pyh_obj *ob);
+
+/* The type object at type itself (read once, then cached as pyh_obj_get
+ * caches it). Returns 0 with *ti, or -errno when it is not a type. */
+int pyh_type_info(struct pyh_objects *o, uint64_t type, struct pyh_typeinfo *ti);
+
+/* 1 when the type at type is base or has base in its tp_base chain (at most
+ * PYH_TYPE_BASES_MAX deep: multiple inheritance follows the first, solid
+ * base only), 0 when not, -errno when a type on the way is unreadable. */
+#define PYH_TYPE_BASES_MAX 32
+int pyh_type_is_subclass(struct pyh_objects *o, uint64_t type, uint64_t base);
 
 /* Just the type of the object at addr (pyh_obj_get's checks). Returns 0 with *ti. */
 int pyh_obj_type(struct pyh_objects *o, uint64_t addr, struct pyh_typeinfo *ti);

@@ -87,6 +87,9 @@ static const struct pyh_objdbg_field pyh_objdbg_fields[] = {
 	{ "str.state", 68, 78, 67, 77, 4, PYH_OBJ(str_state) },
 	{ "str.length", 69, 79, 67, 77, 8, PYH_OBJ(str_length) },
 	{ "sizeof(PyASCIIObject)", 70, 80, 67, 77, 0, PYH_OBJ(str_ascii_data) },
+	{ "frame.stackpointer", 0, 37, 0, 31, 8, PYH_OBJ(frame_stacktop) },
+	{ "gen.gi_iframe", 0, 85, 0, 83, 8, PYH_OBJ(gen_iframe) },
+	{ "gen.gi_frame_state", 0, 86, 0, 83, 1, PYH_OBJ(gen_frame_state) },
 };
 
 /* The sizeofs the buffer declares that we also keep, as (word 3.13, word 3.14, field). */

@@ -49,6 +49,18 @@ enum pyh_managed_kind {
 				 * when the type has tpflags_inline_values */
 };
 
+/* Where a suspended frame's value stack ends (stack_kind). */
+enum pyh_stack_kind {
+	PYH_STACK_NONE = 1,	/* 2.7: not read */
+	PYH_STACK_TOP_PTR = 2,	/* 3.6 - 3.9: PyObject **f_stacktop (NULL while running) */
+	PYH_STACK_DEPTH = 3,	/* 3.10: int f_stackdepth slots from PyObject **f_valuestack */
+	PYH_STACK_TOP_INDEX = 4, /* 3.11 - 3.13: int stacktop, slots from localsplus */
+	PYH_STACK_POINTER = 5,	/* 3.14+: _PyStackRef *stackpointer (tagged entries) */
+};
+
+/* gen_state_*: the version has no such frame state. */
+#define PYH_GEN_NO_STATE (-1000)
+
 struct pyh_objlayout {
 	uint32_t version_hex;		/* major << 24 | minor << 16 (micro not significant) */
 	uint32_t free_threaded;		/* 1: Py_GIL_DISABLED build (object header differs) */
@@ -184,6 +196,30 @@ struct pyh_objlayout {
 	uint32_t frame_localsplus;
 	uint32_t frame_code;		/* f_code / f_executable (3.14: a tagged _PyStackRef) */
 	uint32_t frame_stackref;	/* 1: localsplus holds tagged _PyStackRef (3.14+) */
+	uint32_t stack_kind;		/* enum pyh_stack_kind */
+	uint32_t frame_stacktop;	/* f_stacktop / f_stackdepth / stacktop / stackpointer */
+	uint32_t frame_valuestack;	/* f_valuestack (3.10) */
+
+	/* generators, coroutines, async generators (one head for the three) */
+	uint32_t gen_frame;		/* PyFrameObject *gi_frame (<= 3.10) */
+	uint32_t gen_iframe;		/* the embedded _PyInterpreterFrame (3.11+) */
+	uint32_t gen_frame_state;	/* int8 gi_frame_state (3.11+) */
+	int32_t gen_state_created;	/* FRAME_CREATED (3.11+), else PYH_GEN_NO_STATE */
+	int32_t gen_state_suspended;	/* FRAME_SUSPENDED */
+	int32_t gen_state_yield_from;	/* FRAME_SUSPENDED_YIELD_FROM (3.13+) */
+	int32_t gen_state_completed;	/* FRAME_COMPLETED: this and above, finished */
+	/* opcodes that tell a frame suspended in `yield from` / `await` (<= 3.12):
+	 * YIELD_FROM after f_lasti (<= 3.10), RESUME with oparg >= 2 after
+	 * prev_instr (3.11: also RESUME_QUICK; 3.12: INSTRUMENTED_RESUME) */
+	uint32_t op_yield_from;
+	uint32_t op_resume;
+	uint32_t op_resume_alt;
+
+	/* __slots__: PyMemberDescrObject.d_member -> PyMemberDef */
+	uint32_t descr_member;
+	uint32_t memberdef_type;	/* int */
+	uint32_t memberdef_offset;	/* Py_ssize_t */
+	uint32_t member_object_ex;	/* T_OBJECT_EX, the type of a __slots__ member */
 };
 
 _Static_assert(sizeof(struct pyh_objlayout) % 4 == 0, "struct pyh_objlayout: 32-bit fields only");

@@ -535,6 +535,77 @@ int pyh_obj_getattr(struct pyh_objects *o, uint64_t addr, const char *name, uint
 	return 0;
 }
 
+/* The slot a member descriptor describes: its offset in the instance. */
+static int pyh_member_offset(struct pyh_objects *o, uint64_t descr, int64_t basicsize,
+			     int64_t *offset)
+{
+	const struct pyh_objlayout *l = &o->l;
+	struct pyh_obj dob;
+	uint64_t def = 0;
+	int32_t type = 0;
+	int64_t off = 0;
+	int rc = pyh_obj_get(o, descr, &dob);
+
+	if (rc)
+		return rc;
+	if (dob.ti.kind != PYH_OBJ_MEMBER_DESCR || !dob.ti.exact || l->descr_member == PYH_NO_FIELD)
+		return -EINVAL;
+	rc = pyh_obj_read(o, &dob, l->descr_member, &def, sizeof(def));
+	if (!rc && !def)
+		rc = -EINVAL;
+	if (!rc)
+		rc = pyh_mem_read(o->pid, def + l->memberdef_type, &type, sizeof(type));
+	if (!rc)
+		rc = pyh_mem_read(o->pid, def + l->memberdef_offset, &off, sizeof(off));
+	if (rc)
+		return rc;
+	if ((uint32_t)type != l->member_object_ex || off < (int64_t)l->object_size ||
+	    off + 8 > basicsize || off % 8)
+		return -EINVAL;
+	*offset = off;
+	return 0;
+}
+
+int pyh_obj_slot(struct pyh_objects *o, uint64_t addr, const char *name, uint64_t *value)
+{
+	struct pyh_typeinfo ti;
+	struct pyh_obj ob;
+	uint64_t type, descr = 0, v = 0;
+	int64_t off = 0;
+	int rc = pyh_obj_get(o, addr, &ob);
+
+	if (rc)
+		return rc;
+	ti = ob.ti;
+	type = ti.addr;
+	for (int depth = 0; depth < PYH_TYPE_BASES_MAX; depth++) {
+		rc = ti.dict ? pyh_dict_get_str(o, ti.dict, name, &descr) : -ENOENT;
+		if (rc != -ENOENT)
+			break;
+		if (pyh_mem_read_u64(o->pid, type + o->l.tp_base, &type) || !type ||
+		    pyh_type_info(o, type, &ti))
+			return -ENOENT;
+	}
+	if (rc)
+		return rc;
+	rc = pyh_member_offset(o, descr, ob.ti.basicsize, &off);
+	if (!rc)
+		rc = pyh_obj_read(o, &ob, (uint64_t)off, &v, sizeof(v));
+	if (rc)
+		return rc;
+	if (!v)
+		return -ENOENT;	/* declared, never set (or deleted) */
+	*value = v;
+	return 0;
+}
+
+int pyh_obj_attr(struct pyh_objects *o, uint64_t addr, const char *name, uint64_t *value)
+{
+	int rc = pyh_obj_getattr(o, addr, name, value);
+
+	return rc == -ENOENT ? pyh_obj_slot(o, addr, name, value) : rc;
+}
+
 int pyh_obj_repr_name(struct pyh_objects *o, const struct pyh_typeinfo *ti, char *out,
 		      size_t outsz)
 {

@@ -59,6 +59,17 @@ int pyh_obj_attrs(struct pyh_objects *o, const struct pyh_obj *ob, struct pyh_kv
  * when the instance has no attribute of that name, or -errno. */
 int pyh_obj_getattr(struct pyh_objects *o, uint64_t addr, const char *name, uint64_t *value);
 
+/* By address: one __slots__ slot of the instance, found as the member
+ * descriptor of that name in its class or the class's bases (tp_base
+ * chain, PYH_TYPE_BASES_MAX deep). Returns 0 with *value, -ENOENT when no
+ * class has such a slot or it is not set, or -errno (a descriptor that is
+ * not an object slot inside the instance: -EINVAL). */
+int pyh_obj_slot(struct pyh_objects *o, uint64_t addr, const char *name, uint64_t *value);
+
+/* An instance attribute wherever the instance keeps it: its own attributes
+ * (pyh_obj_getattr), else a __slots__ slot (pyh_obj_slot). Same returns. */
+int pyh_obj_attr(struct pyh_objects *o, uint64_t addr, const char *name, uint64_t *value);
+
 /* What object.__repr__ puts before " object at 0x...": "module.Qualname" for
  * a heap type (2.7: "module.Name", it has no __qualname__; the bare tp_name
  * when the module is builtins / __builtin__ or unreadable), else tp_name.

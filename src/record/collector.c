@@ -12,16 +12,18 @@
 #include "log/log.h"
 #include "native/native.h"
 #include "proc/guard.h"
+#include "proc/mem.h"
 #include "proc/procfs.h"
 #include "python/code.h"
 #include "python/frames.h"
 #include "python/stack.h"
 #include "python/threads.h"
 #include "record/mixed.h"
+#include "record/taskroots.h"
 #include "snapshot/snapshot.h"
 
 #define PYH_NAME_SLOTS 4096
-#define PYH_ROOTS 4 /* group, process, thread, [truncated] */
+#define PYH_ROOTS 5 /* group, process, thread, task, [truncated] */
 #define PYH_NATIVE_GAP "[native unwind stopped]"
 #define PYH_NATIVE_TEXT 96		/* "libfoo.so+0x1234" for a native frame without a name */
 #define PYH_NATIVE_REOPEN_NS 20000000ll	/* a library loaded since: read the maps again, at most this often */
@@ -37,6 +39,7 @@ struct pyh_ctarget {
 	struct pyh_native *nat;	/* --native: its code as libdw sees it, opened at its first sample */
 	int64_t nat_opened_ns;	/* when (0: never tried) */
 	uint64_t serial;	/* which target this is, never reused (seen-stack keys) */
+	struct pyh_taskroots *roots;	/* --tasks */
 };
 
 struct pyh_tname {
@@ -101,6 +104,7 @@ void pyh_collector_free(struct pyh_collector *c)
 	if (!c)
 		return;
 	for (int i = 0; c->targets && i < c->ntargets; i++) {
+		pyh_taskroots_free(c->targets[i]->roots);
 		pyh_codecache_free(c->targets[i]->cache);
 		pyh_native_close(c->targets[i]->nat);
 		free(c->targets[i]);
@@ -143,7 +147,10 @@ int pyh_collector_add_target(struct pyh_collector *c, const struct pyh_target *t
 	ct->t = *t;
 	ct->serial = ++c->next_serial;
 	ct->cache = pyh_codecache_new(&ct->t);
-	if (!ct->cache) {
+	if (ct->cache && c->opts.tasks)
+		ct->roots = pyh_taskroots_new(&ct->t, ct->cache);
+	if (!ct->cache || (c->opts.tasks && !ct->roots)) {
+		pyh_codecache_free(ct->cache);
 		free(ct);
 		return -ENOMEM;
 	}
@@ -173,6 +180,7 @@ void pyh_collector_forget(struct pyh_collector *c, pid_t pid)
 	for (int i = 0; i < c->ntargets; i++) {
 		if (c->targets[i]->t.pid != pid)
 			continue;
+		pyh_taskroots_free(c->targets[i]->roots);
 		pyh_codecache_free(c->targets[i]->cache);
 		pyh_native_close(c->targets[i]->nat);
 		free(c->targets[i]);
@@ -207,20 +215,23 @@ static const char *pyh_thread_name(struct pyh_collector *c, pid_t pid, pid_t tid
 	return n->name;
 }
 
-/* The per-sample labels of thread tid of ct (pprof "pid", "tid", "process", "thread"). */
-static struct pyh_plabels pyh_sample_labels(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid)
+/* The per-sample labels of thread tid of ct (pprof "pid", "tid", "process",
+ * "thread", and with --tasks "task"). */
+static struct pyh_plabels pyh_sample_labels(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
+					    const char *task)
 {
 	return (struct pyh_plabels){
 		.pid = (int32_t)ct->t.pid,
 		.tid = (int32_t)tid,
 		.process = ct->label[0] ? ct->label : ct->comm,
 		.thread = pyh_thread_name(c, ct->t.pid, tid),
+		.task = task,
 	};
 }
 
 /* Fill the root frames; returns how many. Texts live in the caller's buffers. */
 static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid, int truncated,
-		     char *proc_text, char *thread_text, size_t textsz)
+		     const char *task, char *proc_text, char *thread_text, size_t textsz)
 {
 	int n = 0;
 
@@ -237,6 +248,8 @@ static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
 			 pyh_thread_name(c, ct->t.pid, tid));
 		c->frames[n++] = (struct pyh_pframe){ .function = thread_text };
 	}
+	if (task)
+		c->frames[n++] = (struct pyh_pframe){ .function = task };
 	if (truncated)
 		c->frames[n++] = (struct pyh_pframe){ .function = "[truncated]" };
 	return n;
@@ -248,13 +261,16 @@ static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
  * how many roots, and each frame's code object, fingerprint and offset), hashed twice
  * (FNV-1a, two seeds). Only stacks whose every frame has a fingerprint have
  * one: a frame named from a fingerprint is named the same every time. */
-static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const struct pyh_raw_frame *raw, int n,
-			uint64_t *key, uint32_t *check)
+static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const char *task,
+			const struct pyh_raw_frame *raw, int n, uint64_t *key, uint32_t *check)
 {
-	uint64_t h = 14695981039346656037ull, g = 0x9e3779b97f4a7c15ull;
-	uint64_t head[3] = { serial, (uint64_t)tid, (uint64_t)(uint32_t)r << 32 | (uint32_t)n };
+	uint64_t h = 14695981039346656037ull, g = 0x9e3779b97f4a7c15ull, t = 0;
+	uint64_t head[4] = { serial, (uint64_t)tid, (uint64_t)(uint32_t)r << 32 | (uint32_t)n, 0 };
 
-	for (int i = 0; i < 3; i++) {
+	for (const char *p = task; p && *p; p++)	/* the task root: its text */
+		t = (t ^ (unsigned char)*p) * 1099511628211ull;
+	head[3] = t;
+	for (int i = 0; i < 4; i++) {
 		h = (h ^ head[i]) * 1099511628211ull;
 		g = (g ^ head[i]) * 0xff51afd7ed558ccdull;
 	}
@@ -277,7 +293,7 @@ static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const struct pyh_raw_
  * before is counted on its profile entry at once: the cost of a stack seen
  * again does not grow with its depth, and nothing is read from the target. */
 static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
-			  const struct pyh_raw_frame *raw, int n, int r, uint64_t count,
+			  const struct pyh_raw_frame *raw, int n, int r, const char *task, uint64_t count,
 			  uint64_t *counter)
 {
 	struct pyh_plabels labels;
@@ -286,7 +302,7 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 	uint32_t check = 0;
 	int entry = -1, unknown = 0;
 
-	if (!pyh_seen_key(ct->serial, tid, r, raw, n, &key, &check)) {
+	if (!pyh_seen_key(ct->serial, tid, r, task, raw, n, &key, &check)) {
 		seen = &c->seen[key & (PYH_SEEN_SLOTS - 1)];
 		if (seen->entry >= 0 && seen->key == key && seen->check == check &&
 		    !pyh_profile_add_to(c->prof, seen->entry, count)) {
@@ -307,7 +323,7 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 		*out = (struct pyh_pframe){ .function = pyh_frame_qualname(f), .file = pyh_frame_file(f),
 					    .line = f->line == PYH_LINE_UNKNOWN ? 0 : f->line };
 	}
-	labels = pyh_sample_labels(c, ct, tid);
+	labels = pyh_sample_labels(c, ct, tid, task);
 	if (pyh_profile_add_entry(c->prof, c->frames, r + n, count, &labels, &entry)) {
 		c->st.oom++;
 	} else {
@@ -374,7 +390,7 @@ static struct pyh_pframe pyh_native_pframe(struct pyh_collector *c, const struct
  * root frames r first. Returns 0, or -1 when the sample has no usable native
  * part (the caller adds its Python frames alone). */
 static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const struct pyh_sample *s,
-			 size_t len, int r)
+			 size_t len, int r, const char *task)
 {
 	const char *eval = pyh_native_eval_function(ct->t.ver.major);
 	struct pyh_mixed *m = c->mixed;
@@ -411,7 +427,7 @@ static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const 
 			c->frames[n++] = (struct pyh_pframe){ .function = PYH_NATIVE_GAP };
 		}
 	}
-	labels = pyh_sample_labels(c, ct, (pid_t)s->tid);
+	labels = pyh_sample_labels(c, ct, (pid_t)s->tid, task);
 	if (pyh_profile_add_labeled(c->prof, c->frames, n, 1, &labels)) {
 		c->st.oom++;
 	} else {
@@ -424,11 +440,50 @@ static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const 
 	return 0;
 }
 
+/* --tasks: the root text of the task whose step gens name (NULL: none). */
+static const char *pyh_collector_task(struct pyh_collector *c, struct pyh_ctarget *ct,
+				      const uint64_t *gens, int n)
+{
+	const char *task = pyh_taskroots_name(ct->roots, gens, n, ct->gone);
+
+	if (task) {
+		c->st.task_samples++;
+		c->st.task_unknown += !strcmp(task, PYH_TASKROOTS_UNKNOWN);
+	}
+	return task;
+}
+
+/* --tasks, a stack walked from user space: the same runs of generator frames
+ * the sampler reports (pyhang/sample.h), from the frames' addresses. */
+static void pyh_idle_gens(const struct pyh_target *t, const struct pyh_raw_frame *raw,
+			  const uint64_t *addrs, int n, uint64_t *gens)
+{
+	const struct pyh_layout *l = &t->layout;
+	uint64_t prev = 0;
+	int k = 0;
+
+	memset(gens, 0, PYH_SAMPLE_TASK_GENS * sizeof(*gens));
+	for (int i = 0; i <= n && k < PYH_SAMPLE_TASK_GENS; i++) {
+		uint64_t gen = 0;
+
+		if (i < n && addrs[i]) {
+			if (l->frame_gen != PYH_NO_FIELD)
+				pyh_mem_read_u64(t->pid, addrs[i] + l->frame_gen, &gen);
+			else if (l->gen_iframe != PYH_NO_FIELD && (raw[i].flags & PYH_RAWF_GENERATOR))
+				gen = addrs[i] - l->gen_iframe;
+		}
+		if (!gen && prev)
+			gens[k++] = prev;
+		prev = gen;
+	}
+}
+
 int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 {
 	struct pyh_collector *c = arg;
 	char ptext[64], ttext[64];
 	struct pyh_ctarget *ct;
+	const char *task = NULL;
 	int r;
 
 	if (len < PYH_SAMPLE_HDR_SIZE || s->depth > PYH_SAMPLE_MAX_DEPTH ||
@@ -445,17 +500,24 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 		c->st.truncated++;
 	if (s->flags & PYH_SAMPLE_BROKEN)
 		c->st.broken++;
-	r = pyh_roots(c, ct, (pid_t)s->tid, !!(s->flags & PYH_SAMPLE_TRUNCATED), ptext, ttext,
+	if (ct->roots) {
+		uint64_t gens[PYH_SAMPLE_TASK_GENS];
+
+		for (int i = 0; i < PYH_SAMPLE_TASK_GENS; i++)
+			gens[i] = s->task_gens[i];
+		task = pyh_collector_task(c, ct, gens, PYH_SAMPLE_TASK_GENS);
+	}
+	r = pyh_roots(c, ct, (pid_t)s->tid, !!(s->flags & PYH_SAMPLE_TRUNCATED), task, ptext, ttext,
 		      sizeof(ptext));
 	if (c->opts.native) {
 		uint64_t unpaired = c->st.native_unpaired;
 
-		if ((s->flags & PYH_SAMPLE_NATIVE) && pyh_add_mixed(c, ct, s, len, r) == 0)
+		if ((s->flags & PYH_SAMPLE_NATIVE) && pyh_add_mixed(c, ct, s, len, r, task) == 0)
 			return 0;
 		if (c->st.native_unpaired == unpaired)
 			c->st.native_none++;
 	}
-	pyh_add_stack(c, ct, (pid_t)s->tid, s->frames, (int)s->depth, r, 1, &c->st.samples);
+	pyh_add_stack(c, ct, (pid_t)s->tid, s->frames, (int)s->depth, r, task, 1, &c->st.samples);
 	return 0;
 }
 
@@ -468,11 +530,13 @@ struct pyh_idle_stack {
 	int n;
 	enum pyh_walk_status status;
 	struct pyh_raw_frame raw[PYH_SAMPLE_MAX_DEPTH];
+	uint64_t gens[PYH_SAMPLE_TASK_GENS];	/* record --tasks: pyh_idle_gens */
 };
 
 struct pyh_idle_job {
 	struct pyh_target t;
 	int gil_only;
+	int tasks;			/* fill each stack's gens (record --tasks) */
 	struct pyh_pythread *threads;	/* PYH_MAX_THREADS */
 	struct pyh_idle_stack *stacks;	/* grown as sleeping threads are found */
 	int nstacks, cap, errors;
@@ -527,6 +591,9 @@ static int pyh_idle_job_run(void *arg)
 		st->tid = th->tid;
 		st->n = sn.n;
 		st->status = sn.status;
+		memset(st->gens, 0, sizeof(st->gens));
+		if (j->tasks)
+			pyh_idle_gens(&j->t, st->raw, j->addrs, sn.n, st->gens);
 		j->nstacks++;
 	}
 	return 0;
@@ -551,6 +618,7 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 	}
 	j->t = ct->t;
 	j->gil_only = c->opts.gil_only;
+	j->tasks = ct->roots != NULL;
 	rc = pyh_guard_run(pyh_idle_job_run, j, pyh_idle_job_free, PYH_COLLECTOR_IDLE_DEADLINE_MS, &result);
 	if (rc == -ETIMEDOUT) {
 		/* j is the job's now */
@@ -568,9 +636,11 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 	c->st.idle_errors += (uint64_t)j->errors;
 	for (int i = 0; i < j->nstacks; i++) {
 		struct pyh_idle_stack *st = &j->stacks[i];
-		int r = pyh_roots(c, ct, st->tid, st->status == PYH_WALK_TRUNCATED, ptext, ttext, sizeof(ptext));
+		const char *task = ct->roots ? pyh_collector_task(c, ct, st->gens, PYH_SAMPLE_TASK_GENS) : NULL;
+		int r = pyh_roots(c, ct, st->tid, st->status == PYH_WALK_TRUNCATED, task, ptext, ttext,
+				  sizeof(ptext));
 
-		pyh_add_stack(c, ct, st->tid, st->raw, st->n, r, ticks, &c->st.idle_samples);
+		pyh_add_stack(c, ct, st->tid, st->raw, st->n, r, task, ticks, &c->st.idle_samples);
 		added++;
 	}
 	pyh_idle_job_free(j);
@@ -592,4 +662,10 @@ int pyh_collector_idle_tick(struct pyh_collector *c, uint64_t ticks)
 void pyh_collector_stats(const struct pyh_collector *c, struct pyh_collector_stats *out)
 {
 	*out = c->st;
+	for (int i = 0; i < c->ntargets; i++) {
+		uint64_t rescans = 0, unknown = 0;
+
+		pyh_taskroots_stats(c->targets[i]->roots, &rescans, &unknown);
+		out->task_rescans += rescans;
+	}
 }

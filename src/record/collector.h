@@ -24,6 +24,8 @@ struct pyh_collector_opts {
 	int group;	/* enum pyh_group: a root frame above all of those */
 	int native;	/* record --native: a sample that carries a native stack gets its
 			 * native frames between the Python frames that called them */
+	int tasks;	/* record --tasks: root frame "task NAME (COROUTINE)" for samples
+			 * taken in an asyncio task's step (record/taskroots.h) */
 };
 
 /* An off-CPU read of one target (its thread list, its sleeping threads'
@@ -51,6 +53,10 @@ struct pyh_collector_stats {
 				 * could not be read for one (Python frames only) */
 	uint64_t native_unpaired; /* samples whose eval calls and Python frames did not pair
 				   * up (a frame entered or left just then): Python frames only */
+	uint64_t task_samples;	/* --tasks: samples given a task's root frame */
+	uint64_t task_unknown;	/* of those, PYH_TASKROOTS_UNKNOWN: a coroutine no task held
+				 * when the registries were read */
+	uint64_t task_rescans;	/* task registries read */
 };
 
 struct pyh_collector;

@@ -490,6 +490,11 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 				(unsigned long long)hs.refused_capacity, (unsigned long long)hs.refused_table,
 				(unsigned long long)hs.stalled);
 	}
+	if (st->o->tasks)
+		fprintf(stderr, "pyhang: %llu samples in an asyncio task's step (%llu of a task not "
+				"named: \"[task not named]\"); task registries read %llu times\n",
+			(unsigned long long)cs.task_samples, (unsigned long long)cs.task_unknown,
+			(unsigned long long)cs.task_rescans);
 	if (path)
 		fprintf(stderr, "pyhang: wrote %s\n", path);
 }
@@ -589,6 +594,7 @@ static int pyh_rec_setup(struct pyh_recstate *st, char *err, size_t errsz)
 	co.processes = o->subprocs;
 	co.gil_only = o->gil;
 	co.native = o->native;
+	co.tasks = o->tasks;
 	co.group = o->group;
 	st->col = st->prof ? pyh_collector_new(st->prof, &co) : NULL;
 	st->pids = o->subprocs ? calloc(PYH_HOST_MAX_PROCS, sizeof(*st->pids)) : NULL;
@@ -616,6 +622,7 @@ static int pyh_rec_setup(struct pyh_recstate *st, char *err, size_t errsz)
 	so.ringbuf_bytes = (size_t)o->ringbuf_mb << 20;
 	so.gil_only = o->gil;
 	so.native = o->native;
+	so.tasks = o->tasks;
 	so.max_targets = PYH_COLLECTOR_MAX_TARGETS;
 	/* --pid alone: events on its threads, not on every CPU (sampler.h) */
 	so.deferred = !o->all && !o->cmd && !o->subprocs;

@@ -51,6 +51,7 @@ struct pyh_record_opts {
 	int subprocs;		/* follow child processes */
 	int gil;		/* only samples of the GIL holder */
 	int native;		/* native frames between the Python ones */
+	int tasks;		/* a root frame per asyncio task (record/taskroots.h) */
 	int group;		/* enum pyh_group (record/collector.h) */
 	long ringbuf_mb;	/* the sampler's ring buffer, MiB */
 	int as_root;		/* under sudo, run cmd as root (default: as SUDO_UID/SUDO_GID) */

@@ -27,6 +27,7 @@ struct pyh_sampler {
 	int ncpus_attached;
 	int bpf_loop;
 	int gil_only;
+	int tasks;			/* record --tasks */
 	int per_thread;			/* no per-CPU events: threads are armed one by one */
 	int deferred;			/* record --pid: the process's threads, or the CPUs, armed later */
 	unsigned rate_hz;
@@ -236,6 +237,7 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 	s->cb = cb;
 	s->cb_arg = arg;
 	s->gil_only = o->gil_only;
+	s->tasks = o->tasks;
 	s->per_thread = o->per_thread;
 	s->deferred = o->deferred && !o->per_thread;
 	s->rate_hz = o->rate_hz;
@@ -331,6 +333,8 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 		v.flags |= PYH_TARGET_WAKEUP;
 	if (s->native)
 		v.flags |= PYH_TARGET_NATIVE;
+	if (s->tasks)
+		v.flags |= PYH_TARGET_TASKS;
 	v.start_ticks = start_ticks;
 	v.exec_gen = exec_gen;
 	if (s->gil_only && l->gil_kind == PYH_GIL_NONE) {

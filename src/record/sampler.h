@@ -31,6 +31,9 @@ struct pyh_sampler_opts {
 	 * kernel that cannot is not a failure: samples come without, and
 	 * pyh_sampler_native_missing() says why. */
 	int native;
+	/* record --tasks: each sample also names the generators whose runs of
+	 * frames could be an asyncio task's step (pyh_sample.task_gens). */
+	int tasks;
 	/* Host mode: the process tracker, whose exec generations the sampler
 	 * checks at every sample and whose events pyh_sampler_poll() delivers.
 	 * NULL: generations are all 0 (pyh_sampler_add_target's entries). */

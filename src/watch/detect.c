@@ -382,6 +382,64 @@ enum pyh_spin pyh_detect_spin(struct pyh_wthr *t, uint64_t run_ns, const struct 
 	return v;
 }
 
+/* ---- asyncio tasks ------------------------------------------------------- */
+
+uint64_t pyh_task_salt(uint64_t salt, const char *s)
+{
+	if (!s || !*s)
+		return salt;
+	salt = (salt ^ 0x2f) * 1099511628211ull;	/* a separator: "ab","c" is not "a","bc" */
+	for (; *s; s++)
+		salt = (salt ^ (unsigned char)*s) * 1099511628211ull;
+	return salt;
+}
+
+uint64_t pyh_task_signature(const struct pyh_frame *frames, int n, uint64_t fut_waiter, uint64_t salt)
+{
+	uint64_t sig = 1469598103934665603ull;	/* FNV-1a */
+
+	if (!fut_waiter)
+		return 0;
+	sig = (sig ^ fut_waiter) * 1099511628211ull;
+	sig = (sig ^ salt) * 1099511628211ull;
+	for (int i = 0; frames && i < n; i++) {
+		sig = (sig ^ frames[i].code) * 1099511628211ull;
+		sig = (sig ^ frames[i].offset) * 1099511628211ull;
+	}
+	return sig ? sig : 1;
+}
+
+enum pyh_task_verdict pyh_detect_task(struct pyh_wtask *t, uint64_t sig, int idle, const struct pyh_scan *s)
+{
+	int was_reported = t->state == PYH_TSK_REPORTED;
+
+	if (!sig || sig != t->sig || !t->since) {
+		t->sig = sig;
+		t->since = sig ? s->now_ns : 0;
+		t->state = PYH_TSK_NONE;
+		return was_reported ? PYH_TASK_RESUMED : PYH_TASK_MOVING;
+	}
+	if (t->state == PYH_TSK_REPORTED)
+		return PYH_TASK_HUNG;
+	if (t->state == PYH_TSK_IGNORED)
+		return PYH_TASK_IDLE;
+	if (s->now_ns < t->since || s->now_ns - t->since < s->threshold_ns)
+		return PYH_TASK_SAME;
+	t->state = idle ? PYH_TSK_IGNORED : PYH_TSK_REPORTED;
+	return idle ? PYH_TASK_IDLE : PYH_TASK_REPORT;
+}
+
+int pyh_detect_task_due(const struct pyh_wtask *t, uint64_t sig, const struct pyh_scan *s)
+{
+	return sig && sig == t->sig && t->since && t->state == PYH_TSK_NONE && s->now_ns >= t->since &&
+	       s->now_ns - t->since >= s->threshold_ns;
+}
+
+int pyh_detect_task_gone(const struct pyh_wtask *t)
+{
+	return t && t->state == PYH_TSK_REPORTED;
+}
+
 /* ---- what is hung now ---------------------------------------------------- */
 
 void pyh_detect_count_hung(const struct pyh_scan *s, uint32_t tgid, const struct pyh_wthreads *tt,

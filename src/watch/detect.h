@@ -236,6 +236,61 @@ int pyh_detect_spin_ran(const struct pyh_wthr *t, uint64_t run_ns, const struct 
 enum pyh_spin pyh_detect_spin(struct pyh_wthr *t, uint64_t run_ns, const struct pyh_watch_call *c,
 			      const struct pyh_raw_frame *frames, int n, int whole, const struct pyh_scan *s);
 
+/* ---- asyncio tasks ------------------------------------------------------- */
+
+/* struct pyh_wtask.state: how the awaiting detector judged an await point. */
+enum pyh_tsk {
+	PYH_TSK_NONE = 0,	/* not judged yet */
+	PYH_TSK_REPORTED,	/* reported as awaiting */
+	PYH_TSK_IGNORED,	/* an idle wait (asyncio.sleep, a server's accept loop, --ignore) */
+};
+
+/* What watch remembers of one asyncio task between two looks at it. */
+struct pyh_wtask {
+	uint64_t addr;		/* the task (its id) */
+	uint64_t sig;		/* its await point at the last look (pyh_task_signature); 0: none */
+	uint64_t since;		/* when it was first seen at that await point (ns) */
+	enum pyh_tsk state;
+	pid_t tid;		/* its loop's thread, 0 unknown (for a "resumed" once it is gone) */
+	char name[64];		/* its name, cut (the same) */
+};
+
+enum pyh_task_verdict {
+	PYH_TASK_MOVING = 0,	/* not suspended (running, ready, done) or at a new await point */
+	PYH_TASK_SAME,		/* at the same await point for less than the threshold */
+	PYH_TASK_REPORT,	/* at the same await point for the threshold: report it */
+	PYH_TASK_HUNG,		/* still there, reported already */
+	PYH_TASK_IDLE,		/* there for the threshold, but an idle wait: not reported */
+	PYH_TASK_RESUMED,	/* it was reported and has moved on: report that */
+};
+
+/* A task's await point: the code objects and instruction offsets of its
+ * coroutine frames frames[0..n), the future it waits for (fut_waiter: a new
+ * wait at the same place is a new future) and salt, what else tells this
+ * wait from another (pyh_task_salt of the task's name and of the names of
+ * the tasks it awaits: 3.8+ names tasks "Task-N" from a counter, so a task
+ * freed and another made at its address, or a new task awaited at the same
+ * address, is another wait). 0 when it waits for nothing (not suspended);
+ * never 0 otherwise. Without names (3.6, 3.7) a task and future freed and
+ * others made at the same addresses between two looks cannot be told apart. */
+uint64_t pyh_task_signature(const struct pyh_frame *frames, int n, uint64_t fut_waiter, uint64_t salt);
+/* salt with the string s mixed in (s NULL or "": salt unchanged). */
+uint64_t pyh_task_salt(uint64_t salt, const char *s);
+
+/* One look at task t (its memory; zeroed for a task seen for the first
+ * time) whose await point is now sig (0: not suspended); idle: that wait is
+ * an idle one. The clock starts when a point is first seen, so a task found
+ * already hung is reported a threshold after watch first saw it. */
+enum pyh_task_verdict pyh_detect_task(struct pyh_wtask *t, uint64_t sig, int idle, const struct pyh_scan *s);
+
+/* Would pyh_detect_task judge that look (the same await point for the
+ * threshold, not judged yet)? Only then does whether it is idle matter. */
+int pyh_detect_task_due(const struct pyh_wtask *t, uint64_t sig, const struct pyh_scan *s);
+
+/* A task remembered from the last look is no longer in the registries
+ * (finished and freed): 1 when it had been reported (report it resumed). */
+int pyh_detect_task_gone(const struct pyh_wtask *t);
+
 /* ---- what is hung now (metrics) ------------------------------------------ */
 
 struct pyh_hung_count {

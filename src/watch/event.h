@@ -27,8 +27,26 @@ struct pyh_wthread {
 	int nframes;
 };
 
+#define PYH_WATCH_EV_MAX_AWAITERS 8
+
+/* The asyncio task an "awaiting" or "resumed" event is about, or the one
+ * whose step a blocked or spinning loop thread runs (has_task). */
+struct pyh_wtaskev {
+	uint64_t id;			/* the task's address */
+	char name[128];			/* "" when it has none (3.6) */
+	const char *state;		/* "pending" ...; NULL: not known */
+	char await_kind[24];		/* "event", "lock", ... ("" when it awaits nothing) */
+	char await_detail[256];
+	uint64_t awaited_by[PYH_WATCH_EV_MAX_AWAITERS];
+	char awaited_by_name[PYH_WATCH_EV_MAX_AWAITERS][64];
+	int nawaited_by;
+	int awaited_by_more;		/* awaiters not listed */
+	int finished;			/* "resumed": gone from the registries (done and freed) */
+};
+
 struct pyh_wevent {
-	const char *kind;		/* "blocked" "returned" "spinning" "gil" "deadlock" "stuck" */
+	const char *kind;		/* "blocked" "returned" "spinning" "gil" "deadlock" "stuck"
+					 * "awaiting" "resumed" */
 	double wall;			/* when it was detected, seconds since the epoch */
 	pid_t pid;
 	char cmdline[256];
@@ -41,8 +59,12 @@ struct pyh_wevent {
 	long ret;			/* "returned": the call's return value, when ret_known */
 	int ret_known;			/* 0: the thread woke up (sched_switch mode), value unknown */
 	char note[256];
-	struct pyh_wthread th[PYH_WATCH_EV_MAX_THREADS]; /* th[0] the subject; gil: th[1] the holder */
+	struct pyh_wthread th[PYH_WATCH_EV_MAX_THREADS]; /* th[0] the subject; gil: th[1] the holder;
+							  * awaiting, resumed: the loop's thread
+							  * with the task's frames */
 	int nth;
+	int has_task;
+	struct pyh_wtaskev task;
 };
 
 void pyh_wevent_free(struct pyh_wevent *e); /* frees frames; NULL-safe */

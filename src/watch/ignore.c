@@ -41,6 +41,23 @@ static const struct pyh_idle_rule pyh_idle_rules[] = {
 	  "multiprocessing.pool helper threads" },
 };
 
+/* A built-in rule for asyncio tasks: an await of this kind, or (kind NULL)
+ * the innermost frame of the chain matching `innermost`. */
+struct pyh_task_idle_rule {
+	const char *kind;
+	const char *innermost;
+	const char *text;
+};
+
+static const struct pyh_task_idle_rule pyh_task_idle_rules[] = {
+	{ "sleep", NULL, "awaiting asyncio.sleep (a task waiting on purpose)" },
+	{ "server", NULL, "awaiting Server.serve_forever (a server's accept loop)" },
+	{ NULL, "*aiohttp/web_protocol.py:start",
+	  "aiohttp's RequestHandler.start waiting for a keep-alive connection's next request" },
+	{ NULL, "*aiohttp/web_protocol.py:RequestHandler.start",
+	  "aiohttp's RequestHandler.start waiting for a keep-alive connection's next request" },
+};
+
 int pyh_ignore_frame_match(const char *pattern, const struct pyh_frame *f)
 {
 	const char *colon, *file;
@@ -96,6 +113,54 @@ int pyh_ignore_match(const struct pyh_ignore *ig, const struct pyh_frame *frames
 		}
 	}
 	return 0;
+}
+
+static int pyh_ignore_user(const struct pyh_ignore *ig, const struct pyh_frame *frames, int n,
+			   const char **why)
+{
+	for (int u = 0; u < ig->nuser && u < PYH_IGNORE_MAX; u++)
+		for (int i = 0; i < n; i++)
+			if (pyh_ignore_frame_match(ig->user[u], &frames[i])) {
+				if (why)
+					*why = ig->user[u];
+				return 1;
+			}
+	return 0;
+}
+
+int pyh_ignore_task_match(const struct pyh_ignore *ig, const struct pyh_frame *frames, int n,
+			  const char *await_kind, const char **why)
+{
+	if (why)
+		*why = NULL;
+	if (!ig)
+		return 0;
+	if (frames && n > 0 && pyh_ignore_user(ig, frames, n, why))
+		return 1;
+	if (!ig->defaults)
+		return 0;
+	for (size_t r = 0; r < sizeof(pyh_task_idle_rules) / sizeof(pyh_task_idle_rules[0]); r++) {
+		const struct pyh_task_idle_rule *rule = &pyh_task_idle_rules[r];
+
+		if (rule->kind ? !(await_kind && !strcmp(rule->kind, await_kind))
+			       : !(frames && n > 0 && pyh_ignore_frame_match(rule->innermost, &frames[0])))
+			continue;
+		if (why)
+			*why = rule->text;
+		return 1;
+	}
+	return 0;
+}
+
+void pyh_ignore_describe_task_defaults(FILE *f, const char *indent)
+{
+	for (size_t r = 0; r < sizeof(pyh_task_idle_rules) / sizeof(pyh_task_idle_rules[0]); r++) {
+		const struct pyh_task_idle_rule *rule = &pyh_task_idle_rules[r];
+
+		if (r && !rule->kind && !strcmp(rule->text, pyh_task_idle_rules[r - 1].text))
+			continue;	/* the same rule by its qualified name */
+		fprintf(f, "%s%s\n", indent, rule->text);
+	}
 }
 
 void pyh_ignore_describe_defaults(FILE *f, const char *indent)

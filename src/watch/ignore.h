@@ -21,9 +21,19 @@ struct pyh_ignore {
 int pyh_ignore_match(const struct pyh_ignore *ig, const struct pyh_frame *frames, int n,
 		     const char **why);
 
+/* Does an asyncio task whose await chain is frames[0..n) (innermost first)
+ * and whose innermost await is of kind await_kind ("sleep", "server", ...;
+ * NULL: none) wait in an idle way? User patterns as for threads (any frame);
+ * built-in task rules by the await's kind or the innermost frame (see
+ * pyh_ignore_describe_task_defaults). Returns 1 or 0, the rule in *why. */
+int pyh_ignore_task_match(const struct pyh_ignore *ig, const struct pyh_frame *frames, int n,
+			  const char *await_kind, const char **why);
+
 /* Does one frame match one pattern? Returns 1 or 0. */
 int pyh_ignore_frame_match(const char *pattern, const struct pyh_frame *f);
 
 /* Write the built-in list, one rule a line, each line starting with indent. */
 void pyh_ignore_describe_defaults(FILE *f, const char *indent);
+/* The same for asyncio tasks. */
+void pyh_ignore_describe_task_defaults(FILE *f, const char *indent);
 #endif

@@ -21,7 +21,7 @@
 #include "output/sanitize.h"
 
 static const char *const pyh_kind_names[PYH_MK_COUNT] = {
-	"blocked", "returned", "spinning", "gil", "deadlock", "stuck",
+	"blocked", "returned", "spinning", "gil", "deadlock", "stuck", "awaiting", "resumed",
 };
 
 static const char *const pyh_cap_names[PYH_MC_COUNT] = {
@@ -31,6 +31,12 @@ static const char *const pyh_cap_names[PYH_MC_COUNT] = {
 const char *pyh_metrics_cap_name(int cap)
 {
 	return cap >= 0 && cap < PYH_MC_COUNT ? pyh_cap_names[cap] : NULL;
+}
+
+/* A kind that is a state of threads (pyhang_hung_threads). */
+static int pyh_thread_kind(int k)
+{
+	return k != PYH_MK_RETURNED && k != PYH_MK_AWAITING && k != PYH_MK_RESUMED;
 }
 
 int pyh_metrics_kind_of(const char *name)
@@ -110,10 +116,10 @@ static void pyh_mb_label(struct pyh_mbuf *b, const char *v)
 
 size_t pyh_metrics_render_max(void)
 {
-	/* fixed part, then per process: 5 gauge lines and one info line whose
+	/* fixed part, then per process: 6 gauge lines and one info line whose
 	 * label values grow at most 3x (an invalid byte becomes U+FFFD) */
 	return 8192 + (size_t)PYH_METRICS_MAX_PROCS *
-			      (5 * 96 + 128 + 3 * (sizeof(((struct pyh_metrics_proc *)0)->cmdline) +
+			      (6 * 96 + 128 + 3 * (sizeof(((struct pyh_metrics_proc *)0)->cmdline) +
 						   sizeof(((struct pyh_metrics_proc *)0)->cgroup) + 32));
 }
 
@@ -134,9 +140,15 @@ int pyh_metrics_render(const struct pyh_metrics_snapshot *s, char *out, size_t o
 			  "# TYPE pyhang_hung_threads gauge\n");
 	for (int i = 0; i < np; i++)
 		for (int k = 0; k < PYH_MK_COUNT; k++)
-			if (k != PYH_MK_RETURNED)
+			if (pyh_thread_kind(k))
 				pyh_mb_printf(&b, "pyhang_hung_threads{pid=\"%d\",kind=\"%s\"} %u\n",
 					      (int)s->procs[i].pid, pyh_kind_names[k], s->procs[i].hung[k]);
+	pyh_mb_printf(&b, "# HELP pyhang_hung_tasks asyncio tasks of a watched process at the same "
+			  "await point for the threshold now (reported as awaiting, not idle).\n"
+			  "# TYPE pyhang_hung_tasks gauge\n");
+	for (int i = 0; i < np; i++)
+		pyh_mb_printf(&b, "pyhang_hung_tasks{pid=\"%d\"} %u\n", (int)s->procs[i].pid,
+			      s->procs[i].hung_tasks);
 	pyh_mb_printf(&b, "# HELP pyhang_hang_events_total Hang events reported since watch started, by kind.\n"
 			  "# TYPE pyhang_hang_events_total counter\n");
 	for (int k = 0; k < PYH_MK_COUNT; k++)

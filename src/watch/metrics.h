@@ -20,7 +20,8 @@
 #define PYH_METRICS_MAX_PROCS 256
 #define PYH_METRICS_ACCEPT_PAUSE_MS 200	/* after accept fails (no fd left): wait, do not spin */
 
-/* The event kinds, in this order: blocked returned spinning gil deadlock stuck. */
+/* The event kinds, in this order: blocked returned spinning gil deadlock
+ * stuck, then the asyncio tasks' awaiting resumed (not thread states). */
 enum pyh_metrics_kind {
 	PYH_MK_BLOCKED = 0,
 	PYH_MK_RETURNED,
@@ -28,6 +29,8 @@ enum pyh_metrics_kind {
 	PYH_MK_GIL,
 	PYH_MK_DEADLOCK,
 	PYH_MK_STUCK,
+	PYH_MK_AWAITING,
+	PYH_MK_RESUMED,
 	PYH_MK_COUNT,
 };
 
@@ -36,7 +39,9 @@ int pyh_metrics_kind_of(const char *name);
 
 struct pyh_metrics_proc {
 	pid_t pid;
-	uint32_t hung[PYH_MK_COUNT];	/* threads in that state now ("returned" unused) */
+	uint32_t hung[PYH_MK_COUNT];	/* threads in that state now (returned, awaiting,
+					 * resumed unused) */
+	uint32_t hung_tasks;		/* asyncio tasks reported as awaiting, still there */
 	char python[32];
 	char cmdline[128];
 	char cgroup[128];

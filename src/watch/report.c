@@ -66,6 +66,36 @@ static void pyh_text_thread(FILE *f, const struct pyh_wevent *e, const struct py
 		pyh_text_frame(f, "    ", &t->frames[i]);
 }
 
+/* The task of an event: what it awaits and who awaits it; for a thread's
+ * event, the task whose step that thread runs. */
+static void pyh_text_task(FILE *f, const struct pyh_wevent *e)
+{
+	const struct pyh_wtaskev *t = &e->task;
+
+	if (strcmp(e->kind, "awaiting") && strcmp(e->kind, "resumed")) {
+		fputs("  in the step of asyncio task ", f);
+		pyh_fput_safe(f, t->name[0] ? t->name : "[unnamed]");
+		fprintf(f, " (0x%llx)\n", (unsigned long long)t->id);
+		return;
+	}
+	if (t->await_kind[0]) {
+		fprintf(f, "  awaits %s: ", t->await_kind);
+		pyh_fput_safe(f, t->await_detail);
+		fputc('\n', f);
+	}
+	if (t->nawaited_by) {
+		fprintf(f, "  awaited by:");
+		for (int i = 0; i < t->nawaited_by && i < PYH_WATCH_EV_MAX_AWAITERS; i++) {
+			fputs(i ? ", " : " ", f);
+			pyh_fput_safe(f, t->awaited_by_name[i][0] ? t->awaited_by_name[i] : "[unnamed]");
+			fprintf(f, " (0x%llx)", (unsigned long long)t->awaited_by[i]);
+		}
+		if (t->awaited_by_more)
+			fprintf(f, " and %d more", t->awaited_by_more);
+		fprintf(f, "\n");
+	}
+}
+
 int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f)
 {
 	char tbuf[32], nb[32];
@@ -100,6 +130,16 @@ int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f)
 	else if (!strcmp(e->kind, "stuck"))
 		fprintf(f, "STUCK: every thread of process %d has been blocked for at least %.1f s",
 			(int)e->pid, e->seconds);
+	else if (!strcmp(e->kind, "awaiting") || !strcmp(e->kind, "resumed")) {
+		fprintf(f, "%s: asyncio task ", !strcmp(e->kind, "awaiting") ? "AWAITING" : "RESUMED");
+		pyh_fput_safe(f, e->task.name[0] ? e->task.name : "[unnamed]");
+		if (!strcmp(e->kind, "awaiting"))
+			fprintf(f, " (0x%llx) of process %d has awaited the same thing for %.1f s",
+				(unsigned long long)e->task.id, (int)e->pid, e->seconds);
+		else
+			fprintf(f, " (0x%llx) of process %d %s after %.1f s", (unsigned long long)e->task.id,
+				(int)e->pid, e->task.finished ? "finished" : "moved on", e->seconds);
+	}
 	else
 		fprintf(f, "%s: process %d", e->kind, (int)e->pid);
 	if (e->label[0]) {
@@ -118,9 +158,13 @@ int pyh_wevent_write_text(const struct pyh_wevent *e, FILE *f)
 		pyh_fput_safe(f, e->note);
 		fputc('\n', f);
 	}
+	if (e->has_task)
+		pyh_text_task(f, e);
 	for (int i = 0; i < e->nth && i < PYH_WATCH_EV_MAX_THREADS; i++)
 		pyh_text_thread(f, e, &e->th[i],
-				!strcmp(e->kind, "gil") ? (i ? "GIL holder: " : "waiting: ") : "");
+				!strcmp(e->kind, "gil") ? (i ? "GIL holder: " : "waiting: ") :
+				e->has_task && (!strcmp(e->kind, "awaiting") || !strcmp(e->kind, "resumed")) ?
+				"the task's loop: " : "");
 	fprintf(f, "\n");
 	fflush(f);
 	return ferror(f) ? -EIO : 0;
@@ -170,6 +214,54 @@ static void pyh_json_thread_fields(struct pyh_json *j, const struct pyh_wthread 
 	pyh_json_frames(j, t);
 }
 
+static void pyh_json_addr(struct pyh_json *j, const char *key, uint64_t addr)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)addr);
+	pyh_json_string(j, key, buf);
+}
+
+/* "task": the event's task (awaiting, resumed: with what it awaits and who
+ * awaits it; a thread's event: the task whose step the thread runs). */
+static void pyh_json_task(struct pyh_json *j, const struct pyh_wevent *e)
+{
+	const struct pyh_wtaskev *t = &e->task;
+	int full = !strcmp(e->kind, "awaiting") || !strcmp(e->kind, "resumed");
+
+	if (!e->has_task) {
+		if (full || !strcmp(e->kind, "blocked") || !strcmp(e->kind, "spinning"))
+			pyh_json_null(j, "task");
+		return;
+	}
+	pyh_json_object_begin(j, "task");
+	pyh_json_addr(j, "id", t->id);
+	pyh_json_string(j, "name", t->name[0] ? t->name : NULL);
+	if (full) {
+		pyh_json_string(j, "state", t->state);
+		if (t->await_kind[0]) {
+			pyh_json_object_begin(j, "awaiting");
+			pyh_json_string(j, "kind", t->await_kind);
+			pyh_json_string(j, "detail", t->await_detail);
+			pyh_json_object_end(j);
+		} else {
+			pyh_json_null(j, "awaiting");
+		}
+		pyh_json_array_begin(j, "awaited_by");
+		for (int i = 0; i < t->nawaited_by && i < PYH_WATCH_EV_MAX_AWAITERS; i++) {
+			pyh_json_object_begin(j, NULL);
+			pyh_json_addr(j, "id", t->awaited_by[i]);
+			pyh_json_string(j, "name", t->awaited_by_name[i][0] ? t->awaited_by_name[i] : NULL);
+			pyh_json_object_end(j);
+		}
+		pyh_json_array_end(j);
+		pyh_json_int(j, "awaited_by_more", t->awaited_by_more);
+		if (!strcmp(e->kind, "resumed"))
+			pyh_json_bool(j, "finished", t->finished);
+	}
+	pyh_json_object_end(j);
+}
+
 static void pyh_json_event(FILE *f, const struct pyh_wevent *e)
 {
 	struct pyh_json j;
@@ -203,6 +295,7 @@ static void pyh_json_event(FILE *f, const struct pyh_wevent *e)
 	}
 	if (!strcmp(e->kind, "deadlock"))
 		pyh_json_bool(&j, "possible", e->possible);
+	pyh_json_task(&j, e);
 	if (e->note[0])
 		pyh_json_string(&j, "note", e->note);
 	if (!strcmp(e->kind, "gil")) {

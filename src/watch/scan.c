@@ -16,7 +16,7 @@
 
 /* ---- reporting ----------------------------------------------------------- */
 
-static void pyh_emit(struct pyh_watcher *w, struct pyh_wevent *e)
+void pyh_watcher_emit(struct pyh_watcher *w, struct pyh_wevent *e)
 {
 	const struct pyh_watch_opts *o = w->o;
 	int kind = pyh_metrics_kind_of(e->kind), rc;
@@ -27,7 +27,7 @@ static void pyh_emit(struct pyh_watcher *w, struct pyh_wevent *e)
 		pyh_wevent_write_json(e, o->out);
 	else
 		pyh_wevent_write_text(e, o->out);
-	if (kind != PYH_MK_RETURNED) {
+	if (kind != PYH_MK_RETURNED && kind != PYH_MK_RESUMED) {
 		if (o->exec_cmd && (rc = pyh_wevent_exec(e, o->exec_cmd)))
 			fprintf(stderr, "pyhang: running --exec command failed: %s\n", strerror(-rc));
 		if (o->once) {
@@ -70,7 +70,7 @@ static void pyh_report_deadlock(struct pyh_watcher *w, struct pyh_watched *p, co
 		pyh_fill_thread(w, p, &e.th[i], cy->tid[i], pyh_scan_call(&w->scan.s, cy->tid[i]));
 		e.nth = i + 1;
 	}
-	pyh_emit(w, &e);
+	pyh_watcher_emit(w, &e);
 }
 
 /* ---- feeding the detectors ----------------------------------------------- */
@@ -115,7 +115,8 @@ static void pyh_on_blocked(struct pyh_watcher *w, struct pyh_watched *p, const s
 		}
 	}
 	if (pyh_detect_blocked_verdict(t, &facts) == PYH_BLK_REPORTED) {
-		pyh_emit(w, &e);
+		pyh_watcher_running_task(w, p, th->tid, &e);
+		pyh_watcher_emit(w, &e);
 		return;
 	}
 	if (facts.ignored && pyh_log_verbosity() > 1)
@@ -151,7 +152,7 @@ static void pyh_on_gil(struct pyh_watcher *w, const struct pyh_wgil *g)
 	} else {
 		snprintf(e.note, sizeof(e.note), "the GIL holder is unknown");
 	}
-	pyh_emit(w, &e);
+	pyh_watcher_emit(w, &e);
 }
 
 static void pyh_on_possible_deadlock(struct pyh_watcher *w, struct pyh_watched *p)
@@ -175,7 +176,7 @@ static void pyh_on_possible_deadlock(struct pyh_watcher *w, struct pyh_watched *
 		e.nth = i + 1;
 	}
 	e.seconds = e.th[0].seconds;
-	pyh_emit(w, &e);
+	pyh_watcher_emit(w, &e);
 }
 
 static void pyh_on_stuck(struct pyh_watcher *w, struct pyh_watched *p)
@@ -202,7 +203,7 @@ static void pyh_on_stuck(struct pyh_watcher *w, struct pyh_watched *p)
 		pyh_fill_thread(w, p, &e.th[e.nth], (pid_t)f->tid, &f->c);
 		e.nth++;
 	}
-	pyh_emit(w, &e);
+	pyh_watcher_emit(w, &e);
 }
 
 /* One thread of p looked at by the spinning check. */
@@ -314,7 +315,8 @@ static void pyh_on_spin(struct pyh_watcher *w, struct pyh_watched *p)
 				pyh_wevent_free(&e);
 				break;
 			}
-			pyh_emit(w, &e);
+			pyh_watcher_running_task(w, p, l->tid, &e);
+			pyh_watcher_emit(w, &e);
 			break;
 		default:
 			break;
@@ -329,6 +331,7 @@ void pyh_watcher_scan(struct pyh_watcher *w, uint64_t now)
 	for (int i = 0; i < w->procs.n; i++)
 		pyh_watched_new_scan(w->procs.list[i]);
 	s->now_ns = now;
+	w->scan.tasks_ns = 0;
 	s->ncalls = pyh_probes_read_calls(w->bpf.pb, w->scan.calls, PYH_WATCH_MAX_TIDS);
 	s->ngil = pyh_probes_read_gil(w->bpf.pb, w->scan.gil, PYH_WATCH_MAX_TIDS);
 	for (int i = 0; i < s->ncalls && !pyh_stopped(w); i++) {
@@ -351,6 +354,8 @@ void pyh_watcher_scan(struct pyh_watcher *w, uint64_t now)
 			pyh_on_stuck(w, p);
 		if (!pyh_stopped(w))
 			pyh_on_spin(w, p);
+		if (!pyh_stopped(w))
+			pyh_watcher_tasks(w, p);
 	}
 }
 
@@ -377,5 +382,5 @@ void pyh_watcher_on_returned(const struct pyh_watch_event *ev, void *arg)
 	e.th[0].nr = (long)ev->nr;
 	pyh_watched_fill_task(p, &e.th[0], NULL);
 	pyh_fill_stack(w, p, &e.th[0]);
-	pyh_emit(w, &e);
+	pyh_watcher_emit(w, &e);
 }

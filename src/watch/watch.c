@@ -325,6 +325,7 @@ static void pyh_publish(struct pyh_watcher *w)
 		mp->hung[PYH_MK_STUCK] = p->det.stuck_reported ? hc.over : 0;
 		mp->hung[PYH_MK_GIL] = (uint32_t)p->hung.gil;
 		mp->hung[PYH_MK_SPINNING] = (uint32_t)p->hung.spin;
+		mp->hung_tasks = (uint32_t)p->tasks.hung;
 	}
 	s->nprocs = np;
 	memcpy(s->events, w->stats.events, sizeof(s->events));
@@ -380,7 +381,7 @@ static void pyh_summary(struct pyh_watcher *w)
 	if (w->end.why == PYH_WATCH_TARGET_GONE)
 		return;
 	for (int k = 0; k < PYH_MK_COUNT; k++)
-		if (k != PYH_MK_RETURNED)
+		if (k != PYH_MK_RETURNED && k != PYH_MK_RESUMED)
 			hangs += w->stats.events[k];
 	pyh_watch_capacity(w, cap);
 	for (int c = 0; c < PYH_MC_COUNT; c++)

@@ -75,6 +75,7 @@ static void pyh_watched_destroy(struct pyh_watched *p)
 	free(p->py.list);
 	pyh_wthreads_free(p->det.threads);
 	free(p->det.tids);
+	free(p->tasks.v);
 	free(p);
 }
 

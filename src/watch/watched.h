@@ -61,6 +61,16 @@ struct pyh_watched {
 	struct {			/* threads hung in this scan, for the metrics */
 		int gil, spin;
 	} hung;
+	struct {			/* its asyncio tasks (watch/tasks.c) */
+		struct pyh_wtask *v;	/* the suspended ones of the last look, by address */
+		int n;
+		uint64_t next_ns;	/* when to look again */
+		int seen;		/* asyncio was loaded at the last look */
+		int absent;		/* it was not (0: loaded, or not looked at yet) */
+		int hung;		/* reported as awaiting and still there */
+		int error_said;		/* a registry read error was said (-v) */
+		int cap_said;		/* more tasks than are looked at was said */
+	} tasks;
 	struct {
 		int stale;		/* exec'd: to be dropped, never read again */
 		int exited;		/* its exit event came */

@@ -31,6 +31,7 @@ struct pyh_watcher {
 		struct pyh_scan s;
 		struct pyh_wcall *calls;	/* PYH_WATCH_MAX_TIDS */
 		struct pyh_wgil *gil;		/* PYH_WATCH_MAX_TIDS */
+		uint64_t tasks_ns;		/* spent on asyncio tasks in this scan (tasks.c) */
 	} scan;
 	struct pyh_spin_bufs spin;	/* the spinning check's true stacks; set up on first need */
 	struct {			/* --metrics */
@@ -64,6 +65,20 @@ struct pyh_watched *pyh_watcher_find(struct pyh_watcher *w, pid_t pid);
 /* One scan at now (CLOCK_MONOTONIC ns): read the maps into w->scan, feed
  * every detector, report what they decide (scan.c). */
 void pyh_watcher_scan(struct pyh_watcher *w, uint64_t now);
+
+/* Write event e (text or JSON, --exec, --once) and free it (scan.c). */
+void pyh_watcher_emit(struct pyh_watcher *w, struct pyh_wevent *e);
+
+/* The asyncio tasks of p looked at, when it is time (every half threshold,
+ * 0.2 s to 1 s, or 10 times as long as the last look took when longer; 5 s
+ * while p has no asyncio; the first 2 s (or a period) after p was first seen; none
+ * once the scan spent 50 ms on tasks): "awaiting" for a task at the
+ * same await point for the threshold, "resumed" when it moves on (tasks.c). */
+void pyh_watcher_tasks(struct pyh_watcher *w, struct pyh_watched *p);
+
+/* e names the asyncio task whose step thread tid of p runs, when p has
+ * asyncio and one does (has_task). */
+void pyh_watcher_running_task(struct pyh_watcher *w, struct pyh_watched *p, pid_t tid, struct pyh_wevent *e);
 
 /* A "returned" record of the BPF side (struct pyh_probes' callback; arg is w). */
 void pyh_watcher_on_returned(const struct pyh_watch_event *ev, void *arg);

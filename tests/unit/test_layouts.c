@@ -39,7 +39,7 @@
 	X(code_filename) X(code_name) X(code_qualname) X(code_firstlineno) X(code_linetable) \
 	X(code_code) X(code_adaptive) X(code_flags) X(code_tlbc) X(object_type) X(bytes_size) \
 	X(bytes_data) X(unicode_length) X(unicode_state) X(unicode_ascii_data) \
-	X(unicode_compact_data) X(unicode_kind_shift) X(code_version)
+	X(unicode_compact_data) X(unicode_kind_shift) X(code_version) X(frame_gen) X(gen_iframe)
 
 /* The offsets the debug offsets carry (not kinds, not the 3.13-table defaults). */
 #define CARRIED_FIELDS(X) \
@@ -53,7 +53,8 @@
 /* Every field that is an offset or a size (everything but version and kinds). */
 #define OFFSET_FIELDS(X) CARRIED_FIELDS(X) \
 	X(runtime_tstate_current) X(cframe_current_frame) X(frame_is_entry) X(frame_tlbc_index) \
-	X(code_code) X(code_flags) X(code_tlbc) X(unicode_compact_data) X(code_version)
+	X(code_code) X(code_flags) X(code_tlbc) X(unicode_compact_data) X(code_version) \
+	X(frame_gen) X(gen_iframe)
 
 static void expect_layout_eq(const struct pyh_layout *got, const struct pyh_layout *want)
 {
@@ -454,6 +455,11 @@ static void build_314(unsigned char *b, size_t cap)
 	for (g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
 		for (i = 0; i < groups[g].n; i++)
 			word_set(b, groups[g].to + i, word_get(real313, groups[g].from + i));
+	/* gen_object (3.13 has none): sizeof, gi_name, gi_iframe, gi_frame_state */
+	word_set(b, 83, 80);
+	word_set(b, 84, 48);
+	word_set(b, 85, pyh_layout_table(3, 14, 0)->gen_iframe);
+	word_set(b, 86, 67);
 	word_set(b, 1, 0x030e02f0);	/* 3.14.2 final */
 }
 

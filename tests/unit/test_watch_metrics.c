@@ -28,6 +28,8 @@ static void test_render(void **state)
 	s->nprocs = 1;
 	s->procs[0].pid = 42;
 	s->procs[0].hung[PYH_MK_DEADLOCK] = 2;
+	s->procs[0].hung_tasks = 3;
+	s->events[PYH_MK_AWAITING] = 5;
 	snprintf(s->procs[0].python, sizeof(s->procs[0].python), "3.12.1");
 	snprintf(s->procs[0].cmdline, sizeof(s->procs[0].cmdline), "py \"a\\b\"\nc \xff\xc3\xa9");
 	s->events[PYH_MK_BLOCKED] = 7;
@@ -39,6 +41,12 @@ static void test_render(void **state)
 	assert_non_null(strstr(out, "pyhang_hung_threads{pid=\"42\",kind=\"deadlock\"} 2\n"));
 	assert_non_null(strstr(out, "pyhang_hung_threads{pid=\"42\",kind=\"blocked\"} 0\n"));
 	assert_null(strstr(out, "kind=\"returned\"} 0\npyhang_hung"));
+	/* tasks are not threads: their own gauge, their events counted */
+	assert_null(strstr(out, "pyhang_hung_threads{pid=\"42\",kind=\"awaiting\"}"));
+	assert_null(strstr(out, "pyhang_hung_threads{pid=\"42\",kind=\"resumed\"}"));
+	assert_non_null(strstr(out, "# TYPE pyhang_hung_tasks gauge\npyhang_hung_tasks{pid=\"42\"} 3\n"));
+	assert_non_null(strstr(out, "pyhang_hang_events_total{kind=\"awaiting\"} 5\n"));
+	assert_non_null(strstr(out, "pyhang_hang_events_total{kind=\"resumed\"} 0\n"));
 	assert_non_null(strstr(out, "pyhang_hang_events_total{kind=\"blocked\"} 7\n"));
 	assert_non_null(strstr(out, "# TYPE pyhang_samples_total counter\npyhang_samples_total 9\n"));
 	assert_non_null(strstr(out, "pyhang_processes_watched 1\n"));
@@ -59,6 +67,7 @@ static void test_render(void **state)
 		memset(s->procs[i].python, '\n', sizeof(s->procs[i].python) - 1);
 		for (int k = 0; k < PYH_MK_COUNT; k++)
 			s->procs[i].hung[k] = 4000000000u;
+		s->procs[i].hung_tasks = 4000000000u;
 	}
 	for (int k = 0; k < PYH_MK_COUNT; k++)
 		s->events[k] = ~0ull;
