@@ -101,8 +101,9 @@ def austin_for(python):
     exe = shutil.which("austin")
     if not exe:
         return None
-    r = subprocess.run([exe, "-i", "1000", "-x", "1", python, "-c", "pass"], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=30)
+    # a program that lives longer than austin's attach: "-c pass" can end first (exit 1)
+    r = subprocess.run([exe, "-i", "1000", "-x", "1", python, "-c", "import time; time.sleep(1.5)"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     return exe if r.returncode == 0 else None
 
 
