@@ -481,9 +481,11 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 				"%llu entries evicted, %llu not kept (read again)\n", code.owner_limit >> 20,
 				code.limit >> 20, (unsigned long long)code.evictions,
 				(unsigned long long)code.refusals);
-		if (cs.stalled)
-			fprintf(stderr, "pyhang: %llu processes whose memory did not answer in time: no off-CPU "
-				"samples of them after that\n", (unsigned long long)cs.stalled);
+		if (cs.stalled || cs.not_named)
+			fprintf(stderr, "pyhang: %llu processes whose memory did not answer in time: not sampled "
+				"after that (%llu samples dropped); %llu samples not named (too many reads "
+				"stalled at once)\n", (unsigned long long)cs.stalled,
+				(unsigned long long)cs.stalled_samples, (unsigned long long)cs.not_named);
 		if (hs.refused_capacity || hs.refused_table || hs.stalled)
 			fprintf(stderr, "pyhang: limits: %llu processes waited for room, %llu not tracked "
 				"(table full), %llu skipped (reading them did not finish in time)\n",

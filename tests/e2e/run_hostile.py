@@ -593,6 +593,45 @@ def case_uffd_stall(tmp):
         other.stop()
 
 
+# ---- 14c. code objects in memory that never answers, under the BPF sampler ---------------------------
+
+SPIN = """import sys
+def healthy_spin():
+    sys.stdout.write("ready\\n")
+    sys.stdout.flush()
+    while True:
+        pass
+healthy_spin()
+"""
+
+
+def case_uffd_code(tmp):
+    name = "on-CPU samples naming a code object in memory that never answers"
+    if not os.access(PY312, os.X_OK):
+        return skip(name, "no " + PY312)
+    t = Target([PY312, os.path.join(PROGS, "corrupt.py"), "code-uffd"])
+    other = Target([PY312, "-c", SPIN])
+    try:
+        if not check(t.ready and other.ready, name + ": started"):
+            return
+        for args in (("--all",), ("--pid", str(t.pid))):
+            rc, out, err = pyhang("record", *args, "-d", "3", "-f", "folded", "-o", "-", timeout=120)
+            e = err.decode(errors="replace")
+            what = name + ": record " + args[0]
+            check(rc == 0, what + ": returned", "rc %r %s" % (rc, e[-300:]))
+            check(b"process %d: reading its memory did not finish in time" % t.pid in err,
+                  what + ": the stalled one is said", e[-300:])
+            check(e.count("process %d: reading its memory" % t.pid) == 1, what + ": said once", e[-300:])
+            check(re.search(r"1 process(es)? whose memory did not answer", e) is not None,
+                  what + ": counted in the summary", e[-300:])
+            if args[0] == "--all":
+                check(b"healthy_spin" in out, what + ": the other process is still sampled", e[-300:])
+        check(t.untouched() and other.untouched(), name + ": the targets are untouched")
+    finally:
+        t.stop()
+        other.stop()
+
+
 # ---- 15. --exec under an event storm, and a large event ---------------------------------------------
 
 def case_exec(tmp):
@@ -779,7 +818,7 @@ def main():
         return 1
     cases = [case_symlink_pivot_root, case_chroot, case_fifo_lib, case_shared_linetable, case_escapes,
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
-             case_thousand, case_execloop, case_forged, case_fuse_stall, case_uffd_stall, case_exec,
+             case_thousand, case_execloop, case_forged, case_fuse_stall, case_uffd_stall, case_uffd_code, case_exec,
              case_privileges,
              case_heartbeat, case_capacity, case_soak]
     only = os.environ.get("PYHANG_HOSTILE")
