@@ -71,7 +71,7 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 {
 	struct pyh_watched *p = NULL;
 	const struct pyh_probe_set *bin;
-	int rc;
+	int rc, stalled = 0;
 
 	if (w->procs.n >= PYH_WATCH_MAX_PROCS) {
 		w->stats.capacity[PYH_MC_PROCS]++;	/* the tracker tries it again when one goes */
@@ -92,8 +92,8 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 	}
 	/* Lock holders and GIL waits: uprobes on exported functions of this
 	 * interpreter; with --all once per binary, for every process. */
-	bin = w->o->all ? pyh_probes_binary(w->bpf.pb, &p->rd.t) : NULL;
-	if (!bin)
+	bin = w->o->all ? pyh_probes_binary(w->bpf.pb, &p->rd.t, &stalled) : NULL;
+	if (!bin && !stalled)
 		pyh_probes_attach_interp(w->bpf.pb, pid, &p->rd.t, &p->probes);
 	p->lock_probes = bin ? bin->lock_probes : p->probes.lock_probes;
 	/* Calls that started before watch did: from /proc, into the inflight
@@ -426,7 +426,7 @@ static int pyh_watch_setup(struct pyh_watcher *w, char *err, size_t errsz)
 			snprintf(err, errsz, "no process with PID %d", (int)o->pid);
 			return -ESRCH;
 		}
-		if ((rc = pyh_target_open(o->pid, &t, err, errsz)))
+		if ((rc = pyh_watched_target_open(o->pid, &t, err, errsz)))
 			return rc;
 	}
 	/* A port in use is a mistake to report before anything is loaded. */
