@@ -150,7 +150,8 @@ int pyh_collector_add_target(struct pyh_collector *c, const struct pyh_target *t
 
 	if (pyh_find(c, t->pid))
 		return -EEXIST;
-	if (c->ntargets >= PYH_COLLECTOR_MAX_TARGETS)
+	if (c->ntargets >= (c->opts.max_targets > 0 && c->opts.max_targets < PYH_COLLECTOR_MAX_TARGETS
+				    ? c->opts.max_targets : PYH_COLLECTOR_MAX_TARGETS))
 		return -E2BIG;
 	ct = calloc(1, sizeof(*ct));
 	if (!ct)

@@ -22,6 +22,7 @@ struct pyh_collector_opts {
 	int processes;	/* root frame "process PID (name)" per process */
 	int gil_only;	/* idle samples only from the GIL holder */
 	int group;	/* enum pyh_group: a root frame above all of those */
+	int max_targets; /* targets at once, 1 .. PYH_COLLECTOR_MAX_TARGETS (0: that) */
 	int native;	/* record --native: a sample that carries a native stack gets its
 			 * native frames between the Python frames that called them */
 	int tasks;	/* record --tasks: root frame "task NAME (COROUTINE)" for samples

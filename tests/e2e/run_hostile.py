@@ -16,6 +16,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -794,6 +795,76 @@ def case_capacity(tmp):
         t.stop()
 
 
+def capacity_wait(name, argv, attached_re, kids, count_re, tmp):
+    """Run argv (watch/record --all -v) with the process limit full: once some of kids wait for
+    room, kill ten watched ones; a process that waited must be attached after that, and the
+    refusals in the summary must be one per distinct process that waited (its "waits for room"
+    line), however often each was tried again (every 5 s, and at each exit)."""
+    log = os.path.join(tmp, "stderr")
+    with open(log, "wb") as f:
+        p = subprocess.Popen([PYHANG] + argv, stdout=subprocess.DEVNULL, stderr=f)
+    waits_re = re.compile(r"process (\d+) waits for room")
+
+    def lines():
+        with open(log, "rb") as f:
+            return f.read().decode(errors="replace").splitlines()
+    killed, kill_at = [], 0
+    try:
+        while p.poll() is None and not killed:
+            time.sleep(0.5)
+            ls = lines()
+            attached = [int(m.group(1)) for m in map(attached_re.search, ls) if m]
+            waiting = [int(m.group(1)) for m in map(waits_re.search, ls) if m]
+            if any(k in waiting for k in kids):
+                killed, kill_at = [k for k in kids if k in attached][:10], len(ls)
+                for k in killed:
+                    os.kill(k, signal.SIGKILL)
+        p.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    ls = lines()
+    e = "\n".join(ls)
+    check(p.returncode == 0 and len(killed) == 10, name + ": the limit was reached, ten watched ones killed",
+          "rc %r killed %d %s" % (p.returncode, len(killed), e[-300:]))
+    waits = [(i, int(m.group(1))) for i, m in enumerate(map(waits_re.search, ls)) if m]
+    waited = set(pid for _, pid in waits)
+    later = [int(m.group(1)) for m in map(attached_re.search, ls[kill_at:]) if m]
+    check(any(pid in waited for pid in later), name + ": a process that waited is attached when room frees",
+          "%d waited, attached after: %r" % (len(waited), later[:10]))
+    m = count_re.search(e)
+    check(m is not None and int(m.group(1)) == len(waited) == len(waits),
+          name + ": refusals counted once per process that waited (%d), not per try" % len(waited),
+          (m.group(0) if m else e[-300:]))
+    return killed
+
+
+def case_capacity_wait(tmp):
+    n = 300
+    name = "the process limit full, a slot freed"
+    py = PY312 if os.access(PY312, os.X_OK) else sys.executable
+    for what in ("watch", "record"):
+        t = Target([py, os.path.join(PROGS, "many.py"), str(n)], ready_timeout=300)
+        try:
+            if not check(t.ready, name + ": %s: started" % what):
+                continue
+            kids = [int(x) for x in t.out.split(b"\n")[0].split()]
+            if what == "watch":
+                capacity_wait(name + ": watch --all", ["watch", "--all", "-v", "--threshold", "600",
+                                                       "--duration", "30"],
+                              re.compile(r"watching process (\d+) "), kids,
+                              re.compile(r"refused by limits: (?:[^\n]*, )?procs (\d+)"), tmp)
+            else:
+                # record's limit is 1024 at once; --max-processes 256 fills it with these 300
+                capacity_wait(name + ": record --all --max-processes 256",
+                              ["record", "--all", "-v", "--max-processes", "256", "-d", "30", "-f", "folded",
+                               "-o", os.path.join(tmp, "all.folded")],
+                              re.compile(r"sampling process (\d+):"), kids,
+                              re.compile(r"limits: (\d+) processes waited for room"), tmp)
+        finally:
+            t.stop()
+
+
 # ---- soak: a short churn, RSS flat ------------------------------------------------------------------
 
 def case_soak(tmp):
@@ -820,7 +891,7 @@ def main():
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
              case_thousand, case_execloop, case_forged, case_fuse_stall, case_uffd_stall, case_uffd_code, case_exec,
              case_privileges,
-             case_heartbeat, case_capacity, case_soak]
+             case_heartbeat, case_capacity, case_capacity_wait, case_soak]
     only = os.environ.get("PYHANG_HOSTILE")
     for case in cases:
         if only and not any(o in case.__name__ for o in only.split(",")):
