@@ -47,6 +47,8 @@ static void pyh_rec_usage(FILE *f)
 		"                         also a \"task\" label), so a profile shows which requests\n"
 		"                         the time goes to\n"
 		"      --ringbuf-mb MB    BPF ring buffer size in MiB (default %d)\n"
+		"      --max-processes N  with --all, sample at most N processes at once (default %d);\n"
+		"                         others wait, counted, and are sampled when one exits\n"
 		"      --as-root          under sudo, run COMMAND as root (default: as the user who ran\n"
 		"                         sudo, from SUDO_UID and SUDO_GID)\n"
 		"  -v, --verbose          show libbpf's log and details\n"
@@ -62,14 +64,15 @@ static void pyh_rec_usage(FILE *f)
 		"  pyhang record --native -f folded -o mixed.folded -- python3 numpy_job.py\n"
 		"  pyhang record --pid 1234 --tasks -d 30 -o requests.svg\n",
 		PYH_REC_MAX_HZ, PYH_REC_DEFAULT_HZ, PYH_REC_SCAN_MS, PYH_SAMPLE_STACK_MAX >> 10,
-		PYH_REC_DEFAULT_RINGBUF_MB);
+		PYH_REC_DEFAULT_RINGBUF_MB, PYH_COLLECTOR_MAX_TARGETS);
 }
 
 /* Returns 0 to run, or -EINVAL when the command ends here: *exit_code is 2
  * after a usage error (said on stderr), 0 after --help. */
 static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *exit_code)
 {
-	enum { OPT_THREADS = 256, OPT_IDLE, OPT_GIL, OPT_RINGBUF, OPT_GROUP, OPT_NATIVE, OPT_AS_ROOT, OPT_TASKS };
+	enum { OPT_THREADS = 256, OPT_IDLE, OPT_GIL, OPT_RINGBUF, OPT_GROUP, OPT_NATIVE, OPT_AS_ROOT, OPT_TASKS,
+	       OPT_MAX_PROCS };
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "all", no_argument, NULL, 'a' },
@@ -85,6 +88,7 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 		{ "native", no_argument, NULL, OPT_NATIVE },
 		{ "tasks", no_argument, NULL, OPT_TASKS },
 		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
+		{ "max-processes", required_argument, NULL, OPT_MAX_PROCS },
 		{ "as-root", no_argument, NULL, OPT_AS_ROOT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -153,6 +157,13 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 		case OPT_NATIVE: o->native = 1; break;
 		case OPT_AS_ROOT: o->as_root = 1; break;
 		case OPT_TASKS: o->tasks = 1; break;
+		case OPT_MAX_PROCS:
+			if (pyh_parse_long(optarg, 1, PYH_COLLECTOR_MAX_TARGETS, &o->max_procs)) {
+				fprintf(stderr, "pyhang: invalid --max-processes '%s': want a count from 1 to %d\n",
+					optarg, PYH_COLLECTOR_MAX_TARGETS);
+				return -EINVAL;
+			}
+			break;
 		case OPT_RINGBUF:
 			if (pyh_parse_long(optarg, 1, 1024, &o->ringbuf_mb)) {
 				fprintf(stderr, "pyhang: invalid ring buffer size '%s': want MiB from 1 to 1024\n",
@@ -180,6 +191,10 @@ static int pyh_rec_parse(int argc, char **argv, struct pyh_record_opts *o, int *
 	if (o->all && (o->pid || o->cmd)) {
 		fprintf(stderr, "pyhang: --all profiles every Python process: give --all, --pid or a "
 				"command, not several\n");
+		return -EINVAL;
+	}
+	if (o->max_procs && !o->all) {
+		fprintf(stderr, "pyhang: --max-processes is for --all: drop it, or add --all\n");
 		return -EINVAL;
 	}
 	if (o->all && o->subprocs) {

@@ -55,10 +55,12 @@ static void watch_usage(FILE *f)
 		"      --metrics ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
 		"                         (hung threads by process and kind, hung tasks, hang events, stacks\n"
 		"                         read, records lost); nothing is served without it\n"
+		"      --max-processes N  with --all, watch at most N processes at once (default %d);\n"
+		"                         others wait, counted once each, and are watched when one exits\n"
 		"  -v, --verbose          say more (libbpf's log, probes, counters)\n"
 		"  -h, --help             this text\n"
 		"\n"
-		"ignored by default (idle, not hung) - innermost frames:\n");
+		"ignored by default (idle, not hung) - innermost frames:\n", PYH_WATCH_MAX_PROCS);
 	pyh_ignore_describe_defaults(f, "  ");
 	fprintf(f, "asyncio tasks ignored by default (idle, not hung):\n");
 	pyh_ignore_describe_task_defaults(f, "  ");
@@ -91,6 +93,7 @@ int pyh_cmd_watch(int argc, char **argv)
 		{ "trace-syscalls", no_argument, NULL, 'S' },
 		{ "no-gil", no_argument, NULL, 'G' },
 		{ "metrics", required_argument, NULL, 'M' },
+		{ "max-processes", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -174,6 +177,13 @@ int pyh_cmd_watch(int argc, char **argv)
 			o.metrics_addr = optarg;
 			break;
 		}
+		case 'P':
+			if (pyh_parse_long(optarg, 1, PYH_WATCH_MAX_PROCS, &o.max_procs)) {
+				fprintf(stderr, "pyhang: invalid --max-processes '%s': want a count from 1 to %d\n",
+					optarg, PYH_WATCH_MAX_PROCS);
+				return 2;
+			}
+			break;
 		case 'v':
 			pyh_log_set_verbosity(pyh_log_verbosity() + 1);
 			break;
@@ -200,6 +210,10 @@ int pyh_cmd_watch(int argc, char **argv)
 	}
 	if (o.all && o.pid) {
 		fprintf(stderr, "pyhang: give either --pid or --all, not both\n");
+		return 2;
+	}
+	if (o.max_procs && !o.all) {
+		fprintf(stderr, "pyhang: --max-processes is for --all: drop it, or add --all\n");
 		return 2;
 	}
 	o.stop = &stop;

@@ -262,8 +262,11 @@ static int pyh_try(struct pyh_host_tracker *tr, struct pyh_host_entry *e, uint64
 	if (rc == -E2BIG || rc == -ENOSPC) {
 		/* The user is full: wait for room, never give up on a Python process. */
 		if (e->state != PYH_HS_WAITING) {
-			tr->st.refused_capacity++;
+			tr->st.refused_capacity++;	/* once per process, not per try */
 			tr->st.waiting++;
+			if (pyh_log_verbosity())
+				fprintf(stderr, "pyhang: process %d waits for room (as many processes as "
+					"allowed at once)\n", (int)e->pid);
 		}
 		e->state = PYH_HS_WAITING;
 		e->next_ms = now_ms + PYH_HOST_WAIT_RETRY_MS;

@@ -47,9 +47,24 @@ static void job_free(struct pyh_guard_job *j)
 	free(j);
 }
 
-static void *job_main(void *p)
+/* A thread that runs jobs: the one it was started with, then, while at
+ * most PYH_GUARD_IDLE_WORKERS wait, the next ones handed to it; it ends
+ * after PYH_GUARD_IDLE_MS without one. A thread whose job was abandoned is
+ * not handed another until that job ends (it is not waiting then). */
+struct pyh_guard_worker {
+	pthread_cond_t cv;			/* under pyh_guard_pool_mu */
+	struct pyh_guard_job *job;		/* the next job; NULL while waiting */
+	struct pyh_guard_worker *next;		/* in the idle list */
+};
+
+#define PYH_GUARD_IDLE_MS 10000
+
+static pthread_mutex_t pyh_guard_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pyh_guard_worker *pyh_guard_idle;	/* waiting for a job */
+static int pyh_guard_nidle;
+
+static void job_run(struct pyh_guard_job *j)
 {
-	struct pyh_guard_job *j = p;
 	int r, abandoned;
 
 	pthread_mutex_lock(&j->mu);
@@ -70,7 +85,89 @@ static void *job_main(void *p)
 		job_free(j);
 		__atomic_sub_fetch(&pyh_guard_stalled, 1, __ATOMIC_RELAXED);
 	}
+}
+
+static void *worker_main(void *p)
+{
+	struct pyh_guard_worker *w = p;
+
+	for (;;) {
+		struct timespec until;
+
+		job_run(w->job);	/* the job (j) may be freed by now: not touched again */
+		pthread_mutex_lock(&pyh_guard_pool_mu);
+		if (pyh_guard_nidle >= PYH_GUARD_IDLE_WORKERS) {
+			pthread_mutex_unlock(&pyh_guard_pool_mu);
+			break;
+		}
+		w->job = NULL;
+		w->next = pyh_guard_idle;
+		pyh_guard_idle = w;
+		pyh_guard_nidle++;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += PYH_GUARD_IDLE_MS / 1000;
+		while (!w->job && pthread_cond_timedwait(&w->cv, &pyh_guard_pool_mu, &until) != ETIMEDOUT)
+			;
+		if (!w->job) {
+			/* Nobody took it (taking sets job under the lock): still listed. */
+			for (struct pyh_guard_worker **q = &pyh_guard_idle; *q; q = &(*q)->next)
+				if (*q == w) {
+					*q = w->next;
+					break;
+				}
+			pyh_guard_nidle--;
+			pthread_mutex_unlock(&pyh_guard_pool_mu);
+			break;
+		}
+		pthread_mutex_unlock(&pyh_guard_pool_mu);
+	}
+	pthread_cond_destroy(&w->cv);
+	free(w);
 	return NULL;
+}
+
+/* Give j to a waiting worker, or to a new one. 0, or -errno (j not run). */
+static int job_start(struct pyh_guard_job *j)
+{
+	struct pyh_guard_worker *w;
+	pthread_condattr_t ca;
+	pthread_attr_t ta;
+	pthread_t th;
+	sigset_t all, old;
+	int rc;
+
+	pthread_mutex_lock(&pyh_guard_pool_mu);
+	w = pyh_guard_idle;
+	if (w) {
+		pyh_guard_idle = w->next;
+		pyh_guard_nidle--;
+		w->job = j;
+		pthread_cond_signal(&w->cv);
+	}
+	pthread_mutex_unlock(&pyh_guard_pool_mu);
+	if (w)
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->job = j;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&ta, PYH_GUARD_STACK);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);	/* inherited: the job takes no signals */
+	rc = -pthread_create(&th, &ta, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&ta);
+	if (rc) {
+		pthread_cond_destroy(&w->cv);
+		free(w);
+	}
+	return rc;
 }
 
 int pyh_guard_run(int (*fn)(void *arg), void *arg, void (*release)(void *arg), unsigned timeout_ms,
@@ -78,9 +175,6 @@ int pyh_guard_run(int (*fn)(void *arg), void *arg, void (*release)(void *arg), u
 {
 	struct pyh_guard_job *j;
 	pthread_condattr_t ca;
-	pthread_attr_t ta;
-	pthread_t th;
-	sigset_t all, old;
 	struct timespec until;
 	int rc, done;
 
@@ -97,14 +191,7 @@ int pyh_guard_run(int (*fn)(void *arg), void *arg, void (*release)(void *arg), u
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&j->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	pthread_attr_init(&ta);
-	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&ta, PYH_GUARD_STACK);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);	/* inherited: the job takes no signals */
-	rc = -pthread_create(&th, &ta, job_main, j);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&ta);
+	rc = job_start(j);
 	if (rc) {
 		job_free(j);
 		return rc;

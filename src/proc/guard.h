@@ -6,8 +6,10 @@
  * dead NFS server), process_vm_readv on a page of such a file it maps, or
  * /proc/PID/maps while it holds its mmap lock in such a fault. No flag makes
  * those non-blocking, and a thread blocked in them cannot be woken. So the
- * work that reads one target runs as a job on a thread of its own, and the
- * caller waits for it until a deadline. A job that is slow rather than
+ * work that reads one target runs as a job on another thread, and the
+ * caller waits for it until a deadline. Threads are kept for later jobs
+ * (up to PYH_GUARD_IDLE_WORKERS wait, each for 10 s at most): a job costs a
+ * hand-over, not a thread start. A job that is slow rather than
  * blocked (it used at least 5% of a CPU over the last period: a loaded
  * machine, valgrind) gets another period, up to 30. A job that misses it is
  * abandoned:
@@ -25,8 +27,9 @@
 #include <stdint.h>
 
 #define PYH_GUARD_MAX_STALLED 8
+#define PYH_GUARD_IDLE_WORKERS 4	/* threads kept waiting for the next job */
 
-/* Run fn(arg) on a thread of its own and wait at most timeout_ms for it.
+/* Run fn(arg) on a worker thread and wait at most timeout_ms for it.
  * Returns 0 with *result = what fn returned (arg is the caller's again; the
  * caller frees it as it likes), -ETIMEDOUT (abandoned: arg now belongs to the
  * job, release(arg) is called when fn returns), -EAGAIN (too many jobs

@@ -35,7 +35,10 @@ struct pyh_ctarget {
 	char label[256];	/* --group process */
 	char cgroup[256];	/* --group cgroup */
 	int gone;
-	int stalled;		/* an off-CPU read missed its deadline: not read so again */
+	int stalled;		/* a read of its memory missed its deadline: not read again,
+				 * its samples dropped (counted) */
+	int refs;		/* the collector's, and a naming job's that missed its
+				 * deadline (it uses cache and t until it ends) */
 	struct pyh_native *nat;	/* --native: its code as libdw sees it, opened at its first sample */
 	int64_t nat_opened_ns;	/* when (0: never tried) */
 	uint64_t serial;	/* which target this is, never reused (seen-stack keys) */
@@ -73,6 +76,18 @@ struct pyh_collector {
 	uint64_t next_serial;		/* for targets' serial numbers */
 };
 
+/* Let go of ct: freed with its code cache and native session by the last
+ * holder (the collector, or a naming job that ended after its deadline). */
+static void pyh_ctarget_put(struct pyh_ctarget *ct)
+{
+	if (!ct || __atomic_sub_fetch(&ct->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	pyh_taskroots_free(ct->roots);
+	pyh_codecache_free(ct->cache);
+	pyh_native_close(ct->nat);
+	free(ct);
+}
+
 struct pyh_collector *pyh_collector_new(struct pyh_profile *p, const struct pyh_collector_opts *o)
 {
 	struct pyh_collector *c = calloc(1, sizeof(*c));
@@ -103,12 +118,8 @@ void pyh_collector_free(struct pyh_collector *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; c->targets && i < c->ntargets; i++) {
-		pyh_taskroots_free(c->targets[i]->roots);
-		pyh_codecache_free(c->targets[i]->cache);
-		pyh_native_close(c->targets[i]->nat);
-		free(c->targets[i]);
-	}
+	for (int i = 0; c->targets && i < c->ntargets; i++)
+		pyh_ctarget_put(c->targets[i]);
 	free(c->targets);
 	free(c->seen);
 	free(c->mixed);
@@ -139,12 +150,14 @@ int pyh_collector_add_target(struct pyh_collector *c, const struct pyh_target *t
 
 	if (pyh_find(c, t->pid))
 		return -EEXIST;
-	if (c->ntargets >= PYH_COLLECTOR_MAX_TARGETS)
+	if (c->ntargets >= (c->opts.max_targets > 0 && c->opts.max_targets < PYH_COLLECTOR_MAX_TARGETS
+				    ? c->opts.max_targets : PYH_COLLECTOR_MAX_TARGETS))
 		return -E2BIG;
 	ct = calloc(1, sizeof(*ct));
 	if (!ct)
 		return -ENOMEM;
 	ct->t = *t;
+	ct->refs = 1;
 	ct->serial = ++c->next_serial;
 	ct->cache = pyh_codecache_new(&ct->t);
 	if (ct->cache && c->opts.tasks)
@@ -180,10 +193,7 @@ void pyh_collector_forget(struct pyh_collector *c, pid_t pid)
 	for (int i = 0; i < c->ntargets; i++) {
 		if (c->targets[i]->t.pid != pid)
 			continue;
-		pyh_taskroots_free(c->targets[i]->roots);
-		pyh_codecache_free(c->targets[i]->cache);
-		pyh_native_close(c->targets[i]->nat);
-		free(c->targets[i]);
+		pyh_ctarget_put(c->targets[i]);
 		c->targets[i] = c->targets[--c->ntargets];
 		c->targets[c->ntargets] = NULL;
 		return;
@@ -288,6 +298,96 @@ static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const char *task,
 	return 0;
 }
 
+/* Naming frames reads the target (code objects, line tables), so it runs as
+ * a job with a deadline (proc/guard.h). The job holds a reference to ct and
+ * names into its own copies; past the deadline ct is stalled: its cache is
+ * the job's until it ends, and nothing of ct is read again. */
+struct pyh_name_job {
+	struct pyh_ctarget *ct;
+	int n, revalidate;
+	struct pyh_raw_frame *raw;	/* n, a copy */
+	struct pyh_frame *named;	/* n */
+};
+
+static int pyh_name_job_run(void *arg)
+{
+	struct pyh_name_job *j = arg;
+
+	for (int i = 0; i < j->n; i++)
+		pyh_frame_name(j->ct->cache, &j->raw[i], 0, j->revalidate, &j->named[i]);
+	return 0;
+}
+
+static void pyh_name_job_free(void *arg)
+{
+	struct pyh_name_job *j = arg;
+
+	for (int i = 0; j->named && i < j->n; i++)
+		pyh_frame_release(&j->named[i]);
+	free(j->named);
+	free(j->raw);
+	pyh_ctarget_put(j->ct);
+	free(j);
+}
+
+/* ct is stalled from now on: said once, counted. */
+static void pyh_target_stalled(struct pyh_collector *c, struct pyh_ctarget *ct)
+{
+	ct->stalled = 1;
+	c->st.stalled++;
+	pyh_log_error("process %d: reading its memory did not finish in time: not sampled from now on",
+		      (int)ct->t.pid);
+}
+
+/* Name raw[0..n) of ct into c->named[0..n) (the caller releases them).
+ * Returns 0, or -1 when they were not named: ct stalled (now or before), or
+ * out of memory, or too many reads stalled already (c->named untouched). */
+static int pyh_name_frames(struct pyh_collector *c, struct pyh_ctarget *ct, const struct pyh_raw_frame *raw,
+			   int n)
+{
+	struct pyh_name_job *j;
+	int rc, result = 0;
+
+	if (ct->stalled)
+		return -1;
+	if (n <= 0)
+		return 0;
+	j = calloc(1, sizeof(*j));
+	if (j) {
+		j->raw = malloc(sizeof(*j->raw) * (size_t)n);
+		j->named = calloc((size_t)n, sizeof(*j->named));
+	}
+	if (!j || !j->raw || !j->named) {
+		if (j) {
+			free(j->raw);
+			free(j->named);
+		}
+		free(j);
+		c->st.oom++;
+		return -1;
+	}
+	memcpy(j->raw, raw, sizeof(*raw) * (size_t)n);
+	j->n = n;
+	j->revalidate = !ct->gone;
+	j->ct = ct;
+	__atomic_add_fetch(&ct->refs, 1, __ATOMIC_ACQ_REL);
+	rc = pyh_guard_run(pyh_name_job_run, j, pyh_name_job_free, PYH_COLLECTOR_READ_DEADLINE_MS, &result);
+	if (rc == -ETIMEDOUT) {
+		pyh_target_stalled(c, ct);	/* j is the job's now */
+		return -1;
+	}
+	if (rc) {
+		c->st.not_named++;
+		pyh_name_job_free(j);
+		return -1;
+	}
+	memcpy(c->named, j->named, sizeof(*j->named) * (size_t)n);	/* the holds are the caller's */
+	free(j->named);
+	j->named = NULL;
+	pyh_name_job_free(j);
+	return 0;
+}
+
 /* Add the stack raw[0..n) (innermost first) of thread tid with weight count:
  * root frames r first, then the named frames, root first. A stack added
  * before is counted on its profile entry at once: the cost of a stack seen
@@ -311,11 +411,14 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 			return;
 		}
 	}
+	if (pyh_name_frames(c, ct, raw, n)) {
+		c->st.stalled_samples += ct->stalled ? count : 0;
+		return;
+	}
 	for (int i = 0; i < n; i++) {
 		struct pyh_frame *f = &c->named[i];
 		struct pyh_pframe *out = &c->frames[r + n - 1 - i];
 
-		pyh_frame_name(ct->cache, &raw[i], 0, !ct->gone, f);
 		if (!f->ci) {
 			c->st.unknown_code++;
 			unknown = 1;
@@ -396,7 +499,7 @@ static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const 
 	struct pyh_mixed *m = c->mixed;
 	struct pyh_native *nat = pyh_target_native(ct, 0);
 	struct pyh_plabels labels;
-	int n = r, named = 0;
+	int n = r;
 
 	if (!nat || pyh_mixed_build(nat, eval, s, len, m))
 		return -1;
@@ -409,13 +512,16 @@ static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const 
 		c->st.native_unpaired++;
 		return -1;
 	}
+	if (pyh_name_frames(c, ct, s->frames, (int)s->depth)) {
+		c->st.stalled_samples += ct->stalled;
+		return 0;	/* not added: counted */
+	}
 	for (int k = m->nmerged - 1; k >= 0; k--) {	/* root first */
 		const struct pyh_merged *e = &m->merged[k];
 
 		if (e->kind == PYH_MERGED_PYTHON) {
-			struct pyh_frame *f = &c->named[named++];
+			struct pyh_frame *f = &c->named[e->index];
 
-			pyh_frame_name(ct->cache, &s->frames[e->index], 0, !ct->gone, f);
 			if (!f->ci)
 				c->st.unknown_code++;
 			c->frames[n++] = (struct pyh_pframe){
@@ -435,7 +541,7 @@ static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const 
 		c->st.native++;
 		c->st.native_cut += m->stop[0] != '\0';
 	}
-	for (int i = 0; i < named; i++)
+	for (int i = 0; i < (int)s->depth; i++)
 		pyh_frame_release(&c->named[i]);
 	return 0;
 }
@@ -494,6 +600,10 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 	ct = pyh_find(c, (pid_t)s->pid);
 	if (!ct) {
 		c->st.unknown_pid++;
+		return 0;
+	}
+	if (ct->stalled) {
+		c->st.stalled_samples++;
 		return 0;
 	}
 	if (s->flags & PYH_SAMPLE_TRUNCATED)
@@ -619,13 +729,9 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 	j->t = ct->t;
 	j->gil_only = c->opts.gil_only;
 	j->tasks = ct->roots != NULL;
-	rc = pyh_guard_run(pyh_idle_job_run, j, pyh_idle_job_free, PYH_COLLECTOR_IDLE_DEADLINE_MS, &result);
+	rc = pyh_guard_run(pyh_idle_job_run, j, pyh_idle_job_free, PYH_COLLECTOR_READ_DEADLINE_MS, &result);
 	if (rc == -ETIMEDOUT) {
-		/* j is the job's now */
-		ct->stalled = 1;
-		c->st.stalled++;
-		pyh_log_error("process %d: reading its memory did not finish in time: no off-CPU samples of "
-			      "it from now on", (int)ct->t.pid);
+		pyh_target_stalled(c, ct);	/* j is the job's now */
 		return 0;
 	}
 	if (rc || result) {
@@ -636,9 +742,14 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 	c->st.idle_errors += (uint64_t)j->errors;
 	for (int i = 0; i < j->nstacks; i++) {
 		struct pyh_idle_stack *st = &j->stacks[i];
-		const char *task = ct->roots ? pyh_collector_task(c, ct, st->gens, PYH_SAMPLE_TASK_GENS) : NULL;
-		int r = pyh_roots(c, ct, st->tid, st->status == PYH_WALK_TRUNCATED, task, ptext, ttext,
-				  sizeof(ptext));
+		const char *task;
+		int r;
+
+		if (ct->stalled)
+			break;	/* naming an earlier stack stalled: its cache is a job's now */
+		task = ct->roots ? pyh_collector_task(c, ct, st->gens, PYH_SAMPLE_TASK_GENS) : NULL;
+		r = pyh_roots(c, ct, st->tid, st->status == PYH_WALK_TRUNCATED, task, ptext, ttext,
+			      sizeof(ptext));
 
 		pyh_add_stack(c, ct, st->tid, st->raw, st->n, r, task, ticks, &c->st.idle_samples);
 		added++;

@@ -22,16 +22,20 @@ struct pyh_collector_opts {
 	int processes;	/* root frame "process PID (name)" per process */
 	int gil_only;	/* idle samples only from the GIL holder */
 	int group;	/* enum pyh_group: a root frame above all of those */
+	int max_targets; /* targets at once, 1 .. PYH_COLLECTOR_MAX_TARGETS (0: that) */
 	int native;	/* record --native: a sample that carries a native stack gets its
 			 * native frames between the Python frames that called them */
 	int tasks;	/* record --tasks: root frame "task NAME (COROUTINE)" for samples
 			 * taken in an asyncio task's step (record/taskroots.h) */
 };
 
-/* An off-CPU read of one target (its thread list, its sleeping threads'
- * stacks) runs as a job with this deadline (proc/guard.h): a target whose
- * memory does not answer is said once and not read so again. */
-#define PYH_COLLECTOR_IDLE_DEADLINE_MS 1000
+/* Every read of a target's memory — naming the frames of a stack not seen
+ * before (code objects, line tables), an off-CPU walk (its thread list, its
+ * sleeping threads' stacks) — runs as a job with this deadline
+ * (proc/guard.h): a target whose memory does not answer is said once,
+ * counted, and not read again; its samples are dropped (counted), the
+ * others' go on. */
+#define PYH_COLLECTOR_READ_DEADLINE_MS 1000
 
 struct pyh_collector_stats {
 	uint64_t samples;	/* records turned into profile stacks (on-CPU) */
@@ -43,8 +47,10 @@ struct pyh_collector_stats {
 	uint64_t malformed;	/* records with a bad length or depth */
 	uint64_t oom;		/* samples dropped: out of memory */
 	uint64_t idle_errors;	/* off-CPU walks that failed */
-	uint64_t stalled;	/* targets whose off-CPU read missed PYH_COLLECTOR_IDLE_DEADLINE_MS:
-				 * not read so again */
+	uint64_t stalled;	/* targets whose read (naming a stack, or an off-CPU walk) missed
+				 * PYH_COLLECTOR_READ_DEADLINE_MS: not read again */
+	uint64_t stalled_samples; /* samples of those dropped (the one being named, and later ones) */
+	uint64_t not_named;	/* samples dropped: too many reads stalled at once to name them */
 	uint64_t seen;		/* samples of a stack seen before: counted without naming */
 	uint64_t native;	/* --native: samples with their native frames */
 	uint64_t native_cut;	/* of those, unwinds that stopped before the outermost frame

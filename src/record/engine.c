@@ -226,7 +226,7 @@ static int pyh_rec_host_attach(void *arg, const struct pyh_target *t, const stru
 	}
 	st->host_attached++;
 	if (pyh_log_verbosity())
-		fprintf(stderr, "pyhang: sampling %s\n", label);
+		fprintf(stderr, "pyhang: sampling process %d: %s\n", (int)t->pid, label);
 	return 0;
 }
 
@@ -481,14 +481,16 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 				"%llu entries evicted, %llu not kept (read again)\n", code.owner_limit >> 20,
 				code.limit >> 20, (unsigned long long)code.evictions,
 				(unsigned long long)code.refusals);
-		if (cs.stalled)
-			fprintf(stderr, "pyhang: %llu processes whose memory did not answer in time: no off-CPU "
-				"samples of them after that\n", (unsigned long long)cs.stalled);
+		if (cs.stalled || cs.not_named)
+			fprintf(stderr, "pyhang: %llu processes whose memory did not answer in time: not sampled "
+				"after that (%llu samples dropped); %llu samples not named (too many reads "
+				"stalled at once)\n", (unsigned long long)cs.stalled,
+				(unsigned long long)cs.stalled_samples, (unsigned long long)cs.not_named);
 		if (hs.refused_capacity || hs.refused_table || hs.stalled)
-			fprintf(stderr, "pyhang: limits: %llu processes waited for room, %llu not tracked "
-				"(table full), %llu skipped (reading them did not finish in time)\n",
-				(unsigned long long)hs.refused_capacity, (unsigned long long)hs.refused_table,
-				(unsigned long long)hs.stalled);
+			fprintf(stderr, "pyhang: limits: %llu processes waited for room (%d waiting at the end), "
+				"%llu not tracked (table full), %llu skipped (reading them did not finish in time)\n",
+				(unsigned long long)hs.refused_capacity, hs.waiting,
+				(unsigned long long)hs.refused_table, (unsigned long long)hs.stalled);
 	}
 	if (st->o->tasks)
 		fprintf(stderr, "pyhang: %llu samples in an asyncio task's step (%llu of a task not "
@@ -596,6 +598,7 @@ static int pyh_rec_setup(struct pyh_recstate *st, char *err, size_t errsz)
 	co.native = o->native;
 	co.tasks = o->tasks;
 	co.group = o->group;
+	co.max_targets = (int)o->max_procs;
 	st->col = st->prof ? pyh_collector_new(st->prof, &co) : NULL;
 	st->pids = o->subprocs ? calloc(PYH_HOST_MAX_PROCS, sizeof(*st->pids)) : NULL;
 	if (!st->col || (o->subprocs && !st->pids)) {

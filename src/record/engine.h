@@ -54,6 +54,8 @@ struct pyh_record_opts {
 	int tasks;		/* a root frame per asyncio task (record/taskroots.h) */
 	int group;		/* enum pyh_group (record/collector.h) */
 	long ringbuf_mb;	/* the sampler's ring buffer, MiB */
+	long max_procs;		/* --all: processes sampled at once, 1 .. PYH_COLLECTOR_MAX_TARGETS
+				 * (0: that); others wait for room */
 	int as_root;		/* under sudo, run cmd as root (default: as SUDO_UID/SUDO_GID) */
 	/* Set asynchronously (the command's SIGINT/SIGTERM handler): stop, write
 	 * the profile; a command pyhang started is given time to exit on its own

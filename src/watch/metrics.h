@@ -49,7 +49,8 @@ struct pyh_metrics_proc {
 
 /* What a limit refused, for pyhang_capacity_refusals_total{what=...}. */
 enum pyh_metrics_cap {
-	PYH_MC_PROCS = 0,	/* a process not watched: the process table was full */
+	PYH_MC_PROCS = 0,	/* a process that waited for room (the process table was full):
+				 * each once, however often it was tried again */
 	PYH_MC_THREADS,		/* a thread not tracked: its process's thread table was full */
 	PYH_MC_TRACKER,		/* a process not tracked: the host tracker was full */
 	PYH_MC_MAP_UPDATE,	/* a BPF map update failed */

@@ -17,6 +17,7 @@
 #include "kernel/bpf_features.h"
 #include "kernel/corebtf.h"
 #include "log/log.h"
+#include "proc/guard.h"
 #include "proc/maps.h"
 #include "proc/procfs.h"
 #include "python/target.h"
@@ -239,6 +240,83 @@ static void pyh_ibin_close(struct pyh_ibin *b)
 	b->elf = NULL;
 }
 
+/* Every function a uprobe may go on (pyh_attach_ibin). */
+static const char *const pyh_probed[] = {
+	"lock_PyThread_acquire_lock", "rlock_acquire", "_PyMutex_LockTimed", "_PyMutex_TryUnlock",
+	"_PyRecursiveMutex_TryUnlock", "PyThread_acquire_lock_timed", "PyThread_acquire_lock",
+	"PyThread_release_lock", "PyEval_RestoreThread", "take_gil", NULL
+};
+
+/* Opening the interpreter file, reading its symbols, and the pages the
+ * uprobes go on (the kernel reads the instruction there when it attaches
+ * one: read here first, those pages are then in the page cache) all read a
+ * file the target may serve (FUSE) and stall: done as a job with a deadline
+ * (proc/guard.h). The job owns its copy of t and b until it returns in time. */
+#define PYH_PROBES_OPEN_DEADLINE_MS 1000
+
+struct pyh_ibin_job {
+	struct pyh_target t;
+	struct pyh_ibin b;
+	int parse;
+};
+
+static int pyh_ibin_job_run(void *arg)
+{
+	struct pyh_ibin_job *j = arg;
+	int e = pyh_ibin_open(&j->t, &j->b);
+
+	if (e || !j->parse)
+		return e;
+	if ((e = pyh_ibin_parse(&j->b)))
+		return e;
+	for (const char *const *f = pyh_probed; *f; f++) {
+		uint64_t v, off;
+		char c;
+
+		if (!pyh_elf_symbol(j->b.elf, *f, &v, NULL) && !pyh_elf_file_offset(j->b.elf, v, &off))
+			(void)!pread(j->b.fd, &c, 1, (off_t)off);
+	}
+	return 0;
+}
+
+static void pyh_ibin_job_free(void *arg)
+{
+	struct pyh_ibin_job *j = arg;
+
+	pyh_ibin_close(&j->b);
+	free(j);
+}
+
+/* pyh_ibin_open (and pyh_ibin_parse when parse) of t's interpreter, with a
+ * deadline. Returns 0 (b filled: the caller's to close) or -errno (b->fd -1):
+ * -ETIMEDOUT when the file did not answer in time (said on stderr). */
+static int pyh_ibin_open_guarded(const struct pyh_target *t, struct pyh_ibin *b, int parse)
+{
+	struct pyh_ibin_job *j = calloc(1, sizeof(*j));
+	int rc, result = 0;
+
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+	if (!j)
+		return -ENOMEM;
+	j->t = *t;
+	j->b.fd = -1;
+	j->parse = parse;
+	rc = pyh_guard_run(pyh_ibin_job_run, j, pyh_ibin_job_free, PYH_PROBES_OPEN_DEADLINE_MS, &result);
+	if (rc == -ETIMEDOUT) {
+		pyh_log_error("process %d: its interpreter file did not answer in time: no uprobes in it",
+			      (int)t->pid);
+		return rc;	/* j is the job's now */
+	}
+	if (!rc && !result) {
+		*b = j->b;
+		j->b.fd = -1;
+		j->b.elf = NULL;
+	}
+	pyh_ibin_job_free(j);
+	return rc ? rc : result;
+}
+
 /* One uprobe on func of the interpreter b, for process pid (-1: every
  * process that maps it), into set. */
 static void pyh_attach_one(struct pyh_probe_set *set, pid_t pid, const struct pyh_ibin *b,
@@ -327,10 +405,10 @@ void pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const struct pyh
 			      struct pyh_probe_set *set)
 {
 	struct pyh_ibin b;
-	int e = pyh_ibin_open(t, &b);
+	int e = pyh_ibin_open_guarded(t, &b, 1);
 
-	if (!e)
-		e = pyh_ibin_parse(&b);
+	if (e == -ETIMEDOUT)
+		return;
 	if (e) {
 		if (pyh_log_verbosity())
 			pyh_log_error("no uprobes in process %d: its interpreter file: %s", (int)t->pid,
@@ -349,17 +427,29 @@ void pyh_probe_set_detach(struct pyh_probe_set *set)
 	set->lock_probes = 0;
 }
 
-const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const struct pyh_target *t)
+const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const struct pyh_target *t, int *stalled)
 {
 	struct pyh_probe_bin *b = NULL;
 	struct pyh_ibin ib;
+	int e;
 
-	if (pyh_ibin_open(t, &ib))
+	*stalled = 0;
+	if ((e = pyh_ibin_open_guarded(t, &ib, 0))) {
+		*stalled = e == -ETIMEDOUT;
 		return NULL;
+	}
 	for (int i = 0; i < pb->nbins && !b; i++)
 		if (pb->bins[i].dev == ib.st.st_dev && pb->bins[i].ino == ib.st.st_ino)
 			b = &pb->bins[i];
-	if (!b && pb->nbins < PYH_PROBES_MAX_BINS && !pyh_ibin_parse(&ib)) {
+	if (!b && pb->nbins < PYH_PROBES_MAX_BINS) {
+		/* a new binary: its symbols and probed pages, read with a deadline too */
+		pyh_ibin_close(&ib);
+		if ((e = pyh_ibin_open_guarded(t, &ib, 1))) {
+			*stalled = e == -ETIMEDOUT;
+			return NULL;
+		}
+	}
+	if (!b && pb->nbins < PYH_PROBES_MAX_BINS) {
 		b = &pb->bins[pb->nbins++];
 		memset(b, 0, sizeof(*b));
 		b->dev = ib.st.st_dev;

@@ -66,9 +66,11 @@ void pyh_probe_set_detach(struct pyh_probe_set *set);
  * above all detaching a uprobe costs the kernel an RCU grace period, which
  * per process would hold up the watcher as processes come and go; and a new
  * process of a known binary is probed from its first instruction). NULL
- * when the binary cannot be identified or PYH_PROBES_MAX_BINS are probed. */
+ * when the binary cannot be identified or PYH_PROBES_MAX_BINS are probed;
+ * *stalled set (else cleared) when that is because its file did not answer
+ * in time (said on stderr): then do not try pyh_probes_attach_interp. */
 #define PYH_PROBES_MAX_BINS 64
-const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const struct pyh_target *t);
+const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const struct pyh_target *t, int *stalled);
 
 /* ---- the maps ------------------------------------------------------------ */
 

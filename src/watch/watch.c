@@ -71,11 +71,12 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 {
 	struct pyh_watched *p = NULL;
 	const struct pyh_probe_set *bin;
-	int rc;
+	int rc, stalled = 0;
 
-	if (w->procs.n >= PYH_WATCH_MAX_PROCS) {
-		w->stats.capacity[PYH_MC_PROCS]++;	/* the tracker tries it again when one goes */
-		snprintf(err, errsz, "already watching %d processes", PYH_WATCH_MAX_PROCS);
+	if (w->procs.n >= (w->o->max_procs > 0 ? w->o->max_procs : PYH_WATCH_MAX_PROCS)) {
+		/* The tracker tries it again when one goes, and counts it once
+		 * (pyh_watch_capacity), not once per try. */
+		snprintf(err, errsz, "already watching %d processes", w->procs.n);
 		return -E2BIG;
 	}
 	rc = pyh_watched_open(pid, t, hp, gen, &p, err, errsz);
@@ -92,8 +93,8 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 	}
 	/* Lock holders and GIL waits: uprobes on exported functions of this
 	 * interpreter; with --all once per binary, for every process. */
-	bin = w->o->all ? pyh_probes_binary(w->bpf.pb, &p->rd.t) : NULL;
-	if (!bin)
+	bin = w->o->all ? pyh_probes_binary(w->bpf.pb, &p->rd.t, &stalled) : NULL;
+	if (!bin && !stalled)
 		pyh_probes_attach_interp(w->bpf.pb, pid, &p->rd.t, &p->probes);
 	p->lock_probes = bin ? bin->lock_probes : p->probes.lock_probes;
 	/* Calls that started before watch did: from /proc, into the inflight
@@ -284,6 +285,7 @@ static void pyh_watch_capacity(const struct pyh_watcher *w, uint64_t *cap)
 		struct pyh_host_stats hs;
 
 		pyh_host_tracker_stats(w->procs.tr, &hs);
+		cap[PYH_MC_PROCS] += hs.refused_capacity;	/* each process once, however often tried */
 		cap[PYH_MC_TRACKER] += hs.refused_table;
 		cap[PYH_MC_STALLED] += hs.stalled;
 	}
@@ -389,6 +391,14 @@ static void pyh_summary(struct pyh_watcher *w)
 			snprintf(limits + strlen(limits), sizeof(limits) - strlen(limits), "%s%s %llu",
 				 limits[0] ? ", " : "; refused by limits: ", pyh_metrics_cap_name(c),
 				 (unsigned long long)cap[c]);
+	if (w->procs.tr) {
+		struct pyh_host_stats hs;
+
+		pyh_host_tracker_stats(w->procs.tr, &hs);
+		if (hs.waiting > 0)
+			snprintf(limits + strlen(limits), sizeof(limits) - strlen(limits),
+				 "; %d waiting for room at the end", hs.waiting);
+	}
 	fprintf(stderr,
 		"pyhang: watch stopped%s: %llu processes watched (%d at the end), %llu hang events, "
 		"%llu stacks read, %llu records lost%s\n",
@@ -426,7 +436,7 @@ static int pyh_watch_setup(struct pyh_watcher *w, char *err, size_t errsz)
 			snprintf(err, errsz, "no process with PID %d", (int)o->pid);
 			return -ESRCH;
 		}
-		if ((rc = pyh_target_open(o->pid, &t, err, errsz)))
+		if ((rc = pyh_watched_target_open(o->pid, &t, err, errsz)))
 			return rc;
 	}
 	/* A port in use is a mistake to report before anything is loaded. */

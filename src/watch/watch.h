@@ -36,6 +36,8 @@ struct pyh_watch_opts {
 	const char *exec_cmd;
 	int trace_syscalls;		/* raw_syscalls enter/exit instead of sched_switch */
 	int no_gil;			/* no GIL uprobes (no "gil" events; cheaper blocking calls) */
+	long max_procs;			/* --all: watched at once, 1 .. PYH_WATCH_MAX_PROCS (0: that);
+					 * others wait for room, counted once each */
 	struct pyh_ignore ignore;
 	const char *metrics_addr;	/* --metrics ADDR:PORT, NULL: no server */
 	FILE *out;

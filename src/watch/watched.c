@@ -18,32 +18,116 @@
 #include "python/stack.h"
 #include "snapshot/snapshot.h"
 
+/* What watching a process first reads of it — its interpreter (maps, ELF
+ * files, memory), /proc/PID/stat and status, its command line (its memory:
+ * /proc/PID/cmdline reads the target's pages) — as a job with a deadline
+ * (proc/guard.h): a process whose files or memory do not answer is refused,
+ * not waited for. The job owns itself until it returns in time. */
+struct pyh_open_job {
+	pid_t pid;
+	int want_t, want_hp;
+	int rc;
+	struct pyh_target t;
+	struct pyh_host_proc hp;
+	int hp_rc;
+	uint64_t start_time;
+	char cmdline[sizeof(((struct pyh_watched *)0)->id.cmdline)];
+	char err[512];
+};
+
+static int pyh_open_job_run(void *arg)
+{
+	struct pyh_open_job *j = arg;
+
+	if (j->want_t && (j->rc = pyh_target_open(j->pid, &j->t, j->err, sizeof(j->err))))
+		return 0;
+	if (j->want_hp)
+		j->hp_rc = pyh_host_proc_read(j->pid, &j->hp);
+	pyh_host_start_ticks(j->pid, &j->start_time);
+	pyh_host_cmdline(j->pid, j->cmdline, sizeof(j->cmdline));
+	return 0;
+}
+
+/* Run j within PYH_WATCH_READ_DEADLINE_MS. 0 (j filled), or -errno with err
+ * filled (j freed, or the job's). */
+static int pyh_open_guarded(struct pyh_open_job *j, char *err, size_t errsz)
+{
+	int rc = pyh_guard_run(pyh_open_job_run, j, free, PYH_WATCH_READ_DEADLINE_MS, NULL);
+
+	if (rc == -ETIMEDOUT) {
+		snprintf(err, errsz, "process %d: reading its files or memory did not finish in time",
+			 (int)j->pid);
+		return rc;	/* j is the job's */
+	}
+	if (rc) {
+		snprintf(err, errsz, "process %d: reading it: %s", (int)j->pid, strerror(-rc));
+		free(j);
+		return rc;
+	}
+	if (j->rc) {
+		snprintf(err, errsz, "%s", j->err);
+		rc = j->rc;
+		free(j);
+		return rc;
+	}
+	return 0;
+}
+
+int pyh_watched_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
+{
+	struct pyh_open_job *j = calloc(1, sizeof(*j));
+	int rc;
+
+	if (!j) {
+		snprintf(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
+	j->pid = pid;
+	j->want_t = 1;
+	if ((rc = pyh_open_guarded(j, err, errsz)))
+		return rc;
+	*t = j->t;
+	free(j);
+	return 0;
+}
+
 int pyh_watched_open(pid_t pid, const struct pyh_target *t, const struct pyh_host_proc *hp, uint32_t gen,
 		     struct pyh_watched **out, char *err, size_t errsz)
 {
 	struct pyh_watched *p = NULL;
+	struct pyh_open_job *j = NULL;
 	int rc;
 
 	p = calloc(1, sizeof(*p));
-	if (!p) {
+	j = calloc(1, sizeof(*j));
+	if (!p || !j) {
+		free(p);
+		free(j);
 		snprintf(err, errsz, "out of memory");
 		return -ENOMEM;
 	}
 	p->pid = pid;
 	p->refs = 1;
 	p->id.gen = gen;
-	if (t)
-		p->rd.t = *t;
-	else if ((rc = pyh_target_open(pid, &p->rd.t, err, errsz)))
-		goto fail;
+	j->pid = pid;
+	j->want_t = !t;
+	j->want_hp = !hp;
+	if ((rc = pyh_open_guarded(j, err, errsz))) {
+		free(p);
+		return rc;
+	}
+	p->rd.t = t ? *t : j->t;
 	if (hp) {
 		p->id.hp = *hp;
-	} else if (pyh_host_proc_read(pid, &p->id.hp)) {
+	} else if (j->hp_rc) {
 		memset(&p->id.hp, 0, sizeof(p->id.hp));
 		p->id.hp.pid = pid;
+	} else {
+		p->id.hp = j->hp;
 	}
-	pyh_host_start_ticks(pid, &p->id.start_time);
-	pyh_host_cmdline(pid, p->id.cmdline, sizeof(p->id.cmdline));
+	p->id.start_time = j->start_time;
+	snprintf(p->id.cmdline, sizeof(p->id.cmdline), "%s", j->cmdline);
+	free(j);
 	if (!p->id.hp.cmdline[0])
 		snprintf(p->id.hp.cmdline, sizeof(p->id.hp.cmdline), "%.200s", p->id.cmdline);
 	snprintf(p->id.version, sizeof(p->id.version), "%d.%d.%d", p->rd.t.ver.major, p->rd.t.ver.minor,
@@ -97,6 +181,8 @@ enum pyh_wjob_kind {
 	PYH_WJOB_NAMED,		/* walk from frame, name the frames */
 	PYH_WJOB_SNAP,		/* true stacks of bufs.snaps[0..nsnap) (the buffers are the job's if it stalls) */
 	PYH_WJOB_NAME,		/* name raw[0..n) (its own copies) */
+	PYH_WJOB_TASK,		/* /proc of thread tid into ti, and the detail of call nr */
+	PYH_WJOB_CALLS,		/* /proc: calls blocked now, into calls/ctids (its own arrays) */
 };
 
 struct pyh_wjob {
@@ -110,7 +196,46 @@ struct pyh_wjob {
 	int nsnap;
 	struct pyh_raw_frame *raw;	/* NAME: n frames and their addresses */
 	uint64_t *addrs;
+	pid_t tid;			/* TASK */
+	int task_rc, want_detail;
+	long nr;
+	struct pyh_task_info ti;
+	char detail[512];
+	uint64_t now_ns;		/* CALLS: n found */
+	struct pyh_watch_call *calls;
+	pid_t *ctids;
 };
+
+/* Calls of p's threads blocked now, from /proc: into j->calls, j->ctids. */
+static int pyh_wjob_calls(struct pyh_watched *p, struct pyh_wjob *j)
+{
+	int n = 0;
+
+	j->n = 0;
+	j->calls = calloc(PYH_MAX_THREADS, sizeof(*j->calls));
+	j->ctids = calloc(PYH_MAX_THREADS, sizeof(*j->ctids));
+	if (!j->calls || !j->ctids)
+		return -ENOMEM;
+	if (pyh_proc_tasks(p->pid, j->ctids, PYH_MAX_THREADS, &n) && n <= 0)
+		return 0;
+	for (int i = 0; i < n && i < PYH_MAX_THREADS; i++) {
+		struct pyh_task_info ti;
+		struct pyh_watch_call *c = &j->calls[j->n];
+
+		if (pyh_task_info(p->pid, j->ctids[i], &ti) || !ti.in_syscall || ti.offcpu_s <= 0)
+			continue;
+		if (ti.offcpu_s * 1e9 >= (double)j->now_ns)
+			continue;
+		memset(c, 0, sizeof(*c));
+		c->start_ns = j->now_ns - (uint64_t)(ti.offcpu_s * 1e9);
+		c->nr = ti.syscall_nr;
+		for (int a = 0; a < 3; a++)
+			c->args[a] = ti.args[a];
+		c->tgid = (uint32_t)p->pid;
+		j->ctids[j->n++] = j->ctids[i];	/* j->n <= i */
+	}
+	return 0;
+}
 
 static int pyh_wjob_run(void *arg)
 {
@@ -134,6 +259,13 @@ static int pyh_wjob_run(void *arg)
 		for (int i = 0; i < j->n; i++)
 			pyh_frame_name(p->rd.cache, &j->raw[i], j->addrs[i], 1, &j->frames[i]);
 		return 0;
+	case PYH_WJOB_TASK:
+		j->task_rc = pyh_task_info(p->pid, j->tid, &j->ti);
+		if (!j->task_rc && j->want_detail && j->ti.in_syscall && j->ti.syscall_nr == j->nr)
+			pyh_syscall_detail(p->pid, &j->ti, j->detail, sizeof(j->detail));
+		return 0;
+	case PYH_WJOB_CALLS:
+		return pyh_wjob_calls(p, j);
 	case PYH_WJOB_NAMED:
 		j->n = pyh_frames_walk(&p->rd.t, j->frame, p->rd.raw, p->rd.raw_addrs, PYH_WATCH_STACK_FRAMES,
 				       &j->status);
@@ -153,13 +285,15 @@ static void pyh_wjob_free(void *arg)
 {
 	struct pyh_wjob *j = arg;
 
-	for (int i = 0; j->frames && i < j->n; i++)
+	for (int i = 0; j->frames && i < j->n; i++)	/* frames are NAMED's and NAME's only */
 		pyh_frame_release(&j->frames[i]);
 	free(j->frames);
 	if (j->kind == PYH_WJOB_SNAP)
 		pyh_spin_bufs_free(&j->bufs);
 	free(j->raw);
 	free(j->addrs);
+	free(j->calls);
+	free(j->ctids);
 	pyh_watched_free(j->p);	/* the job's reference */
 	free(j);
 }
@@ -190,8 +324,8 @@ static int pyh_watched_guarded(struct pyh_watched *p, struct pyh_wjob *j)
 	if (rc == -ETIMEDOUT) {
 		p->state.stalled = 1;
 		pyh_watched_stalls++;
-		pyh_log_error("process %d (%s): reading its memory did not finish in time: no longer read "
-			      "(still listed; its hangs are not reported)", (int)p->pid, p->id.label);
+		pyh_log_error("process %d (%s): reading its memory or /proc files did not finish in time: no "
+			      "longer read (still listed; its hangs are not reported)", (int)p->pid, p->id.label);
 		return rc;
 	}
 	__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);	/* the engine holds one still */
@@ -319,22 +453,23 @@ int pyh_watched_fill_stack(struct pyh_watched *p, struct pyh_wthread *th)
 
 void pyh_watched_fill_task(struct pyh_watched *p, struct pyh_wthread *th, const struct pyh_watch_call *c)
 {
-	struct pyh_task_info ti;
+	struct pyh_wjob j = { .kind = PYH_WJOB_TASK, .tid = th->tid, .want_detail = c != NULL,
+			      .nr = c ? (long)c->nr : -1 };
 
-	if (pyh_task_info(p->pid, th->tid, &ti)) {
+	/* /proc of a process stuck in a fault on a file it serves can block too */
+	if (pyh_watched_guarded(p, &j) || j.task_rc) {
 		snprintf(th->comm, sizeof(th->comm), "?");
-		ti.in_syscall = 0;
 	} else {
-		snprintf(th->comm, sizeof(th->comm), "%s", ti.comm);
-		snprintf(th->wchan, sizeof(th->wchan), "%s", ti.wchan);
+		snprintf(th->comm, sizeof(th->comm), "%s", j.ti.comm);
+		snprintf(th->wchan, sizeof(th->wchan), "%s", j.ti.wchan);
 	}
 	if (c) {
 		th->has_call = 1;
 		th->nr = (long)c->nr;
 		for (int a = 0; a < 3; a++)
 			th->args[a] = c->args[a];
-		if (ti.in_syscall && ti.syscall_nr == c->nr)
-			pyh_syscall_detail(p->pid, &ti, th->detail, sizeof(th->detail));
+		if (j.detail[0])
+			snprintf(th->detail, sizeof(th->detail), "%s", j.detail);
 	}
 }
 
@@ -366,23 +501,13 @@ const char *pyh_watched_source_line(struct pyh_watched *p, const struct pyh_fram
 void pyh_watched_blocked_calls(struct pyh_watched *p, uint64_t now_ns,
 			       void (*found)(void *arg, uint32_t tid, const struct pyh_watch_call *c), void *arg)
 {
-	int n = 0;
+	struct pyh_wjob j = { .kind = PYH_WJOB_CALLS, .now_ns = now_ns };
+	int rc = pyh_watched_guarded(p, &j);
 
-	if (pyh_proc_tasks(p->pid, p->det.tids, PYH_MAX_THREADS, &n) && n <= 0)
-		return;
-	for (int i = 0; i < n; i++) {
-		struct pyh_task_info ti;
-		struct pyh_watch_call c = {};
-
-		if (pyh_task_info(p->pid, p->det.tids[i], &ti) || !ti.in_syscall || ti.offcpu_s <= 0)
-			continue;
-		if (ti.offcpu_s * 1e9 >= (double)now_ns)
-			continue;
-		c.start_ns = now_ns - (uint64_t)(ti.offcpu_s * 1e9);
-		c.nr = ti.syscall_nr;
-		for (int a = 0; a < 3; a++)
-			c.args[a] = ti.args[a];
-		c.tgid = (uint32_t)p->pid;
-		found(arg, (uint32_t)p->det.tids[i], &c);
-	}
+	if (rc == -ETIMEDOUT)
+		return;		/* the arrays are the job's */
+	for (int i = 0; !rc && i < j.n; i++)
+		found(arg, (uint32_t)j.ctids[i], &j.calls[i]);
+	free(j.calls);
+	free(j.ctids);
 }

@@ -80,6 +80,10 @@ struct pyh_watched {
 	int lock_probes;		/* lock holders are tracked */
 };
 
+/* pyh_target_open(pid, ...) as a job with a deadline (a target whose files
+ * or memory do not answer: -ETIMEDOUT, err says so). */
+int pyh_watched_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz);
+
 /* Start knowing pid: t is its target already opened (NULL: open it here),
  * hp what /proc said (NULL: read it here), gen the exec generation read
  * before t was opened. Returns 0 with *out, or -errno with err filled

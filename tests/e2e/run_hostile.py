@@ -16,6 +16,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -593,6 +594,45 @@ def case_uffd_stall(tmp):
         other.stop()
 
 
+# ---- 14c. code objects in memory that never answers, under the BPF sampler ---------------------------
+
+SPIN = """import sys
+def healthy_spin():
+    sys.stdout.write("ready\\n")
+    sys.stdout.flush()
+    while True:
+        pass
+healthy_spin()
+"""
+
+
+def case_uffd_code(tmp):
+    name = "on-CPU samples naming a code object in memory that never answers"
+    if not os.access(PY312, os.X_OK):
+        return skip(name, "no " + PY312)
+    t = Target([PY312, os.path.join(PROGS, "corrupt.py"), "code-uffd"])
+    other = Target([PY312, "-c", SPIN])
+    try:
+        if not check(t.ready and other.ready, name + ": started"):
+            return
+        for args in (("--all",), ("--pid", str(t.pid))):
+            rc, out, err = pyhang("record", *args, "-d", "3", "-f", "folded", "-o", "-", timeout=120)
+            e = err.decode(errors="replace")
+            what = name + ": record " + args[0]
+            check(rc == 0, what + ": returned", "rc %r %s" % (rc, e[-300:]))
+            check(b"process %d: reading its memory did not finish in time" % t.pid in err,
+                  what + ": the stalled one is said", e[-300:])
+            check(e.count("process %d: reading its memory" % t.pid) == 1, what + ": said once", e[-300:])
+            check(re.search(r"1 process(es)? whose memory did not answer", e) is not None,
+                  what + ": counted in the summary", e[-300:])
+            if args[0] == "--all":
+                check(b"healthy_spin" in out, what + ": the other process is still sampled", e[-300:])
+        check(t.untouched() and other.untouched(), name + ": the targets are untouched")
+    finally:
+        t.stop()
+        other.stop()
+
+
 # ---- 15. --exec under an event storm, and a large event ---------------------------------------------
 
 def case_exec(tmp):
@@ -755,6 +795,80 @@ def case_capacity(tmp):
         t.stop()
 
 
+def capacity_wait(name, argv, attached_re, kids, count_re, tmp):
+    """Run argv (watch/record --all -v) with the process limit full: once some of kids wait for
+    room, kill ten watched ones; a process that waited must be attached after that, and the
+    refusals in the summary must be one per distinct process that waited (its "waits for room"
+    line), however often each was tried again (every 5 s, and at each exit)."""
+    log = os.path.join(tmp, "stderr")
+    with open(log, "wb") as f:
+        p = subprocess.Popen([PYHANG] + argv, stdout=subprocess.DEVNULL, stderr=f)
+    waits_re = re.compile(r"process (\d+) waits for room")
+
+    def lines():
+        with open(log, "rb") as f:
+            return f.read().decode(errors="replace").splitlines()
+    killed, kill_at = [], 0
+    try:
+        while p.poll() is None and not killed:
+            time.sleep(0.5)
+            ls = lines()
+            attached = [int(m.group(1)) for m in map(attached_re.search, ls) if m]
+            waiting = [int(m.group(1)) for m in map(waits_re.search, ls) if m]
+            if any(k in waiting for k in kids):
+                killed, kill_at = [k for k in kids if k in attached][:10], len(ls)
+                for k in killed:
+                    os.kill(k, signal.SIGKILL)
+        p.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    ls = lines()
+    e = "\n".join(ls)
+    check(p.returncode == 0 and len(killed) == 10, name + ": the limit was reached, ten watched ones killed",
+          "rc %r killed %d %s" % (p.returncode, len(killed), e[-300:]))
+    waits = [(i, int(m.group(1))) for i, m in enumerate(map(waits_re.search, ls)) if m]
+    waited = set(pid for _, pid in waits)
+    later = [int(m.group(1)) for m in map(attached_re.search, ls[kill_at:]) if m]
+    check(any(pid in waited for pid in later), name + ": a process that waited is attached when room frees",
+          "%d waited, attached after: %r" % (len(waited), later[:10]))
+    # Each "waits for room" line is one refusal counted; a process of another user of the host
+    # that execs while it waits is a new process to the tracker (said and counted again), ours
+    # never exec: each of them is said once, however often it was tried again.
+    ours = [pid for _, pid in waits if pid in kids]
+    m = count_re.search(e)
+    check(m is not None and int(m.group(1)) == len(waits) and len(ours) == len(set(ours)) > 0,
+          name + ": refusals counted once per process that waited (%d of ours), not per try" % len(ours),
+          "%s; %d lines for %d processes" % (m.group(0) if m else e[-300:], len(waits), len(waited)))
+    return killed
+
+
+def case_capacity_wait(tmp):
+    n = 300
+    name = "the process limit full, a slot freed"
+    py = PY312 if os.access(PY312, os.X_OK) else sys.executable
+    for what in ("watch", "record"):
+        t = Target([py, os.path.join(PROGS, "many.py"), str(n)], ready_timeout=300)
+        try:
+            if not check(t.ready, name + ": %s: started" % what):
+                continue
+            kids = [int(x) for x in t.out.split(b"\n")[0].split()]
+            if what == "watch":
+                capacity_wait(name + ": watch --all", ["watch", "--all", "-v", "--threshold", "600",
+                                                       "--duration", "30"],
+                              re.compile(r"watching process (\d+) "), kids,
+                              re.compile(r"refused by limits: (?:[^\n]*, )?procs (\d+)"), tmp)
+            else:
+                # record's limit is 1024 at once; --max-processes 256 fills it with these 300
+                capacity_wait(name + ": record --all --max-processes 256",
+                              ["record", "--all", "-v", "--max-processes", "256", "-d", "30", "-f", "folded",
+                               "-o", os.path.join(tmp, "all.folded")],
+                              re.compile(r"sampling process (\d+):"), kids,
+                              re.compile(r"limits: (\d+) processes waited for room"), tmp)
+        finally:
+            t.stop()
+
+
 # ---- soak: a short churn, RSS flat ------------------------------------------------------------------
 
 def case_soak(tmp):
@@ -779,9 +893,9 @@ def main():
         return 1
     cases = [case_symlink_pivot_root, case_chroot, case_fifo_lib, case_shared_linetable, case_escapes,
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
-             case_thousand, case_execloop, case_forged, case_fuse_stall, case_uffd_stall, case_exec,
+             case_thousand, case_execloop, case_forged, case_fuse_stall, case_uffd_stall, case_uffd_code, case_exec,
              case_privileges,
-             case_heartbeat, case_capacity, case_soak]
+             case_heartbeat, case_capacity, case_capacity_wait, case_soak]
     only = os.environ.get("PYHANG_HOSTILE")
     for case in cases:
         if only and not any(o in case.__name__ for o in only.split(",")):

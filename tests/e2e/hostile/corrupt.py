@@ -2,7 +2,9 @@
 block: a frame chain that loops back on itself, a frame chain into unmapped memory, a thread
 list that loops, a thread list into unmapped memory. A reader must stop, not loop or crash.
 frame-uffd: a frame chain into memory registered with a userfaultfd that is never served, so
-that whoever reads it (process_vm_readv) blocks for as long as this process lives."""
+that whoever reads it (process_vm_readv) blocks for as long as this process lives.
+code-uffd: a thread that spins on a CPU (so that the BPF sampler takes its stack) while its
+caller's frame names a code object in such memory: naming that frame blocks its reader."""
 import ctypes
 import sys
 import threading
@@ -49,6 +51,13 @@ def inner(how):
         P.from_address(outer + IFRAME_PREVIOUS).value = WILD
     elif how == "frame-uffd":
         P.from_address(outer + IFRAME_PREVIOUS).value = never_served()
+    elif how == "code-uffd":
+        P.from_address(outer + 0).value = never_served()    # _PyInterpreterFrame.f_code
+        with lock:
+            ready.append(how)
+        n = 0
+        while True:                # never returns to outer, whose code object this no longer is
+            n += 1
     elif how == "tstate-cycle":
         ts = ctypes.pythonapi.PyThreadState_Get()
         P.from_address(ts + TSTATE_NEXT).value = ts
