@@ -134,12 +134,9 @@ def measure(argv_profiler, python, prog, depth, warmup, seconds, is_pyhang, rate
     wall = t1 - t0
     res = {"cpu_share": (c1 - c0) / wall}
     if b0 and b1 and b1[1] > b0[1]:
-        # Per target tick: with per-CPU events (--all, -- CMD) the program runs at every
-        # tick of every CPU, cheaply where the target is not, and all its time is charged
-        # to the target's rate x wall ticks (the target always runs); with record --pid's
-        # per-thread events it runs only on the target's ticks: its runs are those ticks.
-        runs = b1[1] - b0[1]
-        res["bpf_ns"] = (b1[0] - b0[0]) / min(runs, rate * wall)
+        # The program runs at every tick of every CPU (cheaply where the target is not):
+        # its time is charged to the target's samples, rate x wall of them (it always runs).
+        res["bpf_ns"] = (b1[0] - b0[0]) / (rate * wall)
         res["bpf_share"] = (b1[0] - b0[0]) / 1e9 / wall
         res["runs_s"] = (b1[1] - b0[1]) / wall
     return res

@@ -627,8 +627,6 @@ static int pyh_rec_setup(struct pyh_recstate *st, char *err, size_t errsz)
 	so.native = o->native;
 	so.tasks = o->tasks;
 	so.max_targets = PYH_COLLECTOR_MAX_TARGETS;
-	/* --pid alone: events on its threads, not on every CPU (sampler.h) */
-	so.deferred = !o->all && !o->cmd && !o->subprocs;
 	e = pyh_sampler_open(&so, pyh_collector_on_sample, st->col, &st->smp, err, errsz);
 	if (e)
 		return e;
@@ -636,7 +634,8 @@ static int pyh_rec_setup(struct pyh_recstate *st, char *err, size_t errsz)
 		fprintf(stderr, "pyhang: no native frames (Python frames only): %s\n",
 			pyh_sampler_native_missing(st->smp));
 	if (pyh_log_verbosity())
-		fprintf(stderr, "pyhang: sampler at %ld Hz (%s)%s%s\n", o->rate, pyh_sampler_uses_bpf_loop(st->smp) ? "bpf_loop" : "bounded loops",
+		fprintf(stderr, "pyhang: sampler on %d CPUs at %ld Hz (%s)%s%s\n", pyh_sampler_ncpus(st->smp),
+			o->rate, pyh_sampler_uses_bpf_loop(st->smp) ? "bpf_loop" : "bounded loops",
 			st->pt ? ", process events by " : "", st->pt ? pyh_proctrack_kind(st->pt) : "");
 	return 0;
 }
@@ -706,11 +705,6 @@ int pyh_record_run(const struct pyh_record_opts *o, char *err, size_t errsz)
 		/* before the attach: a pid reused after it would be the one attached */
 		st->main_pidfd = pyh_pidfd_open(o->pid);
 		rc = pyh_rec_attach(st, o->pid, err, errsz);
-		if (!rc && pyh_sampler_arm_process(st->smp, o->pid))
-			rc = pyh_sampler_arm_cpus(st->smp, err, errsz);	/* too many threads, or none */
-		if (!rc && pyh_log_verbosity())
-			fprintf(stderr, "pyhang: perf events on %s\n",
-				pyh_sampler_ncpus(st->smp) ? "every CPU" : "the process's threads (inherited by new ones)");
 		if (rc)
 			goto cleanup;
 	}

@@ -29,8 +29,6 @@ struct pyh_sampler {
 	int gil_only;
 	int tasks;			/* record --tasks */
 	int per_thread;			/* no per-CPU events: threads are armed one by one */
-	int deferred;			/* record --pid: the process's threads, or the CPUs, armed later */
-	unsigned rate_hz;
 	int native;			/* samples carry user registers and stack (record --native) */
 	char native_missing[256];	/* --native asked, and why the kernel cannot */
 	struct bpf_program *prog;	/* the perf_event program attached */
@@ -100,7 +98,7 @@ static int pyh_perf_open_cpu(int cpu, unsigned hz)
 
 /* A cpu-clock event counting only thread tid's time on a CPU, firing every
  * period_ns of it (cpu-clock periods are nanoseconds). */
-static int pyh_perf_open_thread(pid_t tid, uint64_t period_ns, int inherit)
+static int pyh_perf_open_thread(pid_t tid, uint64_t period_ns)
 {
 	struct perf_event_attr attr;
 
@@ -109,7 +107,6 @@ static int pyh_perf_open_thread(pid_t tid, uint64_t period_ns, int inherit)
 	attr.type = PERF_TYPE_SOFTWARE;
 	attr.config = PERF_COUNT_SW_CPU_CLOCK;
 	attr.sample_period = period_ns;
-	attr.inherit = inherit ? 1 : 0;	/* threads it starts get a copy, with the program */
 	return (int)syscall(__NR_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
@@ -166,47 +163,6 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 	return e;
 }
 
-int pyh_sampler_arm_cpus(struct pyh_sampler *s, char *err, size_t errsz)
-{
-	int e, cpu, n = s->ncpus_possible;
-
-	if (s->per_thread || s->ncpus_attached)
-		return s->per_thread ? -EINVAL : 0;
-	for (cpu = 0; cpu < n; cpu++) {
-		int fd = pyh_perf_open_cpu(cpu, s->rate_hz);
-
-		if (fd < 0) {
-			if (errno == ENODEV)
-				continue; /* possible but offline */
-			e = -errno;
-			if (e == -ENOENT || e == -EOPNOTSUPP)
-				snprintf(err, errsz, "the kernel has no cpu-clock perf event on CPU %d: %s",
-					 cpu, strerror(-e));
-			else
-				snprintf(err, errsz, "perf_event_open(cpu-clock, %u Hz) on CPU %d failed: %s%s",
-					 s->rate_hz, cpu, strerror(-e),
-					 (e == -EACCES || e == -EPERM) ? " (needs root or CAP_PERFMON)" :
-					 e == -EINVAL ? " (rate above kernel.perf_event_max_sample_rate?)" : "");
-			return e;
-		}
-		s->pfds[cpu] = fd;
-		s->links[cpu] = bpf_program__attach_perf_event(s->prog, fd);
-		if (!s->links[cpu]) {
-			e = -errno;
-			snprintf(err, errsz, "attaching the sampler to CPU %d's perf event failed: %s", cpu,
-				 strerror(-e));
-			return e;
-		}
-		s->pfds[cpu] = -1; /* the link owns (and closes) it now */
-		s->ncpus_attached++;
-	}
-	if (!s->ncpus_attached) {
-		snprintf(err, errsz, "no online CPU accepted a perf event");
-		return -ENODEV;
-	}
-	return 0;
-}
-
 int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *arg,
 		     struct pyh_sampler **out, char *err, size_t errsz)
 {
@@ -239,8 +195,6 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 	s->gil_only = o->gil_only;
 	s->tasks = o->tasks;
 	s->per_thread = o->per_thread;
-	s->deferred = o->deferred && !o->per_thread;
-	s->rate_hz = o->rate_hz;
 	s->bpf_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_loop, NULL) == 1;
 
 	e = load_skel(s, o, o->native, err, errsz);
@@ -272,12 +226,38 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 		snprintf(err, errsz, "out of memory");
 		goto cleanup;
 	}
-	if (!o->per_thread && !o->deferred && (e = pyh_sampler_arm_cpus(s, err, errsz)))
-		goto cleanup;
-	if (o->per_thread || o->deferred) {
+	for (cpu = 0; cpu < n && !o->per_thread; cpu++) {
+		int fd = pyh_perf_open_cpu(cpu, o->rate_hz);
+
+		if (fd < 0) {
+			if (errno == ENODEV)
+				continue; /* possible but offline */
+			e = -errno;
+			if (e == -ENOENT || e == -EOPNOTSUPP)
+				snprintf(err, errsz, "the kernel has no cpu-clock perf event on CPU %d: %s",
+					 cpu, strerror(-e));
+			else
+				snprintf(err, errsz, "perf_event_open(cpu-clock, %u Hz) on CPU %d failed: %s%s",
+					 o->rate_hz, cpu, strerror(-e),
+					 (e == -EACCES || e == -EPERM) ? " (needs root or CAP_PERFMON)" :
+					 e == -EINVAL ? " (rate above kernel.perf_event_max_sample_rate?)" : "");
+			goto cleanup;
+		}
+		s->pfds[cpu] = fd;
+		s->links[cpu] = bpf_program__attach_perf_event(s->prog, fd);
+		if (!s->links[cpu]) {
+			e = -errno;
+			snprintf(err, errsz, "attaching the sampler to CPU %d's perf event failed: %s", cpu,
+				 strerror(-e));
+			goto cleanup;
+		}
+		s->pfds[cpu] = -1; /* the link owns (and closes) it now */
+		s->ncpus_attached++;
+	}
+	if (o->per_thread) {
 		/* perf events come later, one per armed thread: check now that the
 		 * kernel gives a thread one (and that we may open it) */
-		int fd = pyh_perf_open_thread(getpid(), PYH_SAMPLER_SNAPSHOT_PERIOD_NS, 0);
+		int fd = pyh_perf_open_thread(getpid(), PYH_SAMPLER_SNAPSHOT_PERIOD_NS);
 
 		if (fd < 0) {
 			e = -errno;
@@ -286,6 +266,10 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 			goto cleanup;
 		}
 		close(fd);
+	} else if (!s->ncpus_attached) {
+		e = -ENODEV;
+		snprintf(err, errsz, "no online CPU accepted a perf event");
+		goto cleanup;
 	}
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.samples), pyh_ringbuf_cb, s, NULL);
 	if (!s->rb) {
@@ -466,7 +450,7 @@ int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns)
 	struct bpf_link *link;
 	int fd, e;
 
-	if (!s->per_thread && !s->deferred)
+	if (!s->per_thread)
 		return -EINVAL;
 	for (int i = 0; i < s->narmed; i++)
 		if (s->armed[i].tid == tid)
@@ -477,7 +461,7 @@ int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns)
 	if (!grown)
 		return -ENOMEM;
 	s->armed = grown;
-	fd = pyh_perf_open_thread(tid, period_ns, s->deferred);
+	fd = pyh_perf_open_thread(tid, period_ns);
 	if (fd < 0)
 		return errno == ESRCH ? -ESRCH : -errno;
 	link = bpf_program__attach_perf_event(s->prog, fd);
@@ -488,35 +472,6 @@ int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns)
 	}
 	s->armed[s->narmed++] = (struct pyh_armed){ .tid = tid, .link = link };
 	return 0;
-}
-
-int pyh_sampler_arm_process(struct pyh_sampler *s, pid_t pid)
-{
-	pid_t tids[PYH_SAMPLER_PROC_THREADS];
-	uint64_t period = 1000000000ull / (s->rate_hz ? s->rate_hz : 1);
-	int n = 0, e = 0, armed = 0;
-
-	if (!s->deferred || s->ncpus_attached)
-		return -EINVAL;
-	/* Twice: a thread started between the listing and its starter's arming
-	 * inherited nothing; the second listing finds it. */
-	for (int pass = 0; pass < 2 && !e; pass++) {
-		e = pyh_proc_tasks(pid, tids, PYH_SAMPLER_PROC_THREADS, &n);
-		for (int i = 0; !e && i < n; i++) {
-			int r = pyh_sampler_arm_thread(s, tids[i], period);
-
-			if (r == -ESRCH)
-				continue;	/* exited meanwhile */
-			e = r;
-			armed += !r;
-		}
-	}
-	if (!e && !armed)
-		e = -ESRCH;
-	if (e)
-		while (s->narmed)
-			pyh_sampler_disarm_thread(s, s->armed[0].tid);
-	return e;
 }
 
 void pyh_sampler_disarm_thread(struct pyh_sampler *s, pid_t tid)

@@ -19,13 +19,6 @@ struct pyh_sampler_opts {
 	 * gets an event of its own (pyh_sampler_arm_thread), and every sample
 	 * wakes the poller at once. */
 	int per_thread;
-	/* record --pid: no per-CPU events at open either; the caller arms the
-	 * target's threads (pyh_sampler_arm_process), each sampled at rate_hz of
-	 * its own CPU time by an event the threads it starts inherit, or, when
-	 * that cannot be, the CPUs (pyh_sampler_arm_cpus). The program then runs
-	 * only on the target's ticks: a per-CPU event runs it at every tick of
-	 * every CPU, on a big host mostly to find another process there. */
-	int deferred;
 	/* record --native: each sample also carries the thread's user registers
 	 * and a copy of the top of its user stack (struct pyh_sample_native). A
 	 * kernel that cannot is not a failure: samples come without, and
@@ -72,20 +65,10 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
  * already armed), -ESRCH when the thread is gone, -E2BIG past
  * PYH_SAMPLER_MAX_ARMED, -EINVAL for a per-CPU sampler, other -errno. */
 int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns);
-/* deferred samplers: arm every thread of process pid, each with an event
- * its new threads (and children) inherit. Returns 0, -E2BIG when it has
- * more than PYH_SAMPLER_PROC_THREADS threads, -ESRCH when gone, or -errno:
- * then nothing is armed (arm the CPUs instead). */
-int pyh_sampler_arm_process(struct pyh_sampler *s, pid_t pid);
-#define PYH_SAMPLER_PROC_THREADS 256
 /* How long reading a target's thread list to seed the thread-state cache
  * may take (pyh_sampler_add_target, a process of more threads than the BPF
  * walk covers). */
 #define PYH_SAMPLER_SEED_DEADLINE_MS 1000
-/* deferred samplers: per-CPU events after all (0 when armed already). Per-CPU
- * samplers arm them at open. Returns 0 or -errno (err filled). */
-int pyh_sampler_arm_cpus(struct pyh_sampler *s, char *err, size_t errsz);
-
 /* Stop sampling tid (no-op when not armed). */
 void pyh_sampler_disarm_thread(struct pyh_sampler *s, pid_t tid);
 #define PYH_SAMPLER_MAX_ARMED 4096
