@@ -56,13 +56,10 @@ def stop_target(proc):
     proc.stdout.close()
 
 
-CPU_MS = []     # the CPU time (user + system) of the last timed() run, ms: see timed_cpu
-
-
 def timed(argv, timeout=60):
-    """(milliseconds, returncode or None on timeout, stdout+stderr text). The run's CPU
-    time (user + system, from the children's rusage) is left in CPU_MS[-1]: on a loaded
-    machine the wall clock measures the queue for a CPU more than the tool."""
+    """(wall milliseconds, returncode or None on timeout, stdout+stderr text, CPU
+    milliseconds: user + system, from the children's rusage; on a loaded machine the wall
+    clock measures the queue for a CPU more than the tool)."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     try:
@@ -73,9 +70,8 @@ def timed(argv, timeout=60):
         rc, out = None, e.stdout or b""
     ms = (time.perf_counter() - t0) * 1000.0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU_MS.append(((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1000.0)
-    del CPU_MS[:-1]
-    return ms, rc, out.decode("utf-8", "replace")
+    cpu = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1000.0
+    return ms, rc, out.decode("utf-8", "replace"), cpu
 
 
 def p90(values):
@@ -94,14 +90,14 @@ def bench_gdb(pid, runs):
     if not any(os.access(os.path.join(d, "gdb"), os.X_OK)
                for d in os.environ.get("PATH", "/usr/bin").split(":")):
         return "-", None, "gdb not installed"
-    _, rc, out = timed(gdb_argv(pid, "py-bt"))
+    _, rc, out, _ = timed(gdb_argv(pid, "py-bt"))
     cmd, note = "py-bt", ""
     if rc != 0 or "Undefined command" in out or "Unable to locate python frame" in out \
             or "Traceback (most recent call first)" not in out:
         cmd, note = "bt", "no py-bt here: timed plain bt"
     times = []
     for _ in range(runs):
-        ms, rc, out = timed(gdb_argv(pid, cmd))
+        ms, rc, out, _ = timed(gdb_argv(pid, cmd))
         if rc != 0:
             return cmd, None, "gdb failed (exit %s)" % rc
         times.append(ms)
@@ -113,7 +109,7 @@ def austin_where():
     for d in os.environ.get("PATH", "/usr/bin").split(":"):
         exe = os.path.join(d, "austin")
         if os.access(exe, os.X_OK):
-            _, rc, out = timed([exe, "--help"], timeout=10)
+            _, rc, out, _ = timed([exe, "--help"], timeout=10)
             if "--where" in out or "-w, " in out:
                 return exe
     return None
@@ -125,11 +121,11 @@ def bench_austin(exe, pid, runs):
         return None, None
     times, cpus = [], []
     for _ in range(runs):
-        ms, rc, _ = timed([exe, "-w", str(pid)], timeout=30)
+        ms, rc, _, cpu = timed([exe, "-w", str(pid)], timeout=30)
         if rc != 0:
             return None, None
         times.append(ms)
-        cpus.append(CPU_MS[-1])
+        cpus.append(cpu)
     return statistics.median(times), statistics.median(cpus)
 
 
@@ -173,10 +169,10 @@ def main():
                     timed(argv)                       # warm-up (page cache, BTF parse)
                     times, cpus, fails, last_err = [], [], 0, ""
                     for _ in range(args.runs):
-                        ms, rc, out = timed(argv, timeout=30)
+                        ms, rc, out, cpu = timed(argv, timeout=30)
                         if rc == 0:
                             times.append(ms)
-                            cpus.append(CPU_MS[-1])
+                            cpus.append(cpu)
                         else:
                             fails += 1
                             last_err = out.strip().splitlines()[-1:] or ["exit %s" % rc]
