@@ -237,6 +237,19 @@ static int pyh_wjob_calls(struct pyh_watched *p, struct pyh_wjob *j)
 	return 0;
 }
 
+/* j->frames: raw[0..j->n) named (addrs: each frame's address). 0 or -ENOMEM (n 0). */
+static int pyh_wjob_name(struct pyh_wjob *j, const struct pyh_raw_frame *raw, const uint64_t *addrs)
+{
+	j->frames = calloc((size_t)(j->n > 0 ? j->n : 1), sizeof(*j->frames));
+	if (!j->frames) {
+		j->n = 0;
+		return -ENOMEM;
+	}
+	for (int i = 0; i < j->n; i++)
+		pyh_frame_name(j->p->rd.cache, &raw[i], addrs[i], 1, &j->frames[i]);
+	return 0;
+}
+
 static int pyh_wjob_run(void *arg)
 {
 	struct pyh_wjob *j = arg;
@@ -253,12 +266,7 @@ static int pyh_wjob_run(void *arg)
 		return pyh_snap_take(j->bufs.snapper, &p->rd.t, p->rd.cache, j->bufs.snaps, j->nsnap,
 				     PYH_WATCH_STACK_FRAMES, PYH_SNAP_DEADLINE_MS);
 	case PYH_WJOB_NAME:
-		j->frames = calloc((size_t)(j->n > 0 ? j->n : 1), sizeof(*j->frames));
-		if (!j->frames)
-			return -ENOMEM;
-		for (int i = 0; i < j->n; i++)
-			pyh_frame_name(p->rd.cache, &j->raw[i], j->addrs[i], 1, &j->frames[i]);
-		return 0;
+		return pyh_wjob_name(j, j->raw, j->addrs);
 	case PYH_WJOB_TASK:
 		j->task_rc = pyh_task_info(p->pid, j->tid, &j->ti);
 		if (!j->task_rc && j->want_detail && j->ti.in_syscall && j->ti.syscall_nr == j->nr)
@@ -269,14 +277,7 @@ static int pyh_wjob_run(void *arg)
 	case PYH_WJOB_NAMED:
 		j->n = pyh_frames_walk(&p->rd.t, j->frame, p->rd.raw, p->rd.raw_addrs, PYH_WATCH_STACK_FRAMES,
 				       &j->status);
-		j->frames = calloc((size_t)(j->n > 0 ? j->n : 1), sizeof(*j->frames));
-		if (!j->frames) {
-			j->n = 0;
-			return -ENOMEM;
-		}
-		for (int i = 0; i < j->n; i++)
-			pyh_frame_name(p->rd.cache, &p->rd.raw[i], p->rd.raw_addrs[i], 1, &j->frames[i]);
-		return 0;
+		return pyh_wjob_name(j, p->rd.raw, p->rd.raw_addrs);
 	}
 	return -EINVAL;
 }
