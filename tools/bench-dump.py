@@ -87,6 +87,8 @@ def gdb_argv(pid, cmd):
 
 def bench_gdb(pid, runs):
     """(command used, median ms or None, note)."""
+    if runs <= 0:
+        return "-", None, ""
     if not any(os.access(os.path.join(d, "gdb"), os.X_OK)
                for d in os.environ.get("PATH", "/usr/bin").split(":")):
         return "-", None, "gdb not installed"

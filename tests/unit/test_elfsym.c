@@ -49,7 +49,7 @@ static int ref_cmp(const void *a, const void *b)
 	if (c)
 		return c;
 	if (x->table != y->table)
-		return x->table - y->table;
+		return y->table - x->table;	/* .dynsym first */
 	return x->order - y->order;
 }
 
@@ -103,7 +103,8 @@ static void ref_load(const char *path, struct ref *r)
 	qsort(r->v, r->n, sizeof(*r->v), ref_cmp);
 }
 
-/* Every name readelf shows resolves to the value of its first entry, .symtab first. */
+/* Every name readelf shows resolves to the value of its first entry, .dynsym first
+ * (2.7-3.7's _PyParser_Grammar is both a local in .symtab and an export). */
 static size_t check_against_readelf(const char *path)
 {
 	struct pyh_elf *e = NULL;
