@@ -35,6 +35,11 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 use_bpf_loop = 1;
 /* Nanoseconds per USER_HZ clock tick (/proc/PID/stat starttime unit). */
 const volatile __u64 clk_tck_ns = 10000000;
+/* Set by the user side before load: whether any target may ask for --gil
+ * (PYH_TARGET_GIL_ONLY) or --tasks (PYH_TARGET_TASKS); 0 leaves that code
+ * out of what the verifier checks. */
+const volatile __u32 may_gil_only = 1;
+const volatile __u32 may_tasks = 1;
 
 /* The stack is copied a page at a time, up to the first page that cannot be
  * read (the end of the stack's mapping: the main thread's stack top is often
@@ -413,7 +418,7 @@ static long walk_step(__u64 i, void *arg)
 	s->frames[d].flags = v.flags;
 	s->frames[d].fp = fingerprint(wk, c, v.code);
 	pyh_walk_took(&c->w);
-	if (c->tasks) {
+	if (may_tasks && c->tasks) {
 		__u64 gen = pyh_frame_gen(l, here, win, &v);
 
 		/* the run of generator frames ended at the frame before */
@@ -558,7 +563,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	}
 	/* The GIL costs up to four reads; only --gil asks for it (sample.h). */
 	gil = 0;
-	if (t->flags & PYH_TARGET_GIL_ONLY) {
+	if (may_gil_only && (t->flags & PYH_TARGET_GIL_ONLY)) {
 		gil = gil_flags(t, tstate);
 		if (!(gil & PYH_SAMPLE_GIL_HELD)) {
 			pyh_count(PYH_CNT_GIL_FILTERED);
@@ -578,7 +583,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	pyh_code_fp_span(&t->layout, &c->fp_off, &c->fp_len);
 	c->last_code = 0;
 	c->last_fp = 0;
-	c->tasks = !!(t->flags & PYH_TARGET_TASKS);
+	c->tasks = may_tasks && (t->flags & PYH_TARGET_TASKS);
 	c->prev_gen = 0;
 	c->ngens = 0;
 	for (i = 0; i < PYH_SAMPLE_TASK_GENS; i++)
@@ -592,7 +597,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 				break;
 	}
 	c->span = 0;
-	if (c->tasks)
+	if (may_tasks && c->tasks)
 		push_task_gen(s, c);	/* the stack ends in a run of generator frames */
 	pyh_walk_more(&c->w);	/* settles the status of a walk that stopped at a limit */
 	status = c->w.status;

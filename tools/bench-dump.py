@@ -7,13 +7,15 @@ For each interpreter and each of two targets — tests/e2e/programs/many_threads
 sleeping workers and the main thread) and tests/e2e/running/deep_cpu.py (one thread running
 20-60 frames deep, read in the kernel at an interrupt) — it times `pyhang dump --pid PID`
 RUNS times (wall clock around the whole process, after one untimed warm-up run),
-`austin -w PID` (where an austin with the where mode is on PATH) as many times, and
+`austin -w PID` (where an austin with the where mode is in AUSTIN_DIR or on PATH; an
+interpreter it cannot read gets "-") as many times, and
 `gdb -p PID -batch -ex 'thread apply all py-bt'` GDB_RUNS times. Where gdb has no py-bt for
 that interpreter (no pythonX.Y-gdb.py or no debug info: Debian's stripped python3.11) it
 times `thread apply all bt` instead and says so. gdb stops the target while it works;
-pyhang and Austin do not. Prints a table (wall-clock medians and p90, and the median CPU time,
-user + system, of pyhang and Austin: on a loaded machine the wall clock measures the wait for
-a CPU more than the tool); exit 1 if any pyhang run failed.
+pyhang and Austin do not. Prints a table: the median CPU time (user + system) of pyhang and
+Austin side by side, then their wall-clock medians (and pyhang's p90): on a loaded machine
+the wall clock measures the wait for a CPU more than the tool, so CPU time comes first;
+exit 1 if any pyhang run failed.
 """
 import argparse
 import math
@@ -31,7 +33,7 @@ PROGRAMS = [("32 asleep", os.path.join(ROOT, "tests", "e2e", "programs", "many_t
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import interpreters  # noqa: E402  (tests/lib: the one list of interpreters)
 INTERPRETERS = interpreters.present()
-DEFAULT = ("2.7.18", "3.12.1", "debian-3.11")
+DEFAULT = ("2.7.18", "3.8.18", "3.12.1", "debian-3.11")
 
 
 def start_target(interp, program):
@@ -87,6 +89,8 @@ def gdb_argv(pid, cmd):
 
 def bench_gdb(pid, runs):
     """(command used, median ms or None, note)."""
+    if runs <= 0:
+        return "-", None, ""
     if not any(os.access(os.path.join(d, "gdb"), os.X_OK)
                for d in os.environ.get("PATH", "/usr/bin").split(":")):
         return "-", None, "gdb not installed"
@@ -105,8 +109,10 @@ def bench_gdb(pid, runs):
 
 
 def austin_where():
-    """The austin to time, or None: one whose --help lists the where mode."""
-    for d in os.environ.get("PATH", "/usr/bin").split(":"):
+    """The austin to time, or None: one whose --help lists the where mode, looked for in
+    AUSTIN_DIR first (e.g. an Austin 3.x built from source), then on PATH."""
+    dirs = [os.environ["AUSTIN_DIR"]] if os.environ.get("AUSTIN_DIR") else []
+    for d in dirs + os.environ.get("PATH", "/usr/bin").split(":"):
         exe = os.path.join(d, "austin")
         if os.access(exe, os.X_OK):
             _, rc, out, _ = timed([exe, "--help"], timeout=10)
@@ -188,15 +194,15 @@ def main():
                 cmd, gmed, gnote = bench_gdb(proc.pid, args.gdb_runs)
                 if gnote:
                     notes.append(gnote)
-                rows.append((label, what, str(threads), med, hi, cpu, okcount,
-                             "%.1f" % amed if amed is not None else "-",
-                             "%.1f" % acpu if acpu is not None else "-", cmd,
+                rows.append((label, what, str(threads), cpu,
+                             "%.1f" % acpu if acpu is not None else "-", med,
+                             "%.1f" % amed if amed is not None else "-", hi, okcount, cmd,
                              "%.1f" % gmed if gmed is not None else "-", "; ".join(notes)))
             finally:
                 stop_target(proc)
 
-    head = ("python", "target", "threads", "pyhang med ms", "p90 ms", "cpu ms", "ok", "austin -w med ms",
-            "cpu ms", "gdb cmd", "gdb med ms", "notes")
+    head = ("python", "target", "threads", "pyhang cpu ms", "austin cpu ms", "pyhang wall ms",
+            "austin wall ms", "pyhang p90 wall", "ok", "gdb cmd", "gdb wall ms", "notes")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     print("pyhang dump%s --pid (%d runs) vs austin -w (%s) and gdb -batch (%d runs); targets: %s" % (
         " --json" if args.json else "", args.runs, austin or "no austin with -w on PATH",

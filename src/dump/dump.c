@@ -78,9 +78,17 @@ static int read_stacks(const struct pyh_dump_opts *o, struct pyh_dump *d, struct
 		int n = npy - b < PYH_DUMP_SNAP_BATCH ? npy - b : PYH_DUMP_SNAP_BATCH;
 
 		for (int k = 0; k < n; k++) {
+			struct pyh_dump_thread *th = where[b + k];
+
 			memset(&sn[k], 0, sizeof(sn[k]));
 			sn[k].tid = py[b + k].tid;
 			sn[k].tstate = py[b + k].tstate;
+			if (th->slices_known && th->task_known && th->task.tid == sn[k].tid) {
+				sn[k].before_known = 1;	/* read once, for the task info too */
+				sn[k].before_slices = th->slices;
+				sn[k].before_state = th->task.state;
+				th->slices_known = 0;	/* a second pass (--native) reads anew */
+			}
 			sn[k].frames = raw + (size_t)k * (size_t)o->max_frames;
 			sn[k].addrs = addrs + (size_t)k * (size_t)o->max_frames;
 			sn[k].native = native ? &native[k] : NULL;
@@ -283,12 +291,19 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	}
 	for (int i = 0; i < ntids; i++) {
 		struct pyh_dump_thread *th = &d->threads[d->nthreads];
+		struct pyh_proc_schedstat ss;
+		int slices_known;
 
+		/* Its slices before its state: together, the state of its stack
+		 * read's first check (snapshot/snapshot.h), read once for both. */
+		slices_known = pyh_proc_schedstat(pid, tids[i], &ss) == 0;
 		if (pyh_task_info(pid, tids[i], &th->task)) {
 			memset(th, 0, sizeof(*th));	/* the thread ended meanwhile */
 			continue;
 		}
 		th->task_known = 1;
+		th->slices_known = slices_known;
+		th->slices = slices_known ? ss.slices : 0;
 		if (th->task.in_syscall)
 			pyh_syscall_detail_cached(pid, &th->task, socks, th->detail, sizeof(th->detail));
 		d->nthreads++;

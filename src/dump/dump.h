@@ -76,6 +76,9 @@ struct pyh_dump_thread {
 	char *native_error;		/* why the native stack is missing or incomplete;
 					 * NULL: it reached the outermost frame */
 	uint64_t tstate;		/* its PyThreadState (python threads) */
+	int slices_known;		/* slices was read just before task (for the
+					 * stack read's first check; used up by it) */
+	uint64_t slices;		/* schedstat: times it was put on a CPU */
 	struct pyh_dump_locals *locals;	/* one per frame after pyh_dump_read_locals, else NULL */
 };
 

@@ -3,9 +3,13 @@
  * The file is never mapped: libelf reads it with pread (ELF_C_READ) into
  * buffers it owns, section by section as they are asked for, so a file that
  * shrinks while it is parsed gives short reads and -EINVAL, never SIGBUS.
- * Nothing is indexed at open: a symbol lookup scans .symtab and .dynsym (read
- * once, when first needed, each at most PYH_ELF_MAX_SYMTAB bytes), so a file
- * with millions of symbols costs one pass per name looked up, not a sort.
+ * Nothing is indexed at open. A name is looked up in .dynsym first through
+ * its GNU hash table (.gnu.hash: a few words read per name, as the dynamic
+ * linker finds it), and only a name .dynsym does not define is looked for in
+ * .symtab, by one pass over it (read once, when first needed, at most
+ * PYH_ELF_MAX_SYMTAB bytes): a file with millions of symbols costs a pass
+ * per local name looked up, not a sort. A hash table that is malformed (a
+ * bucket or chain outside .dynsym) is not used: .dynsym is then scanned.
  * Everything taken from the file (section sizes, entry sizes, name offsets,
  * program headers) is checked against the file size before it is used. */
 #include "elf/elfsym.h"
@@ -38,6 +42,18 @@ struct pyh_elf_symtab {
 	uint64_t strsz;
 };
 
+/* .dynsym's GNU hash table (ELF64, the host's byte order), read when first
+ * needed; usable 0: none, or malformed (scan instead). */
+struct pyh_elf_gnuhash {
+	size_t scn;		/* section index, 0: none */
+	int loaded, usable;
+	const unsigned char *buf; /* owned by libelf */
+	size_t size;
+	uint32_t nbuckets, symoffset;
+	size_t buckets_at, chain_at; /* byte offsets in buf */
+	size_t nchain;		/* chain words */
+};
+
 struct pyh_elf_load {
 	uint64_t vaddr, offset, filesz;
 };
@@ -51,7 +67,10 @@ struct pyh_elf {
 	Elf *elf;
 	uint64_t rawsz;		  /* the file's size when opened */
 	int is_dyn;
-	struct pyh_elf_symtab tabs[2]; /* .symtab, then .dynsym: .symtab wins on equal names */
+	int is64;		  /* ELFCLASS64 */
+	int host_order;		  /* the file's byte order is the host's */
+	struct pyh_elf_symtab tabs[2]; /* .symtab, .dynsym */
+	struct pyh_elf_gnuhash gnuhash;	/* of .dynsym */
 	struct pyh_elf_load *loads;
 	size_t nloads;
 	uint64_t first_vaddr;
@@ -120,7 +139,32 @@ static void load_symtab(struct pyh_elf *e, struct pyh_elf_symtab *t)
 	t->count = sh.sh_size / entsz;
 }
 
-/* Look name up in one table: the first defined symbol of that name. */
+/* Symbol i of table t (loaded): 0, or -ENOENT past its end or unreadable.
+ * ELF64 in memory form is read directly (gelf_getsym's call and copy per
+ * symbol was most of a lookup's time). */
+static int sym_at(const struct pyh_elf *e, const struct pyh_elf_symtab *t, size_t i, GElf_Sym *s)
+{
+	if (i >= t->count)
+		return -ENOENT;
+	if (e->is64 && t->data->d_type == ELF_T_SYM) {
+		memcpy(s, (const char *)t->data->d_buf + i * sizeof(Elf64_Sym), sizeof(Elf64_Sym));
+		return 0;
+	}
+	return gelf_getsym(t->data, (int)i, s) ? 0 : -ENOENT;
+}
+
+/* Whether symbol s of t is a defined one named name (nlen bytes). */
+static int sym_is(const struct pyh_elf_symtab *t, const GElf_Sym *s, const char *name, size_t nlen)
+{
+	if (s->st_shndx == SHN_UNDEF || s->st_name == 0 || s->st_name >= t->strsz ||
+	    t->strsz - s->st_name <= nlen)
+		return 0;	/* also: the name would not end inside the table */
+	if (t->strtab[s->st_name] != name[0] || memcmp(t->strtab + s->st_name, name, nlen + 1))
+		return 0;
+	return GELF_ST_TYPE(s->st_info) != STT_SECTION && GELF_ST_TYPE(s->st_info) != STT_FILE;
+}
+
+/* Look name up in one table by one pass: the first defined symbol of that name. */
 static int symtab_find(struct pyh_elf *e, struct pyh_elf_symtab *t, const char *name,
 		       uint64_t *value, uint64_t *size)
 {
@@ -130,14 +174,9 @@ static int symtab_find(struct pyh_elf *e, struct pyh_elf_symtab *t, const char *
 	for (size_t i = 0; i < t->count; i++) {
 		GElf_Sym s;
 
-		if (!gelf_getsym(t->data, (int)i, &s))
+		if (sym_at(e, t, i, &s))
 			return -ENOENT;
-		if (s.st_shndx == SHN_UNDEF || s.st_name == 0 || s.st_name >= t->strsz ||
-		    t->strsz - s.st_name <= nlen)
-			continue;	/* also: the name would not end inside the table */
-		if (t->strtab[s.st_name] != name[0] || memcmp(t->strtab + s.st_name, name, nlen + 1))
-			continue;
-		if (GELF_ST_TYPE(s.st_info) == STT_SECTION || GELF_ST_TYPE(s.st_info) == STT_FILE)
+		if (!sym_is(t, &s, name, nlen))
 			continue;
 		if (value)
 			*value = s.st_value;
@@ -146,6 +185,89 @@ static int symtab_find(struct pyh_elf *e, struct pyh_elf_symtab *t, const char *
 		return 0;
 	}
 	return -ENOENT;
+}
+
+static uint32_t word_at(const unsigned char *buf, size_t off)
+{
+	uint32_t w;
+
+	memcpy(&w, buf + off, sizeof(w));
+	return w;
+}
+
+/* Read .gnu.hash (once) and check its shape against .dynsym (t, loaded):
+ * header, bloom words, buckets and chain inside the section, the hashed
+ * symbols inside .dynsym. Anything else leaves it unusable. */
+static void load_gnuhash(struct pyh_elf *e, const struct pyh_elf_symtab *t)
+{
+	struct pyh_elf_gnuhash *h = &e->gnuhash;
+	uint64_t bloom, need;
+	Elf_Data *data;
+	Elf_Scn *scn;
+	GElf_Shdr sh;
+
+	if (h->loaded)
+		return;
+	h->loaded = 1;
+	if (!h->scn || !e->is64 || !e->host_order || !t->count ||
+	    !(scn = elf_getscn(e->elf, h->scn)) || !gelf_getshdr(scn, &sh) ||
+	    sh.sh_link != t->scn || sh.sh_size > PYH_ELF_MAX_SYMTAB ||
+	    !in_file(e, sh.sh_offset, sh.sh_size))
+		return;
+	/* Raw bytes: in the host's byte order the file's layout is the memory's. */
+	data = elf_rawdata(scn, NULL);
+	if (!data || !data->d_buf || data->d_size != sh.sh_size || data->d_size < 16)
+		return;
+	h->buf = data->d_buf;
+	h->size = data->d_size;
+	h->nbuckets = word_at(h->buf, 0);
+	h->symoffset = word_at(h->buf, 4);
+	bloom = word_at(h->buf, 8);
+	need = 16 + bloom * 8 + (uint64_t)h->nbuckets * 4;
+	if (h->nbuckets == 0 || need > h->size || h->symoffset > t->count)
+		return;
+	h->buckets_at = (size_t)(16 + bloom * 8);
+	h->chain_at = (size_t)need;
+	h->nchain = (h->size - (size_t)need) / 4;
+	h->usable = 1;
+}
+
+/* name in .dynsym through the GNU hash table. Returns 0 (found), -ENOENT (not
+ * defined there), or -EINVAL (no usable table: scan instead). Every index is
+ * checked; a chain is walked at most to the end of .dynsym. */
+static int gnuhash_find(struct pyh_elf *e, const char *name, uint64_t *value, uint64_t *size)
+{
+	struct pyh_elf_symtab *t = &e->tabs[1];
+	struct pyh_elf_gnuhash *h = &e->gnuhash;
+	size_t nlen = strlen(name);
+	uint32_t hash = 5381, b;
+
+	load_symtab(e, t);
+	load_gnuhash(e, t);
+	if (!h->usable)
+		return -EINVAL;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		hash = hash * 33 + *p;
+	b = word_at(h->buf, h->buckets_at + (size_t)(hash % h->nbuckets) * 4);
+	if (b == 0)
+		return -ENOENT;
+	if (b < h->symoffset || b >= t->count)
+		return -EINVAL;
+	for (size_t i = b; i < t->count && i - h->symoffset < h->nchain; i++) {
+		uint32_t c = word_at(h->buf, h->chain_at + (i - h->symoffset) * 4);
+		GElf_Sym s;
+
+		if ((c | 1) == (hash | 1) && !sym_at(e, t, i, &s) && sym_is(t, &s, name, nlen)) {
+			if (value)
+				*value = s.st_value;
+			if (size)
+				*size = s.st_size;
+			return 0;
+		}
+		if (c & 1)
+			return -ENOENT;
+	}
+	return -EINVAL;	/* the chain ran off the table */
 }
 
 static void note_build_id(struct pyh_elf *e, Elf_Scn *scn, uint64_t sh_offset)
@@ -195,6 +317,11 @@ static int index_sections(struct pyh_elf *e)
 
 			if (!t->scn)
 				t->scn = i;	/* read when a symbol is first looked up */
+			continue;
+		}
+		if (sh.sh_type == SHT_GNU_HASH) {
+			if (!e->gnuhash.scn)
+				e->gnuhash.scn = i;	/* its sh_link is checked when read */
 			continue;
 		}
 		if (sh.sh_type == SHT_NOTE && !e->build_id.size && in_file(e, sh.sh_offset, sh.sh_size)) {
@@ -289,6 +416,9 @@ int pyh_elf_open_fd(int fd, struct pyh_elf **out)
 		goto cleanup;
 	}
 	e->is_dyn = eh.e_type == ET_DYN;
+	e->is64 = eh.e_ident[EI_CLASS] == ELFCLASS64;
+	e->host_order = eh.e_ident[EI_DATA] == (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ?
+						ELFDATA2LSB : ELFDATA2MSB);
 	/* libelf quietly reports no sections when the table lies past the end (a
 	 * truncated copy): refuse such files instead of answering "no symbol". */
 	if ((eh.e_shoff && !in_file(e, eh.e_shoff, (uint64_t)eh.e_shnum * eh.e_shentsize)) ||
@@ -338,11 +468,18 @@ int pyh_elf_symbol(const struct pyh_elf *celf, const char *name, uint64_t *value
 {
 	struct pyh_elf *elf = (struct pyh_elf *)celf;	/* tables are read lazily */
 
+	int rc;
+
 	if (!elf || !name || !*name)
 		return -ENOENT;
-	for (int t = 0; t < 2; t++)
-		if (symtab_find(elf, &elf->tabs[t], name, value, size) == 0)
-			return 0;
+	rc = gnuhash_find(elf, name, value, size);
+	if (rc == 0)
+		return 0;
+	if (symtab_find(elf, &elf->tabs[0], name, value, size) == 0)
+		return 0;
+	/* no usable hash table: .dynsym by a pass too */
+	if (rc == -EINVAL && symtab_find(elf, &elf->tabs[1], name, value, size) == 0)
+		return 0;
 	return -ENOENT;
 }
 

@@ -1,4 +1,4 @@
-/* ELF symbols with libelf: .symtab when present, else .dynsym (all a stripped binary has).
+/* ELF symbols with libelf: .dynsym's exports through its hash table, .symtab for the rest.
  * The file is read with pread into owned buffers (never mapped: a file
  * truncated while it is read gives -EINVAL or -EFAULT, not SIGBUS), and
  * symbol tables are read and scanned only when a symbol is looked up. */
@@ -23,11 +23,13 @@ void pyh_elf_close(struct pyh_elf *elf); /* NULL-safe */
 int pyh_elf_section(const struct pyh_elf *elf, const char *name, uint64_t *vaddr,
 		    uint64_t *size);
 
-/* Look a symbol up by exact name, .symtab first (local symbols too), then .dynsym:
- * the first defined symbol of that name in the table. One pass over each
- * table (read on the first lookup, at most 32 MiB each; a larger or malformed
- * table counts as empty). Returns 0 with *value = st_value (a link-time
- * address) and *size, or -ENOENT. */
+/* Look a symbol up by exact name: the first defined symbol of that name in
+ * .dynsym (what the file exports, found through its .gnu.hash table as the
+ * dynamic linker finds it; by one pass over .dynsym when the file has no
+ * usable hash table), else the first in .symtab (local symbols: one pass over
+ * it). Tables are read on the first lookup, at most 32 MiB each; a larger or
+ * malformed table counts as empty. Returns 0 with *value = st_value (a
+ * link-time address) and *size, or -ENOENT. */
 int pyh_elf_symbol(const struct pyh_elf *elf, const char *name, uint64_t *value, uint64_t *size);
 
 /* Copy len bytes at link-time virtual address vaddr out of the file's loaded

@@ -3,8 +3,10 @@
  * /sys/kernel/btf/vmlinux (5 MiB: about 25 ms here, the largest part of
  * loading a program for one dump). The build cuts out the types each object
  * needs (bpftool gen min_core_btf, tools/gen-corebtf.sh) and records the size
- * and CRC-32 of the kernel BTF it cut them from; on a kernel whose BTF is that
- * one, those few KiB are handed to libbpf instead (btf_custom_path). */
+ * and CRC-32 of the kernel BTF it cut them from, and that kernel's GNU build
+ * ID; on a kernel whose BTF is that one (same build ID and BTF size, or where
+ * either has no build ID, same BTF size and CRC-32), those few KiB are handed
+ * to libbpf instead (btf_custom_path). */
 #ifndef PYH_KERNEL_COREBTF_H
 #define PYH_KERNEL_COREBTF_H
 

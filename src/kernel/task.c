@@ -304,9 +304,10 @@ int pyh_task_info(pid_t pid, pid_t tid, struct pyh_task_info *out)
 		return rc;
 	out->state = st.state;
 	out->start_time = st.start_ticks;
+	/* the comm file's bytes (the kernel prints the same name in both), split
+	 * at stat's last ')' as pyh_proc_stat does: not read a second time */
 	memcpy(out->comm, st.comm, sizeof(out->comm));
-	/* the comm file says the same without stat's parentheses to split at */
-	pyh_proc_comm(pid, tid, out->comm, sizeof(out->comm));
+	out->comm[strcspn(out->comm, "\n")] = '\0';	/* the comm file's first line */
 
 	if (pyh_proc_read(pid, tid, "syscall", buf, sizeof(buf)) > 0)
 		parse_syscall(buf, out);

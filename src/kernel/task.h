@@ -6,7 +6,7 @@
 
 struct pyh_task_info {
 	pid_t tid;
-	char comm[17];		/* /proc/PID/task/TID/comm, no newline */
+	char comm[17];		/* the comm file's first line (from stat), no newline */
 	char state;		/* R S D T t Z X I P ... from stat; '?' unknown */
 	int in_syscall;		/* 1: blocked in a system call, nr and args valid */
 	long syscall_nr;	/* -1 when not in one */

@@ -22,6 +22,9 @@ struct source_file {
 	char *text;			/* NULL when unreadable */
 	size_t len;
 	int err;			/* why it is unreadable (errno) */
+	uint32_t *starts;		/* offset of each line's first byte (line N at
+					 * starts[N-1]); NULL: scan for newlines instead */
+	uint32_t nlines;
 };
 
 struct pyh_source {
@@ -38,6 +41,7 @@ static void file_free(struct source_file *f)
 		return;
 	free(f->name);
 	free(f->text);
+	free(f->starts);
 	free(f);
 }
 
@@ -109,6 +113,42 @@ static int read_job_run(void *arg)
 	return 0;
 }
 
+/* Index f's line starts in one pass, so that each line asked for is found
+ * without scanning the file from its start (a stack names lines deep in long
+ * files, many times over). Without memory f stays unindexed. */
+static void index_lines(struct source_file *f)
+{
+	const char *p = f->text, *end = f->text + f->len;
+	uint32_t n = 1, i = 0;
+
+	for (const char *q = p; q < end && (q = memchr(q, '\n', (size_t)(end - q))); q++)
+		n++;
+	f->starts = malloc((size_t)n * sizeof(*f->starts));
+	if (!f->starts)
+		return;
+	f->starts[i++] = 0;
+	for (const char *q = p; q < end && (q = memchr(q, '\n', (size_t)(end - q))); q++)
+		f->starts[i++] = (uint32_t)(q + 1 - p);	/* after a last newline: "" */
+	f->nlines = i;
+}
+
+/* Where line (1-based) of f starts, or NULL past its last line. */
+static const char *line_at(const struct source_file *f, int line)
+{
+	const char *p = f->text, *end = f->text + f->len;
+
+	if (f->starts)
+		return (uint32_t)line <= f->nlines ? f->text + f->starts[line - 1] : NULL;
+	for (int i = 1; i < line; i++) {
+		const char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+
+		if (!nl)
+			return NULL;
+		p = nl + 1;
+	}
+	return p;
+}
+
 /* The file (text NULL when unreadable), or NULL when out of memory or when
  * reading it did not finish in time (s->stalled is then set). */
 static struct source_file *file_read(struct pyh_source *s, const char *name)
@@ -136,6 +176,8 @@ static struct source_file *file_read(struct pyh_source *s, const char *name)
 	}
 	f = j->f;
 	free(j);
+	if (f->text && f->len <= PYH_SOURCE_MAX_FILE)
+		index_lines(f);
 	return f;
 }
 
@@ -173,7 +215,8 @@ static struct source_file *load(struct pyh_source *s, const char *name, int *tra
 			source_evict(&s->owner, &old->lru);
 		}
 	}
-	if (f->text && pyh_lru_charge(&s->owner, &f->lru, sizeof(*f) + strlen(name) + f->len + 1)) {
+	if (f->text && pyh_lru_charge(&s->owner, &f->lru, sizeof(*f) + strlen(name) + f->len + 1 +
+				      (size_t)f->nlines * sizeof(*f->starts))) {
 		*transient = 1;		/* over budget: used once, not kept */
 		return f;
 	}
@@ -196,16 +239,10 @@ int pyh_source_line(struct pyh_source *s, const char *file, int line, char *out,
 	f = load(s, file, &transient);
 	if (!f || !f->text)
 		goto out;
-	p = f->text;
 	end = f->text + f->len;
-	for (int i = 1; i < line; i++) {
-		size_t left = (size_t)(end - p);
-		const char *nl = left ? memchr(p, '\n', left) : NULL;
-
-		if (!nl)
-			goto out;
-		p = nl + 1;
-	}
+	p = line_at(f, line);
+	if (!p)
+		goto out;
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
 	stop = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
@@ -247,27 +284,25 @@ int pyh_source_lines(struct pyh_source *s, const char *file, int first, int last
 	}
 	if (first < 1)
 		first = 1;
-	p = f->text;
 	end = f->text + f->len;
-	for (int line = 1; line <= last && p < end; line++) {
+	p = line_at(f, first);
+	for (int line = first; p && line <= last && p < end; line++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *stop = nl ? nl : end;
 		size_t n;
 
-		if (line >= first) {
-			while (stop > p && (stop[-1] == '\r' || stop[-1] == ' '))
-				stop--;
-			n = (size_t)(stop - p);
-			if (n > sizeof(out) - 1)
-				n = sizeof(out) - 1;
-			memcpy(out, p, n);
-			out[n] = '\0';
-			for (size_t i = 0; i < n; i++)	/* tabs: spaces; the writers sanitize the rest */
-				if (out[i] == '\t')
-					out[i] = ' ';
-			if (visit(arg, line, out))
-				break;
-		}
+		while (stop > p && (stop[-1] == '\r' || stop[-1] == ' '))
+			stop--;
+		n = (size_t)(stop - p);
+		if (n > sizeof(out) - 1)
+			n = sizeof(out) - 1;
+		memcpy(out, p, n);
+		out[n] = '\0';
+		for (size_t i = 0; i < n; i++)	/* tabs: spaces; the writers sanitize the rest */
+			if (out[i] == '\t')
+				out[i] = ' ';
+		if (visit(arg, line, out))
+			break;
 		if (!nl)
 			break;
 		p = nl + 1;

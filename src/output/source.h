@@ -37,17 +37,6 @@ int pyh_source_line(struct pyh_source *s, const char *file, int line, char *out,
 int pyh_source_lines(struct pyh_source *s, const char *file, int first, int last,
 		     int (*visit)(void *arg, int line, const char *text), void *arg);
 
-/* Lines first..last (1-based, clamped to the file) of file, each given to
- * visit(arg, number, text) with its indentation kept, without its newline,
- * cut to PYH_SOURCE_LINE_MAX bytes, control characters (tabs too) replaced
- * by spaces; visit returns non-zero to stop. Returns 0 (also when the file
- * ends before first), or -errno when the file cannot be read: -ENOENT
- * (absent, or no such path), -EACCES, -EINVAL (not a regular file), -EFBIG
- * (over PYH_SOURCE_MAX_FILE), -ENOMEM. */
-int pyh_source_lines(struct pyh_source *s, const char *file, int first, int last,
-		     int (*visit)(void *arg, int line, const char *text), void *arg);
-
-#define PYH_SOURCE_LINE_MAX 512
 #define PYH_SOURCE_LINE_MAX 512
 #define PYH_SOURCE_MAX_FILE (16u << 20)
 #define PYH_SOURCE_MAX_FILES 64		/* files remembered per process, read or not */

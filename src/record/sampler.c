@@ -132,6 +132,8 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 	bpf_program__set_autoload(s->skel->progs.pyh_on_cpu_native, native);
 	/* Configure between open and load. */
 	s->skel->rodata->use_bpf_loop = s->bpf_loop;
+	s->skel->rodata->may_gil_only = !!o->gil_only;
+	s->skel->rodata->may_tasks = !!o->tasks;
 	{
 		long tck = sysconf(_SC_CLK_TCK);
 

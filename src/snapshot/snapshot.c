@@ -228,8 +228,13 @@ static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int 
 	struct pyh_raw_frame top1;
 	char st0, st1;
 
-	if (pyh_snap_sched(t, th->tid, &st0, &slices0))
+	if (th->before_known && th->tid) {
+		st0 = th->before_state;	/* read by the caller: slices, then state */
+		slices0 = th->before_slices;
+		th->before_known = 0;	/* once: a retry reads them anew */
+	} else if (pyh_snap_sched(t, th->tid, &st0, &slices0)) {
 		return -ESRCH;
+	}
 	if (th->tid && !pyh_snap_asleep(st0))
 		return 0;
 	pyh_snap_walk(t, th, max);

@@ -40,6 +40,13 @@ struct pyh_snap {
 	uint64_t *addrs;		/* room for max: each frame's address (0 in kernel samples) */
 	struct pyh_sample_native *native; /* NULL, or room for a kernel sample's registers and
 					 * stack copy (pyh_snapper_want_native) */
+	/* Optional: the thread's schedstat slices, and then (read after them)
+	 * its stat state, as the caller already read them (dump's task info):
+	 * the first memory read checks against these instead of reading them
+	 * again. A thread read since then to be running is read in the kernel. */
+	int before_known;
+	uint64_t before_slices;
+	char before_state;
 	/* out */
 	int has_native;			/* *native holds the native part of the kernel sample */
 	int how;			/* enum pyh_snap_how */
