@@ -68,7 +68,8 @@ static int pyh_aio_module_elf(struct pyh_aio *a, uint64_t module, struct pyh_elf
 	if (pyh_obj_str_utf8(a->o, pyh_aio_global(a, module, "__file__"), file, sizeof(file)) < 0 ||
 	    file[0] != '/') {
 		/* built into the interpreter */
-		rc = pyh_elf_open(a->t->bin.host_path, elf);
+		fd = pyh_pybinary_open(a->t->pid, &a->t->bin);
+		rc = fd < 0 ? fd : pyh_elf_open_fd(fd, elf);
 		*bias = a->t->bin.load_bias;
 		return rc;
 	}

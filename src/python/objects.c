@@ -165,7 +165,9 @@ int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary
 		return -ENOMEM;
 	}
 	o->interp_head_ptr = interp_head_ptr;
-	rc = pyh_elf_open(bin->host_path, &elf);
+	rc = pyh_pybinary_open(pid, bin);
+	if (rc >= 0)
+		rc = pyh_elf_open_fd(rc, &elf);
 	if (rc) {
 		snprintf(err, errsz, "cannot read %s of process %d: %s", bin->path, pid,
 			 strerror(-rc));
