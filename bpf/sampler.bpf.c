@@ -130,7 +130,7 @@ struct pyh_work {
 	__u64 bulk_base;
 	__u32 bulk_len;
 	__u32 _pad;
-	__u8 fpbuf[PYH_CODE_FP_MAX];
+	__u8 fpbuf[PYH_CODE_FP_MAX] __attribute__((aligned(8))); /* pyh_code_fp() wants it aligned */
 	struct find_ctx f;
 	struct walk_ctx w;
 };

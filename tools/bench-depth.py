@@ -2,16 +2,20 @@
 """What `pyhang record` costs on deep stacks: the collector's CPU, the BPF program's time
 per sample and in all, beside Austin where an austin is installed.
 
-  tools/bench-depth.py [--pyhang build/pyhang] [--warmup 2] [--seconds 8] [--interp LABEL ...]
+  tools/bench-depth.py [--pyhang build/pyhang] [--warmup 2] [--seconds 8] [--repeat 3]
+                       [--interp LABEL ...] [--shape recursive|distinct] [--depth N] [--rate HZ]
 
-For each interpreter, depth (60 and 200 frames) and rate (99 and 999 Hz) it starts a
-CPU-bound program that recurses to that depth and works there (its innermost frames change,
-the rest stay), records it with `pyhang record --pid -r RATE`, waits --warmup seconds, then
+For each interpreter, stack shape, depth (60 and 200 frames) and rate (99 and 999 Hz) it
+starts a CPU-bound program that calls down to that depth and works there (its innermost frames
+change, the rest stay) -- by one function recursing ("recursive": every frame but three runs the
+same code object) or by a chain of distinct functions ("distinct": a code object per frame, as
+in real programs) -- records it with `pyhang record --pid -r RATE`, waits --warmup seconds, then
 measures --seconds of steady state: pyhang's CPU time from /proc (user + system), and the BPF
 program's run time and run count from `kernel.bpf_stats_enabled` (bpftool). Shares are of one
 CPU core. Where `austin` is on PATH and supports the interpreter, `austin -s -i INTERVAL`
-samples the same program at the same rate and its CPU is measured the same way. Medians are
-not needed: each figure is a CPU-time ratio over one window, the way the issue asks.
+samples the same program at the same rate and its CPU is measured the same way. Each figure
+is a CPU-time ratio over one window; with --repeat N (default 3) each is the median of N runs
+(the machine is shared: one window can land on a busy moment).
 """
 import argparse
 import json
@@ -42,9 +46,19 @@ def down(n):
     if n <= 1:
         return work()
     return down(n - 1)
+def distinct(k):
+    # k functions, each its own code object, each calling the next: a stack without repeats
+    src = ""
+    for i in range(k):
+        src += "def d%d():\\n    return %s\\n" % (i, "d%d()" % (i + 1) if i + 1 < k else "work()")
+    exec(src, globals())
+    return globals()["d0"]
 sys.stdout.write("ready\\n")
 sys.stdout.flush()
-down(int(sys.argv[1]) - 2)   # <module>, down x (n-2), work: n frames; leaf comes and goes
+if sys.argv[2:] == ["distinct"]:
+    distinct(int(sys.argv[1]) - 2)()   # <module>, d0 .. d(n-3), work: n frames, n code objects
+else:
+    down(int(sys.argv[1]) - 2)   # <module>, down x (n-2), work: n frames; leaf comes and goes
 """
 
 
@@ -107,8 +121,8 @@ def austin_for(python):
     return exe if r.returncode == 0 else None
 
 
-def measure(argv_profiler, python, prog, depth, warmup, seconds, is_pyhang, rate):
-    target = subprocess.Popen([python, prog, str(depth)], stdout=subprocess.PIPE,
+def measure(argv_profiler, python, prog, depth, warmup, seconds, is_pyhang, rate, shape):
+    target = subprocess.Popen([python, prog, str(depth)] + ([shape] if shape == "distinct" else []), stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, universal_newlines=True,
                               start_new_session=True)
     if target.stdout.readline().strip() != "ready":
@@ -142,6 +156,18 @@ def measure(argv_profiler, python, prog, depth, warmup, seconds, is_pyhang, rate
     return res
 
 
+def median_of(runs):
+    """One result whose every figure is the median of that figure over runs (None: none ran)."""
+    runs = [r for r in runs if r]
+    if not runs:
+        return None
+    out = {}
+    for k in runs[0]:
+        v = sorted(r[k] for r in runs if k in r)
+        out[k] = v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2.0
+    return out
+
+
 def pct(x):
     return "-" if x is None else "%.2f%%" % (100.0 * x)
 
@@ -151,9 +177,14 @@ def main():
     ap.add_argument("--pyhang", default=os.path.join(ROOT, "build", "pyhang"))
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (the median is shown)")
     ap.add_argument("--interp", action="append")
     ap.add_argument("--depth", type=int, action="append", help="frames (default 60 and 200)")
     ap.add_argument("--rate", type=int, action="append", help="Hz (default 99 and 999)")
+    ap.add_argument("--shape", action="append", choices=("recursive", "distinct"),
+                    help="the stack: one function recursing (one code object for all but 3 "
+                         "frames), or a chain of distinct functions (a code object per frame); "
+                         "default both")
     args = ap.parse_args()
     wanted = args.interp or list(DEFAULT)
     interps = [(l, p) for l, p in interpreters.present() if "all" in wanted or l in wanted]
@@ -171,22 +202,26 @@ def main():
     try:
         for label, python in interps:
             austin = austin_for(python)
-            for depth in args.depth or (60, 200):
-                for rate in args.rate or (99, 999):
+            for shape, depth, rate in [(s, d, r) for s in args.shape or ("recursive", "distinct")
+                                       for d in args.depth or (60, 200)
+                                       for r in args.rate or (99, 999)]:
+                if True:
                     out = os.path.join(tmp, "p.folded")
-                    r = measure(lambda pid: [args.pyhang, "record", "-r", str(rate), "-f", "folded",
-                                             "-o", out, "--pid", str(pid)],
-                                python, prog, depth, args.warmup, args.seconds, True, rate)
+                    r = median_of([measure(lambda pid: [args.pyhang, "record", "-r", str(rate), "-f",
+                                                        "folded", "-o", out, "--pid", str(pid)],
+                                           python, prog, depth, args.warmup, args.seconds, True,
+                                           rate, shape) for _ in range(max(1, args.repeat))])
                     a = None
                     if austin:
-                        a = measure(lambda pid: [austin, "-s", "-i", str(1000000 // rate), "-o",
-                                                 os.devnull, "-p", str(pid)],
-                                    python, prog, depth, args.warmup, args.seconds, False, rate)
+                        a = median_of([measure(lambda pid: [austin, "-s", "-i", str(1000000 // rate),
+                                                            "-o", os.devnull, "-p", str(pid)],
+                                               python, prog, depth, args.warmup, args.seconds,
+                                               False, rate, shape) for _ in range(max(1, args.repeat))])
                     if r is None:
-                        rows.append((label, depth, rate, "failed", "", "", "", "", ""))
+                        rows.append((label, shape, depth, rate, "failed", "", "", "", "", ""))
                         continue
                     total = r["cpu_share"] + r.get("bpf_share", 0.0)
-                    rows.append((label, str(depth), str(rate), pct(r["cpu_share"]),
+                    rows.append((label, shape, str(depth), str(rate), pct(r["cpu_share"]),
                                  "%.2f" % (r["bpf_ns"] / 1000.0) if "bpf_ns" in r else "-",
                                  pct(r.get("bpf_share")), pct(total),
                                  "%.0f" % r.get("runs_s", 0),
@@ -194,11 +229,11 @@ def main():
     finally:
         subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=%s" % old])
         shutil.rmtree(tmp, ignore_errors=True)
-    head = ("python", "frames", "Hz", "collector", "BPF us/sample", "BPF", "pyhang in all",
+    head = ("python", "stack", "frames", "Hz", "collector", "BPF us/sample", "BPF", "pyhang in all",
             "BPF runs/s", "austin -s")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     print("pyhang record on a CPU-bound program N frames deep: share of one core over %.0f s "
-          "after %.0f s warm-up" % (args.seconds, args.warmup))
+          "after %.0f s warm-up, median of %d runs" % (args.seconds, args.warmup, max(1, args.repeat)))
     for r in [head] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     return 0

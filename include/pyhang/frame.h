@@ -70,6 +70,7 @@ _Static_assert(sizeof(struct pyh_raw_frame) == 24, "struct pyh_raw_frame must ma
  * table), which a new code object shares only if all of them came back at
  * their old addresses too. */
 #define PYH_CODE_FP_MAX 40
+_Static_assert(PYH_CODE_FP_MAX % 8 == 0, "pyh_code_fp() hashes whole words");
 
 static __always_inline void pyh_code_fp_span(const struct pyh_layout *l, __u32 *off, __u32 *len)
 {
@@ -86,16 +87,29 @@ static __always_inline void pyh_code_fp_span(const struct pyh_layout *l, __u32 *
 	}
 }
 
-/* FNV-1a over len (<= PYH_CODE_FP_MAX) bytes; never 0 (0 means "not taken"). */
+/* FNV-1a over len (<= PYH_CODE_FP_MAX) bytes taken as 64-bit words (host
+ * order, the same on both sides), the last one zero-padded: 5 steps at most,
+ * not 40 (the sampler takes one per distinct code object of a stack). Never
+ * 0 (0 means "not taken"). In BPF, bytes must be 8-byte aligned with
+ * PYH_CODE_FP_MAX bytes readable (those past len are ignored). */
 static __always_inline __u64 pyh_code_fp(const __u8 *bytes, __u32 len)
 {
-	__u64 h = 14695981039346656037ull;
-	__u32 i;
+	__u64 h = 14695981039346656037ull, w;
+	__u32 i, rem;
 
-	for (i = 0; i < PYH_CODE_FP_MAX; i++) {
-		if (i >= len)
+	for (i = 0; i < PYH_CODE_FP_MAX / 8; i++) {
+		if (8 * i >= len)
 			break;
-		h = (h ^ bytes[i]) * 1099511628211ull;
+		rem = len - 8 * i;
+#ifdef __BPF__
+		w = *(const __u64 *)(bytes + 8 * i);
+		if (rem < 8)
+			w &= (1ull << (8 * rem)) - 1;
+#else
+		w = 0;
+		__builtin_memcpy(&w, bytes + 8 * i, rem < 8 ? rem : 8);
+#endif
+		h = (h ^ w) * 1099511628211ull;
 	}
 	return h | 1;
 }

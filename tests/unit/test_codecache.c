@@ -119,10 +119,43 @@ static void test_tiny_budget(void **state)
 	free(raw);
 }
 
+/* The fingerprint rule (pyhang/frame.h) both sides take: the bytes past len
+ * do not count (BPF hashes whole words of a buffer it read len bytes into),
+ * every byte within does, and it is never 0 (0: not taken). */
+static void test_code_fp(void **state)
+{
+	uint8_t a[PYH_CODE_FP_MAX], b[PYH_CODE_FP_MAX];
+
+	(void)state;
+	memset(a, 0x5a, sizeof(a));
+	memcpy(b, a, sizeof(b));
+	for (__u32 len = 1; len <= PYH_CODE_FP_MAX; len++) {
+		if (len < PYH_CODE_FP_MAX)
+			b[len] ^= 0xff;		/* past len: ignored */
+		assert_int_equal(pyh_code_fp(a, len), pyh_code_fp(b, len));
+		if (len < PYH_CODE_FP_MAX)
+			b[len] ^= 0xff;
+		b[len - 1] ^= 0x01;		/* within: counts */
+		assert_true(pyh_code_fp(a, len) != pyh_code_fp(b, len));
+		b[len - 1] ^= 0x01;
+		assert_true(pyh_code_fp(a, len) != 0);
+	}
+	/* 3.12+'s co_version (4 bytes): distinct versions, distinct fingerprints. */
+	for (uint32_t v = 0; v < 4096; v++) {
+		uint8_t w[PYH_CODE_FP_MAX] = { 0 };
+		uint32_t u = v + 1;
+
+		memcpy(w, &v, 4);
+		memcpy(b, &u, 4);
+		assert_true(pyh_code_fp(w, 4) != pyh_code_fp(b, 4));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tiny_budget),
+		cmocka_unit_test(test_code_fp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
