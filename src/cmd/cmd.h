@@ -26,4 +26,17 @@ struct pyh_cmd_signals {
 };
 void pyh_cmd_catch_signals(struct pyh_cmd_signals *s, volatile sig_atomic_t *stop, volatile sig_atomic_t *hup);
 void pyh_cmd_restore_signals(const struct pyh_cmd_signals *s);
+
+/* The allocator policy of a long-running command (watch): glibc's mmap and
+ * trim thresholds fixed at 128 KiB. glibc otherwise raises both after the
+ * first large block is freed (up to 32 MiB and 64 MiB), and from then on
+ * large per-process buffers come from the heaps, where freed memory stays
+ * resident, in the main heap and in each guard worker thread's arena: watch
+ * --all over a churn of processes (tools/soak.py) held 2 MiB in each worker
+ * arena with under 0.2 MiB of it in use, and its main heap twice what it
+ * used. Fixed, large blocks are mapped and unmapped, and
+ * free memory at the top of each heap past 128 KiB goes back to the kernel.
+ * Called before the engine starts threads; nothing is reported (mallopt
+ * cannot fail here in a way that matters: the defaults stay). */
+void pyh_cmd_memory_policy(void);
 #endif

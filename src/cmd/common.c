@@ -1,8 +1,9 @@
-/* What every subcommand shares: strict option parsing, signals. */
+/* What every subcommand shares: strict option parsing, signals, the allocator policy. */
 #include "cmd/cmd.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -93,4 +94,10 @@ void pyh_cmd_restore_signals(const struct pyh_cmd_signals *s)
 {
 	for (int i = 0; i < s->n; i++)
 		sigaction(pyh_cmd_sigs[i], &s->old[i], NULL);
+}
+
+void pyh_cmd_memory_policy(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 }

@@ -221,6 +221,7 @@ int pyh_cmd_watch(int argc, char **argv)
 	pyh_cmd_catch_signals(&sigs, &stop, &rescan);
 	/* --exec: one run per process and event kind per threshold at most. */
 	pyh_exec_configure(o.threshold_s, 0);
+	pyh_cmd_memory_policy();
 	rc = pyh_watch_run(&o, err, sizeof(err));
 	pyh_cmd_restore_signals(&sigs);
 	switch (rc) {

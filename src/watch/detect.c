@@ -6,14 +6,25 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+/* A thread's state lives in an entry of its own, so that it stays where it
+ * is while the table grows or is rebuilt around it. */
+struct pyh_wthr_entry {
+	struct pyh_wthr t;		/* first: a struct pyh_wthr * is its entry */
+	uint64_t mark;			/* the prune that last saw it alive */
+};
+
 struct pyh_wthreads {
 	int n;
-	uint64_t refused;	/* threads not remembered: the table was full */
-	uint64_t pruned_at;	/* when threads that ended last left the table (ns) */
-	struct pyh_wthr slot[PYH_WATCH_THR_SLOTS];
+	uint32_t cap;			/* slots: a power of two, PYH_WATCH_THR_MIN .. PYH_WATCH_THR_SLOTS */
+	uint64_t refused;		/* threads not remembered: the table was full */
+	uint64_t pruned_at;		/* when threads that ended were last looked for (ns) */
+	uint64_t mark;			/* the last prune */
+	struct pyh_wthr_entry **slot;	/* cap; NULL: free */
 };
 
 _Static_assert((PYH_WATCH_THR_SLOTS & (PYH_WATCH_THR_SLOTS - 1)) == 0, "PYH_WATCH_THR_SLOTS is a power of two");
+_Static_assert((PYH_WATCH_THR_MIN & (PYH_WATCH_THR_MIN - 1)) == 0 && PYH_WATCH_THR_MIN <= PYH_WATCH_THR_SLOTS,
+	       "PYH_WATCH_THR_MIN is a power of two, at most PYH_WATCH_THR_SLOTS");
 
 const struct pyh_watch_call *pyh_scan_call(const struct pyh_scan *s, pid_t tid)
 {
@@ -45,50 +56,103 @@ static int pyh_scan_in_gilwait(const struct pyh_scan *s, uint32_t tid)
 
 struct pyh_wthreads *pyh_wthreads_new(void)
 {
-	return calloc(1, sizeof(struct pyh_wthreads));
+	struct pyh_wthreads *tt = calloc(1, sizeof(*tt));
+
+	if (tt && !(tt->slot = calloc(PYH_WATCH_THR_MIN, sizeof(*tt->slot)))) {
+		free(tt);
+		return NULL;
+	}
+	if (tt)
+		tt->cap = PYH_WATCH_THR_MIN;
+	return tt;
 }
 
 void pyh_wthreads_free(struct pyh_wthreads *tt)
 {
+	if (!tt)
+		return;
+	for (uint32_t i = 0; i < tt->cap; i++)
+		free(tt->slot[i]);
+	free(tt->slot);
 	free(tt);
 }
 
-/* The slot of tid: its entry, or the free slot where it would go; NULL when
- * the table is full of others. */
-static struct pyh_wthr *pyh_wthreads_slot(const struct pyh_wthreads *tt, pid_t tid)
+/* The slot of tid in slot[0..cap): its entry, or the free slot where it
+ * would go; NULL when every slot holds another thread. */
+static struct pyh_wthr_entry **pyh_wthreads_slot_in(struct pyh_wthr_entry **slot, uint32_t cap, pid_t tid)
 {
-	uint32_t h = ((uint32_t)tid * 2654435761u) & (PYH_WATCH_THR_SLOTS - 1);
+	uint32_t h = ((uint32_t)tid * 2654435761u) & (cap - 1);
 
-	for (int i = 0; i < PYH_WATCH_THR_SLOTS; i++) {
-		const struct pyh_wthr *t = &tt->slot[(h + (uint32_t)i) & (PYH_WATCH_THR_SLOTS - 1)];
+	for (uint32_t i = 0; i < cap; i++) {
+		struct pyh_wthr_entry **e = &slot[(h + i) & (cap - 1)];
 
-		if (t->tid == tid || !t->tid)
-			return (struct pyh_wthr *)t;
+		if (!*e || (*e)->t.tid == tid)
+			return e;
 	}
 	return NULL;
 }
 
 struct pyh_wthr *pyh_wthreads_find(const struct pyh_wthreads *tt, pid_t tid)
 {
-	struct pyh_wthr *t = pyh_wthreads_slot(tt, tid);
+	struct pyh_wthr_entry **e = pyh_wthreads_slot_in(tt->slot, tt->cap, tid);
 
-	return t && t->tid == tid ? t : NULL;
+	return e && *e ? &(*e)->t : NULL;
+}
+
+/* The entries of tt, those of the current mark only when keep_marked, in a
+ * new table of cap slots (the others freed). 0, or -ENOMEM (tt unchanged). */
+static int pyh_wthreads_rebuild(struct pyh_wthreads *tt, uint32_t cap, int keep_marked)
+{
+	struct pyh_wthr_entry **slot = calloc(cap, sizeof(*slot));
+	int n = 0;
+
+	if (!slot)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < tt->cap; i++) {
+		struct pyh_wthr_entry *e = tt->slot[i];
+
+		if (!e)
+			continue;
+		if (keep_marked && e->mark != tt->mark) {
+			free(e);
+			continue;
+		}
+		*pyh_wthreads_slot_in(slot, cap, e->t.tid) = e;	/* cap > n: a free slot is there */
+		n++;
+	}
+	free(tt->slot);
+	tt->slot = slot;
+	tt->cap = cap;
+	tt->n = n;
+	return 0;
 }
 
 struct pyh_wthr *pyh_wthreads_get(struct pyh_wthreads *tt, pid_t tid)
 {
-	struct pyh_wthr *t = pyh_wthreads_slot(tt, tid);
+	struct pyh_wthr_entry **e = pyh_wthreads_slot_in(tt->slot, tt->cap, tid);
 
-	if (!t || t->tid == tid)
-		return t;
+	if (e && *e)
+		return &(*e)->t;
 	if (tt->n >= PYH_WATCH_THR_SLOTS / 2) {
 		tt->refused++;	/* bounded: more live threads than we remember; counted */
 		return NULL;
 	}
-	memset(t, 0, sizeof(*t));
-	t->tid = tid;
+	if ((uint32_t)tt->n + 1 > tt->cap / 2) {
+		/* at most half full: grow (out of memory: not remembered, counted) */
+		if (pyh_wthreads_rebuild(tt, tt->cap * 2, 0)) {
+			tt->refused++;
+			return NULL;
+		}
+		e = pyh_wthreads_slot_in(tt->slot, tt->cap, tid);
+	}
+	if (!(*e = calloc(1, sizeof(**e)))) {
+		tt->refused++;
+		return NULL;
+	}
+	(*e)->t.tid = tid;
+	(*e)->mark = tt->mark;
 	tt->n++;
-	return t;
+	return &(*e)->t;
 }
 
 uint64_t pyh_wthreads_refused(const struct pyh_wthreads *tt)
@@ -96,40 +160,38 @@ uint64_t pyh_wthreads_refused(const struct pyh_wthreads *tt)
 	return tt ? tt->refused : 0;
 }
 
-static int pyh_tid_in(const pid_t *tids, int n, pid_t tid)
+size_t pyh_wthreads_bytes(const struct pyh_wthreads *tt)
 {
-	for (int k = 0; k < n; k++)
-		if (tids[k] == tid)
-			return 1;
-	return 0;
+	return tt ? sizeof(*tt) + tt->cap * sizeof(*tt->slot) + (size_t)tt->n * sizeof(struct pyh_wthr_entry) : 0;
+}
+
+int pyh_wthreads_count(const struct pyh_wthreads *tt)
+{
+	return tt ? tt->n : 0;
 }
 
 void pyh_wthreads_prune(struct pyh_wthreads *tt, const pid_t *live, int nlive, uint64_t now_ns)
 {
-	struct pyh_wthreads *fresh;
+	uint32_t cap = PYH_WATCH_THR_MIN;
+	int kept = 0;
 
-	if (!tt || tt->n < PYH_WATCH_THR_SLOTS / 4 || now_ns - tt->pruned_at < PYH_WATCH_THR_PRUNE_NS)
+	if (!tt || now_ns - tt->pruned_at < PYH_WATCH_THR_PRUNE_NS)
 		return;
 	tt->pruned_at = now_ns;
-	fresh = calloc(1, sizeof(*fresh));
-	if (!fresh)
-		return;	/* tried again next period */
-	fresh->refused = tt->refused;
-	fresh->pruned_at = tt->pruned_at;
-	for (int i = 0; i < PYH_WATCH_THR_SLOTS; i++) {
-		const struct pyh_wthr *old = &tt->slot[i];
-		struct pyh_wthr *t;
+	tt->mark++;
+	for (int i = 0; i < nlive; i++) {
+		struct pyh_wthr_entry **e = pyh_wthreads_slot_in(tt->slot, tt->cap, live[i]);
 
-		if (!old->tid || !pyh_tid_in(live, nlive, old->tid))
-			continue;
-		t = pyh_wthreads_slot(fresh, old->tid);
-		if (!t)
-			continue;
-		*t = *old;
-		fresh->n++;
+		if (e && *e && (*e)->mark != tt->mark) {
+			(*e)->mark = tt->mark;
+			kept++;
+		}
 	}
-	memcpy(tt, fresh, sizeof(*tt));
-	free(fresh);
+	if (kept == tt->n)
+		return;	/* none ended */
+	while (cap < tt->cap && (uint32_t)kept * 4 > cap)
+		cap *= 2;	/* a quarter full at most: room to grow again */
+	pyh_wthreads_rebuild(tt, cap, 1);	/* out of memory: tried again next period */
 }
 
 /* ---- blocked ------------------------------------------------------------- */

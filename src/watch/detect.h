@@ -96,7 +96,11 @@ struct pyh_wthr {
 	} spin;
 };
 
-/* The threads of one process: an open-addressing table of PYH_WATCH_THR_SLOTS. */
+/* The threads of one process: an open-addressing table of PYH_WATCH_THR_MIN
+ * slots at first, doubled when half full, up to PYH_WATCH_THR_SLOTS; each
+ * thread's state in an entry of its own, so that a struct pyh_wthr * stays
+ * valid until a prune drops that thread or the table is freed. */
+#define PYH_WATCH_THR_MIN 16
 struct pyh_wthreads;
 
 /* NULL when out of memory. free is NULL-safe. */
@@ -105,14 +109,19 @@ void pyh_wthreads_free(struct pyh_wthreads *tt);
 /* tid's state; NULL when not known. */
 struct pyh_wthr *pyh_wthreads_find(const struct pyh_wthreads *tt, pid_t tid);
 /* tid's state, added (zeroed) when new; NULL past PYH_WATCH_THR_SLOTS / 2 threads
- * (each such refusal counted: pyh_wthreads_refused). */
+ * or out of memory (each such refusal counted: pyh_wthreads_refused). */
 struct pyh_wthr *pyh_wthreads_get(struct pyh_wthreads *tt, pid_t tid);
 /* Threads refused so far because the table was full; 0 for NULL. */
 uint64_t pyh_wthreads_refused(const struct pyh_wthreads *tt);
-/* Threads that ended leave the table: it is rebuilt from those in live
- * (nlive tids, /proc's list now). Open addressing has no deletion; the
- * rebuild runs only when the table is a quarter full, at most every
- * PYH_WATCH_THR_PRUNE_NS. Out of memory: nothing changes (tried again). */
+/* Threads remembered now, and the bytes the table holds (its slots and
+ * entries); 0 for NULL. */
+int pyh_wthreads_count(const struct pyh_wthreads *tt);
+size_t pyh_wthreads_bytes(const struct pyh_wthreads *tt);
+/* Threads that ended leave the table: those not in live (nlive tids, the
+ * whole of /proc's list now: a partial list would drop live threads) are
+ * dropped and the table rebuilt, shrunk to be a quarter full at most. At
+ * most every PYH_WATCH_THR_PRUNE_NS, and only when some thread ended. Out
+ * of memory: nothing changes (tried again next period). */
 #define PYH_WATCH_THR_PRUNE_NS 5000000000ull
 void pyh_wthreads_prune(struct pyh_wthreads *tt, const pid_t *live, int nlive, uint64_t now_ns);
 

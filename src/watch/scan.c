@@ -255,13 +255,14 @@ static void pyh_on_spin(struct pyh_watcher *w, struct pyh_watched *p)
 	const struct pyh_scan *s = &w->scan.s;
 	struct pyh_spin_look look[PYH_WATCH_SPIN_SNAPS];
 	struct pyh_ignore user_ignores = w->o->ignore;
-	int n = 0, todo, k, nl = 0, nran = 0;
+	int n = 0, todo, k, nl = 0, nran = 0, rc;
 
 	user_ignores.defaults = 0;
 
-	if (pyh_proc_tasks(p->pid, p->det.tids, PYH_MAX_THREADS, &n) && n <= 0)
+	if ((rc = pyh_watched_tasks(p, &n)) && n <= 0)
 		return;
-	pyh_wthreads_prune(p->det.threads, p->det.tids, n, s->now_ns);
+	if (!rc)	/* the whole list: threads not in it have ended */
+		pyh_wthreads_prune(p->det.threads, p->det.tids, n, s->now_ns);
 	todo = n < PYH_WATCH_SPIN_PER_SCAN ? n : PYH_WATCH_SPIN_PER_SCAN;
 	for (k = 0; k < todo && nran < PYH_WATCH_SPIN_SNAPS && nl < PYH_WATCH_SPIN_SNAPS; k++) {
 		struct pyh_spin_look *l = &look[nl];

@@ -18,6 +18,10 @@
 #include "python/stack.h"
 #include "snapshot/snapshot.h"
 
+/* Room for this many threads at first in each per-process thread list; a
+ * list that comes back full is doubled and read again, up to PYH_MAX_THREADS. */
+#define PYH_WATCHED_THREADS_MIN 16
+
 /* What watching a process first reads of it — its interpreter (maps, ELF
  * files, memory), /proc/PID/stat and status, its command line (its memory:
  * /proc/PID/cmdline reads the target's pages) — as a job with a deadline
@@ -135,9 +139,11 @@ int pyh_watched_open(pid_t pid, const struct pyh_target *t, const struct pyh_hos
 	pyh_host_label(&p->id.hp, &p->rd.t.ver, p->id.label, sizeof(p->id.label));
 	p->rd.cache = pyh_codecache_new(&p->rd.t);
 	p->rd.src = pyh_source_new(pid);
-	p->py.list = calloc(PYH_MAX_THREADS, sizeof(*p->py.list));
+	p->py.list = calloc(PYH_WATCHED_THREADS_MIN, sizeof(*p->py.list));
+	p->py.cap = PYH_WATCHED_THREADS_MIN;
 	p->det.threads = pyh_wthreads_new();
-	p->det.tids = calloc(PYH_MAX_THREADS, sizeof(*p->det.tids));
+	p->det.tids = calloc(PYH_WATCHED_THREADS_MIN, sizeof(*p->det.tids));
+	p->det.tids_cap = PYH_WATCHED_THREADS_MIN;
 	if (!p->rd.cache || !p->py.list || !p->det.threads || !p->det.tids) {
 		snprintf(err, errsz, "out of memory");
 		rc = -ENOMEM;
@@ -167,6 +173,40 @@ void pyh_watched_free(struct pyh_watched *p)
 {
 	if (p && __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		pyh_watched_destroy(p);
+}
+
+/* ---- thread lists, sized to the threads there are ------------------------ */
+
+/* *v (*cap elements of each bytes) twice as long, at most PYH_MAX_THREADS.
+ * 0, or -E2BIG (at the most already) or -ENOMEM (*v and *cap unchanged). */
+static int pyh_watched_grow(void *v, int *cap, size_t each)
+{
+	int ncap = *cap * 2 > PYH_MAX_THREADS ? PYH_MAX_THREADS : *cap * 2;
+	void *nv;
+
+	if (*cap >= PYH_MAX_THREADS)
+		return -E2BIG;
+	if (!(nv = realloc(*(void **)v, (size_t)ncap * each)))
+		return -ENOMEM;
+	*(void **)v = nv;
+	*cap = ncap;
+	return 0;
+}
+
+/* pyh_proc_tasks into *tids (*cap of them, grown as needed). */
+static int pyh_watched_tasks_into(pid_t pid, pid_t **tids, int *cap, int *n)
+{
+	int rc;
+
+	while ((rc = pyh_proc_tasks(pid, *tids, *cap, n)) == -E2BIG)
+		if (pyh_watched_grow(tids, cap, sizeof(**tids)))
+			break;
+	return rc;
+}
+
+int pyh_watched_tasks(struct pyh_watched *p, int *n)
+{
+	return pyh_watched_tasks_into(p->pid, &p->det.tids, &p->det.tids_cap, n);
 }
 
 /* ---- reads of the target, with a deadline -------------------------------- */
@@ -209,16 +249,16 @@ struct pyh_wjob {
 /* Calls of p's threads blocked now, from /proc: into j->calls, j->ctids. */
 static int pyh_wjob_calls(struct pyh_watched *p, struct pyh_wjob *j)
 {
-	int n = 0;
+	int n = 0, cap = PYH_WATCHED_THREADS_MIN;
 
 	j->n = 0;
-	j->calls = calloc(PYH_MAX_THREADS, sizeof(*j->calls));
-	j->ctids = calloc(PYH_MAX_THREADS, sizeof(*j->ctids));
-	if (!j->calls || !j->ctids)
+	if (!(j->ctids = calloc((size_t)cap, sizeof(*j->ctids))))
 		return -ENOMEM;
-	if (pyh_proc_tasks(p->pid, j->ctids, PYH_MAX_THREADS, &n) && n <= 0)
+	if (pyh_watched_tasks_into(p->pid, &j->ctids, &cap, &n) && n <= 0)
 		return 0;
-	for (int i = 0; i < n && i < PYH_MAX_THREADS; i++) {
+	if (!(j->calls = calloc((size_t)n, sizeof(*j->calls))))
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
 		struct pyh_task_info ti;
 		struct pyh_watch_call *c = &j->calls[j->n];
 
@@ -257,10 +297,15 @@ static int pyh_wjob_run(void *arg)
 
 	switch (j->kind) {
 	case PYH_WJOB_THREADS:
-		p->py.n = 0;
-		p->py.gil_tstate = 0;
-		if (pyh_threads_read(&p->rd.t, p->py.list, PYH_MAX_THREADS, &p->py.n, &p->py.gil_tstate))
+		/* a full list may have more: read again into twice the room */
+		do {
 			p->py.n = 0;
+			p->py.gil_tstate = 0;
+			if (pyh_threads_read(&p->rd.t, p->py.list, p->py.cap, &p->py.n, &p->py.gil_tstate)) {
+				p->py.n = 0;
+				break;
+			}
+		} while (p->py.n == p->py.cap && !pyh_watched_grow(&p->py.list, &p->py.cap, sizeof(*p->py.list)));
 		return 0;
 	case PYH_WJOB_SNAP:
 		return pyh_snap_take(j->bufs.snapper, &p->rd.t, p->rd.cache, j->bufs.snaps, j->nsnap,

@@ -46,8 +46,8 @@ struct pyh_watched {
 		uint64_t raw_addrs[PYH_WATCH_STACK_FRAMES];
 	} rd;
 	struct {			/* its Python threads, read at most once per scan */
-		struct pyh_pythread *list;	/* PYH_MAX_THREADS */
-		int n;
+		struct pyh_pythread *list;	/* cap, grown as needed up to PYH_MAX_THREADS */
+		int n, cap;
 		uint64_t gil_tstate;
 		int fresh;
 	} py;
@@ -55,7 +55,8 @@ struct pyh_watched {
 		struct pyh_wthreads *threads;
 		int stuck_reported;
 		int possible_reported;	/* threads in the possible deadlock reported */
-		pid_t *tids;		/* PYH_MAX_THREADS: its threads, for the spinning check */
+		pid_t *tids;		/* its threads, for the spinning check (pyh_watched_tasks) */
+		int tids_cap;
 		int spin_cursor;	/* where the next spinning check starts */
 	} det;
 	struct {			/* threads hung in this scan, for the metrics */
@@ -95,6 +96,11 @@ int pyh_watched_open(pid_t pid, const struct pyh_target *t, const struct pyh_hos
 void pyh_watched_free(struct pyh_watched *p);
 /* Processes whose reads missed their deadline, since the start. */
 uint64_t pyh_watched_stalled_total(void);
+
+/* The threads of p from /proc into p->det.tids (grown as needed, up to
+ * PYH_MAX_THREADS), *n of them: as proc/procfs.h's pyh_proc_tasks, and
+ * -E2BIG also when more room could not be had (the first *n are there). */
+int pyh_watched_tasks(struct pyh_watched *p, int *n);
 
 /* A new scan: the Python threads are read again when asked, the hung counts restart. */
 void pyh_watched_new_scan(struct pyh_watched *p);

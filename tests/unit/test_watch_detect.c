@@ -265,6 +265,54 @@ static void test_thread_table(void **state)
 	pyh_wthreads_free(NULL);
 }
 
+/* The table's memory follows the threads it remembers: small for a small
+ * process, grown for many threads, and back to its first size once they
+ * ended and a prune saw it; the state of a live thread stays where it was. */
+static void test_thread_table_shrinks(void **state)
+{
+	struct pyh_wthreads *tt = pyh_wthreads_new();
+	size_t empty = pyh_wthreads_bytes(tt), full;
+	pid_t live[3] = { 7, 2000, 4999 }, all[4001];
+	struct pyh_wthr *keep;
+	uint64_t now = PYH_WATCH_THR_PRUNE_NS;
+
+	(void)state;
+	assert_true(empty < 1024);
+	keep = pyh_wthreads_get(tt, 7);
+	keep->blk.start = 42;
+	for (pid_t tid = 1000; tid < 5000; tid++)
+		assert_non_null(pyh_wthreads_get(tt, tid));
+	assert_ptr_equal(pyh_wthreads_find(tt, 7), keep);	/* growing moved no thread's state */
+	assert_int_equal(pyh_wthreads_count(tt), 4001);
+	full = pyh_wthreads_bytes(tt);
+	assert_true(full > 4000 * sizeof(struct pyh_wthr));
+	/* all alive: nothing dropped, nothing moved */
+	all[0] = 7;
+	for (pid_t tid = 1000; tid < 5000; tid++)
+		all[tid - 999] = tid;
+	pyh_wthreads_prune(tt, all, 4001, now);
+	assert_int_equal(pyh_wthreads_count(tt), 4001);
+	assert_int_equal(pyh_wthreads_bytes(tt), full);
+	/* 3 left alive: the others go, and the table shrinks back */
+	now += PYH_WATCH_THR_PRUNE_NS;
+	pyh_wthreads_prune(tt, live, 3, now);
+	assert_int_equal(pyh_wthreads_count(tt), 3);
+	assert_ptr_equal(pyh_wthreads_find(tt, 7), keep);
+	assert_int_equal(keep->blk.start, 42);
+	assert_non_null(pyh_wthreads_find(tt, 2000));
+	assert_null(pyh_wthreads_find(tt, 2001));
+	assert_true(pyh_wthreads_bytes(tt) < empty + 3 * 2 * sizeof(struct pyh_wthr));
+	/* not again within the period, even when more ended */
+	pyh_wthreads_prune(tt, live, 1, now + PYH_WATCH_THR_PRUNE_NS - 1);
+	assert_int_equal(pyh_wthreads_count(tt), 3);
+	/* the last one ends: back to the empty table's size */
+	pyh_wthreads_prune(tt, live, 0, now + PYH_WATCH_THR_PRUNE_NS);
+	assert_int_equal(pyh_wthreads_count(tt), 0);
+	assert_int_equal(pyh_wthreads_bytes(tt), empty);
+	assert_int_equal(pyh_wthreads_refused(tt), 0);
+	pyh_wthreads_free(tt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_stuck_not_when_all_idle),
 		cmocka_unit_test(test_count_hung),
 		cmocka_unit_test(test_thread_table),
+		cmocka_unit_test(test_thread_table_shrinks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
