@@ -233,3 +233,32 @@ int pyh_guard_run(int (*fn)(void *arg), void *arg, void (*release)(void *arg), u
 	job_free(j);
 	return 0;
 }
+
+/* pyh_guard_release's job: the release function and its argument. */
+struct pyh_guard_rel {
+	void (*release)(void *arg);
+	void *arg;
+};
+
+static int rel_run(void *p)
+{
+	struct pyh_guard_rel *r = p;
+
+	r->release(r->arg);
+	return 0;
+}
+
+int pyh_guard_release(void (*release)(void *arg), void *arg, unsigned timeout_ms)
+{
+	struct pyh_guard_rel *r = malloc(sizeof(*r));
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	r->release = release;
+	r->arg = arg;
+	rc = pyh_guard_run(rel_run, r, free, timeout_ms, NULL);
+	if (rc != -ETIMEDOUT)
+		free(r);	/* else the job's: freed when it ends */
+	return rc;
+}
