@@ -615,7 +615,7 @@ def case_fuse_attach(tmp):
         # look at it, opening it, the interpreter file for uprobes, its symbols and probed pages.
         for n in (0, 6, 12, 20, 30, 45, 65, 1000):
             server = FuseServer(os.path.join(tmp, "fuse%d" % n), [PY311])
-            t = None
+            t = w = None
             try:
                 if not check(server.ready, name + ": n=%d: mounted" % n):
                     return
@@ -624,8 +624,25 @@ def case_fuse_attach(tmp):
                              if t.proc.poll() is not None else ""):
                     return
                 server.stall(n)
-                rc, out, err = pyhang("watch", "--all", "--threshold", "0.5", "--duration", "4", "--json",
-                                      timeout=120)
+                # Closing a file of the mount asks its server (FLUSH), a request the kernel waits
+                # for uninterruptibly: a watch that opened the interpreter file before the server
+                # stopped cannot end until the server does. So what is checked is that its loop
+                # ran to the end and said what it saw (its summary), then the server is stopped.
+                w = subprocess.Popen([PYHANG, "watch", "--all", "--threshold", "0.5", "--duration", "4", "--json"],
+                                     stdout=open(os.path.join(tmp, "out"), "wb"),
+                                     stderr=open(os.path.join(tmp, "err"), "wb"))
+                end, err = time.time() + 120, b""
+                while time.time() < end and w.poll() is None and b"watch stopped" not in err:
+                    time.sleep(0.5)
+                    with open(os.path.join(tmp, "err"), "rb") as f:
+                        err = f.read()
+                rc = w.poll()
+                if rc is None and b"watch stopped" in err:
+                    rc = 0      # ended its loop; its exit waits for the server
+                with open(os.path.join(tmp, "out"), "rb") as f:
+                    out = f.read()
+                with open(os.path.join(tmp, "err"), "rb") as f:
+                    err = f.read()
                 e = err.decode(errors="replace")
                 events = []
                 for l in out.decode(errors="replace").splitlines():
@@ -655,6 +672,14 @@ def case_fuse_attach(tmp):
                 if t:
                     t.stop()
                 server.stop()
+                if w:
+                    try:
+                        w.wait(60)
+                    except subprocess.TimeoutExpired:
+                        w.kill()
+                        w.wait()
+                    check(w.returncode == 0, name + ": n=%d: watch exited once the server was gone" % n,
+                          "rc %r" % w.returncode)
         print("# %s: stalled while attaching for n in %r" % (name, stalled_runs))
         check(len(stalled_runs) >= 2, name + ": several of its reads stalled", repr(stalled_runs))
     finally:
