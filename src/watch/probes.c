@@ -345,8 +345,8 @@ static int pyh_ibin_open_guarded(const struct pyh_target *t, struct pyh_ibin *b,
 	j->parse = parse;
 	rc = pyh_guard_run(pyh_ibin_job_run, j, pyh_ibin_job_free, PYH_PROBES_OPEN_DEADLINE_MS, &result);
 	if (rc == -ETIMEDOUT) {
-		pyh_log_error("process %d: its interpreter file did not answer in time: no uprobes in it",
-			      (int)t->pid);
+		pyh_log_error("process %d: its interpreter file did not answer in time: no uprobes in it, "
+			      "its asyncio tasks not read", (int)t->pid);
 		return rc;	/* j is the job's now */
 	}
 	if (!rc && !result) {
@@ -453,14 +453,14 @@ static void pyh_served_said(const struct pyh_target *t, const char *fs)
 		      (int)t->pid, fs);
 }
 
-void pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const struct pyh_target *t,
-			      struct pyh_probe_set *set)
+int pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const struct pyh_target *t,
+			     struct pyh_probe_set *set)
 {
 	struct pyh_ibin b;
 	int e = pyh_ibin_open_guarded(t, &b, 1);
 
 	if (e == -ETIMEDOUT)
-		return;
+		return e;
 	if (e) {
 		if (pyh_log_verbosity())
 			pyh_log_error("no uprobes in process %d: its interpreter file: %s", (int)t->pid,
@@ -471,6 +471,7 @@ void pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const struct pyh
 		pyh_attach_ibin(pb, pid, &b, set);
 	}
 	pyh_ibin_close_guarded(&b);	/* the probes hold the inode */
+	return 0;
 }
 
 void pyh_probe_set_detach(struct pyh_probe_set *set)

@@ -95,7 +95,8 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 	 * interpreter; with --all once per binary, for every process. */
 	bin = w->o->all ? pyh_probes_binary(w->bpf.pb, &p->rd.t, &stalled) : NULL;
 	if (!bin && !stalled)
-		pyh_probes_attach_interp(w->bpf.pb, pid, &p->rd.t, &p->probes);
+		stalled = pyh_probes_attach_interp(w->bpf.pb, pid, &p->rd.t, &p->probes) == -ETIMEDOUT;
+	p->state.bin_stalled = stalled;
 	p->lock_probes = bin ? bin->lock_probes : p->probes.lock_probes;
 	/* Calls that started before watch did: from /proc, into the inflight
 	 * map (only where BPF has not seen a call of that thread yet). */

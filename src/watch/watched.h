@@ -75,6 +75,9 @@ struct pyh_watched {
 		int stale;		/* exec'd: to be dropped, never read again */
 		int exited;		/* its exit event came */
 		int stalled;		/* a read missed its deadline: never read again */
+		int bin_stalled;	/* its interpreter file did not answer in time (said): no
+					 * uprobes, and its asyncio tasks (read with the file's
+					 * symbols) are not read */
 	} state;
 	struct pyh_probe_set probes;	/* --pid: its own uprobes (--all: per binary) */
 	int lock_probes;		/* lock holders are tracked */
