@@ -628,7 +628,7 @@ def case_fuse_attach(tmp):
                 # for uninterruptibly: a watch that opened the interpreter file before the server
                 # stopped cannot end until the server does. So what is checked is that its loop
                 # ran to the end and said what it saw (its summary), then the server is stopped.
-                w = subprocess.Popen([PYHANG, "watch", "--all", "--threshold", "0.5", "--duration", "4", "--json"],
+                w = subprocess.Popen([PYHANG, "watch", "--all", "-v", "--threshold", "0.5", "--duration", "4", "--json"],
                                      stdout=open(os.path.join(tmp, "out"), "wb"),
                                      stderr=open(os.path.join(tmp, "err"), "wb"))
                 end, err = time.time() + 120, b""
@@ -656,7 +656,10 @@ def case_fuse_attach(tmp):
                       what + ": the other process's hang is reported", e[-300:])
                 said = [l for l in e.splitlines() if re.search(r"process %d\b" % t.pid, l) and
                         re.search(r"did not (answer|finish) in time", l)]
-                if server.stalled():
+                if re.search(r"process %d waits for room" % t.pid, e):
+                    # the host runs more Python processes than watch keeps (another suite's)
+                    skip(what + ": the target", "it waited for room in watch's process table")
+                elif server.stalled():
                     stalled_runs.append(n)
                     check(len(said) == 1, what + ": the stalled one is said once", "%r %s" % (said, e[-300:]))
                     check(re.search(r"stalled [1-9]", e) is not None, what + ": counted in the summary",
