@@ -1,6 +1,7 @@
 """A FUSE file system that serves files and then stops answering: mounted at argv[1], it
 serves each of argv[2:] read-only (by its base name, at the root) until it reads a line
-"stall N" on stdin; from then on it answers N more requests and never reads another. A line
+"stall N [PID]" on stdin; from then on it answers N more requests (of process PID's threads
+only, when given: others are answered and not counted) and never reads another. A line
 "count" gets "answered K" on stdout: the requests answered so far, with their opcodes. The
 callers of the requests after those wait for as long as this process lives, as with a server
 that is stopped or deadlocked; since they stay queued (never read), a fatal signal still ends
@@ -10,6 +11,7 @@ long attribute and entry timeouts: what the kernel has cached is not asked for a
 import ctypes
 import errno
 import os
+import re
 import select
 import stat
 import struct
@@ -52,6 +54,15 @@ def attr(nodeid):
     name, path, size = files[nodeid]
     return ATTR.pack(nodeid, size, (size + 511) // 512, 0, 0, 0, 0, 0, 0, stat.S_IFREG | 0o755, 1,
                      0, 0, 0, 4096, 0)
+
+
+def tgid(tid):
+    """The process of thread tid (a request names its caller's thread), or None."""
+    try:
+        with open("/proc/%d/status" % tid) as f:
+            return int(re.search(r"^Tgid:\s*(\d+)", f.read(), re.M).group(1))
+    except (OSError, AttributeError):
+        return None
 
 
 def reply(unique, body=b"", error=0):
@@ -100,6 +111,7 @@ def answer(req):
 
 
 left = None                                 # requests still answered once told to stall
+counted = None                              # whose requests count (a pid), None: everyone's
 answered = []                               # opcodes
 stdin_open = True
 while left is None or left > 0:
@@ -109,16 +121,19 @@ while left is None or left > 0:
         if not line:
             stdin_open = False
         elif line.startswith("stall"):
-            left = int(line.split()[1])
+            words = line.split()
+            left = int(words[1])
+            counted = int(words[2]) if len(words) > 2 else None
         elif line.startswith("count"):
             sys.stdout.write("answered %d %s\n" % (len(answered), ",".join(map(str, answered))))
             sys.stdout.flush()
         continue
     if fd in r:
         req = os.read(fd, MAX_WRITE + 4096)
-        answered.append(IN_HEADER.unpack_from(req)[1])
+        hdr = IN_HEADER.unpack_from(req)
+        answered.append(hdr[1])
         answer(req)
-        if left is not None:
+        if left is not None and (counted is None or tgid(hdr[6]) == counted):
             left -= 1
 sys.stdout.write("stalled\n")
 sys.stdout.flush()
