@@ -43,7 +43,8 @@ int pyh_guard_run(int (*fn)(void *arg), void *arg, void (*release)(void *arg), u
  * FUSE mount asks its server (FLUSH) and may never return. Returns 0 when
  * arg was released in time; otherwise arg is never released on the
  * caller's thread: -ETIMEDOUT (the job releases it when it can), -EAGAIN
- * (too many jobs stalled) or -errno (no thread): arg is leaked. */
+ * (PYH_GUARD_MAX_STALLED releases stalled already: reads stalled do not
+ * count) or -errno (no thread): arg is leaked. */
 int pyh_guard_release(void (*release)(void *arg), void *arg, unsigned timeout_ms);
 
 /* Jobs abandoned and still blocked now; and abandoned since the start. */
