@@ -219,6 +219,8 @@ static int pyh_try(struct pyh_host_tracker *tr, struct pyh_host_entry *e, uint64
 		/* Its files or memory do not answer: not tried again until it execs. */
 		j = NULL;	/* the job's now */
 		tr->st.stalled++;
+		pyh_log_error("process %d: reading its files or memory did not finish in time: not "
+			      "followed (looked at again if it execs)", (int)e->pid);
 		goto give_up;
 	}
 	if (rc == -EAGAIN)

@@ -170,15 +170,16 @@ static int job_start(struct pyh_guard_job *j)
 	return rc;
 }
 
-int pyh_guard_run(int (*fn)(void *arg), void *arg, void (*release)(void *arg), unsigned timeout_ms,
-		  int *result)
+/* pyh_guard_run; capped: refused past PYH_GUARD_MAX_STALLED stalled jobs. */
+static int guard_run(int (*fn)(void *arg), void *arg, void (*release)(void *arg), unsigned timeout_ms,
+		     int *result, int capped)
 {
 	struct pyh_guard_job *j;
 	pthread_condattr_t ca;
 	struct timespec until;
 	int rc, done;
 
-	if (pyh_guard_stalled_now() >= PYH_GUARD_MAX_STALLED)
+	if (capped && pyh_guard_stalled_now() >= PYH_GUARD_MAX_STALLED)
 		return -EAGAIN;
 	j = calloc(1, sizeof(*j));
 	if (!j)
@@ -232,4 +233,58 @@ int pyh_guard_run(int (*fn)(void *arg), void *arg, void (*release)(void *arg), u
 		*result = j->result;
 	job_free(j);
 	return 0;
+}
+
+int pyh_guard_run(int (*fn)(void *arg), void *arg, void (*release)(void *arg), unsigned timeout_ms,
+		  int *result)
+{
+	return guard_run(fn, arg, release, timeout_ms, result, 1);
+}
+
+/* pyh_guard_release's job: the release function and its argument. Releases
+ * have a cap of their own (PYH_GUARD_MAX_STALLED stalled releases at once),
+ * apart from the reads': with reads stalled elsewhere a release still runs,
+ * so that what it frees (a file's symbols, megabytes) is not leaked at every
+ * call while they stay blocked. */
+struct pyh_guard_rel {
+	void (*release)(void *arg);
+	void *arg;
+	int state;	/* atomic: 0 running, 1 done, 2 abandoned */
+};
+
+static int pyh_guard_rel_stalled;	/* atomic: releases abandoned and still blocked */
+
+static int rel_run(void *p)
+{
+	struct pyh_guard_rel *r = p;
+
+	r->release(r->arg);
+	if (__atomic_exchange_n(&r->state, 1, __ATOMIC_ACQ_REL) == 2)
+		__atomic_sub_fetch(&pyh_guard_rel_stalled, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int pyh_guard_release(void (*release)(void *arg), void *arg, unsigned timeout_ms)
+{
+	struct pyh_guard_rel *r;
+	int rc;
+
+	if (__atomic_load_n(&pyh_guard_rel_stalled, __ATOMIC_RELAXED) >= PYH_GUARD_MAX_STALLED)
+		return -EAGAIN;
+	r = malloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->release = release;
+	r->arg = arg;
+	r->state = 0;
+	rc = guard_run(rel_run, r, free, timeout_ms, NULL, 0);
+	if (rc == -ETIMEDOUT) {
+		/* the job's now (freed when it ends); counted while it is blocked */
+		__atomic_add_fetch(&pyh_guard_rel_stalled, 1, __ATOMIC_RELAXED);
+		if (__atomic_exchange_n(&r->state, 2, __ATOMIC_ACQ_REL) == 1)
+			__atomic_sub_fetch(&pyh_guard_rel_stalled, 1, __ATOMIC_RELAXED);
+	} else {
+		free(r);
+	}
+	return rc;
 }

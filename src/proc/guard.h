@@ -38,6 +38,15 @@
 int pyh_guard_run(int (*fn)(void *arg), void *arg, void (*release)(void *arg), unsigned timeout_ms,
 		  int *result);
 
+/* Run release(arg) on a worker thread and wait at most timeout_ms for it:
+ * for letting go of what holds a target's files, since closing a file of a
+ * FUSE mount asks its server (FLUSH) and may never return. Returns 0 when
+ * arg was released in time; otherwise arg is never released on the
+ * caller's thread: -ETIMEDOUT (the job releases it when it can), -EAGAIN
+ * (PYH_GUARD_MAX_STALLED releases stalled already: reads stalled do not
+ * count) or -errno (no thread): arg is leaked. */
+int pyh_guard_release(void (*release)(void *arg), void *arg, unsigned timeout_ms);
+
 /* Jobs abandoned and still blocked now; and abandoned since the start. */
 int pyh_guard_stalled_now(void);
 uint64_t pyh_guard_stalls_total(void);

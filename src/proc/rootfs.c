@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define PYH_ROOTFS_MAX_DEPTH 128	/* directories deep, in the fallback walk */
@@ -366,4 +367,24 @@ int pyh_rootfs_read_all(int fd, size_t max, char **buf, size_t *len)
 	*buf = b;
 	*len = got;
 	return 0;
+}
+
+const char *pyh_rootfs_served_fs(int fd)
+{
+	static const struct {
+		unsigned long magic;
+		const char *name;
+	} served[] = {
+		{ 0x65735546, "FUSE" }, { 0x6969, "NFS" }, { 0xFF534D42, "SMB" }, { 0xFE534D42, "SMB" },
+		{ 0x517B, "SMB" }, { 0x01021997, "9p" }, { 0x00C36400, "Ceph" }, { 0x5346414F, "AFS" },
+		{ 0x6B414653, "AFS" }, { 0x73757245, "Coda" },
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf))
+		return "unknown";
+	for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++)
+		if ((unsigned long)sf.f_type == served[i].magic)
+			return served[i].name;
+	return NULL;
 }

@@ -68,6 +68,13 @@ int pyh_rootfs_open_map_files(pid_t pid, uint64_t start, uint64_t end, struct st
  * *buf and *len, or -errno with *buf NULL. */
 int pyh_rootfs_read_all(int fd, size_t max, char **buf, size_t *len);
 
+/* The kind of file system the file open at fd lives on when its pages come
+ * from a server that may stop answering — "FUSE", "NFS", "SMB", "9p",
+ * "Ceph", "AFS", "Coda", or "unknown" when fstatfs fails (on FUSE it asks
+ * the server, so call it where blocking is guarded) — else NULL: a local
+ * file system, whose reads end. */
+const char *pyh_rootfs_served_fs(int fd);
+
 /* Tests: 1 makes every open use the resolution done here instead of
  * openat2 (as on a kernel without it); 0 back to the default. */
 void pyh_rootfs_force_fallback(int on);

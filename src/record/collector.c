@@ -25,6 +25,7 @@
 #define PYH_NAME_SLOTS 4096
 #define PYH_ROOTS 5 /* group, process, thread, task, [truncated] */
 #define PYH_NATIVE_GAP "[native unwind stopped]"
+#define PYH_NATIVE_UNREADABLE "[native frames unreadable]"
 #define PYH_NATIVE_TEXT 96		/* "libfoo.so+0x1234" for a native frame without a name */
 #define PYH_NATIVE_REOPEN_NS 20000000ll	/* a library loaded since: read the maps again, at most this often */
 
@@ -41,6 +42,9 @@ struct pyh_ctarget {
 				 * deadline (it uses cache and t until it ends) */
 	struct pyh_native *nat;	/* --native: its code as libdw sees it, opened at its first sample */
 	int64_t nat_opened_ns;	/* when (0: never tried) */
+	int native_stalled;	/* a native job (maps, its ELF files) missed its deadline: nat
+				 * is that job's until it ends, never touched here again; its
+				 * samples get Python frames only, marked PYH_NATIVE_UNREADABLE */
 	uint64_t serial;	/* which target this is, never reused (seen-stack keys) */
 	struct pyh_taskroots *roots;	/* --tasks */
 };
@@ -58,6 +62,8 @@ struct pyh_seen {
 };
 #define PYH_SEEN_SLOTS 65536	/* power of two; 1 MiB */
 
+struct pyh_native_job;
+
 struct pyh_collector {
 	struct pyh_profile *prof;
 	struct pyh_collector_opts opts;
@@ -65,7 +71,8 @@ struct pyh_collector {
 	int ntargets;
 	struct pyh_tname names[PYH_NAME_SLOTS];
 	struct pyh_pframe frames[PYH_ROOTS + PYH_SAMPLE_MAX_DEPTH + PYH_MIXED_MAX_NATIVE + 1];
-	struct pyh_mixed *mixed;	/* --native: the sample being merged */
+	struct pyh_native_job *njob;	/* --native: the sample being merged (NULL after a job that
+					 * missed its deadline took it: made again when needed) */
 	char ntext[PYH_MIXED_MAX_NATIVE][PYH_NATIVE_TEXT];
 	struct pyh_frame named[PYH_SAMPLE_MAX_DEPTH]; /* the frames of the stack being added */
 	struct pyh_pythread *threads;	/* PYH_MAX_THREADS, for idle ticks */
@@ -73,18 +80,28 @@ struct pyh_collector {
 	uint64_t *raw_addrs;		/* PYH_SAMPLE_MAX_DEPTH */
 	struct pyh_collector_stats st;
 	struct pyh_seen *seen;		/* PYH_SEEN_SLOTS */
+	char task_text[PYH_TASKROOTS_TEXT];	/* pyh_collector_task's answer */
 	uint64_t next_serial;		/* for targets' serial numbers */
 };
 
+static void pyh_native_release(void *nat)
+{
+	pyh_native_close(nat);
+}
+
 /* Let go of ct: freed with its code cache and native session by the last
- * holder (the collector, or a naming job that ended after its deadline). */
+ * holder (the collector, or a job that ended after its deadline). The
+ * session is closed with a deadline (proc/guard.h: pyh_guard_release):
+ * closing the ELF files it opened asks their file system, which may be a
+ * FUSE server that stopped answering. */
 static void pyh_ctarget_put(struct pyh_ctarget *ct)
 {
 	if (!ct || __atomic_sub_fetch(&ct->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	pyh_taskroots_free(ct->roots);
 	pyh_codecache_free(ct->cache);
-	pyh_native_close(ct->nat);
+	if (ct->nat && pyh_guard_release(pyh_native_release, ct->nat, PYH_COLLECTOR_READ_DEADLINE_MS) == -ETIMEDOUT)
+		pyh_log_error("process %d: closing its native code's files did not finish in time", (int)ct->t.pid);
 	free(ct);
 }
 
@@ -102,10 +119,7 @@ struct pyh_collector *pyh_collector_new(struct pyh_profile *p, const struct pyh_
 	c->raw = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw));
 	c->raw_addrs = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw_addrs));
 	c->seen = malloc(PYH_SEEN_SLOTS * sizeof(*c->seen));
-	if (c->opts.native)
-		c->mixed = calloc(1, sizeof(*c->mixed));
-	if (!c->targets || !c->threads || !c->raw || !c->raw_addrs || !c->seen ||
-	    (c->opts.native && !c->mixed)) {
+	if (!c->targets || !c->threads || !c->raw || !c->raw_addrs || !c->seen) {
 		pyh_collector_free(c);
 		return NULL;
 	}
@@ -122,7 +136,7 @@ void pyh_collector_free(struct pyh_collector *c)
 		pyh_ctarget_put(c->targets[i]);
 	free(c->targets);
 	free(c->seen);
-	free(c->mixed);
+	free(c->njob);
 	free(c->threads);
 	free(c->raw);
 	free(c->raw_addrs);
@@ -268,14 +282,16 @@ static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
 /* The seen-stack table's key of a stack: everything its profile entry
  * depends on (the target — by its serial number, which a later process with
  * the same pid does not share — and the thread, hence the roots and labels,
- * how many roots, and each frame's code object, fingerprint and offset), hashed twice
+ * how many roots, whether a leaf marker follows (there is one text: PYH_NATIVE_UNREADABLE),
+ * and each frame's code object, fingerprint and offset), hashed twice
  * (FNV-1a, two seeds). Only stacks whose every frame has a fingerprint have
  * one: a frame named from a fingerprint is named the same every time. */
-static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const char *task,
+static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const char *task, int leaf,
 			const struct pyh_raw_frame *raw, int n, uint64_t *key, uint32_t *check)
 {
 	uint64_t h = 14695981039346656037ull, g = 0x9e3779b97f4a7c15ull, t = 0;
-	uint64_t head[4] = { serial, (uint64_t)tid, (uint64_t)(uint32_t)r << 32 | (uint32_t)n, 0 };
+	uint64_t head[4] = { serial, (uint64_t)tid,
+			     (uint64_t)(uint32_t)r << 32 | (uint32_t)n | (leaf ? 1u << 31 : 0), 0 };
 
 	for (const char *p = task; p && *p; p++)	/* the task root: its text */
 		t = (t ^ (unsigned char)*p) * 1099511628211ull;
@@ -337,6 +353,8 @@ static void pyh_target_stalled(struct pyh_collector *c, struct pyh_ctarget *ct)
 	c->st.stalled++;
 	pyh_log_error("process %d: reading its memory did not finish in time: not sampled from now on",
 		      (int)ct->t.pid);
+	if (c->opts.on_stalled && c->opts.on_stalled(c->opts.on_stalled_arg, ct->t.pid) == 0)
+		c->st.stalled_unsampled++;
 }
 
 /* Name raw[0..n) of ct into c->named[0..n) (the caller releases them).
@@ -389,12 +407,13 @@ static int pyh_name_frames(struct pyh_collector *c, struct pyh_ctarget *ct, cons
 }
 
 /* Add the stack raw[0..n) (innermost first) of thread tid with weight count:
- * root frames r first, then the named frames, root first. A stack added
+ * root frames r first, then the named frames, root first, then leaf (a
+ * marker frame, PYH_NATIVE_UNREADABLE, or NULL: none). A stack added
  * before is counted on its profile entry at once: the cost of a stack seen
  * again does not grow with its depth, and nothing is read from the target. */
 static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
-			  const struct pyh_raw_frame *raw, int n, int r, const char *task, uint64_t count,
-			  uint64_t *counter)
+			  const struct pyh_raw_frame *raw, int n, int r, const char *task, const char *leaf,
+			  uint64_t count, uint64_t *counter)
 {
 	struct pyh_plabels labels;
 	struct pyh_seen *seen = NULL;
@@ -402,7 +421,7 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 	uint32_t check = 0;
 	int entry = -1, unknown = 0;
 
-	if (!pyh_seen_key(ct->serial, tid, r, task, raw, n, &key, &check)) {
+	if (!pyh_seen_key(ct->serial, tid, r, task, leaf != NULL, raw, n, &key, &check)) {
 		seen = &c->seen[key & (PYH_SEEN_SLOTS - 1)];
 		if (seen->entry >= 0 && seen->key == key && seen->check == check &&
 		    !pyh_profile_add_to(c->prof, seen->entry, count)) {
@@ -426,8 +445,10 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 		*out = (struct pyh_pframe){ .function = pyh_frame_qualname(f), .file = pyh_frame_file(f),
 					    .line = f->line == PYH_LINE_UNKNOWN ? 0 : f->line };
 	}
+	if (leaf)
+		c->frames[r + n] = (struct pyh_pframe){ .function = leaf };
 	labels = pyh_sample_labels(c, ct, tid, task);
-	if (pyh_profile_add_entry(c->prof, c->frames, r + n, count, &labels, &entry)) {
+	if (pyh_profile_add_entry(c->prof, c->frames, r + n + !!leaf, count, &labels, &entry)) {
 		c->st.oom++;
 	} else {
 		*counter += count;
@@ -451,7 +472,8 @@ static int64_t mono_ns(void)
 /* ct's native session, opened at its first native sample. reopen: an unwind
  * met a pc in no file the session knew (a library loaded since): read the
  * maps again, at most once a PYH_NATIVE_REOPEN_NS. NULL when the process
- * cannot be read for it. */
+ * cannot be read for it. Reads the target's maps (and libdw its first ELF
+ * file): only from a native job (pyh_native_job_run). */
 static struct pyh_native *pyh_target_native(struct pyh_ctarget *ct, int reopen)
 {
 	int64_t now = mono_ns();
@@ -489,23 +511,104 @@ static struct pyh_pframe pyh_native_pframe(struct pyh_collector *c, const struct
 	return (struct pyh_pframe){ .function = c->ntext[i], .file = sym->library };
 }
 
+/* The native part of one sample reads the target's files: its maps when
+ * the session opens (or a library loaded since is looked for), and the ELF
+ * files libdw opens and reads lazily as frames need them (pread, from the
+ * unwind and the names alike) — on a FUSE mount or a dead NFS server those
+ * may never answer. So the whole of it (session, unwind, names) runs as a
+ * job with a deadline (proc/guard.h), holding a reference to ct, on a copy
+ * of the record, into a merge buffer the job owns while it runs. Past the
+ * deadline ct->nat and the buffer are the job's until it ends (its release
+ * frees the buffer; the last reference to ct the session). */
+struct pyh_native_job {
+	struct pyh_ctarget *ct;		/* a reference while a job runs; NULL between jobs */
+	const char *eval;		/* pyh_native_eval_function: a static string */
+	size_t len;			/* of rec */
+	struct pyh_mixed m;
+	union {
+		struct pyh_sample s;
+		unsigned char bytes[PYH_SAMPLE_NATIVE_SIZE(PYH_SAMPLE_MAX_DEPTH, PYH_SAMPLE_STACK_MAX)];
+	} rec;
+};
+
+static int pyh_native_job_run(void *arg)
+{
+	struct pyh_native_job *j = arg;
+	struct pyh_native *nat = pyh_target_native(j->ct, 0);
+
+	if (!nat || pyh_mixed_build(nat, j->eval, &j->rec.s, j->len, &j->m))
+		return -1;
+	if (pyh_native_stopped_unmapped(nat) && (nat = pyh_target_native(j->ct, 1)) &&
+	    pyh_mixed_build(nat, j->eval, &j->rec.s, j->len, &j->m))
+		return -1;
+	return 0;
+}
+
+static void pyh_native_job_free(void *arg)
+{
+	struct pyh_native_job *j = arg;
+
+	pyh_ctarget_put(j->ct);
+	free(j);
+}
+
+/* ct's native part is stalled from now on: said once, counted. */
+static void pyh_native_stalled(struct pyh_collector *c, struct pyh_ctarget *ct)
+{
+	ct->native_stalled = 1;
+	c->st.native_stalled++;
+	pyh_log_error("process %d: reading its native code (its maps, its ELF files) did not finish in "
+		      "time: its samples have Python frames only from now on, marked \"%s\"",
+		      (int)ct->t.pid, PYH_NATIVE_UNREADABLE);
+}
+
+/* Unwind and name the native part of sample s (len bytes) of ct into c->njob->m,
+ * as a job. Returns 0, or -1 when it has none usable (unreadable, malformed,
+ * out of memory, too many jobs stalled, or the job missed its deadline: then
+ * ct is native_stalled). */
+static int pyh_native_build(struct pyh_collector *c, struct pyh_ctarget *ct, const struct pyh_sample *s,
+			    size_t len)
+{
+	struct pyh_native_job *j;
+	int rc, result = -1;
+
+	if (ct->native_stalled)
+		return -1;
+	if (!c->njob && !(c->njob = malloc(sizeof(*c->njob)))) {
+		c->st.oom++;
+		return -1;
+	}
+	j = c->njob;
+	j->len = len < sizeof(j->rec) ? len : sizeof(j->rec);
+	memcpy(j->rec.bytes, s, j->len);
+	j->eval = pyh_native_eval_function(ct->t.ver.major);
+	j->ct = ct;
+	__atomic_add_fetch(&ct->refs, 1, __ATOMIC_ACQ_REL);
+	rc = pyh_guard_run(pyh_native_job_run, j, pyh_native_job_free, PYH_COLLECTOR_NATIVE_DEADLINE_MS,
+			   &result);
+	if (rc == -ETIMEDOUT) {
+		c->njob = NULL;			/* the job's now */
+		pyh_native_stalled(c, ct);
+		return -1;
+	}
+	j->ct = NULL;
+	pyh_ctarget_put(ct);			/* the collector holds one still */
+	return rc || result ? -1 : 0;
+}
+
 /* --native: the sample's Python frames with its native frames between them,
  * root frames r first. Returns 0, or -1 when the sample has no usable native
  * part (the caller adds its Python frames alone). */
 static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const struct pyh_sample *s,
 			 size_t len, int r, const char *task)
 {
-	const char *eval = pyh_native_eval_function(ct->t.ver.major);
-	struct pyh_mixed *m = c->mixed;
-	struct pyh_native *nat = pyh_target_native(ct, 0);
 	struct pyh_plabels labels;
+	struct pyh_mixed *m;
 	int n = r;
 
-	if (!nat || pyh_mixed_build(nat, eval, s, len, m))
+	if (pyh_native_build(c, ct, s, len))
 		return -1;
-	if (pyh_native_stopped_unmapped(nat) && (nat = pyh_target_native(ct, 1)) &&
-	    pyh_mixed_build(nat, eval, s, len, m))
-		return -1;
+	m = &c->njob->m;
 	if (m->mismatch) {
 		/* More eval calls than Python frames (a frame being entered or left at
 		 * the sample), or fewer: which native frames go where is not known. */
@@ -546,16 +649,74 @@ static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const 
 	return 0;
 }
 
-/* --tasks: the root text of the task whose step gens name (NULL: none). */
+/* Naming a sample's task reads the target (its task registries, each task's
+ * coroutine, the task it checks still holds it): a job with a deadline
+ * (proc/guard.h) holding a reference to ct; past the deadline ct is stalled
+ * (the rule of pyh_name_frames): ct->roots and its cache are the job's until
+ * it ends. */
+struct pyh_task_job {
+	struct pyh_ctarget *ct;
+	uint64_t gens[PYH_SAMPLE_TASK_GENS];
+	int n, gone, found;
+	char text[PYH_TASKROOTS_TEXT];
+};
+
+static int pyh_task_job_run(void *arg)
+{
+	struct pyh_task_job *j = arg;
+	const char *task = pyh_taskroots_name(j->ct->roots, j->gens, j->n, j->gone);
+
+	j->found = task != NULL;
+	if (task)
+		snprintf(j->text, sizeof(j->text), "%s", task);
+	return 0;
+}
+
+static void pyh_task_job_free(void *arg)
+{
+	struct pyh_task_job *j = arg;
+
+	pyh_ctarget_put(j->ct);
+	free(j);
+}
+
+/* --tasks: the root text of the task whose step gens[0..n) name (NULL: none,
+ * or ct stalled now or before: the caller checks ct->stalled), valid until
+ * the next call. */
 static const char *pyh_collector_task(struct pyh_collector *c, struct pyh_ctarget *ct,
 				      const uint64_t *gens, int n)
 {
-	const char *task = pyh_taskroots_name(ct->roots, gens, n, ct->gone);
+	struct pyh_task_job *j;
+	const char *task = NULL;
+	int rc;
 
-	if (task) {
+	if (ct->stalled || n <= 0 || !gens[0])
+		return NULL;	/* no generator frames: not a task's step, nothing to read */
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		c->st.oom++;
+		return NULL;
+	}
+	n = n < PYH_SAMPLE_TASK_GENS ? n : PYH_SAMPLE_TASK_GENS;
+	memcpy(j->gens, gens, sizeof(*gens) * (size_t)n);
+	j->n = n;
+	j->gone = ct->gone;
+	j->ct = ct;
+	__atomic_add_fetch(&ct->refs, 1, __ATOMIC_ACQ_REL);
+	rc = pyh_guard_run(pyh_task_job_run, j, pyh_task_job_free, PYH_COLLECTOR_READ_DEADLINE_MS, NULL);
+	if (rc == -ETIMEDOUT) {
+		pyh_target_stalled(c, ct);	/* j is the job's now */
+		return NULL;
+	}
+	if (!rc && j->found) {
+		snprintf(c->task_text, sizeof(c->task_text), "%s", j->text);
+		task = c->task_text;
 		c->st.task_samples++;
 		c->st.task_unknown += !strcmp(task, PYH_TASKROOTS_UNKNOWN);
+	} else if (rc) {
+		c->st.not_named++;
 	}
+	pyh_task_job_free(j);
 	return task;
 }
 
@@ -589,7 +750,7 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 	struct pyh_collector *c = arg;
 	char ptext[64], ttext[64];
 	struct pyh_ctarget *ct;
-	const char *task = NULL;
+	const char *task = NULL, *leaf = NULL;
 	int r;
 
 	if (len < PYH_SAMPLE_HDR_SIZE || s->depth > PYH_SAMPLE_MAX_DEPTH ||
@@ -616,6 +777,10 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 		for (int i = 0; i < PYH_SAMPLE_TASK_GENS; i++)
 			gens[i] = s->task_gens[i];
 		task = pyh_collector_task(c, ct, gens, PYH_SAMPLE_TASK_GENS);
+		if (ct->stalled) {	/* that read stalled */
+			c->st.stalled_samples++;
+			return 0;
+		}
 	}
 	r = pyh_roots(c, ct, (pid_t)s->tid, !!(s->flags & PYH_SAMPLE_TRUNCATED), task, ptext, ttext,
 		      sizeof(ptext));
@@ -624,10 +789,14 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 
 		if ((s->flags & PYH_SAMPLE_NATIVE) && pyh_add_mixed(c, ct, s, len, r, task) == 0)
 			return 0;
-		if (c->st.native_unpaired == unpaired)
+		if (ct->native_stalled) {
+			leaf = PYH_NATIVE_UNREADABLE;	/* never silently Python-only */
+			c->st.native_unreadable++;
+		} else if (c->st.native_unpaired == unpaired) {
 			c->st.native_none++;
+		}
 	}
-	pyh_add_stack(c, ct, (pid_t)s->tid, s->frames, (int)s->depth, r, task, 1, &c->st.samples);
+	pyh_add_stack(c, ct, (pid_t)s->tid, s->frames, (int)s->depth, r, task, leaf, 1, &c->st.samples);
 	return 0;
 }
 
@@ -748,10 +917,12 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 		if (ct->stalled)
 			break;	/* naming an earlier stack stalled: its cache is a job's now */
 		task = ct->roots ? pyh_collector_task(c, ct, st->gens, PYH_SAMPLE_TASK_GENS) : NULL;
+		if (ct->stalled)
+			break;	/* naming its task stalled */
 		r = pyh_roots(c, ct, st->tid, st->status == PYH_WALK_TRUNCATED, task, ptext, ttext,
 			      sizeof(ptext));
 
-		pyh_add_stack(c, ct, st->tid, st->raw, st->n, r, task, ticks, &c->st.idle_samples);
+		pyh_add_stack(c, ct, st->tid, st->raw, st->n, r, task, NULL, ticks, &c->st.idle_samples);
 		added++;
 	}
 	pyh_idle_job_free(j);

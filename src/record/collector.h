@@ -27,15 +27,30 @@ struct pyh_collector_opts {
 			 * native frames between the Python frames that called them */
 	int tasks;	/* record --tasks: root frame "task NAME (COROUTINE)" for samples
 			 * taken in an asyncio task's step (record/taskroots.h) */
+	/* Called once when a target is declared stalled (see below), from
+	 * whatever call found it (often pyh_collector_on_sample, inside the
+	 * sampler's poll), so that the kernel stops sampling it: returns 0 when
+	 * it did (counted as stalled_unsampled). NULL: none. */
+	int (*on_stalled)(void *arg, pid_t pid);
+	void *on_stalled_arg;
 };
 
 /* Every read of a target's memory — naming the frames of a stack not seen
  * before (code objects, line tables), an off-CPU walk (its thread list, its
- * sleeping threads' stacks) — runs as a job with this deadline
- * (proc/guard.h): a target whose memory does not answer is said once,
- * counted, and not read again; its samples are dropped (counted), the
- * others' go on. */
+ * sleeping threads' stacks), with --tasks naming a sample's task (its task
+ * registries) — runs as a job with this deadline (proc/guard.h): a target
+ * whose memory does not answer is said once, counted, not read again, and
+ * handed to opts.on_stalled; its samples are dropped (counted), the others'
+ * go on. */
 #define PYH_COLLECTOR_READ_DEADLINE_MS 1000
+/* --native: the native part of a sample (the session: the target's maps and
+ * the ELF files libdw reads as frames need them; the unwind; the names) runs
+ * as a job with this deadline, longer since the first one reads the
+ * libraries' symbols from a cold disk. A target whose files do not answer is
+ * said once and counted (native_stalled); its samples from then on get its
+ * Python frames only, under a leaf frame "[native frames unreadable]"
+ * (native_unreadable), and it is still sampled. */
+#define PYH_COLLECTOR_NATIVE_DEADLINE_MS 2000
 
 struct pyh_collector_stats {
 	uint64_t samples;	/* records turned into profile stacks (on-CPU) */
@@ -50,6 +65,8 @@ struct pyh_collector_stats {
 	uint64_t stalled;	/* targets whose read (naming a stack, or an off-CPU walk) missed
 				 * PYH_COLLECTOR_READ_DEADLINE_MS: not read again */
 	uint64_t stalled_samples; /* samples of those dropped (the one being named, and later ones) */
+	uint64_t stalled_unsampled; /* of the stalled targets, those opts.on_stalled took out of
+				     * the kernel's sampling */
 	uint64_t not_named;	/* samples dropped: too many reads stalled at once to name them */
 	uint64_t seen;		/* samples of a stack seen before: counted without naming */
 	uint64_t native;	/* --native: samples with their native frames */
@@ -57,6 +74,8 @@ struct pyh_collector_stats {
 				 * (a "[native unwind stopped]" frame marks where) */
 	uint64_t native_none;	/* samples that carried no native stack, or whose process
 				 * could not be read for one (Python frames only) */
+	uint64_t native_stalled; /* processes whose native job missed its deadline */
+	uint64_t native_unreadable; /* samples of those after that: Python frames only, marked */
 	uint64_t native_unpaired; /* samples whose eval calls and Python frames did not pair
 				   * up (a frame entered or left just then): Python frames only */
 	uint64_t task_samples;	/* --tasks: samples given a task's root frame */

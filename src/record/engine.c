@@ -464,11 +464,14 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 	if (st->o->native)
 		fprintf(stderr, "pyhang: native frames in %llu samples (%llu cut short, marked "
 				"\"[native unwind stopped]\"); Python frames only in %llu (%llu whose stack "
-				"was not copied, %llu caught entering or leaving a Python frame)\n",
+				"was not copied, %llu caught entering or leaving a Python frame, %llu of "
+				"%llu processes whose native code did not answer in time, marked "
+				"\"[native frames unreadable]\")\n",
 			(unsigned long long)cs.native, (unsigned long long)cs.native_cut,
-			(unsigned long long)(cs.native_none + cs.native_unpaired),
+			(unsigned long long)(cs.native_none + cs.native_unpaired + cs.native_unreadable),
 			(unsigned long long)cnt[PYH_CNT_NATIVE_NO_STACK],
-			(unsigned long long)cs.native_unpaired);
+			(unsigned long long)cs.native_unpaired, (unsigned long long)cs.native_unreadable,
+			(unsigned long long)cs.native_stalled);
 	{
 		struct pyh_budget code;
 		struct pyh_host_stats hs = { 0 };
@@ -483,8 +486,9 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 				(unsigned long long)code.refusals);
 		if (cs.stalled || cs.not_named)
 			fprintf(stderr, "pyhang: %llu processes whose memory did not answer in time: not sampled "
-				"after that (%llu samples dropped); %llu samples not named (too many reads "
-				"stalled at once)\n", (unsigned long long)cs.stalled,
+				"after that (%llu taken out of the kernel's sampling; %llu samples dropped); "
+				"%llu samples not named (too many reads stalled at once)\n",
+				(unsigned long long)cs.stalled, (unsigned long long)cs.stalled_unsampled,
 				(unsigned long long)cs.stalled_samples, (unsigned long long)cs.not_named);
 		if (hs.refused_capacity || hs.refused_table || hs.stalled)
 			fprintf(stderr, "pyhang: limits: %llu processes waited for room (%d waiting at the end), "
@@ -581,6 +585,18 @@ static int pyh_rec_loop(struct pyh_recstate *st, double t0, char *why, size_t wh
 	return 0;
 }
 
+/* The collector's on_stalled: a process whose memory does not answer is
+ * taken out of the sampler's targets, so that the kernel stops sampling it
+ * (its records still in the ring buffer are counted as dropped). It stays
+ * the collector's target, counted; with --all the tracker still holds it
+ * (its exit or exec detaches it as any other). */
+static int pyh_rec_stalled(void *arg, pid_t pid)
+{
+	struct pyh_recstate *st = arg;
+
+	return st->smp ? pyh_sampler_remove_target(st->smp, pid) : -ENOENT;
+}
+
 /* Open what the targets need: the profile, the collector, with --all the
  * trackers, and the sampler. Returns 0 or -errno (err filled). */
 static int pyh_rec_setup(struct pyh_recstate *st, char *err, size_t errsz)
@@ -599,6 +615,8 @@ static int pyh_rec_setup(struct pyh_recstate *st, char *err, size_t errsz)
 	co.tasks = o->tasks;
 	co.group = o->group;
 	co.max_targets = (int)o->max_procs;
+	co.on_stalled = pyh_rec_stalled;
+	co.on_stalled_arg = st;
 	st->col = st->prof ? pyh_collector_new(st->prof, &co) : NULL;
 	st->pids = o->subprocs ? calloc(PYH_HOST_MAX_PROCS, sizeof(*st->pids)) : NULL;
 	if (!st->col || (o->subprocs && !st->pids)) {

@@ -20,6 +20,7 @@
 #include "proc/guard.h"
 #include "proc/maps.h"
 #include "proc/procfs.h"
+#include "proc/rootfs.h"
 #include "python/target.h"
 #include "watch.skel.h"
 
@@ -199,6 +200,8 @@ struct pyh_ibin {
 	char path[32];			/* "/proc/self/fd/N" */
 	struct pyh_elf *elf;		/* NULL until pyh_ibin_parse */
 	struct stat st;
+	const char *served;		/* parsed: the file system its pages come from when a
+					 * server may stop answering (pyh_rootfs_served_fs) */
 };
 
 /* Open t's interpreter file. Returns 0 or -errno (b->fd -1). */
@@ -251,7 +254,24 @@ static const char *const pyh_probed[] = {
  * uprobes go on (the kernel reads the instruction there when it attaches
  * one: read here first, those pages are then in the page cache) all read a
  * file the target may serve (FUSE) and stall: done as a job with a deadline
- * (proc/guard.h). The job owns its copy of t and b until it returns in time. */
+ * (proc/guard.h). The job owns its copy of t and b until it returns in time.
+ *
+ * The attach itself cannot be guarded so. Registering a uprobe
+ * (perf_event_open of a uprobe event, bpf_link_create) installs it in every
+ * process mapping the file, holding the host-wide dup_mmap_sem for writing
+ * and each such process's mmap lock: reading the instruction (the page
+ * cache, else the file) and writing the breakpoint (faulting the page in).
+ * The page read first may be gone by then: memory pressure, or a FUSE
+ * server dropping it on purpose (FUSE_NOTIFY_INVAL_INODE), after which it
+ * stalls. Then the registration blocks in the kernel with that lock held:
+ * every fork() on the host and every other uprobe attach or detach (ours on
+ * the main loop too) waits for it, so a worker thread with a deadline would
+ * leak a thread and still hang the host's forks. A file on a local file
+ * system is read again and the attach ends; a file whose pages come from a
+ * server that may stop answering (FUSE, NFS, SMB, ...: pyh_rootfs_served_fs)
+ * gets no uprobes at all, said once: lock holders and GIL waits of its
+ * processes are not seen (their hangs are reported from what the threads
+ * block in, as for any process without uprobes). */
 #define PYH_PROBES_OPEN_DEADLINE_MS 1000
 
 struct pyh_ibin_job {
@@ -269,6 +289,8 @@ static int pyh_ibin_job_run(void *arg)
 		return e;
 	if ((e = pyh_ibin_parse(&j->b)))
 		return e;
+	if ((j->b.served = pyh_rootfs_served_fs(j->b.fd)))
+		return 0;	/* no uprobes: its pages need not be read */
 	for (const char *const *f = pyh_probed; *f; f++) {
 		uint64_t v, off;
 		char c;
@@ -285,6 +307,25 @@ static void pyh_ibin_job_free(void *arg)
 
 	pyh_ibin_close(&j->b);
 	free(j);
+}
+
+/* Close b with a deadline too: closing a file of a FUSE mount asks its
+ * server (FLUSH), which may not answer. b is closed (or left to a job, or
+ * leaked when none can run: never waited for) and reset. */
+static void pyh_ibin_close_guarded(struct pyh_ibin *b)
+{
+	struct pyh_ibin_job *j;
+
+	if (b->fd < 0 && !b->elf)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (j) {
+		j->b = *b;
+		if (pyh_guard_release(pyh_ibin_job_free, j, PYH_PROBES_OPEN_DEADLINE_MS) == -ETIMEDOUT)
+			pyh_log_error("closing the interpreter file %s did not finish in time", b->path);
+	}
+	b->fd = -1;
+	b->elf = NULL;
 }
 
 /* pyh_ibin_open (and pyh_ibin_parse when parse) of t's interpreter, with a
@@ -304,8 +345,8 @@ static int pyh_ibin_open_guarded(const struct pyh_target *t, struct pyh_ibin *b,
 	j->parse = parse;
 	rc = pyh_guard_run(pyh_ibin_job_run, j, pyh_ibin_job_free, PYH_PROBES_OPEN_DEADLINE_MS, &result);
 	if (rc == -ETIMEDOUT) {
-		pyh_log_error("process %d: its interpreter file did not answer in time: no uprobes in it",
-			      (int)t->pid);
+		pyh_log_error("process %d: its interpreter file did not answer in time: no uprobes in it, "
+			      "its asyncio tasks not read", (int)t->pid);
 		return rc;	/* j is the job's now */
 	}
 	if (!rc && !result) {
@@ -366,6 +407,8 @@ static void pyh_attach_ibin(struct pyh_probes *pb, pid_t pid, const struct pyh_i
 	int have_timed, have_take_gil, have_mutex, before = set->n;
 	const char *acq;
 
+	if (b->served)
+		return;		/* attaching could hang the host's forks: see pyh_ibin_job_run */
 	have_timed = pyh_has_symbols(b->elf, timed);
 	have_take_gil = pyh_has_symbols(b->elf, take_gil);
 	have_mutex = pyh_has_symbols(b->elf, mutex);
@@ -401,22 +444,34 @@ static void pyh_attach_ibin(struct pyh_probes *pb, pid_t pid, const struct pyh_i
 	}
 }
 
-void pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const struct pyh_target *t,
-			      struct pyh_probe_set *set)
+/* Said once per interpreter file (with --all its processes share it). */
+static void pyh_served_said(const struct pyh_target *t, const char *fs)
+{
+	pyh_log_error("process %d: its interpreter file is on a %s file system, whose server may stop "
+		      "answering: no uprobes in it (registering one would wait for it, holding a lock "
+		      "every fork() on the host needs): lock holders and GIL waits not seen",
+		      (int)t->pid, fs);
+}
+
+int pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const struct pyh_target *t,
+			     struct pyh_probe_set *set)
 {
 	struct pyh_ibin b;
 	int e = pyh_ibin_open_guarded(t, &b, 1);
 
 	if (e == -ETIMEDOUT)
-		return;
+		return e;
 	if (e) {
 		if (pyh_log_verbosity())
 			pyh_log_error("no uprobes in process %d: its interpreter file: %s", (int)t->pid,
 				      strerror(-e));
 	} else {
+		if (b.served)
+			pyh_served_said(t, b.served);
 		pyh_attach_ibin(pb, pid, &b, set);
 	}
-	pyh_ibin_close(&b);	/* the probes hold the inode */
+	pyh_ibin_close_guarded(&b);	/* the probes hold the inode */
+	return 0;
 }
 
 void pyh_probe_set_detach(struct pyh_probe_set *set)
@@ -443,7 +498,7 @@ const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const struc
 			b = &pb->bins[i];
 	if (!b && pb->nbins < PYH_PROBES_MAX_BINS) {
 		/* a new binary: its symbols and probed pages, read with a deadline too */
-		pyh_ibin_close(&ib);
+		pyh_ibin_close_guarded(&ib);
 		if ((e = pyh_ibin_open_guarded(t, &ib, 1))) {
 			*stalled = e == -ETIMEDOUT;
 			return NULL;
@@ -454,9 +509,11 @@ const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const struc
 		memset(b, 0, sizeof(*b));
 		b->dev = ib.st.st_dev;
 		b->ino = ib.st.st_ino;
+		if (ib.served)
+			pyh_served_said(t, ib.served);	/* the next processes of this file get the empty set */
 		pyh_attach_ibin(pb, -1, &ib, &b->set);
 	}
-	pyh_ibin_close(&ib);
+	pyh_ibin_close_guarded(&ib);
 	return b ? &b->set : NULL;
 }
 

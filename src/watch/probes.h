@@ -55,10 +55,13 @@ struct pyh_probe_set {
  * count only watched ones). The file is the one t maps, opened as
  * proc/maps.h's pyh_pybinary_open does, probed through its descriptor at
  * offsets read here. A probe that cannot be attached is missing from set
- * (said at -v); set->lock_probes says whether holders are tracked. */
+ * (said at -v); set->lock_probes says whether holders are tracked. Returns
+ * 0, or -ETIMEDOUT when the file did not answer in time (said on stderr;
+ * set empty). A file on a served file system (FUSE, NFS, ...) gets none
+ * (said once; see probes.c). */
 struct pyh_target;
-void pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const struct pyh_target *t,
-			      struct pyh_probe_set *set);
+int pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const struct pyh_target *t,
+			     struct pyh_probe_set *set);
 void pyh_probe_set_detach(struct pyh_probe_set *set);
 
 /* --all: the probes of t's interpreter binary, attached once for

@@ -168,8 +168,10 @@ void pyh_watcher_tasks(struct pyh_watcher *w, struct pyh_watched *p)
 	if (s->now_ns < p->tasks.next_ns || w->scan.tasks_ns >= PYH_WATCH_TASKS_BUDGET_NS)
 		return;
 	t0 = pyh_mono_ns();
-	if (pyh_tasks_read(&p->rd.t, p->rd.cache, &pyh_watch_tasks_opts, &ts))
-		return;		/* out of memory: the next scan tries again */
+	if (p->state.stalled || p->state.bin_stalled)
+		return;
+	if (pyh_watched_tasks(p, &pyh_watch_tasks_opts, &ts))
+		return;		/* stalled (said), or out of memory: the next scan tries again */
 	took = pyh_mono_ns() - t0;
 	w->scan.tasks_ns += took;
 	if (period < PYH_WATCH_TASKS_DUTY * took)
@@ -262,7 +264,7 @@ void pyh_watcher_running_task(struct pyh_watcher *w, struct pyh_watched *p, pid_
 	struct pyh_tasks ts;
 
 	(void)w;
-	if (p->tasks.absent || pyh_tasks_read(&p->rd.t, p->rd.cache, &pyh_watch_tasks_opts, &ts))
+	if (p->tasks.absent || p->state.stalled || p->state.bin_stalled || pyh_watched_tasks(p, &pyh_watch_tasks_opts, &ts))
 		return;
 	for (int i = 0; i < ts.n; i++) {
 		const struct pyh_task *k = &ts.v[i];

@@ -95,7 +95,9 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 	 * interpreter; with --all once per binary, for every process. */
 	bin = w->o->all ? pyh_probes_binary(w->bpf.pb, &p->rd.t, &stalled) : NULL;
 	if (!bin && !stalled)
-		pyh_probes_attach_interp(w->bpf.pb, pid, &p->rd.t, &p->probes);
+		stalled = pyh_probes_attach_interp(w->bpf.pb, pid, &p->rd.t, &p->probes) == -ETIMEDOUT;
+	p->state.bin_stalled = stalled;
+	w->stats.bin_stalled += (uint64_t)stalled;
 	p->lock_probes = bin ? bin->lock_probes : p->probes.lock_probes;
 	/* Calls that started before watch did: from /proc, into the inflight
 	 * map (only where BPF has not seen a call of that thread yet). */
@@ -289,7 +291,7 @@ static void pyh_watch_capacity(const struct pyh_watcher *w, uint64_t *cap)
 		cap[PYH_MC_TRACKER] += hs.refused_table;
 		cap[PYH_MC_STALLED] += hs.stalled;
 	}
-	cap[PYH_MC_STALLED] += pyh_watched_stalled_total();
+	cap[PYH_MC_STALLED] += pyh_watched_stalled_total() + w->stats.bin_stalled;
 	pyh_exec_stats(&xs);
 	cap[PYH_MC_EXEC] += xs.limited + xs.busy;
 }

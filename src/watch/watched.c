@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "asyncio/tasks.h"
 #include "kernel/syscalls.h"
 #include "log/log.h"
 #include "proc/guard.h"
@@ -223,6 +224,7 @@ enum pyh_wjob_kind {
 	PYH_WJOB_NAME,		/* name raw[0..n) (its own copies) */
 	PYH_WJOB_TASK,		/* /proc of thread tid into ti, and the detail of call nr */
 	PYH_WJOB_CALLS,		/* /proc: calls blocked now, into calls/ctids (its own arrays) */
+	PYH_WJOB_TASKS,		/* asyncio tasks into ts (its own; the interpreter's file is read too) */
 };
 
 struct pyh_wjob {
@@ -244,6 +246,9 @@ struct pyh_wjob {
 	uint64_t now_ns;		/* CALLS: n found */
 	struct pyh_watch_call *calls;
 	pid_t *ctids;
+	const struct pyh_tasks_opts *topts;	/* TASKS */
+	struct pyh_tasks *ts;
+	int tasks_rc;
 };
 
 /* Calls of p's threads blocked now, from /proc: into j->calls, j->ctids. */
@@ -319,6 +324,9 @@ static int pyh_wjob_run(void *arg)
 		return 0;
 	case PYH_WJOB_CALLS:
 		return pyh_wjob_calls(p, j);
+	case PYH_WJOB_TASKS:
+		j->tasks_rc = pyh_tasks_read(&p->rd.t, p->rd.cache, j->topts, j->ts);
+		return 0;
 	case PYH_WJOB_NAMED:
 		j->n = pyh_frames_walk(&p->rd.t, j->frame, p->rd.raw, p->rd.raw_addrs, PYH_WATCH_STACK_FRAMES,
 				       &j->status);
@@ -340,6 +348,9 @@ static void pyh_wjob_free(void *arg)
 	free(j->addrs);
 	free(j->calls);
 	free(j->ctids);
+	if (j->ts && !j->tasks_rc)
+		pyh_tasks_free(j->ts);
+	free(j->ts);
 	pyh_watched_free(j->p);	/* the job's reference */
 	free(j);
 }
@@ -382,6 +393,25 @@ static int pyh_watched_guarded(struct pyh_watched *p, struct pyh_wjob *j)
 	*j = *copy;
 	free(copy);
 	return result;
+}
+
+int pyh_watched_tasks(struct pyh_watched *p, const struct pyh_tasks_opts *o, struct pyh_tasks *out)
+{
+	struct pyh_wjob j = { .kind = PYH_WJOB_TASKS, .topts = o, .tasks_rc = -EIO };
+	int rc;
+
+	j.ts = calloc(1, sizeof(*j.ts));
+	if (!j.ts)
+		return -ENOMEM;
+	rc = pyh_watched_guarded(p, &j);
+	if (rc == -ETIMEDOUT)
+		return rc;	/* j.ts is the job's */
+	if (!rc && !j.tasks_rc)
+		*out = *j.ts;	/* the caller's to free */
+	else if (!rc)
+		rc = j.tasks_rc;
+	free(j.ts);
+	return rc;
 }
 
 void pyh_watched_new_scan(struct pyh_watched *p)

@@ -76,6 +76,9 @@ struct pyh_watched {
 		int stale;		/* exec'd: to be dropped, never read again */
 		int exited;		/* its exit event came */
 		int stalled;		/* a read missed its deadline: never read again */
+		int bin_stalled;	/* its interpreter file did not answer in time (said): no
+					 * uprobes, and its asyncio tasks (read with the file's
+					 * symbols) are not read */
 	} state;
 	struct pyh_probe_set probes;	/* --pid: its own uprobes (--all: per binary) */
 	int lock_probes;		/* lock holders are tracked */
@@ -150,6 +153,14 @@ void pyh_watched_event(struct pyh_watched *p, struct pyh_wevent *e, const char *
 
 /* The source line of frame f into buf; NULL when it cannot be read. */
 const char *pyh_watched_source_line(struct pyh_watched *p, const struct pyh_frame *f, char *buf, size_t bufsz);
+
+/* p's asyncio tasks (asyncio/tasks.h: pyh_tasks_read, which reads its
+ * memory and its interpreter's file), within the read deadline. Returns 0
+ * with *out filled (the caller's: pyh_tasks_free), -ETIMEDOUT (p is stalled
+ * from now on, said once), or -errno (*out untouched). */
+struct pyh_tasks;
+struct pyh_tasks_opts;
+int pyh_watched_tasks(struct pyh_watched *p, const struct pyh_tasks_opts *o, struct pyh_tasks *out);
 
 /* The calls its threads were blocked in before watch started, from /proc
  * (now_ns: the monotonic clock now), each handed to found. */

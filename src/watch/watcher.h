@@ -45,6 +45,7 @@ struct pyh_watcher {
 		uint64_t watched_total;		/* processes ever attached */
 		uint64_t capacity[PYH_MC_COUNT]; /* refusals by a limit (metrics, the summary) */
 		uint64_t thr_refused_gone;	/* thread-table refusals of processes no longer watched */
+		uint64_t bin_stalled;		/* processes whose interpreter file did not answer at attach */
 	} stats;
 	struct {			/* how it ends */
 		int stop;

@@ -83,8 +83,9 @@ def pyhang_rss_kib(*args, timeout=TIMEOUT):
 class Target:
     """A hostile program; waits for its "ready" line."""
 
-    def __init__(self, argv, cwd=None, ready_timeout=60):
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
+    def __init__(self, argv, cwd=None, ready_timeout=60, stdin=None, env=None):
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, stdin=stdin,
+                                     env=env)
         self.pid = self.proc.pid
         self.out = b""
         self.ready = self._wait_ready(ready_timeout)
@@ -555,6 +556,143 @@ def case_fuse_stall(tmp):
         subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
 
 
+# ---- 14a'. files served, then not: watch --all attaching to an interpreter on FUSE -----------------
+
+class FuseServer(Target):
+    """fuse_serve.py at mnt serving files; stall(n): answer n more requests, then none."""
+
+    def __init__(self, mnt, files):
+        os.mkdir(mnt)
+        self.mnt = mnt
+        super().__init__([sys.executable, os.path.join(PROGS, "fuse_serve.py"), mnt] + list(files),
+                         stdin=subprocess.PIPE)
+
+    def stall(self, n, pid=None):
+        self.proc.stdin.write(b"stall %d%s\n" % (n, b" %d" % pid if pid else b""))
+        self.proc.stdin.flush()
+
+    def stalled(self):
+        """1 when it has stopped reading requests (said on its stdout)."""
+        import select
+        while select.select([self.proc.stdout], [], [], 0)[0]:
+            chunk = os.read(self.proc.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            self.out += chunk
+        return b"stalled" in self.out
+
+    def stop(self):
+        super().stop()
+        subprocess.run(["umount", "-l", self.mnt], stderr=subprocess.DEVNULL)
+
+
+HANG = """import sys, threading
+lock = threading.Lock()
+lock.acquire()
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
+lock.acquire()
+"""
+
+
+def case_fuse_attach(tmp):
+    name = "watch --all: an interpreter file that answers, then does not"
+    if not os.path.exists("/dev/fuse"):
+        return skip(name, "no /dev/fuse")
+    if not os.access(PY311, os.X_OK):
+        return skip(name, "no " + PY311)
+    prog = os.path.join(tmp, "hang.py")
+    with open(prog, "w") as f:
+        f.write(HANG)
+    other = Target([PY312 if os.access(PY312, os.X_OK) else sys.executable, os.path.join(PROGS, "deep.py"), "1"])
+    env = dict(os.environ, PYTHONHOME="/usr")
+    stalled_runs = []
+    try:
+        if not check(other.ready, name + ": the other process started"):
+            return
+        # The server stops after answering n requests of watch's (the target, waiting on a
+        # lock, asks nothing): each n stalls a later read of attaching it — the tracker's
+        # look at it, opening it, the interpreter file for uprobes, its symbols and probed pages.
+        for n in (0, 6, 12, 20, 30, 45, 65, 1000):
+            server = FuseServer(os.path.join(tmp, "fuse%d" % n), [PY311])
+            t = w = None
+            try:
+                if not check(server.ready, name + ": n=%d: mounted" % n):
+                    return
+                t = Target([os.path.join(server.mnt, "python3.11"), prog], env=env)
+                if not check(t.ready, name + ": n=%d: started from the mount" % n, t.proc.stderr.read1().decode()
+                             if t.proc.poll() is not None else ""):
+                    return
+                # Closing a file of the mount asks its server (FLUSH), a request the kernel waits
+                # for uninterruptibly: a watch that opened the interpreter file before the server
+                # stopped cannot end until the server does. So what is checked is that its loop
+                # ran to the end and said what it saw (its summary), then the server is stopped.
+                w = subprocess.Popen([PYHANG, "watch", "--all", "-v", "--threshold", "0.5", "--duration", "4", "--json"],
+                                     stdout=open(os.path.join(tmp, "out"), "wb"),
+                                     stderr=open(os.path.join(tmp, "err"), "wb"))
+                # its requests only (other suites' pyhangs on this host read the mount too)
+                server.stall(n, w.pid)
+                end, err = time.time() + 120, b""
+                while time.time() < end and w.poll() is None and b"watch stopped" not in err:
+                    time.sleep(0.5)
+                    with open(os.path.join(tmp, "err"), "rb") as f:
+                        err = f.read()
+                rc = w.poll()
+                if rc is None and b"watch stopped" in err:
+                    rc = 0      # ended its loop; its exit waits for the server
+                with open(os.path.join(tmp, "out"), "rb") as f:
+                    out = f.read()
+                with open(os.path.join(tmp, "err"), "rb") as f:
+                    err = f.read()
+                e = err.decode(errors="replace")
+                events = []
+                for l in out.decode(errors="replace").splitlines():
+                    try:
+                        events.append(json.loads(l))
+                    except ValueError:
+                        pass
+                what = name + ": n=%d" % n
+                check(rc == 0, what + ": watch --all returned", "rc %r %s" % (rc, e[-300:]))
+                if re.search(r"process %d waits for room" % other.pid, e):
+                    skip(what + ": the other process's hang", "it waited for room in watch's process table")
+                else:
+                    check(any(ev.get("pid") == other.pid and ev.get("event") == "blocked" for ev in events),
+                          what + ": the other process's hang is reported", e[-300:])
+                said = [l for l in e.splitlines() if re.search(r"process %d\b" % t.pid, l) and
+                        re.search(r"did not (answer|finish) in time", l)]
+                if re.search(r"process %d waits for room" % t.pid, e):
+                    # the host runs more Python processes than watch keeps (another suite's)
+                    skip(what + ": the target", "it waited for room in watch's process table")
+                elif server.stalled():
+                    stalled_runs.append(n)
+                    check(len(said) == 1, what + ": the stalled one is said once", "%r %s" % (said, e[-300:]))
+                    check(re.search(r"stalled [1-9]", e) is not None, what + ": counted in the summary",
+                          e[-300:])
+                else:
+                    # every request answered: it is watched as any other, without uprobes
+                    check(not said and any(ev.get("pid") == t.pid and ev.get("event") == "blocked" for ev in events),
+                          what + ": served in full, its hang is reported", e[-300:])
+                    check(len(re.findall(r"process %d: its interpreter file is on a FUSE file system" % t.pid, e)) == 1,
+                          what + ": said once to get no uprobes", e[-300:])
+                check(t.untouched() and other.untouched(), what + ": the targets are untouched")
+            finally:
+                if t:
+                    t.stop()
+                server.stop()
+                if w:
+                    try:
+                        w.wait(60)
+                    except subprocess.TimeoutExpired:
+                        w.kill()
+                        w.wait()
+                    check(w.returncode == 0, name + ": n=%d: watch exited once the server was gone" % n,
+                          "rc %r" % w.returncode)
+        print("# %s: stalled while attaching for n in %r" % (name, stalled_runs))
+        check(len(stalled_runs) >= 2, name + ": several of its reads stalled", repr(stalled_runs))
+    finally:
+        other.stop()
+
+
 # ---- 14b. memory that never answers (a userfaultfd nobody serves) ------------------------------------
 
 def case_uffd_stall(tmp):
@@ -606,6 +744,51 @@ healthy_spin()
 """
 
 
+def sampled_pids(pyhang_pid):
+    """The pids in the BPF `targets` map of process pyhang_pid (its descriptors' maps), or None."""
+    ids = set()
+    fdinfo = "/proc/%d/fdinfo" % pyhang_pid
+    try:
+        for fd in os.listdir(fdinfo):
+            try:
+                with open(os.path.join(fdinfo, fd)) as f:
+                    m = re.search(r"^map_id:\s*(\d+)", f.read(), re.M)
+            except OSError:
+                continue
+            if m:
+                ids.add(int(m.group(1)))
+    except OSError:
+        return None
+    for i in ids:
+        r = subprocess.run(["bpftool", "-j", "map", "show", "id", str(i)], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+        try:
+            if json.loads(r.stdout).get("name") != "targets":
+                continue
+            r = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(i)], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+            return set(int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little")
+                       for e in json.loads(r.stdout))
+        except (ValueError, KeyError, TypeError):
+            return None
+    return None
+
+
+def record_until(args, line, timeout=60):
+    """Start pyhang record args; once its stderr has line, return (popen, stderr so far) with
+    record still running (None when it did not come)."""
+    log = tempfile.NamedTemporaryFile(prefix="pyhang-hostile-rec-", delete=False)
+    p = subprocess.Popen([PYHANG, "record"] + list(args), stdout=subprocess.DEVNULL, stderr=log)
+    end = time.time() + timeout
+    while time.time() < end and p.poll() is None:
+        time.sleep(0.2)
+        with open(log.name, "rb") as f:
+            err = f.read()
+        if line in err:
+            return p, err, log.name
+    return p, None, log.name
+
+
 def case_uffd_code(tmp):
     name = "on-CPU samples naming a code object in memory that never answers"
     if not os.access(PY312, os.X_OK):
@@ -627,10 +810,116 @@ def case_uffd_code(tmp):
                   what + ": counted in the summary", e[-300:])
             if args[0] == "--all":
                 check(b"healthy_spin" in out, what + ": the other process is still sampled", e[-300:])
+            check(re.search(r"did not answer in time: not sampled after that \(1 taken out of the kernel's "
+                            r"sampling", e) is not None, what + ": taken out of the kernel's sampling", e[-300:])
+        # While record runs: the stalled process is out of the BPF targets map, the other in it.
+        p, err, log = record_until(["--all", "-d", "30", "-f", "folded", "-o", os.devnull],
+                                   b"process %d: reading its memory did not finish in time" % t.pid)
+        try:
+            check(err is not None, name + ": record --all (running): the stall is said", "")
+            if err is not None:
+                time.sleep(0.5)
+                pids = sampled_pids(p.pid)
+                check(pids is not None and t.pid not in pids and other.pid in pids,
+                      name + ": record --all (running): the stalled one is no longer in the kernel's targets",
+                      "targets %r" % (sorted(pids)[:20] if pids else pids))
+        finally:
+            p.kill()
+            p.wait()
+            os.unlink(log)
         check(t.untouched() and other.untouched(), name + ": the targets are untouched")
     finally:
         t.stop()
         other.stop()
+
+
+# ---- 14d. record --tasks: a task name in memory that never answers ----------------------------------
+
+def case_uffd_task(tmp):
+    name = "record --tasks: a task's name in memory that never answers"
+    if not os.access(PY312, os.X_OK):
+        return skip(name, "no " + PY312)
+    t = Target([PY312, os.path.join(PROGS, "task_uffd.py")])
+    other = Target([PY312, "-c", SPIN])
+    try:
+        if not check(t.ready and other.ready, name + ": started"):
+            return
+        for args in (("--all",), ("--pid", str(t.pid))):
+            rc, out, err = pyhang("record", "--tasks", *args, "-d", "3", "-f", "folded", "-o", "-", timeout=120)
+            e = err.decode(errors="replace")
+            what = name + ": record --tasks " + args[0]
+            check(rc == 0, what + ": returned", "rc %r %s" % (rc, e[-300:]))
+            check(e.count("process %d: reading its memory did not finish in time" % t.pid) == 1,
+                  what + ": the stalled one is said once", e[-300:])
+            check(re.search(r"1 process(es)? whose memory did not answer", e) is not None,
+                  what + ": counted in the summary", e[-300:])
+            if args[0] == "--all":
+                check(b"healthy_spin" in out, what + ": the other process is still sampled", e[-300:])
+        check(t.untouched() and other.untouched(), name + ": the targets are untouched")
+    finally:
+        t.stop()
+        other.stop()
+
+
+# ---- 14e. record --native: a library on FUSE that stops answering ---------------------------------------
+
+SPIN_C = "void spin(void) { for (volatile unsigned long n = 0;; n++) ; }\n"
+LIB_SPIN = """import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+def in_library():
+    sys.stdout.write("ready\\n")
+    sys.stdout.flush()
+    lib.spin()
+in_library()
+"""
+
+
+def case_fuse_native(tmp):
+    name = "record --native: a library whose file stops answering"
+    if not os.path.exists("/dev/fuse"):
+        return skip(name, "no /dev/fuse")
+    if not os.access(PY312, os.X_OK):
+        return skip(name, "no " + PY312)
+    src, lib = os.path.join(tmp, "spin.c"), os.path.join(tmp, "libspin.so")
+    with open(src, "w") as f:
+        f.write(SPIN_C)
+    r = subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", lib, src], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    if not check(r.returncode == 0, name + ": built", r.stdout.decode(errors="replace")):
+        return
+    server = FuseServer(os.path.join(tmp, "fuse"), [lib])
+    t = other = None
+    try:
+        if not check(server.ready, name + ": mounted"):
+            return
+        t = Target([PY312, "-c", LIB_SPIN, os.path.join(server.mnt, "libspin.so")])
+        other = Target([PY312, "-c", SPIN])
+        if not check(t.ready and other.ready, name + ": started"):
+            return
+        server.stall(0)     # its pages are in memory, running; its file answers nothing more
+        for args in (("--all",), ("--pid", str(t.pid))):
+            rc, out, err = pyhang("record", "--native", *args, "-d", "4", "-f", "folded", "-o", "-", timeout=120)
+            e, o = err.decode(errors="replace"), out.decode(errors="replace")
+            what = name + ": record --native " + args[0]
+            check(rc == 0, what + ": returned", "rc %r %s" % (rc, e[-300:]))
+            check(e.count("process %d: reading its native code" % t.pid) == 1, what + ": the stalled one is said once",
+                  e[-300:])
+            check(re.search(r"\d+ of 1 processes whose native code did not answer in time", e) is not None,
+                  what + ": counted in the summary", e[-400:])
+            mine = [l for l in o.splitlines() if "in_library" in l]
+            check(mine and all(l.rsplit(" ", 1)[0].endswith("in_library (<string>:6);[native frames unreadable]")
+                               for l in mine), what + ": its samples: Python frames, marked native unreadable",
+                  repr(mine[:3]))
+            if args[0] == "--all":
+                spun = [l for l in o.splitlines() if "healthy_spin" in l]
+                check(spun and not any("[native frames unreadable]" in l for l in spun),
+                      what + ": the other process is sampled with its native frames", repr(spun[:2]))
+        check(t.untouched() and other.untouched(), name + ": the targets are untouched")
+    finally:
+        for x in (t, other):
+            if x:
+                x.stop()
+        server.stop()
 
 
 # ---- 15. --exec under an event storm, and a large event ---------------------------------------------
@@ -893,7 +1182,7 @@ def main():
         return 1
     cases = [case_symlink_pivot_root, case_chroot, case_fifo_lib, case_shared_linetable, case_escapes,
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
-             case_thousand, case_execloop, case_forged, case_fuse_stall, case_uffd_stall, case_uffd_code, case_exec,
+             case_thousand, case_execloop, case_forged, case_fuse_stall, case_fuse_attach, case_uffd_stall, case_uffd_code, case_uffd_task, case_fuse_native, case_exec,
              case_privileges,
              case_heartbeat, case_capacity, case_capacity_wait, case_soak]
     only = os.environ.get("PYHANG_HOSTILE")

@@ -80,6 +80,37 @@ static void test_abandoned_then_released(void **state)
 	assert_int_equal(pyh_guard_stalled_now(), 0);
 }
 
+static void mark(void *arg)
+{
+	*(int *)arg = 1;
+}
+
+static void wait_gate_release(void *arg)
+{
+	(void)wait_gate(arg);
+}
+
+/* A release that ends in time runs on the worker; one that blocks is left
+ * to its job (never run on the caller's thread), which releases it later. */
+static void test_release(void **state)
+{
+	static struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	int done = 0;
+
+	(void)state;
+	assert_int_equal(pyh_guard_release(mark, &done, 1000), 0);
+	assert_int_equal(done, 1);
+	assert_int_equal(pyh_guard_release(wait_gate_release, &g, 50), -ETIMEDOUT);
+	assert_int_equal(pyh_guard_stalled_now(), 1);
+	pthread_mutex_lock(&g.mu);
+	g.open = 1;
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.mu);
+	for (int i = 0; i < 1000 && pyh_guard_stalled_now(); i++)
+		usleep(1000);
+	assert_int_equal(pyh_guard_stalled_now(), 0);
+}
+
 static int count_threads(void)
 {
 	char buf[4096];
@@ -125,6 +156,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_result),
 		cmocka_unit_test(test_abandoned_then_released),
+		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_many),
 	};
 

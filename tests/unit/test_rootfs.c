@@ -254,12 +254,29 @@ static void test_mapped(void **state)
 	munmap(addr, 4096);
 }
 
+/* Local file systems are not served: their reads end. */
+static void test_served(void **state)
+{
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_null(pyh_rootfs_served_fs(fd));
+	close(fd);
+	fd = open("/usr/bin/env", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_null(pyh_rootfs_served_fs(fd));
+	close(fd);
+	assert_string_equal(pyh_rootfs_served_fs(-1), "unknown");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_openat2),
 		cmocka_unit_test(test_fallback),
 		cmocka_unit_test(test_mapped),
+		cmocka_unit_test(test_served),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

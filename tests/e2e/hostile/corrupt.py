@@ -6,9 +6,13 @@ that whoever reads it (process_vm_readv) blocks for as long as this process live
 code-uffd: a thread that spins on a CPU (so that the BPF sampler takes its stack) while its
 caller's frame names a code object in such memory: naming that frame blocks its reader."""
 import ctypes
+import os
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from uffd import never_served  # noqa: E402
 
 assert sys.version_info[:2] == (3, 12), "offsets below are 3.12's"
 P = ctypes.c_uint64
@@ -17,23 +21,6 @@ IFRAME_PREVIOUS = 8    # _PyInterpreterFrame: f_code, previous
 TSTATE_NEXT = 8        # PyThreadState: prev, next
 WILD = 0x10000         # never mapped (mmap_min_addr)
 ready = []
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-libc.syscall.restype = ctypes.c_long
-
-
-def never_served():
-    """A page whose first touch waits for a userfaultfd server that never answers."""
-    uffd = libc.syscall(323, 0o2000000)            # userfaultfd(O_CLOEXEC): faults from the kernel too
-    assert uffd >= 0, "userfaultfd: %s" % ctypes.get_errno()
-    api = (P * 3)(0xAA, 0, 0)                       # struct uffdio_api
-    assert libc.ioctl(uffd, ctypes.c_ulong(0xc018aa3f), api) == 0, "UFFDIO_API"
-    page = libc.mmap(None, 4096, 3, 0x22, -1, 0)   # PROT_READ|WRITE, MAP_PRIVATE|ANONYMOUS
-    reg = (P * 4)(page, 4096, 1, 0)                # struct uffdio_register: range, MODE_MISSING
-    assert libc.ioctl(uffd, ctypes.c_ulong(0xc020aa00), reg) == 0, "UFFDIO_REGISTER %d" % ctypes.get_errno()
-    never_served.keep = uffd
-    return page
 lock = threading.Lock()
 ctypes.pythonapi.PyThreadState_Get.restype = ctypes.c_void_p
 
