@@ -259,7 +259,7 @@ static void pyh_on_spin(struct pyh_watcher *w, struct pyh_watched *p)
 
 	user_ignores.defaults = 0;
 
-	if ((rc = pyh_watched_tasks(p, &n)) && n <= 0)
+	if ((rc = pyh_watched_tids(p, &n)) && n <= 0)
 		return;
 	if (!rc)	/* the whole list: threads not in it have ended */
 		pyh_wthreads_prune(p->det.threads, p->det.tids, n, s->now_ns);

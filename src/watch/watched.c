@@ -195,7 +195,7 @@ static int pyh_watched_grow(void *v, int *cap, size_t each)
 }
 
 /* pyh_proc_tasks into *tids (*cap of them, grown as needed). */
-static int pyh_watched_tasks_into(pid_t pid, pid_t **tids, int *cap, int *n)
+static int pyh_watched_tids_into(pid_t pid, pid_t **tids, int *cap, int *n)
 {
 	int rc;
 
@@ -205,9 +205,9 @@ static int pyh_watched_tasks_into(pid_t pid, pid_t **tids, int *cap, int *n)
 	return rc;
 }
 
-int pyh_watched_tasks(struct pyh_watched *p, int *n)
+int pyh_watched_tids(struct pyh_watched *p, int *n)
 {
-	return pyh_watched_tasks_into(p->pid, &p->det.tids, &p->det.tids_cap, n);
+	return pyh_watched_tids_into(p->pid, &p->det.tids, &p->det.tids_cap, n);
 }
 
 /* ---- reads of the target, with a deadline -------------------------------- */
@@ -259,7 +259,7 @@ static int pyh_wjob_calls(struct pyh_watched *p, struct pyh_wjob *j)
 	j->n = 0;
 	if (!(j->ctids = calloc((size_t)cap, sizeof(*j->ctids))))
 		return -ENOMEM;
-	if (pyh_watched_tasks_into(p->pid, &j->ctids, &cap, &n) && n <= 0)
+	if (pyh_watched_tids_into(p->pid, &j->ctids, &cap, &n) && n <= 0)
 		return 0;
 	if (!(j->calls = calloc((size_t)n, sizeof(*j->calls))))
 		return -ENOMEM;

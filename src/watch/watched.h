@@ -55,7 +55,7 @@ struct pyh_watched {
 		struct pyh_wthreads *threads;
 		int stuck_reported;
 		int possible_reported;	/* threads in the possible deadlock reported */
-		pid_t *tids;		/* its threads, for the spinning check (pyh_watched_tasks) */
+		pid_t *tids;		/* its threads, for the spinning check (pyh_watched_tids) */
 		int tids_cap;
 		int spin_cursor;	/* where the next spinning check starts */
 	} det;
@@ -103,7 +103,7 @@ uint64_t pyh_watched_stalled_total(void);
 /* The threads of p from /proc into p->det.tids (grown as needed, up to
  * PYH_MAX_THREADS), *n of them: as proc/procfs.h's pyh_proc_tasks, and
  * -E2BIG also when more room could not be had (the first *n are there). */
-int pyh_watched_tasks(struct pyh_watched *p, int *n);
+int pyh_watched_tids(struct pyh_watched *p, int *n);
 
 /* A new scan: the Python threads are read again when asked, the hung counts restart. */
 void pyh_watched_new_scan(struct pyh_watched *p);
