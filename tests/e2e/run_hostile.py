@@ -1182,8 +1182,8 @@ def main():
         return 1
     cases = [case_symlink_pivot_root, case_chroot, case_fifo_lib, case_shared_linetable, case_escapes,
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
-             case_thousand, case_execloop, case_forged, case_fuse_stall, case_fuse_attach, case_uffd_stall, case_uffd_code, case_uffd_task, case_fuse_native, case_exec,
-             case_privileges,
+             case_thousand, case_execloop, case_forged, case_fuse_stall, case_fuse_attach,
+             case_uffd_stall, case_uffd_code, case_uffd_task, case_fuse_native, case_exec, case_privileges,
              case_heartbeat, case_capacity, case_capacity_wait, case_soak]
     only = os.environ.get("PYHANG_HOSTILE")
     for case in cases:

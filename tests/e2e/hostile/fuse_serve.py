@@ -8,7 +8,6 @@ that is stopped or deadlocked; since they stay queued (never read), a fatal sign
 a caller (see fuse_stall.py). The raw /dev/fuse protocol: no library needed. Prints "ready"
 once mounted, and "stalled" when it stops reading. Files are served with FOPEN_KEEP_CACHE and
 long attribute and entry timeouts: what the kernel has cached is not asked for again."""
-import ctypes
 import errno
 import os
 import re
@@ -17,17 +16,16 @@ import stat
 import struct
 import sys
 
+from fuseproto import FUSE_INIT, IN_HEADER, MAX_WRITE, OUT_HEADER, init_body, mount
+
 FUSE_LOOKUP, FUSE_FORGET, FUSE_GETATTR = 1, 2, 3
 FUSE_OPEN, FUSE_READ, FUSE_RELEASE = 14, 15, 18
-FUSE_FLUSH, FUSE_INIT, FUSE_OPENDIR, FUSE_READDIR, FUSE_RELEASEDIR = 25, 26, 27, 28, 29
+FUSE_FLUSH, FUSE_OPENDIR, FUSE_READDIR, FUSE_RELEASEDIR = 25, 27, 28, 29
 FUSE_STATFS, FUSE_INTERRUPT, FUSE_BATCH_FORGET = 17, 36, 42
 NO_REPLY = (FUSE_FORGET, FUSE_INTERRUPT, FUSE_BATCH_FORGET)
 FOPEN_KEEP_CACHE = 2
-IN_HEADER = struct.Struct("<IIQQIIIHH")     # len opcode unique nodeid uid gid pid extlen pad
-OUT_HEADER = struct.Struct("<IiQ")          # len error unique
 ATTR = struct.Struct("<QQQQQQIIIIIIIIII")   # struct fuse_attr (88 bytes)
 READ_IN = struct.Struct("<QQI")             # fh offset size (the rest unused)
-MAX_WRITE = 65536
 VALID = 3600                                # seconds an entry or attribute stays cached
 
 mnt = sys.argv[1]
@@ -39,13 +37,7 @@ for i, path in enumerate(sys.argv[2:]):
     names[name.encode()] = i + 2
 fds = {}
 
-fd = os.open("/dev/fuse", os.O_RDWR)
-libc = ctypes.CDLL(None, use_errno=True)
-opts = "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other" % fd
-if libc.mount(b"pyhang-serve", mnt.encode(), b"fuse", 0, opts.encode()) != 0:
-    sys.exit("mount: %s" % os.strerror(ctypes.get_errno()))
-sys.stdout.write("ready\n")
-sys.stdout.flush()
+fd = mount(mnt, "pyhang-serve")
 
 
 def attr(nodeid):
@@ -75,9 +67,7 @@ def answer(req):
     if opcode in NO_REPLY:
         return
     if opcode == FUSE_INIT:
-        major, minor, readahead = struct.unpack_from("<III", arg)
-        body = struct.pack("<IIIIHHIIHHI", 7, min(minor, 31), readahead, 0, 16, 12, MAX_WRITE, 1, 0, 0, 0)
-        reply(unique, body + bytes(64 - len(body)))
+        reply(unique, init_body(arg))
     elif opcode == FUSE_LOOKUP:
         node = names.get(arg.split(b"\0", 1)[0]) if nodeid == 1 else None
         if node is None:

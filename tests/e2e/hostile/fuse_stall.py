@@ -4,32 +4,18 @@ process lives, as with a server that is stopped or deadlocked. Mounted at argv[1
 /dev/fuse protocol: no library needed). The callers' requests stay queued, so a fatal signal
 still ends a caller (a server that took a request and never answered would hold it until the
 server dies: the kernel waits for that answer uninterruptibly)."""
-import ctypes
 import os
-import struct
 import sys
 import time
 
-FUSE_INIT = 26
-IN_HEADER = struct.Struct("<IIQQIIIHH")     # len opcode unique nodeid uid gid pid extlen pad
-OUT_HEADER = struct.Struct("<IiQ")          # len error unique
-MAX_WRITE = 65536
+from fuseproto import FUSE_INIT, IN_HEADER, MAX_WRITE, OUT_HEADER, init_body, mount
 
-mnt = sys.argv[1]
-fd = os.open("/dev/fuse", os.O_RDWR)
-libc = ctypes.CDLL(None, use_errno=True)
-opts = "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other" % fd
-if libc.mount(b"pyhang-stall", mnt.encode(), b"fuse", 0, opts.encode()) != 0:
-    sys.exit("mount: %s" % os.strerror(ctypes.get_errno()))
-sys.stdout.write("ready\n")
-sys.stdout.flush()
+fd = mount(sys.argv[1], "pyhang-stall")
 while True:
     req = os.read(fd, MAX_WRITE + 4096)
     length, opcode, unique = IN_HEADER.unpack_from(req)[:3]
     if opcode == FUSE_INIT:
-        major, minor, readahead = struct.unpack_from("<III", req, IN_HEADER.size)
-        body = struct.pack("<IIIIHHIIHHI", 7, min(minor, 31), readahead, 0, 16, 12, MAX_WRITE, 1, 0, 0, 0)
-        body += bytes(64 - len(body))
+        body = init_body(req[IN_HEADER.size:length])
         os.write(fd, OUT_HEADER.pack(OUT_HEADER.size + len(body), 0, unique) + body)
         break
 while True:
