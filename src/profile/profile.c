@@ -67,7 +67,19 @@ struct pyh_profile {
 	struct pyh_ptable entrytab;
 
 	uint64_t total;
+
+	/* The memory budget (pyh_profile_set_limit): bytes kept, approximately
+	 * (each new string, frame, label set, stack and entry with its share of
+	 * the tables); past limit, lookup_only makes the intern functions find
+	 * without adding, and what is new goes to the one "full" stack. */
+	size_t bytes, limit;
+	int lookup_only;
+	uint64_t over;
+	uint32_t full_stack;	/* the PYH_PROFILE_FULL stack's id, NONE before it is made */
 };
+
+/* What one more table slot costs, with the tables kept at most half full. */
+#define SLOT_BYTES (2 * sizeof(uint32_t))
 
 static uint32_t hash_bytes(uint32_t h, const void *data, size_t len)
 {
@@ -151,7 +163,24 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 
 struct pyh_profile *pyh_profile_new(void)
 {
-	return calloc(1, sizeof(struct pyh_profile));
+	struct pyh_profile *p = calloc(1, sizeof(struct pyh_profile));
+
+	if (p) {
+		p->limit = PYH_PROFILE_MAX_BYTES;
+		p->full_stack = NONE;
+	}
+	return p;
+}
+
+void pyh_profile_set_limit(struct pyh_profile *p, size_t bytes)
+{
+	if (p)
+		p->limit = bytes;
+}
+
+uint64_t pyh_profile_over(const struct pyh_profile *p)
+{
+	return p ? p->over : 0;
 }
 
 void pyh_profile_free(struct pyh_profile *p)
@@ -196,6 +225,8 @@ static int intern_str(struct pyh_profile *p, const char *s, uint *id)
 			}
 		}
 	}
+	if (p->lookup_only)
+		return -ENOENT;
 	{
 		uint32_t cap = p->capstr, cap2 = p->capstr;
 
@@ -216,6 +247,7 @@ static int intern_str(struct pyh_profile *p, const char *s, uint *id)
 		;
 	p->strtab.slot[j] = p->nstr;
 	p->strtab.used++;
+	p->bytes += len + 1 + sizeof(*p->str) + sizeof(*p->str_hash) + SLOT_BYTES;
 	*id = p->nstr++;
 	return 0;
 }
@@ -247,6 +279,8 @@ static int intern_frame(struct pyh_profile *p, const struct pyh_pframe *fr, int 
 			}
 		}
 	}
+	if (p->lookup_only)
+		return -ENOENT;
 	if (p->nframe >= INT_MAX - 1)
 		return -ENOMEM;
 	{
@@ -270,6 +304,7 @@ static int intern_frame(struct pyh_profile *p, const struct pyh_pframe *fr, int 
 		;
 	p->frametab.slot[j] = p->nframe;
 	p->frametab.used++;
+	p->bytes += sizeof(*p->frame) + 3 * sizeof(*p->frame_key) + sizeof(*p->frame_hash) + SLOT_BYTES;
 	*id = (int)p->nframe++;
 	return 0;
 }
@@ -301,6 +336,8 @@ static int intern_lset(struct pyh_profile *p, const struct pyh_plabels *l, uint3
 			}
 		}
 	}
+	if (p->lookup_only)
+		return -ENOENT;
 	if (p->nlset >= INT_MAX - 1)
 		return -ENOMEM;
 	{
@@ -328,6 +365,7 @@ static int intern_lset(struct pyh_profile *p, const struct pyh_plabels *l, uint3
 		;
 	p->lsettab.slot[j] = p->nlset;
 	p->lsettab.used++;
+	p->bytes += sizeof(*p->lset) + LSET_WORDS * sizeof(*p->lset_key) + sizeof(*p->lset_hash) + SLOT_BYTES;
 	*id = p->nlset++;
 	return 0;
 }
@@ -353,11 +391,15 @@ int pyh_profile_add_to(struct pyh_profile *p, int entry, uint64_t count)
 	e->count = sat_add(e->count, count);
 	p->stack[e->stack].count = sat_add(p->stack[e->stack].count, count);
 	p->total = sat_add(p->total, count);
+	if (e->stack == p->full_stack)
+		p->over = sat_add(p->over, count);
 	return 0;
 }
 
-int pyh_profile_add_entry(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count,
-			  const struct pyh_plabels *labels, int *entry)
+/* pyh_profile_add_entry within the budget: with p->lookup_only, -ENOENT
+ * when the stack or its entry is not in the profile yet (nothing changed). */
+static int add_entry(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count,
+		     const struct pyh_plabels *labels, int *entry)
 {
 	static const struct pyh_pframe truncated = { PYH_PROFILE_TRUNCATED, NULL, 0 };
 	static const struct pyh_pframe unknown = { PYH_PROFILE_UNKNOWN, NULL, 0 };
@@ -400,6 +442,8 @@ int pyh_profile_add_entry(struct pyh_profile *p, const struct pyh_pframe *frames
 			}
 		}
 	}
+	if (sid == NONE && p->lookup_only)
+		return -ENOENT;
 	if (sid == NONE) {
 		if (p->nstack >= INT_MAX - 1 || p->nids > UINT_MAX / 2 - (uint32_t)n)
 			return -ENOMEM;
@@ -422,6 +466,8 @@ int pyh_profile_add_entry(struct pyh_profile *p, const struct pyh_pframe *frames
 			}
 		}
 	}
+	if (eid == NONE && p->lookup_only)
+		return -ENOENT;
 	if (eid == NONE) {
 		if (p->nentry >= INT_MAX - 1 ||
 		    grow((void **)&p->entry, &p->capentry, p->nentry + 1, sizeof(*p->entry)) ||
@@ -438,6 +484,7 @@ int pyh_profile_add_entry(struct pyh_profile *p, const struct pyh_pframe *frames
 			;
 		p->stacktab.slot[j] = p->nstack;
 		p->stacktab.used++;
+		p->bytes += (size_t)n * sizeof(*p->ids) + sizeof(*p->stack) + SLOT_BYTES;
 		sid = p->nstack++;
 	}
 	if (eid == NONE) {
@@ -446,6 +493,7 @@ int pyh_profile_add_entry(struct pyh_profile *p, const struct pyh_pframe *frames
 			;
 		p->entrytab.slot[j] = p->nentry;
 		p->entrytab.used++;
+		p->bytes += sizeof(*p->entry) + SLOT_BYTES;
 		eid = p->nentry++;
 	}
 	p->entry[eid].count = sat_add(p->entry[eid].count, count);
@@ -453,6 +501,35 @@ int pyh_profile_add_entry(struct pyh_profile *p, const struct pyh_pframe *frames
 	p->total = sat_add(p->total, count);
 	if (entry)
 		*entry = (int)eid;
+	return 0;
+}
+
+int pyh_profile_add_entry(struct pyh_profile *p, const struct pyh_pframe *frames, int n, uint64_t count,
+			  const struct pyh_plabels *labels, int *entry)
+{
+	static const struct pyh_pframe full = { PYH_PROFILE_FULL, NULL, 0 };
+	int err;
+
+	if (!p || p->bytes < p->limit)
+		return add_entry(p, frames, n, count, labels, entry);
+	/* Over the budget: what the profile has goes on counting; what is new
+	 * (a stack, or a stack under new labels) goes to the one "full" stack. */
+	p->lookup_only = 1;
+	err = add_entry(p, frames, n, count, labels, entry);
+	p->lookup_only = 0;
+	if (err != -ENOENT)
+		return err;
+	{
+		int id = -1;
+
+		err = add_entry(p, &full, 1, count, NULL, &id);
+		if (err)
+			return err;
+		p->full_stack = p->entry[id].stack;
+		p->over = sat_add(p->over, count);
+		if (entry)
+			*entry = id;
+	}
 	return 0;
 }
 

@@ -21,8 +21,22 @@ struct pyh_profile;
 /* An empty stack (n == 0) or a frame with function == NULL is recorded as this. */
 #define PYH_PROFILE_UNKNOWN "[unknown]"
 
-/* Returns NULL only when out of memory. */
+/* A profile keeps every distinct stack it is given, and under --all every
+ * process's, whose names come from targets: its memory is budgeted. Past
+ * PYH_PROFILE_MAX_BYTES (approximately: strings, frames, stacks, label sets
+ * and entries with their tables) the stacks and entries it has go on
+ * counting, and every sample of a stack or label set it does not have yet is
+ * counted on one stack, PYH_PROFILE_FULL, without labels (pyh_profile_over
+ * says how many). Nothing is dropped. */
+#define PYH_PROFILE_MAX_BYTES ((size_t)256 << 20)
+#define PYH_PROFILE_FULL "[profile memory budget full: stack not kept]"
+
+/* Returns NULL only when out of memory. The budget is PYH_PROFILE_MAX_BYTES. */
 struct pyh_profile *pyh_profile_new(void);
+/* Set p's budget in bytes (tests; a profile already past it keeps what it has). */
+void pyh_profile_set_limit(struct pyh_profile *p, size_t bytes);
+/* Samples counted on PYH_PROFILE_FULL since the start. */
+uint64_t pyh_profile_over(const struct pyh_profile *p);
 void pyh_profile_free(struct pyh_profile *p); /* NULL-safe */
 
 /* Add count samples of the stack frames[0..n) given ROOT FIRST. Strings are

@@ -484,6 +484,10 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 				"%llu entries evicted, %llu not kept (read again)\n", code.owner_limit >> 20,
 				code.limit >> 20, (unsigned long long)code.evictions,
 				(unsigned long long)code.refusals);
+		if (st->prof && pyh_profile_over(st->prof))
+			fprintf(stderr, "pyhang: the profile's memory budget (%zu MiB) reached: %llu samples of "
+				"stacks not kept counted on \"%s\"\n", PYH_PROFILE_MAX_BYTES >> 20,
+				(unsigned long long)pyh_profile_over(st->prof), PYH_PROFILE_FULL);
 		if (cs.stalled || cs.not_named)
 			fprintf(stderr, "pyhang: %llu processes whose memory did not answer in time: not sampled "
 				"after that (%llu taken out of the kernel's sampling; %llu samples dropped); "

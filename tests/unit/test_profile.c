@@ -385,6 +385,88 @@ static void test_labeled_many(void **state)
 	pyh_profile_free(p);
 }
 
+static void count_cb(const int *ids, int n, uint64_t count, const struct pyh_plabels *labels, void *arg)
+{
+	(void)ids;
+	(void)n;
+	(void)labels;
+	*(uint64_t *)arg += count;
+}
+
+/* Past its memory budget the profile keeps counting what it has, and counts
+ * every new stack, or known stack under new labels, on PYH_PROFILE_FULL. */
+static void test_budget(void **state)
+{
+	(void)state;
+	struct pyh_profile *p = pyh_profile_new();
+	struct pyh_plabels l1 = { 1, 1, "proc", "t" }, l2 = { 2, 2, "other", "t" };
+	char fn[32];
+	struct pyh_pframe fr[2] = { { "root", "r.py", 1 }, { fn, "f.py", 7 } };
+	struct seen seen = { 0 };
+	uint64_t sum = 0, lsum = 0;
+	int kept, entries, e = -1, full = -1;
+
+	assert_non_null(p);
+	pyh_profile_set_limit(p, 4096);
+	for (int i = 0; pyh_profile_over(p) == 0; i++) {
+		assert_true(i < 1000);	/* the budget stops it long before */
+		snprintf(fn, sizeof(fn), "fn%d", i);
+		assert_int_equal(pyh_profile_add_labeled(p, fr, 2, 1, &l1), 0);
+		sum++;
+	}
+	/* the last one went to the full stack */
+	kept = pyh_profile_stacks(p);
+	entries = pyh_profile_entries(p);
+	assert_int_equal(pyh_profile_over(p), 1);
+	/* a stack it has, under labels it has: counted where it was */
+	snprintf(fn, sizeof(fn), "fn0");
+	assert_int_equal(pyh_profile_add_entry(p, fr, 2, 5, &l1, &e), 0);
+	sum += 5;
+	/* new stacks, and a known stack under new labels: on the full stack */
+	for (int i = 0; i < 100; i++) {
+		snprintf(fn, sizeof(fn), "new%d", i);
+		assert_int_equal(pyh_profile_add_labeled(p, fr, 2, 2, &l1), 0);
+		sum += 2;
+	}
+	snprintf(fn, sizeof(fn), "fn0");
+	assert_int_equal(pyh_profile_add_entry(p, fr, 2, 3, &l2, &full), 0);
+	sum += 3;
+	assert_int_not_equal(e, full);
+	assert_int_equal(pyh_profile_add_to(p, full, 1), 0);	/* the fast path lands there too */
+	sum++;
+	assert_int_equal(pyh_profile_over(p), 1 + 200 + 3 + 1);
+	assert_int_equal(pyh_profile_stacks(p), kept);	/* nothing new kept */
+	assert_int_equal(pyh_profile_entries(p), entries);
+	assert_int_equal(pyh_profile_total(p), sum);
+	pyh_profile_set_limit(p, PYH_PROFILE_MAX_BYTES);
+	pyh_profile_free(p);
+
+	/* what the views show */
+	p = pyh_profile_new();
+	assert_non_null(p);
+	pyh_profile_set_limit(p, 1);	/* the first stack is kept, none after it */
+	snprintf(fn, sizeof(fn), "a");
+	assert_int_equal(pyh_profile_add(p, fr, 2, 4), 0);
+	snprintf(fn, sizeof(fn), "b");
+	assert_int_equal(pyh_profile_add(p, fr, 2, 6), 0);
+	snprintf(fn, sizeof(fn), "a");
+	assert_int_equal(pyh_profile_add(p, fr, 2, 1), 0);
+	pyh_profile_foreach(p, collect, &seen);
+	assert_int_equal(seen.n, 2);
+	for (int i = 0; i < 2; i++) {
+		if (!strcmp(seen.text[i], PYH_PROFILE_FULL))
+			assert_int_equal(seen.count[i], 6);
+		else {
+			assert_string_equal(seen.text[i], "root (r.py:1);a (f.py:7)");
+			assert_int_equal(seen.count[i], 5);
+		}
+	}
+	assert_int_equal(pyh_profile_over(p), 6);
+	pyh_profile_foreach_labeled(p, count_cb, &lsum);
+	assert_int_equal(lsum, 11);
+	pyh_profile_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +476,7 @@ int main(void)
 		cmocka_unit_test(test_many_and_saturation),
 		cmocka_unit_test(test_labeled_stacks),
 		cmocka_unit_test(test_labeled_many),
+		cmocka_unit_test(test_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
