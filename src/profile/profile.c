@@ -183,6 +183,11 @@ uint64_t pyh_profile_over(const struct pyh_profile *p)
 	return p ? p->over : 0;
 }
 
+size_t pyh_profile_bytes(const struct pyh_profile *p)
+{
+	return p ? p->bytes : 0;
+}
+
 void pyh_profile_free(struct pyh_profile *p)
 {
 	if (!p)

@@ -37,6 +37,8 @@ struct pyh_profile *pyh_profile_new(void);
 void pyh_profile_set_limit(struct pyh_profile *p, size_t bytes);
 /* Samples counted on PYH_PROFILE_FULL since the start. */
 uint64_t pyh_profile_over(const struct pyh_profile *p);
+/* The bytes the budget counts so far. */
+size_t pyh_profile_bytes(const struct pyh_profile *p);
 void pyh_profile_free(struct pyh_profile *p); /* NULL-safe */
 
 /* Add count samples of the stack frames[0..n) given ROOT FIRST. Strings are

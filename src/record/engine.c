@@ -484,6 +484,11 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 				"%llu entries evicted, %llu not kept (read again)\n", code.owner_limit >> 20,
 				code.limit >> 20, (unsigned long long)code.evictions,
 				(unsigned long long)code.refusals);
+		if (st->prof && pyh_log_verbosity())
+			fprintf(stderr, "pyhang: the profile: %d stacks, %d (stack, labels) entries, %.1f MiB "
+				"of its %zu MiB budget\n", pyh_profile_stacks(st->prof),
+				pyh_profile_entries(st->prof), (double)pyh_profile_bytes(st->prof) / (1 << 20),
+				PYH_PROFILE_MAX_BYTES >> 20);
 		if (st->prof && pyh_profile_over(st->prof))
 			fprintf(stderr, "pyhang: the profile's memory budget (%zu MiB) reached: %llu samples of "
 				"stacks not kept counted on \"%s\"\n", PYH_PROFILE_MAX_BYTES >> 20,

@@ -436,6 +436,7 @@ static void test_budget(void **state)
 	sum++;
 	assert_int_equal(pyh_profile_over(p), 1 + 200 + 3 + 1);
 	assert_int_equal(pyh_profile_stacks(p), kept);	/* nothing new kept */
+	assert_true(pyh_profile_bytes(p) >= 4096 && pyh_profile_bytes(p) < 4096 + 512);
 	assert_int_equal(pyh_profile_entries(p), entries);
 	assert_int_equal(pyh_profile_total(p), sum);
 	pyh_profile_set_limit(p, PYH_PROFILE_MAX_BYTES);
