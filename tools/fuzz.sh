@@ -21,7 +21,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	fuzz_nmodules) deps="src/native/modules.c src/proc/maps.c src/proc/rootfs.c src/elf/elfsym.c src/proc/mem.c" ;;
 	fuzz_agraph) deps="src/asyncio/graph.c" ;;
 	fuzz_aiodebug) deps="src/asyncio/aiolayout.c" ;;
-	fuzz_repr) deps="src/python/objects.c src/python/pydict.c src/python/repr.c src/python/reprfmt.c src/python/pystr.c src/python/objlayout.c src/proc/mem.c src/elf/elfsym.c" ;;
+	fuzz_repr) deps="src/python/objects.c src/python/pydict.c src/python/repr.c src/python/reprfmt.c src/python/pystr.c src/python/objlayout.c src/proc/mem.c src/proc/maps.c src/proc/rootfs.c src/elf/elfsym.c" ;;
 	fuzz_sanitize) deps="src/output/sanitize.c" ;;
 	*) echo "not ok - fuzz $name: no dependency list in tools/fuzz.sh"; failed=$((failed + 1)); continue ;;
 	esac
