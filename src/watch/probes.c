@@ -30,6 +30,9 @@ struct pyh_probe_bin {
 	dev_t dev;
 	ino_t ino;
 	struct pyh_probe_set set;
+	int used;		/* the slot holds a binary */
+	int users;		/* watched processes given this set (pyh_probes_binary_put) */
+	uint64_t idle_ns;	/* when users last fell to 0 */
 };
 
 struct pyh_probes {
@@ -482,6 +485,27 @@ void pyh_probe_set_detach(struct pyh_probe_set *set)
 	set->lock_probes = 0;
 }
 
+/* A slot for a new binary: a free one, else the one idle longest (its probes
+ * go), else NULL. */
+static struct pyh_probe_bin *pyh_bin_slot(struct pyh_probes *pb)
+{
+	struct pyh_probe_bin *idle = NULL;
+
+	for (int i = 0; i < pb->nbins; i++) {
+		struct pyh_probe_bin *b = &pb->bins[i];
+
+		if (!b->used)
+			return b;
+		if (!b->users && (!idle || b->idle_ns < idle->idle_ns))
+			idle = b;
+	}
+	if (pb->nbins < PYH_PROBES_MAX_BINS)
+		return &pb->bins[pb->nbins++];
+	if (idle)
+		pyh_probe_set_detach(&idle->set);
+	return idle;
+}
+
 const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const struct pyh_target *t, int *stalled)
 {
 	struct pyh_probe_bin *b = NULL;
@@ -494,27 +518,50 @@ const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const struc
 		return NULL;
 	}
 	for (int i = 0; i < pb->nbins && !b; i++)
-		if (pb->bins[i].dev == ib.st.st_dev && pb->bins[i].ino == ib.st.st_ino)
+		if (pb->bins[i].used && pb->bins[i].dev == ib.st.st_dev && pb->bins[i].ino == ib.st.st_ino)
 			b = &pb->bins[i];
-	if (!b && pb->nbins < PYH_PROBES_MAX_BINS) {
+	if (!b && (b = pyh_bin_slot(pb))) {
 		/* a new binary: its symbols and probed pages, read with a deadline too */
 		pyh_ibin_close_guarded(&ib);
 		if ((e = pyh_ibin_open_guarded(t, &ib, 1))) {
 			*stalled = e == -ETIMEDOUT;
+			memset(b, 0, sizeof(*b));	/* the slot stays free */
 			return NULL;
 		}
-	}
-	if (!b && pb->nbins < PYH_PROBES_MAX_BINS) {
-		b = &pb->bins[pb->nbins++];
 		memset(b, 0, sizeof(*b));
 		b->dev = ib.st.st_dev;
 		b->ino = ib.st.st_ino;
+		b->used = 1;
 		if (ib.served)
 			pyh_served_said(t, ib.served);	/* the next processes of this file get the empty set */
 		pyh_attach_ibin(pb, -1, &ib, &b->set);
 	}
 	pyh_ibin_close_guarded(&ib);
+	if (b)
+		b->users++;
 	return b ? &b->set : NULL;
+}
+
+void pyh_probes_binary_put(struct pyh_probes *pb, const struct pyh_probe_set *set, uint64_t now_ns)
+{
+	for (int i = 0; i < pb->nbins; i++) {
+		struct pyh_probe_bin *b = &pb->bins[i];
+
+		if (b->used && &b->set == set && b->users > 0 && --b->users == 0)
+			b->idle_ns = now_ns;
+	}
+}
+
+void pyh_probes_idle(struct pyh_probes *pb, uint64_t now_ns)
+{
+	for (int i = 0; i < pb->nbins; i++) {
+		struct pyh_probe_bin *b = &pb->bins[i];
+
+		if (b->used && !b->users && now_ns - b->idle_ns >= PYH_PROBES_BIN_IDLE_NS) {
+			pyh_probe_set_detach(&b->set);
+			memset(b, 0, sizeof(*b));
+		}
+	}
 }
 
 /* ---- the maps ------------------------------------------------------------ */

@@ -65,15 +65,24 @@ int pyh_probes_attach_interp(struct pyh_probes *pb, pid_t pid, const struct pyh_
 void pyh_probe_set_detach(struct pyh_probe_set *set);
 
 /* --all: the probes of t's interpreter binary, attached once for
- * every process that maps it and kept until pyh_probes_free (attaching and
- * above all detaching a uprobe costs the kernel an RCU grace period, which
- * per process would hold up the watcher as processes come and go; and a new
- * process of a known binary is probed from its first instruction). NULL
- * when the binary cannot be identified or PYH_PROBES_MAX_BINS are probed;
- * *stalled set (else cleared) when that is because its file did not answer
- * in time (said on stderr): then do not try pyh_probes_attach_interp. */
+ * every process that maps it (attaching and above all detaching a uprobe
+ * costs the kernel an RCU grace period, which per process would hold up the
+ * watcher as processes come and go; and a new process of a known binary is
+ * probed from its first instruction). Each call is one more user of the set,
+ * until pyh_probes_binary_put; a binary without users for
+ * PYH_PROBES_BIN_IDLE_NS loses its probes at pyh_probes_idle (they hold its
+ * inode: a deleted interpreter of an old container image would stay on disk,
+ * and the descriptors would grow with every binary ever seen), and when
+ * PYH_PROBES_MAX_BINS are probed a new binary takes the slot of the one idle
+ * longest. NULL when the binary cannot be identified or every slot has
+ * users (then the caller probes the process alone); *stalled set (else
+ * cleared) when that is because its file did not answer in time (said on
+ * stderr): then do not try pyh_probes_attach_interp. */
 #define PYH_PROBES_MAX_BINS 64
+#define PYH_PROBES_BIN_IDLE_NS (60ull * 1000000000ull)
 const struct pyh_probe_set *pyh_probes_binary(struct pyh_probes *pb, const struct pyh_target *t, int *stalled);
+void pyh_probes_binary_put(struct pyh_probes *pb, const struct pyh_probe_set *set, uint64_t now_ns);
+void pyh_probes_idle(struct pyh_probes *pb, uint64_t now_ns);
 
 /* ---- the maps ------------------------------------------------------------ */
 

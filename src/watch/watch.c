@@ -96,6 +96,7 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 	bin = w->o->all ? pyh_probes_binary(w->bpf.pb, &p->rd.t, &stalled) : NULL;
 	if (!bin && !stalled)
 		stalled = pyh_probes_attach_interp(w->bpf.pb, pid, &p->rd.t, &p->probes) == -ETIMEDOUT;
+	p->bin_probes = bin;
 	p->state.bin_stalled = stalled;
 	w->stats.bin_stalled += (uint64_t)stalled;
 	p->lock_probes = bin ? bin->lock_probes : p->probes.lock_probes;
@@ -119,6 +120,8 @@ static void pyh_proc_release(struct pyh_watcher *w, struct pyh_watched *p)
 	pyh_probes_forget_process(w->bpf.pb, (uint32_t)p->pid, w->scan.calls, w->scan.s.ncalls, w->scan.gil,
 				  w->scan.s.ngil);
 	pyh_probe_set_detach(&p->probes);
+	if (p->bin_probes)
+		pyh_probes_binary_put(w->bpf.pb, p->bin_probes, pyh_now_ns());
 	pyh_watched_free(p);
 }
 
@@ -521,6 +524,7 @@ static int pyh_watch_loop(struct pyh_watcher *w, char *err, size_t errsz)
 			if (now - last_prune >= PYH_WATCH_PRUNE_MS * 1000000ull) {
 				pyh_probes_prune(w->bpf.pb, w->scan.calls, w->scan.s.ncalls, w->scan.gil,
 						 w->scan.s.ngil);
+				pyh_probes_idle(w->bpf.pb, now);
 				last_prune = now;
 			}
 			pyh_watch_reap();

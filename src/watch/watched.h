@@ -81,6 +81,7 @@ struct pyh_watched {
 					 * symbols) are not read */
 	} state;
 	struct pyh_probe_set probes;	/* --pid: its own uprobes (--all: per binary) */
+	const struct pyh_probe_set *bin_probes; /* --all: its binary's (pyh_probes_binary), or NULL */
 	int lock_probes;		/* lock holders are tracked */
 };
 

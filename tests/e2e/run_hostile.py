@@ -420,7 +420,8 @@ def case_storm(tmp):
         for i in range(20):
             rc, out, err = pyhang("dump", "--pid", str(t.pid), "--no-source")
             if rc != 0 or b"storm (" not in out:
-                bad.append("rc %r: %s" % (rc, err.decode(errors="replace").strip()))
+                bad.append("rc %r: %s; stdout: %r" % (rc, err.decode(errors="replace").strip(),
+                                                      out[:600]))
         check(not bad, name + ": 20 dumps, each whole", "; ".join(bad[:3]))
         rc, out, err = pyhang("record", "--pid", str(t.pid), "-d", "2", "-f", "folded", "-o", "-")
         check(rc == 0 and b"storm" in out, name + ": record works", err.decode(errors="replace"))
@@ -1158,6 +1159,56 @@ def case_capacity_wait(tmp):
             t.stop()
 
 
+# ---- an interpreter binary nobody runs any more: its probes go ----------------------------------------
+
+def perf_fds(pid):
+    """How many perf events (uprobes among them) process pid holds open."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "anon_inode:[perf_event]"
+        except OSError:
+            pass
+    return n
+
+
+def case_idle_binary(tmp):
+    name = "watch --all: an interpreter binary no process runs any more"
+    if not os.access(PY311, os.X_OK):
+        return skip(name, "no " + PY311)
+    copy = os.path.join(tmp, "python3.11")      # a binary of its own (another inode)
+    shutil.copy2(PY311, copy)
+    w = subprocess.Popen([PYHANG, "watch", "--all", "--threshold", "600", "--duration", "200"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t = None
+    try:
+        time.sleep(5)
+        base = perf_fds(w.pid)
+        t = Target([copy, "-c", "import time; print('ready', flush=True); time.sleep(600)"])
+        if not check(t.ready, name + ": started"):
+            return
+        end, held = time.time() + 30, base
+        while time.time() < end and held <= base:
+            time.sleep(0.5)
+            held = perf_fds(w.pid)
+        check(held > base, name + ": its probes attached while it runs",
+              "%d perf events, %d before" % (held, base))
+        t.stop()
+        os.unlink(copy)     # the probes would hold the deleted file on disk
+        end, now = time.time() + 120, held
+        while time.time() < end and now > base:
+            time.sleep(1)
+            now = perf_fds(w.pid)
+        check(now <= base, name + ": its probes gone once it has been unused for a minute",
+              "%d perf events, %d before, %d while it ran" % (now, base, held))
+        check(w.poll() is None, name + ": watch still runs")
+    finally:
+        if t:
+            t.stop()
+        w.kill()
+        w.wait()
+
+
 # ---- soak: a short churn, RSS flat ------------------------------------------------------------------
 
 def case_soak(tmp):
@@ -1184,7 +1235,7 @@ def main():
              case_metrics_surrogate, case_output_planted, case_corrupt, case_storm, case_deep,
              case_thousand, case_execloop, case_forged, case_fuse_stall, case_fuse_attach,
              case_uffd_stall, case_uffd_code, case_uffd_task, case_fuse_native, case_exec, case_privileges,
-             case_heartbeat, case_capacity, case_capacity_wait, case_soak]
+             case_heartbeat, case_capacity, case_capacity_wait, case_idle_binary, case_soak]
     only = os.environ.get("PYHANG_HOSTILE")
     for case in cases:
         if only and not any(o in case.__name__ for o in only.split(",")):
