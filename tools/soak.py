@@ -69,9 +69,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pyhang-soak-")
     watch = subprocess.Popen([a.pyhang, "watch", "--all", "--json", "--threshold", "1"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    record = subprocess.Popen([a.pyhang, "record", "--all", "-r", "49", "-f", "folded",
+    record_err = open(os.path.join(tmp, "record.err"), "w+")
+    record = subprocess.Popen([a.pyhang, "record", "--all", "-v", "-r", "49", "-f", "folded",
                                "-o", os.path.join(tmp, "soak.folded")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=record_err)
     who = {"watch": watch, "record": record}
     samples = {k: [] for k in who}
     kids, started, n = [], time.time(), 0
@@ -117,6 +118,11 @@ def main():
                 p.kill()
     bad = 0
     print("soak: %d processes in %.0f s" % (n, time.time() - started))
+    record_err.seek(0)
+    for l in record_err:
+        if "the profile:" in l:     # what of record's RSS is its profile (-v's summary)
+            print("soak: record: " + l.strip())
+    record_err.close()
     for name, s in samples.items():
         good = [x for x in s if x[1] is not None]
         if len(good) < 2:
