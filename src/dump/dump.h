@@ -89,6 +89,10 @@ struct pyh_dump_host {
 	char cgroup[256];
 };
 
+/* Reads of the thread list (and of the OS threads) a dump makes at most
+ * while a thread state matches no OS thread (pyh_dump.threads_unmatched). */
+#define PYH_DUMP_LIST_READS 5
+
 struct pyh_dump {
 	struct pyh_target target;
 	char cmdline[256];
@@ -96,6 +100,11 @@ struct pyh_dump {
 	struct pyh_dump_thread *threads;	/* sorted by tid, Python threads first within a tid tie */
 	int nthreads;
 	int gil_known;				/* the GIL holder could be determined (someone or no one) */
+	int threads_unmatched;			/* thread states with frames or a thread id that matched
+						 * no OS thread of the process, in every read of the list
+						 * (PYH_DUMP_LIST_READS): the list changed while it was
+						 * read (a thread storm frees states as they are walked),
+						 * so OS threads shown without one may have one */
 	char native_missing[256];		/* --native asked but impossible: what is missing */
 	int locals_read;			/* pyh_dump_read_locals ran */
 	char locals_error[256];			/* why no locals could be read at all, "" */

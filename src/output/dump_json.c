@@ -91,6 +91,7 @@ int pyh_dump_write_json(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 	pyh_json_string(&j, "cmdline", d->cmdline);
 	pyh_json_bool(&j, "free_threaded", !!(d->target.layout.flags & PYH_LAYOUT_FREE_THREADED));
 	pyh_json_bool(&j, "gil_known", d->gil_known);
+	pyh_json_int(&j, "threads_unmatched", d->threads_unmatched);
 	if (d->native_missing[0])	/* --native asked, impossible here: why */
 		pyh_json_string(&j, "native_missing", d->native_missing);
 	if (d->locals_read)

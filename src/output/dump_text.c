@@ -148,6 +148,10 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 	fprintf(f, "%d thread%s, %d with Python state%s\n", d->nthreads, d->nthreads == 1 ? "" : "s",
 		python_threads, d->target.layout.flags & PYH_LAYOUT_FREE_THREADED ? "; free-threaded: no GIL"
 				: !d->gil_known ? "; GIL holder unknown" : "");
+	if (d->threads_unmatched)
+		fprintf(f, "The thread list changed while it was read (%d thread state%s matched no OS "
+			"thread in %d reads): threads shown without Python state may have one\n",
+			d->threads_unmatched, d->threads_unmatched == 1 ? "" : "s", PYH_DUMP_LIST_READS);
 	if (d->locals_read && d->locals_error[0])
 		fprintf(f, "Locals not available: %s\n", d->locals_error);
 	for (int i = 0; i < d->nthreads; i++) {
@@ -170,7 +174,8 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 			fputc('\n', f);
 		}
 		if (!th->python)
-			fprintf(f, "    (no Python thread state: a native thread)\n");
+			fprintf(f, d->threads_unmatched ? "    (no Python thread state found: the list was changing)\n"
+							: "    (no Python thread state: a native thread)\n");
 		if (th->native_error && !th->stack)
 			fprintf(f, "    (no native frames: %s)\n", th->native_error);
 		if (th->stack) {

@@ -419,10 +419,11 @@ def case_storm(tmp):
         bad = []
         for i in range(20):
             rc, out, err = pyhang("dump", "--pid", str(t.pid), "--no-source")
-            if rc != 0 or b"storm (" not in out:
+            # whole, or saying the list changed while it was read (a state freed under the walk)
+            if rc != 0 or (b"storm (" not in out and b"The thread list changed while it was read" not in out):
                 bad.append("rc %r: %s; stdout: %r" % (rc, err.decode(errors="replace").strip(),
                                                       out[:600]))
-        check(not bad, name + ": 20 dumps, each whole", "; ".join(bad[:3]))
+        check(not bad, name + ": 20 dumps, each whole or saying its thread list changed", "; ".join(bad[:3]))
         rc, out, err = pyhang("record", "--pid", str(t.pid), "-d", "2", "-f", "folded", "-o", "-")
         check(rc == 0 and b"storm" in out, name + ": record works", err.decode(errors="replace"))
         check(t.untouched(), name + ": the target is untouched")
