@@ -40,6 +40,16 @@ const volatile __u64 clk_tck_ns = 10000000;
  * out of what the verifier checks. */
 const volatile __u32 may_gil_only = 1;
 const volatile __u32 may_tasks = 1;
+/* Set by the user side before load for a per-thread sampler (snapshots):
+ * its perf events are each a thread's own, armed for milliseconds by a
+ * reader that waits for every sample. Such a program counts nothing (nobody
+ * reads its stats), looks a thread's state up only where the user side put
+ * it when arming the thread (tstate_cache; still checked against the thread
+ * at every sample), does not check the targets entry's process (its entries
+ * carry no exec generation or start time: a thread's own event dies with the
+ * thread), and wakes the reader at every sample. What the verifier checks is
+ * then about a third smaller. */
+const volatile __u32 per_thread = 0;
 
 /* The stack is copied a page at a time, up to the first page that cannot be
  * read (the end of the stack's mapping: the main thread's stack top is often
@@ -76,6 +86,7 @@ struct {
 
 /* the per-CPU counters (enum pyh_counter in pyhang/sample.h) */
 #define PYH_STATS_MAX PYH_CNT_MAX
+#define PYH_STATS_ON (!per_thread)
 #include "stats.bpf.h"
 
 static __always_inline int read_u64(__u64 addr, __u64 *out)
@@ -248,6 +259,8 @@ static __always_inline __u64 find_tstate(struct pyh_work *wk, const struct pyh_s
 		bpf_map_delete_elem(&tstate_cache, &key);
 		pyh_count(PYH_CNT_CACHE_STALE);
 	}
+	if (per_thread)
+		return 0;	/* armed with its state, which no longer matches */
 
 	__builtin_memset(c, 0, sizeof(*c));
 	if (read_u64(t->interp_head_ptr, &c->interp) || !c->interp) {
@@ -549,7 +562,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	if (!t)
 		return 0;
 	pyh_count(PYH_CNT_TICKS);
-	if (!target_current(t, tgid)) {
+	if (!per_thread && !target_current(t, tgid)) {
 		pyh_count(PYH_CNT_STALE_TARGET);
 		return 0;
 	}
@@ -638,7 +651,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	/* No wake-up per sample for record: the collector drains the ring every 20 to
 	 * 100 ms (record/engine.c) and is woken early only when a quarter of the ring
 	 * is in use. A snapshot (PYH_TARGET_WAKEUP) is waited for: wake the reader at once. */
-	wake = (t->flags & PYH_TARGET_WAKEUP) ||
+	wake = per_thread || (t->flags & PYH_TARGET_WAKEUP) ||
 			       bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >
 				       bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4
 		       ? BPF_RB_FORCE_WAKEUP

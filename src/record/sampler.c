@@ -134,6 +134,7 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 	s->skel->rodata->use_bpf_loop = s->bpf_loop;
 	s->skel->rodata->may_gil_only = !!o->gil_only;
 	s->skel->rodata->may_tasks = !!o->tasks;
+	s->skel->rodata->per_thread = !!o->per_thread;
 	{
 		long tck = sysconf(_SC_CLK_TCK);
 
@@ -149,8 +150,8 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 	 * faster (a 65536-entry LRU map is allocated whole). */
 	if (!e && o->per_thread)
 		e = bpf_map__set_max_entries(s->skel->maps.tstate_cache, PYH_SAMPLER_MAX_ARMED);
-	if (!e && o->per_thread)
-		e = bpf_map__set_max_entries(s->skel->maps.exec_gens, PYH_SAMPLER_SNAPSHOT_GENS);
+	if (!e && o->per_thread)	/* its program does not look at exec generations */
+		e = bpf_map__set_max_entries(s->skel->maps.exec_gens, 1);
 	if (e) {
 		snprintf(err, errsz, "sizing the sampler's maps failed: %s", strerror(-e));
 		return e;
@@ -339,7 +340,8 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 			 (int)t->pid, strerror(-e), e == -E2BIG ? " (too many processes)" : "");
 		return e;
 	}
-	pyh_sampler_seed_threads(s, t);
+	if (!s->per_thread)	/* a per_thread sampler is told each thread's state when armed */
+		pyh_sampler_seed_threads(s, t);
 	return 0;
 }
 
@@ -446,14 +448,18 @@ int pyh_sampler_uses_bpf_loop(const struct pyh_sampler *s)
 	return s->bpf_loop;
 }
 
-int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns)
+int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t pid, pid_t tid, uint64_t tstate,
+			   uint64_t period_ns)
 {
+	__u64 key = (__u64)(__u32)pid << 32 | (__u32)tid, ts = tstate;
 	struct pyh_armed *grown;
 	struct bpf_link *link;
 	int fd, e;
 
-	if (!s->per_thread)
+	if (!s->per_thread || !tstate)
 		return -EINVAL;
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key, &ts, BPF_ANY))
+		return -errno;
 	for (int i = 0; i < s->narmed; i++)
 		if (s->armed[i].tid == tid)
 			return 0;

@@ -16,8 +16,9 @@ struct pyh_sampler_opts {
 	int gil_only;		/* --gil: only samples whose thread holds the GIL */
 	int max_targets;	/* capacity of the targets map */
 	/* Snapshots: no per-CPU events (rate_hz unused); each thread to sample
-	 * gets an event of its own (pyh_sampler_arm_thread), and every sample
-	 * wakes the poller at once. */
+	 * gets an event of its own (pyh_sampler_arm_thread, which also says
+	 * where its thread state is), and every sample wakes the poller at
+	 * once. Such a sampler counts nothing (pyh_sampler_counters gives 0s). */
 	int per_thread;
 	/* record --native: each sample also carries the thread's user registers
 	 * and a copy of the top of its user stack (struct pyh_sample_native). A
@@ -58,13 +59,18 @@ int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, ch
 int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_target *t,
 				   uint64_t start_ticks, uint32_t exec_gen, char *err, size_t errsz);
 
-/* per_thread samplers: sample thread tid (of a target) every period_ns of
+/* per_thread samplers: sample thread tid of target pid every period_ns of
  * its own time on a CPU, from now until disarmed: a thread that is running
  * is sampled within about period_ns, one waiting for a CPU as soon as it gets
- * one and runs that long, a sleeping one not at all. Returns 0 (also when
- * already armed), -ESRCH when the thread is gone, -E2BIG past
- * PYH_SAMPLER_MAX_ARMED, -EINVAL for a per-CPU sampler, other -errno. */
-int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns);
+ * one and runs that long, a sleeping one not at all. tstate is the thread's
+ * PyThreadState as the caller read it: the only one the program tries (it
+ * is checked against the thread at every sample: one that no longer matches
+ * gives no samples). Returns 0 (also when already armed: tstate then
+ * replaces the one given before), -ESRCH when the thread is gone, -E2BIG
+ * past PYH_SAMPLER_MAX_ARMED, -EINVAL for a per-CPU sampler or tstate 0,
+ * other -errno. */
+int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t pid, pid_t tid, uint64_t tstate,
+			   uint64_t period_ns);
 /* How long reading a target's thread list to seed the thread-state cache
  * may take (pyh_sampler_add_target, a process of more threads than the BPF
  * walk covers). */
@@ -72,8 +78,6 @@ int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t tid, uint64_t period_ns)
 /* Stop sampling tid (no-op when not armed). */
 void pyh_sampler_disarm_thread(struct pyh_sampler *s, pid_t tid);
 #define PYH_SAMPLER_MAX_ARMED 4096
-/* exec generations a per_thread sampler keeps (its targets are few and brief) */
-#define PYH_SAMPLER_SNAPSHOT_GENS 1024
 /* A period short enough that a running thread is caught at once, long
  * enough that the interrupts cost it nothing measurable. */
 #define PYH_SAMPLER_SNAPSHOT_PERIOD_NS 200000ull

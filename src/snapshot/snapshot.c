@@ -339,7 +339,8 @@ int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_
 
 			if (!s->want_kernel[i])
 				continue;
-			e = pyh_sampler_arm_thread(s->smp, th[i].tid, PYH_SAMPLER_SNAPSHOT_PERIOD_NS);
+			e = pyh_sampler_arm_thread(s->smp, t->pid, th[i].tid, th[i].tstate,
+						   PYH_SAMPLER_SNAPSHOT_PERIOD_NS);
 			if (e == -ESRCH) {
 				th[i].gone = 1;
 				th[i].how = PYH_SNAP_NONE;
