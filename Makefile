@@ -24,7 +24,8 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
 	-D_GNU_SOURCE -Isrc -Iinclude -I$(BUILD) $(SANFLAGS) -MMD -MP
 LDFLAGS += $(SANFLAGS)
-LDLIBS := -lbpf -ldw -lelf -lprotobuf-c -lz -lm
+# libdw is not linked: src/native/dwlib.c loads it when native stacks are first asked for.
+LDLIBS := -lbpf -lelf -lprotobuf-c -lz -lm
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))

@@ -74,7 +74,7 @@ static int build_id_matches(int fd, const unsigned char *id, int len)
 
 	if (!elf)
 		return 0;
-	n = dwelf_elf_gnu_build_id(elf, &got);
+	n = pyh_dw->dwelf_elf_gnu_build_id(elf, &got);
 	ok = n == len && got && memcmp(got, id, (size_t)len) == 0;
 	elf_end(elf);
 	return ok;
@@ -101,7 +101,7 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 	(void)debuglink_crc;
 	if (!nm || nm->n->opts.no_debug_files)
 		return -1;
-	len = dwfl_module_build_id(mod, &id, &vaddr);
+	len = pyh_dw->dwfl_module_build_id(mod, &id, &vaddr);
 	if (len < 2 || len > PYH_NATIVE_BUILD_ID_MAX || !id)
 		return -1;
 	p = path + snprintf(path, sizeof(path), "%s/.build-id/%02x/", nm->n->debug_dir, id[0]);
@@ -191,9 +191,9 @@ static int add_generation(struct pyh_native *n, int adding)
 		}
 	}
 	if (adding)
-		dwfl_report_begin_add(n->dwfl);
+		pyh_dw->dwfl_report_begin_add(n->dwfl);
 	else
-		dwfl_report_begin(n->dwfl);
+		pyh_dw->dwfl_report_begin(n->dwfl);
 	for (int i = 0; i < g->nmods; i++) {
 		const struct pyh_nmodule *m = &g->mods[i];
 		Dwfl_Module *mod;
@@ -202,14 +202,14 @@ static int add_generation(struct pyh_native *n, int adding)
 		g->nm[i] = (struct pyh_nmod){ .m = m, .n = n };
 		if (!m->executable || (adding && known_at(n, m)))
 			continue;
-		mod = dwfl_report_module(n->dwfl, m->path, m->base, m->end);
+		mod = pyh_dw->dwfl_report_module(n->dwfl, m->path, m->base, m->end);
 		if (!mod)
 			continue;	/* overlaps another: its frames say "in no file" */
-		dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
+		pyh_dw->dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
 		if (ud)
 			*ud = &g->nm[i];
 	}
-	dwfl_report_end(n->dwfl, NULL, NULL);
+	pyh_dw->dwfl_report_end(n->dwfl, NULL, NULL);
 	n->ngens++;
 	return 0;
 }
@@ -230,13 +230,18 @@ int pyh_native_open(pid_t pid, const struct pyh_native_opts *o, struct pyh_nativ
 		snprintf(err, errsz, "out of memory");
 		return -ENOMEM;
 	}
+	rc = pyh_dwlib_load(err, errsz);
+	if (rc) {
+		free(n);
+		return rc;
+	}
 	n->pid = pid;
 	if (o)
 		n->opts = *o;
 	snprintf(n->debug_dir, sizeof(n->debug_dir), "%s",
 		 n->opts.debug_dir ? n->opts.debug_dir : PYH_NATIVE_DEBUG_DIR);
 	n->opts.debug_dir = n->debug_dir;
-	n->dwfl = dwfl_begin(&pyh_dwfl_callbacks);
+	n->dwfl = pyh_dw->dwfl_begin(&pyh_dwfl_callbacks);
 	if (!n->dwfl) {
 		snprintf(err, errsz, "out of memory");
 		rc = -ENOMEM;
@@ -251,7 +256,7 @@ int pyh_native_open(pid_t pid, const struct pyh_native_opts *o, struct pyh_nativ
 	}
 	rc = pyh_native_attach(n);
 	if (rc) {
-		snprintf(err, errsz, "libdw cannot unwind process %d: %s", (int)pid, dwfl_errmsg(-1));
+		snprintf(err, errsz, "libdw cannot unwind process %d: %s", (int)pid, pyh_dw->dwfl_errmsg(-1));
 		goto fail;
 	}
 	*out = n;
@@ -266,7 +271,7 @@ void pyh_native_close(struct pyh_native *n)
 	if (!n)
 		return;
 	if (n->dwfl)
-		dwfl_end(n->dwfl);
+		pyh_dw->dwfl_end(n->dwfl);
 	free(n->vdso);
 	for (int g = 0; g < n->ngens; g++) {
 		for (int i = 0; i < n->gens[g].nmods; i++)
@@ -283,7 +288,7 @@ static struct pyh_nmod *mod_of(Dwfl_Module *mod)
 
 	if (!mod)
 		return NULL;
-	dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
+	pyh_dw->dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
 	return ud ? *ud : NULL;
 }
 
@@ -309,7 +314,7 @@ static int sym_rank(const GElf_Sym *sym, const char *name)
  * the debug file's, or .dynsym). Returns 0 or -ENOMEM (then no index). */
 static int build_index(struct pyh_nmod *nm, Dwfl_Module *mod)
 {
-	int total = dwfl_module_getsymtab(mod);
+	int total = pyh_dw->dwfl_module_getsymtab(mod);
 	size_t cap;
 
 	nm->syms_built = 1;
@@ -323,7 +328,7 @@ static int build_index(struct pyh_nmod *nm, Dwfl_Module *mod)
 		GElf_Sym sym;
 		GElf_Addr addr = 0;
 		GElf_Word shndx = 0;
-		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, NULL, NULL);
+		const char *name = pyh_dw->dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, NULL, NULL);
 		int type = GELF_ST_TYPE(sym.st_info);
 
 		if (!name || !name[0] || shndx == SHN_UNDEF || addr == 0 ||
@@ -362,13 +367,13 @@ static const struct pyh_nsym *lookup(const struct pyh_nmod *nm, uint64_t addr)
 /* Without a symbol: the start of the CFI range (FDE) holding addr. */
 static void cfi_range(Dwfl_Module *mod, uint64_t addr, Dwarf_Addr bias, struct pyh_native_sym *out)
 {
-	Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
+	Dwarf_CFI *cfi = pyh_dw->dwfl_module_eh_cfi(mod, &bias);
 	Dwarf_Frame *fr = NULL;
 	Dwarf_Addr start, end;
 
-	if (!cfi || dwarf_cfi_addrframe(cfi, addr - bias, &fr))
+	if (!cfi || pyh_dw->dwarf_cfi_addrframe(cfi, addr - bias, &fr))
 		return;
-	if (dwarf_frame_info(fr, &start, &end, NULL) >= 0) {
+	if (pyh_dw->dwarf_frame_info(fr, &start, &end, NULL) >= 0) {
 		out->range_start = start;
 		out->range_known = 1;
 	}
@@ -379,7 +384,7 @@ void pyh_native_symbolize(struct pyh_native *n, const struct pyh_native_frame *f
 			  struct pyh_native_sym *out)
 {
 	uint64_t look = f->activation || f->pc == 0 ? f->pc : f->pc - 1;
-	Dwfl_Module *mod = dwfl_addrmodule(n->dwfl, look);
+	Dwfl_Module *mod = pyh_dw->dwfl_addrmodule(n->dwfl, look);
 	struct pyh_nmod *nm = mod_of(mod);
 	const struct pyh_nsym *s;
 	Dwarf_Addr bias = 0;
@@ -389,7 +394,7 @@ void pyh_native_symbolize(struct pyh_native *n, const struct pyh_native_frame *f
 		return;
 	out->library = nm->m->path;
 	out->deleted = nm->m->deleted;
-	if (dwfl_module_getelf(mod, &bias))
+	if (pyh_dw->dwfl_module_getelf(mod, &bias))
 		out->offset = f->pc - bias;
 	else
 		out->offset = f->pc - nm->m->base;
@@ -411,7 +416,7 @@ void pyh_native_symbolize(struct pyh_native *n, const struct pyh_native_frame *f
 
 int pyh_native_has_debug_file(struct pyh_native *n, uint64_t pc)
 {
-	struct pyh_nmod *nm = mod_of(dwfl_addrmodule(n->dwfl, pc));
+	struct pyh_nmod *nm = mod_of(pyh_dw->dwfl_addrmodule(n->dwfl, pc));
 
 	return nm ? nm->has_debug : 0;
 }

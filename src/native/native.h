@@ -22,7 +22,8 @@ struct pyh_native_opts {
 /* Read pid's maps and report each file with executable code (and the vDSO)
  * to libdw; files are opened lazily, when a frame first needs them, always
  * through pyh_targetfile_open. Returns 0 with *out, or -errno with a one-line
- * reason in err (-ESRCH: the process is gone). */
+ * reason in err (-ESRCH: the process is gone; -ENOENT: libdw could not be
+ * loaded, native/dwlib.h). */
 int pyh_native_open(pid_t pid, const struct pyh_native_opts *o, struct pyh_native **out,
 		    char *err, size_t errsz);
 void pyh_native_close(struct pyh_native *n); /* NULL-safe */

@@ -1,7 +1,7 @@
 /* Inside src/native/: the session both native.c and unwind.c use. */
 #ifndef PYH_NATIVE_NATIVE_INT_H
 #define PYH_NATIVE_NATIVE_INT_H
-#include <elfutils/libdwfl.h>
+#include "native/dwlib.h"	/* libdw, loaded by pyh_native_open */
 #include <limits.h>
 #include <time.h>
 

@@ -137,7 +137,7 @@ static bool set_initial_registers(Dwfl_Thread *thread, void *arg)
 
 	for (int i = 0; i < PYH_UREG_COUNT; i++)
 		regs[i] = n->u.in->regs.r[i];
-	return dwfl_thread_state_registers(thread, 0, PYH_UREG_COUNT, regs);
+	return pyh_dw->dwfl_thread_state_registers(thread, 0, PYH_UREG_COUNT, regs);
 }
 
 static const Dwfl_Thread_Callbacks pyh_thread_callbacks = {
@@ -149,7 +149,7 @@ static const Dwfl_Thread_Callbacks pyh_thread_callbacks = {
 
 int pyh_native_attach(struct pyh_native *n)
 {
-	if (!dwfl_attach_state(n->dwfl, NULL, n->pid, &pyh_thread_callbacks, n))
+	if (!pyh_dw->dwfl_attach_state(n->dwfl, NULL, n->pid, &pyh_thread_callbacks, n))
 		return -ENOTSUP;
 	n->attached = 1;
 	return 0;
@@ -163,16 +163,16 @@ static int has_cfi(struct pyh_native *n, Dwfl_Module *mod, uint64_t pc)
 	Dwarf_Addr bias;
 
 	(void)n;
-	cfis[0] = dwfl_module_eh_cfi(mod, &bias);
+	cfis[0] = pyh_dw->dwfl_module_eh_cfi(mod, &bias);
 	for (int i = 0; i < 2; i++) {
 		Dwarf_Frame *fr = NULL;
 		Dwarf_Addr b = bias;
 
 		if (i == 1)
-			cfis[1] = dwfl_module_dwarf_cfi(mod, &b);
+			cfis[1] = pyh_dw->dwfl_module_dwarf_cfi(mod, &b);
 		if (!cfis[i])
 			continue;
-		if (dwarf_cfi_addrframe(cfis[i], pc - b, &fr) == 0) {
+		if (pyh_dw->dwarf_cfi_addrframe(cfis[i], pc - b, &fr) == 0) {
 			free(fr);
 			return 1;
 		}
@@ -191,7 +191,7 @@ struct walk {
 static void check_unwindable(struct walk *w, uint64_t pc, uint64_t look)
 {
 	struct pyh_unwind_ctx *u = &w->n->u;
-	Dwfl_Module *mod = dwfl_addrmodule(w->n->dwfl, look);
+	Dwfl_Module *mod = pyh_dw->dwfl_addrmodule(w->n->dwfl, look);
 	struct pyh_nmod *nm = NULL;
 	void **ud = NULL;
 	Dwarf_Addr bias = 0;
@@ -202,9 +202,9 @@ static void check_unwindable(struct walk *w, uint64_t pc, uint64_t look)
 			(unsigned long long)pc);
 		return;
 	}
-	dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
+	pyh_dw->dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL);
 	nm = ud ? *ud : NULL;
-	if (!dwfl_module_getelf(mod, &bias)) {
+	if (!pyh_dw->dwfl_module_getelf(mod, &bias)) {
 		stop_at(u, "cannot open %s%s: %s", nm ? nm->m->path : "?",
 			nm && nm->m->deleted ? " (deleted)" : "",
 			nm && nm->open_err ? strerror(-nm->open_err) : "not an ELF file");
@@ -224,13 +224,13 @@ static int frame_cb(Dwfl_Frame *state, void *arg)
 	bool act = false;
 	uint64_t look;
 
-	if (!dwfl_frame_pc(state, &pc, &act)) {
-		stop_at(u, "no pc for frame %d: %s", w->count, dwfl_errmsg(-1));
+	if (!pyh_dw->dwfl_frame_pc(state, &pc, &act)) {
+		stop_at(u, "no pc for frame %d: %s", w->count, pyh_dw->dwfl_errmsg(-1));
 		return DWARF_CB_ABORT;
 	}
 	if (pc == 0)
 		return DWARF_CB_ABORT;	/* the outermost frame's caller: the end */
-	if (dwfl_frame_reg(state, PYH_UREG_RSP, &sp) != 0)
+	if (pyh_dw->dwfl_frame_reg(state, PYH_UREG_RSP, &sp) != 0)
 		sp = 0;
 	if (w->count > 0 && sp && w->last_sp && sp <= w->last_sp) {
 		stop_at(u, "the stack pointer did not move up (0x%llx after 0x%llx): a corrupt stack",
@@ -285,9 +285,9 @@ int pyh_native_unwind(struct pyh_native *n, pid_t tid, const struct pyh_native_s
 		w.max = PYH_NATIVE_MAX_FRAMES;
 	if (w.max <= 0)
 		w.max = 1;
-	rc = dwfl_getthread_frames(n->dwfl, tid, frame_cb, &w);
+	rc = pyh_dw->dwfl_getthread_frames(n->dwfl, tid, frame_cb, &w);
 	if (rc == -1)
-		stop_at(u, "libdw: %s", dwfl_errmsg(-1));
+		stop_at(u, "libdw: %s", pyh_dw->dwfl_errmsg(-1));
 	*nframes = w.count;
 	if (stop && stopsz)
 		snprintf(stop, stopsz, "%s", u->stop);
