@@ -307,6 +307,8 @@ int pyh_cmd_dump(int argc, char **argv)
 	}
 	if (o.native)
 		pyh_snapper_want_native(o.snapper);	/* running threads' native stacks too */
+	if (!all)
+		pyh_snapper_set_max_targets(o.snapper, 1);	/* one process */
 	pyh_log_libbpf();
 	if (all) {
 		rc = pyh_dump_all(&o, json, &view, locals ? &lo : NULL, stdout) ? 1 : 0;

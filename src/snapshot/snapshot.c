@@ -31,6 +31,7 @@ struct pyh_snapper {
 	char why[256];			/* why it could not be had */
 	pid_t added[PYH_SNAP_MAX_TARGETS];	/* targets already in the sampler */
 	int nadded;
+	int max_targets;		/* how many it may take (pyh_snapper_set_max_targets) */
 	/* the take in progress, for the sample callback */
 	const struct pyh_target *t;
 	struct pyh_codecache *cache;
@@ -43,7 +44,16 @@ struct pyh_snapper {
 
 struct pyh_snapper *pyh_snapper_new(void)
 {
-	return calloc(1, sizeof(struct pyh_snapper));
+	struct pyh_snapper *s = calloc(1, sizeof(struct pyh_snapper));
+
+	if (s)
+		s->max_targets = PYH_SNAP_MAX_TARGETS;
+	return s;
+}
+
+void pyh_snapper_set_max_targets(struct pyh_snapper *s, int n)
+{
+	s->max_targets = n < 1 ? 1 : n > PYH_SNAP_MAX_TARGETS ? PYH_SNAP_MAX_TARGETS : n;
 }
 
 void pyh_snapper_free(struct pyh_snapper *s)
@@ -136,7 +146,7 @@ static int pyh_snap_kernel_ready(struct pyh_snapper *s, const struct pyh_target 
 	struct pyh_sampler_opts o = {
 		.rate_hz = 1,
 		.ringbuf_bytes = s->native ? PYH_SNAP_RINGBUF_NATIVE_BYTES : PYH_SNAP_RINGBUF_BYTES,
-		.max_targets = PYH_SNAP_MAX_TARGETS,
+		.max_targets = s->max_targets,
 		.per_thread = 1,
 		.native = s->native,
 	};
@@ -157,7 +167,7 @@ static int pyh_snap_kernel_ready(struct pyh_snapper *s, const struct pyh_target 
 	for (int i = 0; i < s->nadded; i++)
 		if (s->added[i] == t->pid)
 			return 0;
-	if (s->nadded >= PYH_SNAP_MAX_TARGETS)
+	if (s->nadded >= s->max_targets)
 		return -E2BIG;
 	rc = pyh_sampler_add_target(s->smp, t, err, sizeof(err));
 	if (rc)

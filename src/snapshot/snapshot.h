@@ -84,6 +84,13 @@ int pyh_snap_sleeping(const struct pyh_target *t, struct pyh_snap *th, int max);
  * Call before the first pyh_snap_take. */
 void pyh_snapper_want_native(struct pyh_snapper *s);
 
+/* How many processes the snapper's kernel side serves (1 to 1024, the
+ * default): its map of targets is made that size, and a process past them
+ * has its running threads read from memory, said to be unsure. A snapper
+ * for one process (dump --pid) says 1: a smaller map loads faster. Call
+ * before the first pyh_snap_take. */
+void pyh_snapper_set_max_targets(struct pyh_snapper *s, int n);
+
 /* Whether running threads can be read in the kernel: 1, or 0 with why (for
  * a one-line notice) once the snapper tried and failed. */
 int pyh_snapper_kernel_ok(const struct pyh_snapper *s, const char **why);
