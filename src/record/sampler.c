@@ -80,6 +80,7 @@ static size_t pyh_round_pow2(size_t n)
 /* A thread armed for snapshots: its own cpu-clock event and link. */
 struct pyh_armed {
 	pid_t tid;
+	__u64 key;		/* its tstate_cache entry, removed when disarmed */
 	struct bpf_link *link;
 };
 
@@ -458,27 +459,32 @@ int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t pid, pid_t tid, uint64_t
 
 	if (!s->per_thread || !tstate)
 		return -EINVAL;
-	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key, &ts, BPF_ANY))
-		return -errno;
 	for (int i = 0; i < s->narmed; i++)
 		if (s->armed[i].tid == tid)
-			return 0;
+			return bpf_map_update_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key, &ts,
+						   BPF_ANY) ? -errno : 0;
 	if (s->narmed >= PYH_SAMPLER_MAX_ARMED)
 		return -E2BIG;
 	grown = realloc(s->armed, (size_t)(s->narmed + 1) * sizeof(*s->armed));
 	if (!grown)
 		return -ENOMEM;
 	s->armed = grown;
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key, &ts, BPF_ANY))
+		return -errno;
 	fd = pyh_perf_open_thread(tid, period_ns);
-	if (fd < 0)
-		return errno == ESRCH ? -ESRCH : -errno;
+	if (fd < 0) {
+		e = errno == ESRCH ? -ESRCH : -errno;
+		bpf_map_delete_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key);
+		return e;
+	}
 	link = bpf_program__attach_perf_event(s->prog, fd);
 	if (!link) {
 		e = -errno;
 		close(fd);
+		bpf_map_delete_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key);
 		return e;
 	}
-	s->armed[s->narmed++] = (struct pyh_armed){ .tid = tid, .link = link };
+	s->armed[s->narmed++] = (struct pyh_armed){ .tid = tid, .key = key, .link = link };
 	return 0;
 }
 
@@ -488,6 +494,9 @@ void pyh_sampler_disarm_thread(struct pyh_sampler *s, pid_t tid)
 		if (s->armed[i].tid != tid)
 			continue;
 		bpf_link__destroy(s->armed[i].link);	/* closes the perf event too */
+		/* the cache then holds armed threads only: an LRU map that never
+		 * fills evicts none of them */
+		bpf_map_delete_elem(bpf_map__fd(s->skel->maps.tstate_cache), &s->armed[i].key);
 		s->armed[i] = s->armed[--s->narmed];
 		return;
 	}
