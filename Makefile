@@ -31,6 +31,11 @@ LDFLAGS += $(SANFLAGS)
 # libdw is not linked at all: src/native/dwlib.c loads it when native stacks are asked for.
 # PIE and lazy binding are kept (-z now measured slower at start; PIE keeps ASLR).
 LDLIBS := -l:libbpf.a -lelf -lprotobuf-c -lz -lm
+# The sanitizer build links libdw too (dwlib.c's dlopen then finds it loaded): LeakSanitizer
+# (gcc 12's) crashes at exit reading the dynamic TLS of a dlopen'd library with TLS, which libdw is.
+ifeq ($(SAN),1)
+LDLIBS += -ldw
+endif
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
