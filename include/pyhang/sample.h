@@ -42,7 +42,12 @@
  * - exec_gen: the process tracker's exec generation of the tgid (exec_gens,
  *   pyhang/proctrack.h; 0 when absent) when the user side started reading the
  *   process. Every exec bumps it, so an entry made from the previous program
- *   never matches the new one, even before the user side removes it. */
+ *   never matches the new one, even before the user side removes it.
+ * The per-thread sampler of snapshots (sampler.bpf.c, per_thread) checks
+ * neither: its entries carry 0 for both (it has no process tracker), and
+ * each of its perf events is one thread's, armed for milliseconds with the
+ * thread state the user side has just read, which every sample checks
+ * against the thread. */
 struct pyh_sample_target {
 	struct pyh_layout layout;
 	__u64 interp_head_ptr;		/* address of the PyInterpreterState * list head */

@@ -55,7 +55,8 @@ int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, ch
 /* Like pyh_sampler_add_target, and the entry is used only while the process
  * is the one that started at start_ticks (/proc/PID/stat starttime; 0: not
  * checked) and has exec'd exec_gen times (pyh_proctrack_exec_gen() read
- * BEFORE the target was opened). See struct pyh_sample_target. */
+ * BEFORE the target was opened). See struct pyh_sample_target. A per_thread
+ * sampler checks neither (use pyh_sampler_add_target). */
 int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_target *t,
 				   uint64_t start_ticks, uint32_t exec_gen, char *err, size_t errsz);
 
