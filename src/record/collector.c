@@ -819,6 +819,7 @@ struct pyh_idle_job {
 	struct pyh_pythread *threads;	/* PYH_MAX_THREADS */
 	struct pyh_idle_stack *stacks;	/* grown as sleeping threads are found */
 	int nstacks, cap, errors;
+	int list_changed;		/* the thread list changed in every read: nothing kept */
 	uint64_t addrs[PYH_SAMPLE_MAX_DEPTH];
 };
 
@@ -837,8 +838,17 @@ static int pyh_idle_job_run(void *arg)
 	uint64_t gil_holder = 0;
 	int nthreads = 0;
 
-	if (pyh_threads_read(&j->t, j->threads, PYH_MAX_THREADS, &nthreads, &gil_holder))
+	struct pyh_threads_check chk = { 0 };
+
+	if (pyh_threads_read(&j->t, j->threads, PYH_MAX_THREADS, &nthreads, &gil_holder, &chk))
 		return -EIO;
+	if (chk.unmatched) {
+		/* threads cut off the list would go without their tick, a freed
+		 * state would be taken for a thread's: this tick is the target's
+		 * no more (counted) */
+		j->list_changed = 1;
+		return 0;
+	}
 	for (int i = 0; i < nthreads && i < PYH_MAX_THREADS; i++) {
 		const struct pyh_pythread *th = &j->threads[i];
 		struct pyh_idle_stack *st;
@@ -909,6 +919,7 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 		return 0;
 	}
 	c->st.idle_errors += (uint64_t)j->errors;
+	c->st.idle_list_changed += (uint64_t)j->list_changed;
 	for (int i = 0; i < j->nstacks; i++) {
 		struct pyh_idle_stack *st = &j->stacks[i];
 		const char *task;
@@ -945,9 +956,10 @@ void pyh_collector_stats(const struct pyh_collector *c, struct pyh_collector_sta
 {
 	*out = c->st;
 	for (int i = 0; i < c->ntargets; i++) {
-		uint64_t rescans = 0, unknown = 0;
+		uint64_t rescans = 0, unknown = 0, changed = 0;
 
-		pyh_taskroots_stats(c->targets[i]->roots, &rescans, &unknown);
+		pyh_taskroots_stats(c->targets[i]->roots, &rescans, &unknown, &changed);
 		out->task_rescans += rescans;
+		out->task_list_changed += changed;
 	}
 }
