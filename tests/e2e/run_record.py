@@ -264,9 +264,9 @@ def test_bad_input(python, tmp):
         check(one_line_error(rc, err, "'abc'"), "bad input: -d abc is one clear error", err)
         rc, err = run_cli(["-f", "xyz", "--pid", pid])
         check(one_line_error(rc, err, "'xyz'"), "bad input: -f xyz is one clear error", err)
-        t0 = time.time()
+        # before sampling: its one line is all it says (a run that sampled ends with its summary)
         rc, err = run_cli(["-o", "/nonexistent/dir/x.svg", "-d", "5", "--pid", pid])
-        check(one_line_error(rc, err, "/nonexistent/dir") and time.time() - t0 < 2,
+        check(one_line_error(rc, err, "/nonexistent/dir") and " samples" not in err,
               "bad input: unwritable -o fails before sampling", err)
         rc, err = run_cli(["--pid", "999999999"])
         check(one_line_error(rc, err, "999999999"), "bad input: a PID out of range is one clear error", err)
@@ -289,16 +289,18 @@ def test_bad_input(python, tmp):
 
 def test_exit_mid_recording(python, tmp):
     out = os.path.join(tmp, "short.folded")
-    t0 = time.time()
-    rc, err = run_cli(["-r", "200", "-d", "20", "-f", "folded", "-o", out, "--",
-                       python, os.path.join(PROGS, "short.py"), "1.5"])
-    took = time.time() - t0
+    rc, err = run_cli(["-r", "200", "-d", "600", "-f", "folded", "-o", out, "--",
+                       python, os.path.join(PROGS, "short.py"), "1.5"], timeout=300)
     funcs = set()
     if os.path.exists(out):
         for frames, _ in parse_folded(out):
             funcs.update(func_of(f) for f in frames)
-    check(rc == 0 and "work" in funcs and took < 10,
-          "command that exits mid-recording: profile written with work() (%.1fs)" % took, err[-300:])
+    # it ended with the command, not at -d: the summary's own duration is short of 600 s
+    m = re.search(r"pyhang: ([0-9.]+)s at \d+ Hz", err)
+    took = float(m.group(1)) if m else None
+    check(rc == 0 and "work" in funcs and took is not None and took < 600,
+          "command that exits mid-recording: profile written with work(), recording ended with it (%ss)" %
+          took, err[-300:])
 
 
 def test_threads(python, tmp):
