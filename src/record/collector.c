@@ -73,6 +73,8 @@ struct pyh_collector {
 	struct pyh_pframe frames[PYH_ROOTS + PYH_SAMPLE_MAX_DEPTH + PYH_MIXED_MAX_NATIVE + 1];
 	struct pyh_native_job *njob;	/* --native: the sample being merged (NULL after a job that
 					 * missed its deadline took it: made again when needed) */
+	struct pyh_task_job *tjob;	/* --tasks: the sample being named, kept for the next
+					 * (NULL after a job that missed its deadline took it) */
 	char ntext[PYH_MIXED_MAX_NATIVE][PYH_NATIVE_TEXT];
 	struct pyh_frame named[PYH_SAMPLE_MAX_DEPTH]; /* the frames of the stack being added */
 	struct pyh_pythread *threads;	/* PYH_MAX_THREADS, for idle ticks */
@@ -137,6 +139,7 @@ void pyh_collector_free(struct pyh_collector *c)
 	free(c->targets);
 	free(c->seen);
 	free(c->njob);
+	free(c->tjob);
 	free(c->threads);
 	free(c->raw);
 	free(c->raw_addrs);
@@ -692,11 +695,12 @@ static const char *pyh_collector_task(struct pyh_collector *c, struct pyh_ctarge
 
 	if (ct->stalled || n <= 0 || !gens[0])
 		return NULL;	/* no generator frames: not a task's step, nothing to read */
-	j = calloc(1, sizeof(*j));
-	if (!j) {
+	if (!c->tjob && !(c->tjob = malloc(sizeof(*c->tjob)))) {
 		c->st.oom++;
 		return NULL;
 	}
+	j = c->tjob;
+	memset(j, 0, sizeof(*j));
 	n = n < PYH_SAMPLE_TASK_GENS ? n : PYH_SAMPLE_TASK_GENS;
 	memcpy(j->gens, gens, sizeof(*gens) * (size_t)n);
 	j->n = n;
@@ -705,7 +709,8 @@ static const char *pyh_collector_task(struct pyh_collector *c, struct pyh_ctarge
 	__atomic_add_fetch(&ct->refs, 1, __ATOMIC_ACQ_REL);
 	rc = pyh_guard_run(pyh_task_job_run, j, pyh_task_job_free, PYH_COLLECTOR_READ_DEADLINE_MS, NULL);
 	if (rc == -ETIMEDOUT) {
-		pyh_target_stalled(c, ct);	/* j is the job's now */
+		c->tjob = NULL;			/* the job's now */
+		pyh_target_stalled(c, ct);
 		return NULL;
 	}
 	if (!rc && j->found) {
@@ -716,7 +721,8 @@ static const char *pyh_collector_task(struct pyh_collector *c, struct pyh_ctarge
 	} else if (rc) {
 		c->st.not_named++;
 	}
-	pyh_task_job_free(j);
+	j->ct = NULL;
+	pyh_ctarget_put(ct);			/* the collector holds one still */
 	return task;
 }
 
