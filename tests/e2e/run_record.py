@@ -372,6 +372,8 @@ def test_subprocesses(python, tmp):
     # each child says the CPU time it had (on a loaded machine far less than its 1.5 s): the
     # samples are measured against that, 200 Hz of CPU time, not against the wall clock
     cpu_file = os.path.join(tmp, "subprocesses.cpu")
+    if os.path.exists(cpu_file):
+        os.unlink(cpu_file)     # tmp is the whole run's
     child = ("import os,time\ndef child_work():\n    end=time.time()+1.5\n"
              "    while time.time()<end: pass\nchild_work()\nt=os.times()\n"
              "open(%r,'a').write('%%d %%f\\n' %% (os.getpid(), t[0]+t[1]))" % cpu_file)
