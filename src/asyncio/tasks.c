@@ -424,6 +424,7 @@ int pyh_tasks_read(const struct pyh_target *t, struct pyh_codecache *cache,
 		   const struct pyh_tasks_opts *opts, struct pyh_tasks *ts)
 {
 	struct pyh_tasks_work *w = calloc(1, sizeof(*w));
+	struct pyh_threads_check chk = { 0 };
 	char err[256];
 	uint64_t gil = 0;
 	int npy = 0, rc;
@@ -463,8 +464,11 @@ int pyh_tasks_read(const struct pyh_target *t, struct pyh_codecache *cache,
 		goto cleanup;
 	}
 	w->actx_open = 1;
-	if (pyh_threads_read(t, w->py, PYH_MAX_THREADS, &npy, &gil))
+	if (pyh_threads_read(t, w->py, PYH_MAX_THREADS, &npy, &gil, &chk))
 		npy = 0;
+	if (chk.unmatched && w->a.lists)	/* 3.14+: each thread state holds its tasks */
+		pyh_tasks_err(ts, "the thread list changed while it was read: the task list may be "
+			      "incomplete (tasks of threads missing from it)", NULL);
 	for (int i = 0; i < npy; i++)
 		w->tstates[i] = w->py[i].tstate;
 	rc = pyh_registry_read(&w->a, w->tstates, npy, npy ? w->py[0].interp : 0, &w->reg);

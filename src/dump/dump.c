@@ -269,35 +269,20 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		rc = -ENOMEM;
 		goto cleanup;
 	}
-	/* The thread states against the OS threads. A state with no OS thread
-	 * yet and no frame is a thread being started (its parent makes it); one
-	 * with frames but no OS thread, or naming a thread that is gone, is a
-	 * thread state freed as the walk read it (a thread storm), whose bytes
-	 * may have ended the list early: read both again, and past
-	 * PYH_DUMP_LIST_READS say so. */
-	for (int reads = 1;; reads++) {
-		rc = pyh_threads_read(&d->target, py, PYH_MAX_THREADS, &npy, &gil);
+	/* The thread states against the OS threads (python/threads.h: read
+	 * again while they disagree; past that the dump says so). */
+	{
+		struct pyh_threads_check chk = { .tids = tids, .max_tids = PYH_MAX_THREADS };
+
+		rc = pyh_threads_read(&d->target, py, PYH_MAX_THREADS, &npy, &gil, &chk);
 		if (rc) {
 			snprintf(err, errsz, rc == -ESRCH ? "process %d exited during the dump"
 							  : "cannot read the thread list of process %d",
 				 pid);
 			goto cleanup;
 		}
-		rc = pyh_proc_tasks(pid, tids, PYH_MAX_THREADS, &ntids);
-		if (rc && rc != -E2BIG) {
-			snprintf(err, errsz, "process %d exited during the dump", pid);
-			goto cleanup;
-		}
-		d->threads_unmatched = 0;
-		for (int p = 0; p < npy; p++) {
-			int found = 0;
-
-			for (int i = 0; i < ntids && py[p].tid && !found; i++)
-				found = tids[i] == py[p].tid;
-			d->threads_unmatched += !found && (py[p].tid || py[p].frame);
-		}
-		if (!d->threads_unmatched || reads >= PYH_DUMP_LIST_READS)
-			break;
+		ntids = chk.ntids;
+		d->threads_unmatched = chk.unmatched;
 	}
 	d->gil_known = d->target.layout.gil_kind == PYH_GIL_INTERP_PTR || d->target.tstate_current_ptr;
 	/* One entry per OS thread, plus Python threads whose OS thread is unknown. */

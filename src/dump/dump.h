@@ -9,6 +9,7 @@
 #include "python/repr.h"
 #include "python/stack.h"
 #include "python/target.h"
+#include "python/threads.h"
 
 /* --native: a frame that is not Python code. */
 enum pyh_dump_kind {
@@ -89,10 +90,6 @@ struct pyh_dump_host {
 	char cgroup[256];
 };
 
-/* Reads of the thread list (and of the OS threads) a dump makes at most
- * while a thread state matches no OS thread (pyh_dump.threads_unmatched). */
-#define PYH_DUMP_LIST_READS 5
-
 struct pyh_dump {
 	struct pyh_target target;
 	char cmdline[256];
@@ -102,7 +99,7 @@ struct pyh_dump {
 	int gil_known;				/* the GIL holder could be determined (someone or no one) */
 	int threads_unmatched;			/* thread states with frames or a thread id that matched
 						 * no OS thread of the process, in every read of the list
-						 * (PYH_DUMP_LIST_READS): the list changed while it was
+						 * (PYH_THREADS_LIST_READS): the list changed while it was
 						 * read (a thread storm frees states as they are walked),
 						 * so OS threads shown without one may have one */
 	char native_missing[256];		/* --native asked but impossible: what is missing */

@@ -151,7 +151,7 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 	if (d->threads_unmatched)
 		fprintf(f, "The thread list changed while it was read (%d thread state%s matched no OS "
 			"thread in %d reads): threads shown without Python state may have one\n",
-			d->threads_unmatched, d->threads_unmatched == 1 ? "" : "s", PYH_DUMP_LIST_READS);
+			d->threads_unmatched, d->threads_unmatched == 1 ? "" : "s", PYH_THREADS_LIST_READS);
 	if (d->locals_read && d->locals_error[0])
 		fprintf(f, "Locals not available: %s\n", d->locals_error);
 	for (int i = 0; i < d->nthreads; i++) {

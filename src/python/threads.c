@@ -84,13 +84,13 @@ out:
  * pthread (calibrate_pthreads: memory reads only); when that is not certain,
  * the kernel says each thread's fs base (BPF task iterator: exact, but loading
  * it costs tens of milliseconds, the kernel's BTF first). */
-static void match_pthreads(const struct pyh_target *t, struct pyh_pythread *th, int n)
+static void match_pthreads(const struct pyh_target *t, struct pyh_pythread *th, int n,
+			   const pid_t *tids, int ntids)
 {
 	struct pyh_fsbase fs[PYH_MAX_THREADS];
-	pid_t tids[PYH_MAX_THREADS];
-	int nfs = 0, ntids = 0;
+	int nfs = 0;
 
-	if (!pyh_proc_tasks(t->pid, tids, PYH_MAX_THREADS, &ntids) && ntids > 0) {
+	if (ntids > 0) {
 		if (n == 1 && ntids == 1 && th[0].thread_id) {
 			th[0].tid = tids[0];
 			return;
@@ -107,15 +107,15 @@ static void match_pthreads(const struct pyh_target *t, struct pyh_pythread *th, 
 
 /* native_thread_id is the tid in the process's own PID namespace: inside a
  * container it differs from the host tid /proc lists. Translate. */
-static void map_ns_tids(const struct pyh_target *t, struct pyh_pythread *th, int n)
+static void map_ns_tids(const struct pyh_target *t, struct pyh_pythread *th, int n,
+			const pid_t *tids, int ntids)
 {
-	pid_t tids[PYH_MAX_THREADS], ns[PYH_MAX_THREADS];
+	pid_t *ns;
 	pid_t ns_main;
-	int ntids = 0;
 
 	if (pyh_proc_status_id(t->pid, 0, "NSpid", &ns_main) || ns_main == t->pid)
 		return;	/* same namespace as ours (or unknown): tids are host tids */
-	if (pyh_proc_tasks(t->pid, tids, PYH_MAX_THREADS, &ntids) && ntids == 0)
+	if (ntids <= 0 || !(ns = calloc((size_t)ntids, sizeof(*ns))))
 		return;
 	for (int j = 0; j < ntids; j++)
 		if (pyh_proc_status_id(t->pid, tids[j], "NSpid", &ns[j]))
@@ -128,6 +128,7 @@ static void map_ns_tids(const struct pyh_target *t, struct pyh_pythread *th, int
 				host = tids[j];
 		th[i].tid = host;
 	}
+	free(ns);
 }
 
 static uint64_t gil_holder(const struct pyh_target *t, uint64_t first_interp)
@@ -161,16 +162,20 @@ int pyh_thread_top(const struct pyh_target *t, uint64_t tstate, uint64_t *top)
 	return rc ? rc : pyh_frames_top(t, field, top);
 }
 
-int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int max, int *n,
-		     uint64_t *gil)
+/* One walk of the lists: out[0..*n) with their tids from the states alone
+ * (3.11+: native_thread_id, in the target's PID namespace), *need_pthread
+ * when they have none (2.7 - 3.10). Returns 0 or -errno, as pyh_threads_read. */
+static int threads_walk(const struct pyh_target *t, struct pyh_pythread *out, int max, int *n,
+			uint64_t *gil, int *need_pthread)
 {
 	const struct pyh_layout *l = &t->layout;
 	uint64_t interps[PYH_MAX_INTERPS];
 	uint64_t *tseen = NULL;
 	uint64_t interp = 0;
-	int ninterp = 0, count = 0, rc, need_pthread = 0;
+	int ninterp = 0, count = 0, rc;
 
 	*n = 0;
+	*need_pthread = 0;
 	*gil = 0;
 	rc = pyh_mem_read_u64(t->pid, t->interp_head_ptr, &interp);
 	if (rc)
@@ -216,17 +221,74 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 
 				th->tid = nid > 0 && nid < (1u << 30) ? (pid_t)nid : 0;
 			} else {
-				need_pthread = 1;
+				*need_pthread = 1;
 			}
 			ts = pyh_field(tb, tsz, l->tstate_next, 8);
 		}
 		interp = inext;
 	}
-	if (need_pthread && count > 0)
-		match_pthreads(t, out, count);
-	else if (count > 0)
-		map_ns_tids(t, out, count);
 	free(tseen);
 	*n = count;
 	return 0;
+}
+
+int pyh_threads_listed(const struct pyh_pythread *th, const pid_t *tids, int ntids)
+{
+	for (int i = 0; i < ntids && th->tid; i++)
+		if (tids[i] == th->tid)
+			return 1;
+	return 0;
+}
+
+int pyh_threads_unmatched(const struct pyh_pythread *py, int npy, const pid_t *tids, int ntids)
+{
+	int unmatched = 0;
+
+	for (int p = 0; p < npy; p++)
+		unmatched += !pyh_threads_listed(&py[p], tids, ntids) && (py[p].tid || py[p].frame);
+	return unmatched;
+}
+
+int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int max, int *n,
+		     uint64_t *gil, struct pyh_threads_check *chk)
+{
+	pid_t *own = NULL, *tids = chk->tids;
+	int max_tids = chk->max_tids, rc = 0;
+
+	chk->ntids = chk->reads = chk->unmatched = 0;
+	if (!tids || max_tids <= 0) {
+		if (!(own = calloc(PYH_MAX_THREADS, sizeof(*own))))
+			return -ENOMEM;
+		tids = own;
+		max_tids = PYH_MAX_THREADS;
+	}
+	/* The states first, then the OS threads: a thread started between the
+	 * two has its OS thread listed; one that ended between is read again. */
+	while (chk->reads < PYH_THREADS_LIST_READS) {
+		int need_pthread = 0, ntids = 0;
+
+		chk->reads++;
+		rc = threads_walk(t, out, max, n, gil, &need_pthread);
+		if (rc)
+			break;
+		rc = pyh_proc_tasks(t->pid, tids, max_tids, &ntids);
+		if (rc && rc != -E2BIG) {
+			*n = 0;
+			break;
+		}
+		ntids = ntids < max_tids ? ntids : max_tids;
+		if (need_pthread && *n > 0)	/* calibrated against the whole list only */
+			match_pthreads(t, out, *n, tids, rc ? 0 : ntids);
+		else if (*n > 0)
+			map_ns_tids(t, out, *n, tids, ntids);
+		rc = 0;
+		chk->ntids = ntids;
+		chk->unmatched = pyh_threads_unmatched(out, *n, tids, ntids);
+		if (!chk->unmatched)
+			break;
+	}
+	if (rc)
+		chk->unmatched = 0;
+	free(own);
+	return rc;
 }

@@ -73,6 +73,8 @@ struct pyh_collector {
 	struct pyh_pframe frames[PYH_ROOTS + PYH_SAMPLE_MAX_DEPTH + PYH_MIXED_MAX_NATIVE + 1];
 	struct pyh_native_job *njob;	/* --native: the sample being merged (NULL after a job that
 					 * missed its deadline took it: made again when needed) */
+	struct pyh_task_job *tjob;	/* --tasks: the sample being named, kept for the next
+					 * (NULL after a job that missed its deadline took it) */
 	char ntext[PYH_MIXED_MAX_NATIVE][PYH_NATIVE_TEXT];
 	struct pyh_frame named[PYH_SAMPLE_MAX_DEPTH]; /* the frames of the stack being added */
 	struct pyh_pythread *threads;	/* PYH_MAX_THREADS, for idle ticks */
@@ -137,6 +139,7 @@ void pyh_collector_free(struct pyh_collector *c)
 	free(c->targets);
 	free(c->seen);
 	free(c->njob);
+	free(c->tjob);
 	free(c->threads);
 	free(c->raw);
 	free(c->raw_addrs);
@@ -692,11 +695,12 @@ static const char *pyh_collector_task(struct pyh_collector *c, struct pyh_ctarge
 
 	if (ct->stalled || n <= 0 || !gens[0])
 		return NULL;	/* no generator frames: not a task's step, nothing to read */
-	j = calloc(1, sizeof(*j));
-	if (!j) {
+	if (!c->tjob && !(c->tjob = malloc(sizeof(*c->tjob)))) {
 		c->st.oom++;
 		return NULL;
 	}
+	j = c->tjob;
+	memset(j, 0, sizeof(*j));
 	n = n < PYH_SAMPLE_TASK_GENS ? n : PYH_SAMPLE_TASK_GENS;
 	memcpy(j->gens, gens, sizeof(*gens) * (size_t)n);
 	j->n = n;
@@ -705,7 +709,8 @@ static const char *pyh_collector_task(struct pyh_collector *c, struct pyh_ctarge
 	__atomic_add_fetch(&ct->refs, 1, __ATOMIC_ACQ_REL);
 	rc = pyh_guard_run(pyh_task_job_run, j, pyh_task_job_free, PYH_COLLECTOR_READ_DEADLINE_MS, NULL);
 	if (rc == -ETIMEDOUT) {
-		pyh_target_stalled(c, ct);	/* j is the job's now */
+		c->tjob = NULL;			/* the job's now */
+		pyh_target_stalled(c, ct);
 		return NULL;
 	}
 	if (!rc && j->found) {
@@ -716,7 +721,8 @@ static const char *pyh_collector_task(struct pyh_collector *c, struct pyh_ctarge
 	} else if (rc) {
 		c->st.not_named++;
 	}
-	pyh_task_job_free(j);
+	j->ct = NULL;
+	pyh_ctarget_put(ct);			/* the collector holds one still */
 	return task;
 }
 
@@ -819,6 +825,7 @@ struct pyh_idle_job {
 	struct pyh_pythread *threads;	/* PYH_MAX_THREADS */
 	struct pyh_idle_stack *stacks;	/* grown as sleeping threads are found */
 	int nstacks, cap, errors;
+	int list_changed;		/* the thread list changed in every read: nothing kept */
 	uint64_t addrs[PYH_SAMPLE_MAX_DEPTH];
 };
 
@@ -837,8 +844,17 @@ static int pyh_idle_job_run(void *arg)
 	uint64_t gil_holder = 0;
 	int nthreads = 0;
 
-	if (pyh_threads_read(&j->t, j->threads, PYH_MAX_THREADS, &nthreads, &gil_holder))
+	struct pyh_threads_check chk = { 0 };
+
+	if (pyh_threads_read(&j->t, j->threads, PYH_MAX_THREADS, &nthreads, &gil_holder, &chk))
 		return -EIO;
+	if (chk.unmatched) {
+		/* threads cut off the list would go without their tick, a freed
+		 * state would be taken for a thread's: this tick is the target's
+		 * no more (counted) */
+		j->list_changed = 1;
+		return 0;
+	}
 	for (int i = 0; i < nthreads && i < PYH_MAX_THREADS; i++) {
 		const struct pyh_pythread *th = &j->threads[i];
 		struct pyh_idle_stack *st;
@@ -909,6 +925,7 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 		return 0;
 	}
 	c->st.idle_errors += (uint64_t)j->errors;
+	c->st.idle_list_changed += (uint64_t)j->list_changed;
 	for (int i = 0; i < j->nstacks; i++) {
 		struct pyh_idle_stack *st = &j->stacks[i];
 		const char *task;
@@ -945,9 +962,10 @@ void pyh_collector_stats(const struct pyh_collector *c, struct pyh_collector_sta
 {
 	*out = c->st;
 	for (int i = 0; i < c->ntargets; i++) {
-		uint64_t rescans = 0, unknown = 0;
+		uint64_t rescans = 0, unknown = 0, changed = 0;
 
-		pyh_taskroots_stats(c->targets[i]->roots, &rescans, &unknown);
+		pyh_taskroots_stats(c->targets[i]->roots, &rescans, &unknown, &changed);
 		out->task_rescans += rescans;
+		out->task_list_changed += changed;
 	}
 }

@@ -62,6 +62,8 @@ struct pyh_collector_stats {
 	uint64_t malformed;	/* records with a bad length or depth */
 	uint64_t oom;		/* samples dropped: out of memory */
 	uint64_t idle_errors;	/* off-CPU walks that failed */
+	uint64_t idle_list_changed; /* off-CPU ticks of a process dropped: its thread list
+				     * changed in every read (python/threads.h) */
 	uint64_t stalled;	/* targets whose read (naming a stack, or an off-CPU walk) missed
 				 * PYH_COLLECTOR_READ_DEADLINE_MS: not read again */
 	uint64_t stalled_samples; /* samples of those dropped (the one being named, and later ones) */
@@ -82,6 +84,8 @@ struct pyh_collector_stats {
 	uint64_t task_unknown;	/* of those, PYH_TASKROOTS_UNKNOWN: a coroutine no task held
 				 * when the registries were read */
 	uint64_t task_rescans;	/* task registries read */
+	uint64_t task_list_changed; /* of those, reads whose thread list changed while it was
+				     * read (3.14+: tasks of threads missing from it not named) */
 };
 
 struct pyh_collector;

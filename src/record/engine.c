@@ -436,7 +436,7 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 		fprintf(stderr, "pyhang: %d Python processes sampled (%d still running)\n",
 			st->host_attached, pyh_host_tracker_attached(st->tr));
 	if (cnt[PYH_CNT_NO_TSTATE] || cnt[PYH_CNT_NO_FRAME] || cnt[PYH_CNT_BAD_FRAME] ||
-	    cnt[PYH_CNT_GIL_FILTERED] || cnt[PYH_CNT_READ_ERROR] || cs.idle_errors) {
+	    cnt[PYH_CNT_GIL_FILTERED] || cnt[PYH_CNT_READ_ERROR] || cs.idle_errors || cs.idle_list_changed) {
 		const char *sep = "";
 
 		fprintf(stderr, "pyhang: ticks not counted as Python samples:");
@@ -447,8 +447,13 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 					(unsigned long long)cnt[i]);
 				sep = ",";
 			}
-		if (cs.idle_errors)
+		if (cs.idle_errors) {
 			fprintf(stderr, "%s failed off-CPU walks: %llu", sep, (unsigned long long)cs.idle_errors);
+			sep = ",";
+		}
+		if (cs.idle_list_changed)
+			fprintf(stderr, "%s off-CPU ticks of a process whose thread list changed while it "
+				"was read: %llu", sep, (unsigned long long)cs.idle_list_changed);
 		fputc('\n', stderr);
 	}
 	if (cs.unknown_code || cs.truncated) {
@@ -505,11 +510,18 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 				(unsigned long long)hs.refused_capacity, hs.waiting,
 				(unsigned long long)hs.refused_table, (unsigned long long)hs.stalled);
 	}
-	if (st->o->tasks)
+	if (st->o->tasks) {
+		char changed[160] = "";
+
+		if (cs.task_list_changed)
+			snprintf(changed, sizeof(changed), " (%llu with a thread list that changed while it "
+				 "was read: its missing threads' tasks not named)",
+				 (unsigned long long)cs.task_list_changed);
 		fprintf(stderr, "pyhang: %llu samples in an asyncio task's step (%llu of a task not "
-				"named: \"[task not named]\"); task registries read %llu times\n",
+				"named: \"[task not named]\"); task registries read %llu times%s\n",
 			(unsigned long long)cs.task_samples, (unsigned long long)cs.task_unknown,
-			(unsigned long long)cs.task_rescans);
+			(unsigned long long)cs.task_rescans, changed);
+	}
 	if (path)
 		fprintf(stderr, "pyhang: wrote %s\n", path);
 }

@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 
 #include "kernel/corebtf.h"
+#include "log/log.h"
 #include "proc/guard.h"
 #include "proc/procfs.h"
 #include "python/threads.h"
@@ -352,6 +353,8 @@ struct pyh_seed_job {
 	struct pyh_target t;
 	struct pyh_pythread list[PYH_MAX_THREADS];
 	int n;
+	pid_t tids[PYH_MAX_THREADS];
+	struct pyh_threads_check chk;
 };
 
 static int pyh_seed_read(void *arg)
@@ -359,7 +362,8 @@ static int pyh_seed_read(void *arg)
 	struct pyh_seed_job *j = arg;
 	uint64_t gil = 0;
 
-	return pyh_threads_read(&j->t, j->list, PYH_MAX_THREADS, &j->n, &gil);
+	j->chk = (struct pyh_threads_check){ .tids = j->tids, .max_tids = PYH_MAX_THREADS };
+	return pyh_threads_read(&j->t, j->list, PYH_MAX_THREADS, &j->n, &gil, &j->chk);
 }
 
 static void pyh_seed_free(void *arg)
@@ -388,12 +392,20 @@ static void pyh_sampler_seed_threads(struct pyh_sampler *s, const struct pyh_tar
 	rc = pyh_guard_run(pyh_seed_read, j, pyh_seed_free, PYH_SAMPLER_SEED_DEADLINE_MS, &result);
 	if (rc == -ETIMEDOUT)
 		return;		/* the job's now; its samples say "thread without a Python thread state" */
+	/* Only states of threads listed now: when the list changed while it was
+	 * read (a state freed under the walk), one naming no live thread is not
+	 * any thread's, and the threads it cut off are found by the program's
+	 * own walk or counted as without a Python thread state. */
 	for (int i = 0; !rc && !result && i < j->n; i++) {
 		__u64 key = (__u64)(__u32)t->pid << 32 | (__u32)j->list[i].tid, ts = j->list[i].tstate;
 
-		if (j->list[i].tid > 0 && ts)
+		if (ts && pyh_threads_listed(&j->list[i], j->tids, j->chk.ntids))
 			bpf_map_update_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key, &ts, BPF_ANY);
 	}
+	if (!rc && !result && j->chk.unmatched && pyh_log_verbosity())
+		pyh_log_error("process %d: its thread list changed while it was read (%d states named no "
+			      "thread in %d reads): the threads missing from it are not seeded", (int)t->pid,
+			      j->chk.unmatched, j->chk.reads);
 	free(j);
 }
 

@@ -37,6 +37,7 @@ struct pyh_taskroots {
 	struct pyh_pythread *threads;	/* PYH_MAX_THREADS: 3.14's per-thread task lists */
 	uint64_t *tstates;
 	uint64_t rescans, unknown;
+	uint64_t list_changed;		/* rescans whose thread list changed in every read */
 	char text[PYH_TASKROOTS_TEXT];
 };
 
@@ -80,10 +81,12 @@ void pyh_taskroots_free(struct pyh_taskroots *r)
 	free(r);
 }
 
-void pyh_taskroots_stats(const struct pyh_taskroots *r, uint64_t *rescans, uint64_t *unknown)
+void pyh_taskroots_stats(const struct pyh_taskroots *r, uint64_t *rescans, uint64_t *unknown,
+			 uint64_t *list_changed)
 {
 	*rescans = r ? r->rescans : 0;
 	*unknown = r ? r->unknown : 0;
+	*list_changed = r ? r->list_changed : 0;
 }
 
 static struct pyh_taskroot *pyh_root_slot(struct pyh_taskroots *r, uint64_t coro)
@@ -130,6 +133,7 @@ static void pyh_coro_name(struct pyh_taskroots *r, uint64_t coro, char *out, siz
 static void pyh_taskroots_scan(struct pyh_taskroots *r)
 {
 	struct pyh_registry reg = { .tasks = r->scratch, .max = PYH_TASKROOTS_MAX };
+	struct pyh_threads_check chk = { 0 };
 	uint64_t gil = 0, interp = 0;
 	char err[256];
 	int n;
@@ -150,10 +154,13 @@ static void pyh_taskroots_scan(struct pyh_taskroots *r)
 	memset(r->slot, 0, PYH_TASKROOTS_SLOTS * sizeof(*r->slot));
 	/* the per-thread lists of 3.14 need the thread states: read them too */
 	n = 0;
-	if (r->a.lists && !pyh_threads_read(r->t, r->threads, PYH_MAX_THREADS, &n, &gil)) {
+	if (r->a.lists && !pyh_threads_read(r->t, r->threads, PYH_MAX_THREADS, &n, &gil, &chk)) {
 		for (int i = 0; i < n; i++)
 			r->tstates[i] = r->threads[i].tstate;
 		interp = n ? r->threads[0].interp : 0;
+		/* the tasks of threads cut off the list are not in the table: their
+		 * samples are PYH_TASKROOTS_UNKNOWN (counted), never another task's */
+		r->list_changed += chk.unmatched > 0;
 	}
 	if (pyh_registry_read(&r->a, r->tstates, n, interp, &reg))
 		return;

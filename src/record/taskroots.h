@@ -41,6 +41,10 @@ void pyh_taskroots_free(struct pyh_taskroots *r);	/* NULL-safe */
  * gone: the process has exited (nothing is read again). */
 const char *pyh_taskroots_name(struct pyh_taskroots *r, const uint64_t *gens, int n, int gone);
 
-/* Registry reads so far, and samples given PYH_TASKROOTS_UNKNOWN. */
-void pyh_taskroots_stats(const struct pyh_taskroots *r, uint64_t *rescans, uint64_t *unknown);
+/* Registry reads so far, samples given PYH_TASKROOTS_UNKNOWN, and of the
+ * reads those whose thread list (3.14+: each thread state holds its tasks)
+ * changed while it was read (python/threads.h): tasks of threads missing
+ * from it were not in the table. */
+void pyh_taskroots_stats(const struct pyh_taskroots *r, uint64_t *rescans, uint64_t *unknown,
+			 uint64_t *list_changed);
 #endif

@@ -218,6 +218,13 @@ enum pyh_blk pyh_detect_blocked_verdict(struct pyh_wthr *t, const struct pyh_blo
 	return t->blk.state;
 }
 
+void pyh_detect_blocked_defer(struct pyh_wthr *t)
+{
+	t->blk.start = 0;
+	t->blk.state = PYH_BLK_NONE;
+	t->blk.acquire = 0;
+}
+
 int pyh_detect_in_acquire(const struct pyh_frame *f, const char *line)
 {
 	const char *file;
@@ -357,6 +364,12 @@ enum pyh_gil_verdict pyh_detect_gil(struct pyh_wthr *t, const struct pyh_wgil *g
 		return PYH_GIL_HUNG;
 	t->gil.start = start;
 	return PYH_GIL_REPORT;
+}
+
+void pyh_detect_gil_defer(struct pyh_wthr *t)
+{
+	if (t)
+		t->gil.start = 0;
 }
 
 /* ---- spinning ------------------------------------------------------------ */

@@ -148,6 +148,11 @@ struct pyh_blocked_facts {
  * detector (t->blk.acquire). */
 enum pyh_blk pyh_detect_blocked_verdict(struct pyh_wthr *t, const struct pyh_blocked_facts *f);
 
+/* The wait pyh_detect_blocked_due just made due is not judged in this scan
+ * (whether its thread runs Python could not be known): it is due again at
+ * the next, as if never looked at. */
+void pyh_detect_blocked_defer(struct pyh_wthr *t);
+
 /* Does the innermost frame wait in a lock acquire? A function named acquire
  * or __enter__, or a source line (line, NULL when unknown) that calls
  * .acquire( or is a `with` statement; never in threading.py (join and
@@ -209,6 +214,9 @@ enum pyh_gil_verdict {
  * g->g.start_ns. A holder that releases it in time ends the wait: the entry
  * is gone before the threshold, and the next wait starts again. */
 enum pyh_gil_verdict pyh_detect_gil(struct pyh_wthr *t, const struct pyh_wgil *g, const struct pyh_scan *s);
+/* The wait pyh_detect_gil said to report is not reported in this scan (its
+ * thread's stack could not be known): REPORT again at the next. t may be NULL. */
+void pyh_detect_gil_defer(struct pyh_wthr *t);
 
 /* ---- spinning ------------------------------------------------------------ */
 

@@ -157,6 +157,11 @@ int pyh_metrics_render(const struct pyh_metrics_snapshot *s, char *out, size_t o
 	pyh_mb_printf(&b, "# HELP pyhang_samples_total Python stacks read from watched processes.\n"
 			  "# TYPE pyhang_samples_total counter\n"
 			  "pyhang_samples_total %llu\n", (unsigned long long)s->samples);
+	pyh_mb_printf(&b, "# HELP pyhang_thread_list_changed_total Threads not judged in a scan (or shown "
+			  "without Python frames, said in the event): their process's thread list changed "
+			  "while it was read.\n"
+			  "# TYPE pyhang_thread_list_changed_total counter\n"
+			  "pyhang_thread_list_changed_total %llu\n", (unsigned long long)s->list_changed);
 	pyh_mb_printf(&b, "# HELP pyhang_lost_records_total Records of the BPF programs that were lost, by reason.\n"
 			  "# TYPE pyhang_lost_records_total counter\n"
 			  "pyhang_lost_records_total{reason=\"ring_buffer\"} %llu\n"

@@ -65,6 +65,8 @@ const char *pyh_metrics_cap_name(int cap);
 struct pyh_metrics_snapshot {
 	uint64_t events[PYH_MK_COUNT];	/* hang events reported since start (counters) */
 	uint64_t samples;		/* Python stacks read */
+	uint64_t list_changed;		/* threads judged a scan later: their thread list changed
+					 * while it was read (python/threads.h) */
 	uint64_t lost_ringbuf;		/* BPF records lost: ring buffer full */
 	uint64_t lost_map;		/* BPF records lost: a map full */
 	uint64_t rescans;		/* full rescans (SIGHUP) */

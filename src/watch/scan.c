@@ -38,23 +38,39 @@ void pyh_watcher_emit(struct pyh_watcher *w, struct pyh_wevent *e)
 	pyh_wevent_free(e);
 }
 
-/* th's frames from its Python stack. Returns 1 when it is a Python thread. */
+#define PYH_NOTE_LIST_CHANGED "the thread list changed while it was read: a thread shown without " \
+	"Python frames may have them"
+
+/* th's frames from its Python stack. Returns 1 when it is a Python thread,
+ * 0 when not, -1 when not known (its process's thread list changed while it
+ * was read: counted; the caller does not judge the thread as without Python
+ * state, or says so). */
 static int pyh_fill_stack(struct pyh_watcher *w, struct pyh_watched *p, struct pyh_wthread *th)
 {
-	if (!pyh_watched_fill_stack(p, th))
-		return 0;
+	int rc = pyh_watched_fill_stack(p, th);
+
+	if (rc < 0)
+		w->stats.list_changed++;
+	if (rc <= 0)
+		return rc;
 	w->stats.samples++;
 	return 1;
 }
 
-/* One thread of an event: its call in this scan (c, NULL: none), task and stack. */
-static void pyh_fill_thread(struct pyh_watcher *w, struct pyh_watched *p, struct pyh_wthread *th, pid_t tid,
-			    const struct pyh_watch_call *c)
+/* One thread of an event e: its call in this scan (c, NULL: none), task
+ * and stack. Returns pyh_fill_stack's answer; when not known, e's note says so. */
+static int pyh_fill_thread(struct pyh_watcher *w, struct pyh_watched *p, struct pyh_wevent *e,
+			   struct pyh_wthread *th, pid_t tid, const struct pyh_watch_call *c)
 {
+	int rc;
+
 	th->tid = tid;
 	th->seconds = c ? pyh_scan_seconds(&w->scan.s, c->start_ns) : -1;
 	pyh_watched_fill_task(p, th, c);
-	pyh_fill_stack(w, p, th);
+	rc = pyh_fill_stack(w, p, th);
+	if (rc < 0 && !e->note[0])
+		snprintf(e->note, sizeof(e->note), "%s", PYH_NOTE_LIST_CHANGED);
+	return rc;
 }
 
 static void pyh_report_deadlock(struct pyh_watcher *w, struct pyh_watched *p, const struct pyh_cycle *cy,
@@ -67,7 +83,7 @@ static void pyh_report_deadlock(struct pyh_watcher *w, struct pyh_watched *p, co
 	for (int i = 0; i < cy->n && i < PYH_WATCH_EV_MAX_THREADS; i++) {
 		e.th[i].lock = cy->lock[i];
 		e.th[i].holder = cy->tid[(i + 1) % cy->n];
-		pyh_fill_thread(w, p, &e.th[i], cy->tid[i], pyh_scan_call(&w->scan.s, cy->tid[i]));
+		pyh_fill_thread(w, p, &e, &e.th[i], cy->tid[i], pyh_scan_call(&w->scan.s, cy->tid[i]));
 		e.nth = i + 1;
 	}
 	pyh_watcher_emit(w, &e);
@@ -100,6 +116,17 @@ static void pyh_on_blocked(struct pyh_watcher *w, struct pyh_watched *p, const s
 	th->tid = (pid_t)f->tid;
 	e.seconds = th->seconds = pyh_scan_seconds(s, f->c.start_ns);
 	facts.python = pyh_fill_stack(w, p, th);
+	if (facts.python < 0) {
+		/* not in a thread list that changed while it was read: not judged
+		 * as a thread without Python (that verdict would stand for the
+		 * whole wait); judged at the next scan */
+		pyh_detect_blocked_defer(t);
+		if (pyh_log_verbosity() > 1)
+			pyh_log_error("thread %u of process %d: its wait judged at the next scan (the "
+				      "thread list changed while it was read)", f->tid, (int)p->pid);
+		pyh_wevent_free(&e);
+		return;
+	}
 	facts.ignored = facts.python && pyh_ignore_match(&w->o->ignore, th->frames, th->nframes, &why);
 	if (facts.python && !facts.ignored) {
 		pyh_watched_fill_task(p, th, &f->c);
@@ -142,15 +169,22 @@ static void pyh_on_gil(struct pyh_watcher *w, const struct pyh_wgil *g)
 		return;
 	pyh_watched_event(p, &e, "gil");
 	e.seconds = pyh_scan_seconds(s, g->g.start_ns);
-	pyh_fill_thread(w, p, &e.th[0], (pid_t)g->tid, NULL);
-	e.th[0].seconds = e.seconds;
 	e.nth = 1;
+	if (pyh_fill_thread(w, p, &e, &e.th[0], (pid_t)g->tid, NULL) < 0) {
+		/* its stack is not known this scan (the thread list changed while
+		 * it was read): reported at the next, with it */
+		pyh_detect_gil_defer(pyh_wthreads_get(p->det.threads, (pid_t)g->tid));
+		pyh_wevent_free(&e);
+		return;
+	}
+	e.th[0].seconds = e.seconds;
 	e.th[1].tid = pyh_watched_gil_holder(p);
 	if (e.th[1].tid && e.th[1].tid != (pid_t)g->tid) {
-		pyh_fill_thread(w, p, &e.th[1], e.th[1].tid, NULL);
+		pyh_fill_thread(w, p, &e, &e.th[1], e.th[1].tid, NULL);
 		e.nth = 2;
 	} else {
-		snprintf(e.note, sizeof(e.note), "the GIL holder is unknown");
+		snprintf(e.note, sizeof(e.note), "the GIL holder is unknown%s",
+			 pyh_watched_list_changed(p) ? " (the thread list changed while it was read)" : "");
 	}
 	pyh_watcher_emit(w, &e);
 }
@@ -172,7 +206,7 @@ static void pyh_on_possible_deadlock(struct pyh_watcher *w, struct pyh_watched *
 		const struct pyh_watch_call *c = pyh_scan_call(&w->scan.s, who[i]);
 
 		e.th[i].lock = c ? c->args[0] : 0;
-		pyh_fill_thread(w, p, &e.th[i], who[i], c);
+		pyh_fill_thread(w, p, &e, &e.th[i], who[i], c);
 		e.nth = i + 1;
 	}
 	e.seconds = e.th[0].seconds;
@@ -200,7 +234,7 @@ static void pyh_on_stuck(struct pyh_watcher *w, struct pyh_watched *p)
 
 		if (f->c.tgid != (uint32_t)p->pid || !pyh_scan_over(s, &f->c))
 			continue;
-		pyh_fill_thread(w, p, &e.th[e.nth], (pid_t)f->tid, &f->c);
+		pyh_fill_thread(w, p, &e, &e.th[e.nth], (pid_t)f->tid, &f->c);
 		e.nth++;
 	}
 	pyh_watcher_emit(w, &e);
@@ -230,8 +264,13 @@ static void pyh_spin_snap(struct pyh_watcher *w, struct pyh_watched *p, struct p
 		struct pyh_snap *sn = &w->spin.snaps[ns];
 		const struct pyh_pythread *py;
 
-		if (!look[i].ran || !(py = pyh_watched_pythread(p, look[i].tid)))
+		if (!look[i].ran)
 			continue;
+		if (!(py = pyh_watched_pythread(p, look[i].tid))) {
+			/* no stack: judged at its next look (PYH_SPIN_TORN) */
+			w->stats.list_changed += (uint64_t)pyh_watched_list_changed(p);
+			continue;
+		}
 		memset(sn, 0, sizeof(*sn));
 		sn->tid = look[i].tid;
 		sn->tstate = py->tstate;
@@ -382,6 +421,7 @@ void pyh_watcher_on_returned(const struct pyh_watch_event *ev, void *arg)
 	e.th[0].has_call = 1;
 	e.th[0].nr = (long)ev->nr;
 	pyh_watched_fill_task(p, &e.th[0], NULL);
-	pyh_fill_stack(w, p, &e.th[0]);
+	if (pyh_fill_stack(w, p, &e.th[0]) < 0)
+		snprintf(e.note, sizeof(e.note), "%s", PYH_NOTE_LIST_CHANGED);
 	pyh_watcher_emit(w, &e);
 }

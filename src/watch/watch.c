@@ -337,6 +337,7 @@ static void pyh_publish(struct pyh_watcher *w)
 	s->nprocs = np;
 	memcpy(s->events, w->stats.events, sizeof(s->events));
 	s->samples = w->stats.samples;
+	s->list_changed = w->stats.list_changed;
 	s->lost_ringbuf = pyh_lost(w, 0);
 	s->lost_map = pyh_probes_counter(w->bpf.pb, PYH_WCNT_MAP_FULL);
 	s->rescans = w->stats.rescans;
@@ -384,6 +385,10 @@ static void pyh_summary(struct pyh_watcher *w)
 		pyh_proctrack_counters(w->bpf.pt, pc);
 		fprintf(stderr, "pyhang: process events: %llu sent, %llu lost\n",
 			(unsigned long long)pc[PYH_PTCNT_SENT], (unsigned long long)pc[PYH_PTCNT_LOST]);
+		if (w->stats.list_changed)
+			fprintf(stderr, "pyhang: %llu threads judged a scan later (or shown without Python "
+				"frames, said in the event): their thread list changed while it was read\n",
+				(unsigned long long)w->stats.list_changed);
 	}
 	if (w->end.why == PYH_WATCH_TARGET_GONE)
 		return;

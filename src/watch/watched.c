@@ -304,12 +304,16 @@ static int pyh_wjob_run(void *arg)
 	case PYH_WJOB_THREADS:
 		/* a full list may have more: read again into twice the room */
 		do {
+			struct pyh_threads_check chk = { 0 };
+
 			p->py.n = 0;
 			p->py.gil_tstate = 0;
-			if (pyh_threads_read(&p->rd.t, p->py.list, p->py.cap, &p->py.n, &p->py.gil_tstate)) {
+			p->py.changed = 0;
+			if (pyh_threads_read(&p->rd.t, p->py.list, p->py.cap, &p->py.n, &p->py.gil_tstate, &chk)) {
 				p->py.n = 0;
 				break;
 			}
+			p->py.changed = chk.unmatched > 0;
 		} while (p->py.n == p->py.cap && !pyh_watched_grow(&p->py.list, &p->py.cap, sizeof(*p->py.list)));
 		return 0;
 	case PYH_WJOB_SNAP:
@@ -428,8 +432,16 @@ static void pyh_watched_read_py(struct pyh_watched *p)
 	if (p->py.fresh || p->state.stalled)
 		return;
 	p->py.fresh = 1;
-	if (pyh_watched_guarded(p, &j))
+	if (pyh_watched_guarded(p, &j)) {
 		p->py.n = 0;	/* not read: no Python thread this scan */
+		p->py.changed = 0;
+	}
+}
+
+int pyh_watched_list_changed(struct pyh_watched *p)
+{
+	pyh_watched_read_py(p);
+	return !p->state.stalled && p->py.changed;
 }
 
 const struct pyh_pythread *pyh_watched_pythread(struct pyh_watched *p, pid_t tid)
@@ -515,7 +527,7 @@ int pyh_watched_fill_stack(struct pyh_watched *p, struct pyh_wthread *th)
 	int rc;
 
 	if (!py)
-		return 0;
+		return pyh_watched_list_changed(p) ? -1 : 0;
 	j.frame = py->frame;
 	rc = pyh_watched_guarded(p, &j);
 	if (rc == -ETIMEDOUT)

@@ -50,6 +50,8 @@ struct pyh_watched {
 		int n, cap;
 		uint64_t gil_tstate;
 		int fresh;
+		int changed;		/* the list changed in every read this scan (python/threads.h:
+					 * chk.unmatched): a thread not in it may have a state */
 	} py;
 	struct {			/* what the detectors remember */
 		struct pyh_wthreads *threads;
@@ -109,10 +111,15 @@ int pyh_watched_tids(struct pyh_watched *p, int *n);
 /* A new scan: the Python threads are read again when asked, the hung counts restart. */
 void pyh_watched_new_scan(struct pyh_watched *p);
 
-/* Its Python thread tid, NULL when tid is not one; the thread holding the
+/* Its Python thread tid, NULL when tid is not one (or, when
+ * pyh_watched_list_changed, not known to be one); the thread holding the
  * GIL, 0 when none or unknown. */
 const struct pyh_pythread *pyh_watched_pythread(struct pyh_watched *p, pid_t tid);
 pid_t pyh_watched_gil_holder(struct pyh_watched *p);
+/* 1 when this scan's thread list of p changed in every read of it
+ * (python/threads.h: PYH_THREADS_LIST_READS): a thread missing from it is
+ * not to be judged as one without Python state. */
+int pyh_watched_list_changed(struct pyh_watched *p);
 
 /* What the spinning check reads true stacks with (one set per watcher):
  * the snapper and room for PYH_WATCH_SPIN_SNAPS threads' stacks. */
@@ -136,8 +143,10 @@ void pyh_spin_bufs_free(struct pyh_spin_bufs *b);	/* zeroes *b */
 int pyh_watched_snap(struct pyh_watched *p, struct pyh_spin_bufs *b, int n);
 
 /* th->frames from th->tid's Python stack, named. Returns 1 when it is a
- * Python thread (frames may still be 0 when memory ran out), else 0. The
- * stack is read from memory: for a thread that is blocked (it does not move). */
+ * Python thread (frames may still be 0 when memory ran out), 0 when it is
+ * not, -1 when that is not known this scan: it is not in the thread list,
+ * which changed while it was read (pyh_watched_list_changed). The stack is
+ * read from memory: for a thread that is blocked (it does not move). */
 int pyh_watched_fill_stack(struct pyh_watched *p, struct pyh_wthread *th);
 
 /* th->frames named from raw[0..n) (addrs: each frame's address, 0 unknown;

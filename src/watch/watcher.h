@@ -41,6 +41,9 @@ struct pyh_watcher {
 	struct {			/* for the summary and the metrics */
 		uint64_t events[PYH_MK_COUNT];	/* events reported, by kind */
 		uint64_t samples;		/* Python stacks read */
+		uint64_t list_changed;		/* threads not judged in a scan (or shown without
+						 * frames, said in the event): not in a thread list
+						 * that changed in every read (python/threads.h) */
 		uint64_t rescans;
 		uint64_t watched_total;		/* processes ever attached */
 		uint64_t capacity[PYH_MC_COUNT]; /* refusals by a limit (metrics, the summary) */

@@ -426,8 +426,68 @@ def case_storm(tmp):
         check(not bad, name + ": 20 dumps, each whole or saying its thread list changed", "; ".join(bad[:3]))
         rc, out, err = pyhang("record", "--pid", str(t.pid), "-d", "2", "-f", "folded", "-o", "-")
         check(rc == 0 and b"storm" in out, name + ": record works", err.decode(errors="replace"))
+        rc, out, err = pyhang("record", "--pid", str(t.pid), "-d", "2", "--idle", "-v", "-f", "folded", "-o", "-")
+        check(rc == 0 and b"storm" in out, name + ": record --idle works", err.decode(errors="replace")[-400:])
         check(t.untouched(), name + ": the target is untouched")
     finally:
+        t.stop()
+    storm_watch(name, py)
+
+
+def storm_watch(name, py):
+    """watch under the storm: the main thread's sleeps, each a blocked call, are each reported once
+    with their frame; no event shows the main thread without Python frames (a cut thread list once
+    made the blocked verdict "not a Python thread", which stands for the whole call)."""
+    prog = os.path.join(PROGS, "storm.py")
+    line = next(i for i, text in enumerate(open(prog), 1) if "# @sleep" in text)
+    sleeps = 4
+    t = Target([py, prog, "sleeps", str(sleeps), "3"], stdin=subprocess.PIPE)
+    w = None
+    try:
+        if not check(t.ready, name + ": watch: started"):
+            return
+        w = subprocess.Popen([PYHANG, "watch", "--pid", str(t.pid), "--threshold", "0.5", "--json", "-v"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        werr = b""
+        while b"watching process %d" % t.pid not in werr:     # attached: the sleeps begin after
+            chunk = os.read(w.stderr.fileno(), 65536)
+            if not chunk:
+                break
+            werr += chunk
+        if not check(b"watching process" in werr, name + ": watch attached", werr.decode(errors="replace")[-300:]):
+            return
+        t.proc.stdin.write(b"go\n")
+        t.proc.stdin.flush()
+        out = t.out
+        while b"done" not in out and t.proc.poll() is None:  # every sleep has returned
+            chunk = os.read(t.proc.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            out += chunk
+        w.send_signal(signal.SIGINT)
+        wout, werr2 = w.communicate(timeout=TIMEOUT)
+        werr += werr2
+        events = [json.loads(x) for x in wout.splitlines() if x.startswith(b"{")]
+        mine = []
+        for e in events:
+            for th in [e] + e.get("threads", []):
+                if th.get("tid") == t.pid:
+                    mine.append((e["event"], th.get("frames") or []))
+        bare = [ev for ev, frames in mine if not frames]
+        blocked = [frames for ev, frames in mine if ev == "blocked" and frames and
+                   frames[0].get("file") == prog and frames[0].get("line") == line]
+        later = re.search(rb"(\d+) threads judged a scan later", werr)
+        check(b"done" in out and not bare and len(blocked) == sleeps,
+              name + ": watch: each of the main thread's %d sleeps reported blocked at storm.py:%d, "
+              "never without its Python frames" % (sleeps, line),
+              "done %s; %d blocked there; events without frames: %s; %s judged later; %s" %
+              (b"done" in out, len(blocked), bare, later.group(1).decode() if later else "0",
+               [(ev, frames[:1]) for ev, frames in mine][:6]))
+        check(t.untouched(), name + ": watch: the target is untouched")
+    finally:
+        if w and w.poll() is None:
+            w.kill()
+            w.wait()
         t.stop()
 
 

@@ -62,6 +62,7 @@ static void test_tiny_budget(void **state)
 	size_t old_owner = b->owner_limit, old_all = b->limit;
 	struct pyh_raw_frame *raw = calloc(DEPTH + 8, sizeof(*raw));
 	struct pyh_pythread py[4];
+	struct pyh_threads_check chk = { 0 };
 	struct pyh_target t;
 	struct pyh_codecache *c;
 	struct pyh_code_stats st;
@@ -76,7 +77,7 @@ static void test_tiny_budget(void **state)
 		skip();
 	pid = spawn_ready();
 	assert_int_equal(pyh_target_open(pid, &t, err, sizeof(err)), 0);
-	assert_int_equal(pyh_threads_read(&t, py, 4, &n, &gil), 0);
+	assert_int_equal(pyh_threads_read(&t, py, 4, &n, &gil, &chk), 0);
 	assert_true(n >= 1);
 	top = py[0].frame;
 	nf = pyh_frames_walk(&t, top, raw, NULL, DEPTH + 8, &ws);

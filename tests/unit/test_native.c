@@ -381,6 +381,7 @@ static void test_mixed_sample(void **state)
 	} rec;
 	static struct pyh_mixed m;
 	struct pyh_pythread th[4];
+	struct pyh_threads_check chk = { 0 };
 	struct pyh_target t;
 	struct pyh_native *n = NULL;
 	struct pyh_sample_native *sn;
@@ -393,7 +394,7 @@ static void test_mixed_sample(void **state)
 	(void)state;
 	need_child();
 	assert_int_equal(pyh_target_open(child.pid, &t, err, sizeof(err)), 0);
-	assert_int_equal(pyh_threads_read(&t, th, 4, &nth, &gil), 0);
+	assert_int_equal(pyh_threads_read(&t, th, 4, &nth, &gil, &chk), 0);
 	assert_int_equal(nth, 1);
 	depth = pyh_frames_walk(&t, th[0].frame, rec.s.frames, addrs, 8, &status);
 	assert_int_equal(depth, 1);	/* <module> */

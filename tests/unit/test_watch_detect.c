@@ -63,6 +63,35 @@ static void test_blocked_once_per_wait(void **state)
 	free(w);
 }
 
+/* A wait whose thread's Python state could not be known (its thread list
+ * changed while it was read) is put off: due again at the next scan, and
+ * judged then; a GIL wait put off is reported at the next scan. */
+static void test_deferred(void **state)
+{
+	struct world *w = world_new(NOW, THR);
+	struct pyh_wthreads *tt = pyh_wthreads_new();
+	struct pyh_wcall *c = world_call(w, PID, 7, SYS_READ, NOW - 3 * NS_PER_S, 0);
+	struct pyh_wgil *g = world_gil_wait(w, PID, 9, NOW - 3 * NS_PER_S);
+	struct pyh_wthr *t = pyh_wthreads_get(tt, 7), *gt = pyh_wthreads_get(tt, 9);
+
+	(void)state;
+	assert_int_equal(pyh_detect_blocked_due(t, c, &w->s), 1);
+	pyh_detect_blocked_defer(t);
+	assert_int_equal(t->blk.state, PYH_BLK_NONE);
+	w->s.now_ns += NS_PER_S;
+	assert_int_equal(pyh_detect_blocked_due(t, c, &w->s), 1);	/* the same wait, judged now */
+	assert_int_equal(pyh_detect_blocked_verdict(t, &PYTHON_WAIT), PYH_BLK_REPORTED);
+	w->s.now_ns += NS_PER_S;
+	assert_int_equal(pyh_detect_blocked_due(t, c, &w->s), 0);	/* and once only */
+	assert_int_equal(pyh_detect_gil(gt, g, &w->s), PYH_GIL_REPORT);
+	pyh_detect_gil_defer(gt);
+	pyh_detect_gil_defer(NULL);
+	assert_int_equal(pyh_detect_gil(gt, g, &w->s), PYH_GIL_REPORT);
+	assert_int_equal(pyh_detect_gil(gt, g, &w->s), PYH_GIL_HUNG);
+	pyh_wthreads_free(tt);
+	free(w);
+}
+
 /* A thread waiting for the GIL is the GIL detector's, not blocked. */
 static void test_blocked_not_while_waiting_for_gil(void **state)
 {
@@ -318,6 +347,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_blocked_threshold_edges),
 		cmocka_unit_test(test_blocked_once_per_wait),
+		cmocka_unit_test(test_deferred),
 		cmocka_unit_test(test_blocked_not_while_waiting_for_gil),
 		cmocka_unit_test(test_blocked_verdicts),
 		cmocka_unit_test(test_returned),

@@ -34,6 +34,7 @@ static void test_render(void **state)
 	snprintf(s->procs[0].cmdline, sizeof(s->procs[0].cmdline), "py \"a\\b\"\nc \xff\xc3\xa9");
 	s->events[PYH_MK_BLOCKED] = 7;
 	s->samples = 9;
+	s->list_changed = 4;
 	s->last_scan = 1700000000.25;
 	s->capacity[PYH_MC_THREADS] = 5;
 	assert_true(pyh_metrics_render(s, out, max) > 0);
@@ -49,6 +50,8 @@ static void test_render(void **state)
 	assert_non_null(strstr(out, "pyhang_hang_events_total{kind=\"resumed\"} 0\n"));
 	assert_non_null(strstr(out, "pyhang_hang_events_total{kind=\"blocked\"} 7\n"));
 	assert_non_null(strstr(out, "# TYPE pyhang_samples_total counter\npyhang_samples_total 9\n"));
+	assert_non_null(strstr(out, "# TYPE pyhang_thread_list_changed_total counter\n"
+				    "pyhang_thread_list_changed_total 4\n"));
 	assert_non_null(strstr(out, "pyhang_processes_watched 1\n"));
 	assert_non_null(strstr(out, "pyhang_last_scan_timestamp_seconds 1700000000.250\n"));
 	assert_non_null(strstr(out, "pyhang_capacity_refusals_total{what=\"threads\"} 5\n"));
