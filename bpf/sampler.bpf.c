@@ -72,6 +72,14 @@ struct {
 	__type(value, struct pyh_sample_target);
 } targets SEC(".maps");
 
+/* In front of `targets` (pyhang/sample.h): one bit per tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PYH_TARGET_BITS_WORDS); /* 1 for a per-thread sampler */
+	__type(key, __u32);
+	__type(value, __u64);
+} target_bits SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -95,6 +103,15 @@ static __always_inline int read_u64(__u64 addr, __u64 *out)
 	if (!addr)
 		return -1;
 	return bpf_probe_read_user(out, sizeof(*out), (const void *)addr) ? -1 : 0;
+}
+
+/* 0 when tgid is certainly not a target; 1: look it up in targets. */
+static __always_inline int maybe_target(__u32 tgid)
+{
+	__u32 word = tgid / 64;
+	__u64 *w = bpf_map_lookup_elem(&target_bits, &word);
+
+	return !w || ((*w >> (tgid % 64)) & 1);
 }
 
 /* ---- finding the thread state ---------------------------------------- */
@@ -203,16 +220,18 @@ static long find_step(__u64 i, void *unused)
 }
 
 /* The current thread's id in its own (innermost) PID namespace: what
- * gettid() returned inside a container, so what native_thread_id holds. */
+ * gettid() returned inside a container, so what native_thread_id holds.
+ * The task's fields are loaded directly (a BTF pointer: no helper call);
+ * numbers[level], at an offset known only here, is read by the helper. */
 static __always_inline __u32 ns_tid(struct task_struct *task, __u32 tid)
 {
-	struct pid *tp = BPF_CORE_READ(task, thread_pid);
+	struct pid *tp = task->thread_pid;
 	unsigned int level;
 	struct upid up;
 
 	if (!tp)
 		return tid;
-	level = BPF_CORE_READ(tp, level);
+	level = tp->level;
 	if (level == 0 || level > 32)
 		return tid;
 	if (bpf_core_read(&up, sizeof(up), (void *)tp + bpf_core_field_offset(tp->numbers) +
@@ -224,11 +243,11 @@ static __always_inline __u32 ns_tid(struct task_struct *task, __u32 tid)
 /* The thread id as the target's thread state records it. */
 static __always_inline __u64 thread_key(const struct pyh_sample_target *t, __u32 tid)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 
 	if (t->flags & PYH_TARGET_MATCH_NATIVE_TID)
 		return ns_tid(task, tid);
-	return BPF_CORE_READ(task, thread.fsbase);
+	return task->thread.fsbase;
 }
 
 static __always_inline __u32 id_offset(const struct pyh_sample_target *t)
@@ -460,7 +479,7 @@ static __always_inline __u64 top_frame(const struct pyh_sample_target *t, __u64 
 /* 1 when the targets entry t describes the current process and program. */
 static __always_inline int target_current(const struct pyh_sample_target *t, __u32 tgid)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 start;
 
 	if (t->exec_gen != pyh_exec_gen_of(tgid))
@@ -469,7 +488,7 @@ static __always_inline int target_current(const struct pyh_sample_target *t, __u
 		return 1;
 	if (!bpf_core_field_exists(task->start_boottime))
 		return 1;
-	start = BPF_CORE_READ(task, group_leader, start_boottime);
+	start = task->group_leader->start_boottime;
 	return start / clk_tck_ns == t->start_ticks;
 }
 
@@ -558,6 +577,8 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	__u32 gil;
 	__u32 i;
 
+	if (!maybe_target(tgid))
+		return 0;
 	t = bpf_map_lookup_elem(&targets, &tgid);
 	if (!t)
 		return 0;

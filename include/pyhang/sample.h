@@ -22,6 +22,14 @@
 #define PYH_SAMPLE_MAX_INTERPS 4
 #define PYH_SAMPLE_MAX_THREADS 256
 
+/* The sampler's first filter (the `target_bits` array map, __u64 words):
+ * bit tgid % 64 of word tgid / 64 is set while `targets` may hold tgid, so a
+ * tick on a CPU running any other process costs an array load, not a hash
+ * lookup. Sized for the kernel's largest PID (PID_MAX_LIMIT, 4M on 64-bit);
+ * a sampler may size it smaller, and a tgid past its end is looked up in
+ * `targets` directly. */
+#define PYH_TARGET_BITS_WORDS ((4u << 20) / 64)
+
 /* struct pyh_sample_target.flags */
 #define PYH_TARGET_MATCH_NATIVE_TID 0x1u /* match tstate by native_thread_id (3.11+: the layout has it), else by fs base */
 #define PYH_TARGET_GIL_ONLY 0x2u	 /* --gil: emit only samples whose thread holds the GIL */

@@ -154,6 +154,9 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 		e = bpf_map__set_max_entries(s->skel->maps.tstate_cache, PYH_SAMPLER_MAX_ARMED);
 	if (!e && o->per_thread)	/* its program does not look at exec generations */
 		e = bpf_map__set_max_entries(s->skel->maps.exec_gens, 1);
+	/* Armed threads alone run a per-thread sampler: no other process's ticks to filter. */
+	if (!e && o->per_thread)
+		e = bpf_map__set_max_entries(s->skel->maps.target_bits, 1);
 	if (e) {
 		snprintf(err, errsz, "sizing the sampler's maps failed: %s", strerror(-e));
 		return e;
@@ -302,6 +305,22 @@ int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, ch
 	return pyh_sampler_add_target_checked(s, t, 0, 0, err, errsz);
 }
 
+/* Set (on) or clear bit pid of target_bits. Returns 0, also for a pid past
+ * the map's end (BPF looks those up in targets), or -errno. */
+static int pyh_target_bit(struct pyh_sampler *s, pid_t pid, int on)
+{
+	int fd = bpf_map__fd(s->skel->maps.target_bits);
+	__u32 word = (__u32)pid / 64;
+	__u64 w, bit = 1ull << ((__u32)pid % 64);
+
+	if (word >= bpf_map__max_entries(s->skel->maps.target_bits))
+		return 0;
+	if (bpf_map_lookup_elem(fd, &word, &w))
+		return -errno;
+	w = on ? w | bit : w & ~bit;
+	return bpf_map_update_elem(fd, &word, &w, BPF_ANY) ? -errno : 0;
+}
+
 int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_target *t,
 				   uint64_t start_ticks, uint32_t exec_gen, char *err, size_t errsz)
 {
@@ -335,6 +354,12 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 	if (!t->interp_head_ptr || !pyh_frame_layout_ok(l)) {
 		snprintf(err, errsz, "process %d: layout not usable by the BPF sampler", (int)t->pid);
 		return -EINVAL;
+	}
+	/* The bit first: an entry without it would never be sampled. */
+	if ((e = pyh_target_bit(s, t->pid, 1))) {
+		snprintf(err, errsz, "adding process %d to the sampler's target bitmap failed: %s",
+			 (int)t->pid, strerror(-e));
+		return e;
 	}
 	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.targets), &key, &v, BPF_ANY)) {
 		e = -errno;
@@ -415,6 +440,8 @@ int pyh_sampler_remove_target(struct pyh_sampler *s, pid_t pid)
 
 	if (bpf_map_delete_elem(bpf_map__fd(s->skel->maps.targets), &key))
 		return -errno;
+	/* A bit left set (if this fails) only sends that tgid's ticks to the lookup. */
+	pyh_target_bit(s, pid, 0);
 	return 0;
 }
 
