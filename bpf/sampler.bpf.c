@@ -467,18 +467,20 @@ static __always_inline int target_current(const struct pyh_sample_target *t, __u
 /* ---- the code-version ceiling (pyhang/sample.h, PYH_SAMPLE_CEILING) ------ */
 
 /* The target's code-version counter when a sample may send it instead of
- * fingerprints: the counter and interpreters.next_id both read, the counter
- * not 0 (run out), next_id 1 (no interpreter but the main one ever made).
- * Else 0, counted CEILING_FALLBACK when the target has the counter at all. */
+ * fingerprints: the counter read and not 0 (run out), and where the counter
+ * is the main interpreter's (interp_next_id_ptr set), interpreters.next_id
+ * read and 1 (no interpreter but the main one ever made). Else 0, counted
+ * CEILING_FALLBACK when the target has the counter at all. */
 static __always_inline __u32 code_ceiling(const struct pyh_sample_target *t)
 {
 	__u32 counter = 0;
-	__s64 next_id = 0;
+	__s64 next_id = 1;
 
-	if (!t->code_counter_ptr || !t->interp_next_id_ptr)
+	if (!t->code_counter_ptr)
 		return 0;
 	if (bpf_probe_read_user(&counter, sizeof(counter), (const void *)t->code_counter_ptr) ||
-	    bpf_probe_read_user(&next_id, sizeof(next_id), (const void *)t->interp_next_id_ptr) ||
+	    (t->interp_next_id_ptr &&
+	     bpf_probe_read_user(&next_id, sizeof(next_id), (const void *)t->interp_next_id_ptr)) ||
 	    next_id != 1 || counter == 0) {
 		pyh_count(PYH_CNT_CEILING_FALLBACK);
 		return 0;

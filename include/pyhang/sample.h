@@ -50,10 +50,11 @@ struct pyh_sample_target {
 	__u32 flags;			/* PYH_TARGET_* */
 	__u32 exec_gen;			/* see above */
 	__u64 start_ticks;		/* see above; 0: unchecked */
-	/* The code-version ceiling (3.13+; below, at PYH_SAMPLE_CEILING): where
-	 * the main interpreter's code-version counter (uint32) and
-	 * _PyRuntime.interpreters.next_id (int64) lie; 0: no ceiling, every
-	 * sample fingerprints its frames. */
+	/* The code-version ceiling (3.12+; below, at PYH_SAMPLE_CEILING): where
+	 * the code-version counter (uint32) and _PyRuntime.interpreters.next_id
+	 * (int64) lie. code_counter_ptr 0: no ceiling, every sample fingerprints
+	 * its frames; interp_next_id_ptr 0: the counter is the process's one,
+	 * shared by every interpreter (3.12), no check of interpreters. */
 	__u64 code_counter_ptr;
 	__u64 interp_next_id_ptr;
 };
@@ -74,15 +75,17 @@ _Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 4
  * fingerprint) is most of the sampler's cost on a deep stack. On 3.13+ a new
  * code object takes co_version from its interpreter's counter
  * (interp->func_state.next_version, Objects/codeobject.c init_code, under a
- * mutex on 3.14t), which then grows by one, unless it is 0: run out, every
- * later code object gets 0 and the counter stays 0. So the counter read once
- * per sample is a ceiling: every code object alive at the sample has
- * 0 < co_version < code_ceiling, every one made after it has co_version >=
- * code_ceiling. The sampler sends it instead of the fingerprints when it
- * read the counter and interpreters.next_id, the counter is not 0, and
- * next_id is 1 (only the main interpreter ever existed: a subinterpreter has
- * a counter of its own, so versions are unique only within one); else it
- * fingerprints every frame (counted PYH_CNT_CEILING_FALLBACK). The user side
+ * mutex on 3.14t; 3.12: the process's _Py_next_func_version), which then
+ * grows by one, unless it is 0: run out, every later code object gets 0 and
+ * the counter stays 0. So the counter read once per sample is a ceiling:
+ * every code object alive at the sample has 0 < co_version < code_ceiling
+ * (but static ones, whose version is 0), every one made after it has
+ * co_version >= code_ceiling. The sampler sends it instead of the
+ * fingerprints when it read the counter (and on 3.13+ interpreters.next_id),
+ * the counter is not 0, and next_id is 1 (only the main interpreter ever
+ * existed: on 3.13+ a subinterpreter has a counter of its own, so versions
+ * are unique only within one); else it fingerprints every frame (counted
+ * PYH_CNT_CEILING_FALLBACK). The user side
  * gives each frame the fingerprint the sampler would have taken, from the
  * code object read after the sample (record/ceiling.h says when that is
  * sound). */

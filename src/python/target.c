@@ -216,6 +216,14 @@ int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
 	    t->layout.runtime_interp_next_id != PYH_NO_FIELD) {
 		t->code_counter_ptr = t->runtime + t->layout.runtime_code_counter;
 		t->interp_next_id_ptr = t->runtime + t->layout.runtime_interp_next_id;
+	} else if (t->ver.major == 3 && t->ver.minor == 12 && t->layout.code_version != PYH_NO_FIELD) {
+		/* 3.12: one counter for the process, every interpreter's code objects
+		 * take their version from it; a local symbol (.symtab only: a stripped
+		 * 3.12 keeps the fingerprints) */
+		uint64_t value, size;
+
+		if (!pyh_elf_symbol(elf, "_Py_next_func_version", &value, &size) && value && size == 4)
+			t->code_counter_ptr = t->bin.load_bias + value;
 	}
 	rc = pyh_mem_read_u64(pid, t->interp_head_ptr, &head);
 	if (rc == -EPERM || rc == -EACCES) {

@@ -1,12 +1,14 @@
 # Code objects made and freed all the time, most at the address of one just freed: for
 # the record tests of how a sampled frame's code object is told from one made later at
-# its address (the sampler's fingerprints; on 3.13+ the code-version ceiling).
+# its address (the sampler's fingerprints; on 3.12+ the code-version ceiling).
 # Usage: python codechurn.py SECONDS [subinterp]. Prints "ready", waits for a line on
 # stdin, then for SECONDS of wall time makes generation after generation: generation k
 # exec()s six new functions g_K_0 .. g_K_5 (K = k % 50, file "<gen K>"), each calling the
 # next, g_K_5 calling work(), which makes a W (its __init__ works); runs the chain; drops
 # them (their code objects are freed). So every stack a sample can see is
-# <module>;main;churn;g_K_0;...;g_K_j[;work[;__init__ shim;W.__init__]] with one K, in order. With "subinterp" a subinterpreter is made first (3.13+). Prints "generations=N".
+# <module>;main;churn;g_K_0;...;g_K_j[;work[;__init__ shim;W.__init__]] with one K, in
+# order. With "subinterp" a subinterpreter is made (and destroyed) first (3.12+). Prints
+# "generations=N".
 # Runs on Python 2.7 and 3.x.
 import sys
 import time
@@ -43,8 +45,11 @@ def churn(k):
 def main():
     seconds = float(sys.argv[1])
     if sys.argv[2:] == ["subinterp"]:
-        import _interpreters
-        _interpreters.destroy(_interpreters.create())
+        try:
+            import _interpreters as interpreters    # 3.13+
+        except ImportError:
+            import _xxsubinterpreters as interpreters   # 3.12
+        interpreters.destroy(interpreters.create())
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     sys.stdin.readline()
