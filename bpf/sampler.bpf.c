@@ -107,11 +107,11 @@ struct walk_ctx {
 	__u32 fp_off, fp_len;	/* pyh_code_fp_span() */
 	__u32 tasks;		/* PYH_TARGET_TASKS: keep the generator runs */
 	__u64 last_code, last_fp; /* the code object fingerprinted last (recursion repeats it) */
-	__u32 ceiling;		/* PYH_SAMPLE_CEILING: the code-version counter; frames get no fp */
-	__u32 _pad2;
 	__u64 prev_gen;		/* the generator owning the frame taken last (0: none) */
 	__u32 ngens;		/* task_gens filled */
 	__u32 _pad;
+	__u32 ceiling;		/* PYH_SAMPLE_CEILING: the code-version counter; frames get no fp */
+	__u32 _pad2;
 };
 
 /* Per-CPU working memory. The loop state lives here, not on the stack, so
