@@ -115,20 +115,36 @@ int pyh_ceiling_read(pid_t pid, const struct pyh_layout *l, uint64_t code_type, 
 	return rc == -ESRCH ? -ESRCH : 0;
 }
 
-static size_t pyh_ceil_slot(uint64_t addr)
+static struct pyh_ceil_entry *pyh_ceil_set(const struct pyh_ceil_memo *m, uint64_t addr)
 {
-	return (size_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 54) & (PYH_CEIL_SLOTS - 1);
+	size_t set = (size_t)((addr * 0x9e3779b97f4a7c15ull) >> 55) & (PYH_CEIL_SETS - 1);
+
+	return (struct pyh_ceil_entry *)m->e[set];
 }
 
 const struct pyh_ceil_entry *pyh_ceiling_lookup(const struct pyh_ceil_memo *m, uint64_t addr)
 {
-	const struct pyh_ceil_entry *e = &m->e[pyh_ceil_slot(addr)];
+	const struct pyh_ceil_entry *set = pyh_ceil_set(m, addr);
 
-	return addr && e->addr == addr ? e : NULL;
+	for (int w = 0; addr && w < PYH_CEIL_WAYS; w++)
+		if (set[w].addr == addr)
+			return &set[w];
+	return NULL;
 }
 
 void pyh_ceiling_store(struct pyh_ceil_memo *m, const struct pyh_ceil_entry *e)
 {
-	if (e->addr)
-		m->e[pyh_ceil_slot(e->addr)] = *e;
+	struct pyh_ceil_entry *set = pyh_ceil_set(m, e->addr), *to = &set[0];
+
+	if (!e->addr)
+		return;
+	for (int w = 0; w < PYH_CEIL_WAYS; w++) {
+		if (set[w].addr == e->addr || !set[w].addr) {
+			to = &set[w];
+			break;
+		}
+		if (set[w].read_ns < to->read_ns)
+			to = &set[w];
+	}
+	*to = *e;
 }

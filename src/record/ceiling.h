@@ -73,16 +73,20 @@ uint64_t pyh_ceiling_fp(const struct pyh_ceil_entry *e);
 int pyh_ceiling_read(pid_t pid, const struct pyh_layout *l, uint64_t code_type, uint64_t counter_ptr,
 		     const uint64_t *addrs, int n, struct pyh_ceil_entry *out);
 
-/* The memo of one target: the last read of each address, PYH_CEIL_SLOTS
- * slots mapped from the address (a later address that maps to a taken slot
- * replaces it). */
-#define PYH_CEIL_SLOTS 1024
+/* The memo of one target: the last read of each address, in PYH_CEIL_SETS
+ * sets of PYH_CEIL_WAYS entries picked by the address (64 KiB: a stack of
+ * 256 distinct code objects fits, its addresses rarely more than 4 to a
+ * set); an address new to a full set replaces the one read longest ago. */
+#define PYH_CEIL_SETS 512
+#define PYH_CEIL_WAYS 4
+#define PYH_CEIL_SLOTS (PYH_CEIL_SETS * PYH_CEIL_WAYS)
 struct pyh_ceil_memo {
-	struct pyh_ceil_entry e[PYH_CEIL_SLOTS];
+	struct pyh_ceil_entry e[PYH_CEIL_SETS][PYH_CEIL_WAYS];
 };
 
 /* The entry for addr, NULL when the memo has none. */
 const struct pyh_ceil_entry *pyh_ceiling_lookup(const struct pyh_ceil_memo *m, uint64_t addr);
-/* Keep e (replacing what its slot held). */
+/* Keep e: in place of the entry of its address, or of an empty one, or of
+ * the one of its set read longest ago. */
 void pyh_ceiling_store(struct pyh_ceil_memo *m, const struct pyh_ceil_entry *e);
 #endif

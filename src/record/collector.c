@@ -297,9 +297,12 @@ static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
  * how many roots, whether a leaf marker follows (there is one text: PYH_NATIVE_UNREADABLE),
  * and each frame's code object, fingerprint and offset), hashed twice
  * (FNV-1a, two seeds). Only stacks whose every frame has a fingerprint have
- * one: a frame named from a fingerprint is named the same every time. */
+ * one: a frame named from a fingerprint is named the same every time.
+ * fp_all, when not 0, stands for every frame's fingerprint: a ceiling
+ * sample's key (pyh_ceiling_fp_all). */
 static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const char *task, int leaf,
-			const struct pyh_raw_frame *raw, int n, uint64_t *key, uint32_t *check)
+			const struct pyh_raw_frame *raw, int n, uint64_t fp_all, uint64_t *key,
+			uint32_t *check)
 {
 	uint64_t h = 14695981039346656037ull, g = 0x9e3779b97f4a7c15ull, t = 0;
 	uint64_t head[4] = { serial, (uint64_t)tid,
@@ -313,12 +316,14 @@ static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const char *task, int
 		g = (g ^ head[i]) * 0xff51afd7ed558ccdull;
 	}
 	for (int i = 0; i < n; i++) {
-		if (!raw[i].fp)
+		uint64_t fp = fp_all ? fp_all : raw[i].fp;
+
+		if (!fp)
 			return -1;
 		h = (h ^ raw[i].code) * 1099511628211ull;
-		h = (h ^ raw[i].fp) * 1099511628211ull;
+		h = (h ^ fp) * 1099511628211ull;
 		h = (h ^ raw[i].offset) * 1099511628211ull;
-		g = (g ^ raw[i].code ^ (raw[i].fp << 1) ^ ((uint64_t)raw[i].offset << 32)) *
+		g = (g ^ raw[i].code ^ (fp << 1) ^ ((uint64_t)raw[i].offset << 32)) *
 		    0xff51afd7ed558ccdull;
 	}
 	*key = h;
@@ -418,27 +423,65 @@ static int pyh_name_frames(struct pyh_collector *c, struct pyh_ctarget *ct, cons
 	return 0;
 }
 
+static int pyh_ceiling_frames(struct pyh_collector *c, struct pyh_ctarget *ct,
+			      const struct pyh_sample *s);
+
+/* A ceiling sample's stand-in for every frame's fingerprint in its seen-stack
+ * key: even, so never a fingerprint (pyh_code_fp sets bit 0). A stack added
+ * from a ceiling sample whose every frame was named is kept under it too:
+ * a later sample of the same frames (code objects, offsets) with the same
+ * ceiling ran the same code objects — no code object was made between the
+ * two (each one made moves the counter), so none took the place of one
+ * named — and is counted at once, without looking at the memo. */
+static uint64_t pyh_ceiling_fp_all(uint32_t ceiling)
+{
+	return (uint64_t)ceiling << 32 | 2;
+}
+
 /* Add the stack raw[0..n) (innermost first) of thread tid with weight count:
  * root frames r first, then the named frames, root first, then leaf (a
  * marker frame, PYH_NATIVE_UNREADABLE, or NULL: none). A stack added
  * before is counted on its profile entry at once: the cost of a stack seen
- * again does not grow with its depth, and nothing is read from the target. */
+ * again does not grow with its depth, and nothing is read from the target.
+ * cs: raw are the frames of ceiling sample cs (no fingerprints yet: given by
+ * pyh_ceiling_frames unless the stack is seen under its ceiling), else NULL. */
 static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
 			  const struct pyh_raw_frame *raw, int n, int r, const char *task, const char *leaf,
-			  uint64_t count, uint64_t *counter)
+			  uint64_t count, uint64_t *counter, const struct pyh_sample *cs)
 {
 	struct pyh_plabels labels;
-	struct pyh_seen *seen = NULL;
-	uint64_t key = 0;
-	uint32_t check = 0;
+	struct pyh_seen *seen = NULL, *cseen = NULL;
+	uint64_t key = 0, ckey = 0;
+	uint32_t check = 0, ccheck = 0;
 	int entry = -1, unknown = 0;
 
-	if (!pyh_seen_key(ct->serial, tid, r, task, leaf != NULL, raw, n, &key, &check)) {
+	if (cs) {
+		if (!pyh_seen_key(ct->serial, tid, r, task, leaf != NULL, raw, n,
+				  pyh_ceiling_fp_all(cs->code_ceiling), &ckey, &ccheck)) {
+			cseen = &c->seen[ckey & (PYH_SEEN_SLOTS - 1)];
+			if (cseen->entry >= 0 && cseen->key == ckey && cseen->check == ccheck &&
+			    !pyh_profile_add_to(c->prof, cseen->entry, count)) {
+				*counter += count;
+				c->st.seen++;
+				c->st.ceiling_samples++;
+				return;
+			}
+		}
+		if (pyh_ceiling_frames(c, ct, cs)) {
+			c->st.stalled_samples += ct->stalled ? count : 0;
+			return;	/* counted */
+		}
+		raw = c->craw;
+	}
+	if (!pyh_seen_key(ct->serial, tid, r, task, leaf != NULL, raw, n, 0, &key, &check)) {
 		seen = &c->seen[key & (PYH_SEEN_SLOTS - 1)];
 		if (seen->entry >= 0 && seen->key == key && seen->check == check &&
 		    !pyh_profile_add_to(c->prof, seen->entry, count)) {
 			*counter += count;
 			c->st.seen++;
+			if (cseen)	/* its frames were named: all of them have fingerprints */
+				*cseen = (struct pyh_seen){ .key = ckey, .check = ccheck,
+							    .entry = seen->entry };
 			return;
 		}
 	}
@@ -468,6 +511,8 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 		 * object may be readable then */
 		if (seen && !unknown)
 			*seen = (struct pyh_seen){ .key = key, .check = check, .entry = entry };
+		if (cseen && !unknown)
+			*cseen = (struct pyh_seen){ .key = ckey, .check = ccheck, .entry = entry };
 	}
 	for (int i = 0; i < n; i++)
 		pyh_frame_release(&c->named[i]);
@@ -704,7 +749,8 @@ static void pyh_ceil_job_free(void *arg)
  * one the frame ran. Returns 0, or -1 when they could not be given: ct
  * stalled (now or before), out of memory, too many reads stalled at once
  * (counted). */
-static int pyh_ceiling_frames(struct pyh_collector *c, struct pyh_ctarget *ct, const struct pyh_sample *s)
+static int pyh_ceiling_frames(struct pyh_collector *c, struct pyh_ctarget *ct,
+			      const struct pyh_sample *s)
 {
 	int n = (int)s->depth, nneed = 0, rc, result = 0;
 	struct pyh_ceil_job *j;
@@ -888,13 +934,6 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 		c->st.stalled_samples++;
 		return 0;
 	}
-	if (s->flags & PYH_SAMPLE_CEILING) {
-		if (pyh_ceiling_frames(c, ct, s)) {
-			c->st.stalled_samples += ct->stalled;
-			return 0;	/* counted */
-		}
-		frames = c->craw;
-	}
 	if (s->flags & PYH_SAMPLE_TRUNCATED)
 		c->st.truncated++;
 	if (s->flags & PYH_SAMPLE_BROKEN)
@@ -915,6 +954,13 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 	if (c->opts.native) {
 		uint64_t unpaired = c->st.native_unpaired;
 
+		if ((s->flags & PYH_SAMPLE_NATIVE) && (s->flags & PYH_SAMPLE_CEILING)) {
+			if (pyh_ceiling_frames(c, ct, s)) {
+				c->st.stalled_samples += ct->stalled;
+				return 0;	/* counted */
+			}
+			frames = c->craw;	/* named: no longer the ceiling's */
+		}
 		if ((s->flags & PYH_SAMPLE_NATIVE) && pyh_add_mixed(c, ct, s, len, frames, r, task) == 0)
 			return 0;
 		if (ct->native_stalled) {
@@ -924,7 +970,8 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 			c->st.native_none++;
 		}
 	}
-	pyh_add_stack(c, ct, (pid_t)s->tid, frames, (int)s->depth, r, task, leaf, 1, &c->st.samples);
+	pyh_add_stack(c, ct, (pid_t)s->tid, frames, (int)s->depth, r, task, leaf, 1, &c->st.samples,
+		      (s->flags & PYH_SAMPLE_CEILING) && frames == s->frames ? s : NULL);
 	return 0;
 }
 
@@ -1050,7 +1097,8 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 		r = pyh_roots(c, ct, st->tid, st->status == PYH_WALK_TRUNCATED, task, ptext, ttext,
 			      sizeof(ptext));
 
-		pyh_add_stack(c, ct, st->tid, st->raw, st->n, r, task, NULL, ticks, &c->st.idle_samples);
+		pyh_add_stack(c, ct, st->tid, st->raw, st->n, r, task, NULL, ticks, &c->st.idle_samples,
+			      NULL);
 		added++;
 	}
 	pyh_idle_job_free(j);

@@ -141,6 +141,21 @@ static void test_fp_and_memo(void **state)
 			assert_int_equal(got->version, (uint32_t)i + 2);
 	}
 	assert_true(replaced >= 3 * PYH_CEIL_SLOTS);
+	/* the code objects of a deep stack (256, as far apart as allocators put them)
+	 * stay: a stack seen again reads nothing */
+	for (uint64_t stride = 0xa0; stride <= 0x200; stride += 0x20) {
+		int missing = 0;
+
+		memset(m, 0, sizeof(*m));
+		for (uint64_t i = 0; i < 256; i++) {
+			f = entry(1 + (int64_t)i, 2, 7, 1);
+			f.addr = 0x7f3a5c000000ull + 0x30 + i * stride;
+			pyh_ceiling_store(m, &f);
+		}
+		for (uint64_t i = 0; i < 256; i++)
+			missing += !pyh_ceiling_lookup(m, 0x7f3a5c000000ull + 0x30 + i * stride);
+		assert_true(missing <= 3);
+	}
 	free(m);
 }
 
