@@ -5,10 +5,10 @@
  * marker that names no code (PYH_CODE_FP_REPLACED) when it is not.
  *
  * Why it is sound. At the sample, every code object alive had
- * 0 < co_version < ceiling (versions come from one counter, this
- * interpreter's: the sampler sends a ceiling only while no other interpreter
- * was ever made), and every code object made after it gets co_version >=
- * ceiling. The frame held its code object X alive at the sample, and objects
+ * 0 < co_version < ceiling (versions come from one counter: on 3.13+ the
+ * main interpreter's, and the sampler sends a ceiling only while no other
+ * interpreter was ever made; on 3.12 the process's), and every code object
+ * made after it gets co_version >= ceiling. The frame held its code object X alive at the sample, and objects
  * do not move. So an object read at X's address after the sample whose
  * version is below the ceiling was made before the sample, and was at that
  * address from then until the read: it is X (or the bytes X left when it was
@@ -28,10 +28,13 @@
  * object caught by the read while it is being made (its type set, its
  * version not yet) shows the bytes that lay there before.
  *
+ * The same first fact lets the collector count a stack it named from a
+ * ceiling sample again for a later sample of the same frames with the same
+ * ceiling, without looking at anything (record/collector.c).
+ *
  * Reads: one process_vm_readv per sample that has frames not in the memo or
  * whose memo entry cannot stand for the sample — per distinct address per
- * drain of the ring at most, none for a stack whose code objects did not
- * change while no code object was made. */
+ * drain of the ring at most, none while no code object is made. */
 #ifndef PYH_RECORD_CEILING_H
 #define PYH_RECORD_CEILING_H
 #include <stdint.h>
@@ -67,8 +70,9 @@ uint64_t pyh_ceiling_fp(const struct pyh_ceil_entry *e);
  * co_version, and the counter again (a read cut short is done again one
  * object at a time). code_type is &PyCode_Type in the target. read_ns is
  * taken before. n <= PYH_CEIL_MAX_READ. Returns 0 with out filled (objects
- * that could not be read have readable 0), -EINVAL on bad arguments
- * (out untouched), -ESRCH when the process is gone (out filled unreadable). */
+ * that could not be read have readable 0), -EINVAL on bad arguments or
+ * -ENOMEM (out untouched), -ESRCH when the process is gone (out filled
+ * unreadable). */
 #define PYH_CEIL_MAX_READ 256
 int pyh_ceiling_read(pid_t pid, const struct pyh_layout *l, uint64_t code_type, uint64_t counter_ptr,
 		     const uint64_t *addrs, int n, struct pyh_ceil_entry *out);
