@@ -543,6 +543,31 @@ def test_codechurn(name, python, tmp, subinterp=False):
               "replaced)" % ((what,) + (cv or (None, None, None))), "; ".join(r.stderr[-4:]))
 
 
+def test_codeswap(name, python, tmp):
+    """A stack seen before, then the same stack with its innermost code object replaced by
+    another function's at the same address (tests/e2e/record/codeswap.py): both functions
+    get their half of the samples; a profile that counted the stack by its addresses and
+    offsets alone would name alpha() all along."""
+    out = os.path.join(tmp, "%s-swap.folded" % name)
+    r = Recording(python, [os.path.join(PROGS, "codeswap.py"), "3"], ["-r", "499", "-f", "folded"], out)
+    rc, target_out = r.finish()
+    if not check(rc == 0 and os.path.exists(out) and "reused=" in target_out, name + ": codeswap recorded",
+                 "rc=%s %s %s" % (rc, target_out, "; ".join(r.stderr[-3:]))):
+        return
+    n = {"alpha": 0, "beta": 0}
+    for frames, count in parse_folded(out):
+        leaf = func_of(frames[-1])
+        if leaf in n:
+            n[leaf] += count
+    total = sum(n.values())
+    if "reused=1" not in target_out:
+        print("# %s: codeswap: beta's code object did not land at alpha's address (%s): "
+              "the check below does not test reuse" % (name, n))
+    check(total > 0 and n["alpha"] >= 0.25 * total and n["beta"] >= 0.25 * total,
+          "%s: codeswap: alpha() and beta(), one after the other at one address, each named for "
+          "its own time (%d and %d samples)" % (name, n["alpha"], n["beta"]))
+
+
 def main():
     if os.geteuid() != 0:
         print("not ok - run_record.py needs root (BPF)")
@@ -559,6 +584,7 @@ def main():
         test_deep(name, python, tmp, 400, True)
         test_many_threads(name, python, tmp)
         test_codechurn(name, python, tmp)
+        test_codeswap(name, python, tmp)
         if name.replace("pyenv-", "") in CEILING:
             test_codechurn(name, python, tmp, subinterp=True)
     last = PYTHONS[-1][1] if PYTHONS else sys.executable
