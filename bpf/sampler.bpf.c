@@ -138,6 +138,8 @@ struct walk_ctx {
 	__u64 prev_gen;		/* the generator owning the frame taken last (0: none) */
 	__u32 ngens;		/* task_gens filled */
 	__u32 _pad;
+	__u32 ceiling;		/* PYH_SAMPLE_CEILING: the code-version counter; frames get no fp */
+	__u32 _pad2;
 };
 
 /* Per-CPU working memory. The loop state lives here, not on the stack, so
@@ -351,6 +353,8 @@ static __always_inline __u64 fingerprint(struct pyh_work *wk, struct walk_ctx *c
 {
 	__u32 n = c->fp_len;
 
+	if (c->ceiling)
+		return 0;	/* the sample's code_ceiling stands for it (pyhang/sample.h) */
 	if (code == c->last_code)
 		return c->last_fp;
 	if (n < 1 || n > PYH_CODE_FP_MAX ||
@@ -492,6 +496,30 @@ static __always_inline int target_current(const struct pyh_sample_target *t, __u
 	return start / clk_tck_ns == t->start_ticks;
 }
 
+/* ---- the code-version ceiling (pyhang/sample.h, PYH_SAMPLE_CEILING) ------ */
+
+/* The target's code-version counter when a sample may send it instead of
+ * fingerprints: the counter read and not 0 (run out), and where the counter
+ * is the main interpreter's (interp_next_id_ptr set), interpreters.next_id
+ * read and 1 (no interpreter but the main one ever made). Else 0, counted
+ * CEILING_FALLBACK when the target has the counter at all. */
+static __always_inline __u32 code_ceiling(const struct pyh_sample_target *t)
+{
+	__u32 counter = 0;
+	__s64 next_id = 1;
+
+	if (!t->code_counter_ptr)
+		return 0;
+	if (bpf_probe_read_user(&counter, sizeof(counter), (const void *)t->code_counter_ptr) ||
+	    (t->interp_next_id_ptr &&
+	     bpf_probe_read_user(&next_id, sizeof(next_id), (const void *)t->interp_next_id_ptr)) ||
+	    next_id != 1 || counter == 0) {
+		pyh_count(PYH_CNT_CEILING_FALLBACK);
+		return 0;
+	}
+	return counter;
+}
+
 /* ---- native stacks (record --native) ------------------------------------- */
 
 
@@ -617,6 +645,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	pyh_code_fp_span(&t->layout, &c->fp_off, &c->fp_len);
 	c->last_code = 0;
 	c->last_fp = 0;
+	c->ceiling = code_ceiling(t);
 	c->tasks = may_tasks && (t->flags & PYH_TARGET_TASKS);
 	c->prev_gen = 0;
 	c->ngens = 0;
@@ -651,7 +680,10 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	s->tstate = tstate;
 	s->cpu = bpf_get_smp_processor_id();
 	s->flags = gil | (status == PYH_WALK_TRUNCATED ? PYH_SAMPLE_TRUNCATED : 0) |
-		   (status != PYH_WALK_END && status != PYH_WALK_TRUNCATED ? PYH_SAMPLE_BROKEN : 0);
+		   (status != PYH_WALK_END && status != PYH_WALK_TRUNCATED ? PYH_SAMPLE_BROKEN : 0) |
+		   (c->ceiling ? PYH_SAMPLE_CEILING : 0);
+	s->code_ceiling = c->ceiling;
+	s->_pad = 0;
 	s->depth = depth;
 	s->walk_status = status;
 	size = PYH_SAMPLE_SIZE(depth);
@@ -682,6 +714,8 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 		return 0;
 	}
 	pyh_count(PYH_CNT_EMITTED);
+	if (s->flags & PYH_SAMPLE_CEILING)
+		pyh_count(PYH_CNT_CEILING);
 	return 0;
 }
 

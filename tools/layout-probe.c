@@ -316,5 +316,15 @@ int main(void)
 	N(gen_iframe);
 #endif
 
+	/* the code-version counter: a new code object's co_version (3.13+) */
+#if PY_AT_LEAST(3, 13)
+	F(runtime_code_counter, offsetof(_PyRuntimeState, _main_interpreter) +
+					offsetof(PyInterpreterState, func_state.next_version));
+	F(runtime_interp_next_id, offsetof(_PyRuntimeState, interpreters.next_id));
+#else
+	N(runtime_code_counter);
+	N(runtime_interp_next_id);
+#endif
+
 	return probe_failed;
 }

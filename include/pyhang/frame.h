@@ -56,7 +56,10 @@ struct pyh_raw_frame {
 	__u64 code;	/* PyCodeObject address, tag bits cleared */
 	__u64 fp;	/* pyh_code_fp() of that code object when the frame was read (the
 			 * BPF sampler takes it: whoever names the frame later can tell
-			 * whether the object at that address is still the same); 0: not taken */
+			 * whether the object at that address is still the same); 0: not taken
+			 * (also every frame of a PYH_SAMPLE_CEILING sample, pyhang/sample.h,
+			 * until its reader sets it); PYH_CODE_FP_REPLACED: the object the
+			 * frame ran is known to be gone, the frame names no code */
 	__u32 offset;	/* byte offset of the current instruction, or PYH_NO/BAD_OFFSET */
 	__u32 flags;	/* PYH_RAWF_* */
 };
@@ -70,6 +73,8 @@ _Static_assert(sizeof(struct pyh_raw_frame) == 24, "struct pyh_raw_frame must ma
  * table), which a new code object shares only if all of them came back at
  * their old addresses too. */
 #define PYH_CODE_FP_MAX 40
+/* Not a fingerprint (pyh_code_fp() sets bit 0): see pyh_raw_frame.fp. */
+#define PYH_CODE_FP_REPLACED 2ull
 _Static_assert(PYH_CODE_FP_MAX % 8 == 0, "pyh_code_fp() hashes whole words");
 
 static __always_inline void pyh_code_fp_span(const struct pyh_layout *l, __u32 *off, __u32 *len)

@@ -128,8 +128,14 @@ struct pyh_layout {
 	__u32 frame_gen;		/* PyObject *f_gen (3.6 - 3.10); PYH_NO_FIELD otherwise */
 	__u32 gen_iframe;		/* offsetof(PyGenObject, gi_iframe) (3.11+): a generator's
 					 * frame lies inside it */
+
+	/* The code-version ceiling (3.13+, record/ceiling.h): in _PyRuntimeState */
+	__u32 runtime_code_counter;	/* _main_interpreter.func_state.next_version (uint32): the
+					 * co_version the main interpreter's next code object takes */
+	__u32 runtime_interp_next_id;	/* interpreters.next_id (int64): 1 while the main
+					 * interpreter is the only one ever made */
 };
 
-_Static_assert(sizeof(struct pyh_layout) == 48 * 4, "struct pyh_layout must match on both sides");
+_Static_assert(sizeof(struct pyh_layout) == 50 * 4, "struct pyh_layout must match on both sides");
 
 #endif

@@ -63,8 +63,15 @@ struct pyh_sample_target {
 	__u32 flags;			/* PYH_TARGET_* */
 	__u32 exec_gen;			/* see above */
 	__u64 start_ticks;		/* see above; 0: unchecked */
+	/* The code-version ceiling (3.12+; below, at PYH_SAMPLE_CEILING): where
+	 * the code-version counter (uint32) and _PyRuntime.interpreters.next_id
+	 * (int64) lie. code_counter_ptr 0: no ceiling, every sample fingerprints
+	 * its frames; interp_next_id_ptr 0: the counter is the process's one,
+	 * shared by every interpreter (3.12), no check of interpreters. */
+	__u64 code_counter_ptr;
+	__u64 interp_next_id_ptr;
 };
-_Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 32, "pyh_sample_target size");
+_Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 48, "pyh_sample_target size");
 
 /* struct pyh_sample.flags */
 #define PYH_SAMPLE_TRUNCATED 0x1u	/* deeper than PYH_SAMPLE_MAX_DEPTH: root frames missing */
@@ -75,6 +82,27 @@ _Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 3
  * target sends has both set). */
 #define PYH_SAMPLE_BROKEN 0x8u		/* the walk did not reach the end of the chain (why: walk_status) */
 #define PYH_SAMPLE_NATIVE 0x10u		/* a struct pyh_sample_native follows frames[depth] */
+/* The frames carry no fingerprint (fp 0); code_ceiling does instead.
+ *
+ * Reading every frame's code object at sample time (its co_version, for the
+ * fingerprint) is most of the sampler's cost on a deep stack. On 3.13+ a new
+ * code object takes co_version from its interpreter's counter
+ * (interp->func_state.next_version, Objects/codeobject.c init_code, under a
+ * mutex on 3.14t; 3.12: the process's _Py_next_func_version), which then
+ * grows by one, unless it is 0: run out, every later code object gets 0 and
+ * the counter stays 0. So the counter read once per sample is a ceiling:
+ * every code object alive at the sample has 0 < co_version < code_ceiling
+ * (but static ones, whose version is 0), every one made after it has
+ * co_version >= code_ceiling. The sampler sends it instead of the
+ * fingerprints when it read the counter (and on 3.13+ interpreters.next_id),
+ * the counter is not 0, and next_id is 1 (only the main interpreter ever
+ * existed: on 3.13+ a subinterpreter has a counter of its own, so versions
+ * are unique only within one); else it fingerprints every frame (counted
+ * PYH_CNT_CEILING_FALLBACK). The user side
+ * gives each frame the fingerprint the sampler would have taken, from the
+ * code object read after the sample (record/ceiling.h says when that is
+ * sound). */
+#define PYH_SAMPLE_CEILING 0x20u
 
 /* record --tasks: the generators a sample's stack could be a task's step
  * of. A task's step runs its coroutine called from C (the task's step
@@ -96,9 +124,11 @@ struct pyh_sample {
 	__u32 depth;	/* frames used, <= PYH_SAMPLE_MAX_DEPTH */
 	__u32 walk_status; /* enum pyh_walk_status (pyhang/frame.h): why the walk ended */
 	__u64 task_gens[PYH_SAMPLE_TASK_GENS]; /* PYH_TARGET_TASKS, else 0 */
+	__u32 code_ceiling;	/* PYH_SAMPLE_CEILING: the code-version counter at the sample, else 0 */
+	__u32 _pad;
 	struct pyh_raw_frame frames[PYH_SAMPLE_MAX_DEPTH];
 };
-#define PYH_SAMPLE_HDR_SIZE 72
+#define PYH_SAMPLE_HDR_SIZE 80
 _Static_assert(sizeof(struct pyh_sample) ==
 		       PYH_SAMPLE_HDR_SIZE + sizeof(struct pyh_raw_frame) * PYH_SAMPLE_MAX_DEPTH,
 	       "pyh_sample size");
@@ -130,11 +160,12 @@ _Static_assert(sizeof(struct pyh_sample_native) == PYH_SAMPLE_NATIVE_HDR_SIZE + 
  * the user side), so that nothing is dropped silently. Every tick on a target
  * thread counts TICKS and then one outcome: EMITTED, RINGBUF_FULL,
  * STALE_TARGET, NO_TSTATE, GIL_FILTERED, NO_FRAME, or BAD_FRAME when not one
- * frame could be read. Four counters say more about a tick that also has
+ * frame could be read. Other counters say more about a tick that also has
  * its outcome: CACHE_STALE and READ_ERROR on the way to finding the thread
  * state (which may still succeed after CACHE_STALE), BAD_FRAME for a sample
- * whose stack is cut at an unreadable frame, and NATIVE_NO_STACK for a
- * sample sent without its copy of the user stack. */
+ * whose stack is cut at an unreadable frame, NATIVE_NO_STACK for a
+ * sample sent without its copy of the user stack; CEILING and
+ * CEILING_FALLBACK say how a sample's code objects are told apart. */
 enum pyh_sample_counter {
 	PYH_CNT_TICKS = 0,		/* perf events that hit a target thread */
 	PYH_CNT_EMITTED,		/* records written to the ring buffer */
@@ -150,6 +181,10 @@ enum pyh_sample_counter {
 					 * this PID, or the program before an exec */
 	PYH_CNT_NATIVE_NO_STACK,	/* PYH_TARGET_NATIVE: the user stack could not be copied;
 					 * the sample was sent without it (still EMITTED) */
+	PYH_CNT_CEILING,		/* samples sent with PYH_SAMPLE_CEILING (still EMITTED) */
+	PYH_CNT_CEILING_FALLBACK,	/* samples of a target with a code_counter_ptr that
+					 * fingerprinted their frames: the counter run out, more than
+					 * one interpreter ever made, or either unreadable */
 	PYH_CNT_MAX,
 };
 

@@ -31,5 +31,5 @@ ssize_t pyh_mem_read_some(pid_t pid, uint64_t addr, void *buf, size_t len);
 int pyh_mem_read_u64(pid_t pid, uint64_t addr, uint64_t *out);
 
 #define PYH_MEM_MAX_READ (16u << 20)
-#define PYH_MEM_MAX_IOV 64
+#define PYH_MEM_MAX_IOV 512	/* under IOV_MAX (1024); a sample's code objects and two more (record/ceiling.c) */
 #endif

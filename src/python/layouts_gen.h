@@ -58,6 +58,8 @@ static const struct pyh_layout pyh_layout_2_7 = {
 	.code_version = PYH_NO_FIELD,
 	.frame_gen = PYH_NO_FIELD,
 	.gen_iframe = PYH_NO_FIELD,
+	.runtime_code_counter = PYH_NO_FIELD,
+	.runtime_interp_next_id = PYH_NO_FIELD,
 };
 
 /* CPython 3.6.15: $PYENV_ROOT/versions/3.6.15/include/python3.6m */
@@ -110,6 +112,8 @@ static const struct pyh_layout pyh_layout_3_6 = {
 	.code_version = PYH_NO_FIELD,
 	.frame_gen = 112,
 	.gen_iframe = PYH_NO_FIELD,
+	.runtime_code_counter = PYH_NO_FIELD,
+	.runtime_interp_next_id = PYH_NO_FIELD,
 };
 
 /* CPython 3.7.16: $PYENV_ROOT/versions/3.7.16/include/python3.7m + internal/ (-DPy_BUILD_CORE) */
@@ -162,6 +166,8 @@ static const struct pyh_layout pyh_layout_3_7 = {
 	.code_version = PYH_NO_FIELD,
 	.frame_gen = 96,
 	.gen_iframe = PYH_NO_FIELD,
+	.runtime_code_counter = PYH_NO_FIELD,
+	.runtime_interp_next_id = PYH_NO_FIELD,
 };
 
 /* CPython 3.8.18: $PYENV_ROOT/versions/3.8.18/include/python3.8 + internal/ (-DPy_BUILD_CORE) */
@@ -214,6 +220,8 @@ static const struct pyh_layout pyh_layout_3_8 = {
 	.code_version = PYH_NO_FIELD,
 	.frame_gen = 96,
 	.gen_iframe = PYH_NO_FIELD,
+	.runtime_code_counter = PYH_NO_FIELD,
+	.runtime_interp_next_id = PYH_NO_FIELD,
 };
 
 /* CPython 3.9.18: $PYENV_ROOT/versions/3.9.18/include/python3.9 + internal/ (-DPy_BUILD_CORE) */
@@ -266,6 +274,8 @@ static const struct pyh_layout pyh_layout_3_9 = {
 	.code_version = PYH_NO_FIELD,
 	.frame_gen = 96,
 	.gen_iframe = PYH_NO_FIELD,
+	.runtime_code_counter = PYH_NO_FIELD,
+	.runtime_interp_next_id = PYH_NO_FIELD,
 };
 
 /* CPython 3.10.13: $PYENV_ROOT/versions/3.10.13/include/python3.10 + internal/ (-DPy_BUILD_CORE) */
@@ -318,6 +328,8 @@ static const struct pyh_layout pyh_layout_3_10 = {
 	.code_version = PYH_NO_FIELD,
 	.frame_gen = 88,
 	.gen_iframe = PYH_NO_FIELD,
+	.runtime_code_counter = PYH_NO_FIELD,
+	.runtime_interp_next_id = PYH_NO_FIELD,
 };
 
 /* CPython 3.11.7: $PYENV_ROOT/versions/3.11.7/include/python3.11 + internal/ (-DPy_BUILD_CORE) */
@@ -370,6 +382,8 @@ static const struct pyh_layout pyh_layout_3_11 = {
 	.code_version = PYH_NO_FIELD,
 	.frame_gen = PYH_NO_FIELD,
 	.gen_iframe = 80,
+	.runtime_code_counter = PYH_NO_FIELD,
+	.runtime_interp_next_id = PYH_NO_FIELD,
 };
 
 /* CPython 3.12.1: $PYENV_ROOT/versions/3.12.1/include/python3.12 + internal/ (-DPy_BUILD_CORE) */
@@ -422,6 +436,8 @@ static const struct pyh_layout pyh_layout_3_12 = {
 	.code_version = 92,
 	.frame_gen = PYH_NO_FIELD,
 	.gen_iframe = 72,
+	.runtime_code_counter = PYH_NO_FIELD,
+	.runtime_interp_next_id = PYH_NO_FIELD,
 };
 
 /* CPython 3.13.0: $PYENV_ROOT/versions/3.13.0/include/python3.13 + internal/ (-DPy_BUILD_CORE) */
@@ -474,6 +490,8 @@ static const struct pyh_layout pyh_layout_3_13 = {
 	.code_version = 92,
 	.frame_gen = PYH_NO_FIELD,
 	.gen_iframe = 72,
+	.runtime_code_counter = 105352,
+	.runtime_interp_next_id = 648,
 };
 
 /* CPython 3.14.7: $PYENV_ROOT/versions/3.14.7/include/python3.14 + internal/ (-DPy_BUILD_CORE) */
@@ -526,6 +544,8 @@ static const struct pyh_layout pyh_layout_3_14 = {
 	.code_version = 92,
 	.frame_gen = PYH_NO_FIELD,
 	.gen_iframe = 72,
+	.runtime_code_counter = 105008,
+	.runtime_interp_next_id = 824,
 };
 
 /* CPython 3.14.7t: $PYENV_ROOT/versions/3.14.7t/include/python3.14t + internal/ (-DPy_BUILD_CORE) */
@@ -578,6 +598,8 @@ static const struct pyh_layout pyh_layout_3_14t = {
 	.code_version = 108,
 	.frame_gen = PYH_NO_FIELD,
 	.gen_iframe = 88,
+	.runtime_code_counter = 136028,
+	.runtime_interp_next_id = 824,
 };
 
 #endif

@@ -10,8 +10,9 @@
 void pyh_frame_name(struct pyh_codecache *c, const struct pyh_raw_frame *r, uint64_t addr,
 		    int revalidate, struct pyh_frame *out)
 {
-	const struct pyh_code_info *ci = r->fp ? pyh_code_get_fp(c, r->code, r->fp)
-					       : pyh_code_get(c, r->code, revalidate);
+	const struct pyh_code_info *ci = r->fp == PYH_CODE_FP_REPLACED ? NULL
+					 : r->fp ? pyh_code_get_fp(c, r->code, r->fp)
+						 : pyh_code_get(c, r->code, revalidate);
 
 	memset(out, 0, sizeof(*out));
 	out->code = r->code;

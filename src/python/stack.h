@@ -24,7 +24,8 @@ struct pyh_frame {
 /* Name raw frame r (whose own address is addr, 0 when unknown) with the code
  * cache c into *out, which then holds a reference on the code info (release
  * it with pyh_frame_release). A frame with a fingerprint (r->fp, from the BPF
- * sampler) is named as the object that had it (pyh_code_get_fp); without,
+ * sampler) is named as the object that had it (pyh_code_get_fp), one with
+ * PYH_CODE_FP_REPLACED as unreadable without a read; without,
  * revalidate says whether to check that the code object at that address is
  * still the one the cache named (see pyh_code_get). The line: from
  * the line table at r->offset; co_firstlineno for a frame that has not started

@@ -122,7 +122,7 @@ static int find_roots(struct pyh_target *t, const struct pyh_elf *elf, char *err
 int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
 {
 	struct pyh_elf *elf = NULL;
-	const struct pyh_layout *table;
+	const struct pyh_layout *table = NULL;
 	uint64_t head = 0;
 	char state = '?';
 	int kthread = 0, rc;
@@ -210,6 +210,21 @@ int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
 	rc = find_roots(t, elf, err, errsz);
 	if (rc)
 		goto cleanup;
+	if (table && t->layout_from_target && !t->table_mismatch && t->runtime &&
+	    table->version_hex == t->layout.version_hex &&
+	    t->layout.runtime_code_counter != PYH_NO_FIELD &&
+	    t->layout.runtime_interp_next_id != PYH_NO_FIELD) {
+		t->code_counter_ptr = t->runtime + t->layout.runtime_code_counter;
+		t->interp_next_id_ptr = t->runtime + t->layout.runtime_interp_next_id;
+	} else if (t->ver.major == 3 && t->ver.minor == 12 && t->layout.code_version != PYH_NO_FIELD) {
+		/* 3.12: one counter for the process, every interpreter's code objects
+		 * take their version from it; a local symbol (.symtab only: a stripped
+		 * 3.12 keeps the fingerprints) */
+		uint64_t value, size;
+
+		if (!pyh_elf_symbol(elf, "_Py_next_func_version", &value, &size) && value && size == 4)
+			t->code_counter_ptr = t->bin.load_bias + value;
+	}
 	rc = pyh_mem_read_u64(pid, t->interp_head_ptr, &head);
 	if (rc == -EPERM || rc == -EACCES) {
 		snprintf(err, errsz, "cannot read process %d's memory: permission denied (run as root)",

@@ -18,6 +18,15 @@ struct pyh_target {
 	uint64_t tstate_current_ptr;	/* gil_kind TSTATE_CURRENT: address of that pointer */
 	uint64_t code_type;		/* &PyCode_Type, to check that a code object is one */
 	uint64_t str_type;		/* &PyUnicode_Type (&PyString_Type on 2.7); 0 if unknown */
+	/* The code-version counter and interpreters.next_id (pyhang/sample.h,
+	 * PYH_SAMPLE_CEILING). 3.13+: the main interpreter's counter, only for the
+	 * exact version the committed table was measured on, with a layout read
+	 * from the target that the table agrees with (the debug offsets do not
+	 * carry them). 3.12: the process's one counter, _Py_next_func_version
+	 * (from .symtab), which every interpreter shares: interp_next_id_ptr 0.
+	 * Else both 0. */
+	uint64_t code_counter_ptr;
+	uint64_t interp_next_id_ptr;
 	int layout_from_target;		/* 1: read from _Py_DebugOffsets */
 	int table_mismatch;		/* fields where that and our committed table disagree */
 };

@@ -18,6 +18,7 @@
 #include "python/frames.h"
 #include "python/stack.h"
 #include "python/threads.h"
+#include "record/ceiling.h"
 #include "record/mixed.h"
 #include "record/taskroots.h"
 #include "snapshot/snapshot.h"
@@ -47,6 +48,8 @@ struct pyh_ctarget {
 				 * samples get Python frames only, marked PYH_NATIVE_UNREADABLE */
 	uint64_t serial;	/* which target this is, never reused (seen-stack keys) */
 	struct pyh_taskroots *roots;	/* --tasks */
+	struct pyh_ceil_memo *memo;	/* its code objects as last read for ceiling samples
+					 * (record/ceiling.h), made at the first one */
 };
 
 struct pyh_tname {
@@ -63,6 +66,7 @@ struct pyh_seen {
 #define PYH_SEEN_SLOTS 65536	/* power of two; 1 MiB */
 
 struct pyh_native_job;
+struct pyh_ceil_job;
 
 struct pyh_collector {
 	struct pyh_profile *prof;
@@ -83,6 +87,10 @@ struct pyh_collector {
 	struct pyh_collector_stats st;
 	struct pyh_seen *seen;		/* PYH_SEEN_SLOTS */
 	char task_text[PYH_TASKROOTS_TEXT];	/* pyh_collector_task's answer */
+	struct pyh_raw_frame *craw;	/* PYH_SAMPLE_MAX_DEPTH: a ceiling sample's frames with
+					 * their fingerprints */
+	struct pyh_ceil_job *cjob;	/* the read for them (NULL after a job that missed its
+					 * deadline took it: made again when needed) */
 	uint64_t next_serial;		/* for targets' serial numbers */
 };
 
@@ -101,6 +109,7 @@ static void pyh_ctarget_put(struct pyh_ctarget *ct)
 	if (!ct || __atomic_sub_fetch(&ct->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	pyh_taskroots_free(ct->roots);
+	free(ct->memo);
 	pyh_codecache_free(ct->cache);
 	if (ct->nat && pyh_guard_release(pyh_native_release, ct->nat, PYH_COLLECTOR_READ_DEADLINE_MS) == -ETIMEDOUT)
 		pyh_log_error("process %d: closing its native code's files did not finish in time", (int)ct->t.pid);
@@ -120,8 +129,9 @@ struct pyh_collector *pyh_collector_new(struct pyh_profile *p, const struct pyh_
 	c->threads = calloc(PYH_MAX_THREADS, sizeof(*c->threads));
 	c->raw = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw));
 	c->raw_addrs = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw_addrs));
+	c->craw = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->craw));
 	c->seen = malloc(PYH_SEEN_SLOTS * sizeof(*c->seen));
-	if (!c->targets || !c->threads || !c->raw || !c->raw_addrs || !c->seen) {
+	if (!c->targets || !c->threads || !c->raw || !c->raw_addrs || !c->craw || !c->seen) {
 		pyh_collector_free(c);
 		return NULL;
 	}
@@ -143,6 +153,8 @@ void pyh_collector_free(struct pyh_collector *c)
 	free(c->threads);
 	free(c->raw);
 	free(c->raw_addrs);
+	free(c->craw);
+	free(c->cjob);
 	free(c);
 }
 
@@ -288,9 +300,12 @@ static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
  * how many roots, whether a leaf marker follows (there is one text: PYH_NATIVE_UNREADABLE),
  * and each frame's code object, fingerprint and offset), hashed twice
  * (FNV-1a, two seeds). Only stacks whose every frame has a fingerprint have
- * one: a frame named from a fingerprint is named the same every time. */
+ * one: a frame named from a fingerprint is named the same every time.
+ * fp_all, when not 0, stands for every frame's fingerprint: a ceiling
+ * sample's key (pyh_ceiling_fp_all). */
 static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const char *task, int leaf,
-			const struct pyh_raw_frame *raw, int n, uint64_t *key, uint32_t *check)
+			const struct pyh_raw_frame *raw, int n, uint64_t fp_all, uint64_t *key,
+			uint32_t *check)
 {
 	uint64_t h = 14695981039346656037ull, g = 0x9e3779b97f4a7c15ull, t = 0;
 	uint64_t head[4] = { serial, (uint64_t)tid,
@@ -304,12 +319,14 @@ static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const char *task, int
 		g = (g ^ head[i]) * 0xff51afd7ed558ccdull;
 	}
 	for (int i = 0; i < n; i++) {
-		if (!raw[i].fp)
+		uint64_t fp = fp_all ? fp_all : raw[i].fp;
+
+		if (!fp)
 			return -1;
 		h = (h ^ raw[i].code) * 1099511628211ull;
-		h = (h ^ raw[i].fp) * 1099511628211ull;
+		h = (h ^ fp) * 1099511628211ull;
 		h = (h ^ raw[i].offset) * 1099511628211ull;
-		g = (g ^ raw[i].code ^ (raw[i].fp << 1) ^ ((uint64_t)raw[i].offset << 32)) *
+		g = (g ^ raw[i].code ^ (fp << 1) ^ ((uint64_t)raw[i].offset << 32)) *
 		    0xff51afd7ed558ccdull;
 	}
 	*key = h;
@@ -409,27 +426,65 @@ static int pyh_name_frames(struct pyh_collector *c, struct pyh_ctarget *ct, cons
 	return 0;
 }
 
+static int pyh_ceiling_frames(struct pyh_collector *c, struct pyh_ctarget *ct,
+			      const struct pyh_sample *s);
+
+/* A ceiling sample's stand-in for every frame's fingerprint in its seen-stack
+ * key: even, so never a fingerprint (pyh_code_fp sets bit 0). A stack added
+ * from a ceiling sample whose every frame was named is kept under it too:
+ * a later sample of the same frames (code objects, offsets) with the same
+ * ceiling ran the same code objects — no code object was made between the
+ * two (each one made moves the counter), so none took the place of one
+ * named — and is counted at once, without looking at the memo. */
+static uint64_t pyh_ceiling_fp_all(uint32_t ceiling)
+{
+	return (uint64_t)ceiling << 32 | 2;
+}
+
 /* Add the stack raw[0..n) (innermost first) of thread tid with weight count:
  * root frames r first, then the named frames, root first, then leaf (a
  * marker frame, PYH_NATIVE_UNREADABLE, or NULL: none). A stack added
  * before is counted on its profile entry at once: the cost of a stack seen
- * again does not grow with its depth, and nothing is read from the target. */
+ * again does not grow with its depth, and nothing is read from the target.
+ * cs: raw are the frames of ceiling sample cs (no fingerprints yet: given by
+ * pyh_ceiling_frames unless the stack is seen under its ceiling), else NULL. */
 static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
 			  const struct pyh_raw_frame *raw, int n, int r, const char *task, const char *leaf,
-			  uint64_t count, uint64_t *counter)
+			  uint64_t count, uint64_t *counter, const struct pyh_sample *cs)
 {
 	struct pyh_plabels labels;
-	struct pyh_seen *seen = NULL;
-	uint64_t key = 0;
-	uint32_t check = 0;
+	struct pyh_seen *seen = NULL, *cseen = NULL;
+	uint64_t key = 0, ckey = 0;
+	uint32_t check = 0, ccheck = 0;
 	int entry = -1, unknown = 0;
 
-	if (!pyh_seen_key(ct->serial, tid, r, task, leaf != NULL, raw, n, &key, &check)) {
+	if (cs) {
+		if (!pyh_seen_key(ct->serial, tid, r, task, leaf != NULL, raw, n,
+				  pyh_ceiling_fp_all(cs->code_ceiling), &ckey, &ccheck)) {
+			cseen = &c->seen[ckey & (PYH_SEEN_SLOTS - 1)];
+			if (cseen->entry >= 0 && cseen->key == ckey && cseen->check == ccheck &&
+			    !pyh_profile_add_to(c->prof, cseen->entry, count)) {
+				*counter += count;
+				c->st.seen++;
+				c->st.ceiling_samples++;
+				return;
+			}
+		}
+		if (pyh_ceiling_frames(c, ct, cs)) {
+			c->st.stalled_samples += ct->stalled ? count : 0;
+			return;	/* counted */
+		}
+		raw = c->craw;
+	}
+	if (!pyh_seen_key(ct->serial, tid, r, task, leaf != NULL, raw, n, 0, &key, &check)) {
 		seen = &c->seen[key & (PYH_SEEN_SLOTS - 1)];
 		if (seen->entry >= 0 && seen->key == key && seen->check == check &&
 		    !pyh_profile_add_to(c->prof, seen->entry, count)) {
 			*counter += count;
 			c->st.seen++;
+			if (cseen)	/* its frames were named: all of them have fingerprints */
+				*cseen = (struct pyh_seen){ .key = ckey, .check = ccheck,
+							    .entry = seen->entry };
 			return;
 		}
 	}
@@ -459,6 +514,8 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 		 * object may be readable then */
 		if (seen && !unknown)
 			*seen = (struct pyh_seen){ .key = key, .check = check, .entry = entry };
+		if (cseen && !unknown)
+			*cseen = (struct pyh_seen){ .key = ckey, .check = ccheck, .entry = entry };
 	}
 	for (int i = 0; i < n; i++)
 		pyh_frame_release(&c->named[i]);
@@ -599,11 +656,12 @@ static int pyh_native_build(struct pyh_collector *c, struct pyh_ctarget *ct, con
 	return rc || result ? -1 : 0;
 }
 
-/* --native: the sample's Python frames with its native frames between them,
+/* --native: the sample's Python frames (frames, its own or those
+ * pyh_ceiling_frames gave) with its native frames between them,
  * root frames r first. Returns 0, or -1 when the sample has no usable native
  * part (the caller adds its Python frames alone). */
 static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const struct pyh_sample *s,
-			 size_t len, int r, const char *task)
+			 size_t len, const struct pyh_raw_frame *frames, int r, const char *task)
 {
 	struct pyh_plabels labels;
 	struct pyh_mixed *m;
@@ -618,7 +676,7 @@ static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const 
 		c->st.native_unpaired++;
 		return -1;
 	}
-	if (pyh_name_frames(c, ct, s->frames, (int)s->depth)) {
+	if (pyh_name_frames(c, ct, frames, (int)s->depth)) {
 		c->st.stalled_samples += ct->stalled;
 		return 0;	/* not added: counted */
 	}
@@ -649,6 +707,114 @@ static int pyh_add_mixed(struct pyh_collector *c, struct pyh_ctarget *ct, const 
 	}
 	for (int i = 0; i < (int)s->depth; i++)
 		pyh_frame_release(&c->named[i]);
+	return 0;
+}
+
+/* The read of a ceiling sample's code objects (record/ceiling.h), as a job
+ * with a deadline (proc/guard.h): it reads into what it owns; past the
+ * deadline ct is stalled (the rule of pyh_name_frames) and the job frees
+ * itself when it ends. */
+struct pyh_ceil_job {
+	pid_t pid;
+	struct pyh_layout l;
+	uint64_t code_type, counter_ptr;
+	int n;
+	uint64_t addrs[PYH_CEIL_MAX_READ];
+	struct pyh_ceil_entry out[PYH_CEIL_MAX_READ];
+};
+
+static int pyh_ceil_job_run(void *arg)
+{
+	struct pyh_ceil_job *j = arg;
+	int rc = pyh_ceiling_read(j->pid, &j->l, j->code_type, j->counter_ptr, j->addrs, j->n, j->out);
+
+	if (rc && rc != -ESRCH) {
+		/* not read at all (out of memory): each object unreadable, as of now,
+		 * so that its frames are named as unknown code rather than guessed */
+		memset(j->out, 0, sizeof(*j->out) * (size_t)j->n);
+		for (int i = 0; i < j->n; i++) {
+			j->out[i].addr = j->addrs[i];
+			j->out[i].read_ns = mono_ns();
+		}
+	}
+	return 0;
+}
+
+static void pyh_ceil_job_free(void *arg)
+{
+	free(arg);
+}
+
+/* Give the frames of ceiling sample s of ct their fingerprints, into
+ * c->craw[0..depth) (record/ceiling.h): from ct's memo where an entry stands
+ * for the sample, else from one read of those code objects made now (and
+ * kept in the memo); PYH_CODE_FP_REPLACED where the object read is not the
+ * one the frame ran. Returns 0, or -1 when they could not be given: ct
+ * stalled (now or before), out of memory, too many reads stalled at once
+ * (counted). */
+static int pyh_ceiling_frames(struct pyh_collector *c, struct pyh_ctarget *ct,
+			      const struct pyh_sample *s)
+{
+	int n = (int)s->depth, nneed = 0, rc, result = 0;
+	struct pyh_ceil_job *j;
+
+	if (ct->stalled)
+		return -1;
+	if ((!ct->memo && !(ct->memo = calloc(1, sizeof(*ct->memo)))) ||
+	    (!c->cjob && !(c->cjob = malloc(sizeof(*c->cjob))))) {
+		c->st.oom++;
+		return -1;
+	}
+	j = c->cjob;
+	for (int i = 0; i < n; i++) {
+		const struct pyh_ceil_entry *e = pyh_ceiling_lookup(ct->memo, s->frames[i].code);
+		int v = e ? pyh_ceiling_judge(e, s->ktime_ns, s->code_ceiling) : -1, k;
+
+		c->craw[i] = s->frames[i];
+		c->craw[i].fp = v == 1 ? pyh_ceiling_fp(e) : v == 0 ? PYH_CODE_FP_REPLACED : 0;
+		if (v >= 0)
+			continue;
+		for (k = 0; k < nneed && j->addrs[k] != s->frames[i].code; k++)
+			;
+		if (k == nneed && nneed < PYH_CEIL_MAX_READ)
+			j->addrs[nneed++] = s->frames[i].code;
+	}
+	if (nneed) {
+		j->pid = ct->t.pid;
+		j->l = ct->t.layout;
+		j->code_type = ct->t.code_type;
+		j->counter_ptr = ct->t.code_counter_ptr;
+		j->n = nneed;
+		rc = pyh_guard_run(pyh_ceil_job_run, j, pyh_ceil_job_free, PYH_COLLECTOR_READ_DEADLINE_MS,
+				   &result);
+		if (rc == -ETIMEDOUT) {
+			c->cjob = NULL;			/* the job's now */
+			pyh_target_stalled(c, ct);
+			return -1;
+		}
+		if (rc) {
+			c->st.not_named++;
+			return -1;
+		}
+		c->st.ceiling_reads++;
+		c->st.ceiling_objects += (uint64_t)nneed;
+		for (int k = 0; k < nneed; k++)
+			pyh_ceiling_store(ct->memo, &j->out[k]);
+	}
+	for (int i = 0; i < n; i++) {
+		int k;
+
+		if (!c->craw[i].fp) {	/* read just now (a read after the sample always tells) */
+			for (k = 0; k < nneed && j->out[k].addr != c->craw[i].code; k++)
+				;
+			c->craw[i].fp = k < nneed && pyh_ceiling_judge(&j->out[k], s->ktime_ns,
+								       s->code_ceiling) == 1
+						? pyh_ceiling_fp(&j->out[k])
+						: PYH_CODE_FP_REPLACED;
+		}
+		c->st.ceiling_replaced += c->craw[i].fp == PYH_CODE_FP_REPLACED;
+	}
+	c->st.ceiling_samples++;
 	return 0;
 }
 
@@ -756,6 +922,7 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 	struct pyh_collector *c = arg;
 	char ptext[64], ttext[64];
 	struct pyh_ctarget *ct;
+	const struct pyh_raw_frame *frames = s->frames;
 	const char *task = NULL, *leaf = NULL;
 	int r;
 
@@ -793,7 +960,14 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 	if (c->opts.native) {
 		uint64_t unpaired = c->st.native_unpaired;
 
-		if ((s->flags & PYH_SAMPLE_NATIVE) && pyh_add_mixed(c, ct, s, len, r, task) == 0)
+		if ((s->flags & PYH_SAMPLE_NATIVE) && (s->flags & PYH_SAMPLE_CEILING)) {
+			if (pyh_ceiling_frames(c, ct, s)) {
+				c->st.stalled_samples += ct->stalled;
+				return 0;	/* counted */
+			}
+			frames = c->craw;	/* named: no longer the ceiling's */
+		}
+		if ((s->flags & PYH_SAMPLE_NATIVE) && pyh_add_mixed(c, ct, s, len, frames, r, task) == 0)
 			return 0;
 		if (ct->native_stalled) {
 			leaf = PYH_NATIVE_UNREADABLE;	/* never silently Python-only */
@@ -802,7 +976,8 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 			c->st.native_none++;
 		}
 	}
-	pyh_add_stack(c, ct, (pid_t)s->tid, s->frames, (int)s->depth, r, task, leaf, 1, &c->st.samples);
+	pyh_add_stack(c, ct, (pid_t)s->tid, frames, (int)s->depth, r, task, leaf, 1, &c->st.samples,
+		      (s->flags & PYH_SAMPLE_CEILING) && frames == s->frames ? s : NULL);
 	return 0;
 }
 
@@ -939,7 +1114,8 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 		r = pyh_roots(c, ct, st->tid, st->status == PYH_WALK_TRUNCATED, task, ptext, ttext,
 			      sizeof(ptext));
 
-		pyh_add_stack(c, ct, st->tid, st->raw, st->n, r, task, NULL, ticks, &c->st.idle_samples);
+		pyh_add_stack(c, ct, st->tid, st->raw, st->n, r, task, NULL, ticks, &c->st.idle_samples,
+			      NULL);
 		added++;
 	}
 	pyh_idle_job_free(j);

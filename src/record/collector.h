@@ -86,6 +86,12 @@ struct pyh_collector_stats {
 	uint64_t task_rescans;	/* task registries read */
 	uint64_t task_list_changed; /* of those, reads whose thread list changed while it was
 				     * read (3.14+: tasks of threads missing from it not named) */
+	uint64_t ceiling_samples; /* samples that carried the code-version ceiling instead of
+				   * fingerprints (record/ceiling.h) */
+	uint64_t ceiling_reads;	/* reads of code objects for those (one process_vm_readv each) */
+	uint64_t ceiling_objects; /* code objects those reads read */
+	uint64_t ceiling_replaced; /* frames of those samples whose code object was replaced
+				    * or unreadable: named as unknown code (also unknown_code) */
 };
 
 struct pyh_collector;

@@ -442,7 +442,8 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 		fprintf(stderr, "pyhang: ticks not counted as Python samples:");
 		for (int i = PYH_CNT_NO_TSTATE; i < PYH_CNT_MAX; i++)
 			if (cnt[i] && i != PYH_CNT_RINGBUF_FULL && i != PYH_CNT_CACHE_STALE &&
-			    i != PYH_CNT_STALE_TARGET && i != PYH_CNT_NATIVE_NO_STACK) {
+			    i != PYH_CNT_STALE_TARGET && i != PYH_CNT_NATIVE_NO_STACK &&
+			    i != PYH_CNT_CEILING && i != PYH_CNT_CEILING_FALLBACK) {
 				fprintf(stderr, "%s %s: %llu", sep, pyh_sampler_counter_name(i),
 					(unsigned long long)cnt[i]);
 				sep = ",";
@@ -510,6 +511,15 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 				(unsigned long long)hs.refused_capacity, hs.waiting,
 				(unsigned long long)hs.refused_table, (unsigned long long)hs.stalled);
 	}
+	if (pyh_log_verbosity() && (cnt[PYH_CNT_CEILING] || cnt[PYH_CNT_CEILING_FALLBACK]))
+		fprintf(stderr, "pyhang: code versions: %llu samples with the ceiling (%llu of them named: "
+				"%llu code objects re-read in %llu reads, %llu frames whose code object was "
+				"replaced), %llu that fingerprinted their frames instead (the counter run out, "
+				"a subinterpreter, or unreadable)\n",
+			(unsigned long long)cnt[PYH_CNT_CEILING], (unsigned long long)cs.ceiling_samples,
+			(unsigned long long)cs.ceiling_objects, (unsigned long long)cs.ceiling_reads,
+			(unsigned long long)cs.ceiling_replaced,
+			(unsigned long long)cnt[PYH_CNT_CEILING_FALLBACK]);
 	if (st->o->tasks) {
 		char changed[160] = "";
 

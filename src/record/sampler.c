@@ -51,6 +51,8 @@ static const char *const pyh_counter_names[PYH_CNT_MAX] = {
 	[PYH_CNT_CACHE_STALE] = "stale thread-state cache entry",
 	[PYH_CNT_STALE_TARGET] = "PID reused or program exec'd (entry not used)",
 	[PYH_CNT_NATIVE_NO_STACK] = "user stack not copied (no native frames)",
+	[PYH_CNT_CEILING] = "samples with the code-version ceiling",
+	[PYH_CNT_CEILING_FALLBACK] = "samples that fingerprinted their frames instead",
 };
 
 const char *pyh_sampler_counter_name(int idx)
@@ -345,6 +347,12 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 		v.flags |= PYH_TARGET_TASKS;
 	v.start_ticks = start_ticks;
 	v.exec_gen = exec_gen;
+	/* record's collector names ceiling samples (record/ceiling.h); a snapshot's
+	 * reader wants the fingerprints */
+	if (!s->per_thread) {
+		v.code_counter_ptr = t->code_counter_ptr;
+		v.interp_next_id_ptr = t->interp_next_id_ptr;
+	}
 	if (s->gil_only && l->gil_kind == PYH_GIL_NONE) {
 		snprintf(err, errsz, "process %d runs a free-threaded Python %d.%d.%d: there is no GIL "
 			 "to hold, so --gil does not apply", (int)t->pid, t->ver.major, t->ver.minor,

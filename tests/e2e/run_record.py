@@ -474,6 +474,124 @@ def test_parallel4(name, python, tmp, attempt=1):
               name, SHARE_TOL, " ".join("%.1f" % g for g in got), " ".join("%.1f" % t for t in truth)))
 
 
+# the versions whose samples carry the code-version ceiling; on 3.12 its counter is the
+# process's own, shared by every interpreter, so a subinterpreter does not stop it
+CEILING = ("3.12.1", "3.13.0", "3.14.7", "3.14.7t")
+CHURN_G = re.compile(r"^g_(\d+)_(\d) \(<gen (\d+)>(?::\d+)?\)$")
+
+
+def code_versions(stderr):
+    """(samples with the ceiling, samples that fingerprinted instead, frames replaced) from
+    record -v's "code versions" line; None when there is none."""
+    for line in stderr:
+        m = re.search(r"code versions: (\d+) samples with the ceiling .*?(\d+) frames whose code "
+                      r"object was replaced\), (\d+) that fingerprinted", line)
+        if m:
+            return int(m.group(1)), int(m.group(3)), int(m.group(2))
+    return None
+
+
+def test_codechurn(name, python, tmp, subinterp=False):
+    """A program that keeps making code objects and freeing them, most at the address of
+    one just freed (tests/e2e/record/codechurn.py): no stack names a function that was not
+    on the stack when it was sampled -- every generated frame is of the one generation
+    the stack runs, in its order, in its file. On 3.12+ the samples take the code-version
+    ceiling (record -v counts them); on 3.13+ with a subinterpreter made, none does: they
+    fingerprint their frames (counted)."""
+    what = name + (": codechurn with a subinterpreter" if subinterp else ": codechurn")
+    out = os.path.join(tmp, "%s-churn%s.folded" % (name, "-sub" if subinterp else ""))
+    r = Recording(python, [os.path.join(PROGS, "codechurn.py"), "3"] + (["subinterp"] if subinterp else []),
+                  ["-r", "999", "-f", "folded"], out)
+    rc, target_out = r.finish()
+    if not check(rc == 0 and os.path.exists(out) and "generations=" in target_out, what + " recorded",
+                 "rc=%s %s %s" % (rc, target_out, "; ".join(r.stderr[-3:]))):
+        return
+    bad, unknown, gens, total = [], 0, 0, 0
+    shim = [0, 0]   # samples under the __init__ shim frame named, and not named
+    for frames, count in parse_folded(out):
+        total += count
+        if len(frames) < 3 or func_of(frames[2]) != "churn" and not frames[2].startswith("[unknown"):
+            continue    # not (yet, or no longer) in churn()
+        ks, ok, generated = set(), True, False
+        for i, f in enumerate(frames):
+            fn = func_of(f)
+            m = CHURN_G.match(f)
+            if f.startswith("[unknown code"):
+                unknown += count    # said, not guessed
+            elif i < 3:
+                ok &= fn == ("<module>", "main", "churn")[i] and "codechurn.py" in f
+            elif m:
+                # g_K_i is frame 3 + i, in file <gen K>
+                ok &= int(m.group(2)) == i - 3 and m.group(1) == m.group(3)
+                ks.add(m.group(1))
+                generated = True
+            elif fn == "<module>" and "(<gen " in f:
+                ks.add(re.search(r"\(<gen (\d+)>", f).group(1))  # the exec of a generation
+            elif f == "__init__ (__init__)":
+                shim[0] += count    # 3.13+: the class call's shim frame (a static code object)
+            else:
+                # work() under the chain and W's __init__; churn's own generator expression
+                ok &= fn in ("work", "W.__init__", "__init__", "<genexpr>",
+                             "churn.<locals>.<genexpr>") and "codechurn.py" in f
+            if fn == "W.__init__" and i > 0:
+                shim[1] += count if frames[i - 1].startswith("[unknown") else 0
+        if not ok or len(ks) > 1:
+            bad.append(";".join(frames))
+        elif generated:
+            gens += count
+    check(not bad and gens > 0,
+          "%s: no frame named with a function not on the stack (%d samples in generated code, "
+          "%d frames unknown, of %d)" % (what, gens, unknown, total),
+          "%d bad stacks, e.g. %s" % (len(bad), bad[:2]))
+    label = name.replace("pyenv-", "")
+    if label not in CEILING:
+        return
+    if not label.startswith("3.12"):
+        # 3.13+: the shim's code object is static (co_version 0): named like any other,
+        # not taken for a replaced one (stacks cut where the process had exited may miss it)
+        check(shim[0] > 0 and shim[1] <= 0.05 * (shim[0] + shim[1]),
+              "%s: the __init__ shim frame of a class call is named (%d samples, %d not)" % (
+                  what, shim[0], shim[1]))
+    cv = code_versions(r.stderr)
+    if subinterp and label.startswith("3.12"):
+        check(cv is not None and cv[0] > 0 and cv[1] == 0,
+              "%s: the samples still take the ceiling, one counter for every interpreter (%s)" % (
+                  what, cv), "; ".join(r.stderr[-4:]))
+    elif subinterp:
+        check(cv is not None and cv[0] == 0 and cv[1] > 0,
+              "%s: no sample takes the ceiling, they fingerprint their frames (%s)" % (what, cv),
+              "; ".join(r.stderr[-4:]))
+    else:
+        check(cv is not None and cv[0] > 0 and cv[1] == 0,
+              "%s: the samples take the code-version ceiling (%s with it, %s fingerprinted, %s frames "
+              "replaced)" % ((what,) + (cv or (None, None, None))), "; ".join(r.stderr[-4:]))
+
+
+def test_codeswap(name, python, tmp):
+    """A stack seen before, then the same stack with its innermost code object replaced by
+    another function's at the same address (tests/e2e/record/codeswap.py): both functions
+    get their half of the samples; a profile that counted the stack by its addresses and
+    offsets alone would name alpha() all along."""
+    out = os.path.join(tmp, "%s-swap.folded" % name)
+    r = Recording(python, [os.path.join(PROGS, "codeswap.py"), "3"], ["-r", "499", "-f", "folded"], out)
+    rc, target_out = r.finish()
+    if not check(rc == 0 and os.path.exists(out) and "reused=" in target_out, name + ": codeswap recorded",
+                 "rc=%s %s %s" % (rc, target_out, "; ".join(r.stderr[-3:]))):
+        return
+    n = {"alpha": 0, "beta": 0}
+    for frames, count in parse_folded(out):
+        leaf = func_of(frames[-1])
+        if leaf in n:
+            n[leaf] += count
+    total = sum(n.values())
+    if "reused=1" not in target_out:
+        print("# %s: codeswap: beta's code object did not land at alpha's address (%s): "
+              "the check below does not test reuse" % (name, n))
+    check(total > 0 and n["alpha"] >= 0.25 * total and n["beta"] >= 0.25 * total,
+          "%s: codeswap: alpha() and beta(), one after the other at one address, each named for "
+          "its own time (%d and %d samples)" % (name, n["alpha"], n["beta"]))
+
+
 def main():
     if os.geteuid() != 0:
         print("not ok - run_record.py needs root (BPF)")
@@ -489,6 +607,10 @@ def main():
         test_deep(name, python, tmp, 200, False)
         test_deep(name, python, tmp, 400, True)
         test_many_threads(name, python, tmp)
+        test_codechurn(name, python, tmp)
+        test_codeswap(name, python, tmp)
+        if name.replace("pyenv-", "") in CEILING:
+            test_codechurn(name, python, tmp, subinterp=True)
     last = PYTHONS[-1][1] if PYTHONS else sys.executable
     newest = [p for n, p in PYTHONS if "3.12" in n] or [last]
     test_formats("3.12" if "3.12" in newest[0] else "python", newest[0], tmp)
