@@ -320,9 +320,13 @@ int main(void)
 #if PY_AT_LEAST(3, 13)
 	F(runtime_code_counter, offsetof(_PyRuntimeState, _main_interpreter) +
 					offsetof(PyInterpreterState, func_state.next_version));
+#else
+	N(runtime_code_counter);	/* 3.12: a static of codeobject.c (target.c finds it) */
+#endif
+	/* 3.12+: whether an interpreter but the main one was ever made */
+#if PY_AT_LEAST(3, 12)
 	F(runtime_interp_next_id, offsetof(_PyRuntimeState, interpreters.next_id));
 #else
-	N(runtime_code_counter);
 	N(runtime_interp_next_id);
 #endif
 

@@ -66,8 +66,8 @@ struct pyh_sample_target {
 	/* The code-version ceiling (3.12+; below, at PYH_SAMPLE_CEILING): where
 	 * the code-version counter (uint32) and _PyRuntime.interpreters.next_id
 	 * (int64) lie. code_counter_ptr 0: no ceiling, every sample fingerprints
-	 * its frames; interp_next_id_ptr 0: the counter is the process's one,
-	 * shared by every interpreter (3.12), no check of interpreters. */
+	 * its frames; interp_next_id_ptr 0: no check of interpreters (the user
+	 * side sets both, or neither: python/target.h). */
 	__u64 code_counter_ptr;
 	__u64 interp_next_id_ptr;
 };
@@ -94,10 +94,11 @@ _Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 4
  * every code object alive at the sample has 0 < co_version < code_ceiling
  * (but static ones, whose version is 0), every one made after it has
  * co_version >= code_ceiling. The sampler sends it instead of the
- * fingerprints when it read the counter (and on 3.13+ interpreters.next_id),
- * the counter is not 0, and next_id is 1 (only the main interpreter ever
+ * fingerprints when it read the counter and interpreters.next_id, the
+ * counter is not 0, and next_id is 1 (only the main interpreter ever
  * existed: on 3.13+ a subinterpreter has a counter of its own, so versions
- * are unique only within one); else it fingerprints every frame (counted
+ * are unique only within one; on 3.12 they share one, bumped without
+ * atomics under a GIL each, so two can hand out a stale version); else it fingerprints every frame (counted
  * PYH_CNT_CEILING_FALLBACK). The user side
  * gives each frame the fingerprint the sampler would have taken, from the
  * code object read after the sample (record/ceiling.h says when that is

@@ -437,7 +437,7 @@ static const struct pyh_layout pyh_layout_3_12 = {
 	.frame_gen = PYH_NO_FIELD,
 	.gen_iframe = 72,
 	.runtime_code_counter = PYH_NO_FIELD,
-	.runtime_interp_next_id = PYH_NO_FIELD,
+	.runtime_interp_next_id = 56,
 };
 
 /* CPython 3.13.0: $PYENV_ROOT/versions/3.13.0/include/python3.13 + internal/ (-DPy_BUILD_CORE) */

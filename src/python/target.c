@@ -216,14 +216,23 @@ int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
 	    t->layout.runtime_interp_next_id != PYH_NO_FIELD) {
 		t->code_counter_ptr = t->runtime + t->layout.runtime_code_counter;
 		t->interp_next_id_ptr = t->runtime + t->layout.runtime_interp_next_id;
-	} else if (t->ver.major == 3 && t->ver.minor == 12 && t->layout.code_version != PYH_NO_FIELD) {
+	} else if (t->ver.major == 3 && t->ver.minor == 12 && t->layout.code_version != PYH_NO_FIELD &&
+		   table && table->version_hex == t->layout.version_hex && t->runtime &&
+		   t->layout.runtime_interp_next_id != PYH_NO_FIELD) {
 		/* 3.12: one counter for the process, every interpreter's code objects
 		 * take their version from it; a local symbol (.symtab only: a stripped
-		 * 3.12 keeps the fingerprints) */
+		 * 3.12 keeps the fingerprints). It is bumped without atomics, and
+		 * 3.12's subinterpreters may each have their own GIL: two of them can
+		 * give a code object a version below a ceiling read before it was made.
+		 * So, as on 3.13+, the ceiling holds only while no interpreter but the
+		 * main one was ever made (interpreters.next_id, on the exact version
+		 * the table was measured on). */
 		uint64_t value, size;
 
-		if (!pyh_elf_symbol(elf, "_Py_next_func_version", &value, &size) && value && size == 4)
+		if (!pyh_elf_symbol(elf, "_Py_next_func_version", &value, &size) && value && size == 4) {
 			t->code_counter_ptr = t->bin.load_bias + value;
+			t->interp_next_id_ptr = t->runtime + t->layout.runtime_interp_next_id;
+		}
 	}
 	rc = pyh_mem_read_u64(pid, t->interp_head_ptr, &head);
 	if (rc == -EPERM || rc == -EACCES) {

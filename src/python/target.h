@@ -23,8 +23,9 @@ struct pyh_target {
 	 * exact version the committed table was measured on, with a layout read
 	 * from the target that the table agrees with (the debug offsets do not
 	 * carry them). 3.12: the process's one counter, _Py_next_func_version
-	 * (from .symtab), which every interpreter shares: interp_next_id_ptr 0.
-	 * Else both 0. */
+	 * (from .symtab), which every interpreter shares but bumps without
+	 * atomics (3.12's subinterpreters may have a GIL each), with next_id
+	 * from the exact version's table. Else both 0. */
 	uint64_t code_counter_ptr;
 	uint64_t interp_next_id_ptr;
 	int layout_from_target;		/* 1: read from _Py_DebugOffsets */

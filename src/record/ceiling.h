@@ -6,8 +6,8 @@
  *
  * Why it is sound. At the sample, every code object alive had
  * 0 < co_version < ceiling (versions come from one counter: on 3.13+ the
- * main interpreter's, and the sampler sends a ceiling only while no other
- * interpreter was ever made; on 3.12 the process's), and every code object
+ * main interpreter's, on 3.12 the process's, and the sampler sends a
+ * ceiling only while no other interpreter was ever made), and every code object
  * made after it gets co_version >= ceiling. The frame held its code object X alive at the sample, and objects
  * do not move. So an object read at X's address after the sample whose
  * version is below the ceiling was made before the sample, and was at that
