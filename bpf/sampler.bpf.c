@@ -20,7 +20,8 @@
  * (bpf/proctrack.bpf.c, whose exec_gens map the user side shares with this
  * object before load), so an entry left from before an exec or for a reused
  * PID is never used. Without the tracker (record without --all), exec_gens
- * is this object's own, empty map.
+ * is this object's own, empty map of one entry, never looked up
+ * (tracked_gens 0).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -50,6 +51,10 @@ const volatile __u32 may_tasks = 1;
  * thread), and wakes the reader at every sample. What the verifier checks is
  * then about a third smaller. */
 const volatile __u32 per_thread = 0;
+/* Set by the user side before load: 1 when exec_gens is the process
+ * tracker's (record --all); else it is this object's own map, always empty,
+ * every generation 0, and its lookup is left out. */
+const volatile __u32 tracked_gens = 1;
 
 /* The stack is copied a page at a time, up to the first page that cannot be
  * read (the end of the stack's mapping: the main thread's stack top is often
@@ -486,7 +491,7 @@ static __always_inline int target_current(const struct pyh_sample_target *t, __u
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 start;
 
-	if (t->exec_gen != pyh_exec_gen_of(tgid))
+	if (tracked_gens ? t->exec_gen != pyh_exec_gen_of(tgid) : t->exec_gen != 0)
 		return 0;
 	if (!t->start_ticks || !clk_tck_ns)
 		return 1;

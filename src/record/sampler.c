@@ -139,6 +139,7 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 	s->skel->rodata->may_gil_only = !!o->gil_only;
 	s->skel->rodata->may_tasks = !!o->tasks;
 	s->skel->rodata->per_thread = !!o->per_thread;
+	s->skel->rodata->tracked_gens = o->pt != NULL;
 	{
 		long tck = sysconf(_SC_CLK_TCK);
 
@@ -154,7 +155,8 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 	 * faster (a 65536-entry LRU map is allocated whole). */
 	if (!e && o->per_thread)
 		e = bpf_map__set_max_entries(s->skel->maps.tstate_cache, PYH_SAMPLER_MAX_ARMED);
-	if (!e && o->per_thread)	/* its program does not look at exec generations */
+	/* Without the tracker's exec_gens the program does not look at its own (tracked_gens). */
+	if (!e && !o->pt)
 		e = bpf_map__set_max_entries(s->skel->maps.exec_gens, 1);
 	/* Armed threads alone run a per-thread sampler: no other process's ticks to filter. */
 	if (!e && o->per_thread)
