@@ -69,19 +69,35 @@ _Static_assert(sizeof(struct pyh_raw_frame) == 24, "struct pyh_raw_frame must ma
  * of it. On 3.12+ that is co_version, a number CPython gives each new code
  * object from a global counter, so a code object freed and another made at
  * its address never share one. Before 3.12 there is no such number: it is
- * the addresses of co_filename .. co_linetable (name, qualified name, line
- * table), which a new code object shares only if all of them came back at
- * their old addresses too. */
-#define PYH_CODE_FP_MAX 40
+ * the bytes from co_firstlineno or co_code (the lower) to co_linetable —
+ * the first line, and the addresses of the bytecode, constants, names,
+ * file, name and line table objects — which a new code object shares only
+ * if it starts on the same line and every one of those objects came back at
+ * its old address too. Not proof: a program that remakes same-shaped
+ * functions at the same addresses can still meet it (run_record.py's
+ * codechurn showed 1 stack in ~3,000 so named when it covered only
+ * co_filename .. co_linetable); it is what the target keeps. Where that
+ * span is larger than PYH_CODE_FP_MAX, co_filename .. co_linetable, or
+ * co_filename alone. */
+#define PYH_CODE_FP_MAX 96
 /* Not a fingerprint (pyh_code_fp() sets bit 0): see pyh_raw_frame.fp. */
 #define PYH_CODE_FP_REPLACED 2ull
 _Static_assert(PYH_CODE_FP_MAX % 8 == 0, "pyh_code_fp() hashes whole words");
 
 static __always_inline void pyh_code_fp_span(const struct pyh_layout *l, __u32 *off, __u32 *len)
 {
+	__u32 lo = l->code_filename;
+
+	if (l->code_firstlineno != PYH_NO_FIELD && l->code_firstlineno < lo)
+		lo = l->code_firstlineno;
+	if (l->code_code != PYH_NO_FIELD && l->code_code < lo)
+		lo = l->code_code;
 	if (l->code_version != PYH_NO_FIELD) {
 		*off = l->code_version;
 		*len = 4;
+	} else if (l->code_linetable > lo && l->code_linetable + 8 - lo <= PYH_CODE_FP_MAX) {
+		*off = lo;
+		*len = l->code_linetable + 8 - lo;
 	} else if (l->code_linetable > l->code_filename &&
 		   l->code_linetable + 8 - l->code_filename <= PYH_CODE_FP_MAX) {
 		*off = l->code_filename;
@@ -93,8 +109,8 @@ static __always_inline void pyh_code_fp_span(const struct pyh_layout *l, __u32 *
 }
 
 /* FNV-1a over len (<= PYH_CODE_FP_MAX) bytes taken as 64-bit words (host
- * order, the same on both sides), the last one zero-padded: 5 steps at most,
- * not 40 (the sampler takes one per distinct code object of a stack). Never
+ * order, the same on both sides), the last one zero-padded: 12 steps at most,
+ * not 96 (the sampler takes one per distinct code object of a stack). Never
  * 0 (0 means "not taken"). In BPF, bytes must be 8-byte aligned with
  * PYH_CODE_FP_MAX bytes readable (those past len are ignored). */
 static __always_inline __u64 pyh_code_fp(const __u8 *bytes, __u32 len)
