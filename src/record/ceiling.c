@@ -56,13 +56,23 @@ static void pyh_ceil_fill(struct pyh_ceil_entry *out, const uint8_t *obj, uint32
 	out->readable = 1;
 }
 
+void pyh_ceiling_unread(const uint64_t *addrs, int n, struct pyh_ceil_entry *out)
+{
+	int64_t now = pyh_ceil_now();
+
+	memset(out, 0, sizeof(*out) * (size_t)(n > 0 ? n : 0));
+	for (int i = 0; i < n; i++) {
+		out[i].addr = addrs[i];
+		out[i].read_ns = now;
+	}
+}
+
 int pyh_ceiling_read(pid_t pid, const struct pyh_layout *l, uint64_t code_type, uint64_t counter_ptr,
 		     const uint64_t *addrs, int n, struct pyh_ceil_entry *out)
 {
 	struct pyh_mem_iov iov[PYH_CEIL_MAX_READ + 2];
 	uint8_t (*buf)[PYH_CEIL_SPAN] = NULL;
 	uint32_t before = 0, after = 0, lo, hi;
-	int64_t now;
 	int rc;
 
 	if (n <= 0 || n > PYH_CEIL_MAX_READ || !counter_ptr || l->object_type == PYH_NO_FIELD ||
@@ -79,12 +89,7 @@ int pyh_ceiling_read(pid_t pid, const struct pyh_layout *l, uint64_t code_type, 
 	for (int i = 0; i < n; i++)
 		iov[i + 1] = (struct pyh_mem_iov){ .addr = addrs[i] + lo, .buf = buf[i], .len = hi - lo };
 	iov[n + 1] = (struct pyh_mem_iov){ .addr = counter_ptr, .buf = &after, .len = sizeof(after) };
-	now = pyh_ceil_now();	/* before the read: the read is after it */
-	memset(out, 0, sizeof(*out) * (size_t)n);
-	for (int i = 0; i < n; i++) {
-		out[i].addr = addrs[i];
-		out[i].read_ns = now;
-	}
+	pyh_ceiling_unread(addrs, n, out);	/* its time is before the read: the read is after it */
 	rc = pyh_mem_readv(pid, iov, n + 2);
 	if (rc && rc != -ESRCH) {
 		/* one unreadable object (or a counter) cut the read short: one at a

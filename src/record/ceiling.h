@@ -77,6 +77,11 @@ uint64_t pyh_ceiling_fp(const struct pyh_ceil_entry *e);
 int pyh_ceiling_read(pid_t pid, const struct pyh_layout *l, uint64_t code_type, uint64_t counter_ptr,
 		     const uint64_t *addrs, int n, struct pyh_ceil_entry *out);
 
+/* out[0..n) for addrs[0..n) as not read, as of now (CLOCK_MONOTONIC): what
+ * pyh_ceiling_read fills before it reads; a caller whose read did not happen
+ * at all gives its frames this (named as unknown code, never guessed). */
+void pyh_ceiling_unread(const uint64_t *addrs, int n, struct pyh_ceil_entry *out);
+
 /* The memo of one target: the last read of each address, in PYH_CEIL_SETS
  * sets of PYH_CEIL_WAYS entries picked by the address (64 KiB: a stack of
  * 256 distinct code objects fits, its addresses rarely more than 4 to a

@@ -728,15 +728,8 @@ static int pyh_ceil_job_run(void *arg)
 	struct pyh_ceil_job *j = arg;
 	int rc = pyh_ceiling_read(j->pid, &j->l, j->code_type, j->counter_ptr, j->addrs, j->n, j->out);
 
-	if (rc && rc != -ESRCH) {
-		/* not read at all (out of memory): each object unreadable, as of now,
-		 * so that its frames are named as unknown code rather than guessed */
-		memset(j->out, 0, sizeof(*j->out) * (size_t)j->n);
-		for (int i = 0; i < j->n; i++) {
-			j->out[i].addr = j->addrs[i];
-			j->out[i].read_ns = mono_ns();
-		}
-	}
+	if (rc && rc != -ESRCH)	/* not read at all (out of memory) */
+		pyh_ceiling_unread(j->addrs, j->n, j->out);
 	return 0;
 }
 
