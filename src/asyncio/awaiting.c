@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock/clock.h"
 #include "kernel/syscalls.h"
 #include "proc/mem.h"
 #include "proc/procfs.h"
@@ -125,13 +126,11 @@ void pyh_await_free(struct pyh_await *w)
 
 double pyh_await_target_now(pid_t pid)
 {
-	struct timespec ts;
 	char buf[4 * PYH_TIMENS_LINE];
 	double now;
 	ssize_t n;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	now = pyh_mono_s();
 	/* a process in a time namespace sees CLOCK_MONOTONIC moved by an offset */
 	n = pyh_proc_read(pid, 0, "timens_offsets", buf, sizeof(buf) - 1);
 	if (n > 0) {

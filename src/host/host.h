@@ -124,6 +124,4 @@ void pyh_host_tracker_stats(const struct pyh_host_tracker *tr, struct pyh_host_s
  * scan opens each of them again (a full re-read, e.g. on SIGHUP). */
 void pyh_host_tracker_forget_not_python(struct pyh_host_tracker *tr);
 
-/* A monotonic clock in milliseconds. */
-uint64_t pyh_host_now_ms(void);
 #endif

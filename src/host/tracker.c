@@ -62,15 +62,9 @@ struct pyh_host_tracker {
 	pid_t *pids;			/* PYH_HOST_MAX_PROCS, for scans */
 };
 
-uint64_t pyh_host_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Milliseconds since pid started, from its start_ticks; 0 when unknown. */
+/* Milliseconds since pid started, from its start_ticks; 0 when unknown.
+ * CLOCK_BOOTTIME, not clock/clock.h's monotonic one: start_ticks count from
+ * boot including time suspended, as this clock does. */
 static uint64_t pyh_age_ms(uint64_t start_ticks)
 {
 	struct timespec ts;

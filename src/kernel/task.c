@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock/clock.h"
 #include "proc/procfs.h"
 
 #define PYH_TASK_MAX_CPU 4096		/* CPUs whose clock offset is cached */
@@ -51,14 +52,6 @@ static void copy_line(char *dst, size_t dstsz, const char *src)
 		len = dstsz - 1;
 	memcpy(dst, src, len);
 	dst[len] = '\0';
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* se.exec_start from a sched file: "se.exec_start   :   268306.899504" (ms with
@@ -116,7 +109,7 @@ static void *calib_thread(void *arg)
 	int64_t now, es;
 
 	/* Scheduled in just now: exec_start is "now" on this CPU's task clock. */
-	now = mono_ns();
+	now = (int64_t)pyh_mono_ns();
 	if (sched_getcpu() != c->cpu)
 		return NULL;
 	if (read_exec_start(getpid(), (pid_t)syscall(SYS_gettid), &es) == 0) {
@@ -208,7 +201,7 @@ static struct {
 /* CLOCK_MONOTONIC minus cpu's scheduler task clock, in ns.  Returns 0 or -errno. */
 static int clock_offset(int cpu, int64_t *off)
 {
-	int64_t now = mono_ns();
+	int64_t now = (int64_t)pyh_mono_ns();
 	int err = 0;
 
 	if (cpu < 0 || cpu >= PYH_TASK_MAX_CPU)
@@ -318,7 +311,7 @@ int pyh_task_info(pid_t pid, pid_t tid, struct pyh_task_info *out)
 		int64_t off;
 
 		if (clock_offset(st.cpu, &off) == 0) {
-			int64_t d = mono_ns() - off - es;
+			int64_t d = (int64_t)pyh_mono_ns() - off - es;
 
 			out->offcpu_s = d > 0 ? (double)d / 1e9 : 0.0;
 		}

@@ -39,7 +39,7 @@ struct pyh_unwind_ctx {
 	const struct pyh_native_stack *in;
 	struct pyh_native_limits lim;
 	size_t read_bytes;
-	struct timespec start;
+	uint64_t start_ns;		/* pyh_mono_ns() when the unwind began */
 	char stop[PATH_MAX + 128];	/* set by whatever stops the unwind */
 	int stop_unmapped;		/* it stopped at a pc in no module we know of */
 	struct {

@@ -17,13 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock/clock.h"
+
 static uint64_t elapsed_ns(const struct pyh_unwind_ctx *u)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)(now.tv_sec - u->start.tv_sec) * 1000000000ull +
-	       (uint64_t)(now.tv_nsec - u->start.tv_nsec);
+	return pyh_mono_ns() - u->start_ns;
 }
 
 /* The first reason given is the one kept. */
@@ -279,7 +277,7 @@ int pyh_native_unwind(struct pyh_native *n, pid_t tid, const struct pyh_native_s
 	u->tid = tid;
 	u->in = in;
 	u->lim = lim ? *lim : def;
-	clock_gettime(CLOCK_MONOTONIC, &u->start);
+	u->start_ns = pyh_mono_ns();
 	w.max = u->lim.max_frames < max ? u->lim.max_frames : max;
 	if (w.max > PYH_NATIVE_MAX_FRAMES)
 		w.max = PYH_NATIVE_MAX_FRAMES;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock/clock.h"
 #include "proc/mem.h"
 #include "pyhang/frame.h"
 
@@ -36,14 +37,6 @@ uint64_t pyh_ceiling_fp(const struct pyh_ceil_entry *e)
 	return pyh_code_fp(b, sizeof(b));
 }
 
-static int64_t pyh_ceil_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
 /* out's fields from the bytes of the object (span from lo). */
 static void pyh_ceil_fill(struct pyh_ceil_entry *out, const uint8_t *obj, uint32_t lo,
 			  const struct pyh_layout *l, uint64_t code_type)
@@ -58,7 +51,7 @@ static void pyh_ceil_fill(struct pyh_ceil_entry *out, const uint8_t *obj, uint32
 
 void pyh_ceiling_unread(const uint64_t *addrs, int n, struct pyh_ceil_entry *out)
 {
-	int64_t now = pyh_ceil_now();
+	int64_t now = (int64_t)pyh_mono_ns();
 
 	memset(out, 0, sizeof(*out) * (size_t)(n > 0 ? n : 0));
 	for (int i = 0; i < n; i++) {

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock/clock.h"
 #include "log/log.h"
 #include "native/native.h"
 #include "proc/guard.h"
@@ -521,14 +522,6 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 		pyh_frame_release(&c->named[i]);
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
 /* ct's native session, opened at its first native sample. reopen: an unwind
  * met a pc in no file the session knew (a library loaded since): read the
  * maps again, at most once a PYH_NATIVE_REOPEN_NS. NULL when the process
@@ -536,7 +529,7 @@ static int64_t mono_ns(void)
  * file): only from a native job (pyh_native_job_run). */
 static struct pyh_native *pyh_target_native(struct pyh_ctarget *ct, int reopen)
 {
-	int64_t now = mono_ns();
+	int64_t now = (int64_t)pyh_mono_ns();
 	char err[256];
 
 	if (ct->nat_opened_ns && (!reopen || ct->gone || now - ct->nat_opened_ns < PYH_NATIVE_REOPEN_NS))

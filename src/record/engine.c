@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock/clock.h"
 #include "budget/budget.h"
 #include "host/host.h"
 #include "host/proctrack.h"
@@ -64,14 +65,6 @@ struct pyh_recstate {
 	struct pyh_proctrack *pt;	/* --all */
 	int host_attached;		/* --all: processes attached so far */
 };
-
-static double pyh_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *pyh_fmt_ext(enum pyh_format f)
 {
@@ -562,7 +555,7 @@ static int pyh_rec_loop(struct pyh_recstate *st, double t0, char *why, size_t wh
 			fprintf(stderr, "pyhang: reading the sample ring buffer failed: %s\n", strerror(-e));
 			return 0;
 		}
-		now = pyh_now();
+		now = pyh_mono_s();
 		elapsed = now - t0;
 		if (o->duration > 0 && elapsed >= o->duration)
 			break;
@@ -570,7 +563,7 @@ static int pyh_rec_loop(struct pyh_recstate *st, double t0, char *why, size_t wh
 			/* Samples first: an exit event must not forget a process
 			 * whose records are still in the ring buffer. */
 			pyh_rec_drain(st, PYH_REC_DRAIN_ROUNDS);
-			pyh_host_tracker_tick(st->tr, pyh_host_now_ms());
+			pyh_host_tracker_tick(st->tr, pyh_mono_ms());
 		} else if (st->child) {
 			int status;
 
@@ -736,7 +729,7 @@ int pyh_record_run(const struct pyh_record_opts *o, char *err, size_t errsz)
 	if (rc)
 		goto cleanup;
 	if (o->all) {
-		pyh_host_tracker_scan(st->tr, pyh_host_now_ms());
+		pyh_host_tracker_scan(st->tr, pyh_mono_ms());
 	} else if (o->cmd) {
 		st->child = pyh_rec_spawn(o->cmd, o->as_root, err, errsz);
 		if (st->child < 0) {
@@ -759,9 +752,9 @@ int pyh_record_run(const struct pyh_record_opts *o, char *err, size_t errsz)
 	}
 	st->attached = o->all ? 1 : pyh_collector_has_target(st->col, st->main_pid);
 
-	t0 = pyh_now();
+	t0 = pyh_mono_s();
 	rc = pyh_rec_loop(st, t0, why, sizeof(why));
-	elapsed = pyh_now() - t0;
+	elapsed = pyh_mono_s() - t0;
 	/* Stop sampling, then take what is still in the ring buffer. */
 	pyh_rec_drain(st, PYH_REC_FINAL_DRAIN_ROUNDS);
 	if (isatty(STDERR_FILENO))

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock/clock.h"
 #include "asyncio/aio.h"
 #include "asyncio/registry.h"
 #include "python/frames.h"
@@ -40,14 +41,6 @@ struct pyh_taskroots {
 	uint64_t list_changed;		/* rescans whose thread list changed in every read */
 	char text[PYH_TASKROOTS_TEXT];
 };
-
-static int64_t pyh_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
 
 struct pyh_taskroots *pyh_taskroots_new(const struct pyh_target *t, struct pyh_codecache *cache)
 {
@@ -138,7 +131,7 @@ static void pyh_taskroots_scan(struct pyh_taskroots *r)
 	char err[256];
 	int n;
 
-	r->last_scan_ns = pyh_mono_ns();
+	r->last_scan_ns = (int64_t)pyh_mono_ns();
 	r->rescans++;
 	if (!r->opened) {
 		if (pyh_objects_from_target(&r->o, r->t, err, sizeof(err)))
@@ -226,7 +219,7 @@ const char *pyh_taskroots_name(struct pyh_taskroots *r, const uint64_t *gens, in
 				return r->text;
 			}
 		}
-		now = pyh_mono_ns();
+		now = (int64_t)pyh_mono_ns();
 		if (pass || gone || (r->last_scan_ns &&
 				     now - r->last_scan_ns < PYH_TASKROOTS_RESCAN_MS * PYH_NS_PER_MS))
 			break;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock/clock.h"
 #include "log/log.h"
 #include "proc/procfs.h"
 #include "python/frames.h"
@@ -77,14 +78,6 @@ int pyh_snapper_kernel_ok(const struct pyh_snapper *s, const char **why)
 		return 0;
 	}
 	return 1;
-}
-
-static uint64_t pyh_snap_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* A kernel sample: keep it for its thread when that one waits for one. A
@@ -362,12 +355,12 @@ int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_
 				s->want_kernel[i] = 0;
 			}
 		}
-		start = pyh_snap_now_ms();
+		start = pyh_mono_ms();
 		for (int i = 0; i < n; i++)
 			if (s->want_kernel[i] && pyh_proc_run_ns(t->pid, th[i].tid, &s->run0[i]))
 				s->run0[i] = 0;
 		for (;;) {
-			uint64_t now = pyh_snap_now_ms();
+			uint64_t now = pyh_mono_ms();
 			int left = 0;
 
 			for (int i = 0; i < n; i++) {

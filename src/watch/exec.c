@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock/clock.h"
 #include "watch/event.h"
 
 #define PYH_EXEC_TMP_TEMPLATE "/tmp/pyhang-event-XXXXXX"
@@ -45,14 +46,6 @@ void pyh_exec_configure(double period_s, int max_children)
 void pyh_exec_stats(struct pyh_exec_stats *out)
 {
 	*out = pyh_xstats;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* May (pid, kind) run now? Remembers it when so. The oldest pair gives way
@@ -130,7 +123,7 @@ int pyh_wevent_exec(const struct pyh_wevent *e, const char *cmd)
 		pyh_xstats.busy++;
 		return 0;	/* counted, not an error */
 	}
-	if (!rate_ok(e->pid, e->kind, mono_s())) {
+	if (!rate_ok(e->pid, e->kind, pyh_mono_s())) {
 		pyh_xstats.limited++;
 		return 0;
 	}

@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "clock/clock.h"
 #include "output/sanitize.h"
 
 static const char *const pyh_kind_names[PYH_MK_COUNT] = {
@@ -269,14 +270,6 @@ struct pyh_metrics {
 	char *render;			/* pyh_metrics_render_max() bytes, the thread's own */
 	struct pyh_mconn conns[PYH_METRICS_MAX_CONNS];
 };
-
-static uint64_t pyh_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void pyh_conn_close(struct pyh_mconn *c)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock/clock.h"
 #include "asyncio/tasks.h"
 #include "log/log.h"
 
@@ -26,14 +27,6 @@
  * processes still due are looked at in the next scans, and the threads'
  * detectors keep their 200 ms pace whatever the tasks cost (--all). */
 #define PYH_WATCH_TASKS_BUDGET_NS 50000000ull
-
-static uint64_t pyh_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int pyh_wtask_cmp(const void *a, const void *b)
 {

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock/clock.h"
 #include "budget/budget.h"
 #include "log/log.h"
 #include "proc/guard.h"
@@ -21,14 +22,6 @@
 #define PYH_WATCH_TICK_MS 200
 #define PYH_WATCH_TRACK_MS 20		/* --all: the tracker's retries and events, this often */
 #define PYH_WATCH_PRUNE_MS 5000		/* map entries of threads that ended: the safety net */
-
-static uint64_t pyh_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* The --pid process went away: the watch ends. */
 static void pyh_target_gone(struct pyh_watcher *w, const char *how)
@@ -102,7 +95,7 @@ static int pyh_proc_add(struct pyh_watcher *w, pid_t pid, const struct pyh_targe
 	p->lock_probes = bin ? bin->lock_probes : p->probes.lock_probes;
 	/* Calls that started before watch did: from /proc, into the inflight
 	 * map (only where BPF has not seen a call of that thread yet). */
-	pyh_watched_blocked_calls(p, pyh_now_ns(), pyh_seed_call, w);
+	pyh_watched_blocked_calls(p, pyh_mono_ns(), pyh_seed_call, w);
 	w->procs.list[w->procs.n++] = p;
 	w->stats.watched_total++;
 	if (pyh_log_verbosity())
@@ -121,7 +114,7 @@ static void pyh_proc_release(struct pyh_watcher *w, struct pyh_watched *p)
 				  w->scan.s.ngil);
 	pyh_probe_set_detach(&p->probes);
 	if (p->bin_probes)
-		pyh_probes_binary_put(w->bpf.pb, p->bin_probes, pyh_now_ns());
+		pyh_probes_binary_put(w->bpf.pb, p->bin_probes, pyh_mono_ns());
 	pyh_watched_free(p);
 }
 
@@ -360,7 +353,7 @@ static void pyh_rescan(struct pyh_watcher *w)
 	w->stats.rescans++;
 	if (w->procs.tr) {
 		pyh_host_tracker_forget_not_python(w->procs.tr);
-		pyh_host_tracker_scan(w->procs.tr, pyh_host_now_ms());
+		pyh_host_tracker_scan(w->procs.tr, pyh_mono_ms());
 		fprintf(stderr, "pyhang: SIGHUP: rescanned every process: watching %d Python processes\n",
 			pyh_host_tracker_attached(w->procs.tr));
 	} else {
@@ -479,7 +472,7 @@ static int pyh_watch_setup(struct pyh_watcher *w, char *err, size_t errsz)
 		}
 		if (!o->json)
 			fprintf(stderr, "pyhang: watching every Python process (threshold %.1f s)\n", o->threshold_s);
-		pyh_host_tracker_scan(w->procs.tr, pyh_host_now_ms());
+		pyh_host_tracker_scan(w->procs.tr, pyh_mono_ms());
 	} else {
 		rc = pyh_proc_add(w, o->pid, NULL, NULL, pyh_proctrack_exec_gen(w->bpf.pt, o->pid), err, errsz);
 		if (rc)
@@ -499,12 +492,12 @@ static int pyh_watch_setup(struct pyh_watcher *w, char *err, size_t errsz)
 static int pyh_watch_loop(struct pyh_watcher *w, char *err, size_t errsz)
 {
 	const struct pyh_watch_opts *o = w->o;
-	uint64_t t0 = pyh_now_ns(), next_tick = t0, last_prune = t0;
+	uint64_t t0 = pyh_mono_ns(), next_tick = t0, last_prune = t0;
 
 	pyh_notify_init();
 	pyh_notify_ready();
 	while (!pyh_stopped(w)) {
-		uint64_t now = pyh_now_ns();
+		uint64_t now = pyh_mono_ns();
 		int ms, rc;
 
 		if (o->duration_s > 0 && (double)(now - t0) / 1e9 >= o->duration_s)
@@ -516,7 +509,7 @@ static int pyh_watch_loop(struct pyh_watcher *w, char *err, size_t errsz)
 				break;
 		}
 		if (w->procs.tr)
-			pyh_host_tracker_tick(w->procs.tr, pyh_host_now_ms());
+			pyh_host_tracker_tick(w->procs.tr, pyh_mono_ms());
 		if (now >= next_tick) {
 			pyh_check_gens(w);
 			if (!w->procs.tr)

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "clock/clock.h"
 #include "host/host.h"
 
 #define PY "/root/.pyenv/versions/3.12.1/bin/python"
@@ -91,11 +92,11 @@ static void test_waits_for_room(void **state)
 	usleep(700 * 1000);
 	tr = pyh_host_tracker_new(&ops, &u, getpid());
 	assert_non_null(tr);
-	now = pyh_host_now_ms();
+	now = pyh_mono_ms();
 	pyh_host_tracker_scan(tr, now);
 	for (int i = 0; i < 50 && u.n < 1; i++) {
 		usleep(20 * 1000);
-		pyh_host_tracker_tick(tr, pyh_host_now_ms());
+		pyh_host_tracker_tick(tr, pyh_mono_ms());
 	}
 	assert_int_equal(u.n, 1);
 	assert_true(u.refusals >= 1);
@@ -109,7 +110,7 @@ static void test_waits_for_room(void **state)
 		kill(first, SIGKILL);
 		waitpid(first, NULL, 0);
 		pyh_host_tracker_exit(tr, first);
-		pyh_host_tracker_tick(tr, pyh_host_now_ms());
+		pyh_host_tracker_tick(tr, pyh_mono_ms());
 		assert_true(has(&u, second));
 		assert_false(has(&u, first));
 	}
