@@ -1233,16 +1233,32 @@ def perf_fds(pid):
     return n
 
 
+def inodes_used(mnt):
+    """Inodes in use on the file system at mnt (its root among them)."""
+    st = os.statvfs(mnt)
+    return st.f_files - st.f_ffree
+
+
 def case_idle_binary(tmp):
+    """The binary is a copy on a tmpfs of its own, and the test holds no descriptor to it: once
+    its process has gone and it is unlinked, only uprobes can keep its inode alive, so that
+    tmpfs's inode count says whether probes on this very file are held. Other interpreters
+    started on the host meanwhile (other suites) cannot change it (another `watch --all` running
+    at the same time would hold probes on it too, and must let them go after its own idle
+    minute as well). watch's count of perf events only says when to look."""
     name = "watch --all: an interpreter binary no process runs any more"
     if not os.access(PY311, os.X_OK):
         return skip(name, "no " + PY311)
-    copy = os.path.join(tmp, "python3.11")      # a binary of its own (another inode)
-    shutil.copy2(PY311, copy)
-    w = subprocess.Popen([PYHANG, "watch", "--all", "--threshold", "600", "--duration", "200"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t = None
+    mnt = os.path.join(tmp, "idlebin")
+    os.mkdir(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,nr_inodes=64", "tmpfs", mnt]).returncode:
+        return skip(name, "no tmpfs mount")
+    w = t = None
     try:
+        copy = os.path.join(mnt, "python3.11")      # a binary of its own (another inode)
+        shutil.copy2(PY311, copy)
+        w = subprocess.Popen([PYHANG, "watch", "--all", "--threshold", "600", "--duration", "200"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(5)
         base = perf_fds(w.pid)
         t = Target([copy, "-c", "import time; print('ready', flush=True); time.sleep(600)"])
@@ -1252,22 +1268,29 @@ def case_idle_binary(tmp):
         while time.time() < end and held <= base:
             time.sleep(0.5)
             held = perf_fds(w.pid)
-        check(held > base, name + ": its probes attached while it runs",
-              "%d perf events, %d before" % (held, base))
+        time.sleep(1)       # the probes of one binary are attached in one go: give it time
         t.stop()
-        os.unlink(copy)     # the probes would hold the deleted file on disk
-        end, now = time.time() + 120, held
-        while time.time() < end and now > base:
+        with_file = inodes_used(mnt)
+        os.unlink(copy)     # its process gone: only probes on it can keep it now
+        kept = inodes_used(mnt)
+        check(kept == with_file and held > base,
+              name + ": its probes attached while it ran (they hold its inode)",
+              "%d inodes in use on its tmpfs after the unlink, %d before; %d perf events in watch, "
+              "%d before it ran" % (kept, with_file, held, base))
+        end, now = time.time() + 120, kept
+        while time.time() < end and now >= with_file:
             time.sleep(1)
-            now = perf_fds(w.pid)
-        check(now <= base, name + ": its probes gone once it has been unused for a minute",
-              "%d perf events, %d before, %d while it ran" % (now, base, held))
+            now = inodes_used(mnt)
+        check(now < with_file, name + ": its probes gone once it has been unused for a minute",
+              "%d inodes in use on its tmpfs, %d while its probes held it" % (now, with_file))
         check(w.poll() is None, name + ": watch still runs")
     finally:
         if t:
             t.stop()
-        w.kill()
-        w.wait()
+        if w:
+            w.kill()
+            w.wait()
+        subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
 
 
 # ---- soak: a short churn, RSS flat ------------------------------------------------------------------
