@@ -25,13 +25,21 @@
 
 /* How often samples are taken from the ring buffer and named: often enough that a
  * process's code objects are read while it lives, rarely enough to cost nothing
- * (the BPF side does not wake us per sample). */
-/* The loop wakes every 10,000 samples' worth of one thread's ticks, between
- * 20 and 100 ms: at 99 Hz a wake-up (its epoll, /proc read) costs more than
- * the samples it reads, and the sampler forces a wake-up whenever the ring
- * is a quarter full, so a longer period loses nothing. */
+ * (the BPF side does not wake us per sample). The loop wakes every
+ * PYH_REC_POLL_SAMPLES samples' worth of one thread's ticks, between
+ * PYH_REC_POLL_MIN_MS and PYH_REC_POLL_MAX_MS: 500 ms at 99 Hz, 50 ms at 999 Hz.
+ * A wake-up costs more than the samples it takes at a low rate (measured at
+ * 99 Hz: the collector's CPU is its wake-ups), and the sampler forces one
+ * whenever the ring is a quarter full, so a longer period loses no samples;
+ * what it costs is naming a sample up to that much later (a code object freed
+ * meanwhile is named [unknown code], never another function). The exit of the
+ * main process wakes the loop at once (its pidfd is in the wait); what needs
+ * a tick of its own keeps PYH_REC_SCAN_MS: the tracker (--all), the scan of
+ * descendants, attaching to a command that has not loaded Python yet,
+ * --idle's ticks, the progress line on a terminal; and --duration's end. */
+#define PYH_REC_POLL_SAMPLES 50
 #define PYH_REC_POLL_MIN_MS 20
-#define PYH_REC_POLL_MAX_MS 100
+#define PYH_REC_POLL_MAX_MS 500
 #define PYH_REC_MAX_SEEN 1024		/* --subprocesses: descendants remembered as not Python */
 #define PYH_REC_MAX_ANCESTRY 64		/* parents followed up to the main process */
 /* Rounds of taking what is in the ring buffer: before a process event is acted on
@@ -51,7 +59,7 @@ struct pyh_recstate {
 	struct pyh_collector *col;
 	struct pyh_profile *prof;
 	pid_t main_pid;
-	int main_pidfd;		/* --pid: to see it exit (pyh_pidfd_open); -1 none */
+	int main_pidfd;		/* --pid, -- CMD: to see it exit (pyh_pidfd_open); -1 none */
 	pid_t child;		/* spawned command, 0 if --pid */
 	int child_status;
 	int child_reaped;
@@ -176,7 +184,7 @@ static void pyh_rec_scan_children(struct pyh_recstate *st)
 /* Take what is in the ring buffer, at most `rounds` times. */
 static void pyh_rec_drain(struct pyh_recstate *st, int rounds)
 {
-	for (int i = 0; i < rounds && pyh_sampler_poll(st->smp, 0) > 0; i++)
+	for (int i = 0; i < rounds && pyh_sampler_poll(st->smp, 0, -1) > 0; i++)
 		;
 }
 
@@ -541,16 +549,25 @@ static int pyh_rec_loop(struct pyh_recstate *st, double t0, char *why, size_t wh
 	double now, last_scan = 0, last_progress = 0, elapsed;
 	uint64_t idle_ticks_done = 0;
 	int tty = isatty(STDERR_FILENO), e;
-	int poll_ms = o->rate > 0 ? (int)(10000 / o->rate) : PYH_REC_POLL_MAX_MS;
+	int period = o->rate > 0 ? (int)(PYH_REC_POLL_SAMPLES * 1000 / o->rate) : PYH_REC_POLL_MAX_MS;
 
-	if (poll_ms < PYH_REC_POLL_MIN_MS)
-		poll_ms = PYH_REC_POLL_MIN_MS;
-	if (poll_ms > PYH_REC_POLL_MAX_MS)
-		poll_ms = PYH_REC_POLL_MAX_MS;
+	if (period < PYH_REC_POLL_MIN_MS)
+		period = PYH_REC_POLL_MIN_MS;
+	if (period > PYH_REC_POLL_MAX_MS)
+		period = PYH_REC_POLL_MAX_MS;
 	while (!(o->stop && *o->stop)) {
-		int gone = 0;
+		int gone = 0, poll_ms = period;
 
-		e = pyh_sampler_poll(st->smp, poll_ms);
+		if (period > PYH_REC_SCAN_MS &&
+		    (st->tr || o->subprocs || !st->attached || o->idle || tty))
+			poll_ms = PYH_REC_SCAN_MS;
+		if (o->duration > 0) {
+			double left_ms = (o->duration - (pyh_mono_s() - t0)) * 1000.0 + 1;
+
+			if (left_ms < poll_ms)
+				poll_ms = left_ms > 1 ? (int)left_ms : 1;
+		}
+		e = pyh_sampler_poll(st->smp, poll_ms, st->main_pidfd);
 		if (e < 0 && e != -EINTR) {
 			fprintf(stderr, "pyhang: reading the sample ring buffer failed: %s\n", strerror(-e));
 			return 0;
@@ -738,6 +755,7 @@ int pyh_record_run(const struct pyh_record_opts *o, char *err, size_t errsz)
 			goto cleanup;
 		}
 		st->main_pid = st->child;
+		st->main_pidfd = pyh_pidfd_open(st->child);	/* wakes the loop when it exits */
 		if (!o->output) {
 			snprintf(outbuf, sizeof(outbuf), "pyhang-%d.%s", (int)st->child, pyh_fmt_ext(o->fmt));
 			out_path = outbuf;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,19 +456,20 @@ int pyh_sampler_remove_target(struct pyh_sampler *s, pid_t pid)
 	return 0;
 }
 
-int pyh_sampler_poll(struct pyh_sampler *s, int timeout_ms)
+int pyh_sampler_poll(struct pyh_sampler *s, int timeout_ms, int wake_fd)
 {
-	int n = 0, m;
+	/* The ring's epoll set (every ring of s->rb) and wake_fd, in one wait:
+	 * poll() of an epoll fd says whether any fd in its set is ready. */
+	struct pollfd pfd[2] = { { .fd = ring_buffer__epoll_fd(s->rb), .events = POLLIN },
+				 { .fd = wake_fd, .events = POLLIN } };
+	int m;
 
 	/* The BPF side does not wake us per sample (BPF_RB_NO_WAKEUP, except when
 	 * the ring is a quarter full): wait, then take whatever is there. */
-	if (timeout_ms > 0) {
-		n = ring_buffer__poll(s->rb, timeout_ms);
-		if (n < 0)
-			return n;
-	}
+	if (timeout_ms > 0 && poll(pfd, wake_fd >= 0 ? 2 : 1, timeout_ms) < 0)
+		return -errno;
 	m = ring_buffer__consume(s->rb);
-	return m < 0 ? m : n + m;
+	return m;
 }
 
 void pyh_sampler_counters(struct pyh_sampler *s, uint64_t out[PYH_CNT_MAX])

@@ -90,10 +90,13 @@ const char *pyh_sampler_native_missing(const struct pyh_sampler *s);
 /* Stop sampling pid. Returns 0, or -ENOENT when it was not a target. */
 int pyh_sampler_remove_target(struct pyh_sampler *s, pid_t pid);
 
-/* Consume ring-buffer records for up to timeout_ms (0: only what is there).
- * Returns the number of records consumed, or -errno (-EINTR when a signal
- * arrived, which is not an error for the caller). */
-int pyh_sampler_poll(struct pyh_sampler *s, int timeout_ms);
+/* Wait up to timeout_ms (0: not at all) for the sampler to wake us (the ring
+ * a quarter full, a snapshot's sample, a tracker event) or for wake_fd (-1:
+ * none; e.g. a pidfd, readable once its process exits) to be readable, then
+ * consume the ring-buffer records that are there. Returns the number of
+ * records consumed, or -errno (-EINTR when a signal arrived, which is not an
+ * error for the caller). */
+int pyh_sampler_poll(struct pyh_sampler *s, int timeout_ms, int wake_fd);
 
 /* Sum of each per-CPU counter (indexes enum pyh_sample_counter). */
 void pyh_sampler_counters(struct pyh_sampler *s, uint64_t out[PYH_CNT_MAX]);

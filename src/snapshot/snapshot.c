@@ -396,7 +396,7 @@ int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_
 			}
 			if (!left)
 				break;
-			pyh_sampler_poll(s->smp, PYH_SNAP_POLL_MS);
+			pyh_sampler_poll(s->smp, PYH_SNAP_POLL_MS, -1);
 		}
 		for (int i = 0; i < n; i++)
 			pyh_sampler_disarm_thread(s->smp, th[i].tid);
