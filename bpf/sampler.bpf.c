@@ -707,8 +707,8 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	if (size > sizeof(wk->rec) - PYH_USTACK_PAGE)
 		return 0;
 	/* No wake-up per sample for record: the collector drains the ring every 20 to
-	 * 100 ms (record/engine.c) and is woken early only when a quarter of the ring
-	 * is in use. A snapshot (PYH_TARGET_WAKEUP) is waited for: wake the reader at once. */
+	 * 500 ms (50 samples' worth of a thread, record/engine.c) and is woken early
+	 * only when a quarter of the ring is in use. A snapshot (PYH_TARGET_WAKEUP) is waited for: wake the reader at once. */
 	wake = per_thread || (t->flags & PYH_TARGET_WAKEUP) ||
 			       bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >
 				       bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4
