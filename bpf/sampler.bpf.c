@@ -165,7 +165,10 @@ struct pyh_work {
 	__u64 bulk_base;
 	__u32 bulk_len;
 	__u32 _pad;
-	__u8 fpbuf[PYH_CODE_FP_MAX] __attribute__((aligned(8))); /* pyh_code_fp() wants it aligned */
+	/* pyh_code_fp_padded()'s input: zeroed for each sample; a read of one
+	 * code object's span (the same length all through a sample) leaves the
+	 * bytes past it zero. */
+	__u8 fpbuf[PYH_CODE_FP_MAX] __attribute__((aligned(8)));
 	struct find_ctx f;
 	struct walk_ctx w;
 };
@@ -226,19 +229,26 @@ static long find_step(__u64 i, void *unused)
 	return 0;
 }
 
+/* A field of a task_struct, or of a struct reached from one. A per-CPU
+ * sampler loads it directly through the task's BTF pointer (no helper call
+ * per sample). A per-thread one, loaded for a single dump, reads it with
+ * bpf_core_read: for each pointer loaded directly from a BTF pointer the
+ * verifier looks a type name up in the kernel's BTF, one pass over its
+ * ~100,000 types, which was ~1 ms of a dump's CPU here. */
+#define TASK_FIELD(p, f) (per_thread ? BPF_CORE_READ(p, f) : (p)->f)
+
 /* The current thread's id in its own (innermost) PID namespace: what
  * gettid() returned inside a container, so what native_thread_id holds.
- * The task's fields are loaded directly (a BTF pointer: no helper call);
  * numbers[level], at an offset known only here, is read by the helper. */
 static __always_inline __u32 ns_tid(struct task_struct *task, __u32 tid)
 {
-	struct pid *tp = task->thread_pid;
+	struct pid *tp = TASK_FIELD(task, thread_pid);
 	unsigned int level;
 	struct upid up;
 
 	if (!tp)
 		return tid;
-	level = tp->level;
+	level = TASK_FIELD(tp, level);
 	if (level == 0 || level > 32)
 		return tid;
 	if (bpf_core_read(&up, sizeof(up), (void *)tp + bpf_core_field_offset(tp->numbers) +
@@ -254,7 +264,7 @@ static __always_inline __u64 thread_key(const struct pyh_sample_target *t, __u32
 
 	if (t->flags & PYH_TARGET_MATCH_NATIVE_TID)
 		return ns_tid(task, tid);
-	return task->thread.fsbase;
+	return TASK_FIELD(task, thread.fsbase);
 }
 
 static __always_inline __u32 id_offset(const struct pyh_sample_target *t)
@@ -366,7 +376,7 @@ static __always_inline __u64 fingerprint(struct pyh_work *wk, struct walk_ctx *c
 	    bpf_probe_read_user(wk->fpbuf, n, (const void *)(code + c->fp_off)))
 		return 0;
 	c->last_code = code;
-	c->last_fp = pyh_code_fp(wk->fpbuf, n);
+	c->last_fp = pyh_code_fp_padded(wk->fpbuf);
 	return c->last_fp;
 }
 
@@ -650,6 +660,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	pyh_code_fp_span(&t->layout, &c->fp_off, &c->fp_len);
 	c->last_code = 0;
 	c->last_fp = 0;
+	__builtin_memset(wk->fpbuf, 0, sizeof(wk->fpbuf));
 	c->ceiling = code_ceiling(t);
 	c->tasks = may_tasks && (t->flags & PYH_TARGET_TASKS);
 	c->prev_gen = 0;
