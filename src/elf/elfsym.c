@@ -483,6 +483,19 @@ int pyh_elf_symbol(const struct pyh_elf *celf, const char *name, uint64_t *value
 	return -ENOENT;
 }
 
+int pyh_elf_export(const struct pyh_elf *celf, const char *name, uint64_t *value, uint64_t *size)
+{
+	struct pyh_elf *elf = (struct pyh_elf *)celf;	/* tables are read lazily */
+	int rc;
+
+	if (!elf || !name || !*name)
+		return -ENOENT;
+	rc = gnuhash_find(elf, name, value, size);
+	if (rc == -EINVAL)	/* no usable hash table: .dynsym by a pass */
+		rc = symtab_find(elf, &elf->tabs[1], name, value, size);
+	return rc == 0 ? 0 : -ENOENT;
+}
+
 int pyh_elf_section(const struct pyh_elf *elf, const char *name, uint64_t *vaddr,
 		    uint64_t *size)
 {

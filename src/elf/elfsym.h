@@ -31,6 +31,10 @@ int pyh_elf_section(const struct pyh_elf *elf, const char *name, uint64_t *vaddr
  * malformed table counts as empty. Returns 0 with *value = st_value (a
  * link-time address) and *size, or -ENOENT. */
 int pyh_elf_symbol(const struct pyh_elf *elf, const char *name, uint64_t *value, uint64_t *size);
+/* The same in .dynsym alone: for a symbol that is exported wherever it is
+ * defined, whose absence from .dynsym does not call for reading .symtab
+ * (about a megabyte on a libpython with symbols). */
+int pyh_elf_export(const struct pyh_elf *elf, const char *name, uint64_t *value, uint64_t *size);
 
 /* Copy len bytes at link-time virtual address vaddr out of the file's loaded
  * segments (PT_LOAD with file bytes). Returns 0, or -EFAULT if any byte is not in the file. */

@@ -70,7 +70,11 @@ static bool plausible(const struct pyh_pyversion *v, const struct pyh_pybinary *
 	return true;
 }
 
-/* (a) Py_Version, 3.11+: the PY_VERSION_HEX constant. */
+/* (a) Py_Version, 3.11+: the PY_VERSION_HEX constant. Looked for among the
+ * exports alone (it is API data, exported wherever it is defined): before
+ * 3.11 it is nowhere, and a look in .symtab would read a megabyte of a
+ * libpython with symbols for nothing. A binary that does not export it is
+ * dated by (b) or (c). */
 static int from_py_version(pid_t pid, const struct pyh_pybinary *bin, const struct pyh_elf *elf,
 			   struct pyh_pyversion *out)
 {
@@ -79,7 +83,7 @@ static int from_py_version(pid_t pid, const struct pyh_pybinary *bin, const stru
 	int err = -ENOENT;
 	struct pyh_pyversion v;
 
-	if (pyh_elf_symbol(elf, "Py_Version", &value, &size))
+	if (pyh_elf_export(elf, "Py_Version", &value, &size))
 		return -ENOENT;
 	/* Little-endian x86_64: the low 4 bytes of the unsigned long hold the value. */
 	if (pid > 0 && bin)
