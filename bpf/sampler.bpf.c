@@ -62,9 +62,9 @@ const volatile __u32 tracked_gens = 1;
 #define PYH_USTACK_PAGE 4096u
 #define PYH_USTACK_CHUNKS (PYH_SAMPLE_STACK_MAX / PYH_USTACK_PAGE + 1)
 
-/* Bytes of a 3.11+ data stack read at once: one read covers a run of callers. */
-#define PYH_BULK 4096u
-#define PYH_PAGE 4096u
+/* Bytes of a 3.11+ data stack read at once (pyhang/frame.h): a power of 2. */
+#define PYH_BULK PYH_FRAME_BULK
+_Static_assert((PYH_BULK & (PYH_BULK - 1)) == 0, "the window offsets are masked with PYH_BULK - 1");
 
 /* The walk's loop bound; the frame rule ends every walk before it. */
 #define PYH_WALK_ITERS PYH_WALK_MAX_STEPS(PYH_SAMPLE_MAX_DEPTH)
@@ -381,9 +381,9 @@ static __always_inline __u64 fingerprint(struct pyh_work *wk, struct walk_ctx *c
 }
 
 /* The window of the frame at f (span bytes): inside what was read in bulk
- * when it is there, else read now — in bulk on 3.11+ (the PYH_BULK bytes that
- * end with this frame: its callers lie below it), one frame otherwise or when
- * that crosses into unmapped memory. NULL when unreadable. */
+ * when it is there, else read now — in bulk on 3.11+ (pyh_frame_bulk_start:
+ * its callers lie below it), one frame otherwise or when that crosses into
+ * unmapped memory. NULL when unreadable. */
 static __always_inline const __u8 *frame_window(struct pyh_work *wk, __u64 f, __u32 span, int bulk)
 {
 	__u64 delta;
@@ -395,14 +395,9 @@ static __always_inline const __u8 *frame_window(struct pyh_work *wk, __u64 f, __
 		return wk->bulk + delta;
 	}
 	if (bulk) {
-		/* From no lower than the start of the frame's page: the page below may
-		 * not be mapped (a data stack chunk starts on a page). */
-		__u64 start = f + span > PYH_BULK ? f + span - PYH_BULK : 0;
-		__u32 len;
+		__u64 start = pyh_frame_bulk_start(f, span);
+		__u32 len = (__u32)(f + span - start);
 
-		if (start < (f & ~(__u64)(PYH_PAGE - 1)))
-			start = f & ~(__u64)(PYH_PAGE - 1);
-		len = (__u32)(f + span - start);
 		/* len in [1, PYH_BULK] written so the verifier sees the bound. */
 		if (len >= span && len <= PYH_BULK &&
 		    !bpf_probe_read_user(wk->bulk, ((len - 1) & (PYH_BULK - 1)) + 1,
@@ -450,7 +445,7 @@ static long walk_step(__u64 i, void *arg)
 		return 1;
 	here = c->w.frame;
 	l = &c->l;
-	win = frame_window(wk, c->w.frame, c->span, l->lasti_kind >= PYH_LASTI_PREV_PTR);
+	win = frame_window(wk, c->w.frame, c->span, pyh_frame_bulk_ok(l));
 	if (!win) {
 		pyh_walk_unreadable(&c->w);
 		return 1;

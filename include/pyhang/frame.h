@@ -39,6 +39,32 @@
  * names lies below (2.7's f_lasti at 120 is the deepest). */
 #define PYH_FRAME_WINDOW 128
 
+/* 3.11+: a thread's frames lie next to each other on its data stack, each
+ * caller below its callee (a generator's frame lies in its object, with no
+ * other frame near it). So a walker may copy the PYH_FRAME_BULK bytes that
+ * end with a frame's window in one read, and take the callers that lie in
+ * them from that copy: one read for a run of frames, all read at the same
+ * moment. Before 3.11 frames are heap objects: one read each. */
+#define PYH_FRAME_BULK 4096u
+#define PYH_FRAME_PAGE 4096u
+
+static __always_inline int pyh_frame_bulk_ok(const struct pyh_layout *l)
+{
+	return l->lasti_kind >= PYH_LASTI_PREV_PTR;
+}
+
+/* Where the bulk read for the frame at f (span bytes) starts: PYH_FRAME_BULK
+ * below the window's end, and no lower than the start of f's page (the page
+ * below may not be mapped: a data stack chunk starts on a page, and a
+ * generator's frame may sit near the start of its page). */
+static __always_inline __u64 pyh_frame_bulk_start(__u64 f, __u32 span)
+{
+	__u64 start = f + span > PYH_FRAME_BULK ? f + span - PYH_FRAME_BULK : 0;
+	__u64 page = f & ~(__u64)(PYH_FRAME_PAGE - 1);
+
+	return start < page ? page : start;
+}
+
 /* pyh_raw_frame.offset: the frame has not started (named at co_firstlineno);
  * the position cannot be known (named with an unknown line). */
 #define PYH_NO_OFFSET 0xffffffffu

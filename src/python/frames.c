@@ -2,6 +2,7 @@
 #include "python/frames.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proc/mem.h"
@@ -21,25 +22,70 @@ static uint64_t bytecode_of(const struct pyh_target *t, const struct pyh_frame_v
 	return base;
 }
 
+/* What a walk read last: the window of frame f is in it when f's span is. */
+struct frames_read {
+	uint64_t base;
+	uint32_t len;
+	/* PYH_FRAME_WINDOW past the end, zero: a window never leaves the buffer */
+	uint8_t buf[PYH_FRAME_BULK + PYH_FRAME_WINDOW];
+};
+
+/* The window of the frame at f (span bytes): from what was read when it is
+ * there, else read now, in bulk where the layout allows it (pyhang/frame.h;
+ * the sampler reads the same way), or the frame alone when that bulk read
+ * fails. NULL when unreadable. */
+static const uint8_t *frame_window(const struct pyh_target *t, struct frames_read *r, uint64_t f,
+				   uint32_t span, int bulk)
+{
+	if (f >= r->base && f + span <= r->base + r->len)
+		return r->buf + (f - r->base);
+	if (bulk) {
+		uint64_t start = pyh_frame_bulk_start(f, span);
+		uint32_t len = (uint32_t)(f + span - start);
+
+		if (len >= span && len <= PYH_FRAME_BULK && !pyh_mem_read(t->pid, start, r->buf, len)) {
+			r->base = start;
+			r->len = len;
+			return r->buf + (f - start);
+		}
+	}
+	r->len = 0;
+	memset(r->buf, 0, PYH_FRAME_WINDOW);
+	if (pyh_mem_read(t->pid, f, r->buf, span))
+		return NULL;
+	r->base = f;
+	r->len = span;
+	return r->buf;
+}
+
 int pyh_frames_walk(const struct pyh_target *t, uint64_t top, struct pyh_raw_frame *out,
 		    uint64_t *addrs, int max, enum pyh_walk_status *status)
 {
 	const struct pyh_layout *l = &t->layout;
 	uint32_t span = pyh_frame_span(l);
+	struct frames_read *r;
 	struct pyh_walk w;
+	int bulk;
 
 	if (max < 0)
 		max = 0;
 	if (max > PYH_MAX_FRAMES)
 		max = PYH_MAX_FRAMES;
 	pyh_walk_begin(&w, top, (uint32_t)max);
+	if (span < 8 || span > PYH_FRAME_WINDOW || !(r = calloc(1, sizeof(*r)))) {
+		pyh_walk_unreadable(&w);
+		*status = (enum pyh_walk_status)w.status;
+		return 0;
+	}
+	/* one frame wanted (a check of the top): no use reading its callers */
+	bulk = pyh_frame_bulk_ok(l) && max > 1;
 	while (pyh_walk_more(&w)) {
-		uint8_t win[PYH_FRAME_WINDOW] = { 0 };
 		struct pyh_frame_view v;
 		uint64_t here = w.frame;
+		const uint8_t *win = frame_window(t, r, here, span, bulk);
 		enum pyh_step step;
 
-		if (pyh_mem_read(t->pid, here, win, span)) {
+		if (!win) {
 			pyh_walk_unreadable(&w);
 			break;
 		}
@@ -60,6 +106,7 @@ int pyh_frames_walk(const struct pyh_target *t, uint64_t top, struct pyh_raw_fra
 			addrs[w.depth] = here;
 		pyh_walk_took(&w);
 	}
+	free(r);
 	*status = (enum pyh_walk_status)w.status;
 	return (int)w.depth;
 }
