@@ -74,6 +74,7 @@ struct pyh_host_ops {
 	/* An attached process exited, exec'd or its PID now names another
 	 * process: stop following it. Called once per successful attach. */
 	void (*detach)(void *arg, pid_t pid);
+	unsigned open_flags;	/* PYH_TARGET_OPEN_* (python/target.h) for each pyh_target_open */
 };
 
 #define PYH_HOST_MAX_PROCS 8192		/* processes tracked (Python or not) at once; when

@@ -171,6 +171,7 @@ static struct pyh_host_entry *pyh_add(struct pyh_host_tracker *tr, pid_t pid, ui
  * can block on what it maps: done as a job with a deadline (proc/guard.h). */
 struct pyh_open_job {
 	pid_t pid;
+	unsigned open_flags;
 	struct pyh_host_proc p;
 	struct pyh_target t;
 	char err[512];
@@ -184,7 +185,7 @@ static int pyh_open_run(void *arg)
 	j->proc_rc = pyh_host_proc_read(j->pid, &j->p);
 	if (j->proc_rc)
 		return 0;
-	return pyh_target_open(j->pid, &j->t, j->err, sizeof(j->err));
+	return pyh_target_open_flags(j->pid, &j->t, j->open_flags, j->err, sizeof(j->err));
 }
 
 /* One attempt at e (PENDING or WAITING). Returns 1 when attached. May remove e. */
@@ -208,6 +209,7 @@ static int pyh_try(struct pyh_host_tracker *tr, struct pyh_host_entry *e, uint64
 		goto retry;
 	}
 	j->pid = e->pid;
+	j->open_flags = tr->ops.open_flags;
 	rc = pyh_guard_run(pyh_open_run, j, free, PYH_HOST_OPEN_DEADLINE_MS, &jr);
 	if (rc == -ETIMEDOUT) {
 		/* Its files or memory do not answer: not tried again until it execs. */

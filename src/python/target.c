@@ -121,6 +121,12 @@ static int find_roots(struct pyh_target *t, const struct pyh_elf *elf, char *err
 
 int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
 {
+	return pyh_target_open_flags(pid, t, 0, err, errsz);
+}
+
+int pyh_target_open_flags(pid_t pid, struct pyh_target *t, unsigned flags, char *err,
+			  size_t errsz)
+{
 	struct pyh_elf *elf = NULL;
 	const struct pyh_layout *table = NULL;
 	uint64_t head = 0;
@@ -216,7 +222,8 @@ int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz)
 	    t->layout.runtime_interp_next_id != PYH_NO_FIELD) {
 		t->code_counter_ptr = t->runtime + t->layout.runtime_code_counter;
 		t->interp_next_id_ptr = t->runtime + t->layout.runtime_interp_next_id;
-	} else if (t->ver.major == 3 && t->ver.minor == 12 && t->layout.code_version != PYH_NO_FIELD &&
+	} else if ((flags & PYH_TARGET_OPEN_CODE_COUNTER) && t->ver.major == 3 && t->ver.minor == 12 &&
+		   t->layout.code_version != PYH_NO_FIELD &&
 		   table && table->version_hex == t->layout.version_hex && t->runtime &&
 		   t->layout.runtime_interp_next_id != PYH_NO_FIELD) {
 		/* 3.12: one counter for the process, every interpreter's code objects

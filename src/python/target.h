@@ -22,8 +22,9 @@ struct pyh_target {
 	 * PYH_SAMPLE_CEILING). 3.13+: the main interpreter's counter, only for the
 	 * exact version the committed table was measured on, with a layout read
 	 * from the target that the table agrees with (the debug offsets do not
-	 * carry them). 3.12: the process's one counter, _Py_next_func_version
-	 * (from .symtab), which every interpreter shares but bumps without
+	 * carry them). 3.12, when opened with PYH_TARGET_OPEN_CODE_COUNTER: the
+	 * process's one counter, _Py_next_func_version (from .symtab), which
+	 * every interpreter shares but bumps without
 	 * atomics (3.12's subinterpreters may have a GIL each), with next_id
 	 * from the exact version's table. Else both 0. */
 	uint64_t code_counter_ptr;
@@ -35,6 +36,18 @@ struct pyh_target {
 /* Attach to pid. On failure returns -errno and writes a one-line reason
  * (without "pyhang:") into err: "process 42 is not running Python", ... */
 int pyh_target_open(pid_t pid, struct pyh_target *t, char *err, size_t errsz);
+
+/* What pyh_target_open_flags looks for beyond what every reader needs. */
+#define PYH_TARGET_OPEN_CODE_COUNTER 0x1u /* 3.12's code-version counter: a local
+					   * symbol, so the interpreter's .symtab is
+					   * read (~760 KB on a libpython with symbols).
+					   * record asks for it (its ceiling saves the
+					   * sampler a read per code object); a dump or
+					   * a watch does not, and 3.12's code_counter_ptr
+					   * is then 0 (fingerprints, as on 3.11). */
+/* pyh_target_open with PYH_TARGET_OPEN_* flags. */
+int pyh_target_open_flags(pid_t pid, struct pyh_target *t, unsigned flags, char *err,
+			  size_t errsz);
 
 /* strerror() for the errors of opening a target's files, including
  * proc/rootfs.h's -ENODEV and -ESTALE. */

@@ -103,7 +103,7 @@ static int pyh_rec_attach(struct pyh_recstate *st, pid_t pid, char *err, size_t 
 
 	if (pyh_collector_has_target(st->col, pid))
 		return 0;
-	e = pyh_target_open(pid, &t, err, errsz);
+	e = pyh_target_open_flags(pid, &t, PYH_TARGET_OPEN_CODE_COUNTER, err, errsz);
 	if (e)
 		return e;
 	e = pyh_collector_add_target(st->col, &t);
@@ -667,7 +667,8 @@ static int pyh_rec_setup(struct pyh_recstate *st, char *err, size_t errsz)
 	if (o->all) {
 		struct pyh_host_ops ops = { .generation = pyh_rec_host_gen,
 					    .attach = pyh_rec_host_attach,
-					    .detach = pyh_rec_host_detach };
+					    .detach = pyh_rec_host_detach,
+					    .open_flags = PYH_TARGET_OPEN_CODE_COUNTER };
 		struct pyh_proctrack_opts po = { .all_execs = 1, .forks = 1 };
 
 		st->tr = pyh_host_tracker_new(&ops, st, getpid());
