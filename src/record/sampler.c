@@ -186,17 +186,6 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 		snprintf(err, errsz, "invalid sampler options");
 		return -EINVAL;
 	}
-	/* Probe features, not kernel versions. */
-	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL) != 1) {
-		snprintf(err, errsz, "the kernel cannot run BPF perf_event programs "
-				     "(BPF missing, or not root / no CAP_BPF+CAP_PERFMON)");
-		return -EOPNOTSUPP;
-	}
-	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
-		snprintf(err, errsz, "the kernel has no BPF ring buffer (needs BPF_MAP_TYPE_RINGBUF)");
-		return -EOPNOTSUPP;
-	}
-
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		e = -ENOMEM;
@@ -208,9 +197,31 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 	s->gil_only = o->gil_only;
 	s->tasks = o->tasks;
 	s->per_thread = o->per_thread;
-	s->bpf_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_loop, NULL) == 1;
-
+	/* Loaded first, probed after: the kernel's features are asked for
+	 * (features, not versions) only when the sampler does not load, to say
+	 * what is missing, and, where bpf_loop is (Linux < 5.17), to load it
+	 * without. Three probe loads fewer on every dump of a running thread. */
+	s->bpf_loop = 1;
 	e = load_skel(s, o, o->native, err, errsz);
+	if (e) {
+		if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL) != 1) {
+			snprintf(err, errsz, "the kernel cannot run BPF perf_event programs "
+					     "(BPF missing, or not root / no CAP_BPF+CAP_PERFMON)");
+			e = -EOPNOTSUPP;
+			goto cleanup;
+		}
+		if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1) {
+			snprintf(err, errsz, "the kernel has no BPF ring buffer (needs BPF_MAP_TYPE_RINGBUF)");
+			e = -EOPNOTSUPP;
+			goto cleanup;
+		}
+		if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_loop, NULL) != 1) {
+			s->bpf_loop = 0;
+			sampler_bpf__destroy(s->skel);
+			s->skel = NULL;
+			e = load_skel(s, o, o->native, err, errsz);
+		}
+	}
 	if (e && o->native) {
 		/* No native stacks on this kernel: say why, and sample without them. */
 		snprintf(s->native_missing, sizeof(s->native_missing), "%s", err);
