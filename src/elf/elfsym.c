@@ -464,25 +464,6 @@ void pyh_elf_close(struct pyh_elf *elf)
 	free(elf);
 }
 
-int pyh_elf_symbol(const struct pyh_elf *celf, const char *name, uint64_t *value, uint64_t *size)
-{
-	struct pyh_elf *elf = (struct pyh_elf *)celf;	/* tables are read lazily */
-
-	int rc;
-
-	if (!elf || !name || !*name)
-		return -ENOENT;
-	rc = gnuhash_find(elf, name, value, size);
-	if (rc == 0)
-		return 0;
-	if (symtab_find(elf, &elf->tabs[0], name, value, size) == 0)
-		return 0;
-	/* no usable hash table: .dynsym by a pass too */
-	if (rc == -EINVAL && symtab_find(elf, &elf->tabs[1], name, value, size) == 0)
-		return 0;
-	return -ENOENT;
-}
-
 int pyh_elf_export(const struct pyh_elf *celf, const char *name, uint64_t *value, uint64_t *size)
 {
 	struct pyh_elf *elf = (struct pyh_elf *)celf;	/* tables are read lazily */
@@ -494,6 +475,17 @@ int pyh_elf_export(const struct pyh_elf *celf, const char *name, uint64_t *value
 	if (rc == -EINVAL)	/* no usable hash table: .dynsym by a pass */
 		rc = symtab_find(elf, &elf->tabs[1], name, value, size);
 	return rc == 0 ? 0 : -ENOENT;
+}
+
+int pyh_elf_symbol(const struct pyh_elf *celf, const char *name, uint64_t *value, uint64_t *size)
+{
+	struct pyh_elf *elf = (struct pyh_elf *)celf;	/* tables are read lazily */
+
+	if (pyh_elf_export(celf, name, value, size) == 0)
+		return 0;
+	if (elf && name && *name && symtab_find(elf, &elf->tabs[0], name, value, size) == 0)
+		return 0;
+	return -ENOENT;
 }
 
 int pyh_elf_section(const struct pyh_elf *elf, const char *name, uint64_t *vaddr,
