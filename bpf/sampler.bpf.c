@@ -376,7 +376,7 @@ static __always_inline __u64 fingerprint(struct pyh_work *wk, struct walk_ctx *c
 	    bpf_probe_read_user(wk->fpbuf, n, (const void *)(code + c->fp_off)))
 		return 0;
 	c->last_code = code;
-	c->last_fp = pyh_code_fp_padded(wk->fpbuf);
+	c->last_fp = pyh_code_fp_padded(wk->fpbuf, (n + 7) / 8);
 	return c->last_fp;
 }
 

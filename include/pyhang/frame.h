@@ -134,37 +134,43 @@ static __always_inline void pyh_code_fp_span(const struct pyh_layout *l, __u32 *
 	}
 }
 
-/* FNV-1a over the PYH_CODE_FP_MAX bytes at padded taken as 64-bit words
- * (host order, the same on both sides), where the bytes past the span are
- * zero: always the same 12 steps, with no branch, so that the verifier
- * checks one path through it (the loop that stopped at the span's end and
- * masked its last word was a third of what it checked in the snapshot
- * sampler) at the price of a few multiplications more for a short span.
- * Never 0 (0 means "not taken"). In BPF, padded must be 8-byte aligned. */
-static __always_inline __u64 pyh_code_fp_padded(const __u8 *padded)
+/* FNV-1a over the first words (<= PYH_CODE_FP_MAX / 8) 64-bit words at
+ * padded (host order, the same on both sides), whose bytes past the span are
+ * zero: a span of len bytes is (len + 7) / 8 words, the last one padded.
+ * Written so that the verifier checks it in one pass: the span's length is a
+ * word count fixed for a sample, each step either taken or not with nothing
+ * else depending on it, and no mask (the loop that stopped at the span's end
+ * and masked its last word was a third of what the verifier checked in the
+ * snapshot sampler). Never 0 (0 means "not taken"). In BPF, padded must be
+ * 8-byte aligned with PYH_CODE_FP_MAX bytes readable. */
+static __always_inline __u64 pyh_code_fp_padded(const __u8 *padded, __u32 words)
 {
 	__u64 h = 14695981039346656037ull, w;
 	__u32 i;
 
 	for (i = 0; i < PYH_CODE_FP_MAX / 8; i++) {
+		if (i < words) {
 #ifdef __BPF__
-		w = *(const __u64 *)(padded + 8 * i);
+			w = *(const __u64 *)(padded + 8 * i);
 #else
-		__builtin_memcpy(&w, padded + 8 * i, 8);
+			__builtin_memcpy(&w, padded + 8 * i, 8);
 #endif
-		h = (h ^ w) * 1099511628211ull;
+			h = (h ^ w) * 1099511628211ull;
+		}
 	}
 	return h | 1;
 }
 
 #ifndef __BPF__
-/* pyh_code_fp_padded() of the len bytes at bytes (the user side's copy). */
+/* pyh_code_fp_padded() of the len (<= PYH_CODE_FP_MAX) bytes at bytes. */
 static inline __u64 pyh_code_fp(const __u8 *bytes, __u32 len)
 {
 	__u8 padded[PYH_CODE_FP_MAX] = { 0 };
 
-	__builtin_memcpy(padded, bytes, len < PYH_CODE_FP_MAX ? len : PYH_CODE_FP_MAX);
-	return pyh_code_fp_padded(padded);
+	if (len > PYH_CODE_FP_MAX)
+		len = PYH_CODE_FP_MAX;
+	__builtin_memcpy(padded, bytes, len);
+	return pyh_code_fp_padded(padded, (len + 7) / 8);
 }
 #endif
 
