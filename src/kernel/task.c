@@ -29,6 +29,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,62 +98,97 @@ static int read_exec_start(pid_t pid, pid_t tid, int64_t *ns)
 	return parse_exec_start(buf, ns);
 }
 
-struct calib {
-	int cpu;
-	int ok;
+/* The calibration thread: made at the first measurement and kept for the
+ * process's life, it moves itself to each CPU asked for (sched_setaffinity)
+ * and yields there, which accounts its time: its exec_start is then "now" on
+ * that CPU's task clock. One thread for every CPU a dump meets, where a
+ * thread made per CPU cost a thread creation each (a host with 64 CPUs, 64
+ * in a row). Requests are served one at a time under offset_lock. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int started;		/* 1: the thread runs; -1: it could not be made */
+	int cpu;		/* the CPU asked for; -1: none pending */
+	int done, ok;
 	int64_t offset_ns;
-};
+} calib = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, -1, 0, 0, 0 };
 
-static void *calib_thread(void *arg)
+static void calib_once(int cpu)
 {
-	struct calib *c = arg;
+	cpu_set_t *set = CPU_ALLOC(cpu + 1);
+	size_t setsz = CPU_ALLOC_SIZE(cpu + 1);
 	int64_t now, es;
 
-	/* Scheduled in just now: exec_start is "now" on this CPU's task clock. */
-	now = (int64_t)pyh_mono_ns();
-	if (sched_getcpu() != c->cpu)
-		return NULL;
-	if (read_exec_start(getpid(), (pid_t)syscall(SYS_gettid), &es) == 0) {
-		c->offset_ns = now - es;
-		c->ok = 1;
+	calib.ok = 0;
+	if (!set)
+		return;
+	CPU_ZERO_S(setsz, set);
+	CPU_SET_S(cpu, setsz, set);
+	/* on return it runs on cpu (the kernel moves a thread off a CPU it may
+	 * no longer use before the call returns); the yield accounts its time */
+	if (sched_setaffinity(0, setsz, set) == 0 && sched_yield() == 0) {
+		now = (int64_t)pyh_mono_ns();
+		if (sched_getcpu() == cpu &&
+		    read_exec_start(getpid(), (pid_t)syscall(SYS_gettid), &es) == 0) {
+			calib.offset_ns = now - es;
+			calib.ok = 1;
+		}
+	}
+	CPU_FREE(set);
+}
+
+static void *calib_thread(void *unused)
+{
+	sigset_t all;
+
+	(void)unused;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);	/* the process's signals are for its other threads */
+	pthread_mutex_lock(&calib.lock);
+	for (;;) {
+		while (calib.cpu < 0)
+			pthread_cond_wait(&calib.cv, &calib.lock);
+		calib_once(calib.cpu);
+		calib.cpu = -1;
+		calib.done = 1;
+		pthread_cond_broadcast(&calib.cv);
 	}
 	return NULL;
 }
 
-/* CLOCK_MONOTONIC - task clock of cpu, measured by a thread pinned there. */
+/* CLOCK_MONOTONIC - task clock of cpu, measured on that CPU by the
+ * calibration thread. */
 static int measure_offset_pinned(int cpu, int64_t *off)
 {
-	struct calib c = { .cpu = cpu };
-	pthread_attr_t attr;
-	pthread_t th;
-	cpu_set_t *set = NULL;
-	size_t setsz;
-	int err;
+	int err = 0;
 
-	if (pthread_attr_init(&attr) != 0)
-		return -ENOMEM;
-	set = CPU_ALLOC(cpu + 1);
-	if (!set) {
-		err = -ENOMEM;
-		goto cleanup;
+	pthread_mutex_lock(&calib.lock);
+	if (!calib.started) {
+		pthread_attr_t attr;
+		pthread_t th;
+
+		calib.started = -1;
+		if (pthread_attr_init(&attr) == 0) {
+			if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+			    pthread_create(&th, &attr, calib_thread, NULL) == 0)
+				calib.started = 1;
+			pthread_attr_destroy(&attr);
+		}
 	}
-	setsz = CPU_ALLOC_SIZE(cpu + 1);
-	CPU_ZERO_S(setsz, set);
-	CPU_SET_S(cpu, setsz, set);
-	err = -pthread_attr_setaffinity_np(&attr, setsz, set);
-	if (err)
-		goto cleanup;
-	err = -pthread_create(&th, &attr, calib_thread, &c);
-	if (err)
-		goto cleanup;
-	pthread_join(th, NULL);
-	err = c.ok ? 0 : -EINVAL;
-	if (!err)
-		*off = c.offset_ns;
-cleanup:
-	if (set)
-		CPU_FREE(set);
-	pthread_attr_destroy(&attr);
+	if (calib.started < 0) {
+		err = -EAGAIN;
+	} else {
+		calib.cpu = cpu;
+		calib.done = 0;
+		pthread_cond_broadcast(&calib.cv);
+		while (!calib.done)
+			pthread_cond_wait(&calib.cv, &calib.lock);
+		if (calib.ok)
+			*off = calib.offset_ns;
+		else
+			err = -EINVAL;
+	}
+	pthread_mutex_unlock(&calib.lock);
 	return err;
 }
 
