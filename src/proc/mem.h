@@ -27,6 +27,20 @@ int pyh_mem_readv(pid_t pid, const struct pyh_mem_iov *iov, int n);
  * PYH_MEM_MAX_READ give -EFAULT without a system call). */
 ssize_t pyh_mem_read_some(pid_t pid, uint64_t addr, void *buf, size_t len);
 
+/* Read n regions in one system call as pyh_mem_readv does, keeping what was
+ * read: returns how many regions, from the first on, were read whole (0..n),
+ * or -errno (-ESRCH: the process is gone; -EINVAL: n out of range). A region
+ * that is unmapped (or at addr 0, or longer than PYH_MEM_MAX_READ) ends the
+ * read there: it and every region after it are left unread or part read. */
+int pyh_mem_readv_prefix(pid_t pid, const struct pyh_mem_iov *iov, int n);
+
+/* Read len bytes at src into dst like pyh_mem_read, taking from have (a copy
+ * of the target's havelen bytes at haveaddr, read before; NULL: none) the
+ * bytes it holds of them: only the rest is read, nothing when have holds all.
+ * Returns 0 or -errno like pyh_mem_read. */
+int pyh_mem_read_from(pid_t pid, const void *have, uint64_t haveaddr, size_t havelen,
+		      uint64_t src, void *dst, size_t len);
+
 /* Read a pointer-sized value. Returns 0 or -errno like pyh_mem_read. */
 int pyh_mem_read_u64(pid_t pid, uint64_t addr, uint64_t *out);
 

@@ -255,7 +255,8 @@ static void lt_drop(struct pyh_codecache *c, struct pyh_ltab *lt)
  * Its length and both ends must match: a freed and reused object of the same
  * length and the same ends would be taken for it (the worst outcome: a wrong
  * line number for a code object of the target's own making). */
-static int lt_same(const struct pyh_codecache *c, const struct pyh_ltab *lt, size_t len)
+static int lt_same(const struct pyh_codecache *c, const struct pyh_ltab *lt, size_t len,
+		   const uint8_t *head, size_t headlen)
 {
 	const struct pyh_layout *l = &c->t->layout;
 	uint8_t probe[LINETABLE_PROBE];
@@ -264,15 +265,18 @@ static int lt_same(const struct pyh_codecache *c, const struct pyh_ltab *lt, siz
 
 	if (len != lt->len)
 		return 0;
-	if (pyh_mem_read(c->t->pid, data, probe, n) || memcmp(probe, lt->data, n))
+	if (pyh_mem_read_from(c->t->pid, head, lt->addr, headlen, data, probe, n) ||
+	    memcmp(probe, lt->data, n))
 		return 0;
-	return !pyh_mem_read(c->t->pid, data + len - n, probe, n) &&
+	return !pyh_mem_read_from(c->t->pid, head, lt->addr, headlen, data + len - n, probe, n) &&
 	       !memcmp(probe, lt->data + len - n, n);
 }
 
 /* The line table at addr for e: shared when already read, else read and
- * kept within the budget. e->lt stays NULL when it cannot be kept. */
-static void lt_attach(struct pyh_codecache *c, struct code_entry *e, uint64_t addr)
+ * kept within the budget. e->lt stays NULL when it cannot be kept. head: the
+ * bytes object's first headlen bytes, read before (NULL: none). */
+static void lt_attach(struct pyh_codecache *c, struct code_entry *e, uint64_t addr,
+		      const uint8_t *head, size_t headlen)
 {
 	const struct pyh_layout *l = &c->t->layout;
 	struct pyh_ltab *lt;
@@ -280,14 +284,15 @@ static void lt_attach(struct pyh_codecache *c, struct code_entry *e, uint64_t ad
 	size_t len = 0;
 
 	e->lt_addr = addr;
-	if (!addr || pyh_pybytes_size(c->t->pid, l, addr, &len) || len > LINETABLE_MAX) {
+	if (!addr || pyh_pybytes_size_head(c->t->pid, l, addr, head, headlen, &len) ||
+	    len > LINETABLE_MAX) {
 		e->lt_addr = 0;
 		return;
 	}
 	for (lt = c->ltabs.b[hash_u64(addr) & (c->ltabs.nb - 1)]; lt; lt = lt->hnext) {
 		if (lt->addr != addr)
 			continue;
-		if (lt_same(c, lt, len)) {
+		if (lt_same(c, lt, len, head, headlen)) {
 			lt_add_user(lt, e);
 			pyh_lru_touch(&c->owner, &lt->lru);
 			c->st.linetables_shared++;
@@ -297,7 +302,7 @@ static void lt_attach(struct pyh_codecache *c, struct code_entry *e, uint64_t ad
 		lt_drop(c, lt);		/* a new object at the old address */
 		break;
 	}
-	if (pyh_pybytes_read(c->t->pid, l, addr, LINETABLE_MAX, &data, &len)) {
+	if (pyh_pybytes_read_head(c->t->pid, l, addr, head, headlen, LINETABLE_MAX, &data, &len)) {
 		e->lt_addr = 0;
 		return;
 	}
@@ -441,15 +446,50 @@ static uint64_t fingerprint(const struct pyh_layout *l, const uint8_t *buf)
 	return pyh_code_fp(buf + off, len);
 }
 
+/* The first bytes of the objects a code object names (its strings and its
+ * line table), read together before they are decoded. */
+enum { HEAD_NAME, HEAD_QUAL, HEAD_FILE, HEAD_LT, HEAD_N };
+struct code_heads {
+	uint64_t addr[HEAD_N];			/* 0: none */
+	size_t len[HEAD_N];			/* 0: not read (the decoders read it) */
+	uint8_t buf[HEAD_N][PYH_STR_HEAD_READ];
+};
+
+/* Read the heads of the objects at h->addr[] in one system call. Each region
+ * is PYH_STR_HEAD_READ bytes, so one that runs past the end of its mapping
+ * (an object near it) fails, and with it those after it (process_vm_readv
+ * stops at the first fault): those are left unread, and the decoders read
+ * them on their own as they would have without this; the answer is the same,
+ * only the count of system calls differs. */
+static void read_heads(const struct pyh_target *t, struct code_heads *h)
+{
+	struct pyh_mem_iov iov[HEAD_N];
+	int slot[HEAD_N], n = 0, k;
+
+	for (int i = 0; i < HEAD_N; i++) {
+		h->len[i] = 0;
+		if (!h->addr[i])
+			continue;
+		slot[n] = i;
+		iov[n++] = (struct pyh_mem_iov){ h->addr[i], h->buf[i], PYH_STR_HEAD_READ };
+	}
+	k = n ? pyh_mem_readv_prefix(t->pid, iov, n) : 0;
+	for (int j = 0; j < k; j++)
+		h->len[slot[j]] = PYH_STR_HEAD_READ;
+}
+
 /* 1 when the object at addr has the type str_type (a str, or 2.7's str);
- * also 1 when that type's address is unknown. */
-static int is_str(const struct pyh_target *t, uint64_t addr)
+ * also 1 when that type's address is unknown. head: its first headlen bytes
+ * (read from the target when they do not hold the type). */
+static int is_str(const struct pyh_target *t, uint64_t addr, const uint8_t *head, size_t headlen)
 {
 	uint64_t type = 0;
 
 	if (!t->str_type)
 		return 1;
-	return addr && !pyh_mem_read_u64(t->pid, addr + t->layout.object_type, &type) &&
+	return addr &&
+	       !pyh_mem_read_from(t->pid, head, addr, headlen, addr + t->layout.object_type,
+				  &type, sizeof(type)) &&
 	       type == t->str_type;
 }
 
@@ -499,30 +539,51 @@ static struct code_entry *describe(struct pyh_codecache *c, uint64_t addr, const
 	const struct pyh_target *t = c->t;
 	const struct pyh_layout *l = &t->layout;
 	char name[PYH_CODE_NAME_MAX], qual[PYH_CODE_QUALNAME_MAX], file[PYH_CODE_FILE_MAX];
-	struct code_entry *e;
-	uint64_t qaddr;
+	struct code_heads *h;
+	struct code_entry *e = NULL;
+	int q;
 
+	/* What the strings and the line table start with, in one read (each
+	 * string and table then costs nothing more unless it is longer): before,
+	 * each was two or three reads of its own. */
+	h = malloc(sizeof(*h));
+	if (!h)
+		return NULL;
+	h->addr[HEAD_NAME] = pyh_field(buf, CODE_READ, l->code_name, 8);
+	h->addr[HEAD_QUAL] = pyh_field(buf, CODE_READ, l->code_qualname, 8);
+	h->addr[HEAD_FILE] = pyh_field(buf, CODE_READ, l->code_filename, 8);
+	h->addr[HEAD_LT] = pyh_field(buf, CODE_READ, l->code_linetable, 8);
+	q = HEAD_QUAL;
+	if (h->addr[HEAD_QUAL] == h->addr[HEAD_NAME]) {
+		q = HEAD_NAME;		/* often the same object: read once */
+		h->addr[HEAD_QUAL] = 0;
+	}
+	read_heads(t, h);
 	/* The name and file of a freed and reused code object's memory point
 	 * anywhere: require both to be strings before reading them. */
-	if (!is_str(t, pyh_field(buf, CODE_READ, l->code_name, 8)) ||
-	    !is_str(t, pyh_field(buf, CODE_READ, l->code_filename, 8)))
-		return NULL;
-	if (pyh_pystr_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_name, 8), name, sizeof(name)) < 0)
-		return NULL;
-	if (pyh_pystr_read(t->pid, l, pyh_field(buf, CODE_READ, l->code_filename, 8), file, sizeof(file)) < 0)
+	if (!is_str(t, h->addr[HEAD_NAME], h->buf[HEAD_NAME], h->len[HEAD_NAME]) ||
+	    !is_str(t, h->addr[HEAD_FILE], h->buf[HEAD_FILE], h->len[HEAD_FILE]))
+		goto cleanup;
+	if (pyh_pystr_read_head(t->pid, l, h->addr[HEAD_NAME], h->buf[HEAD_NAME], h->len[HEAD_NAME],
+				name, sizeof(name)) < 0)
+		goto cleanup;
+	if (pyh_pystr_read_head(t->pid, l, h->addr[HEAD_FILE], h->buf[HEAD_FILE], h->len[HEAD_FILE],
+				file, sizeof(file)) < 0)
 		snprintf(file, sizeof(file), "<unreadable file>");
-	qaddr = pyh_field(buf, CODE_READ, l->code_qualname, 8);
-	if (!qaddr || pyh_pystr_read(t->pid, l, qaddr, qual, sizeof(qual)) < 0)
+	if (!h->addr[q] ||
+	    pyh_pystr_read_head(t->pid, l, h->addr[q], h->buf[q], h->len[q], qual, sizeof(qual)) < 0)
 		snprintf(qual, sizeof(qual), "%s", name);
 	e = entry_new(c, name, qual, file);
 	if (!e)
-		return NULL;
+		goto cleanup;
 	c->st.described++;
 	e->pub.addr = addr;
 	e->pub.fingerprint = fingerprint(l, buf);
 	e->pub.firstlineno = (int)(int32_t)pyh_field(buf, CODE_READ, l->code_firstlineno, 4);
 	e->pub.co_flags = (uint32_t)pyh_field(buf, CODE_READ, l->code_flags, 4);
-	lt_attach(c, e, pyh_field(buf, CODE_READ, l->code_linetable, 8));
+	lt_attach(c, e, h->addr[HEAD_LT], h->buf[HEAD_LT], h->len[HEAD_LT]);
+cleanup:
+	free(h);
 	return e;
 }
 

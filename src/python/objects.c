@@ -411,22 +411,15 @@ static int pyh_obj_typeinfo(struct pyh_objects *o, uint64_t type, struct pyh_typ
 
 /* ------------------------------------------------------------ objects */
 
-int pyh_obj_get(struct pyh_objects *o, uint64_t addr, struct pyh_obj *ob)
+/* pyh_obj_get's checks on the ob->len bytes read into ob->head. */
+static int pyh_obj_check(struct pyh_objects *o, uint64_t addr, struct pyh_obj *ob)
 {
 	const struct pyh_objlayout *l = &o->l;
-	ssize_t got;
 	uint64_t type;
 	int rc;
 
-	if (!addr || addr % PYH_OBJ_ALIGN || l->object_size > PYH_OBJ_HEAD || !l->object_size)
+	if (ob->len < l->object_size)
 		return -EFAULT;
-	/* One read of the header and what follows, as far as the mapping goes. */
-	got = pyh_mem_read_some(o->pid, addr, ob->head, PYH_OBJ_HEAD);
-	if (got < 0)
-		return (int)got;
-	if ((size_t)got < l->object_size)
-		return -EFAULT;
-	ob->len = (size_t)got;
 	ob->addr = addr;
 	if (l->ob_refcnt != PYH_NO_FIELD) {
 		uint64_t rc64 = pyh_obj_field(ob->head, ob->len, l->ob_refcnt, l->ob_refcnt_size);
@@ -442,6 +435,33 @@ int pyh_obj_get(struct pyh_objects *o, uint64_t addr, struct pyh_obj *ob)
 		return -EINVAL;
 	rc = pyh_obj_typeinfo(o, type, &ob->ti, 0);
 	return rc;
+}
+
+int pyh_obj_get(struct pyh_objects *o, uint64_t addr, struct pyh_obj *ob)
+{
+	const struct pyh_objlayout *l = &o->l;
+	ssize_t got;
+
+	if (!addr || addr % PYH_OBJ_ALIGN || l->object_size > PYH_OBJ_HEAD || !l->object_size)
+		return -EFAULT;
+	/* One read of the header and what follows, as far as the mapping goes. */
+	got = pyh_mem_read_some(o->pid, addr, ob->head, PYH_OBJ_HEAD);
+	if (got < 0)
+		return (int)got;
+	ob->len = (size_t)got;
+	return pyh_obj_check(o, addr, ob);
+}
+
+int pyh_obj_from_head(struct pyh_objects *o, uint64_t addr, const uint8_t *head, size_t len,
+		      struct pyh_obj *ob)
+{
+	const struct pyh_objlayout *l = &o->l;
+
+	if (!addr || addr % PYH_OBJ_ALIGN || l->object_size > PYH_OBJ_HEAD || !l->object_size)
+		return -EFAULT;
+	ob->len = len < PYH_OBJ_HEAD ? len : PYH_OBJ_HEAD;
+	memcpy(ob->head, head, ob->len);
+	return pyh_obj_check(o, addr, ob);
 }
 
 int pyh_type_info(struct pyh_objects *o, uint64_t type, struct pyh_typeinfo *ti)
@@ -721,21 +741,19 @@ static size_t pyh_obj_utf8(uint32_t c, char *o)
 
 #define PYH_OBJ_NAME_MAX 1024	/* code points of a str read as a name */
 
-int pyh_obj_str_utf8(struct pyh_objects *o, uint64_t addr, char *out, size_t outsz)
+/* pyh_obj_str_utf8 of an object already read. */
+static int pyh_obj_str_utf8_ob(struct pyh_objects *o, const struct pyh_obj *ob, char *out,
+			       size_t outsz)
 {
-	struct pyh_obj ob;
 	size_t len, w = 0;
 	int rc;
 
 	if (!outsz)
 		return -EINVAL;
-	rc = pyh_obj_get(o, addr, &ob);
-	if (rc)
-		return rc;
-	if (ob.ti.kind == PYH_OBJ_BYTES && o->ver.major == 2) {
+	if (ob->ti.kind == PYH_OBJ_BYTES && o->ver.major == 2) {
 		uint8_t buf[PYH_OBJ_NAME_MAX];
 
-		rc = pyh_obj_bytes(o, &ob, buf, sizeof(buf), &len);
+		rc = pyh_obj_bytes(o, ob, buf, sizeof(buf), &len);
 		if (rc)
 			return rc;
 		if (len > sizeof(buf) || len >= outsz)
@@ -747,7 +765,7 @@ int pyh_obj_str_utf8(struct pyh_objects *o, uint64_t addr, char *out, size_t out
 	{
 		uint32_t cps[PYH_OBJ_NAME_MAX];
 
-		rc = pyh_obj_str(o, &ob, cps, PYH_OBJ_NAME_MAX, &len);
+		rc = pyh_obj_str(o, ob, cps, PYH_OBJ_NAME_MAX, &len);
 		if (rc)
 			return rc;
 		if (len > PYH_OBJ_NAME_MAX)
@@ -764,6 +782,29 @@ int pyh_obj_str_utf8(struct pyh_objects *o, uint64_t addr, char *out, size_t out
 	}
 	out[w] = '\0';
 	return (int)w;
+}
+
+int pyh_obj_str_utf8(struct pyh_objects *o, uint64_t addr, char *out, size_t outsz)
+{
+	struct pyh_obj ob;
+	int rc;
+
+	if (!outsz)
+		return -EINVAL;
+	rc = pyh_obj_get(o, addr, &ob);
+	return rc ? rc : pyh_obj_str_utf8_ob(o, &ob, out, outsz);
+}
+
+int pyh_obj_str_equals_ob(struct pyh_objects *o, const struct pyh_obj *ob, const char *s)
+{
+	char buf[PYH_OBJ_NAME_MAX * 4 + 1];
+	int n = pyh_obj_str_utf8_ob(o, ob, buf, sizeof(buf));
+
+	if (n == -ENOSPC)
+		return 0;	/* longer than any name we look up */
+	if (n < 0)
+		return n;
+	return strcmp(buf, s) == 0;
 }
 
 int pyh_obj_str_equals(struct pyh_objects *o, uint64_t addr, const char *s)

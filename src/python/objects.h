@@ -139,6 +139,11 @@ struct pyh_obj {
  * are read once and cached for the life of o (a type is not expected to be
  * freed while one snapshot is taken). Returns 0 with *ob, or -errno. */
 int pyh_obj_get(struct pyh_objects *o, uint64_t addr, struct pyh_obj *ob);
+/* The same for an object whose first len bytes were read into head already
+ * (several objects in one read): the same checks, on those bytes (up to
+ * PYH_OBJ_HEAD of them are kept); the object itself is not read again. */
+int pyh_obj_from_head(struct pyh_objects *o, uint64_t addr, const uint8_t *head, size_t len,
+		      struct pyh_obj *ob);
 
 /* The type object at type itself (read once, then cached as pyh_obj_get
  * caches it). Returns 0 with *ti, or -errno when it is not a type. */
@@ -217,4 +222,6 @@ int pyh_obj_str_utf8(struct pyh_objects *o, uint64_t addr, char *out, size_t out
  * exactly the UTF-8 string s, 0 when it is another str, -errno when it is not
  * a readable str. */
 int pyh_obj_str_equals(struct pyh_objects *o, uint64_t addr, const char *s);
+/* The same for an object already read (pyh_obj_get, pyh_obj_from_head). */
+int pyh_obj_str_equals_ob(struct pyh_objects *o, const struct pyh_obj *ob, const char *s);
 #endif

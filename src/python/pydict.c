@@ -320,23 +320,88 @@ int pyh_dict_items(struct pyh_objects *o, const struct pyh_obj *ob, struct pyh_k
 	return 0;
 }
 
+/* A search for a str key. The keys come in batches: their heads are read
+ * together (one system call for up to PYH_FIND_BATCH keys, where one each
+ * was read before: sys.modules has hundreds), then compared in order, so the
+ * first equal key wins as it did. A key whose head cannot be read whole (an
+ * object near the end of its mapping, or garbage in a table that moved)
+ * stops that read (process_vm_readv stops at the first fault): it is read
+ * alone, as before, and the read goes on from the key after it. After two
+ * such stops in one batch the rest of it is read a key at a time, so keys
+ * that are garbage cost one system call each, as they did, not two. */
+#define PYH_FIND_BATCH PYH_DICT_CHUNK
 struct pyh_find {
 	struct pyh_objects *o;
 	const char *key;
 	uint64_t value;
 	int found;
+	size_t n;				/* pending items */
+	struct pyh_kv kv[PYH_FIND_BATCH];
+	uint8_t head[PYH_FIND_BATCH][PYH_OBJ_HEAD];
 };
+
+/* Compare the pending keys, in order; sets f->found at the first equal one. */
+static void pyh_find_flush(struct pyh_find *f)
+{
+	struct pyh_mem_iov iov[PYH_FIND_BATCH];
+	size_t i = 0;
+	int stops = 0;
+
+	while (i < f->n && !f->found) {
+		size_t m = f->n - i;
+		int k = 0;
+
+		for (size_t j = 0; j < m; j++)
+			iov[j] = (struct pyh_mem_iov){ f->kv[i + j].key, f->head[j], PYH_OBJ_HEAD };
+		if (stops < 2)
+			k = pyh_mem_readv_prefix(f->o->pid, iov, (int)m);
+		if (k < 0)
+			k = 0;	/* the process is gone: each read alone fails as it did */
+		if ((size_t)k < m)
+			stops++;
+		for (int j = 0; j <= k && i < f->n; j++, i++) {
+			struct pyh_obj ob;
+			int eq;
+
+			if (j < k)
+				eq = pyh_obj_from_head(f->o, f->kv[i].key, f->head[j], PYH_OBJ_HEAD,
+						       &ob) ? -1 : pyh_obj_str_equals_ob(f->o, &ob, f->key);
+			else
+				eq = pyh_obj_str_equals(f->o, f->kv[i].key, f->key); /* read alone */
+			if (eq == 1) {
+				f->value = f->kv[i].value;
+				f->found = 1;
+				break;
+			}
+		}
+	}
+	f->n = 0;
+}
 
 static int pyh_find_str(uint64_t key, uint64_t value, void *arg)
 {
 	struct pyh_find *f = arg;
 
-	if (pyh_obj_str_equals(f->o, key, f->key) == 1) {
-		f->value = value;
-		f->found = 1;
-		return 1;
+	f->kv[f->n].key = key;
+	f->kv[f->n].value = value;
+	if (++f->n == PYH_FIND_BATCH)
+		pyh_find_flush(f);
+	return f->found;
+}
+
+/* The end of a scan (returned rc) that visited with pyh_find_str: the keys
+ * still pending are compared, even when the scan failed after them (one-by-one,
+ * an equal key among them stopped the scan before it could fail). Returns 0
+ * with *value, -ENOENT, or the scan's rc. */
+static int pyh_find_end(struct pyh_find *f, int rc, uint64_t *value)
+{
+	if (!f->found)
+		pyh_find_flush(f);
+	if (f->found) {
+		*value = f->value;
+		return 0;
 	}
-	return 0;
+	return rc ? rc : -ENOENT;
 }
 
 int pyh_dict_get_str(struct pyh_objects *o, uint64_t addr, const char *key, uint64_t *value)
@@ -346,15 +411,10 @@ int pyh_dict_get_str(struct pyh_objects *o, uint64_t addr, const char *key, uint
 	int64_t used = 0;
 	int rc = pyh_obj_get(o, addr, &ob);
 
-	if (!rc)
-		rc = pyh_scan_dict(o, &ob, &used, pyh_find_str, &f);
-
 	if (rc)
 		return rc;
-	if (!f.found)
-		return -ENOENT;
-	*value = f.value;
-	return 0;
+	rc = pyh_scan_dict(o, &ob, &used, pyh_find_str, &f);
+	return pyh_find_end(&f, rc, value);
 }
 
 /* ------------------------------------------------------------ sets */
@@ -524,15 +584,10 @@ int pyh_obj_getattr(struct pyh_objects *o, uint64_t addr, const char *name, uint
 	int64_t len = 0;
 	int rc = pyh_obj_get(o, addr, &ob);
 
-	if (!rc)
-		rc = pyh_scan_attrs(o, &ob, &len, pyh_find_str, &f);
-
 	if (rc)
 		return rc;
-	if (!f.found)
-		return -ENOENT;
-	*value = f.value;
-	return 0;
+	rc = pyh_scan_attrs(o, &ob, &len, pyh_find_str, &f);
+	return pyh_find_end(&f, rc, value);
 }
 
 /* The slot a member descriptor describes: its offset in the instance. */

@@ -125,14 +125,16 @@ static size_t add_ellipsis(char *out, size_t w, size_t outsz)
 	return w + room - 1;
 }
 
-/* 2.7 str (or any bytes-like object): ob_size at bytes_size, data at bytes_data. */
-static int read_bytes_size(pid_t pid, const struct pyh_layout *l, uint64_t addr, int64_t *size)
+/* 2.7 str (or any bytes-like object): ob_size at bytes_size, data at bytes_data.
+ * head: the object's first headlen bytes, read before (NULL: none). */
+static int read_bytes_size(pid_t pid, const struct pyh_layout *l, uint64_t addr,
+			   const uint8_t *head, size_t headlen, int64_t *size)
 {
 	int err;
 
 	if (l->bytes_size == PYH_NO_FIELD || l->bytes_data == PYH_NO_FIELD)
 		return -EINVAL;
-	err = pyh_mem_read(pid, addr + l->bytes_size, size, sizeof(*size));
+	err = pyh_mem_read_from(pid, head, addr, headlen, addr + l->bytes_size, size, sizeof(*size));
 	if (err)
 		return err;
 	if (*size < 0)
@@ -140,15 +142,15 @@ static int read_bytes_size(pid_t pid, const struct pyh_layout *l, uint64_t addr,
 	return 0;
 }
 
-static int read_str27(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *out,
-		      size_t outsz)
+static int read_str27(pid_t pid, const struct pyh_layout *l, uint64_t addr, const uint8_t *head,
+		      size_t headlen, char *out, size_t outsz)
 {
 	int64_t size;
 	size_t n;
 	int cut = 0;
 	int err;
 
-	err = read_bytes_size(pid, l, addr, &size);
+	err = read_bytes_size(pid, l, addr, head, headlen, &size);
 	if (err)
 		return err;
 	n = (size_t)size;
@@ -160,7 +162,7 @@ static int read_str27(pid_t pid, const struct pyh_layout *l, uint64_t addr, char
 		n = outsz - 1;
 		cut = 1;
 	}
-	err = pyh_mem_read(pid, addr + l->bytes_data, out, n);
+	err = pyh_mem_read_from(pid, head, addr, headlen, addr + l->bytes_data, out, n);
 	if (err)
 		return err;
 	out[n] = '\0';
@@ -245,8 +247,8 @@ int pyh_pystr_locate_head(pid_t pid, const struct pyh_strshape *sh, uint64_t add
 	return 0;
 }
 
-static int read_unicode(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *out,
-			size_t outsz)
+static int read_unicode(pid_t pid, const struct pyh_layout *l, uint64_t addr,
+			const uint8_t *head, size_t headlen, char *out, size_t outsz)
 {
 	struct pyh_strshape sh;
 	struct pyh_strtext text;
@@ -256,7 +258,7 @@ static int read_unicode(pid_t pid, const struct pyh_layout *l, uint64_t addr, ch
 	int err;
 
 	pyh_strshape_from_layout(l, &sh);
-	err = pyh_pystr_locate(pid, &sh, addr, &text);
+	err = pyh_pystr_locate_head(pid, &sh, addr, head, headlen, &text);
 	if (err)
 		return err;
 	n = (size_t)text.length;
@@ -272,7 +274,8 @@ static int read_unicode(pid_t pid, const struct pyh_layout *l, uint64_t addr, ch
 	data = malloc(n * (size_t)text.kind + 1);
 	if (!data)
 		return -ENOMEM;
-	err = pyh_mem_read(pid, text.data, data, n * (size_t)text.kind);
+	/* a compact str's text follows its header: often all in head already */
+	err = pyh_mem_read_from(pid, head, addr, headlen, text.data, data, n * (size_t)text.kind);
 	if (err)
 		goto cleanup;
 	w = ucs_encode(data, n, text.kind, out, outsz, &done);
@@ -284,30 +287,56 @@ cleanup:
 	return err;
 }
 
-int pyh_pystr_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *out, size_t outsz)
+int pyh_pystr_read_head(pid_t pid, const struct pyh_layout *l, uint64_t addr,
+			const uint8_t *head, size_t headlen, char *out, size_t outsz)
 {
 	if (!out || outsz == 0)
 		return -EINVAL;
 	out[0] = '\0';
 	if (!l || addr == 0)
 		return -EFAULT;
+	if (!head)
+		headlen = 0;
 	switch (l->str_kind) {
 	case PYH_STR_BYTES:
-		return read_str27(pid, l, addr, out, outsz);
+		return read_str27(pid, l, addr, head, headlen, out, outsz);
 	case PYH_STR_UNICODE:
-		return read_unicode(pid, l, addr, out, outsz);
+		return read_unicode(pid, l, addr, head, headlen, out, outsz);
 	}
 	return -EINVAL;
 }
 
+int pyh_pystr_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *out, size_t outsz)
+{
+	uint8_t head[PYH_STR_HEAD_READ];
+	ssize_t got;
+
+	if (!out || outsz == 0)
+		return -EINVAL;
+	out[0] = '\0';
+	if (!l || addr == 0)
+		return -EFAULT;
+	/* Header and the start of the text in one read, as far as the mapping
+	 * goes. Nothing readable: the reads below fail as they always did (one
+	 * more system call, on the failing path only). */
+	got = pyh_mem_read_some(pid, addr, head, sizeof(head));
+	return pyh_pystr_read_head(pid, l, addr, head, got > 0 ? (size_t)got : 0, out, outsz);
+}
+
 int pyh_pybytes_size(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_t *len)
+{
+	return pyh_pybytes_size_head(pid, l, addr, NULL, 0, len);
+}
+
+int pyh_pybytes_size_head(pid_t pid, const struct pyh_layout *l, uint64_t addr,
+			  const uint8_t *head, size_t headlen, size_t *len)
 {
 	int64_t size;
 	int err;
 
 	if (!l || !len || !addr)
 		return -EFAULT;
-	err = read_bytes_size(pid, l, addr, &size);
+	err = read_bytes_size(pid, l, addr, head, head ? headlen : 0, &size);
 	if (err)
 		return err;
 	*len = (size_t)size;
@@ -316,6 +345,13 @@ int pyh_pybytes_size(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_
 
 int pyh_pybytes_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_t max,
 		     uint8_t **data, size_t *len)
+{
+	return pyh_pybytes_read_head(pid, l, addr, NULL, 0, max, data, len);
+}
+
+int pyh_pybytes_read_head(pid_t pid, const struct pyh_layout *l, uint64_t addr,
+			  const uint8_t *head, size_t headlen, size_t max, uint8_t **data,
+			  size_t *len)
 {
 	uint8_t *buf = NULL;
 	int64_t size;
@@ -327,7 +363,9 @@ int pyh_pybytes_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_
 	*len = 0;
 	if (addr == 0)
 		return -EFAULT;
-	err = read_bytes_size(pid, l, addr, &size);
+	if (!head)
+		headlen = 0;
+	err = read_bytes_size(pid, l, addr, head, headlen, &size);
 	if (err)
 		goto cleanup;
 	if ((uint64_t)size > max || (uint64_t)size > PYH_MEM_MAX_READ) {
@@ -339,7 +377,7 @@ int pyh_pybytes_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	err = pyh_mem_read(pid, addr + l->bytes_data, buf, (size_t)size);
+	err = pyh_mem_read_from(pid, head, addr, headlen, addr + l->bytes_data, buf, (size_t)size);
 	if (err)
 		goto cleanup;
 	buf[size] = 0; /* convenience for callers that treat it as text */

@@ -14,6 +14,16 @@
  * -ENOMEM. When out is too small the text is cut at a character boundary and
  * ends in "..." as well (2.7 bytes: cut by bytes). */
 int pyh_pystr_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, char *out, size_t outsz);
+/* pyh_pystr_read takes the object's first PYH_STR_HEAD_READ bytes (fewer where
+ * its mapping ends) in its first read: header and, for a short compact str,
+ * all of its text, in one system call. */
+#define PYH_STR_HEAD_READ 256
+/* The same with the object's first headlen bytes already read into head
+ * (NULL or 0: none): only what head does not hold is read from the target.
+ * The result is the one pyh_pystr_read gives when those bytes are the
+ * object's. */
+int pyh_pystr_read_head(pid_t pid, const struct pyh_layout *l, uint64_t addr,
+			const uint8_t *head, size_t headlen, char *out, size_t outsz);
 
 /* Read the payload of the bytes object at addr (str on 2.7) into a malloc'ed
  * buffer of *len bytes. Refuses objects longer than max (-E2BIG).
@@ -25,6 +35,14 @@ int pyh_pybytes_read(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_
 /* The length of the bytes object at addr (str on 2.7), and where its payload
  * starts is addr + l->bytes_data. Returns 0 with *len, or -errno. */
 int pyh_pybytes_size(pid_t pid, const struct pyh_layout *l, uint64_t addr, size_t *len);
+
+/* pyh_pybytes_read and pyh_pybytes_size with the object's first headlen bytes
+ * already read into head (NULL: none): only the rest is read from the target. */
+int pyh_pybytes_read_head(pid_t pid, const struct pyh_layout *l, uint64_t addr,
+			  const uint8_t *head, size_t headlen, size_t max, uint8_t **data,
+			  size_t *len);
+int pyh_pybytes_size_head(pid_t pid, const struct pyh_layout *l, uint64_t addr,
+			  const uint8_t *head, size_t headlen, size_t *len);
 
 /* Encode n code points of `kind` (1, 2 or 4 bytes each) at src as UTF-8 into out.
  * Lone surrogates and code points > 0x10FFFF become U+FFFD.

@@ -4,6 +4,8 @@
  * (process_vm_readv of our own pid): data[0] picks a version's layout; every 8-byte word of
  * the rest is kept as it is, or, when it says so, turned into a pointer into the input
  * (0xfeed << 48 | offset) or at one of the built-in types built here (0xbeef << 48 | kind).
+ * The same bytes go through the str-key lookup (its batched key reads) and the str reader
+ * pyh_code_get names code objects with (from a head, and by its own read).
  * Also the pure formatters on the raw bytes. Nothing may crash, hang or write past a bound. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +13,8 @@
 #include <unistd.h>
 
 #include "python/objects.h"
+#include "python/pydict.h"
+#include "python/pystr.h"
 #include "python/repr.h"
 #include "python/reprfmt.h"
 
@@ -103,6 +107,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (len >= lim.max_bytes || strlen(out) != len)
 			abort();
+	}
+	/* a str-key lookup and the code objects' str reader on the same bytes */
+	{
+		const struct pyh_objlayout *l = &c->o.l;
+		struct pyh_layout sl = {
+			.str_kind = c->o.ver.major == 2 ? PYH_STR_BYTES : PYH_STR_UNICODE,
+			.unicode_length = l->str_length, .unicode_state = l->str_state,
+			.unicode_ascii_data = l->str_ascii_data,
+			.unicode_compact_data = l->str_compact_data,
+			.unicode_kind_shift = l->str_kind_shift,
+			.bytes_size = l->bytes_size, .bytes_data = l->bytes_sval,
+		};
+		uint64_t v;
+
+		for (size_t off = 0; off < n && off < 64; off += 16) {
+			uint64_t a = (uint64_t)(uintptr_t)fuzz_arena + off;
+			int w;
+
+			(void)pyh_dict_get_str(&c->o, a, "ab", &v);
+			char first[100];
+			int w1;
+
+			w1 = pyh_pystr_read(getpid(), &sl, a, first, sizeof(first));
+			if (w1 >= 100 || (w1 >= 0 && first[w1] != '\0'))
+				abort();	/* (the text may hold a NUL of its own) */
+			/* from a head holding the very bytes: the same answer */
+			w = pyh_pystr_read_head(getpid(), &sl, a, fuzz_arena + off, n - off, out, 100);
+			if (w != w1 || (w >= 0 && memcmp(out, first, (size_t)w + 1)))
+				abort();
+		}
 	}
 	/* the pure formatters on the raw bytes */
 	{

@@ -282,6 +282,70 @@ static void check_combined(int major, int minor, int ft)
 	img_close(&m);
 }
 
+
+/* pyh_dict_get_str reads the keys' heads in batches: keys it cannot read in
+ * one (unmapped, misaligned, an object whose head runs into a hole) are read
+ * alone, and the answer is the first equal key in order, as one by one. */
+static void check_find_batched(int minor)
+{
+	struct img m;
+	const struct pyh_objlayout *l;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t keys[7], vals[7], v;
+	uint8_t *near;
+	uint64_t d;
+
+	img_open(&m, 3, minor, 0);
+	l = m.l;
+	/* a hole at the end of the arena, and "near" just before it: a head of
+	 * PYH_OBJ_HEAD bytes cannot be read whole there, the object can */
+	assert_int_equal(munmap(m.arena + ARENA_SIZE - pg, pg), 0);
+	near = m.arena + ARENA_SIZE - pg - 64;
+	assert_true(l->str_ascii_data + 5 <= 64 && 64 < PYH_OBJ_HEAD);
+	memset(near, 0, 64);
+	put64(near, l->ob_refcnt, 1);
+	put64(near, l->ob_type, m.o.type_addr[PYH_OBJ_STR]);
+	put64(near, l->str_length, 4);
+	put32(near, l->str_state, 1u << l->str_kind_shift | 1u << l->str_compact_bit |
+				  1u << l->str_ascii_bit);
+	memcpy(near + l->str_ascii_data, "near", 4);
+	keys[0] = mk_str(&m, "a");
+	keys[1] = 0x10;			/* unmapped */
+	keys[2] = A(near);
+	keys[3] = keys[0] + 4;		/* misaligned */
+	keys[4] = mk_str(&m, "c");
+	keys[5] = mk_str(&m, "c");	/* the same text again: the first one wins */
+	keys[6] = mk_str(&m, "last");
+	for (int i = 0; i < 7; i++)
+		vals[i] = mk_int(&m, 10 + i);
+	d = mk_dict(&m, mk_keys(&m, keys, vals, 7, 0), 0, 7);
+	assert_int_equal(pyh_dict_get_str(&m.o, d, "a", &v), 0);
+	assert_int_equal(v, vals[0]);
+	assert_int_equal(pyh_dict_get_str(&m.o, d, "near", &v), 0);
+	assert_int_equal(v, vals[2]);
+	assert_int_equal(pyh_dict_get_str(&m.o, d, "c", &v), 0);
+	assert_int_equal(v, vals[4]);
+	assert_int_equal(pyh_dict_get_str(&m.o, d, "last", &v), 0);
+	assert_int_equal(v, vals[6]);
+	assert_int_equal(pyh_dict_get_str(&m.o, d, "zz", &v), -ENOENT);
+	/* the keys without the bad ones: one batch read whole */
+	d = mk_dict(&m, mk_keys(&m, (uint64_t[]){ keys[0], keys[4], keys[6] },
+				(uint64_t[]){ vals[0], vals[4], vals[6] }, 3, 0), 0, 3);
+	assert_int_equal(pyh_dict_get_str(&m.o, d, "last", &v), 0);
+	assert_int_equal(v, vals[6]);
+	assert_int_equal(pyh_dict_get_str(&m.o, d, "near", &v), -ENOENT);
+	img_close(&m);
+}
+
+static void test_find_batched(void **state)
+{
+	(void)state;
+	check_find_batched(6);
+	check_find_batched(11);
+	check_find_batched(12);
+	check_find_batched(14);
+}
+
 static void test_dict_combined(void **state)
 {
 	(void)state;
@@ -617,6 +681,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dict_combined),
+		cmocka_unit_test(test_find_batched),
 		cmocka_unit_test(test_dict27),
 		cmocka_unit_test(test_dict_split),
 		cmocka_unit_test(test_sets),

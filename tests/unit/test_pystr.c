@@ -272,6 +272,53 @@ static void test_fake_27(void **state)
 					  &len), -E2BIG);
 }
 
+
+/* pyh_pystr_read_head: what head holds is taken from it, the rest read. */
+static void test_read_head(void **state)
+{
+	uint8_t *o = fake_unicode(&layout312, 1, 1, 1, 11, "hello_world", 11);
+	uint8_t head[64], obj27[36 + 16] = { 0 };
+	int64_t size = 6;
+	char out[64];
+	uint8_t *data;
+	size_t len;
+
+	(void)state;
+	memcpy(head, o, 48);
+	head[40] = 'j';	/* a copy that says otherwise: it is what is decoded */
+	assert_int_equal(pyh_pystr_read_head(getpid(), &layout312, (uintptr_t)o, head, 48, out,
+					     sizeof(out)), 11);
+	assert_string_equal(out, "jello_world");	/* 8 bytes from head, 3 read */
+	assert_int_equal(pyh_pystr_read_head(getpid(), &layout312, (uintptr_t)o, head, 40, out,
+					     sizeof(out)), 11);
+	assert_string_equal(out, "hello_world");	/* header only in head */
+	assert_int_equal(pyh_pystr_read_head(getpid(), &layout312, (uintptr_t)o, head, 20, out,
+					     sizeof(out)), 11);
+	assert_string_equal(out, "hello_world");	/* too short a head: all read */
+	assert_int_equal(pyh_pystr_read_head(getpid(), &layout312, (uintptr_t)o, NULL, 48, out,
+					     sizeof(out)), 11);
+	assert_string_equal(out, "hello_world");
+	free(o);
+	/* 2.7 str and bytes: size and text from head */
+	memcpy(obj27 + 16, &size, sizeof(size));
+	memcpy(obj27 + 36, "abcdef", 6);
+	memcpy(head, obj27, sizeof(obj27));
+	head[36] = 'X';
+	assert_int_equal(pyh_pystr_read_head(getpid(), &layout27, (uintptr_t)obj27, head, 40, out,
+					     sizeof(out)), 6);
+	assert_string_equal(out, "Xbcdef");
+	assert_int_equal(pyh_pybytes_size_head(getpid(), &layout27, (uintptr_t)obj27, head, 24, &len), 0);
+	assert_int_equal(len, 6);
+	assert_int_equal(pyh_pybytes_read_head(getpid(), &layout27, (uintptr_t)obj27, head,
+					       sizeof(obj27), 100, &data, &len), 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(data, "Xbcdef", 6);
+	free(data);
+	assert_int_equal(pyh_pybytes_read_head(getpid(), &layout27, (uintptr_t)obj27, head, 38, 5,
+					       &data, &len), -E2BIG);
+	assert_null(data);
+}
+
 /* ------------------------------------------------------------------ */
 /* real interpreters */
 
@@ -416,6 +463,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ucs_kinds),
+		cmocka_unit_test(test_read_head),
 		cmocka_unit_test(test_ucs_replacement),
 		cmocka_unit_test(test_ucs_small_out),
 		cmocka_unit_test(test_fake_312),
