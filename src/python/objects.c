@@ -809,14 +809,10 @@ int pyh_obj_str_equals_ob(struct pyh_objects *o, const struct pyh_obj *ob, const
 
 int pyh_obj_str_equals(struct pyh_objects *o, uint64_t addr, const char *s)
 {
-	char buf[PYH_OBJ_NAME_MAX * 4 + 1];
-	int n = pyh_obj_str_utf8(o, addr, buf, sizeof(buf));
+	struct pyh_obj ob;
+	int rc = pyh_obj_get(o, addr, &ob);
 
-	if (n == -ENOSPC)
-		return 0;	/* longer than any name we look up */
-	if (n < 0)
-		return n;
-	return strcmp(buf, s) == 0;
+	return rc ? rc : pyh_obj_str_equals_ob(o, &ob, s);
 }
 
 /* ------------------------------------------------------------ containers */
