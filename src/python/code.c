@@ -478,6 +478,25 @@ static void read_heads(const struct pyh_target *t, struct code_heads *h)
 		h->len[slot[j]] = PYH_STR_HEAD_READ;
 }
 
+/* 1 when the code object at addr still holds the fingerprinted bytes buf
+ * was read with. Its strings and line table are read after it, while the
+ * target runs: a code object freed in between, and its memory and its
+ * strings' remade for another function, would give this one the other's
+ * name (run_record's codechurn saw it: a frame named g_44_4 where g_K_0 ran).
+ * Read again after them and unchanged, the object was alive all through (a
+ * freed one does not come back with the same fingerprint but by the
+ * coincidence the fingerprint accepts), so what it pointed to was its own. */
+static int still_same(const struct pyh_target *t, uint64_t addr, const uint8_t *buf)
+{
+	uint8_t now[PYH_CODE_FP_MAX];
+	__u32 off, len;
+
+	pyh_code_fp_span(&t->layout, &off, &len);
+	if ((size_t)off + len > CODE_READ || len > sizeof(now))
+		return 0;
+	return !pyh_mem_read(t->pid, addr + off, now, len) && memcmp(now, buf + off, len) == 0;
+}
+
 /* 1 when the object at addr has the type str_type (a str, or 2.7's str);
  * also 1 when that type's address is unknown. head: its first headlen bytes
  * (read from the target when they do not hold the type). */
@@ -576,12 +595,17 @@ static struct code_entry *describe(struct pyh_codecache *c, uint64_t addr, const
 	e = entry_new(c, name, qual, file);
 	if (!e)
 		goto cleanup;
-	c->st.described++;
 	e->pub.addr = addr;
 	e->pub.fingerprint = fingerprint(l, buf);
 	e->pub.firstlineno = (int)(int32_t)pyh_field(buf, CODE_READ, l->code_firstlineno, 4);
 	e->pub.co_flags = (uint32_t)pyh_field(buf, CODE_READ, l->code_flags, 4);
 	lt_attach(c, e, h->addr[HEAD_LT], h->buf[HEAD_LT], h->len[HEAD_LT]);
+	if (!still_same(t, addr, buf)) {
+		entry_free(e);	/* another object's now: this one's names are not known */
+		e = NULL;
+	} else {
+		c->st.described++;
+	}
 cleanup:
 	free(h);
 	return e;
