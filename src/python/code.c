@@ -478,25 +478,6 @@ static void read_heads(const struct pyh_target *t, struct code_heads *h)
 		h->len[slot[j]] = PYH_STR_HEAD_READ;
 }
 
-/* 1 when the code object at addr still holds the fingerprinted bytes buf
- * was read with. Its strings and line table are read after it, while the
- * target runs: a code object freed in between, and its memory and its
- * strings' remade for another function, would give this one the other's
- * name (run_record's codechurn saw it: a frame named g_44_4 where g_K_0 ran).
- * Read again after them and unchanged, the object was alive all through (a
- * freed one does not come back with the same fingerprint but by the
- * coincidence the fingerprint accepts), so what it pointed to was its own. */
-static int still_same(const struct pyh_target *t, uint64_t addr, const uint8_t *buf)
-{
-	uint8_t now[PYH_CODE_FP_MAX];
-	__u32 off, len;
-
-	pyh_code_fp_span(&t->layout, &off, &len);
-	if ((size_t)off + len > CODE_READ || len > sizeof(now))
-		return 0;
-	return !pyh_mem_read(t->pid, addr + off, now, len) && memcmp(now, buf + off, len) == 0;
-}
-
 /* 1 when the object at addr has the type str_type (a str, or 2.7's str);
  * also 1 when that type's address is unknown. head: its first headlen bytes
  * (read from the target when they do not hold the type). */
@@ -528,6 +509,29 @@ static int plausible_refcnt(const struct pyh_layout *l, const uint8_t *buf)
 	if (l->version_hex >= 0x030e0000u)
 		return (word & 0xffffffffu) >= 1 && ((word >> 32) & 0xffffu) == 0;
 	return (int64_t)word >= 1 && word <= UINT32_MAX;
+}
+
+/* 1 when the object at addr is still the live code object buf was read
+ * from: a code object's type, a live object's reference count, and the same
+ * fingerprinted bytes. Its strings and line table are read after it, while
+ * the target runs: a code object freed in between, and its strings' memory
+ * remade for another function's, would give this one the other's name
+ * (run_record's codechurn saw it once: a frame named g_44_4 where a g_K_0
+ * ran). Read again after them and still so, the object was alive all through
+ * (freeing it overwrites its first word with the allocator's link, and a
+ * freed one does not come back with the same bytes but by the coincidence
+ * the fingerprint accepts), so what it pointed to was its own. */
+static int still_same(const struct pyh_target *t, uint64_t addr, const uint8_t *buf)
+{
+	const struct pyh_layout *l = &t->layout;
+	uint8_t now[CODE_READ] = { 0 };
+	__u32 off, len;
+
+	pyh_code_fp_span(l, &off, &len);
+	if ((size_t)off + len > CODE_READ || pyh_mem_read(t->pid, addr, now, code_span(l)))
+		return 0;
+	return pyh_field(now, CODE_READ, l->object_type, 8) == t->code_type &&
+	       plausible_refcnt(l, now) && memcmp(now + off, buf + off, len) == 0;
 }
 
 /* A new entry with its names (c NULL: not interned). NULL when out of memory. */
