@@ -390,10 +390,12 @@ static __always_inline const __u8 *frame_window(struct pyh_work *wk, __u64 f, __
 
 	if (span < 8 || span > PYH_FRAME_WINDOW)
 		return NULL;
-	if (f >= wk->bulk_base && f + span <= wk->bulk_base + wk->bulk_len) {
+	if (pyh_frame_in_read(wk->bulk_base, wk->bulk_len, f, span)) {
 		delta = (f - wk->bulk_base) & (PYH_BULK - 1);
 		return wk->bulk + delta;
 	}
+	if (f > ~0ull - span)
+		return NULL;	/* no frame ends past the top of the address space */
 	if (bulk) {
 		__u64 start = pyh_frame_bulk_start(f, span);
 		__u32 len = (__u32)(f + span - start);

@@ -53,6 +53,15 @@ static __always_inline int pyh_frame_bulk_ok(const struct pyh_layout *l)
 	return l->lasti_kind >= PYH_LASTI_PREV_PTR;
 }
 
+/* 1 when the span bytes at f lie inside the len bytes read at base. Written
+ * so that nothing overflows: f comes from the target, and f + span of a
+ * forged f wraps (a soak under ASan caught the C walker taking a window at
+ * buf + (f - base) for such an f). */
+static __always_inline int pyh_frame_in_read(__u64 base, __u32 len, __u64 f, __u32 span)
+{
+	return f >= base && f - base <= len && span <= len - (__u32)(f - base);
+}
+
 /* Where the bulk read for the frame at f (span bytes) starts: PYH_FRAME_BULK
  * below the window's end, and no lower than the start of f's page (the page
  * below may not be mapped: a data stack chunk starts on a page, and a

@@ -37,8 +37,10 @@ struct frames_read {
 static const uint8_t *frame_window(const struct pyh_target *t, struct frames_read *r, uint64_t f,
 				   uint32_t span, int bulk)
 {
-	if (f >= r->base && f + span <= r->base + r->len)
+	if (pyh_frame_in_read(r->base, r->len, f, span))
 		return r->buf + (f - r->base);
+	if (f > UINT64_MAX - span)
+		return NULL;	/* no frame ends past the top of the address space */
 	if (bulk) {
 		uint64_t start = pyh_frame_bulk_start(f, span);
 		uint32_t len = (uint32_t)(f + span - start);

@@ -123,6 +123,31 @@ static void test_tiny_budget(void **state)
 /* The fingerprint rule (pyhang/frame.h) both sides take: the bytes past len
  * do not count (BPF hashes whole words of a buffer it read len bytes into),
  * every byte within does, and it is never 0 (0: not taken). */
+/* The frame rule's "is this frame inside what was read": never by an
+ * overflow, whatever address the target gives (a forged one near the top of
+ * the address space made the C walker read far outside its buffer). */
+static void test_frame_in_read(void **state)
+{
+	const __u64 base = 0x7f0000001000ull;
+
+	(void)state;
+	assert_true(pyh_frame_in_read(base, 4096, base, 64));
+	assert_true(pyh_frame_in_read(base, 4096, base + 4096 - 64, 64));
+	assert_false(pyh_frame_in_read(base, 4096, base + 4096 - 63, 64));
+	assert_false(pyh_frame_in_read(base, 4096, base - 8, 64));
+	assert_false(pyh_frame_in_read(base, 4096, base + 8192, 64));
+	assert_false(pyh_frame_in_read(0, 0, 0, 64));
+	/* f + span wraps to below base + len */
+	assert_false(pyh_frame_in_read(base, 4096, ~0ull - 31, 64));
+	assert_false(pyh_frame_in_read(0, 4096, ~0ull - 31, 64));
+	assert_false(pyh_frame_in_read(base, 4096, (__u64)0 - 64, 64));
+	/* the bulk read's start: never above the frame, never below its page */
+	assert_true(pyh_frame_bulk_start(base + 100, 64) == base);
+	assert_true(pyh_frame_bulk_start(base + 8000, 64) == base + 4096);	/* its page */
+	assert_true(pyh_frame_bulk_start(base + 4096 + 64, 64) == base + 4096);
+	assert_true(pyh_frame_bulk_start(~0ull - 31, 64) <= ~0ull - 31);
+}
+
 static void test_code_fp(void **state)
 {
 	uint8_t a[PYH_CODE_FP_MAX], b[PYH_CODE_FP_MAX];
@@ -156,6 +181,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tiny_budget),
+		cmocka_unit_test(test_frame_in_read),
 		cmocka_unit_test(test_code_fp),
 	};
 
