@@ -199,8 +199,9 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 	s->per_thread = o->per_thread;
 	/* Loaded first, probed after: the kernel's features are asked for
 	 * (features, not versions) only when the sampler does not load, to say
-	 * what is missing, and, where bpf_loop is (Linux < 5.17), to load it
-	 * without. Three probe loads fewer on every dump of a running thread. */
+	 * what is missing, and, where bpf_loop is missing (Linux < 5.17), to load it
+	 * without. Three probes fewer (two programs and a map) on every dump of
+	 * a running thread. */
 	s->bpf_loop = 1;
 	e = load_skel(s, o, o->native, err, errsz);
 	if (e) {
