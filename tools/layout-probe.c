@@ -181,6 +181,11 @@ int main(void)
 
 	/* PyThreadState */
 	F(tstate_next, offsetof(PyThreadState, next));
+#if PY_AT_LEAST(3, 6)
+	F(tstate_prev, offsetof(PyThreadState, prev));
+#else
+	N(tstate_prev);
+#endif
 	F(tstate_interp, offsetof(PyThreadState, interp));
 #if PY_AT_LEAST(3, 13)
 	F(tstate_frame, offsetof(PyThreadState, current_frame));

@@ -78,6 +78,7 @@ struct pyh_layout {
 
 	/* PyThreadState */
 	__u32 tstate_next;
+	__u32 tstate_prev;		/* 3.6+: the list is doubly linked; PYH_NO_FIELD on 2.7 */
 	__u32 tstate_interp;
 	__u32 tstate_frame;		/* frame (<=3.10), cframe (3.11, 3.12), current_frame (3.13+) */
 	__u32 cframe_current_frame;	/* in _PyCFrame (3.11, 3.12); PYH_NO_FIELD otherwise */
@@ -134,8 +135,10 @@ struct pyh_layout {
 					 * co_version the main interpreter's next code object takes */
 	__u32 runtime_interp_next_id;	/* interpreters.next_id (int64): 1 while the main
 					 * interpreter is the only one ever made */
+	__u32 pad;			/* 0: keeps the struct a whole number of 8 bytes
+					 * (struct pyh_sample_target's u64s follow it) */
 };
 
-_Static_assert(sizeof(struct pyh_layout) == 50 * 4, "struct pyh_layout must match on both sides");
+_Static_assert(sizeof(struct pyh_layout) == 52 * 4, "struct pyh_layout must match on both sides");
 
 #endif

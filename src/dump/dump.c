@@ -277,7 +277,10 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		rc = pyh_threads_read(&d->target, py, PYH_MAX_THREADS, &npy, &gil, &chk);
 		if (rc) {
 			snprintf(err, errsz, rc == -ESRCH ? "process %d exited during the dump"
-							  : "cannot read the thread list of process %d",
+					     : rc == -EPROTO ? "process %d: unreadable: its interpreter's "
+							       "first thread state is not linked to it (not a "
+							       "live CPython, or its state is overwritten)"
+					     : "cannot read the thread list of process %d",
 				 pid);
 			goto cleanup;
 		}

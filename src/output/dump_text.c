@@ -150,7 +150,8 @@ int pyh_dump_write_text(const struct pyh_dump *d, FILE *f, const struct pyh_dump
 				: !d->gil_known ? "; GIL holder unknown" : "");
 	if (d->threads_unmatched)
 		fprintf(f, "The thread list changed while it was read (%d thread state%s matched no OS "
-			"thread in %d reads): threads shown without Python state may have one\n",
+			"thread or its place in the list, in each of %d reads): threads shown without "
+			"Python state may have one\n",
 			d->threads_unmatched, d->threads_unmatched == 1 ? "" : "s", PYH_THREADS_LIST_READS);
 	if (d->locals_read && d->locals_error[0])
 		fprintf(f, "Locals not available: %s\n", d->locals_error);

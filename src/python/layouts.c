@@ -79,7 +79,7 @@ struct pyh_dbg_map {
 	unsigned int runtime_size, runtime_interp_head;
 	unsigned int interp_size, interp_next, interp_threads_head, interp_ceval_gil;
 	unsigned int interp_gil_state, interp_gil_locked, interp_gil_holder;
-	unsigned int tstate_size, tstate_next, tstate_interp, tstate_current_frame;
+	unsigned int tstate_size, tstate_prev, tstate_next, tstate_interp, tstate_current_frame;
 	unsigned int tstate_thread_id, tstate_native_thread_id;
 	unsigned int frame_size, frame_previous, frame_executable, frame_instr_ptr, frame_owner;
 	unsigned int frame_tlbc_index;	/* 0: the version has none */
@@ -96,7 +96,7 @@ static const struct pyh_dbg_map pyh_dbg_map_3_13 = {
 	.runtime_size = 3, .runtime_interp_head = 5,
 	.interp_size = 6, .interp_next = 8, .interp_threads_head = 9, .interp_ceval_gil = 14,
 	.interp_gil_state = 15, .interp_gil_locked = 17, .interp_gil_holder = 18,
-	.tstate_size = 19, .tstate_next = 21, .tstate_interp = 22, .tstate_current_frame = 23,
+	.tstate_size = 19, .tstate_prev = 20, .tstate_next = 21, .tstate_interp = 22, .tstate_current_frame = 23,
 	.tstate_thread_id = 24, .tstate_native_thread_id = 25,
 	.frame_size = 28, .frame_previous = 29, .frame_executable = 30, .frame_instr_ptr = 31,
 	.frame_owner = 33,
@@ -112,7 +112,7 @@ static const struct pyh_dbg_map pyh_dbg_map_3_14 = {
 	.runtime_size = 3, .runtime_interp_head = 5,
 	.interp_size = 6, .interp_next = 8, .interp_threads_head = 9, .interp_ceval_gil = 15,
 	.interp_gil_state = 16, .interp_gil_locked = 18, .interp_gil_holder = 19,
-	.tstate_size = 22, .tstate_next = 24, .tstate_interp = 25, .tstate_current_frame = 26,
+	.tstate_size = 22, .tstate_prev = 23, .tstate_next = 24, .tstate_interp = 25, .tstate_current_frame = 26,
 	.tstate_thread_id = 27, .tstate_native_thread_id = 28,
 	.frame_size = 31, .frame_previous = 32, .frame_executable = 33, .frame_instr_ptr = 34,
 	.frame_owner = 36, .frame_tlbc_index = 38,
@@ -295,6 +295,7 @@ int pyh_layout_from_debug_offsets(const void *buf, size_t len, struct pyh_layout
 	l.gil_holder = holder - gil_state;
 
 	l.tstate_next = pyh_dbg_member(&p, m->tstate_next, sz_ts, 8, "tstate.next");
+	l.tstate_prev = pyh_dbg_member(&p, m->tstate_prev, sz_ts, 8, "tstate.prev");
 	l.tstate_interp = pyh_dbg_member(&p, m->tstate_interp, sz_ts, 8, "tstate.interp");
 	l.tstate_frame = pyh_dbg_member(&p, m->tstate_current_frame, sz_ts, 8,
 					"tstate.current_frame");

@@ -65,13 +65,13 @@ static int layout_from_target(struct pyh_target *t, char *err, size_t errsz)
 static int cross_check(const struct pyh_layout *a, const struct pyh_layout *b)
 {
 	const uint32_t pa[] = { a->runtime_interp_head, a->interp_next, a->interp_tstate_head,
-				a->tstate_next, a->tstate_frame, a->tstate_thread_id,
+				a->tstate_next, a->tstate_prev, a->tstate_frame, a->tstate_thread_id,
 				a->tstate_native_thread_id, a->frame_back, a->frame_code,
 				a->frame_lasti, a->frame_owner, a->code_filename, a->code_name,
 				a->code_qualname, a->code_firstlineno, a->code_linetable,
 				a->code_adaptive, a->frame_tlbc_index, a->code_tlbc, a->object_type };
 	const uint32_t pb[] = { b->runtime_interp_head, b->interp_next, b->interp_tstate_head,
-				b->tstate_next, b->tstate_frame, b->tstate_thread_id,
+				b->tstate_next, b->tstate_prev, b->tstate_frame, b->tstate_thread_id,
 				b->tstate_native_thread_id, b->frame_back, b->frame_code,
 				b->frame_lasti, b->frame_owner, b->code_filename, b->code_name,
 				b->code_qualname, b->code_firstlineno, b->code_linetable,

@@ -162,11 +162,24 @@ int pyh_thread_top(const struct pyh_target *t, uint64_t tstate, uint64_t *top)
 	return rc ? rc : pyh_frames_top(t, field, top);
 }
 
+int pyh_threads_linked(const struct pyh_layout *l, const uint8_t *tb, size_t len, uint64_t interp,
+		       uint64_t from)
+{
+	if (pyh_field(tb, len, l->tstate_interp, 8) != interp)
+		return 0;
+	if (l->tstate_prev != PYH_NO_FIELD && !pyh_field(tb, len, l->tstate_next, 8) &&
+	    !pyh_field(tb, len, l->tstate_thread_id, 8))
+		return 0;	/* a list's last state is its oldest: its thread runs */
+	return !from || l->tstate_prev == PYH_NO_FIELD || pyh_field(tb, len, l->tstate_prev, 8) == from;
+}
+
 /* One walk of the lists: out[0..*n) with their tids from the states alone
  * (3.11+: native_thread_id, in the target's PID namespace), *need_pthread
- * when they have none (2.7 - 3.10). Returns 0 or -errno, as pyh_threads_read. */
+ * when they have none (2.7 - 3.10), *cut 1 when a state was not linked where
+ * the walk found it (pyh_threads_linked; the walk of that list ends there,
+ * the state left out). Returns 0 or -errno, as pyh_threads_read. */
 static int threads_walk(const struct pyh_target *t, struct pyh_pythread *out, int max, int *n,
-			uint64_t *gil, int *need_pthread)
+			uint64_t *gil, int *need_pthread, int *cut)
 {
 	const struct pyh_layout *l = &t->layout;
 	uint64_t interps[PYH_MAX_INTERPS];
@@ -176,15 +189,16 @@ static int threads_walk(const struct pyh_target *t, struct pyh_pythread *out, in
 
 	*n = 0;
 	*need_pthread = 0;
+	*cut = 0;
 	*gil = 0;
 	rc = pyh_mem_read_u64(t->pid, t->interp_head_ptr, &interp);
 	if (rc)
 		return rc;
 	if (!interp)
 		return -EAGAIN;
-	const uint32_t toffs[] = { l->tstate_next, l->tstate_thread_id, l->tstate_frame,
-				   l->tstate_native_thread_id };
-	size_t tsz = pyh_field_span(toffs, 4, TSTATE_READ);
+	const uint32_t toffs[] = { l->tstate_next, l->tstate_prev, l->tstate_interp,
+				   l->tstate_thread_id, l->tstate_frame, l->tstate_native_thread_id };
+	size_t tsz = pyh_field_span(toffs, 6, TSTATE_READ);
 
 	if (max <= 0)
 		return -EINVAL;
@@ -204,12 +218,17 @@ static int threads_walk(const struct pyh_target *t, struct pyh_pythread *out, in
 		/* PyInterpreterState is large (the thread list is 7 KiB in on 3.13): read the two fields. */
 		if (pyh_mem_readv(t->pid, iov, 2))
 			break;
-		while (ts && count < max && !seen(tseen, count, ts)) {
+		for (uint64_t from = 0; ts && count < max && !seen(tseen, count, ts); ) {
 			uint8_t tb[TSTATE_READ];
 			struct pyh_pythread *th = &out[count];
 
 			if (pyh_mem_read(t->pid, ts, tb, tsz))
 				break;
+			if (!pyh_threads_linked(l, tb, tsz, interp, from)) {
+				*cut = 1;
+				break;
+			}
+			from = ts;
 			memset(th, 0, sizeof(*th));
 			tseen[count++] = ts;
 			th->tstate = ts;
@@ -265,10 +284,10 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 	/* The states first, then the OS threads: a thread started between the
 	 * two has its OS thread listed; one that ended between is read again. */
 	while (chk->reads < PYH_THREADS_LIST_READS) {
-		int need_pthread = 0, ntids = 0;
+		int need_pthread = 0, ntids = 0, cut = 0;
 
 		chk->reads++;
-		rc = threads_walk(t, out, max, n, gil, &need_pthread);
+		rc = threads_walk(t, out, max, n, gil, &need_pthread, &cut);
 		if (rc)
 			break;
 		rc = pyh_proc_tasks(t->pid, tids, max_tids, &ntids);
@@ -283,9 +302,11 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 			map_ns_tids(t, out, *n, tids, ntids);
 		rc = 0;
 		chk->ntids = ntids;
-		chk->unmatched = pyh_threads_unmatched(out, *n, tids, ntids);
+		chk->unmatched = pyh_threads_unmatched(out, *n, tids, ntids) + cut;
 		if (!chk->unmatched)
 			break;
+		if (cut && !*n && chk->reads == PYH_THREADS_LIST_READS)
+			rc = -EPROTO;	/* no read found even one linked state */
 	}
 	if (rc)
 		chk->unmatched = 0;
