@@ -152,13 +152,22 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 				     (__u32)pyh_round_pow2(o->ringbuf_bytes ? o->ringbuf_bytes : 8u << 20));
 	if (!e && o->max_targets > 0)
 		e = bpf_map__set_max_entries(s->skel->maps.targets, (__u32)o->max_targets);
-	/* Snapshots sample a few armed threads for milliseconds: small maps load
-	 * faster (a 65536-entry LRU map is allocated whole). */
+	/* Snapshots sample a few armed threads for milliseconds: an LRU map is
+	 * allocated whole (4096 entries: ~110 us of a dump), a hash map without
+	 * preallocation as it fills, and the user side alone adds to it (one
+	 * entry per armed thread: nothing to evict). */
+	if (!e && o->per_thread)
+		e = bpf_map__set_type(s->skel->maps.tstate_cache, BPF_MAP_TYPE_HASH);
+	if (!e && o->per_thread)
+		e = bpf_map__set_map_flags(s->skel->maps.tstate_cache, BPF_F_NO_PREALLOC);
 	if (!e && o->per_thread)
 		e = bpf_map__set_max_entries(s->skel->maps.tstate_cache, PYH_SAMPLER_MAX_ARMED);
-	/* Without the tracker's exec_gens the program does not look at its own (tracked_gens). */
+	/* Without the tracker its two maps are this object's own: exec_gens is
+	 * not looked at (tracked_gens), tracked not used. */
 	if (!e && !o->pt)
 		e = bpf_map__set_max_entries(s->skel->maps.exec_gens, 1);
+	if (!e && !o->pt)
+		e = bpf_map__set_max_entries(s->skel->maps.tracked, 1);
 	/* Armed threads alone run a per-thread sampler: no other process's ticks to filter. */
 	if (!e && o->per_thread)
 		e = bpf_map__set_max_entries(s->skel->maps.target_bits, 1);
