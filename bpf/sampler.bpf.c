@@ -65,6 +65,8 @@ const volatile __u32 tracked_gens = 1;
 /* Bytes of a 3.11+ data stack read at once (pyhang/frame.h): a power of 2. */
 #define PYH_BULK PYH_FRAME_BULK
 _Static_assert((PYH_BULK & (PYH_BULK - 1)) == 0, "the window offsets are masked with PYH_BULK - 1");
+_Static_assert(sizeof(struct pyh_layout) % 8 == 0 && __builtin_offsetof(struct pyh_sample_target, layout) % 8 == 0,
+	       "the layout is copied by 8-byte words");
 
 /* The walk's loop bound; the frame rule ends every walk before it. */
 #define PYH_WALK_ITERS PYH_WALK_MAX_STEPS(PYH_SAMPLE_MAX_DEPTH)
@@ -134,10 +136,11 @@ struct find_ctx {
 
 struct walk_ctx {
 	struct pyh_walk w;	/* the frame rule's walk state (pyhang/frame.h) */
-	struct pyh_layout l;	/* the target's layout, copied: the verifier cannot follow a
-				 * map value pointer kept in a map */
-	__u32 span;		/* bytes read per frame: pyh_frame_span(); 0: no walk */
-	__u32 fp_off, fp_len;	/* pyh_code_fp_span() */
+	struct pyh_layout l __attribute__((aligned(8)));
+				/* the target's layout, copied (by words): the verifier
+				 * cannot follow a map value pointer kept in a map */
+	__u32 span;		/* bytes read per frame: the target's frame_span; 0: no walk */
+	__u32 fp_off, fp_len;	/* the target's code_fp_off, code_fp_len */
 	__u32 tasks;		/* PYH_TARGET_TASKS: keep the generator runs */
 	__u64 last_code, last_fp; /* the code object fingerprinted last (recursion repeats it) */
 	__u64 prev_gen;		/* the generator owning the frame taken last (0: none) */
@@ -607,7 +610,7 @@ static __always_inline __u32 add_native(struct bpf_perf_event_data *ctx, struct 
 static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id, depth, size, status;
+	__u32 tgid = id >> 32, tid = (__u32)id, depth, size, status, truncated, broken, ceiling;
 	__u64 wake, top;
 	const struct pyh_sample_target *t;
 	struct pyh_work *wk;
@@ -652,9 +655,19 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 		return 0;
 	}
 	pyh_walk_begin(&c->w, top, PYH_SAMPLE_MAX_DEPTH);
-	c->l = t->layout;
-	c->span = pyh_frame_span(&t->layout);
-	pyh_code_fp_span(&t->layout, &c->fp_off, &c->fp_len);
+	/* A per-thread sampler copies it in one helper call (what the verifier
+	 * checks of it: 5 instructions, not 52); the per-CPU one by words (an
+	 * assignment copies by the struct's alignment, 4 bytes: twice the
+	 * instructions, and slower than the words at every sample). */
+	if (per_thread) {
+		bpf_probe_read_kernel(&c->l, sizeof(c->l), &t->layout);
+	} else {
+		for (i = 0; i < sizeof(c->l) / 8; i++)
+			((__u64 *)&c->l)[i] = ((const __u64 *)&t->layout)[i];
+	}
+	c->span = t->frame_span;	/* bounded where it is used */
+	c->fp_off = t->code_fp_off;
+	c->fp_len = t->code_fp_len;
 	c->last_code = 0;
 	c->last_fp = 0;
 	__builtin_memset(wk->fpbuf, 0, sizeof(wk->fpbuf));
@@ -684,7 +697,14 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 		pyh_count(status == PYH_WALK_END ? PYH_CNT_NO_FRAME : PYH_CNT_BAD_FRAME);
 		return 0;
 	}
-	if (status != PYH_WALK_END && status != PYH_WALK_TRUNCATED)
+	/* From here on nothing branches on the status or the ceiling where the
+	 * program goes on either way: each such branch made the verifier check
+	 * the rest once more (a third of the sampler's tail). As bits: */
+	status &= 31;
+	truncated = ((1u << PYH_WALK_TRUNCATED) >> status) & 1;
+	broken = (~((1u << PYH_WALK_END) | (1u << PYH_WALK_TRUNCATED)) >> status) & 1;
+	ceiling = ((c->ceiling | (0u - c->ceiling)) >> 31) & 1;	/* c->ceiling != 0 */
+	if (PYH_STATS_ON && broken)
 		pyh_count(PYH_CNT_BAD_FRAME);
 
 	s->pid = tgid;
@@ -692,9 +712,8 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	s->ktime_ns = bpf_ktime_get_ns();
 	s->tstate = tstate;
 	s->cpu = bpf_get_smp_processor_id();
-	s->flags = gil | (status == PYH_WALK_TRUNCATED ? PYH_SAMPLE_TRUNCATED : 0) |
-		   (status != PYH_WALK_END && status != PYH_WALK_TRUNCATED ? PYH_SAMPLE_BROKEN : 0) |
-		   (c->ceiling ? PYH_SAMPLE_CEILING : 0);
+	s->flags = gil | truncated * PYH_SAMPLE_TRUNCATED | broken * PYH_SAMPLE_BROKEN |
+		   ceiling * PYH_SAMPLE_CEILING;
 	s->code_ceiling = c->ceiling;
 	s->_pad = 0;
 	s->depth = depth;
@@ -727,7 +746,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 		return 0;
 	}
 	pyh_count(PYH_CNT_EMITTED);
-	if (s->flags & PYH_SAMPLE_CEILING)
+	if (PYH_STATS_ON && ceiling)
 		pyh_count(PYH_CNT_CEILING);
 	return 0;
 }

@@ -70,8 +70,14 @@ struct pyh_sample_target {
 	 * side sets both, or neither: python/target.h). */
 	__u64 code_counter_ptr;
 	__u64 interp_next_id_ptr;
+	/* Of the layout, by the frame rule's own functions (pyhang/frame.h),
+	 * once here rather than at every sample (and every verifier path):
+	 * pyh_frame_span() and pyh_code_fp_span(). */
+	__u32 frame_span;
+	__u32 code_fp_off, code_fp_len;
+	__u32 _pad;
 };
-_Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 48, "pyh_sample_target size");
+_Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 64, "pyh_sample_target size");
 
 /* struct pyh_sample.flags */
 #define PYH_SAMPLE_TRUNCATED 0x1u	/* deeper than PYH_SAMPLE_MAX_DEPTH: root frames missing */

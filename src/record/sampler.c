@@ -358,6 +358,8 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 	memset(&v, 0, sizeof(v));
 	v.layout = *l;
 	v.interp_head_ptr = t->interp_head_ptr;
+	v.frame_span = pyh_frame_span(l);
+	pyh_code_fp_span(l, &v.code_fp_off, &v.code_fp_len);
 	v.tstate_current_ptr = l->gil_kind == PYH_GIL_TSTATE_CURRENT ? t->tstate_current_ptr : 0;
 	if (l->tstate_native_thread_id != PYH_NO_FIELD)
 		v.flags |= PYH_TARGET_MATCH_NATIVE_TID;
