@@ -272,7 +272,7 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 		     uint64_t *gil, struct pyh_threads_check *chk)
 {
 	pid_t *own = NULL, *tids = chk->tids;
-	int max_tids = chk->max_tids, rc = 0;
+	int max_tids = chk->max_tids, rc = 0, heads_cut = 0;
 
 	chk->ntids = chk->reads = chk->unmatched = 0;
 	if (!tids || max_tids <= 0) {
@@ -305,7 +305,8 @@ int pyh_threads_read(const struct pyh_target *t, struct pyh_pythread *out, int m
 		chk->unmatched = pyh_threads_unmatched(out, *n, tids, ntids) + cut;
 		if (!chk->unmatched)
 			break;
-		if (cut && !*n && chk->reads == PYH_THREADS_LIST_READS)
+		heads_cut += cut && !*n;
+		if (heads_cut == PYH_THREADS_LIST_READS)
 			rc = -EPROTO;	/* no read found even one linked state */
 	}
 	if (rc)
