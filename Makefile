@@ -84,10 +84,15 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(SHARED_HDRS) $(BPF_HDRS) 
 		-Wno-unused-parameter -Iinclude -I$(BUILD) -c $< -o $@
 
 # The skeleton embeds the object: without DWARF (BTF stays) it is a tenth the size.
-$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+# PYH_BPF_OBJ_ID_<name>: the object's identity (64 bits of its SHA-256), which
+# names what this build pins (src/kernel/bpfpin.h).
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o Makefile
 	@echo "  SKEL    $@"
 	$(Q)llvm-strip -g -o $(BUILD)/bpf/$*.stripped.o $<
-	$(Q)$(BPFTOOL) gen skeleton $(BUILD)/bpf/$*.stripped.o name $*_bpf > $@
+	$(Q)$(BPFTOOL) gen skeleton $(BUILD)/bpf/$*.stripped.o name $*_bpf > $@.tmp
+	$(Q)printf '#define PYH_BPF_OBJ_ID_%s 0x%sull\n' $* \
+		"$$(sha256sum $(BUILD)/bpf/$*.stripped.o | cut -c1-16)" >> $@.tmp
+	$(Q)mv $@.tmp $@
 
 $(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto | $(DEPS_STAMP)
 	@echo "  PROTOC  $@"

@@ -13,7 +13,10 @@ interpreter it cannot read gets "-") as many times, and
 that interpreter (no pythonX.Y-gdb.py or no debug info: Debian's stripped python3.11) it
 times `thread apply all bt` instead and says so. gdb stops the target while it works;
 pyhang and Austin do not. Prints a table: the median CPU time (user + system) of pyhang and
-Austin side by side, then their wall-clock medians (and pyhang's p90): on a loaded machine
+Austin side by side (and pyhang's "cold": PYHANG_BPF_PIN=0, each dump loading its own BPF
+snapshot program, as the first dump after boot does or one on a host without /sys/fs/bpf; the
+other runs use the program the store keeps, src/kernel/bpfpin.h; the two alternate), then
+their wall-clock medians (and pyhang's p90): on a loaded machine
 the wall clock measures the wait for a CPU more than the tool, so CPU time comes first;
 exit 1 if any pyhang run failed.
 """
@@ -58,7 +61,7 @@ def stop_target(proc):
     proc.stdout.close()
 
 
-def timed(argv, timeout=60):
+def timed(argv, timeout=60, env=None):
     """(wall milliseconds, returncode or None on timeout, stdout+stderr text, CPU
     milliseconds: user + system, from the children's rusage; on a loaded machine the wall
     clock measures the queue for a CPU more than the tool)."""
@@ -66,7 +69,8 @@ def timed(argv, timeout=60):
     t0 = time.perf_counter()
     try:
         r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=timeout)
+                           stderr=subprocess.STDOUT, timeout=timeout,
+                           env=dict(os.environ, **env) if env else None)
         rc, out = r.returncode, r.stdout
     except subprocess.TimeoutExpired as e:
         rc, out = None, e.stdout or b""
@@ -162,19 +166,23 @@ def main():
         for what, program in PROGRAMS:
             proc = start_target(interp, program)
             if proc is None:
-                rows.append((label, what, "-", "-", "-", "-", "-", "-", "-", "-", "-", "target did not start"))
+                rows.append((label, what, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                             "target did not start"))
                 any_failed = True
                 continue
             try:
                 threads = len(os.listdir("/proc/%d/task" % proc.pid))
-                med = hi = cpu = "-"
+                med = hi = cpu = cold = "-"
                 okcount = "-"
                 notes = []
                 if have_pyhang:
                     argv = [args.pyhang, "dump"] + mode + ["--pid", str(proc.pid)]
                     timed(argv)                       # warm-up (page cache, BTF parse)
-                    times, cpus, fails, last_err = [], [], 0, ""
+                    times, cpus, colds, fails, last_err = [], [], [], 0, ""
                     for _ in range(args.runs):
+                        _, crc, _, ccpu = timed(argv, timeout=30, env={"PYHANG_BPF_PIN": "0"})
+                        if crc == 0:
+                            colds.append(ccpu)
                         ms, rc, out, cpu = timed(argv, timeout=30)
                         if rc == 0:
                             times.append(ms)
@@ -187,6 +195,8 @@ def main():
                     if times:
                         med, hi = "%.1f" % statistics.median(times), "%.1f" % p90(times)
                         cpu = "%.1f" % statistics.median(cpus)
+                    if colds:
+                        cold = "%.1f" % statistics.median(colds)
                     if fails:
                         any_failed = True
                         notes.append("pyhang: " + last_err[:80])
@@ -194,14 +204,15 @@ def main():
                 cmd, gmed, gnote = bench_gdb(proc.pid, args.gdb_runs)
                 if gnote:
                     notes.append(gnote)
-                rows.append((label, what, str(threads), cpu,
+                rows.append((label, what, str(threads), cpu, cold,
                              "%.1f" % acpu if acpu is not None else "-", med,
                              "%.1f" % amed if amed is not None else "-", hi, okcount, cmd,
                              "%.1f" % gmed if gmed is not None else "-", "; ".join(notes)))
             finally:
                 stop_target(proc)
 
-    head = ("python", "target", "threads", "pyhang cpu ms", "austin cpu ms", "pyhang wall ms",
+    head = ("python", "target", "threads", "pyhang cpu ms", "cold cpu ms", "austin cpu ms",
+            "pyhang wall ms",
             "austin wall ms", "pyhang p90 wall", "ok", "gdb cmd", "gdb wall ms", "notes")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     print("pyhang dump%s --pid (%d runs) vs austin -w (%s) and gdb -batch (%d runs); targets: %s" % (

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "kernel/bpfpin.h"
 #include "kernel/corebtf.h"
 #include "log/log.h"
 #include "proc/guard.h"
@@ -33,7 +35,15 @@ struct pyh_sampler {
 	int per_thread;			/* no per-CPU events: threads are armed one by one */
 	int native;			/* samples carry user registers and stack (record --native) */
 	char native_missing[256];	/* --native asked, and why the kernel cannot */
-	struct bpf_program *prog;	/* the perf_event program attached */
+	struct bpf_program *prog;	/* the perf_event program attached (per-CPU) */
+	/* The program and the maps the user side uses: the skeleton's, or (warm)
+	 * a pinned program's and its maps, which are then s's own to close. */
+	int prog_fd;
+	int fd_samples, fd_targets, fd_bits, fd_tstates, fd_stats;
+	__u32 nbits;			/* target_bits' entries */
+	int warm;			/* the program came from the store (kernel/bpfpin.h) */
+	int draining;			/* samples an earlier user left: not for cb */
+	struct pyh_bpfpin pin;		/* per-thread samplers: the store's entry, held */
 	pyh_sample_cb cb;
 	void *cb_arg;
 	struct pyh_armed *armed;	/* per_thread: threads with a perf event of their own */
@@ -67,7 +77,7 @@ static int pyh_ringbuf_cb(void *ctx, void *data, size_t len)
 {
 	struct pyh_sampler *s = ctx;
 
-	return s->cb ? s->cb(data, len, s->cb_arg) : 0;
+	return s->cb && !s->draining ? s->cb(data, len, s->cb_arg) : 0;
 }
 
 static size_t pyh_round_pow2(size_t n)
@@ -81,11 +91,11 @@ static size_t pyh_round_pow2(size_t n)
 	return p;
 }
 
-/* A thread armed for snapshots: its own cpu-clock event and link. */
+/* A thread armed for snapshots: its own cpu-clock event, the program attached to it. */
 struct pyh_armed {
 	pid_t tid;
 	__u64 key;		/* its tstate_cache entry, removed when disarmed */
-	struct bpf_link *link;
+	int pfd;		/* closing it detaches the program */
 };
 
 static int pyh_perf_open_cpu(int cpu, unsigned hz)
@@ -115,6 +125,18 @@ static int pyh_perf_open_thread(pid_t tid, uint64_t period_ns)
 	return (int)syscall(__NR_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
+static __u64 pyh_clk_tck_ns(void)
+{
+	long tck = sysconf(_SC_CLK_TCK);
+
+	return tck > 0 && tck <= 1000000000L ? 1000000000ULL / (__u64)tck : 0;
+}
+
+static __u32 pyh_ringbuf_size(const struct pyh_sampler_opts *o)
+{
+	return (__u32)pyh_round_pow2(o->ringbuf_bytes ? o->ringbuf_bytes : 8u << 20);
+}
+
 /* Open the skeleton, configure it (rodata, map sizes, which programs load)
  * and load it into s->skel. Returns 0, or -errno with err filled (s->skel may
  * then be set: the caller destroys it). */
@@ -141,15 +163,10 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 	s->skel->rodata->may_tasks = !!o->tasks;
 	s->skel->rodata->per_thread = !!o->per_thread;
 	s->skel->rodata->tracked_gens = o->pt != NULL;
-	{
-		long tck = sysconf(_SC_CLK_TCK);
-
-		s->skel->rodata->clk_tck_ns = tck > 0 && tck <= 1000000000L ? 1000000000ULL / (__u64)tck : 0;
-	}
+	s->skel->rodata->clk_tck_ns = pyh_clk_tck_ns();
 	if (o->pt && (e = pyh_proctrack_share(o->pt, s->skel->obj, err, errsz)))
 		return e;
-	e = bpf_map__set_max_entries(s->skel->maps.samples,
-				     (__u32)pyh_round_pow2(o->ringbuf_bytes ? o->ringbuf_bytes : 8u << 20));
+	e = bpf_map__set_max_entries(s->skel->maps.samples, pyh_ringbuf_size(o));
 	if (!e && o->max_targets > 0)
 		e = bpf_map__set_max_entries(s->skel->maps.targets, (__u32)o->max_targets);
 	/* Snapshots sample a few armed threads for milliseconds: an LRU map is
@@ -185,6 +202,111 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 	return e;
 }
 
+/* Everything load_skel makes of o for a per-thread sampler without the
+ * tracker (rodata, map sizes, which program), as one hash: with the object's,
+ * the name of its entry in the store. */
+static __u64 pyh_sampler_config(const struct pyh_sampler_opts *o)
+{
+	struct {
+		__u32 per_thread, native, gil_only, tasks, bpf_loop, max_targets;
+		__u32 ringbuf, target_size, sample_size, max_armed;
+		__u64 clk_tck_ns;
+	} c;
+
+	memset(&c, 0, sizeof(c));
+	c.per_thread = !!o->per_thread;
+	c.native = !!o->native;
+	c.gil_only = !!o->gil_only;
+	c.tasks = !!o->tasks;
+	c.bpf_loop = 1;		/* the only one pinned */
+	c.max_targets = o->max_targets > 0 ? (__u32)o->max_targets : 0;
+	c.ringbuf = pyh_ringbuf_size(o);
+	c.target_size = sizeof(struct pyh_sample_target);
+	c.sample_size = sizeof(struct pyh_sample);
+	c.max_armed = PYH_SAMPLER_MAX_ARMED;
+	c.clk_tck_ns = pyh_clk_tck_ns();
+	return pyh_bpfpin_hash(0, &c, sizeof(c));
+}
+
+/* Delete every entry of map fd (keys of at most 8 bytes), at most bound. */
+static void pyh_map_clear(int fd, unsigned bound)
+{
+	__u64 key = 0;
+
+	for (unsigned i = 0; i < bound && !bpf_map_get_next_key(fd, NULL, &key); i++)
+		bpf_map_delete_elem(fd, &key);
+}
+
+/* Take the program pinned in s's entry (held) and the maps the user side
+ * uses, checked to be what load_skel makes of o, and clear what an earlier
+ * user left in them: it may have died at any point. (Leftovers would not
+ * be wrong samples: entries are keyed by process and thread and rewritten
+ * when added, and only the threads s arms run the program.) Returns 0 with
+ * s warm, or -errno with nothing kept. */
+static int pyh_sampler_take_pinned(struct pyh_sampler *s, const struct pyh_sampler_opts *o)
+{
+	struct pyh_bpf_map_want w[] = {
+		{ "samples", BPF_MAP_TYPE_RINGBUF, 0, 0, pyh_ringbuf_size(o), -1 },
+		{ "targets", BPF_MAP_TYPE_HASH, 4, sizeof(struct pyh_sample_target),
+		  o->max_targets > 0 ? (__u32)o->max_targets : 0, -1 },
+		{ "target_bits", BPF_MAP_TYPE_ARRAY, 4, 8, 1, -1 },
+		{ "tstate_cache", BPF_MAP_TYPE_HASH, 8, 8, PYH_SAMPLER_MAX_ARMED, -1 },
+	};
+	__u32 zero = 0;
+	__u64 none = 0;
+	int fd = pyh_bpfpin_get(&s->pin), e;
+
+	if (fd < 0)
+		return fd;
+	if (!pyh_bpf_prog_is(fd, BPF_PROG_TYPE_PERF_EVENT, o->native ? "pyh_on_cpu_native" : "pyh_on_cpu"))
+		e = -EPROTO;
+	else
+		e = pyh_bpf_prog_maps(fd, w, (int)(sizeof(w) / sizeof(w[0])));
+	if (e) {
+		close(fd);
+		return e == -ENOENT ? -EPROTO : e;	/* -ENOENT: nothing pinned */
+	}
+	s->prog_fd = fd;
+	s->fd_samples = w[0].fd;
+	s->fd_targets = w[1].fd;
+	s->fd_bits = w[2].fd;
+	s->fd_tstates = w[3].fd;
+	s->nbits = 1;
+	s->warm = 1;
+	pyh_map_clear(s->fd_targets, o->max_targets > 0 ? (unsigned)o->max_targets + 1 : 1025);
+	pyh_map_clear(s->fd_tstates, PYH_SAMPLER_MAX_ARMED + 1);
+	bpf_map_update_elem(s->fd_bits, &zero, &none, BPF_ANY);
+	return 0;
+}
+
+/* A per-thread sampler without the tracker: hold its entry in the store and
+ * take the program pinned there, when there is one. */
+static void pyh_sampler_try_pinned(struct pyh_sampler *s, const struct pyh_sampler_opts *o)
+{
+	int e = pyh_bpfpin_acquire(&s->pin, "snap", PYH_BPF_OBJ_ID_sampler, pyh_sampler_config(o));
+
+	if (e) {
+		if (pyh_log_verbosity() && e != -EPERM)
+			pyh_log_error("snapshot sampler: no pinned program to use (%s): loading one",
+				      e == -ENOENT ? "no bpf filesystem at " PYH_BPFPIN_ROOT :
+				      e == -EWOULDBLOCK ? "another pyhang uses it" : strerror(-e));
+		return;
+	}
+	e = pyh_sampler_take_pinned(s, o);
+	if (e == -ENOENT)
+		return;		/* none pinned yet: the load pins one */
+	if (e) {
+		pyh_bpfpin_drop(&s->pin);	/* not what this build loads: replaced */
+		if (pyh_log_verbosity())
+			pyh_log_error("snapshot sampler: the program pinned at %s is not usable (%s): "
+				      "loading it anew", s->pin.path,
+				      e == -EPROTO ? "not the program and maps this build loads" : strerror(-e));
+		return;
+	}
+	if (pyh_log_verbosity())
+		pyh_log_error("snapshot sampler: using the program pinned at %s", s->pin.path);
+}
+
 int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *arg,
 		     struct pyh_sampler **out, char *err, size_t errsz)
 {
@@ -206,6 +328,14 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 	s->gil_only = o->gil_only;
 	s->tasks = o->tasks;
 	s->per_thread = o->per_thread;
+	s->prog_fd = s->fd_samples = s->fd_targets = s->fd_bits = s->fd_tstates = s->fd_stats = -1;
+	s->pin.dirfd = -1;
+	if (o->per_thread && !o->pt)
+		pyh_sampler_try_pinned(s, o);
+	if (s->warm) {
+		s->native = !!o->native;
+		goto loaded;
+	}
 	/* Loaded first, probed after: the kernel's features are asked for
 	 * (features, not versions) only when the sampler does not load, to say
 	 * what is missing, and, where bpf_loop is missing (Linux < 5.17), to load it
@@ -243,6 +373,24 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 		goto cleanup;
 	s->native = o->native && !s->native_missing[0];
 	s->prog = s->native ? s->skel->progs.pyh_on_cpu_native : s->skel->progs.pyh_on_cpu;
+	s->prog_fd = bpf_program__fd(s->prog);
+	s->fd_samples = bpf_map__fd(s->skel->maps.samples);
+	s->fd_targets = bpf_map__fd(s->skel->maps.targets);
+	s->fd_bits = bpf_map__fd(s->skel->maps.target_bits);
+	s->fd_tstates = bpf_map__fd(s->skel->maps.tstate_cache);
+	s->fd_stats = bpf_map__fd(s->skel->maps.stats);
+	s->nbits = bpf_map__max_entries(s->skel->maps.target_bits);
+	/* Keep it for the next run, as loaded for what it was asked. */
+	if (s->pin.dirfd >= 0 && s->bpf_loop && s->native == !!o->native) {
+		e = pyh_bpfpin_put(&s->pin, s->prog_fd);
+		if (pyh_log_verbosity() && e)
+			pyh_log_error("snapshot sampler: pinning it at %s failed: %s", s->pin.path, strerror(-e));
+		else if (pyh_log_verbosity())
+			pyh_log_error("snapshot sampler: pinned at %s", s->pin.path);
+		e = 0;
+	}
+
+loaded:
 
 	n = libbpf_num_possible_cpus();
 	if (n <= 0) {
@@ -288,9 +436,11 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 		s->pfds[cpu] = -1; /* the link owns (and closes) it now */
 		s->ncpus_attached++;
 	}
-	if (o->per_thread) {
+	if (o->per_thread && !s->warm) {
 		/* perf events come later, one per armed thread: check now that the
-		 * kernel gives a thread one (and that we may open it) */
+		 * kernel gives a thread one (and that we may open it). A warm
+		 * sampler's store is root's: this run may (an event fewer, ~4%
+		 * of a dump of a running thread). */
 		int fd = pyh_perf_open_thread(getpid(), PYH_SAMPLER_SNAPSHOT_PERIOD_NS);
 
 		if (fd < 0) {
@@ -300,16 +450,21 @@ int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *a
 			goto cleanup;
 		}
 		close(fd);
-	} else if (!s->ncpus_attached) {
+	} else if (!o->per_thread && !s->ncpus_attached) {
 		e = -ENODEV;
 		snprintf(err, errsz, "no online CPU accepted a perf event");
 		goto cleanup;
 	}
-	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.samples), pyh_ringbuf_cb, s, NULL);
+	s->rb = ring_buffer__new(s->fd_samples, pyh_ringbuf_cb, s, NULL);
 	if (!s->rb) {
 		e = -errno;
 		snprintf(err, errsz, "opening the sample ring buffer failed: %s", strerror(-e));
 		goto cleanup;
+	}
+	if (s->warm) {		/* what an earlier user did not take */
+		s->draining = 1;
+		ring_buffer__consume(s->rb);
+		s->draining = 0;
 	}
 	if (o->pt && (e = pyh_proctrack_add_ring(o->pt, s->rb))) {
 		snprintf(err, errsz, "polling the process tracker's ring buffer failed: %s", strerror(-e));
@@ -335,11 +490,11 @@ int pyh_sampler_add_target(struct pyh_sampler *s, const struct pyh_target *t, ch
  * the map's end (BPF looks those up in targets), or -errno. */
 static int pyh_target_bit(struct pyh_sampler *s, pid_t pid, int on)
 {
-	int fd = bpf_map__fd(s->skel->maps.target_bits);
+	int fd = s->fd_bits;
 	__u32 word = (__u32)pid / 64;
 	__u64 w, bit = 1ull << ((__u32)pid % 64);
 
-	if (word >= bpf_map__max_entries(s->skel->maps.target_bits))
+	if (word >= s->nbits)
 		return 0;
 	if (bpf_map_lookup_elem(fd, &word, &w))
 		return -errno;
@@ -395,7 +550,7 @@ int pyh_sampler_add_target_checked(struct pyh_sampler *s, const struct pyh_targe
 			 (int)t->pid, strerror(-e));
 		return e;
 	}
-	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.targets), &key, &v, BPF_ANY)) {
+	if (bpf_map_update_elem(s->fd_targets, &key, &v, BPF_ANY)) {
 		e = -errno;
 		snprintf(err, errsz, "adding process %d to the sampler's targets failed: %s%s",
 			 (int)t->pid, strerror(-e), e == -E2BIG ? " (too many processes)" : "");
@@ -459,7 +614,7 @@ static void pyh_sampler_seed_threads(struct pyh_sampler *s, const struct pyh_tar
 		__u64 key = (__u64)(__u32)t->pid << 32 | (__u32)j->list[i].tid, ts = j->list[i].tstate;
 
 		if (ts && pyh_threads_listed(&j->list[i], j->tids, j->chk.ntids))
-			bpf_map_update_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key, &ts, BPF_ANY);
+			bpf_map_update_elem(s->fd_tstates, &key, &ts, BPF_ANY);
 	}
 	if (!rc && !result && j->chk.unmatched && pyh_log_verbosity())
 		pyh_log_error("process %d: its thread list changed while it was read (%d states named no "
@@ -472,7 +627,7 @@ int pyh_sampler_remove_target(struct pyh_sampler *s, pid_t pid)
 {
 	__u32 key = (__u32)pid;
 
-	if (bpf_map_delete_elem(bpf_map__fd(s->skel->maps.targets), &key))
+	if (bpf_map_delete_elem(s->fd_targets, &key))
 		return -errno;
 	/* A bit left set (if this fails) only sends that tgid's ticks to the lookup. */
 	pyh_target_bit(s, pid, 0);
@@ -497,11 +652,14 @@ int pyh_sampler_poll(struct pyh_sampler *s, int timeout_ms, int wake_fd)
 
 void pyh_sampler_counters(struct pyh_sampler *s, uint64_t out[PYH_CNT_MAX])
 {
-	int n = s->ncpus_possible, fd = bpf_map__fd(s->skel->maps.stats);
-	uint64_t *vals = calloc((size_t)(n > 0 ? n : 1), sizeof(*vals));
+	int n = s->ncpus_possible, fd = s->fd_stats;
+	uint64_t *vals;
 	__u32 i;
 
 	memset(out, 0, sizeof(uint64_t) * PYH_CNT_MAX);
+	if (fd < 0)		/* a pinned per-thread sampler's: it counts nothing */
+		return;
+	vals = calloc((size_t)(n > 0 ? n : 1), sizeof(*vals));
 	if (!vals)
 		return;
 	for (i = 0; i < PYH_CNT_MAX; i++) {
@@ -528,14 +686,13 @@ int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t pid, pid_t tid, uint64_t
 {
 	__u64 key = (__u64)(__u32)pid << 32 | (__u32)tid, ts = tstate;
 	struct pyh_armed *grown;
-	struct bpf_link *link;
 	int fd, e;
 
 	if (!s->per_thread || !tstate)
 		return -EINVAL;
 	for (int i = 0; i < s->narmed; i++)
 		if (s->armed[i].tid == tid)
-			return bpf_map_update_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key, &ts,
+			return bpf_map_update_elem(s->fd_tstates, &key, &ts,
 						   BPF_ANY) ? -errno : 0;
 	if (s->narmed >= PYH_SAMPLER_MAX_ARMED)
 		return -E2BIG;
@@ -543,22 +700,22 @@ int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t pid, pid_t tid, uint64_t
 	if (!grown)
 		return -ENOMEM;
 	s->armed = grown;
-	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key, &ts, BPF_ANY))
+	if (bpf_map_update_elem(s->fd_tstates, &key, &ts, BPF_ANY))
 		return -errno;
 	fd = pyh_perf_open_thread(tid, period_ns);
 	if (fd < 0) {
 		e = errno == ESRCH ? -ESRCH : -errno;
-		bpf_map_delete_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key);
+		bpf_map_delete_elem(s->fd_tstates, &key);
 		return e;
 	}
-	link = bpf_program__attach_perf_event(s->prog, fd);
-	if (!link) {
+	/* What libbpf does without BPF links; closing fd detaches. */
+	if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, s->prog_fd) || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0)) {
 		e = -errno;
 		close(fd);
-		bpf_map_delete_elem(bpf_map__fd(s->skel->maps.tstate_cache), &key);
+		bpf_map_delete_elem(s->fd_tstates, &key);
 		return e;
 	}
-	s->armed[s->narmed++] = (struct pyh_armed){ .tid = tid, .key = key, .link = link };
+	s->armed[s->narmed++] = (struct pyh_armed){ .tid = tid, .key = key, .pfd = fd };
 	return 0;
 }
 
@@ -567,10 +724,10 @@ void pyh_sampler_disarm_thread(struct pyh_sampler *s, pid_t tid)
 	for (int i = 0; i < s->narmed; i++) {
 		if (s->armed[i].tid != tid)
 			continue;
-		bpf_link__destroy(s->armed[i].link);	/* closes the perf event too */
+		close(s->armed[i].pfd);	/* detaches the program */
 		/* the cache then holds armed threads only: an LRU map that never
 		 * fills evicts none of them */
-		bpf_map_delete_elem(bpf_map__fd(s->skel->maps.tstate_cache), &s->armed[i].key);
+		bpf_map_delete_elem(s->fd_tstates, &s->armed[i].key);
 		s->armed[i] = s->armed[--s->narmed];
 		return;
 	}
@@ -591,7 +748,15 @@ void pyh_sampler_free(struct pyh_sampler *s)
 			close(s->pfds[i]);
 	free(s->links);
 	free(s->pfds);
+	if (s->warm) {
+		int fds[] = { s->prog_fd, s->fd_samples, s->fd_targets, s->fd_bits, s->fd_tstates };
+
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
 	sampler_bpf__destroy(s->skel);
+	pyh_bpfpin_release(&s->pin);	/* last: nothing of s uses its maps now */
 	free(s);
 }
 

@@ -45,7 +45,10 @@ struct pyh_sampler;
 /* Probe what the kernel offers (perf_event programs, ring buffers, bpf_loop),
  * open, configure, load and attach the sampler. Returns 0 with *out, or
  * -errno with a one-line reason in err naming what was attempted (no "pyhang:"
- * prefix); nothing stays loaded or attached on failure. */
+ * prefix); nothing stays attached on failure. A per-thread sampler without
+ * the tracker uses the program the store keeps (kernel/bpfpin.h) when it
+ * holds one of this build and configuration, else loads one and pins it
+ * there: that program stays loaded when s is freed, or open fails after. */
 int pyh_sampler_open(const struct pyh_sampler_opts *o, pyh_sample_cb cb, void *arg,
 		     struct pyh_sampler **out, char *err, size_t errsz);
 

@@ -16,6 +16,10 @@ call it).
 - alternating.py: a few milliseconds running, a few sleeping, deep in calls
   either way. Dumped ALT_DUMPS times: every stack whole and consistent,
   whichever way it was read.
+- the store of pinned programs (src/kernel/bpfpin.h), on deep_cpu.py: a dump
+  pins the snapshot program, the next one uses it; a forged pin is replaced, a
+  held entry or PYHANG_BPF_PIN=0 or no bpf filesystem means a program of its
+  own; dumps at once, each whole. Every stack read in the kernel and judged.
 
 usage: tests/e2e/run_running.py [PYHANG]      (PYHANG_PYTHONS=3.12,2.7 narrows)
 Prints `ok - ...` / `not ok - ...` and `N passed, N failed`.
@@ -139,10 +143,135 @@ def run_no_bpf(label, py):
     report(True, name, "memory, marked: %s" % main["stack_error"])
 
 
+def dump_v(pid, env=None, prefix=()):
+    """dump -v --json: (dump, the stderr lines about the store)."""
+    r = subprocess.run(list(prefix) + [PYHANG, "dump", "-v", "--json", "--pid", str(pid)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                       timeout=30, env=dict(os.environ, **(env or {})))
+    if r.returncode != 0:
+        raise RuntimeError("dump exited %d: %s" % (r.returncode, r.stderr.strip()[-300:]))
+    return json.loads(r.stdout), [l for l in r.stderr.splitlines() if "snapshot sampler:" in l]
+
+
+def kernel_whole(d, pid, calls):
+    why = judge(d, pid, calls)
+    main = [t for t in d["threads"] if t["tid"] == pid]
+    if why is None and main[0]["snapshot"] != "kernel":
+        why = "read by %s, want kernel" % main[0]["snapshot"]
+    return why
+
+
+def unpin(entry):
+    for f in ("prog",):
+        try:
+            os.unlink(os.path.join(entry, f))
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(entry)
+    except FileNotFoundError:
+        pass
+
+
+def run_pinned(label, py):
+    """The snapshot program kept in /sys/fs/bpf/pyhang from one dump to the next."""
+    import fcntl
+    import re
+    import threading
+    pre = "%s pinned snapshot program: " % label
+    if subprocess.run(["stat", "-f", "-c", "%t", "/sys/fs/bpf"], stdout=subprocess.PIPE,
+                      universal_newlines=True).stdout.strip() != "cafe4a11":
+        report(False, pre + "the store", "no bpf filesystem at /sys/fs/bpf (tools/deps.sh mounts it)")
+        return
+    p, calls = start(py, "deep_cpu.py")
+    try:
+        time.sleep(0.3)
+        d, lines = dump_v(p.pid)
+        m = re.search(r"pinned at (/sys/fs/bpf/pyhang/snap-[0-9a-f]{16}-[0-9a-f]{16})", " ".join(lines))
+        if not m:
+            report(False, pre + "a dump names its entry", "stderr %r" % lines)
+            return
+        entry = m.group(1)
+
+        def case(name, want, env=None, prefix=(), before=None):
+            try:
+                if before:
+                    before()
+                d, lines = dump_v(p.pid, env, prefix)
+            except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+                report(False, pre + name, str(e))
+                return
+            why = kernel_whole(d, p.pid, calls)
+            got = " | ".join(lines)
+            if why is None and not re.fullmatch(want, got):
+                why = "stderr %r, want %r" % (got, want)
+            report(why is None, pre + name, why or got or "nothing said of the store")
+
+        e = re.escape(entry)
+        case("the first dump pins it", r"pyhang: snapshot sampler: pinned at " + e,
+             before=lambda: unpin(entry))
+        case("the next dump uses it", r"pyhang: snapshot sampler: using the program pinned at " + e)
+
+        def forge():
+            unpin(entry)
+            os.mkdir(entry, 0o700)
+            subprocess.run(["bpftool", "map", "create", entry + "/prog", "type", "array", "key", "4",
+                            "value", "4", "entries", "1", "name", "forged"], check=True)
+        case("a map pinned in its place is not used, and replaced",
+             r"pyhang: snapshot sampler: the program pinned at %s is not usable \(.*\): loading it "
+             r"anew \| pyhang: snapshot sampler: pinned at %s" % (e, e), before=forge)
+        case("the replaced one is used", r"pyhang: snapshot sampler: using the program pinned at " + e)
+        fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            case("an entry another process holds is left to it",
+                 r"pyhang: snapshot sampler: no pinned program to use \(another pyhang uses it\): "
+                 r"loading one")
+        finally:
+            os.close(fd)
+        case("PYHANG_BPF_PIN=0: its own program, nothing pinned", r"", env={"PYHANG_BPF_PIN": "0"},
+             before=lambda: unpin(entry))
+        if os.path.exists(entry):
+            report(False, pre + "PYHANG_BPF_PIN=0 leaves the store alone", "%s was made" % entry)
+        case("no bpf filesystem: its own program",
+             r"pyhang: snapshot sampler: no pinned program to use \(no bpf filesystem at "
+             r"/sys/fs/bpf\): loading one",
+             prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                     'umount /sys/fs/bpf && exec "$@"', "sh"])
+        # Four dumps at once, ten times: one holds the entry, the others load their own.
+        bad, said = [], {}
+
+        def worker():
+            for _ in range(10):
+                try:
+                    d, lines = dump_v(p.pid)
+                except (RuntimeError, ValueError, subprocess.TimeoutExpired) as ex:
+                    bad.append(str(ex))
+                    continue
+                why = kernel_whole(d, p.pid, calls)
+                if why:
+                    bad.append(why)
+                for l in lines:
+                    k = l.split(" at ")[0].split(" (")[0]
+                    said[k] = said.get(k, 0) + 1
+        ts = [threading.Thread(target=worker) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        report(not bad, pre + "4 dumps at once x10, each whole and read in the kernel",
+               ("%d wrong; first: %s" % (len(bad), bad[0])) if bad else
+               ", ".join("%s: %d" % kv for kv in sorted(said.items())))
+    finally:
+        p.kill()
+        p.wait()
+
+
 def main():
     present = interpreters.present()
     if present:
         run_no_bpf(*present[-1])
+        run_pinned(*present[-1])
     for label, py in present:
         run_case(label, py, "deep_cpu.py", DEEP_DUMPS, True)
         run_case(label, py, "stdlib_ast.py", DEEP_DUMPS, False)  # it reads files: may sleep
