@@ -201,6 +201,7 @@ int pyh_bpf_prog_maps(int prog_fd, struct pyh_bpf_map_want *w, int n)
 
 	for (int j = 0; j < n; j++)
 		w[j].fd = -1;
+	memset(ids, 0, sizeof(ids));	/* (valgrind does not see the kernel fill them) */
 	memset(&info, 0, sizeof(info));
 	info.nr_map_ids = PYH_BPFPIN_MAX_MAPS;
 	info.map_ids = (__u64)(unsigned long)ids;

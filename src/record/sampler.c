@@ -228,12 +228,13 @@ static __u64 pyh_sampler_config(const struct pyh_sampler_opts *o)
 	return pyh_bpfpin_hash(0, &c, sizeof(c));
 }
 
-/* Delete every entry of map fd (keys of at most 8 bytes), at most bound. */
+/* Delete every entry of map fd (keys of at most 8 bytes, none all zeros:
+ * the key after it is the first one), at most bound. */
 static void pyh_map_clear(int fd, unsigned bound)
 {
-	__u64 key = 0;
+	__u64 none = 0, key = 0;
 
-	for (unsigned i = 0; i < bound && !bpf_map_get_next_key(fd, NULL, &key); i++)
+	for (unsigned i = 0; i < bound && !bpf_map_get_next_key(fd, &none, &key); i++)
 		bpf_map_delete_elem(fd, &key);
 }
 

@@ -62,5 +62,29 @@ while time.time() < e: zlib.compress(d, 9)' > "$log" 2>&1
 	wait "$target" 2>/dev/null
 	target=
 done
+# A running thread, read in the kernel: the snapshot program loaded (and pinned), then the
+# pinned one used (src/kernel/bpfpin.h), each under valgrind and the sanitizers.
+py=/usr/bin/python3.11
+if [ -x "$py" ]; then
+	"$py" tests/e2e/running/deep_cpu.py > "$log" 2>&1 &
+	target=$!
+	for _ in $(seq 100); do grep -q READY "$log" && break; sleep 0.1; done
+	for how in own pinned; do
+		if [ "$how" = own ]; then pin=0; else pin=1; fi
+		if command -v valgrind >/dev/null; then
+			PYHANG_BPF_PIN=$pin valgrind -q --suppressions=tests/e2e/valgrind.supp --error-exitcode=99 \
+				--leak-check=full --errors-for-leak-kinds=definite \
+				"$PYHANG" dump --pid "$target" > "$log" 2>&1
+			result "valgrind dump of a running thread, $how snapshot program" $? "$log"
+		fi
+		if [ -x "$SAN" ]; then
+			PYHANG_BPF_PIN=$pin ASAN_OPTIONS=detect_leaks=1 "$SAN" dump --pid "$target" > "$log" 2>&1
+			result "asan+ubsan dump of a running thread, $how snapshot program" $? "$log"
+		fi
+	done
+	kill "$target" 2>/dev/null
+	wait "$target" 2>/dev/null
+	target=
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
