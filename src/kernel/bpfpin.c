@@ -213,6 +213,10 @@ int pyh_bpf_prog_maps(int prog_fd, struct pyh_bpf_map_want *w, int n)
 		__u32 mlen = sizeof(mi);
 		int fd = bpf_map_get_fd_by_id(ids[i]), j;
 
+		if (fd < 0 && errno != ENOENT) {
+			e = -errno;	/* -EPERM without CAP_SYS_ADMIN: not the program's fault */
+			break;
+		}
 		if (fd < 0)
 			continue;
 		memset(&mi, 0, sizeof(mi));

@@ -71,7 +71,8 @@ struct pyh_bpf_map_want {
 /* Find each of w[0..n) among the maps program prog_fd uses, by name, each of
  * its type, key and value sizes and max_entries. Returns 0 with every fd set
  * (the caller closes them), or -errno with none open (-ENOENT: one not
- * there, -EPROTO: one of another shape). */
+ * there, -EPROTO: one of another shape, -EPERM: this process may not open
+ * a map by its id, which takes CAP_SYS_ADMIN). */
 int pyh_bpf_prog_maps(int prog_fd, struct pyh_bpf_map_want *w, int n);
 
 /* 1 when prog_fd is a program of type type named name (as far as the

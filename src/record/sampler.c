@@ -296,12 +296,18 @@ static void pyh_sampler_try_pinned(struct pyh_sampler *s, const struct pyh_sampl
 	e = pyh_sampler_take_pinned(s, o);
 	if (e == -ENOENT)
 		return;		/* none pinned yet: the load pins one */
-	if (e) {
+	if (e == -EPROTO) {
 		pyh_bpfpin_drop(&s->pin);	/* not what this build loads: replaced */
 		if (pyh_log_verbosity())
-			pyh_log_error("snapshot sampler: the program pinned at %s is not usable (%s): "
-				      "loading it anew", s->pin.path,
-				      e == -EPROTO ? "not the program and maps this build loads" : strerror(-e));
+			pyh_log_error("snapshot sampler: the program pinned at %s is not usable (not the "
+				      "program and maps this build loads): loading it anew", s->pin.path);
+		return;
+	}
+	if (e) {	/* e.g. no CAP_BPF: it may be fine for others; left alone */
+		if (pyh_log_verbosity())
+			pyh_log_error("snapshot sampler: the program pinned at %s could not be opened (%s): "
+				      "loading one", s->pin.path, strerror(-e));
+		pyh_bpfpin_release(&s->pin);	/* and so not pinned over */
 		return;
 	}
 	if (pyh_log_verbosity())

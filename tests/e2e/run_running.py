@@ -212,6 +212,20 @@ def run_pinned(label, py):
              before=lambda: unpin(entry))
         case("the next dump uses it", r"pyhang: snapshot sampler: using the program pinned at " + e)
 
+        # A run without BPF privileges cannot open it, and leaves it to those who can.
+        r = subprocess.run(["capsh", "--drop=cap_bpf,cap_perfmon,cap_sys_admin", "--", "-c",
+                            "exec %s dump -v --json --pid %d" % (PYHANG, p.pid)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, timeout=30)
+        said = [l for l in r.stderr.splitlines() if "snapshot sampler:" in l]
+        ok = r.returncode == 0 and os.path.exists(entry + "/prog") and said == [
+            "pyhang: snapshot sampler: the program pinned at %s could not be opened (Operation "
+            "not permitted): loading one" % entry]
+        report(ok, pre + "a run without BPF privileges leaves it in place",
+               "rc %d, stderr %r, %s" % (r.returncode, said, "kept" if os.path.exists(entry + "/prog")
+                                          else "removed"))
+        case("and the next dump uses it", r"pyhang: snapshot sampler: using the program pinned at " + e)
+
         def forge():
             unpin(entry)
             os.mkdir(entry, 0o700)
