@@ -22,18 +22,29 @@ def thread_cpu():
     return _ts.tv_sec + _ts.tv_nsec * 1e-9
 
 
-def a():
+def a(n=30000):
     x = 0
-    for i in range(30000):
+    for i in range(n):
         x += i * i
     return x
 
 
-def b():
+def b(n=10000):
     x = 0
-    for i in range(10000):
+    for i in range(n):
         x += i * i
     return x
+
+
+# Each call's length varies (half to one and a half times its mean, from an LCG): with a
+# fixed a/b cycle, ~2 ms where the tests record at 500 Hz, the sampler's fixed period
+# could lock onto one phase of it and see a() 5-10 points too often, run after run.
+_seed = [12345]
+
+
+def jitter(n):
+    _seed[0] = (_seed[0] * 1103515245 + 12345) & 0x7fffffff
+    return n // 2 + _seed[0] % (n + 1)
 
 
 def main():
@@ -44,10 +55,11 @@ def main():
     cpu_a = cpu_b = 0.0
     end = time.time() + seconds
     while time.time() < end:
+        na, nb = jitter(30000), jitter(10000)
         t0 = thread_cpu()
-        a()
+        a(na)
         t1 = thread_cpu()
-        b()
+        b(nb)
         t2 = thread_cpu()
         cpu_a += t1 - t0
         cpu_b += t2 - t1
