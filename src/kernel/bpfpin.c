@@ -20,6 +20,14 @@
 #define PYH_BPFPIN_SWEEP_MAX 64
 /* A program pyhang pins uses this many maps at most (sampler: 10). */
 #define PYH_BPFPIN_MAX_MAPS 32
+/* "-" and 16 hex digits: the build's part of an entry's name, after its kind. */
+#define PYH_BPFPIN_BUILD_LEN 17
+
+/* Where the entry at dir keeps its program. */
+static void pyh_bpfpin_prog_path(const char *dir, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s/prog", dir);
+}
 
 uint64_t pyh_bpfpin_hash(uint64_t h, const void *p, size_t n)
 {
@@ -95,7 +103,7 @@ int pyh_bpfpin_get(const struct pyh_bpfpin *p)
 
 	if (p->dirfd < 0)
 		return -EBADF;
-	snprintf(path, sizeof(path), "%s/prog", p->path);
+	pyh_bpfpin_prog_path(p->path, path, sizeof(path));
 	fd = bpf_obj_get(path);
 	return fd < 0 ? -errno : fd;
 }
@@ -108,7 +116,7 @@ static void pyh_bpfpin_remove(const char *dir)
 
 	if (fd < 0)
 		return;
-	snprintf(path, sizeof(path), "%s/prog", dir);
+	pyh_bpfpin_prog_path(dir, path, sizeof(path));
 	unlink(path);
 	rmdir(dir);
 	close(fd);
@@ -130,7 +138,8 @@ static void pyh_bpfpin_sweep(const struct pyh_bpfpin *p)
 		char path[288];
 
 		if (strncmp(d->d_name, p->kind, klen) || d->d_name[klen] != '-' ||
-		    strlen(d->d_name) != strlen(mine) || !strncmp(d->d_name, mine, klen + 17))
+		    strlen(d->d_name) != strlen(mine) ||
+		    !strncmp(d->d_name, mine, klen + PYH_BPFPIN_BUILD_LEN))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", PYH_BPFPIN_DIR, d->d_name);
 		pyh_bpfpin_remove(path);
@@ -144,7 +153,7 @@ int pyh_bpfpin_put(const struct pyh_bpfpin *p, int prog_fd)
 
 	if (p->dirfd < 0)
 		return -EBADF;
-	snprintf(path, sizeof(path), "%s/prog", p->path);
+	pyh_bpfpin_prog_path(p->path, path, sizeof(path));
 	unlink(path);	/* one found unusable and not dropped */
 	if (bpf_obj_pin(prog_fd, path))
 		return -errno;
@@ -158,7 +167,7 @@ void pyh_bpfpin_drop(const struct pyh_bpfpin *p)
 
 	if (p->dirfd < 0)
 		return;
-	snprintf(path, sizeof(path), "%s/prog", p->path);
+	pyh_bpfpin_prog_path(p->path, path, sizeof(path));
 	unlink(path);
 }
 

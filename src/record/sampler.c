@@ -139,7 +139,10 @@ static __u32 pyh_ringbuf_size(const struct pyh_sampler_opts *o)
 
 /* Open the skeleton, configure it (rodata, map sizes, which programs load)
  * and load it into s->skel. Returns 0, or -errno with err filled (s->skel may
- * then be set: the caller destroys it). */
+ * then be set: the caller destroys it). Whatever it makes of o for a
+ * per-thread sampler is also in pyh_sampler_config (the pinned program's
+ * name) and checked by pyh_sampler_take_pinned: a setting added here goes
+ * there too. */
 static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, int native,
 		     char *err, size_t errsz)
 {
