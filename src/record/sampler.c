@@ -108,6 +108,7 @@ static int pyh_perf_open_cpu(int cpu, unsigned hz)
 	attr.config = PERF_COUNT_SW_CPU_CLOCK;
 	attr.freq = 1;
 	attr.sample_freq = hz;
+	attr.exclude_idle = 1;
 	return (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
