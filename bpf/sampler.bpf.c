@@ -2,7 +2,8 @@
 /*
  * sampler.bpf.c - the `pyhang record` sampler.
  *
- * A perf_event program runs on every CPU at the sampling rate. When the task
+ * A perf_event program runs on every CPU at the sampling rate, but not on
+ * one that is idle (the events exclude the idle task). When the task
  * on the CPU belongs to a process in `targets`, it finds the thread's
  * PyThreadState (cached per thread, validated on every hit), reads whether
  * the thread holds the GIL, walks its Python frames (bounded) and sends

@@ -148,7 +148,7 @@ def measure(argv_profiler, python, prog, depth, warmup, seconds, is_pyhang, rate
     wall = t1 - t0
     res = {"cpu_share": (c1 - c0) / wall}
     if b0 and b1 and b1[1] > b0[1]:
-        # The program runs at every tick of every CPU (cheaply where the target is not):
+        # The program runs at every tick of every CPU that is not idle (cheaply where the target is not):
         # its time is charged to the target's samples, rate x wall of them (it always runs).
         res["bpf_ns"] = (b1[0] - b0[0]) / (rate * wall)
         res["bpf_share"] = (b1[0] - b0[0]) / 1e9 / wall

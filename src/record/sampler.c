@@ -98,6 +98,9 @@ struct pyh_armed {
 	int pfd;		/* closing it detaches the program */
 };
 
+/* A cpu-clock event of one CPU at hz. It does not fire in the idle task: a
+ * tick there would only wake the program to find no target (from a cold
+ * CPU, ~0.7 us of BPF time per target sample at 999 Hz on this 2-CPU host). */
 static int pyh_perf_open_cpu(int cpu, unsigned hz)
 {
 	struct perf_event_attr attr;

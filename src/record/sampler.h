@@ -1,5 +1,5 @@
 /* The BPF sampler of `pyhang record`: loads bpf/sampler.bpf.c, attaches it to
- * a cpu-clock perf event on every online CPU, and hands each ring-buffer
+ * a cpu-clock perf event on every online CPU (idle excluded), and hands each ring-buffer
  * record (struct pyh_sample) to a callback. */
 #ifndef PYH_RECORD_SAMPLER_H
 #define PYH_RECORD_SAMPLER_H
