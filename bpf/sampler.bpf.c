@@ -277,9 +277,49 @@ static __always_inline __u32 id_offset(const struct pyh_sample_target *t)
 							: t->layout.tstate_thread_id;
 }
 
-/* Returns the thread state of the current thread, 0 when none matches. */
+/* Bytes of a thread state read at once for its id and its top-frame pointer. */
+#define PYH_TSTATE_SPAN 256u
+_Static_assert(PYH_TSTATE_SPAN <= PYH_BULK, "the thread state is read into wk->bulk");
+
+/* The words at tstate + id_off and tstate + tstate_frame: the thread's id, to
+ * check the state is still this thread's, and its top-frame pointer. One read
+ * when both lie within PYH_TSTATE_SPAN bytes (on every version pyhang knows
+ * they are 16 to 176 bytes in), into wk->bulk, which the walk fills only
+ * later; two otherwise. 0, or -1 when unreadable. */
+static __always_inline int read_tstate(struct pyh_work *wk, const struct pyh_sample_target *t,
+				       __u64 ts, __u32 id_off, __u64 *id, __u64 *frame)
+{
+	__u32 fo = t->layout.tstate_frame;
+	__u32 lo = id_off < fo ? id_off : fo;
+	__u32 hi = (id_off < fo ? fo : id_off) + 8;
+	__u32 len = hi - lo, io;
+
+	*id = 0;
+	*frame = 0;
+	if (!ts)
+		return -1;
+	if (hi <= lo || len > PYH_TSTATE_SPAN || id_off - lo > PYH_TSTATE_SPAN - 8 ||
+	    fo - lo > PYH_TSTATE_SPAN - 8)
+		return read_u64(ts + id_off, id) || read_u64(ts + fo, frame) ? -1 : 0;
+	wk->bulk_len = 0;
+	/* len in [1, PYH_TSTATE_SPAN] written so the verifier sees the bound */
+	if (bpf_probe_read_user(wk->bulk, ((len - 1) & (PYH_TSTATE_SPAN - 1)) + 1,
+				(const void *)(ts + lo)))
+		return -1;
+	io = id_off - lo;
+	fo -= lo;
+	/* the masks kept (clang knows they change nothing) for the verifier */
+	barrier_var(io);
+	barrier_var(fo);
+	*id = *(__u64 *)(wk->bulk + (io & (PYH_TSTATE_SPAN - 1)));
+	*frame = *(__u64 *)(wk->bulk + (fo & (PYH_TSTATE_SPAN - 1)));
+	return 0;
+}
+
+/* Returns the thread state of the current thread, 0 when none matches; sets
+ * *frame to the pointer at its tstate_frame (read in the same call). */
 static __always_inline __u64 find_tstate(struct pyh_work *wk, const struct pyh_sample_target *t,
-					 __u32 tgid, __u32 tid)
+					 __u32 tgid, __u32 tid, __u64 *frame)
 {
 	__u64 key = ((__u64)tgid << 32) | tid;
 	__u64 want = thread_key(t, tid);
@@ -288,14 +328,16 @@ static __always_inline __u64 find_tstate(struct pyh_work *wk, const struct pyh_s
 	__u64 *cached, v, found;
 	__u32 i;
 
+	*frame = 0;
 	if (id_off == PYH_NO_FIELD)
 		return 0;
 	cached = bpf_map_lookup_elem(&tstate_cache, &key);
 	if (cached) {
 		__u64 ts = *cached;
 
-		if (ts && !read_u64(ts + id_off, &v) && v == want)
+		if (!read_tstate(wk, t, ts, id_off, &v, frame) && v == want)
 			return ts;
+		*frame = 0;
 		bpf_map_delete_elem(&tstate_cache, &key);
 		pyh_count(PYH_CNT_CACHE_STALE);
 	}
@@ -320,8 +362,11 @@ static __always_inline __u64 find_tstate(struct pyh_work *wk, const struct pyh_s
 				break;
 	}
 	found = c->found;
-	if (found)
-		bpf_map_update_elem(&tstate_cache, &key, &found, BPF_ANY);
+	if (!found || read_tstate(wk, t, found, id_off, &v, frame) || v != want) {
+		*frame = 0;
+		return 0;
+	}
+	bpf_map_update_elem(&tstate_cache, &key, &found, BPF_ANY);
 	return found;
 }
 
@@ -481,13 +526,10 @@ static long walk_step(__u64 i, void *arg)
 	return 0;
 }
 
-/* The innermost frame of tstate, 0 if none. */
-static __always_inline __u64 top_frame(const struct pyh_sample_target *t, __u64 tstate)
+/* The innermost frame of tstate, 0 if none; f is the pointer at its
+ * tstate_frame (find_tstate read it). */
+static __always_inline __u64 top_frame(const struct pyh_sample_target *t, __u64 f)
 {
-	__u64 f;
-
-	if (read_u64(tstate + t->layout.tstate_frame, &f))
-		return 0;
 	if (pyh_tstate_frame_indirect(&t->layout) && f &&
 	    read_u64(f + t->layout.cframe_current_frame, &f))
 		return 0;
@@ -612,7 +654,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id, depth, size, status, truncated, broken, ceiling;
-	__u64 wake, top;
+	__u64 wake, top, tframe;
 	const struct pyh_sample_target *t;
 	struct pyh_work *wk;
 	struct pyh_sample *s;
@@ -634,7 +676,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	wk = get_work();
 	if (!wk)
 		return 0;
-	tstate = find_tstate(wk, t, tgid, tid);
+	tstate = find_tstate(wk, t, tgid, tid, &tframe);
 	if (!tstate) {
 		pyh_count(PYH_CNT_NO_TSTATE);
 		return 0;
@@ -650,7 +692,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	}
 	s = &wk->s;
 	c = &wk->w;
-	top = top_frame(t, tstate);
+	top = top_frame(t, tframe);
 	if (!top) {
 		pyh_count(PYH_CNT_NO_FRAME);
 		return 0;
