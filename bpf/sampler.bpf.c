@@ -476,9 +476,9 @@ static __always_inline void push_task_gen(struct pyh_sample *s, struct walk_ctx 
 	c->prev_gen = 0;
 }
 
-static long walk_step(__u64 i, void *arg)
+/* One frame of the walk; 1 when the walk has ended. */
+static __always_inline long walk_frame(struct pyh_work *wk)
 {
-	struct pyh_work *wk = *(struct pyh_work **)arg;
 	struct pyh_frame_view v;
 	const struct pyh_layout *l;
 	const __u8 *win;
@@ -524,6 +524,18 @@ static long walk_step(__u64 i, void *arg)
 		c->prev_gen = gen;
 	}
 	return 0;
+}
+
+/* The walk's bpf_loop callback: two frames a call, which saves a call and
+ * its checks at every other frame. A per-thread sampler takes one: what the
+ * verifier checks of it is what a dump that loads it waits for. */
+static long walk_step(__u64 i, void *arg)
+{
+	struct pyh_work *wk = *(struct pyh_work **)arg;
+
+	if (walk_frame(wk))
+		return 1;
+	return per_thread ? 0 : walk_frame(wk);
 }
 
 /* The innermost frame of tstate, 0 if none; f is the pointer at its
@@ -725,7 +737,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 		bpf_loop(PYH_WALK_ITERS, walk_step, &wk, 0);
 	} else {
 		for (i = 0; i < PYH_WALK_ITERS; i++)
-			if (walk_step(i, &wk))
+			if (walk_frame(wk))
 				break;
 	}
 	c->span = 0;
