@@ -15,6 +15,13 @@ BUILD := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
 
+# RUN_HIST=1 builds into build-hist/ a sampler that also counts how long each of its runs took
+# (PYH_RUN_HIST in bpf/sampler.bpf.c), for tools/bench-pair.py.
+ifeq ($(RUN_HIST),1)
+BUILD := build-hist
+BPF_DEFS := -DPYH_RUN_HIST
+endif
+
 Q := @
 ifeq ($(V),1)
 Q :=
@@ -81,7 +88,7 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(SHARED_HDRS) $(BPF_HDRS) 
 	@echo "  BPF     $@"
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__BPF__ -Wall -Wextra -Werror \
-		-Wno-unused-parameter -Iinclude -I$(BUILD) -c $< -o $@
+		-Wno-unused-parameter -Iinclude -I$(BUILD) $(BPF_DEFS) -c $< -o $@
 
 # The skeleton embeds the object: without DWARF (BTF stays) it is a tenth the size.
 # PYH_BPF_OBJ_ID_<name>: the object's identity (64 bits of its SHA-256), which

@@ -806,11 +806,42 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	return 0;
 }
 
+#ifdef PYH_RUN_HIST
+/* A build for measuring the program (make BPF_DEFS=-DPYH_RUN_HIST, read by
+ * tools/bench-pair.py): how long each run of pyh_on_cpu took, a count per
+ * PYH_RUN_HIST_NS-wide bucket, the last one for every longer run. Its two
+ * clock reads are not counted in the buckets, only in bpf_stats. */
+#define PYH_RUN_HIST_NS 25
+#define PYH_RUN_HIST_BUCKETS 4096
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PYH_RUN_HIST_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} run_hist SEC(".maps");
+
+SEC("perf_event")
+int pyh_on_cpu(struct bpf_perf_event_data *ctx)
+{
+	__u64 t0 = bpf_ktime_get_ns(), *n;
+	__u32 b;
+
+	on_cpu(ctx, 0);
+	b = (__u32)((bpf_ktime_get_ns() - t0) / PYH_RUN_HIST_NS);
+	if (b >= PYH_RUN_HIST_BUCKETS)
+		b = PYH_RUN_HIST_BUCKETS - 1;
+	n = bpf_map_lookup_elem(&run_hist, &b);
+	if (n)
+		(*n)++;
+	return 0;
+}
+#else
 SEC("perf_event")
 int pyh_on_cpu(struct bpf_perf_event_data *ctx)
 {
 	return on_cpu(ctx, 0);
 }
+#endif
 
 /* The same, and the native part for targets that ask for it: loaded instead
  * of pyh_on_cpu for record --native (it needs bpf_task_pt_regs). */
