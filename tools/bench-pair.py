@@ -17,7 +17,10 @@ Why not kernel.bpf_stats_enabled's totals: on a shared machine a few runs that t
 an interrupt stretches by a millisecond move a mean over thousands of runs by more than the
 change being judged; a percentile does not move with them. Both builds see the same ticks,
 target and moment, so what the machine does to one round it does to both. Figures are higher
-than a single build's: two programs run at every tick, and each finds the caches the other left.
+than a single build's: two programs run at every tick. And one that runs just after the other (their
+timers' phases are whatever they were started at) finds the target's memory warm: at 99 Hz, where
+a run alone finds it cold, that decides a round, so there use --solo (each build alone, one after
+the other on the round's target).
 """
 import argparse
 import importlib.util
@@ -111,6 +114,16 @@ def median(xs):
     return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2.0
 
 
+def stop(profs):
+    for p in profs.values():
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except OSError:
+            pass
+        p.wait()
+    profs.clear()
+
+
 def one_round(builds, order, python, prog, args):
     target = subprocess.Popen([python, prog, str(args.depth)] + (["distinct"] if args.shape == "distinct" else []),
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -119,28 +132,27 @@ def one_round(builds, order, python, prog, args):
     try:
         if target.stdout.readline().strip() != "ready":
             return None
-        for b in order:
-            profs[b] = subprocess.Popen([builds[b], "record", "-r", str(args.rate), "-f", "folded",
-                                         "-o", os.devnull, "--pid", str(target.pid)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
-            time.sleep(0.4)
-        time.sleep(1.0)
-        ids = {b: hist_map_id(p.pid) for b, p in profs.items()}
-        for b, i in ids.items():
-            if i is None:
-                sys.exit("bench-pair: %s has no run_hist map: build it with make RUN_HIST=1" % builds[b])
-        before = {b: read_hist(i) for b, i in ids.items()}
-        time.sleep(args.seconds)
-        after = {b: read_hist(i) for b, i in ids.items()}
-        return {b: summary(before[b], after[b]) for b in builds}
+        res = {}
+        for group in ([[b] for b in order] if args.solo else [list(order)]):
+            for b in group:
+                profs[b] = subprocess.Popen([builds[b], "record", "-r", str(args.rate), "-f", "folded",
+                                             "-o", os.devnull, "--pid", str(target.pid)],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                            start_new_session=True)
+                time.sleep(0.4)
+            time.sleep(1.0)
+            ids = {b: hist_map_id(profs[b].pid) for b in group}
+            for b, i in ids.items():
+                if i is None:
+                    sys.exit("bench-pair: %s has no run_hist map: build it with make RUN_HIST=1" % builds[b])
+            before = {b: read_hist(i) for b, i in ids.items()}
+            time.sleep(args.seconds)
+            after = {b: read_hist(i) for b, i in ids.items()}
+            res.update({b: summary(before[b], after[b]) for b in group})
+            stop(profs)
+        return res
     finally:
-        for p in profs.values():
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except OSError:
-                pass
-            p.wait()
+        stop(profs)
         try:
             os.killpg(target.pid, signal.SIGKILL)
         except OSError:
@@ -165,6 +177,10 @@ def main():
     ap.add_argument("--rate", type=int, default=999)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--solo", action="store_true",
+                    help="one build at a time on the round's target (alternating), not both at once: "
+                         "at 99 Hz each program finds the target's memory as cold as it is, not as "
+                         "the other's run just before left it")
     args = ap.parse_args()
     python = dict(interpreters.present()).get(args.interp)
     if os.geteuid() != 0 or not python:
@@ -179,8 +195,9 @@ def main():
     prog = os.path.join(tmp, "deep.py")
     with open(prog, "w") as f:
         f.write(bench_depth.PROGRAM)
-    print("%s %s %d frames %d Hz: ns a run, A = %s, B = %s" % (args.interp, args.shape, args.depth, args.rate,
-                                                                builds["A"], builds["B"]))
+    print("%s %s %d frames %d Hz%s: ns a run, A = %s, B = %s" % (args.interp, args.shape, args.depth, args.rate,
+                                                                  ", solo" if args.solo else "",
+                                                                  builds["A"], builds["B"]))
     rounds = []
     for r in range(args.rounds):
         order = ("A", "B") if r % 2 == 0 else ("B", "A")
