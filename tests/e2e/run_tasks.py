@@ -562,7 +562,9 @@ def t_record_tasks(pyhang, py):
     tmp = tempfile.mkdtemp(prefix="pyhang-tasks-")
     try:
         for attempt in range(RECORD_TRIES):
-            prog = Prog(py, "busy.py", 4)
+            # busy.py's tasks end after SECONDS: long enough to outlive a loaded machine's start of
+            # a 3 s recording (the program is stopped after it)
+            prog = Prog(py, "busy.py", 30)
             out = os.path.join(tmp, "t.folded")
             r = subprocess.run([pyhang, "record", "--pid", str(prog.pid), "--tasks", "-r", "499",
                                 "-d", "3", "-o", out], stdout=subprocess.PIPE,
@@ -580,8 +582,9 @@ def t_record_tasks(pyhang, py):
         names = [k for k in roots if k.endswith("(big)")]
         if version_of(py) >= (3, 8) and names != ["task big (big)"]:
             return False, "root names %s" % names
-        # the other formats from one more recording
-        prog = Prog(py, "busy.py", 4)
+        # the other formats from three more recordings of one program, which must outlive them
+        # (with 4 s, a loaded machine's third recording found the tasks gone: no task label)
+        prog = Prog(py, "busy.py", 30)
         try:
             for ext in ("svg", "speedscope.json", "pb.gz"):
                 path = os.path.join(tmp, "t." + ext)
