@@ -77,6 +77,11 @@ def cpu_s(pid):
 
 def prog_ids(pid):
     """The ids of the BPF programs whose descriptors process pid holds (fdinfo)."""
+    return fdinfo_ids(pid, "prog_id")
+
+
+def fdinfo_ids(pid, key):
+    """The values of `key:` (prog_id, map_id) in the fdinfo of process pid's descriptors."""
     ids = set()
     d = "/proc/%d/fdinfo" % pid
     try:
@@ -87,7 +92,7 @@ def prog_ids(pid):
         try:
             with open(os.path.join(d, fd)) as f:
                 for line in f:
-                    if line.startswith("prog_id:"):
+                    if line.startswith(key + ":"):
                         ids.add(int(line.split()[1]))
         except (OSError, ValueError):
             pass

@@ -46,16 +46,7 @@ QUANTILES = (10, 50, 90)
 
 def hist_map_id(pid):
     """The id of the run_hist map that process pid holds, None when it holds none."""
-    mine = set()
-    d = "/proc/%d/fdinfo" % pid
-    for fd in os.listdir(d):
-        try:
-            with open(os.path.join(d, fd)) as f:
-                for line in f:
-                    if line.startswith("map_id:"):
-                        mine.add(int(line.split()[1]))
-        except (OSError, ValueError):
-            pass
+    mine = bench_depth.fdinfo_ids(pid, "map_id")
     out = subprocess.run(["bpftool", "map", "show", "--json"], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, timeout=30).stdout
     for m in json.loads(out or b"[]"):
