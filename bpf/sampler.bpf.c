@@ -807,10 +807,10 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 }
 
 #ifdef PYH_RUN_HIST
-/* A build for measuring the program (make BPF_DEFS=-DPYH_RUN_HIST, read by
+/* A build for measuring the program (make RUN_HIST=1, read by
  * tools/bench-pair.py): how long each run of pyh_on_cpu took, a count per
- * PYH_RUN_HIST_NS-wide bucket, the last one for every longer run. Its two
- * clock reads are not counted in the buckets, only in bpf_stats. */
+ * PYH_RUN_HIST_NS-wide bucket, the last one for every longer run. The
+ * buckets leave out the counting itself; bpf_stats does not. */
 #define PYH_RUN_HIST_NS 25
 #define PYH_RUN_HIST_BUCKETS 4096
 struct {
