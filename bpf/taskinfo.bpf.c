@@ -156,3 +156,67 @@ int pyh_taskinfo_native_nocopy(struct bpf_iter__task *ctx)
 {
 	return native_rec(ctx, 0);
 }
+
+/* A thread as /proc/.../{stat,schedstat,sched,syscall,wchan} tell it, one
+ * struct pyh_taskinfo_thread_rec per thread (include/pyhang/taskinfo.h).
+ * Without a target_tgid of its own (the link's task.pid restricts the walk;
+ * the user side checks each record's tgid): the same program serves every
+ * process, and so can be pinned (src/kernel/bpfpin.h). */
+SEC("iter/task")
+int pyh_taskinfo_threads(struct bpf_iter__task *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *task = ctx->task;
+	struct pyh_taskinfo_thread_rec rec;
+	struct pt_regs *regs;
+	__u64 ret[4], sw;
+	long n;
+
+	if (!task)
+		return 0;
+	__builtin_memset(&rec, 0, sizeof(rec));
+	/* its slices before its state (include/pyhang/taskinfo.h) */
+	rec.slices = BPF_CORE_READ(task, sched_info.pcount);
+	rec.tid = BPF_CORE_READ(task, pid);
+	rec.tgid = BPF_CORE_READ(task, tgid);
+	rec.state = task_state(task);
+	rec.exit_state = (__u32)BPF_CORE_READ(task, exit_state);
+	rec.cpu = BPF_CORE_READ(task, thread_info.cpu);
+	rec.start_ns = BPF_CORE_READ(task, start_boottime);
+	rec.exec_start_ns = BPF_CORE_READ(task, se.exec_start);
+	rec.syscall_nr = -1;
+	BPF_CORE_READ_STR_INTO(&rec.comm, task, comm);
+	if (BPF_CORE_READ(task, on_rq))
+		rec.flags |= PYH_TT_ON_RQ;
+	if (BPF_CORE_READ(task, flags) & PYH_PF_KTHREAD)
+		rec.flags |= PYH_TT_KTHREAD;
+	/* As /proc/.../syscall: "running" unless it sleeps off a CPU. */
+	if (rec.state == 0 || (task_running_flags(task) & PYH_TI_ON_CPU))
+		goto out;
+	sw = task_switches(task);
+	regs = rec.flags & PYH_TT_KTHREAD ? NULL : (struct pt_regs *)bpf_task_pt_regs(task);
+	if (regs) {
+		rec.syscall_nr = (__s64)BPF_CORE_READ(regs, orig_ax);
+		rec.args[0] = BPF_CORE_READ(regs, di);
+		rec.args[1] = BPF_CORE_READ(regs, si);
+		rec.args[2] = BPF_CORE_READ(regs, dx);
+		rec.args[3] = BPF_CORE_READ(regs, r10);
+		rec.args[4] = BPF_CORE_READ(regs, r8);
+		rec.args[5] = BPF_CORE_READ(regs, r9);
+		rec.sp = BPF_CORE_READ(regs, sp);
+		rec.ip = BPF_CORE_READ(regs, ip);
+	}
+	/* As /proc/.../wchan (get_wchan): only a task off every run queue; the
+	 * kernel's stack of a task skips the scheduler's functions already. */
+	if (!(rec.flags & PYH_TT_ON_RQ)) {
+		n = bpf_get_task_stack(task, ret, sizeof(ret), 0);
+		if (n >= (long)sizeof(ret[0]) && ret[0])
+			bpf_snprintf(rec.wchan, sizeof(rec.wchan), "%ps", ret, sizeof(ret[0]));
+	}
+	/* Read again: a switch in between means the registers may be another moment's. */
+	if (regs && task_switches(task) == sw && !(task_running_flags(task) & PYH_TI_ON_CPU))
+		rec.flags |= PYH_TT_REGS;
+out:
+	bpf_seq_write(seq, &rec, sizeof(rec));
+	return 0;
+}

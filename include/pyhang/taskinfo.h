@@ -68,4 +68,39 @@ _Static_assert(sizeof(struct pyh_taskinfo_native_rec) ==
 			       PYH_TASKINFO_USTACK_MAX,
 	       "pyh_taskinfo_native_rec layout");
 
+/* One thread as /proc/PID/task/TID/{stat,schedstat,sched,syscall,wchan}
+ * tell it, every thread of a process in one run of the iterator
+ * pyh_taskinfo_threads (src/kernel/taskinfo.h): what a dump reads of each
+ * thread without opening five files per thread. The slices are read first,
+ * then the rest (a snapshot's check: its slices, then its state). */
+#define PYH_TT_WCHAN_MAX 64
+#define PYH_TT_KTHREAD 0x1u	/* a kernel thread: no user registers */
+#define PYH_TT_REGS 0x2u	/* syscall_nr, args, sp and ip hold its saved user registers
+				 * (not running, not on a CPU and not switched while read:
+				 * where /proc/.../syscall would not say "running") */
+#define PYH_TT_ON_RQ 0x4u	/* on a run queue: no wchan (/proc/.../wchan says "0") */
+
+struct pyh_taskinfo_thread_rec {
+	__u32 tid;
+	__u32 tgid;
+	__u32 state;		/* task->__state (0: TASK_RUNNING) */
+	__u32 exit_state;	/* task->exit_state */
+	__u32 flags;		/* PYH_TT_* */
+	__u32 cpu;		/* task_cpu(): /proc/.../stat field 39 */
+	__u64 slices;		/* sched_info.pcount: schedstat's third field */
+	__u64 start_ns;		/* task->start_boottime: stat field 22, in ns */
+	__u64 exec_start_ns;	/* se.exec_start: sched's se.exec_start, in ns of its run
+				 * queue's task clock (src/kernel/task.c) */
+	__s64 syscall_nr;	/* orig_ax: -1 when not in a system call (PYH_TT_REGS) */
+	__u64 args[6];		/* its arguments (PYH_TT_REGS, syscall_nr >= 0) */
+	__u64 sp, ip;		/* user stack and instruction pointers (PYH_TT_REGS) */
+	char comm[16];		/* task->comm, NUL-terminated */
+	char wchan[PYH_TT_WCHAN_MAX];	/* the kernel function it sleeps in (%ps of its
+					 * stack's first return address outside the
+					 * scheduler, as /proc/.../wchan), "" if none */
+};
+
+_Static_assert(sizeof(struct pyh_taskinfo_thread_rec) == 136 + PYH_TT_WCHAN_MAX,
+	       "pyh_taskinfo_thread_rec layout");
+
 #endif

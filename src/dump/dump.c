@@ -11,6 +11,7 @@
 #include "host/host.h"
 #include "kernel/sockets.h"
 #include "kernel/syscalls.h"
+#include "kernel/taskinfo.h"
 #include "proc/procfs.h"
 #include "python/code.h"
 #include "python/frames.h"
@@ -242,6 +243,13 @@ static int splice_running(struct pyh_dump *d)
 	return 0;
 }
 
+static int cmp_rec_tid(const void *a, const void *b)
+{
+	const struct pyh_taskinfo_thread_rec *x = a, *y = b;
+
+	return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
 int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, char *err,
 		  size_t errsz)
 {
@@ -250,9 +258,10 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	struct pyh_codecache *cache = NULL;
 	struct pyh_dump_native *dn = NULL;
 	struct pyh_sockets *socks = NULL;
+	struct pyh_taskinfo_thread_rec *kt = NULL;
 	pid_t *tids = NULL;
 	uint64_t gil = 0;
-	int npy = 0, ntids = 0, rc;
+	int npy = 0, ntids = 0, nkt = 0, rc;
 
 	memset(d, 0, sizeof(*d));
 	rc = pyh_target_open(pid, &d->target, err, errsz);
@@ -295,17 +304,34 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		rc = -ENOMEM;
 		goto cleanup;
 	}
+	/* Every thread's kernel side in one run of a BPF task iterator where
+	 * the store keeps it (kernel/taskinfo.h); a thread it did not see (it
+	 * began since), and every thread without it, from /proc. */
+	kt = ntids > 0 ? calloc((size_t)ntids, sizeof(*kt)) : NULL;
+	if (!kt || pyh_taskinfo_threads(pid, kt, ntids, &nkt))
+		nkt = 0;
+	qsort(kt, (size_t)nkt, sizeof(*kt), cmp_rec_tid);
 	for (int i = 0; i < ntids; i++) {
 		struct pyh_dump_thread *th = &d->threads[d->nthreads];
+		struct pyh_taskinfo_thread_rec key = { .tid = (__u32)tids[i] };
+		const struct pyh_taskinfo_thread_rec *r =
+			nkt ? bsearch(&key, kt, (size_t)nkt, sizeof(*kt), cmp_rec_tid) : NULL;
 		struct pyh_proc_schedstat ss;
 		int slices_known;
 
 		/* Its slices before its state: together, the state of its stack
-		 * read's first check (snapshot/snapshot.h), read once for both. */
-		slices_known = pyh_proc_schedstat(pid, tids[i], &ss) == 0;
-		if (pyh_task_info(pid, tids[i], &th->task)) {
-			memset(th, 0, sizeof(*th));	/* the thread ended meanwhile */
-			continue;
+		 * read's first check (snapshot/snapshot.h), read once for both
+		 * (the iterator reads them in that order too). */
+		if (r) {
+			pyh_task_info_from(r, &th->task);
+			slices_known = 1;
+			ss.slices = r->slices;
+		} else {
+			slices_known = pyh_proc_schedstat(pid, tids[i], &ss) == 0;
+			if (pyh_task_info(pid, tids[i], &th->task)) {
+				memset(th, 0, sizeof(*th));	/* the thread ended meanwhile */
+				continue;
+			}
 		}
 		th->task_known = 1;
 		th->slices_known = slices_known;
@@ -397,6 +423,7 @@ cleanup:
 	}
 	pyh_sockets_free(socks);
 	pyh_codecache_free(cache);
+	free(kt);
 	free(where);
 	free(tids);
 	free(py);

@@ -43,6 +43,7 @@
 #define PYH_TASK_MAX_CPU 4096		/* CPUs whose clock offset is cached */
 #define PYH_TASK_OFFSET_TTL_NS 1000000000LL
 #define PYH_TASK_SCHED_MAX 8192		/* exec_start is on the third line */
+#define PYH_TASK_USER_HZ 100		/* the unit of /proc's clock ticks: USER_HZ, 100 on x86 */
 
 /* Copy the first line of src into dst (dstsz > 0), truncating. */
 static void copy_line(char *dst, size_t dstsz, const char *src)
@@ -314,6 +315,30 @@ static void parse_syscall(char *text, struct pyh_task_info *out)
 	out->pc = v[7];
 }
 
+/* offcpu_s of a thread that is not running, from its se.exec_start (es, ns)
+ * on the CPU it last ran on. */
+static void set_offcpu(struct pyh_task_info *out, int cpu, int64_t es)
+{
+	int64_t off;
+
+	if (out->state == 'R' || cpu < 0 || cpu >= PYH_TASK_MAX_CPU || clock_offset(cpu, &off))
+		return;
+	{
+		int64_t d = (int64_t)pyh_mono_ns() - off - es;
+
+		out->offcpu_s = d > 0 ? (double)d / 1e9 : 0.0;
+	}
+}
+
+static void task_info_init(struct pyh_task_info *out, pid_t tid)
+{
+	memset(out, 0, sizeof(*out));
+	out->tid = tid;
+	out->state = '?';
+	out->syscall_nr = -1;
+	out->offcpu_s = -1;
+}
+
 int pyh_task_info(pid_t pid, pid_t tid, struct pyh_task_info *out)
 {
 	struct pyh_proc_stat st;
@@ -321,11 +346,7 @@ int pyh_task_info(pid_t pid, pid_t tid, struct pyh_task_info *out)
 	int64_t es;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	out->tid = tid;
-	out->state = '?';
-	out->syscall_nr = -1;
-	out->offcpu_s = -1;
+	task_info_init(out, tid);
 	if (pid <= 0 || tid <= 0)
 		return -EINVAL;
 	rc = pyh_proc_stat(pid, tid, &st);
@@ -342,16 +363,55 @@ int pyh_task_info(pid_t pid, pid_t tid, struct pyh_task_info *out)
 		parse_syscall(buf, out);
 	if (pyh_proc_read(pid, tid, "wchan", buf, sizeof(out->wchan)) > 0 && strcmp(buf, "0") != 0)
 		copy_line(out->wchan, sizeof(out->wchan), buf);
-	if (out->state != 'R' && st.cpu >= 0 && st.cpu < PYH_TASK_MAX_CPU &&
-	    read_exec_start(pid, tid, &es) == 0) {
-		int64_t off;
+	if (out->state != 'R' && read_exec_start(pid, tid, &es) == 0)
+		set_offcpu(out, st.cpu, es);
+	return 0;
+}
 
-		if (clock_offset(st.cpu, &off) == 0) {
-			int64_t d = (int64_t)pyh_mono_ns() - off - es;
+char pyh_task_state_letter(uint32_t state, uint32_t exit_state)
+{
+	/* include/linux/sched.h: TASK_REPORT's bits, TASK_IDLE, TASK_RTLOCK_WAIT, TASK_FROZEN */
+	uint32_t s = (state | exit_state) & 0x7fu;
+	int i = 0;
 
-			out->offcpu_s = d > 0 ? (double)d / 1e9 : 0.0;
+	if ((state & 0x402u) == 0x402u)
+		s = 0x80u;		/* TASK_IDLE: reported as its own state, I */
+	if (state & (0x1000u | 0x8000u))
+		s = 0x2u;		/* an rtlock waiter or a frozen task: D */
+	while (s) {			/* fls() */
+		i++;
+		s >>= 1;
+	}
+	return "RSDTtXZPI"[i];
+}
+
+int pyh_task_info_from(const struct pyh_taskinfo_thread_rec *r, struct pyh_task_info *out)
+{
+	task_info_init(out, (pid_t)r->tid);
+	if (!r->tid)
+		return -EINVAL;
+	out->state = pyh_task_state_letter(r->state, r->exit_state);
+	out->start_time = r->start_ns / (1000000000ULL / PYH_TASK_USER_HZ);
+	memcpy(out->comm, r->comm, sizeof(r->comm));
+	out->comm[sizeof(r->comm) - 1] = '\0';
+	/* as parse_syscall reads /proc/.../syscall */
+	if ((r->flags & PYH_TT_REGS) && !(r->flags & PYH_TT_KTHREAD)) {
+		if (r->syscall_nr == -1) {
+			out->sp = r->sp;
+			out->pc = r->ip;
+		} else if (r->syscall_nr >= 0 && r->syscall_nr <= 100000 && (r->sp || r->ip)) {
+			out->in_syscall = 1;
+			out->syscall_nr = (long)r->syscall_nr;
+			memcpy(out->args, r->args, sizeof(out->args));
+			out->sp = r->sp;
+			out->pc = r->ip;
 		}
 	}
+	/* %ps names a module's function "name [module]"; /proc/.../wchan the name alone */
+	copy_line(out->wchan, sizeof(out->wchan), r->wchan);
+	out->wchan[strcspn(out->wchan, " ")] = '\0';
+	if (out->state != 'R')
+		set_offcpu(out, (int)r->cpu, (int64_t)r->exec_start_ns);
 	return 0;
 }
 

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "pyhang/taskinfo.h"
+
 struct pyh_task_info {
 	pid_t tid;
 	char comm[17];		/* the comm file's first line (from stat), no newline */
@@ -20,6 +22,15 @@ struct pyh_task_info {
 /* Fill *out for one thread. Returns 0, -ESRCH if the thread is gone. Never
  * stops the thread: /proc/.../syscall answers "running" for a running one. */
 int pyh_task_info(pid_t pid, pid_t tid, struct pyh_task_info *out);
+
+/* Fill *out from the kernel's record of the thread (kernel/taskinfo.h,
+ * pyh_taskinfo_threads) as pyh_task_info would from /proc. Returns 0, or
+ * -EINVAL for a record without a thread id. */
+int pyh_task_info_from(const struct pyh_taskinfo_thread_rec *r, struct pyh_task_info *out);
+
+/* The letter /proc/.../stat shows for a task of these task->__state and
+ * task->exit_state bits (the kernel's task_state_index()). */
+char pyh_task_state_letter(uint32_t state, uint32_t exit_state);
 
 /* "running", "sleeping", "disk", "stopped", "zombie", "dead", "idle" or "unknown". */
 const char *pyh_task_state_name(char state);

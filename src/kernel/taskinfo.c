@@ -1,13 +1,18 @@
 /* Per-thread facts only the kernel knows, from BPF task iterators
  * (bpf/taskinfo.bpf.c): each thread's fs base, which on x86_64 glibc is its
  * pthread_self() and so CPython's tstate->thread_id; and, for native stacks,
- * each thread's saved user registers, kernel stack and top of user stack.
+ * each thread's saved user registers, kernel stack and top of user stack;
+ * and for a dump, what /proc's five files per thread say of every thread.
  *
  * Lifecycle: open the skeleton, choose the one program to load, set the
  * target tgid in rodata, load, attach the iterator (restricted to pid's
  * threads through bpf_iter_link_info where the kernel supports it, else over
  * all tasks with the BPF-side tgid filter), create an iterator fd, read the
- * records, tear everything down.
+ * records, tear everything down. The threads iterator instead is loaded
+ * once and kept in the store (kernel/bpfpin.h), without a tgid of its own:
+ * each run takes it from there, attaches, reads, and lets it go. (Seen on
+ * 6.18: a walk restricted to pid 1 finds no thread, -ESRCH; the callers
+ * read /proc then.)
  */
 #include "kernel/taskinfo.h"
 
@@ -20,51 +25,53 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "kernel/bpfpin.h"
 #include "kernel/corebtf.h"
 
 #include "taskinfo.skel.h"
 
 #define PYH_TASKINFO_MAX_RECS (1 << 20)	/* stop reading a runaway iterator here */
 
-/* Attach restricted to pid's threads; fall back to walking every task when
- * the kernel does not know the task parameters of iterator links. */
-static struct bpf_link *attach_iter(struct bpf_program *prog, pid_t pid)
+/* Attach the iterator program prog_fd restricted to pid's threads; fall back
+ * to walking every task when the kernel does not know the task parameters of
+ * iterator links. Returns the link's fd, or -errno. */
+static int attach_iter(int prog_fd, pid_t pid)
 {
 	union bpf_iter_link_info linfo;
-	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
-	struct bpf_link *link;
+	LIBBPF_OPTS(bpf_link_create_opts, opts);
+	int fd;
 
 	memset(&linfo, 0, sizeof(linfo));
 	linfo.task.pid = (__u32)pid;
-	opts.link_info = &linfo;
-	opts.link_info_len = sizeof(linfo);
-	link = bpf_program__attach_iter(prog, &opts);
-	if (link || (errno != EINVAL && errno != E2BIG && errno != EOPNOTSUPP))
-		return link;
-	return bpf_program__attach_iter(prog, NULL);
+	opts.iter_info = &linfo;
+	opts.iter_info_len = sizeof(linfo);
+	fd = bpf_link_create(prog_fd, 0, BPF_TRACE_ITER, &opts);
+	if (fd >= 0 || (errno != EINVAL && errno != E2BIG && errno != EOPNOTSUPP))
+		return fd >= 0 ? fd : -errno;
+	fd = bpf_link_create(prog_fd, 0, BPF_TRACE_ITER, NULL);
+	return fd >= 0 ? fd : -errno;
 }
 
 /* Called with each whole record of recsz bytes; non-zero stops the walk. */
 typedef int (*rec_cb)(const void *rec, void *arg);
 
-/* Attach prog of a loaded skeleton and hand every record to cb. Returns 0,
- * cb's value, -ESRCH when the walk had no record, or -errno. */
-static int read_iter(struct bpf_program *prog, pid_t pid, size_t recsz, rec_cb cb, void *arg)
+/* Attach the loaded iterator program prog_fd and hand every record to cb.
+ * Returns 0, cb's value, -ESRCH when the walk had no record, or -errno. */
+static int read_iter(int prog_fd, pid_t pid, size_t recsz, rec_cb cb, void *arg)
 {
-	struct bpf_link *link = NULL;
 	size_t bufsz = recsz * 4, have = 0;	/* bytes of a partial record carried over */
 	char *buf = malloc(bufsz);
 	long seen = 0;
-	int iter_fd = -1, err = 0;
+	int link_fd = -1, iter_fd = -1, err = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	link = attach_iter(prog, pid);
-	if (!link) {
-		err = errno ? -errno : -EINVAL;
+	link_fd = attach_iter(prog_fd, pid);
+	if (link_fd < 0) {
+		err = link_fd;
 		goto cleanup;
 	}
-	iter_fd = bpf_iter_create(bpf_link__fd(link));
+	iter_fd = bpf_iter_create(link_fd);
 	if (iter_fd < 0) {
 		err = -errno;
 		goto cleanup;
@@ -98,7 +105,8 @@ static int read_iter(struct bpf_program *prog, pid_t pid, size_t recsz, rec_cb c
 cleanup:
 	if (iter_fd >= 0)
 		close(iter_fd);
-	bpf_link__destroy(link);
+	if (link_fd >= 0)
+		close(link_fd);
 	free(buf);
 	return err;
 }
@@ -159,7 +167,7 @@ int pyh_taskinfo_fsbase(pid_t pid, struct pyh_fsbase *out, int max, int *n)
 	err = load_one(pid, "pyh_taskinfo_iter", &skel, &prog);
 	if (err)
 		goto cleanup;
-	err = read_iter(prog, pid, sizeof(struct pyh_taskinfo_rec), fsbase_rec, &c);
+	err = read_iter(bpf_program__fd(prog), pid, sizeof(struct pyh_taskinfo_rec), fsbase_rec, &c);
 	if (err == -ESRCH && c.count)
 		err = 0;
 	*n = c.count;
@@ -216,9 +224,79 @@ int pyh_taskinfo_native(pid_t pid, pyh_taskinfo_native_cb cb, void *arg, int *co
 			return err_plain;
 		}
 	}
-	err = read_iter(prog, pid, sizeof(struct pyh_taskinfo_native_rec), native_rec, &c);
+	err = read_iter(bpf_program__fd(prog), pid, sizeof(struct pyh_taskinfo_native_rec), native_rec, &c);
 	if (err < 0 && err != -ESRCH && why && whysz)
 		snprintf(why, whysz, "the BPF task iterator failed: %s", strerror(-err));
 	taskinfo_bpf__destroy(skel);
+	return err;
+}
+
+struct threads_ctx {
+	pid_t pid;
+	struct pyh_taskinfo_thread_rec *out;
+	int max, count;
+};
+
+static int threads_rec(const void *r, void *arg)
+{
+	const struct pyh_taskinfo_thread_rec *rec = r;
+	struct threads_ctx *c = arg;
+
+	if (rec->tgid != (__u32)c->pid || c->count >= c->max)
+		return 0;
+	c->out[c->count] = *rec;
+	c->out[c->count].comm[sizeof(rec->comm) - 1] = '\0';
+	c->out[c->count].wchan[sizeof(rec->wchan) - 1] = '\0';
+	c->count++;
+	return 0;
+}
+
+/* The store's program (pinned now if it was not), or -errno. */
+static int threads_prog(struct pyh_bpfpin *pin)
+{
+	struct taskinfo_bpf *skel = NULL;
+	struct bpf_program *prog = NULL;
+	int fd, err;
+
+	err = pyh_bpfpin_acquire(pin, "threads", PYH_BPF_OBJ_ID_taskinfo, 0);
+	if (err)
+		return err;
+	fd = pyh_bpfpin_get(pin);
+	if (fd >= 0 && pyh_bpf_prog_is(fd, BPF_PROG_TYPE_TRACING, "pyh_taskinfo_threads"))
+		return fd;
+	if (fd >= 0) {
+		close(fd);
+		pyh_bpfpin_drop(pin);	/* not this build's: replaced */
+	}
+	/* 0: no target_tgid of its own, so that one program serves every process */
+	err = load_one(0, "pyh_taskinfo_threads", &skel, &prog);
+	if (err)
+		return err;
+	err = pyh_bpfpin_put(pin, bpf_program__fd(prog));
+	fd = err ? err : pyh_bpfpin_get(pin);
+	taskinfo_bpf__destroy(skel);
+	return fd;
+}
+
+int pyh_taskinfo_threads(pid_t pid, struct pyh_taskinfo_thread_rec *out, int max, int *n)
+{
+	struct threads_ctx c = { .pid = pid, .out = out, .max = max };
+	struct pyh_bpfpin pin;
+	int fd, err;
+
+	*n = 0;
+	if (pid <= 0 || max < 0 || (max > 0 && !out))
+		return -EINVAL;
+	fd = threads_prog(&pin);
+	if (fd < 0) {
+		pyh_bpfpin_release(&pin);
+		return fd;
+	}
+	err = read_iter(fd, pid, sizeof(struct pyh_taskinfo_thread_rec), threads_rec, &c);
+	close(fd);
+	pyh_bpfpin_release(&pin);
+	if (err == -ESRCH && c.count)
+		err = 0;
+	*n = c.count;
 	return err;
 }

@@ -31,4 +31,15 @@ typedef int (*pyh_taskinfo_native_cb)(const struct pyh_taskinfo_native_rec *rec,
  * names the missing feature in one line ("the kernel does not load ..."). */
 int pyh_taskinfo_native(pid_t pid, pyh_taskinfo_native_cb cb, void *arg, int *copied, char *why,
 			size_t whysz);
+/* Every thread of pid as the kernel holds it, in one run of the iterator
+ * pyh_taskinfo_threads: a struct pyh_taskinfo_thread_rec each (see
+ * include/pyhang/taskinfo.h), what /proc's stat, schedstat, sched, syscall
+ * and wchan files say of the thread, for a handful of system calls in all
+ * instead of twenty a thread. Only with the program kept in the store of
+ * pinned programs (kernel/bpfpin.h; the first call after boot loads and
+ * pins it): loading it costs more than the files it saves, so without the
+ * store (-ENOENT, -EPERM) or while another process holds its entry
+ * (-EWOULDBLOCK) nothing is loaded and the caller reads /proc. Returns 0
+ * with *n records (at most max), -ESRCH when pid has no thread, or -errno. */
+int pyh_taskinfo_threads(pid_t pid, struct pyh_taskinfo_thread_rec *out, int max, int *n);
 #endif

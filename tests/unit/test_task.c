@@ -1,5 +1,8 @@
 /* Tests for src/kernel/task.c against real processes: sleeping, spinning,
- * zombie and vanished children, a kernel thread, and threads of our own. */
+ * zombie, stopped and vanished children, a kernel thread, and threads of our
+ * own; each read from /proc and, where the store of pinned BPF programs is
+ * there, from the kernel's task iterator too (kernel/taskinfo.h), which must
+ * say the same. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "kernel/task.h"
+#include "kernel/taskinfo.h"
 #include "proc/procfs.h"
 
 static void sleep_ms(int ms)
@@ -44,6 +48,47 @@ static int wait_in_syscall(pid_t pid, long nr, struct pyh_task_info *ti)
 		sleep_ms(10);
 	}
 	return -1;
+}
+
+/* The iterator's view of tid (a thread of pid) as pyh_task_info_from makes
+ * it. Returns 0, -ESRCH when the walk did not see it, or 1 when this machine
+ * has no store of pinned programs (nothing to compare). */
+static int kernel_view(pid_t pid, pid_t tid, struct pyh_task_info *ti)
+{
+	static struct pyh_taskinfo_thread_rec r[64];
+	int n = 0, rc = pyh_taskinfo_threads(pid, r, 64, &n);
+
+	if (rc == -ENOENT || rc == -EPERM)
+		return 1;
+	if (rc)
+		return rc;
+	for (int i = 0; i < n; i++)
+		if (r[i].tid == (__u32)tid)
+			return pyh_task_info_from(&r[i], ti);
+	return -ESRCH;
+}
+
+/* /proc's and the kernel's view of a thread that stays as it is agree. */
+static void assert_views_agree(pid_t pid, pid_t tid)
+{
+	struct pyh_task_info a, b;
+	int rc;
+
+	assert_int_equal(pyh_task_info(pid, tid, &a), 0);
+	rc = kernel_view(pid, tid, &b);
+	if (rc == 1)
+		return;
+	assert_int_equal(rc, 0);
+	assert_int_equal(b.tid, a.tid);
+	assert_string_equal(b.comm, a.comm);
+	assert_int_equal(b.state, a.state);
+	assert_int_equal(b.in_syscall, a.in_syscall);
+	assert_int_equal(b.syscall_nr, a.syscall_nr);
+	assert_memory_equal(b.args, a.args, sizeof(a.args));
+	assert_true(b.sp == a.sp && b.pc == a.pc);
+	assert_string_equal(b.wchan, a.wchan);
+	assert_true(b.start_time == a.start_time);
+	assert_true((b.offcpu_s < 0) == (a.offcpu_s < 0));
 }
 
 static pid_t spawn_sleeper(const char *name)
@@ -74,6 +119,7 @@ static void test_sleeping_child(void **state)
 	assert_true(ti.sp != 0 && ti.pc != 0);
 	assert_true(ti.wchan[0] != '\0');
 	assert_true(ti.start_time > 0);
+	assert_views_agree(pid, pid);
 	reap(pid);
 }
 
@@ -88,6 +134,7 @@ static void test_comm_with_parens(void **state)
 	assert_int_equal(wait_in_syscall(pid, SYS_pause, &ti), 0);
 	assert_string_equal(ti.comm, "a) b (S) 1 2");
 	assert_int_equal(ti.state, 'S');
+	assert_views_agree(pid, pid);
 	reap(pid);
 }
 
@@ -105,6 +152,10 @@ static void test_offcpu_grows(void **state)
 	assert_int_equal(pyh_task_info(pid, pid, &ti), 0);
 	assert_true(ti.offcpu_s >= 1.5);
 	assert_true(ti.offcpu_s <= 2.6);
+	if (kernel_view(pid, pid, &ti) == 0) {
+		assert_true(ti.offcpu_s >= 1.5);
+		assert_true(ti.offcpu_s <= 2.6);
+	}
 	reap(pid);
 }
 
@@ -122,17 +173,27 @@ static void test_spinning_child(void **state)
 			x++;
 	}
 	assert_true(pid > 0);
-	for (int i = 0; i < 100 && !seen; i++) {
-		assert_int_equal(pyh_task_info(pid, pid, &ti), 0);
+	for (int i = 0; i < 200 && seen < 2; i++) {
+		if (i & 1) {
+			int rc = kernel_view(pid, pid, &ti);
+
+			if (rc == 1) {
+				seen |= 2;	/* no store: /proc's view only */
+				continue;
+			}
+			assert_int_equal(rc, 0);
+		} else {
+			assert_int_equal(pyh_task_info(pid, pid, &ti), 0);
+		}
 		if (ti.state == 'R') {
 			assert_false(ti.in_syscall);
 			assert_int_equal(ti.syscall_nr, -1);
 			assert_true(ti.offcpu_s == -1);
-			seen = 1;
+			seen |= 1 << (i & 1);
 		}
 		sleep_ms(20);
 	}
-	assert_true(seen);
+	assert_int_equal(seen, 3);
 	assert_string_equal(pyh_task_state_name('R'), "running");
 	reap(pid);
 }
@@ -159,6 +220,11 @@ static void test_zombie_child(void **state)
 	assert_int_equal(pyh_task_info(pid, pid, &ti), 0);
 	assert_int_equal(ti.state, 'Z');
 	assert_string_equal(pyh_task_state_name(ti.state), "zombie");
+	if (kernel_view(pid, pid, &ti) != 1) {
+		assert_int_equal(kernel_view(pid, pid, &ti), 0);
+		assert_int_equal(ti.state, 'Z');
+		assert_false(ti.in_syscall);
+	}
 	waitpid(pid, NULL, 0);
 }
 
@@ -179,6 +245,13 @@ static void test_gone(void **state)
 	assert_int_equal(pyh_proc_state(pid, &st, &kt), -ESRCH);
 	/* A tid that is not a thread of that process is gone too. */
 	assert_int_equal(pyh_task_info(getpid(), pid, &ti), -ESRCH);
+	if (kernel_view(getpid(), getpid(), &ti) != 1) {
+		struct pyh_taskinfo_thread_rec r[4];
+
+		assert_int_equal(pyh_taskinfo_threads(pid, r, 4, &n), -ESRCH);
+		assert_int_equal(n, 0);
+		assert_int_equal(kernel_view(getpid(), pid, &ti), -ESRCH);
+	}
 }
 
 static void test_kthread(void **state)
@@ -197,6 +270,51 @@ static void test_kthread(void **state)
 	assert_int_equal(pyh_task_info(2, 2, &ti), 0);
 	assert_string_equal(ti.comm, "kthreadd");
 	assert_false(ti.in_syscall);
+	assert_views_agree(2, 2);
+}
+
+/* A stopped child: T in both views, and its saved registers are those it
+ * stopped with (in pause()). */
+static void test_stopped_child(void **state)
+{
+	struct pyh_task_info ti;
+	pid_t pid = spawn_sleeper(NULL);
+	int stopped = 0;
+
+	(void)state;
+	assert_true(pid > 0);
+	assert_int_equal(wait_in_syscall(pid, SYS_pause, &ti), 0);
+	kill(pid, SIGSTOP);
+	for (int i = 0; i < 500 && !stopped; i++) {
+		assert_int_equal(pyh_task_info(pid, pid, &ti), 0);
+		stopped = ti.state == 'T';
+		if (!stopped)
+			sleep_ms(10);
+	}
+	assert_true(stopped);
+	assert_views_agree(pid, pid);
+	reap(pid);
+}
+
+/* The kernel's task_state_index(): the letter of each state bit, and the
+ * states it reports as another. */
+static void test_state_letters(void **state)
+{
+	(void)state;
+	assert_int_equal(pyh_task_state_letter(0, 0), 'R');
+	assert_int_equal(pyh_task_state_letter(0x1, 0), 'S');
+	assert_int_equal(pyh_task_state_letter(0x101, 0), 'S');	/* | TASK_WAKEKILL */
+	assert_int_equal(pyh_task_state_letter(0x2, 0), 'D');
+	assert_int_equal(pyh_task_state_letter(0x102, 0), 'D');	/* TASK_KILLABLE */
+	assert_int_equal(pyh_task_state_letter(0x402, 0), 'I');	/* TASK_IDLE */
+	assert_int_equal(pyh_task_state_letter(0x4, 0), 'T');
+	assert_int_equal(pyh_task_state_letter(0x8, 0), 't');
+	assert_int_equal(pyh_task_state_letter(0x80, 0x10), 'X');
+	assert_int_equal(pyh_task_state_letter(0x80, 0x20), 'Z');
+	assert_int_equal(pyh_task_state_letter(0x40, 0), 'P');
+	assert_int_equal(pyh_task_state_letter(0x1000, 0), 'D');	/* TASK_RTLOCK_WAIT */
+	assert_int_equal(pyh_task_state_letter(0x8001, 0), 'D');	/* TASK_FROZEN */
+	assert_int_equal(pyh_task_state_letter(0x2001, 0), 'S');	/* TASK_FREEZABLE */
 }
 
 static pthread_barrier_t barrier;
@@ -249,6 +367,8 @@ static void test_list_threads(void **state)
 		sleep_ms(5);
 	}
 	assert_int_equal(ti.syscall_nr, SYS_futex);
+	assert_views_agree(getpid(), tid[0]);
+	assert_views_agree(getpid(), tid[1]);
 	pthread_barrier_wait(&barrier);
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
@@ -277,6 +397,8 @@ int main(void)
 		cmocka_unit_test(test_zombie_child),
 		cmocka_unit_test(test_gone),
 		cmocka_unit_test(test_kthread),
+		cmocka_unit_test(test_stopped_child),
+		cmocka_unit_test(test_state_letters),
 		cmocka_unit_test(test_list_threads),
 		cmocka_unit_test(test_state_names),
 	};
