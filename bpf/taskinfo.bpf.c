@@ -161,7 +161,31 @@ int pyh_taskinfo_native_nocopy(struct bpf_iter__task *ctx)
  * struct pyh_taskinfo_thread_rec per thread (include/pyhang/taskinfo.h).
  * Without a target_tgid of its own (the link's task.pid restricts the walk;
  * the user side checks each record's tgid): the same program serves every
- * process, and so can be pinned (src/kernel/bpfpin.h). */
+ * process, and so can be pinned (src/kernel/bpfpin.h). Fields are loaded
+ * directly (the task is a BTF pointer: a load each, not a helper call), the
+ * ordered ones through volatile (its slices before its state). */
+#define PYH_ONCE(x) (*(volatile typeof(x) *)&(x))
+
+static __always_inline __u32 task_state_direct(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->__state))
+		return PYH_ONCE(task->__state);
+	return (__u32)PYH_ONCE(((struct task_struct___pre514 *)task)->state);
+}
+
+static __always_inline __u64 task_switches_direct(struct task_struct *task)
+{
+	return PYH_ONCE(task->nvcsw) + PYH_ONCE(task->nivcsw);
+}
+
+/* The last address named and its name, for this walk only: reset at its
+ * first task (a module's address may name another function after a reload).
+ * Threads of a process mostly sleep in a few places: 1.6% of a 33-thread
+ * dump's CPU was naming each. One walk at a time uses them: the store lends
+ * the program to one process at a time (src/kernel/bpfpin.h). */
+__u64 wchan_memo_addr;
+char wchan_memo[PYH_TT_WCHAN_MAX];
+
 SEC("iter/task")
 int pyh_taskinfo_threads(struct bpf_iter__task *ctx)
 {
@@ -169,52 +193,56 @@ int pyh_taskinfo_threads(struct bpf_iter__task *ctx)
 	struct task_struct *task = ctx->task;
 	struct pyh_taskinfo_thread_rec rec;
 	struct pt_regs *regs;
-	__u64 ret[4], sw;
-	long n;
+	__u64 ret, sw;
 
 	if (!task)
 		return 0;
+	if (ctx->meta->seq_num == 0)
+		wchan_memo_addr = 0;
 	__builtin_memset(&rec, 0, sizeof(rec));
-	/* its slices before its state (include/pyhang/taskinfo.h) */
-	rec.slices = BPF_CORE_READ(task, sched_info.pcount);
-	rec.tid = BPF_CORE_READ(task, pid);
-	rec.tgid = BPF_CORE_READ(task, tgid);
-	rec.state = task_state(task);
-	rec.exit_state = (__u32)BPF_CORE_READ(task, exit_state);
-	rec.cpu = BPF_CORE_READ(task, thread_info.cpu);
-	rec.start_ns = BPF_CORE_READ(task, start_boottime);
-	rec.exec_start_ns = BPF_CORE_READ(task, se.exec_start);
+	rec.slices = PYH_ONCE(task->sched_info.pcount);	/* first (include/pyhang/taskinfo.h) */
+	rec.state = task_state_direct(task);
+	rec.tid = task->pid;
+	rec.tgid = task->tgid;
+	rec.exit_state = (__u32)task->exit_state;
+	rec.cpu = task->thread_info.cpu;
+	rec.start_ns = task->start_boottime;
+	rec.exec_start_ns = task->se.exec_start;
 	rec.syscall_nr = -1;
-	BPF_CORE_READ_STR_INTO(&rec.comm, task, comm);
-	if (BPF_CORE_READ(task, on_rq))
+	bpf_probe_read_kernel_str(rec.comm, sizeof(rec.comm), task->comm);
+	if (task->on_rq)
 		rec.flags |= PYH_TT_ON_RQ;
-	if (BPF_CORE_READ(task, flags) & PYH_PF_KTHREAD)
+	if (task->flags & PYH_PF_KTHREAD)
 		rec.flags |= PYH_TT_KTHREAD;
 	/* As /proc/.../syscall: "running" unless it sleeps off a CPU. */
-	if (rec.state == 0 || (task_running_flags(task) & PYH_TI_ON_CPU))
+	if (rec.state == 0 || PYH_ONCE(task->on_cpu))
 		goto out;
-	sw = task_switches(task);
+	sw = task_switches_direct(task);
 	regs = rec.flags & PYH_TT_KTHREAD ? NULL : (struct pt_regs *)bpf_task_pt_regs(task);
 	if (regs) {
-		rec.syscall_nr = (__s64)BPF_CORE_READ(regs, orig_ax);
-		rec.args[0] = BPF_CORE_READ(regs, di);
-		rec.args[1] = BPF_CORE_READ(regs, si);
-		rec.args[2] = BPF_CORE_READ(regs, dx);
-		rec.args[3] = BPF_CORE_READ(regs, r10);
-		rec.args[4] = BPF_CORE_READ(regs, r8);
-		rec.args[5] = BPF_CORE_READ(regs, r9);
-		rec.sp = BPF_CORE_READ(regs, sp);
-		rec.ip = BPF_CORE_READ(regs, ip);
+		rec.syscall_nr = (__s64)regs->orig_ax;
+		rec.args[0] = regs->di;
+		rec.args[1] = regs->si;
+		rec.args[2] = regs->dx;
+		rec.args[3] = regs->r10;
+		rec.args[4] = regs->r8;
+		rec.args[5] = regs->r9;
+		rec.sp = regs->sp;
+		rec.ip = regs->ip;
 	}
-	/* As /proc/.../wchan (get_wchan): only a task off every run queue; the
-	 * kernel's stack of a task skips the scheduler's functions already. */
-	if (!(rec.flags & PYH_TT_ON_RQ)) {
-		n = bpf_get_task_stack(task, ret, sizeof(ret), 0);
-		if (n >= (long)sizeof(ret[0]) && ret[0])
-			bpf_snprintf(rec.wchan, sizeof(rec.wchan), "%ps", ret, sizeof(ret[0]));
+	/* As /proc/.../wchan (get_wchan): only a task off every run queue, the
+	 * first return address of its kernel stack (which leaves out the
+	 * scheduler's functions), by name. One entry: the unwind stops there. */
+	if (!(rec.flags & PYH_TT_ON_RQ) &&
+	    bpf_get_task_stack(task, &ret, sizeof(ret), 0) == sizeof(ret) && ret) {
+		if (ret != wchan_memo_addr) {
+			bpf_snprintf(wchan_memo, sizeof(wchan_memo), "%ps", &ret, sizeof(ret));
+			wchan_memo_addr = ret;
+		}
+		__builtin_memcpy(rec.wchan, wchan_memo, sizeof(rec.wchan));
 	}
 	/* Read again: a switch in between means the registers may be another moment's. */
-	if (regs && task_switches(task) == sw && !(task_running_flags(task) & PYH_TI_ON_CPU))
+	if (regs && task_switches_direct(task) == sw && !PYH_ONCE(task->on_cpu))
 		rec.flags |= PYH_TT_REGS;
 out:
 	bpf_seq_write(seq, &rec, sizeof(rec));

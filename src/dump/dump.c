@@ -243,13 +243,6 @@ static int splice_running(struct pyh_dump *d)
 	return 0;
 }
 
-static int cmp_rec_tid(const void *a, const void *b)
-{
-	const struct pyh_taskinfo_thread_rec *x = a, *y = b;
-
-	return x->tid < y->tid ? -1 : x->tid > y->tid;
-}
-
 int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, char *err,
 		  size_t errsz)
 {
@@ -310,12 +303,9 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 	kt = ntids > 0 ? calloc((size_t)ntids, sizeof(*kt)) : NULL;
 	if (!kt || pyh_taskinfo_threads(pid, kt, ntids, &nkt))
 		nkt = 0;
-	qsort(kt, (size_t)nkt, sizeof(*kt), cmp_rec_tid);
 	for (int i = 0; i < ntids; i++) {
 		struct pyh_dump_thread *th = &d->threads[d->nthreads];
-		struct pyh_taskinfo_thread_rec key = { .tid = (__u32)tids[i] };
-		const struct pyh_taskinfo_thread_rec *r =
-			nkt ? bsearch(&key, kt, (size_t)nkt, sizeof(*kt), cmp_rec_tid) : NULL;
+		const struct pyh_taskinfo_thread_rec *r = pyh_taskinfo_thread_find(kt, nkt, tids[i]);
 		struct pyh_proc_schedstat ss;
 		int slices_known;
 

@@ -278,6 +278,23 @@ static int threads_prog(struct pyh_bpfpin *pin)
 	return fd;
 }
 
+static int cmp_thread_tid(const void *a, const void *b)
+{
+	const struct pyh_taskinfo_thread_rec *x = a, *y = b;
+
+	return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
+const struct pyh_taskinfo_thread_rec *pyh_taskinfo_thread_find(const struct pyh_taskinfo_thread_rec *recs,
+							       int n, pid_t tid)
+{
+	struct pyh_taskinfo_thread_rec key = { .tid = (__u32)tid };
+
+	if (n <= 0 || tid <= 0)
+		return NULL;
+	return bsearch(&key, recs, (size_t)n, sizeof(*recs), cmp_thread_tid);
+}
+
 int pyh_taskinfo_threads(pid_t pid, struct pyh_taskinfo_thread_rec *out, int max, int *n)
 {
 	struct threads_ctx c = { .pid = pid, .out = out, .max = max };
@@ -297,6 +314,8 @@ int pyh_taskinfo_threads(pid_t pid, struct pyh_taskinfo_thread_rec *out, int max
 	pyh_bpfpin_release(&pin);
 	if (err == -ESRCH && c.count)
 		err = 0;
-	*n = c.count;
+	if (!err)
+		qsort(out, (size_t)c.count, sizeof(*out), cmp_thread_tid);
+	*n = err ? 0 : c.count;
 	return err;
 }

@@ -40,6 +40,11 @@ int pyh_taskinfo_native(pid_t pid, pyh_taskinfo_native_cb cb, void *arg, int *co
  * pins it): loading it costs more than the files it saves, so without the
  * store (-ENOENT, -EPERM) or while another process holds its entry
  * (-EWOULDBLOCK) nothing is loaded and the caller reads /proc. Returns 0
- * with *n records (at most max), -ESRCH when pid has no thread, or -errno. */
+ * with *n records (at most max) in the order of their tids, -ESRCH when pid
+ * has no thread, or -errno (*n 0). */
 int pyh_taskinfo_threads(pid_t pid, struct pyh_taskinfo_thread_rec *out, int max, int *n);
+
+/* The record of tid among n from pyh_taskinfo_threads, or NULL. */
+const struct pyh_taskinfo_thread_rec *pyh_taskinfo_thread_find(const struct pyh_taskinfo_thread_rec *recs,
+							       int n, pid_t tid);
 #endif

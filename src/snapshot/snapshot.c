@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "clock/clock.h"
+#include "kernel/task.h"
+#include "kernel/taskinfo.h"
 #include "log/log.h"
 #include "proc/procfs.h"
 #include "python/frames.h"
@@ -41,6 +43,7 @@ struct pyh_snapper {
 	int *want_kernel;		/* per thread: waiting for a kernel sample */
 	int *kernel_partial;		/* per thread: holds a kernel sample that was not whole */
 	uint64_t *run0;			/* per thread: its CPU time when armed, ns */
+	int *first;			/* per thread: what pyh_snap_memory_first found */
 };
 
 struct pyh_snapper *pyh_snapper_new(void)
@@ -222,13 +225,31 @@ static void pyh_snap_walk(const struct pyh_target *t, struct pyh_snap *th, int m
 	th->has_native = 0;
 }
 
+/* After th was walked (slices0 its slices before, then st1 and slices1 its
+ * state and slices after): 1 when it did not run meanwhile, the stack read
+ * then a snapshot: its slices the same, still asleep, and its innermost
+ * frame, read once more, the one the walk began with. */
+static int pyh_snap_unmoved(const struct pyh_target *t, const struct pyh_snap *th, uint64_t slices0,
+			    char st1, uint64_t slices1)
+{
+	struct pyh_raw_frame top1;
+	uint64_t addr1;
+
+	pyh_snap_top(t, th->tstate, &addr1, &top1);
+	if (slices1 != slices0 || !pyh_snap_asleep(st1))
+		return 0;
+	if (th->n == 0)
+		return addr1 == 0;
+	return addr1 == th->addrs[0] && top1.code == th->frames[0].code &&
+	       top1.offset == th->frames[0].offset;
+}
+
 /* One memory read of th. Returns 1 when the thread did not run while it was
  * read (the result is then a snapshot), 0 when it did or might have, -ESRCH
  * when it is gone. Without a tid nothing can be checked: 1 after one read. */
 static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int max)
 {
-	uint64_t slices0, slices1, addr1;
-	struct pyh_raw_frame top1;
+	uint64_t slices0, slices1;
 	char st0, st1;
 
 	if (th->before_known && th->tid) {
@@ -245,13 +266,62 @@ static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int 
 		return 1;
 	if (pyh_snap_sched(t, th->tid, &st1, &slices1))
 		return -ESRCH;
-	pyh_snap_top(t, th->tstate, &addr1, &top1);
-	if (slices1 != slices0 || !pyh_snap_asleep(st1))
-		return 0;
-	if (th->n == 0)
-		return addr1 == 0;
-	return addr1 == th->addrs[0] && top1.code == th->frames[0].code &&
-	       top1.offset == th->frames[0].offset;
+	return pyh_snap_unmoved(t, th, slices0, st1, slices1);
+}
+
+/* pyh_snap_memory's first read of every thread the caller saw asleep
+ * (before_known), all walked first and then checked by one run of the
+ * kernel's task iterator (kernel/taskinfo.h) instead of two /proc files a
+ * thread (the same order for each thread: its walk, its state and slices,
+ * its innermost frame again). got[i]: 1, 0 or -ESRCH as pyh_snap_memory
+ * returns; 2 for a thread not read here. A thread the iterator did not see
+ * (or every thread, where it cannot run) is checked from /proc. */
+static void pyh_snap_memory_first(const struct pyh_target *t, struct pyh_snap *th, int n, int max,
+				  int *got)
+{
+	struct pyh_taskinfo_thread_rec *kt;
+	int walked = 0, nkt = 0, room = 2 * n + 64;
+
+	for (int i = 0; i < n; i++) {
+		got[i] = 2;
+		if (!th[i].tid || !th[i].before_known || !pyh_snap_asleep(th[i].before_state))
+			continue;
+		th[i].before_known = 0;	/* once: a retry reads them anew */
+		pyh_snap_walk(t, &th[i], max);
+		got[i] = 0;
+		walked++;
+	}
+	if (!walked)
+		return;
+	/* Room for the threads read and as many others (a thread not in it is
+	 * read from /proc): kept below malloc's mmap threshold, since a munmap
+	 * in this process of several threads costs a TLB shootdown (18% of a
+	 * dump's CPU with room for PYH_MAX_THREADS). */
+	kt = calloc((size_t)room, sizeof(*kt));
+	if (!kt || pyh_taskinfo_threads(t->pid, kt, room, &nkt))
+		nkt = 0;
+	for (int i = 0; i < n; i++) {
+		const struct pyh_taskinfo_thread_rec *r;
+		uint64_t slices1;
+		char st1;
+
+		if (got[i] == 2)
+			continue;
+		r = pyh_taskinfo_thread_find(kt, nkt, th[i].tid);
+		if (r) {
+			st1 = pyh_task_state_letter(r->state, r->exit_state);
+			slices1 = r->slices;
+			if (st1 == 'Z' || st1 == 'X') {
+				got[i] = -ESRCH;
+				continue;
+			}
+		} else if (pyh_snap_sched(t, th[i].tid, &st1, &slices1)) {
+			got[i] = -ESRCH;
+			continue;
+		}
+		got[i] = pyh_snap_unmoved(t, &th[i], th[i].before_slices, st1, slices1);
+	}
+	free(kt);
 }
 
 /* No whole stack of a running thread by its deadline: keep the partial one
@@ -302,31 +372,32 @@ int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_
 	s->want_kernel = calloc((size_t)(n > 0 ? n : 1), sizeof(*s->want_kernel));
 	s->kernel_partial = calloc((size_t)(n > 0 ? n : 1), sizeof(*s->kernel_partial));
 	s->run0 = calloc((size_t)(n > 0 ? n : 1), sizeof(*s->run0));
-	if (!s->want_kernel || !s->kernel_partial || !s->run0) {
+	s->first = calloc((size_t)(n > 0 ? n : 1), sizeof(*s->first));
+	if (!s->want_kernel || !s->kernel_partial || !s->run0 || !s->first) {
 		rc = -ENOMEM;
 		goto cleanup;
 	}
 	/* Sleeping threads from memory; the others (and those that woke while
 	 * read) in the kernel. */
 	for (int i = 0; i < n; i++) {
-		int got = 0;
-
 		th[i].how = PYH_SNAP_NONE;
 		th[i].n = 0;
 		th[i].status = PYH_WALK_END;
 		th[i].gone = 0;
 		th[i].has_native = 0;
 		th[i].error[0] = '\0';
-		for (int k = 0; k < PYH_SNAP_MEMORY_TRIES && !got; k++) {
+	}
+	pyh_snap_memory_first(t, th, n, max, s->first);
+	for (int i = 0; i < n; i++) {
+		int got = s->first[i] == 2 ? 0 : s->first[i];
+
+		for (int k = s->first[i] == 2 ? 0 : 1; k < PYH_SNAP_MEMORY_TRIES && !got; k++)
 			got = pyh_snap_memory(t, &th[i], max);
-			if (got < 0) {
-				th[i].gone = 1;
-				th[i].how = PYH_SNAP_NONE;
-				th[i].n = 0;
-				break;
-			}
-		}
-		if (!got && th[i].tid) {
+		if (got < 0) {
+			th[i].gone = 1;
+			th[i].how = PYH_SNAP_NONE;
+			th[i].n = 0;
+		} else if (!got && th[i].tid) {
 			s->want_kernel[i] = 1;
 			pending++;
 		}
@@ -416,7 +487,8 @@ cleanup:
 	free(s->want_kernel);
 	free(s->kernel_partial);
 	free(s->run0);
-	s->want_kernel = s->kernel_partial = NULL;
+	free(s->first);
+	s->want_kernel = s->kernel_partial = s->first = NULL;
 	s->run0 = NULL;
 	return rc;
 }
