@@ -59,7 +59,9 @@ typedef int (*rec_cb)(const void *rec, void *arg);
  * Returns 0, cb's value, -ESRCH when the walk had no record, or -errno. */
 static int read_iter(int prog_fd, pid_t pid, size_t recsz, rec_cb cb, void *arg)
 {
-	size_t bufsz = recsz * 4, have = 0;	/* bytes of a partial record carried over */
+	/* Room for many small records a read (a read runs the program for as
+	 * many as fit); a few of the large ones */
+	size_t bufsz = recsz * (recsz < 1024 ? 64 : 4), have = 0;	/* have: a partial record's bytes */
 	char *buf = malloc(bufsz);
 	long seen = 0;
 	int link_fd = -1, iter_fd = -1, err = 0;

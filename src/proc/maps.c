@@ -202,7 +202,7 @@ int pyh_pybinary_open(pid_t pid, const struct pyh_pybinary *b)
 int pyh_maps_find_python(pid_t pid, struct pyh_pybinary *out)
 {
 	char fname[64], exe[PATH_MAX], path[PATH_MAX], lib[PATH_MAX] = "";
-	char line[PATH_MAX + 256];
+	char line[PATH_MAX + 256], fbuf[16u << 10];	/* fbuf: f's, until fclose */
 	struct candidate libc = { 0 }, exec = { 0 };
 	struct pyh_pybinary res = { 0 };
 	struct candidate *use;
@@ -230,6 +230,9 @@ int pyh_maps_find_python(pid_t pid, struct pyh_pybinary *out)
 		err = errno == ENOENT ? -ESRCH : (errno == EPERM ? -EACCES : -errno);
 		goto cleanup;
 	}
+	/* stdio sizes its own buffer by the file's st_blksize, 1 KiB on /proc:
+	 * a read per 1 KiB, where the kernel gives a page of lines a read */
+	setvbuf(f, fbuf, _IOFBF, sizeof(fbuf));
 	while (lines++ < PYH_MAPS_MAX_LINES && fgets(line, sizeof(line), f)) {
 		struct pyh_maps_line ml;
 		int maj, min;
