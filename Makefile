@@ -86,10 +86,14 @@ $(BUILD)/vmlinux.h: | $(DEPS_STAMP)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
+# -fdebug-prefix-map: the object's BTF names its sources relative to the tree, so the same
+# sources give the same object (and the same pinned program, src/kernel/bpfpin.h) in any
+# checkout; with absolute paths two trees of one commit replaced each other's pins.
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(SHARED_HDRS) $(BPF_HDRS) | $(DEPS_STAMP)
 	@echo "  BPF     $@"
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__BPF__ -Wall -Wextra -Werror \
+		-fdebug-prefix-map=$(CURDIR)=. \
 		-Wno-unused-parameter -Iinclude -I$(BUILD) $(BPF_DEFS) -c $< -o $@
 
 # The skeleton embeds the object: without DWARF (BTF stays) it is a tenth the size.
