@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Latency of `pyhang dump --pid` beside Austin's where mode and gdb's py-bt.
 
-  tools/bench-dump.py [--pyhang build/pyhang] [--runs 30] [--gdb-runs 5] [--interp LABEL ...]
+  tools/bench-dump.py [--pyhang build/pyhang] [--against OTHER] [--runs 30] [--gdb-runs 5]
+                      [--interp LABEL ...]
 
 For each interpreter and each of two targets — tests/e2e/programs/many_threads.py (32
 sleeping workers and the main thread) and tests/e2e/running/deep_cpu.py (one thread running
@@ -14,11 +15,15 @@ that interpreter (no pythonX.Y-gdb.py or no debug info: Debian's stripped python
 times `thread apply all bt` instead and says so. gdb stops the target while it works;
 pyhang and Austin do not. Prints a table: the median CPU time (user + system) of pyhang and
 Austin side by side (and pyhang's "cold": PYHANG_BPF_PIN=0, each dump loading its own BPF
-snapshot program, as the first dump after boot does or one on a host without /sys/fs/bpf; the
-other runs use the program the store keeps, src/kernel/bpfpin.h; the two alternate), then
+snapshot program and reading five /proc files per thread instead of the task iterator, as the
+first dump after boot does or one on a host without /sys/fs/bpf; the other runs use the
+programs the store keeps, src/kernel/bpfpin.h; the two alternate), then
 their wall-clock medians (and pyhang's p90): on a loaded machine
 the wall clock measures the wait for a CPU more than the tool, so CPU time comes first;
-exit 1 if any pyhang run failed.
+exit 1 if any pyhang run failed. --against OTHER times a second build in the same rounds (the
+two alternate which goes first), for a change's before and after on one target: builds of
+different sources pin different programs, so OTHER's first dump of a running thread loads its
+own (the warm-up takes it).
 """
 import argparse
 import math
@@ -142,6 +147,7 @@ def bench_austin(exe, pid, runs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pyhang", default=os.path.join(ROOT, "build", "pyhang"))
+    ap.add_argument("--against", help="another pyhang build, timed in the same rounds")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--gdb-runs", type=int, default=5)
     ap.add_argument("--interp", action="append", help="interpreter label (repeatable); "
@@ -166,24 +172,35 @@ def main():
         for what, program in PROGRAMS:
             proc = start_target(interp, program)
             if proc is None:
-                rows.append((label, what, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                rows.append((label, what, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
                              "target did not start"))
                 any_failed = True
                 continue
             try:
                 threads = len(os.listdir("/proc/%d/task" % proc.pid))
-                med = hi = cpu = cold = "-"
+                med = hi = cpu = cold = other = "-"
                 okcount = "-"
                 notes = []
                 if have_pyhang:
                     argv = [args.pyhang, "dump"] + mode + ["--pid", str(proc.pid)]
+                    oargv = [args.against] + argv[1:] if args.against else None
                     timed(argv)                       # warm-up (page cache, BTF parse)
-                    times, cpus, colds, fails, last_err = [], [], [], 0, ""
-                    for _ in range(args.runs):
+                    if oargv:
+                        timed(oargv)
+                    times, cpus, colds, others, fails, last_err = [], [], [], [], 0, ""
+                    for i in range(args.runs):
                         _, crc, _, ccpu = timed(argv, timeout=30, env={"PYHANG_BPF_PIN": "0"})
                         if crc == 0:
                             colds.append(ccpu)
+                        if oargv and i % 2 == 0:
+                            _, orc, _, ocpu = timed(oargv, timeout=30)
+                            if orc == 0:
+                                others.append(ocpu)
                         ms, rc, out, cpu = timed(argv, timeout=30)
+                        if oargv and i % 2 == 1:
+                            _, orc, _, ocpu = timed(oargv, timeout=30)
+                            if orc == 0:
+                                others.append(ocpu)
                         if rc == 0:
                             times.append(ms)
                             cpus.append(cpu)
@@ -197,6 +214,9 @@ def main():
                         cpu = "%.1f" % statistics.median(cpus)
                     if colds:
                         cold = "%.1f" % statistics.median(colds)
+                    if others:
+                        other = "%.2f" % statistics.median(others)
+                        cpu = "%.2f" % statistics.median(cpus) if cpus else cpu
                     if fails:
                         any_failed = True
                         notes.append("pyhang: " + last_err[:80])
@@ -204,14 +224,15 @@ def main():
                 cmd, gmed, gnote = bench_gdb(proc.pid, args.gdb_runs)
                 if gnote:
                     notes.append(gnote)
-                rows.append((label, what, str(threads), cpu, cold,
+                rows.append((label, what, str(threads), cpu, cold, other,
                              "%.1f" % acpu if acpu is not None else "-", med,
                              "%.1f" % amed if amed is not None else "-", hi, okcount, cmd,
                              "%.1f" % gmed if gmed is not None else "-", "; ".join(notes)))
             finally:
                 stop_target(proc)
 
-    head = ("python", "target", "threads", "pyhang cpu ms", "cold cpu ms", "austin cpu ms",
+    head = ("python", "target", "threads", "pyhang cpu ms", "cold cpu ms", "against cpu ms",
+            "austin cpu ms",
             "pyhang wall ms",
             "austin wall ms", "pyhang p90 wall", "ok", "gdb cmd", "gdb wall ms", "notes")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]

@@ -39,7 +39,10 @@ int pyh_taskinfo_native(pid_t pid, pyh_taskinfo_native_cb cb, void *arg, int *co
  * pinned programs (kernel/bpfpin.h; the first call after boot loads and
  * pins it): loading it costs more than the files it saves, so without the
  * store (-ENOENT, -EPERM) or while another process holds its entry
- * (-EWOULDBLOCK) nothing is loaded and the caller reads /proc. Returns 0
+ * (-EWOULDBLOCK) nothing is loaded and the caller reads /proc. The ids in
+ * the records are the kernel's (the initial pid namespace's): run from
+ * another pid namespace none matches pid, and the caller reads /proc too
+ * (-ESRCH). Returns 0
  * with *n records (at most max) in the order of their tids, -ESRCH when pid
  * has no thread, or -errno (*n 0). */
 int pyh_taskinfo_threads(pid_t pid, struct pyh_taskinfo_thread_rec *out, int max, int *n);
