@@ -162,6 +162,59 @@ int pyh_thread_top(const struct pyh_target *t, uint64_t tstate, uint64_t *top)
 	return rc ? rc : pyh_frames_top(t, field, top);
 }
 
+/* One level of pyh_thread_tops: out[i] the 8 bytes at from[i] + off for
+ * each from[i] != 0 (else 0, rc untouched), rcs[i] set where a read failed. */
+static void tops_level(pid_t pid, const uint64_t *from, uint32_t off, int n, uint64_t *out, int *rcs)
+{
+	struct pyh_mem_iov iov[64];
+	int idx[64];
+
+	for (int b = 0; b < n; b += 64) {
+		int m = 0;
+
+		for (int k = b; k < n && k < b + 64; k++) {
+			out[k] = 0;
+			if (rcs[k] || !from[k])
+				continue;
+			iov[m] = (struct pyh_mem_iov){ from[k] + off, &out[k], 8 };
+			idx[m++] = k;
+		}
+		if (!m || pyh_mem_readv(pid, iov, m) == 0)
+			continue;
+		for (int j = 0; j < m; j++)	/* one of them failed: each alone, to know which */
+			rcs[idx[j]] = pyh_mem_read_u64(pid, from[idx[j]] + off, &out[idx[j]]);
+	}
+}
+
+void pyh_thread_tops(const struct pyh_target *t, const uint64_t *tstates, int n, uint64_t *tops,
+		     int *rcs)
+{
+	uint64_t *field = calloc((size_t)(n > 0 ? n : 1), sizeof(*field));
+
+	for (int i = 0; i < n; i++)
+		rcs[i] = 0;
+	if (!field) {	/* out of memory: one by one */
+		for (int i = 0; i < n; i++)
+			rcs[i] = pyh_thread_top(t, tstates[i], &tops[i]);
+		return;
+	}
+	/* as pyh_thread_top: the tstate's frame field, then pyh_frames_top (a
+	 * null thread state has no field to read) */
+	for (int i = 0; i < n; i++)
+		if (!tstates[i])
+			rcs[i] = -EFAULT;
+	tops_level(t->pid, tstates, t->layout.tstate_frame, n, field, rcs);
+	if (pyh_tstate_frame_indirect(&t->layout))
+		tops_level(t->pid, field, t->layout.cframe_current_frame, n, tops, rcs);
+	else
+		for (int i = 0; i < n; i++)
+			tops[i] = rcs[i] ? 0 : field[i];
+	for (int i = 0; i < n; i++)
+		if (rcs[i])
+			tops[i] = 0;
+	free(field);
+}
+
 int pyh_threads_linked(const struct pyh_layout *l, const uint8_t *tb, size_t len, uint64_t interp,
 		       uint64_t from)
 {

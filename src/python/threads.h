@@ -21,6 +21,12 @@ struct pyh_pythread {
  * Returns 0 or -errno (*top 0). */
 int pyh_thread_top(const struct pyh_target *t, uint64_t tstate, uint64_t *top);
 
+/* pyh_thread_top of each of tstates[0..n), every level of the pointer chain
+ * read for all of them in one system call (a thread's read alone where one
+ * of theirs fails): tops[i], and rcs[i] what pyh_thread_top returns for it. */
+void pyh_thread_tops(const struct pyh_target *t, const uint64_t *tstates, int n, uint64_t *tops,
+		     int *rcs);
+
 /* Reads of the thread list (and of the OS threads) pyh_threads_read makes
  * at most while a thread state matches no OS thread. */
 #define PYH_THREADS_LIST_READS 5

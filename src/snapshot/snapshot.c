@@ -200,48 +200,54 @@ static int pyh_snap_asleep(char state)
 	return state == 'S' || state == 'D' || state == 'T' || state == 't' || state == 'I';
 }
 
-/* The innermost Python frame of the thread now: its address and offset. */
-static void pyh_snap_top(const struct pyh_target *t, uint64_t tstate, uint64_t *addr,
+/* The innermost Python frame of a thread whose top frame is top (rc: what
+ * reading top returned): its address and offset. */
+static void pyh_snap_top(const struct pyh_target *t, int rc, uint64_t top, uint64_t *addr,
 			 struct pyh_raw_frame *raw)
 {
 	enum pyh_walk_status status;
-	uint64_t top = 0;
 
 	*addr = 0;
 	memset(raw, 0, sizeof(*raw));
-	if (!pyh_thread_top(t, tstate, &top) && top)
+	if (!rc && top)
 		pyh_frames_walk(t, top, raw, addr, 1, &status);
 }
 
-/* Walk th's frames from memory as they are now, whatever the thread does. */
-static void pyh_snap_walk(const struct pyh_target *t, struct pyh_snap *th, int max)
+/* Walk th's frames from memory as they are now, whatever the thread does,
+ * from its top frame top (rc: what reading top returned). */
+static void pyh_snap_walk_from(const struct pyh_target *t, struct pyh_snap *th, int max, int rc,
+			       uint64_t top)
 {
-	uint64_t top = 0;
-
-	if (pyh_thread_top(t, th->tstate, &top))
-		top = 0;
-	th->n = pyh_frames_walk(t, top, th->frames, th->addrs, max, &th->status);
+	th->n = pyh_frames_walk(t, rc ? 0 : top, th->frames, th->addrs, max, &th->status);
 	th->how = PYH_SNAP_MEMORY;
 	th->has_native = 0;
 }
 
-/* After th was walked (slices0 its slices before, then st1 and slices1 its
- * state and slices after): 1 when it did not run meanwhile, the stack read
- * then a snapshot: its slices the same, still asleep, and its innermost
- * frame, read once more, the one the walk began with. */
-static int pyh_snap_unmoved(const struct pyh_target *t, const struct pyh_snap *th, uint64_t slices0,
-			    char st1, uint64_t slices1)
+static void pyh_snap_walk(const struct pyh_target *t, struct pyh_snap *th, int max)
 {
-	struct pyh_raw_frame top1;
+	uint64_t top = 0;
+	int rc = pyh_thread_top(t, th->tstate, &top);
+
+	pyh_snap_walk_from(t, th, max, rc, top);
+}
+
+/* After th was walked (slices0 its slices before, then st1 and slices1 its
+ * state and slices after, then its top frame read again: rc1, top1): 1 when
+ * it did not run meanwhile, the stack read then a snapshot: its slices the
+ * same, still asleep, and its innermost frame the one the walk began with. */
+static int pyh_snap_unmoved(const struct pyh_target *t, const struct pyh_snap *th, uint64_t slices0,
+			    char st1, uint64_t slices1, int rc1, uint64_t top1)
+{
+	struct pyh_raw_frame raw1;
 	uint64_t addr1;
 
-	pyh_snap_top(t, th->tstate, &addr1, &top1);
+	pyh_snap_top(t, rc1, top1, &addr1, &raw1);
 	if (slices1 != slices0 || !pyh_snap_asleep(st1))
 		return 0;
 	if (th->n == 0)
 		return addr1 == 0;
-	return addr1 == th->addrs[0] && top1.code == th->frames[0].code &&
-	       top1.offset == th->frames[0].offset;
+	return addr1 == th->addrs[0] && raw1.code == th->frames[0].code &&
+	       raw1.offset == th->frames[0].offset;
 }
 
 /* One memory read of th. Returns 1 when the thread did not run while it was
@@ -249,8 +255,9 @@ static int pyh_snap_unmoved(const struct pyh_target *t, const struct pyh_snap *t
  * when it is gone. Without a tid nothing can be checked: 1 after one read. */
 static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int max)
 {
-	uint64_t slices0, slices1;
+	uint64_t slices0, slices1, top1 = 0;
 	char st0, st1;
+	int rc1;
 
 	if (th->before_known && th->tid) {
 		st0 = th->before_state;	/* read by the caller: slices, then state */
@@ -266,7 +273,8 @@ static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int 
 		return 1;
 	if (pyh_snap_sched(t, th->tid, &st1, &slices1))
 		return -ESRCH;
-	return pyh_snap_unmoved(t, th, slices0, st1, slices1);
+	rc1 = pyh_thread_top(t, th->tstate, &top1);
+	return pyh_snap_unmoved(t, th, slices0, st1, slices1, rc1, top1);
 }
 
 /* pyh_snap_memory's first read of every thread the caller saw asleep
@@ -279,20 +287,33 @@ static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int 
 static void pyh_snap_memory_first(const struct pyh_target *t, struct pyh_snap *th, int n, int max,
 				  int *got)
 {
-	struct pyh_taskinfo_thread_rec *kt;
+	struct pyh_taskinfo_thread_rec *kt = NULL;
+	uint64_t *tstates = calloc((size_t)n, sizeof(*tstates)), *tops = calloc((size_t)n, sizeof(*tops));
+	int *rcs = calloc((size_t)n, sizeof(*rcs));
 	int walked = 0, nkt = 0, room = 2 * n + 64;
 
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		got[i] = 2;
+	if (!tstates || !tops || !rcs)
+		goto out;	/* out of memory: each thread the per-thread way */
+	/* Their top frames, then their frames: the top frames' pointer chains
+	 * read for all of them at once (pyh_thread_tops), not two reads each. */
+	for (int i = 0; i < n; i++) {
 		if (!th[i].tid || !th[i].before_known || !pyh_snap_asleep(th[i].before_state))
 			continue;
 		th[i].before_known = 0;	/* once: a retry reads them anew */
-		pyh_snap_walk(t, &th[i], max);
+		tstates[walked++] = th[i].tstate;
 		got[i] = 0;
-		walked++;
 	}
 	if (!walked)
-		return;
+		goto out;
+	pyh_thread_tops(t, tstates, walked, tops, rcs);
+	for (int i = 0, w = 0; i < n; i++) {
+		if (got[i] == 0) {
+			pyh_snap_walk_from(t, &th[i], max, rcs[w], tops[w]);
+			w++;
+		}
+	}
 	/* Room for the threads read and as many others (a thread not in it is
 	 * read from /proc): kept below malloc's mmap threshold, since a munmap
 	 * in this process of several threads costs a TLB shootdown (18% of a
@@ -300,13 +321,19 @@ static void pyh_snap_memory_first(const struct pyh_target *t, struct pyh_snap *t
 	kt = calloc((size_t)room, sizeof(*kt));
 	if (!kt || pyh_taskinfo_threads(t->pid, kt, room, &nkt))
 		nkt = 0;
-	for (int i = 0; i < n; i++) {
+	/* then their states and slices (the iterator, just read), then their top
+	 * frames again (a thread the iterator missed: its state and slices from
+	 * /proc after that, which checks the same: a run between its walk and
+	 * either read changes one of them) */
+	pyh_thread_tops(t, tstates, walked, tops, rcs);
+	for (int i = 0, w = -1; i < n; i++) {
 		const struct pyh_taskinfo_thread_rec *r;
 		uint64_t slices1;
 		char st1;
 
 		if (got[i] == 2)
 			continue;
+		w++;
 		r = pyh_taskinfo_thread_find(kt, nkt, th[i].tid);
 		if (r) {
 			st1 = pyh_task_state_letter(r->state, r->exit_state);
@@ -319,9 +346,13 @@ static void pyh_snap_memory_first(const struct pyh_target *t, struct pyh_snap *t
 			got[i] = -ESRCH;
 			continue;
 		}
-		got[i] = pyh_snap_unmoved(t, &th[i], th[i].before_slices, st1, slices1);
+		got[i] = pyh_snap_unmoved(t, &th[i], th[i].before_slices, st1, slices1, rcs[w], tops[w]);
 	}
+out:
 	free(kt);
+	free(rcs);
+	free(tops);
+	free(tstates);
 }
 
 /* No whole stack of a running thread by its deadline: keep the partial one
