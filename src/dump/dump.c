@@ -60,6 +60,26 @@ static int keep_native(struct pyh_dump_thread *th, const struct pyh_sample_nativ
 	return 0;
 }
 
+/* Read the code objects of every frame of sn[0..n) at once (python/code.h,
+ * pyh_code_prefetch) before the frames are named one by one. */
+static void prefetch_codes(struct pyh_codecache *cache, const struct pyh_snap *sn, int n)
+{
+	uint64_t *codes;
+	int total = 0, k = 0;
+
+	for (int i = 0; i < n; i++)
+		total += sn[i].n;
+	codes = total ? malloc((size_t)total * sizeof(*codes)) : NULL;
+	if (!codes)
+		return;		/* each is read as it is named */
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < sn[i].n; j++)
+			if (sn[i].frames[j].fp != PYH_CODE_FP_REPLACED)
+				codes[k++] = sn[i].frames[j].code;
+	pyh_code_prefetch(cache, codes, k);
+	free(codes);
+}
+
 /* Read the stacks of the Python threads py[0..npy) (each matched to its
  * entry in d->threads by where[]), PYH_DUMP_SNAP_BATCH at a time. */
 static int read_stacks(const struct pyh_dump_opts *o, struct pyh_dump *d, struct pyh_codecache *cache,
@@ -96,6 +116,8 @@ static int read_stacks(const struct pyh_dump_opts *o, struct pyh_dump *d, struct
 		}
 		rc = pyh_snap_take(o->snapper, &d->target, cache, sn, n, o->max_frames,
 				   PYH_SNAP_DEADLINE_MS);
+		if (!rc)
+			prefetch_codes(cache, sn, n);
 		for (int k = 0; k < n && !rc; k++) {
 			rc = name_stack(cache, &d->target, &sn[k], where[b + k]);
 			if (!rc && sn[k].has_native)

@@ -27,6 +27,7 @@
 #include "python/pystr.h"
 
 #define CODE_READ 256			/* every PyCodeObject field we use is below this */
+#define PYH_CODE_PREFETCH 32		/* code objects pyh_code_prefetch reads together */
 #define LINETABLE_MAX (1u << 20)	/* a code object's line table: 1 MiB at most */
 #define LINETABLE_PROBE 64		/* bytes compared at each end to share a table */
 #define BUCKETS_MIN 64			/* hash buckets at first; doubled as needed */
@@ -511,8 +512,8 @@ static int plausible_refcnt(const struct pyh_layout *l, const uint8_t *buf)
 	return (int64_t)word >= 1 && word <= UINT32_MAX;
 }
 
-/* 1 when the object at addr is still the live code object buf was read
- * from: a code object's type, a live object's reference count, and the same
+/* 1 when the object at addr (now: its bytes read again) is still the live
+ * code object buf was read from: a code object's type, a live object's reference count, and the same
  * fingerprinted bytes. Its strings and line table are read after it, while
  * the target runs: a code object freed in between, and its strings' memory
  * remade for another function's, would give this one the other's name
@@ -521,17 +522,25 @@ static int plausible_refcnt(const struct pyh_layout *l, const uint8_t *buf)
  * (freeing it overwrites its first word with the allocator's link, and a
  * freed one does not come back with the same bytes but by the coincidence
  * the fingerprint accepts), so what it pointed to was its own. */
-static int still_same(const struct pyh_target *t, uint64_t addr, const uint8_t *buf)
+static int same_object(const struct pyh_target *t, const uint8_t *now, const uint8_t *buf)
 {
 	const struct pyh_layout *l = &t->layout;
-	uint8_t now[CODE_READ] = { 0 };
 	__u32 off, len;
 
 	pyh_code_fp_span(l, &off, &len);
-	if ((size_t)off + len > CODE_READ || pyh_mem_read(t->pid, addr, now, code_span(l)))
+	if ((size_t)off + len > CODE_READ)
 		return 0;
 	return pyh_field(now, CODE_READ, l->object_type, 8) == t->code_type &&
 	       plausible_refcnt(l, now) && memcmp(now + off, buf + off, len) == 0;
+}
+
+static int still_same(const struct pyh_target *t, uint64_t addr, const uint8_t *buf)
+{
+	uint8_t now[CODE_READ] = { 0 };
+
+	if (pyh_mem_read(t->pid, addr, now, code_span(&t->layout)))
+		return 0;
+	return same_object(t, now, buf);
 }
 
 /* A new entry with its names (c NULL: not interned). NULL when out of memory. */
@@ -557,39 +566,43 @@ static struct code_entry *entry_new(struct pyh_codecache *c, const char *name, c
 	return e;
 }
 
-static struct code_entry *describe(struct pyh_codecache *c, uint64_t addr, const uint8_t *buf)
+/* Where the heads of the code object in buf lie (h->addr; nothing read yet).
+ * Returns the head that holds its qualname: HEAD_NAME when it is the name
+ * (often the same object: read once). */
+static int heads_of(const struct pyh_layout *l, const uint8_t *buf, struct code_heads *h)
 {
-	const struct pyh_target *t = c->t;
-	const struct pyh_layout *l = &t->layout;
-	char name[PYH_CODE_NAME_MAX], qual[PYH_CODE_QUALNAME_MAX], file[PYH_CODE_FILE_MAX];
-	struct code_heads *h;
-	struct code_entry *e = NULL;
-	int q;
-
-	/* What the strings and the line table start with, in one read (each
-	 * string and table then costs nothing more unless it is longer): before,
-	 * each was two or three reads of its own. */
-	h = malloc(sizeof(*h));
-	if (!h)
-		return NULL;
+	for (int i = 0; i < HEAD_N; i++)
+		h->len[i] = 0;
 	h->addr[HEAD_NAME] = pyh_field(buf, CODE_READ, l->code_name, 8);
 	h->addr[HEAD_QUAL] = pyh_field(buf, CODE_READ, l->code_qualname, 8);
 	h->addr[HEAD_FILE] = pyh_field(buf, CODE_READ, l->code_filename, 8);
 	h->addr[HEAD_LT] = pyh_field(buf, CODE_READ, l->code_linetable, 8);
-	q = HEAD_QUAL;
 	if (h->addr[HEAD_QUAL] == h->addr[HEAD_NAME]) {
-		q = HEAD_NAME;		/* often the same object: read once */
 		h->addr[HEAD_QUAL] = 0;
+		return HEAD_NAME;
 	}
-	read_heads(t, h);
-	/* The name and file of a freed and reused code object's memory point
-	 * anywhere: require both to be strings before reading them. */
+	return HEAD_QUAL;
+}
+
+/* The entry of the code object at addr read into buf, its names decoded
+ * from the heads h (those not read, len 0, the decoders read themselves);
+ * q as heads_of said. NULL when its name or file is not a string (the name
+ * and file of a freed and reused code object's memory point anywhere), or
+ * out of memory. Not yet checked to be the same object still (still_same). */
+static struct code_entry *describe_heads(struct pyh_codecache *c, uint64_t addr, const uint8_t *buf,
+					 const struct code_heads *h, int q)
+{
+	const struct pyh_target *t = c->t;
+	const struct pyh_layout *l = &t->layout;
+	char name[PYH_CODE_NAME_MAX], qual[PYH_CODE_QUALNAME_MAX], file[PYH_CODE_FILE_MAX];
+	struct code_entry *e;
+
 	if (!is_str(t, h->addr[HEAD_NAME], h->buf[HEAD_NAME], h->len[HEAD_NAME]) ||
 	    !is_str(t, h->addr[HEAD_FILE], h->buf[HEAD_FILE], h->len[HEAD_FILE]))
-		goto cleanup;
+		return NULL;
 	if (pyh_pystr_read_head(t->pid, l, h->addr[HEAD_NAME], h->buf[HEAD_NAME], h->len[HEAD_NAME],
 				name, sizeof(name)) < 0)
-		goto cleanup;
+		return NULL;
 	if (pyh_pystr_read_head(t->pid, l, h->addr[HEAD_FILE], h->buf[HEAD_FILE], h->len[HEAD_FILE],
 				file, sizeof(file)) < 0)
 		snprintf(file, sizeof(file), "<unreadable file>");
@@ -598,19 +611,36 @@ static struct code_entry *describe(struct pyh_codecache *c, uint64_t addr, const
 		snprintf(qual, sizeof(qual), "%s", name);
 	e = entry_new(c, name, qual, file);
 	if (!e)
-		goto cleanup;
+		return NULL;
 	e->pub.addr = addr;
 	e->pub.fingerprint = fingerprint(l, buf);
 	e->pub.firstlineno = (int)(int32_t)pyh_field(buf, CODE_READ, l->code_firstlineno, 4);
 	e->pub.co_flags = (uint32_t)pyh_field(buf, CODE_READ, l->code_flags, 4);
 	lt_attach(c, e, h->addr[HEAD_LT], h->buf[HEAD_LT], h->len[HEAD_LT]);
-	if (!still_same(t, addr, buf)) {
+	return e;
+}
+
+static struct code_entry *describe(struct pyh_codecache *c, uint64_t addr, const uint8_t *buf)
+{
+	struct code_heads *h;
+	struct code_entry *e;
+	int q;
+
+	/* What the strings and the line table start with, in one read (each
+	 * string and table then costs nothing more unless it is longer): before,
+	 * each was two or three reads of its own. */
+	h = malloc(sizeof(*h));
+	if (!h)
+		return NULL;
+	q = heads_of(&c->t->layout, buf, h);
+	read_heads(c->t, h);
+	e = describe_heads(c, addr, buf, h, q);
+	if (e && !still_same(c->t, addr, buf)) {
 		entry_free(e);	/* another object's now: this one's names are not known */
 		e = NULL;
-	} else {
+	} else if (e) {
 		c->st.described++;
 	}
-cleanup:
 	free(h);
 	return e;
 }
@@ -639,6 +669,18 @@ static int read_code(struct pyh_codecache *c, uint64_t addr, uint8_t *buf, uint6
 	return 0;
 }
 
+/* Keep the new entry n in the cache as the budget allows: 0, or -1 when the
+ * budget cannot take it (n is then the caller's). */
+static int cache_keep(struct pyh_codecache *c, struct code_entry *n)
+{
+	if (pyh_lru_charge(&c->owner, &n->lru, sizeof(*n) + strlen(n->pub.name) +
+				    strlen(n->pub.qualname) + strlen(n->pub.file) + 3))
+		return -1;
+	n->cached = 1;
+	table_add(&c->entries, NODE_ENTRY, n, hash_u64(n->pub.addr));
+	return 0;
+}
+
 /* The info for the code object just read into buf (fingerprint fp): the
  * cached one e when it is that object, else a new one, kept as the budget
  * allows. */
@@ -660,13 +702,8 @@ static const struct pyh_code_info *cache_put(struct pyh_codecache *c, struct cod
 	n = describe(c, addr, buf);
 	if (!n)
 		return NULL;
-	if (pyh_lru_charge(&c->owner, &n->lru, sizeof(*n) + strlen(n->pub.name) +
-				    strlen(n->pub.qualname) + strlen(n->pub.file) + 3)) {
+	if (cache_keep(c, n))
 		c->spare = n;		/* not kept: valid until the next get */
-		return &n->pub;
-	}
-	n->cached = 1;
-	table_add(&c->entries, NODE_ENTRY, n, hash_u64(addr));
 	return &n->pub;
 }
 
@@ -693,6 +730,93 @@ const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr,
 	if (read_code(c, addr, buf, &fp))
 		return NULL;
 	return cache_put(c, e, addr, buf, fp);
+}
+
+/* One code object of a pyh_code_prefetch batch. */
+struct prefetch_one {
+	uint64_t addr;
+	uint8_t buf[CODE_READ], now[CODE_READ];
+	struct code_heads h;
+	int q;
+	struct code_entry *e;
+};
+
+void pyh_code_prefetch(struct pyh_codecache *c, const uint64_t *addrs, int n)
+{
+	const struct pyh_target *t = c->t;
+	const struct pyh_layout *l = &t->layout;
+	size_t span = code_span(l);
+	struct pyh_mem_iov iov[PYH_CODE_PREFETCH * HEAD_N];
+	struct prefetch_one *p;
+	int slot[PYH_CODE_PREFETCH * HEAD_N][2];
+	int i = 0;
+
+	end_spare(c);
+	p = calloc(PYH_CODE_PREFETCH, sizeof(*p));
+	if (!p)
+		return;		/* each is read when named, as without this */
+	while (i < n) {
+		int m = 0, got, nh = 0, ns = 0;
+
+		/* the next ones not cached, each once */
+		for (; i < n && m < PYH_CODE_PREFETCH; i++) {
+			int dup = 0;
+
+			if (!addrs[i] || lookup(c, addrs[i]))
+				continue;
+			for (int k = 0; k < m && !dup; k++)
+				dup = p[k].addr == addrs[i];
+			if (dup)
+				continue;
+			memset(&p[m], 0, sizeof(p[m]));
+			p[m].addr = addrs[i];
+			iov[m] = (struct pyh_mem_iov){ p[m].addr, p[m].buf, span };
+			m++;
+		}
+		if (!m)
+			break;
+		/* their objects (a region that faults ends the read: those after
+		 * it are read when named), then every head of those that are live
+		 * code objects, then each object again (still_same) */
+		got = pyh_mem_readv_prefix(t->pid, iov, m);
+		for (int k = 0; k < got; k++) {
+			if (pyh_field(p[k].buf, CODE_READ, l->object_type, 8) != t->code_type ||
+			    !plausible_refcnt(l, p[k].buf)) {
+				p[k].q = -1;
+				continue;
+			}
+			p[k].q = heads_of(l, p[k].buf, &p[k].h);
+			for (int j = 0; j < HEAD_N; j++) {
+				if (!p[k].h.addr[j])
+					continue;
+				slot[nh][0] = k;
+				slot[nh][1] = j;
+				iov[nh++] = (struct pyh_mem_iov){ p[k].h.addr[j], p[k].h.buf[j], PYH_STR_HEAD_READ };
+			}
+		}
+		got = got < 0 ? 0 : got;
+		for (int j = 0, r = nh ? pyh_mem_readv_prefix(t->pid, iov, nh) : 0; j < r; j++)
+			p[slot[j][0]].h.len[slot[j][1]] = PYH_STR_HEAD_READ;
+		for (int k = 0; k < got; k++) {
+			if (p[k].q < 0 || lookup(c, p[k].addr))
+				continue;
+			p[k].e = describe_heads(c, p[k].addr, p[k].buf, &p[k].h, p[k].q);
+			if (p[k].e) {
+				slot[ns][0] = k;
+				iov[ns++] = (struct pyh_mem_iov){ p[k].addr, p[k].now, span };
+			}
+		}
+		for (int j = 0, r = ns ? pyh_mem_readv_prefix(t->pid, iov, ns) : 0; j < ns; j++) {
+			struct prefetch_one *o = &p[slot[j][0]];
+
+			if (j < r && same_object(t, o->now, o->buf) && !cache_keep(c, o->e))
+				c->st.described++;
+			else
+				entry_free(o->e);	/* read again when named */
+			o->e = NULL;
+		}
+	}
+	free(p);
 }
 
 const struct pyh_code_info *pyh_code_get_fp(struct pyh_codecache *c, uint64_t addr, uint64_t fp)

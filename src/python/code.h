@@ -59,6 +59,14 @@ void pyh_codecache_stats(const struct pyh_codecache *c, struct pyh_code_stats *o
  * or the cache's end, unless pyh_code_hold() keeps it. */
 const struct pyh_code_info *pyh_code_get(struct pyh_codecache *c, uint64_t addr, int revalidate);
 
+/* Read the code objects at addrs[0..n) not yet in the cache (0s and repeats
+ * allowed) as pyh_code_get would, 32 at a time in three system calls (their
+ * objects, the heads of their strings and line tables, the objects again),
+ * where each is three on its own: for naming many frames at once. One that
+ * cannot be read so is left out, to be read when named. Counts as a
+ * pyh_code_get for what it borrowed. */
+void pyh_code_prefetch(struct pyh_codecache *c, const uint64_t *addrs, int n);
+
 /* The description of the code object at addr whose fingerprint (pyh_code_fp,
  * taken by the BPF sampler when the frame was read) is fp: from the cache
  * without reading anything when the cached object has that fingerprint, else

@@ -120,6 +120,83 @@ static void test_tiny_budget(void **state)
 	free(raw);
 }
 
+/* pyh_code_prefetch reads every code object of a 300-frame stack at once:
+ * what it keeps is what pyh_code_get would have read (names, files, lines),
+ * naming the frames afterwards reads none of them again, and zeros, repeats,
+ * a live object that is not code and an unmapped address are left out. Then
+ * under a budget too small to keep them: the frames are still named right. */
+static void test_prefetch(void **state)
+{
+	struct pyh_budget *b = pyh_budget_code();
+	size_t old_owner = b->owner_limit, old_all = b->limit;
+	struct pyh_raw_frame *raw = calloc(DEPTH + 8, sizeof(*raw));
+	uint64_t *codes = calloc(2 * (DEPTH + 8) + 4, sizeof(*codes));
+	struct pyh_pythread py[4];
+	struct pyh_threads_check chk = { 0 };
+	struct pyh_target t;
+	struct pyh_codecache *c;
+	struct pyh_code_stats st;
+	enum pyh_walk_status ws;
+	uint64_t gil, described;
+	char err[256];
+	int n = 0, nf, k = 0;
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0 || access(PY, X_OK))
+		skip();
+	pid = spawn_ready();
+	assert_int_equal(pyh_target_open(pid, &t, err, sizeof(err)), 0);
+	assert_int_equal(pyh_threads_read(&t, py, 4, &n, &gil, &chk), 0);
+	nf = pyh_frames_walk(&t, py[0].frame, raw, NULL, DEPTH + 8, &ws);
+	assert_true(nf > DEPTH);
+	for (int i = 0; i < nf; i++) {
+		codes[k++] = raw[i].code;
+		if (i % 7 == 0)
+			codes[k++] = raw[i].code;	/* again */
+	}
+	codes[k++] = 0;
+	codes[k++] = py[0].tstate;		/* a live object, not a code object */
+	codes[k++] = 16;			/* unmapped */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1) {	/* a budget that keeps a few dozen at most */
+			b->owner_limit = 8192;
+			b->limit = 16384;
+		}
+		c = pyh_codecache_new(&t);
+		assert_non_null(c);
+		pyh_code_prefetch(c, codes, k);
+		pyh_codecache_stats(c, &st);
+		if (pass == 0)
+			assert_int_equal(st.described, nf);	/* each code object once */
+		described = st.described;
+		for (int i = 0; i < DEPTH; i++) {
+			struct pyh_frame f;
+			char want[16];
+
+			pyh_frame_name(c, &raw[i], 0, 0, &f);
+			snprintf(want, sizeof(want), "f%d", i);
+			assert_non_null(f.ci);
+			assert_string_equal(pyh_frame_function(&f), want);
+			assert_string_equal(pyh_frame_file(&f), "/tmp/pyhang-codecache.py");
+			assert_int_equal(f.line, i == 0 ? 3 : 2);
+			pyh_frame_release(&f);
+		}
+		pyh_codecache_stats(c, &st);
+		if (pass == 0)
+			assert_int_equal(st.described, described);	/* nothing read again */
+		else
+			assert_true(st.refusals > 0 || st.evictions > 0);
+		pyh_codecache_free(c);
+	}
+	b->owner_limit = old_owner;
+	b->limit = old_all;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	free(codes);
+	free(raw);
+}
+
 /* The fingerprint rule (pyhang/frame.h) both sides take: the bytes past len
  * do not count (BPF hashes whole words of a buffer it read len bytes into),
  * every byte within does, and it is never 0 (0: not taken). */
@@ -181,6 +258,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tiny_budget),
+		cmocka_unit_test(test_prefetch),
 		cmocka_unit_test(test_frame_in_read),
 		cmocka_unit_test(test_code_fp),
 	};
