@@ -56,31 +56,42 @@ static pid_t spawn_ready(void)
 	return pid;
 }
 
+/* The child's main thread's frames, innermost first, into raw (room for
+ * DEPTH + 8): their count. t is the child's target. */
+static int child_stack(pid_t pid, struct pyh_target *t, struct pyh_raw_frame *raw,
+		       uint64_t *tstate)
+{
+	struct pyh_threads_check chk = { 0 };
+	struct pyh_pythread py[4];
+	enum pyh_walk_status ws;
+	uint64_t gil;
+	char err[256];
+	int n = 0;
+
+	assert_int_equal(pyh_target_open(pid, t, err, sizeof(err)), 0);
+	assert_int_equal(pyh_threads_read(t, py, 4, &n, &gil, &chk), 0);
+	assert_true(n >= 1);
+	if (tstate)
+		*tstate = py[0].tstate;
+	return pyh_frames_walk(t, py[0].frame, raw, NULL, DEPTH + 8, &ws);
+}
+
 static void test_tiny_budget(void **state)
 {
 	struct pyh_budget *b = pyh_budget_code();
 	size_t old_owner = b->owner_limit, old_all = b->limit;
 	struct pyh_raw_frame *raw = calloc(DEPTH + 8, sizeof(*raw));
-	struct pyh_pythread py[4];
-	struct pyh_threads_check chk = { 0 };
 	struct pyh_target t;
 	struct pyh_codecache *c;
 	struct pyh_code_stats st;
-	enum pyh_walk_status ws;
-	uint64_t gil, top;
-	char err[256];
-	int n = 0, nf;
+	int nf;
 	pid_t pid;
 
 	(void)state;
 	if (geteuid() != 0 || access(PY, X_OK))
 		skip();
 	pid = spawn_ready();
-	assert_int_equal(pyh_target_open(pid, &t, err, sizeof(err)), 0);
-	assert_int_equal(pyh_threads_read(&t, py, 4, &n, &gil, &chk), 0);
-	assert_true(n >= 1);
-	top = py[0].frame;
-	nf = pyh_frames_walk(&t, top, raw, NULL, DEPTH + 8, &ws);
+	nf = child_stack(pid, &t, raw, NULL);
 	assert_true(nf >= DEPTH);
 	/* Room for a few dozen entries and never the line table with them. */
 	b->owner_limit = 8192;
@@ -131,24 +142,18 @@ static void test_prefetch(void **state)
 	size_t old_owner = b->owner_limit, old_all = b->limit;
 	struct pyh_raw_frame *raw = calloc(DEPTH + 8, sizeof(*raw));
 	uint64_t *codes = calloc(2 * (DEPTH + 8) + 4, sizeof(*codes));
-	struct pyh_pythread py[4];
-	struct pyh_threads_check chk = { 0 };
 	struct pyh_target t;
 	struct pyh_codecache *c;
 	struct pyh_code_stats st;
-	enum pyh_walk_status ws;
-	uint64_t gil, described;
-	char err[256];
-	int n = 0, nf, k = 0;
+	uint64_t described, tstate;
+	int nf, k = 0;
 	pid_t pid;
 
 	(void)state;
 	if (geteuid() != 0 || access(PY, X_OK))
 		skip();
 	pid = spawn_ready();
-	assert_int_equal(pyh_target_open(pid, &t, err, sizeof(err)), 0);
-	assert_int_equal(pyh_threads_read(&t, py, 4, &n, &gil, &chk), 0);
-	nf = pyh_frames_walk(&t, py[0].frame, raw, NULL, DEPTH + 8, &ws);
+	nf = child_stack(pid, &t, raw, &tstate);
 	assert_true(nf > DEPTH);
 	for (int i = 0; i < nf; i++) {
 		codes[k++] = raw[i].code;
@@ -156,7 +161,7 @@ static void test_prefetch(void **state)
 			codes[k++] = raw[i].code;	/* again */
 	}
 	codes[k++] = 0;
-	codes[k++] = py[0].tstate;		/* a live object, not a code object */
+	codes[k++] = tstate;			/* a live object, not a code object */
 	codes[k++] = 16;			/* unmapped */
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass == 1) {	/* a budget that keeps a few dozen at most */
