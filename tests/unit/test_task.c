@@ -58,7 +58,14 @@ static int kernel_view(pid_t pid, pid_t tid, struct pyh_task_info *ti)
 	static struct pyh_taskinfo_thread_rec r[64];
 	int n = 0, rc = pyh_taskinfo_threads(pid, r, 64, &n);
 
-	if (rc == -ENOENT || rc == -EPERM)
+	/* another pyhang's dump holds the store's entry a moment: wait for it */
+	for (int i = 0; i < 250 && rc == -EWOULDBLOCK; i++) {
+		sleep_ms(20);
+		rc = pyh_taskinfo_threads(pid, r, 64, &n);
+	}
+	if (rc == -EWOULDBLOCK)
+		fprintf(stderr, "# the store's threads entry stayed busy for 5 s: /proc's view only\n");
+	if (rc == -ENOENT || rc == -EPERM || rc == -EWOULDBLOCK)
 		return 1;
 	if (rc)
 		return rc;
