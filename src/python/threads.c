@@ -138,8 +138,14 @@ static uint64_t gil_holder(const struct pyh_target *t, uint64_t first_interp)
 	int32_t locked = 0;
 
 	if (l->gil_kind == PYH_GIL_TSTATE_CURRENT) {
-		if (!t->tstate_current_ptr || pyh_mem_read_u64(t->pid, t->tstate_current_ptr, &holder))
-			return 0;
+		/* The holder sets it to NULL for the moment it drops and takes the
+		 * GIL again, every 100 bytecodes while other threads exist (2.7's
+		 * check interval): a NULL is read twice more (a read is a few
+		 * microseconds) before it says nobody holds it. */
+		for (int i = 0; i < 3 && !holder; i++)
+			if (!t->tstate_current_ptr ||
+			    pyh_mem_read_u64(t->pid, t->tstate_current_ptr, &holder))
+				return 0;
 		return holder;
 	}
 	if (l->gil_kind != PYH_GIL_INTERP_PTR || l->interp_gil_ptr == PYH_NO_FIELD)
