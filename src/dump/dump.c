@@ -415,7 +415,7 @@ int pyh_dump_take(const struct pyh_dump_opts *o, pid_t pid, struct pyh_dump *d, 
 		char st = '?';
 		int kthread = 0;
 
-		if (pyh_proc_state(pid, &st, &kthread) || st == 'Z' || st == 'X')
+		if (pyh_proc_state(pid, &st, &kthread) || pyh_state_dead(st))
 			rc = -ESRCH;
 	}
 	if (rc == -ESRCH) {

@@ -35,10 +35,16 @@ struct pyh_proc_stat {
  * (*out zeroed then, state '?'). */
 int pyh_proc_stat(pid_t pid, pid_t tid, struct pyh_proc_stat *out);
 
-/* A zombie or dead task: exited, nothing left to read. */
+/* A task whose state letter (stat's, or the task iterator's through
+ * pyh_task_state_letter) says zombie or dead: exited, nothing left to read. */
+static inline int pyh_state_dead(char state)
+{
+	return state == 'Z' || state == 'X' || state == 'x';
+}
+
 static inline int pyh_proc_stat_dead(const struct pyh_proc_stat *s)
 {
-	return s->state == 'Z' || s->state == 'X' || s->state == 'x';
+	return pyh_state_dead(s->state);
 }
 
 /* A process's exit, watched without reading /proc (a read of /proc/PID/stat

@@ -144,7 +144,7 @@ int pyh_target_open_flags(pid_t pid, struct pyh_target *t, unsigned flags, char 
 		snprintf(err, errsz, "PID %d is a kernel thread, not a Python process", pid);
 		return -EINVAL;
 	}
-	if (state == 'Z' || state == 'X') {
+	if (pyh_state_dead(state)) {
 		snprintf(err, errsz, "process %d is a zombie (exited, not yet reaped): nothing to show",
 			 pid);
 		return -ESRCH;

@@ -338,7 +338,7 @@ static void pyh_snap_memory_first(const struct pyh_target *t, struct pyh_snap *t
 		if (r) {
 			st1 = pyh_task_state_letter(r->state, r->exit_state);
 			slices1 = r->slices;
-			if (st1 == 'Z' || st1 == 'X') {
+			if (pyh_state_dead(st1)) {
 				got[i] = -ESRCH;
 				continue;
 			}
