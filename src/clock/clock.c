@@ -1,6 +1,7 @@
 #include "clock/clock.h"
 
 #include <time.h>
+#include <unistd.h>
 
 uint64_t pyh_mono_ns(void)
 {
@@ -18,4 +19,11 @@ uint64_t pyh_mono_ms(void)
 double pyh_mono_s(void)
 {
 	return (double)pyh_mono_ns() / 1e9;
+}
+
+uint64_t pyh_clock_tick_ns(void)
+{
+	long tck = sysconf(_SC_CLK_TCK);
+
+	return tck > 0 && tck <= 1000000000L ? 1000000000ull / (uint64_t)tck : 0;
 }

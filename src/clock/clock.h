@@ -22,4 +22,9 @@ uint64_t pyh_mono_ms(void);
 
 /* The same in seconds, as a double (ns resolution for about 100 days). */
 double pyh_mono_s(void);
+
+/* Nanoseconds in one of /proc's clock ticks (USER_HZ, sysconf(_SC_CLK_TCK):
+ * the unit of a task's start time and of /proc/stat's CPU times), or 0 when
+ * the system does not say. The one place pyhang turns ticks into time. */
+uint64_t pyh_clock_tick_ns(void);
 #endif

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock/clock.h"
 #include "log/log.h"
 #include "proc/guard.h"
 #include "proc/procfs.h"
@@ -68,13 +69,12 @@ struct pyh_host_tracker {
 static uint64_t pyh_age_ms(uint64_t start_ticks)
 {
 	struct timespec ts;
-	long tck = sysconf(_SC_CLK_TCK);
-	uint64_t now_ms, start_ms;
+	uint64_t tick_ns = pyh_clock_tick_ns(), now_ms, start_ms;
 
-	if (tck <= 0 || clock_gettime(CLOCK_BOOTTIME, &ts))
+	if (!tick_ns || start_ticks > UINT64_MAX / tick_ns || clock_gettime(CLOCK_BOOTTIME, &ts))
 		return 0;
 	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	start_ms = start_ticks * 1000 / (uint64_t)tck;
+	start_ms = start_ticks * tick_ns / 1000000;
 	return now_ms > start_ms ? now_ms - start_ms : 0;
 }
 

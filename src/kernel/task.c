@@ -43,7 +43,7 @@
 #define PYH_TASK_MAX_CPU 4096		/* CPUs whose clock offset is cached */
 #define PYH_TASK_OFFSET_TTL_NS 1000000000LL
 #define PYH_TASK_SCHED_MAX 8192		/* exec_start is on the third line */
-#define PYH_TASK_USER_HZ 100		/* the unit of /proc's clock ticks: USER_HZ, 100 on x86 */
+#define PYH_TASK_MAX_NR 100000		/* a syscall number above this is not one */
 
 /* Copy the first line of src into dst (dstsz > 0), truncating. */
 static void copy_line(char *dst, size_t dstsz, const char *src)
@@ -149,10 +149,10 @@ static int measure_offset_steal(int cpu, int64_t *off)
 {
 	char want[32], line[512];
 	FILE *f;
-	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t tick_ns = pyh_clock_tick_ns();
 	int err = -ENOENT, lines = 0;
 
-	if (hz <= 0)
+	if (!tick_ns)
 		return -EINVAL;
 	f = fopen("/proc/stat", "re");
 	if (!f)
@@ -168,11 +168,11 @@ static int measure_offset_steal(int cpu, int64_t *off)
 			err = -EINVAL;
 			break;
 		}
-		if (v[7] > (unsigned long long)INT64_MAX / 1000000000ULL) {
+		if (v[7] > (unsigned long long)INT64_MAX / tick_ns) {
 			err = -EINVAL;
 			break;
 		}
-		*off = (int64_t)(v[7] * 1000000000ULL / (unsigned long long)hz);
+		*off = (int64_t)(v[7] * tick_ns);
 		err = 0;
 		break;
 	}
@@ -228,6 +228,28 @@ static int parse_u64(const char *s, int base, uint64_t *out)
 	return 0;
 }
 
+/* The one rule for what a thread's syscall registers say, from /proc/.../syscall
+ * or from the task iterator: nr -1 is a thread blocked outside a call (its sp
+ * and pc only); 0..PYH_TASK_MAX_NR a call with its six 64-bit arguments (args); a
+ * thread with no user registers (sp and pc both 0: a kernel thread) or any
+ * other nr says nothing. */
+static void set_syscall(struct pyh_task_info *out, long nr, const void *args,
+			uint64_t sp, uint64_t pc)
+{
+	if (nr == -1) {
+		out->sp = sp;
+		out->pc = pc;
+		return;
+	}
+	if (nr < 0 || nr > PYH_TASK_MAX_NR || !args || (sp == 0 && pc == 0))
+		return;
+	out->in_syscall = 1;
+	out->syscall_nr = nr;
+	memcpy(out->args, args, sizeof(out->args));
+	out->sp = sp;
+	out->pc = pc;
+}
+
 /* /proc/.../syscall: "running", "-1 sp pc" (blocked, not in a call) or
  * "nr a0 a1 a2 a3 a4 a5 sp pc" with hex numbers. */
 static void parse_syscall(char *text, struct pyh_task_info *out)
@@ -244,26 +266,17 @@ static void parse_syscall(char *text, struct pyh_task_info *out)
 		return;
 	errno = 0;
 	nr = strtol(tok, &end, 10);
-	if (errno || *end || nr < -1 || nr > 100000)
+	if (errno || *end || nr < -1 || nr > PYH_TASK_MAX_NR)
 		return;
 	while ((tok = strtok_r(NULL, " \n", &save)) && n < 9) {
 		if (parse_u64(tok, 16, &v[n]) != 0)
 			return;
 		n++;
 	}
-	if (nr == -1 && n == 2) {
-		out->sp = v[0];
-		out->pc = v[1];
-		return;
-	}
-	/* Kernel threads have no user registers: "0 0x0 ... 0x0". */
-	if (nr < 0 || n != 8 || (v[6] == 0 && v[7] == 0))
-		return;
-	out->in_syscall = 1;
-	out->syscall_nr = nr;
-	memcpy(out->args, v, sizeof(out->args));
-	out->sp = v[6];
-	out->pc = v[7];
+	if (nr == -1 && n == 2)
+		set_syscall(out, nr, NULL, v[0], v[1]);
+	else if (nr >= 0 && n == 8)
+		set_syscall(out, nr, v, v[6], v[7]);
 }
 
 /* offcpu_s of a thread that is not running, from its se.exec_start (es, ns)
@@ -342,22 +355,15 @@ int pyh_task_info_from(const struct pyh_taskinfo_thread_rec *r, struct pyh_task_
 	if (!r->tid)
 		return -EINVAL;
 	out->state = pyh_task_state_letter(r->state, r->exit_state);
-	out->start_time = r->start_ns / (1000000000ULL / PYH_TASK_USER_HZ);
+	{
+		uint64_t tick_ns = pyh_clock_tick_ns();
+
+		out->start_time = tick_ns ? r->start_ns / tick_ns : 0;	/* as /proc's stat */
+	}
 	memcpy(out->comm, r->comm, sizeof(r->comm));
 	out->comm[sizeof(r->comm) - 1] = '\0';
-	/* as parse_syscall reads /proc/.../syscall */
-	if ((r->flags & PYH_TT_REGS) && !(r->flags & PYH_TT_KTHREAD)) {
-		if (r->syscall_nr == -1) {
-			out->sp = r->sp;
-			out->pc = r->ip;
-		} else if (r->syscall_nr >= 0 && r->syscall_nr <= 100000 && (r->sp || r->ip)) {
-			out->in_syscall = 1;
-			out->syscall_nr = (long)r->syscall_nr;
-			memcpy(out->args, r->args, sizeof(out->args));
-			out->sp = r->sp;
-			out->pc = r->ip;
-		}
-	}
+	if ((r->flags & PYH_TT_REGS) && !(r->flags & PYH_TT_KTHREAD))
+		set_syscall(out, (long)r->syscall_nr, r->args, r->sp, r->ip);
 	/* %ps names a module's function "name [module]"; /proc/.../wchan the name alone */
 	copy_line(out->wchan, sizeof(out->wchan), r->wchan);
 	out->wchan[strcspn(out->wchan, " ")] = '\0';

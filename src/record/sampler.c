@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock/clock.h"
 #include "kernel/bpfpin.h"
 #include "kernel/corebtf.h"
 #include "log/log.h"
@@ -129,13 +130,6 @@ static int pyh_perf_open_thread(pid_t tid, uint64_t period_ns)
 	return (int)syscall(__NR_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
-static __u64 pyh_clk_tck_ns(void)
-{
-	long tck = sysconf(_SC_CLK_TCK);
-
-	return tck > 0 && tck <= 1000000000L ? 1000000000ULL / (__u64)tck : 0;
-}
-
 static __u32 pyh_ringbuf_size(const struct pyh_sampler_opts *o)
 {
 	return (__u32)pyh_round_pow2(o->ringbuf_bytes ? o->ringbuf_bytes : 8u << 20);
@@ -170,7 +164,7 @@ static int load_skel(struct pyh_sampler *s, const struct pyh_sampler_opts *o, in
 	s->skel->rodata->may_tasks = !!o->tasks;
 	s->skel->rodata->per_thread = !!o->per_thread;
 	s->skel->rodata->tracked_gens = o->pt != NULL;
-	s->skel->rodata->clk_tck_ns = pyh_clk_tck_ns();
+	s->skel->rodata->clk_tck_ns = pyh_clock_tick_ns();
 	if (o->pt && (e = pyh_proctrack_share(o->pt, s->skel->obj, err, errsz)))
 		return e;
 	e = bpf_map__set_max_entries(s->skel->maps.samples, pyh_ringbuf_size(o));
@@ -231,7 +225,7 @@ static __u64 pyh_sampler_config(const struct pyh_sampler_opts *o)
 	c.target_size = sizeof(struct pyh_sample_target);
 	c.sample_size = sizeof(struct pyh_sample);
 	c.max_armed = PYH_SAMPLER_MAX_ARMED;
-	c.clk_tck_ns = pyh_clk_tck_ns();
+	c.clk_tck_ns = pyh_clock_tick_ns();
 	return pyh_bpfpin_hash(0, &c, sizeof(c));
 }
 
