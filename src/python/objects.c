@@ -147,13 +147,30 @@ int pyh_objects_init(struct pyh_objects *o, pid_t pid, const struct pyh_pyversio
 	return o->types ? 0 : -ENOMEM;
 }
 
-int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary *bin,
-		     const struct pyh_pyversion *ver, uint64_t interp_head_ptr, char *err,
-		     size_t errsz)
+void pyh_obj_syms_resolve(const struct pyh_elf *elf, const struct pyh_pybinary *bin, int major,
+			  struct pyh_obj_syms *out)
 {
-	struct pyh_elf *elf = NULL;
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < sizeof(pyh_obj_symbols) / sizeof(pyh_obj_symbols[0]); i++) {
+		const struct pyh_obj_symbol *s = &pyh_obj_symbols[i];
+
+		out->type_addr[s->kind] = pyh_obj_sym(elf, bin, major == 2 ? s->name2 : s->name3);
+	}
+	out->none = pyh_obj_sym(elf, bin, "_Py_NoneStruct");
+	out->true_obj = pyh_obj_sym(elf, bin, "_Py_TrueStruct");
+	out->false_obj = pyh_obj_sym(elf, bin, "_Py_FalseStruct");
+	/* _PySet_Dummy is a PyObject * variable (3.x); 2.7 keeps its dummy static. */
+	out->set_dummy_ptr = pyh_obj_sym(elf, bin, "_PySet_Dummy");
+	out->runtime = pyh_obj_sym(elf, bin, "_PyRuntime");
+	out->resolved = 1;
+}
+
+/* pyh_objects_open's work once the symbols are known. */
+static int objects_attach(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary *bin,
+			  const struct pyh_pyversion *ver, uint64_t interp_head_ptr,
+			  const struct pyh_obj_syms *syms, char *err, size_t errsz)
+{
 	const struct pyh_objlayout *table;
-	uint64_t dummy_ptr;
 	int rc;
 
 	memset(o, 0, sizeof(*o));
@@ -165,23 +182,13 @@ int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary
 		return -ENOMEM;
 	}
 	o->interp_head_ptr = interp_head_ptr;
-	rc = pyh_pybinary_open(pid, bin);
-	if (rc >= 0)
-		rc = pyh_elf_open_fd(rc, &elf);
-	if (rc) {
-		snprintf(err, errsz, "cannot read %s of process %d: %s", bin->path, pid,
-			 strerror(-rc));
-		goto cleanup;
-	}
 	if (ver->major == 3 && ver->minor >= 13) {
-		uint64_t runtime = pyh_obj_sym(elf, bin, "_PyRuntime");
-
-		if (!runtime) {
+		if (!syms->runtime) {
 			snprintf(err, errsz, "process %d: %s has no _PyRuntime symbol", pid, bin->path);
 			rc = -ENOENT;
 			goto cleanup;
 		}
-		rc = pyh_obj_layout_313(o, runtime, err, errsz);
+		rc = pyh_obj_layout_313(o, syms->runtime, err, errsz);
 		if (rc)
 			goto cleanup;
 	} else {
@@ -196,30 +203,48 @@ int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary
 		o->l = *table;
 	}
 	pyh_objects_shape(o);
-	for (size_t i = 0; i < sizeof(pyh_obj_symbols) / sizeof(pyh_obj_symbols[0]); i++) {
-		const struct pyh_obj_symbol *s = &pyh_obj_symbols[i];
-
-		o->type_addr[s->kind] = pyh_obj_sym(elf, bin, ver->major == 2 ? s->name2 : s->name3);
-	}
-	o->none = pyh_obj_sym(elf, bin, "_Py_NoneStruct");
-	o->true_obj = pyh_obj_sym(elf, bin, "_Py_TrueStruct");
-	o->false_obj = pyh_obj_sym(elf, bin, "_Py_FalseStruct");
-	/* _PySet_Dummy is a PyObject * variable (3.x); 2.7 keeps its dummy static. */
-	dummy_ptr = pyh_obj_sym(elf, bin, "_PySet_Dummy");
-	if (dummy_ptr && pyh_mem_read_u64(pid, dummy_ptr, &o->set_dummy))
+	memcpy(o->type_addr, syms->type_addr, sizeof(o->type_addr));
+	o->none = syms->none;
+	o->true_obj = syms->true_obj;
+	o->false_obj = syms->false_obj;
+	if (syms->set_dummy_ptr && pyh_mem_read_u64(pid, syms->set_dummy_ptr, &o->set_dummy))
 		o->set_dummy = 0;
 	rc = 0;
 cleanup:
-	pyh_elf_close(elf);
 	if (rc)
 		pyh_objects_close(o);
 	return rc;
 }
 
+int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary *bin,
+		     const struct pyh_pyversion *ver, uint64_t interp_head_ptr, char *err,
+		     size_t errsz)
+{
+	struct pyh_elf *elf = NULL;
+	struct pyh_obj_syms syms;
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	rc = pyh_pybinary_open(pid, bin);
+	if (rc >= 0)
+		rc = pyh_elf_open_fd(rc, &elf);
+	if (rc) {
+		snprintf(err, errsz, "cannot read %s of process %d: %s", bin->path, pid,
+			 strerror(-rc));
+		return rc;
+	}
+	pyh_obj_syms_resolve(elf, bin, ver->major, &syms);
+	pyh_elf_close(elf);
+	return objects_attach(o, pid, bin, ver, interp_head_ptr, &syms, err, errsz);
+}
+
 int pyh_objects_from_target(struct pyh_objects *o, const struct pyh_target *t, char *err,
 			    size_t errsz)
 {
-	return pyh_objects_open(o, t->pid, &t->bin, &t->ver, t->interp_head_ptr, err, errsz);
+	if (!t->objsyms.resolved)
+		return pyh_objects_open(o, t->pid, &t->bin, &t->ver, t->interp_head_ptr, err, errsz);
+	return objects_attach(o, t->pid, &t->bin, &t->ver, t->interp_head_ptr, &t->objsyms, err,
+			      errsz);
 }
 
 void pyh_objects_forget_types(struct pyh_objects *o)

@@ -94,6 +94,23 @@ struct pyh_objects {
 	struct pyh_typecache *types;
 };
 
+/* The interpreter's symbols the objects reader takes from its ELF file
+ * (.dynsym), load bias added, 0 where there is none: resolved once by
+ * whoever has the file open (pyh_target_open does, into pyh_target.objsyms),
+ * so that an objects reader opened on a target later reads no ELF again. */
+struct pyh_obj_syms {
+	int resolved;			/* 0: not looked up (open the file instead) */
+	uint64_t type_addr[PYH_OBJ_NKINDS];
+	uint64_t none, true_obj, false_obj;
+	uint64_t set_dummy_ptr;		/* &_PySet_Dummy: a PyObject * variable (3.x) */
+	uint64_t runtime;		/* &_PyRuntime */
+};
+
+struct pyh_elf;
+/* Fill *out from elf, the file of bin, for an interpreter of major version major. */
+void pyh_obj_syms_resolve(const struct pyh_elf *elf, const struct pyh_pybinary *bin, int major,
+			  struct pyh_obj_syms *out);
+
 /* Attach to the objects of the interpreter in bin (as found by
  * pyh_maps_find_python) of version ver: picks the table of that version
  * (free-threaded or not, from _Py_DebugOffsets on 3.13+), overlays the
@@ -107,7 +124,8 @@ struct pyh_objects {
 int pyh_objects_open(struct pyh_objects *o, pid_t pid, const struct pyh_pybinary *bin,
 		     const struct pyh_pyversion *ver, uint64_t interp_head_ptr, char *err,
 		     size_t errsz);
-/* The same for an attached target. */
+/* The same for an attached target, from the symbols its open resolved
+ * (pyh_target.objsyms; the file is opened only where they are missing). */
 int pyh_objects_from_target(struct pyh_objects *o, const struct pyh_target *t, char *err,
 			    size_t errsz);
 /* A context over the memory of pid with layout l and no symbols: the caller

@@ -262,6 +262,7 @@ int pyh_target_open_flags(pid_t pid, struct pyh_target *t, unsigned flags, char 
 		rc = -EAGAIN;
 		goto cleanup;
 	}
+	pyh_obj_syms_resolve(elf, &t->bin, t->ver.major, &t->objsyms);
 	rc = 0;
 cleanup:
 	pyh_elf_close(elf);

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include "pyhang/layout.h"
 #include "proc/maps.h"
+#include "python/objects.h"
 #include "python/version.h"
 
 struct pyh_target {
@@ -31,6 +32,8 @@ struct pyh_target {
 	uint64_t interp_next_id_ptr;
 	int layout_from_target;		/* 1: read from _Py_DebugOffsets */
 	int table_mismatch;		/* fields where that and our committed table disagree */
+	struct pyh_obj_syms objsyms;	/* resolved while the file was open, for
+					 * pyh_objects_from_target */
 };
 
 /* Attach to pid. On failure returns -errno and writes a one-line reason

@@ -137,9 +137,23 @@ static void open_objects(const char *python, pid_t pid, struct pyh_objects *o)
 	/* Through an attached target where pyhang can attach (it gives the
 	 * interpreter list head); else (3.14t) alone: 3.13+ find it themselves. */
 	if (pyh_target_open(pid, &t, err, sizeof(err)) == 0) {
+		struct pyh_objects own;
+
 		rc = pyh_objects_from_target(o, &t, err, sizeof(err));
 		if (rc)
 			fail_msg("%s: pyh_objects_from_target: %s", python, err);
+		/* the symbols the target resolved are those the file gives itself */
+		assert_true(t.objsyms.resolved);
+		rc = pyh_objects_open(&own, pid, &t.bin, &t.ver, t.interp_head_ptr, err, sizeof(err));
+		if (rc)
+			fail_msg("%s: pyh_objects_open: %s", python, err);
+		assert_memory_equal(own.type_addr, o->type_addr, sizeof(own.type_addr));
+		assert_true(o->type_addr[PYH_OBJ_DICT] != 0);
+		assert_true(own.none == o->none && own.none != 0);
+		assert_true(own.true_obj == o->true_obj && own.false_obj == o->false_obj);
+		assert_true(own.set_dummy == o->set_dummy);
+		assert_memory_equal(&own.l, &o->l, sizeof(own.l));
+		pyh_objects_close(&own);
 		return;
 	}
 	assert_int_equal(pyh_maps_find_python(pid, &bin), 0);
