@@ -101,6 +101,19 @@ const char *pyh_raw_stack_problem(struct pyh_codecache *c, const struct pyh_raw_
 		snprintf(buf, bufsz, "out of memory");
 		return buf;
 	}
+	{
+		/* their code objects read together first: one read per code object
+		 * here was most of a kernel snapshot's system calls */
+		uint64_t *codes = calloc((size_t)(n > 0 ? n : 1), sizeof(*codes));
+		int k = 0;
+
+		for (int i = 0; codes && i < n; i++)
+			if (raw[i].fp != PYH_CODE_FP_REPLACED)
+				codes[k++] = raw[i].code;
+		if (codes)
+			pyh_code_prefetch(c, codes, k);
+		free(codes);
+	}
 	for (int i = 0; i < n; i++)
 		pyh_frame_name(c, &raw[i], 0, 0, &named[i]);
 	why = pyh_stack_problem(&pyh_codecache_target(c)->layout, named, n, status, buf, bufsz);

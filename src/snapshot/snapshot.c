@@ -252,8 +252,10 @@ static int pyh_snap_unmoved(const struct pyh_target *t, const struct pyh_snap *t
 
 /* One memory read of th. Returns 1 when the thread did not run while it was
  * read (the result is then a snapshot), 0 when it did or might have, -ESRCH
- * when it is gone. Without a tid nothing can be checked: 1 after one read. */
-static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int max)
+ * when it is gone. Without a tid nothing can be checked: 1 after one read.
+ * *running (may be NULL): 1 when the thread was not asleep to begin with (0
+ * returned, nothing walked: another read at once finds it the same). */
+static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int max, int *running)
 {
 	uint64_t slices0, slices1, top1 = 0;
 	char st0, st1;
@@ -266,6 +268,8 @@ static int pyh_snap_memory(const struct pyh_target *t, struct pyh_snap *th, int 
 	} else if (pyh_snap_sched(t, th->tid, &st0, &slices0)) {
 		return -ESRCH;
 	}
+	if (running)
+		*running = th->tid && !pyh_snap_asleep(st0);
 	if (th->tid && !pyh_snap_asleep(st0))
 		return 0;
 	pyh_snap_walk(t, th, max);
@@ -383,7 +387,7 @@ int pyh_snap_sleeping(const struct pyh_target *t, struct pyh_snap *th, int max)
 	th->error[0] = '\0';
 	if (!th->tid)
 		return 0;	/* nothing to check it by */
-	got = pyh_snap_memory(t, th, max > PYH_MAX_FRAMES ? PYH_MAX_FRAMES : max);
+	got = pyh_snap_memory(t, th, max > PYH_MAX_FRAMES ? PYH_MAX_FRAMES : max, NULL);
 	if (got <= 0) {
 		th->how = PYH_SNAP_NONE;
 		th->n = 0;
@@ -420,10 +424,13 @@ int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_
 	}
 	pyh_snap_memory_first(t, th, n, max, s->first);
 	for (int i = 0; i < n; i++) {
-		int got = s->first[i] == 2 ? 0 : s->first[i];
+		int got = s->first[i] == 2 ? 0 : s->first[i], running = 0;
 
-		for (int k = s->first[i] == 2 ? 0 : 1; k < PYH_SNAP_MEMORY_TRIES && !got; k++)
-			got = pyh_snap_memory(t, &th[i], max);
+		/* tries while it moves as it is read; one found running is the
+		 * kernel's at once (the wait for its sample reads memory again
+		 * should it fall asleep) */
+		for (int k = s->first[i] == 2 ? 0 : 1; k < PYH_SNAP_MEMORY_TRIES && !got && !running; k++)
+			got = pyh_snap_memory(t, &th[i], max, &running);
 		if (got < 0) {
 			th[i].gone = 1;
 			th[i].how = PYH_SNAP_NONE;
@@ -472,7 +479,7 @@ int pyh_snap_take(struct pyh_snapper *s, const struct pyh_target *t, struct pyh_
 				if (!s->want_kernel[i])
 					continue;
 				/* fell asleep before a whole sample came: it no longer moves */
-				got = pyh_snap_memory(t, &th[i], max);
+				got = pyh_snap_memory(t, &th[i], max, NULL);
 				if (got < 0) {
 					th[i].gone = 1;
 					th[i].how = PYH_SNAP_NONE;
