@@ -23,7 +23,10 @@
 /* While waiting for kernel samples, look this often whether a thread fell
  * asleep (then it is read from memory). */
 #define PYH_SNAP_POLL_MS 5
-#define PYH_SNAP_RINGBUF_BYTES (256u << 10)
+/* Each dump maps the ring (its pages are all mapped then and unmapped at the
+ * end: 2% of a dump's CPU at 256 KiB): room for 10 samples 256 frames deep,
+ * 40 of 60 frames; a full ring drops samples, the next one comes a period later. */
+#define PYH_SNAP_RINGBUF_BYTES (64u << 10)
 #define PYH_SNAP_RINGBUF_NATIVE_BYTES (2u << 20)	/* samples with ~16 KiB of stack each */
 #define PYH_SNAP_MAX_TARGETS 1024
 
@@ -131,6 +134,10 @@ static int pyh_snap_on_sample(const struct pyh_sample *smp, size_t len, void *ar
 		s->kernel_partial[i] = 0;
 		s->want_kernel[i] = 0;
 		th->error[0] = '\0';
+		/* taken: its event stops now, not when the last thread of the
+		 * batch is taken (it fired every PYH_SAMPLER_SNAPSHOT_PERIOD_NS of
+		 * the thread's CPU until then, and filled the ring for nothing) */
+		pyh_sampler_disarm_thread(s->smp, th->tid);
 	}
 	return 0;
 }
