@@ -73,9 +73,7 @@ static void prefetch_codes(struct pyh_codecache *cache, const struct pyh_snap *s
 	if (!codes)
 		return;		/* each is read as it is named */
 	for (int i = 0; i < n; i++)
-		for (int j = 0; j < sn[i].n; j++)
-			if (sn[i].frames[j].fp != PYH_CODE_FP_REPLACED)
-				codes[k++] = sn[i].frames[j].code;
+		k += pyh_raw_frame_codes(sn[i].frames, sn[i].n, codes + k);
 	pyh_code_prefetch(cache, codes, k);
 	free(codes);
 }

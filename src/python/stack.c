@@ -91,6 +91,16 @@ const char *pyh_stack_problem(const struct pyh_layout *l, const struct pyh_frame
 	return NULL;
 }
 
+int pyh_raw_frame_codes(const struct pyh_raw_frame *raw, int n, uint64_t *out)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++)
+		if (raw[i].fp != PYH_CODE_FP_REPLACED)
+			out[k++] = raw[i].code;
+	return k;
+}
+
 const char *pyh_raw_stack_problem(struct pyh_codecache *c, const struct pyh_raw_frame *raw, int n,
 				  enum pyh_walk_status status, char *buf, size_t bufsz)
 {
@@ -105,13 +115,9 @@ const char *pyh_raw_stack_problem(struct pyh_codecache *c, const struct pyh_raw_
 		/* their code objects read together first: one read per code object
 		 * here was most of a kernel snapshot's system calls */
 		uint64_t *codes = calloc((size_t)(n > 0 ? n : 1), sizeof(*codes));
-		int k = 0;
 
-		for (int i = 0; codes && i < n; i++)
-			if (raw[i].fp != PYH_CODE_FP_REPLACED)
-				codes[k++] = raw[i].code;
 		if (codes)
-			pyh_code_prefetch(c, codes, k);
+			pyh_code_prefetch(c, codes, pyh_raw_frame_codes(raw, n, codes));
 		free(codes);
 	}
 	for (int i = 0; i < n; i++)

@@ -53,6 +53,11 @@ const char *pyh_frame_file(const struct pyh_frame *f);
 const char *pyh_stack_problem(const struct pyh_layout *l, const struct pyh_frame *frames, int n,
 			      enum pyh_walk_status status, char *buf, size_t bufsz);
 
+/* The code objects of raw[0..n) worth reading ahead of naming them (for
+ * pyh_code_prefetch): every frame's but one whose object is known to be gone
+ * (PYH_CODE_FP_REPLACED). Writes them to out (room for n), returns how many. */
+int pyh_raw_frame_codes(const struct pyh_raw_frame *raw, int n, uint64_t *out);
+
 /* The same judgement on raw frames, named with the code cache c for it.
  * Returns buf or NULL as pyh_stack_problem; NULL also when out of memory is
  * never a pass: then buf says "out of memory". */
