@@ -92,7 +92,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);	/* tgid << 32 | tid */
-	__type(value, __u64);	/* PyThreadState address */
+	__type(value, struct pyh_tstate_entry);	/* pyhang/sample.h */
 } tstate_cache SEC(".maps");
 
 struct {
@@ -149,6 +149,8 @@ struct walk_ctx {
 	__u32 _pad;
 	__u32 ceiling;		/* PYH_SAMPLE_CEILING: the code-version counter; frames get no fp */
 	__u32 _pad2;
+	__u64 callers;		/* pyh_callers_mix() of frames[1..depth) so far, each as taken,
+				 * and a mark where one of them got PYH_RAWF_ENTRY after */
 };
 
 /* Per-CPU working memory. The loop state lives here, not on the stack, so
@@ -317,26 +319,32 @@ static __always_inline int read_tstate(struct pyh_work *wk, const struct pyh_sam
 }
 
 /* Returns the thread state of the current thread, 0 when none matches; sets
- * *frame to the pointer at its tstate_frame (read in the same call). */
+ * *frame to the pointer at its tstate_frame (read in the same call) and
+ * *entry to its tstate_cache entry (NULL: none, only when the state was just
+ * found and the entry could not be made or found again). */
 static __always_inline __u64 find_tstate(struct pyh_work *wk, const struct pyh_sample_target *t,
-					 __u32 tgid, __u32 tid, __u64 *frame)
+					 __u32 tgid, __u32 tid, __u64 *frame, struct pyh_tstate_entry **entry)
 {
 	__u64 key = ((__u64)tgid << 32) | tid;
 	__u64 want = thread_key(t, tid);
 	__u32 id_off = id_offset(t);
 	struct find_ctx *c = &wk->f;
-	__u64 *cached, v, found;
+	struct pyh_tstate_entry *cached, fresh = {};
+	__u64 v, found;
 	__u32 i;
 
 	*frame = 0;
+	*entry = NULL;
 	if (id_off == PYH_NO_FIELD)
 		return 0;
 	cached = bpf_map_lookup_elem(&tstate_cache, &key);
 	if (cached) {
-		__u64 ts = *cached;
+		__u64 ts = cached->tstate;
 
-		if (!read_tstate(wk, t, ts, id_off, &v, frame) && v == want)
+		if (!read_tstate(wk, t, ts, id_off, &v, frame) && v == want) {
+			*entry = cached;
 			return ts;
+		}
 		*frame = 0;
 		bpf_map_delete_elem(&tstate_cache, &key);
 		pyh_count(PYH_CNT_CACHE_STALE);
@@ -366,7 +374,9 @@ static __always_inline __u64 find_tstate(struct pyh_work *wk, const struct pyh_s
 		*frame = 0;
 		return 0;
 	}
-	bpf_map_update_elem(&tstate_cache, &key, &found, BPF_ANY);
+	fresh.tstate = found;
+	bpf_map_update_elem(&tstate_cache, &key, &fresh, BPF_ANY);
+	*entry = bpf_map_lookup_elem(&tstate_cache, &key);
 	return found;
 }
 
@@ -485,8 +495,8 @@ static __always_inline long walk_frame(struct pyh_work *wk)
 	struct pyh_sample *s;
 	struct walk_ctx *c;
 	enum pyh_step step;
-	__u64 here;
-	__u32 d;
+	__u64 here, fp;
+	__u32 d, offset;
 
 	if (!wk)
 		return 1;
@@ -506,14 +516,20 @@ static __always_inline long walk_frame(struct pyh_work *wk)
 	if (step == PYH_STEP_SHIM) {
 		if (d > 0 && d <= PYH_SAMPLE_MAX_DEPTH)
 			s->frames[(d - 1) & (PYH_SAMPLE_MAX_DEPTH - 1)].flags |= PYH_RAWF_ENTRY;
+		if (d >= 2)	/* a caller's flags changed: a mark no frame mixes (code 0) */
+			c->callers = pyh_callers_mix(c->callers, 0, 0, 0, PYH_RAWF_ENTRY);
 		return 0;
 	}
 	if (step != PYH_STEP_PYTHON || d >= PYH_SAMPLE_MAX_DEPTH)
 		return 1;
+	offset = pyh_frame_offset(l, &v, bytecode_of(l, &v));
+	fp = fingerprint(wk, c, v.code);
 	s->frames[d].code = v.code;
-	s->frames[d].offset = pyh_frame_offset(l, &v, bytecode_of(l, &v));
+	s->frames[d].offset = offset;
 	s->frames[d].flags = v.flags;
-	s->frames[d].fp = fingerprint(wk, c, v.code);
+	s->frames[d].fp = fp;
+	if (d >= 1)	/* a caller: frames[0] travels in every record */
+		c->callers = pyh_callers_mix(c->callers, v.code, fp, offset, v.flags);
 	pyh_walk_took(&c->w);
 	if (may_tasks && c->tasks) {
 		__u64 gen = pyh_frame_gen(l, here, win, &v);
@@ -668,11 +684,12 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	__u32 tgid = id >> 32, tid = (__u32)id, depth, size, status, truncated, broken, ceiling;
 	__u64 wake, top, tframe;
 	const struct pyh_sample_target *t;
+	struct pyh_tstate_entry *entry;
 	struct pyh_work *wk;
 	struct pyh_sample *s;
 	struct walk_ctx *c;
 	__u64 tstate;
-	__u32 gil;
+	__u32 gil, elide;
 	__u32 i;
 
 	if (!maybe_target(tgid))
@@ -688,7 +705,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	wk = get_work();
 	if (!wk)
 		return 0;
-	tstate = find_tstate(wk, t, tgid, tid, &tframe);
+	tstate = find_tstate(wk, t, tgid, tid, &tframe, &entry);
 	if (!tstate) {
 		pyh_count(PYH_CNT_NO_TSTATE);
 		return 0;
@@ -730,6 +747,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	c->tasks = may_tasks && (t->flags & PYH_TARGET_TASKS);
 	c->prev_gen = 0;
 	c->ngens = 0;
+	c->callers = PYH_CALLERS_SEED;
 	for (i = 0; i < PYH_SAMPLE_TASK_GENS; i++)
 		s->task_gens[i] = 0;
 	wk->bulk_len = 0;
@@ -773,9 +791,18 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	s->_pad = 0;
 	s->depth = depth;
 	s->walk_status = status;
+	s->callers = depth >= 2 ? pyh_callers_end(c->callers, depth) : 0;
 	size = PYH_SAMPLE_SIZE(depth);
 	if (size > sizeof(*s))
 		return 0;
+	/* Without the callers when they are those of the thread's last whole
+	 * sample, sent not too long ago (pyhang/sample.h, PYH_SAMPLE_CALLERS). */
+	elide = !per_thread && !(native && (t->flags & PYH_TARGET_NATIVE)) && entry && s->callers &&
+		entry->callers == s->callers && s->ktime_ns - entry->whole_ns < PYH_SAMPLE_WHOLE_NS;
+	if (elide) {
+		s->flags |= PYH_SAMPLE_CALLERS;
+		size = PYH_SAMPLE_SIZE(1);
+	}
 	if (native && (t->flags & PYH_TARGET_NATIVE)) {
 		__u32 nsize = add_native(ctx, wk, depth);
 
@@ -803,6 +830,13 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	pyh_count(PYH_CNT_EMITTED);
 	if (PYH_STATS_ON && ceiling)
 		pyh_count(PYH_CNT_CEILING);
+	if (PYH_STATS_ON && elide)
+		pyh_count(PYH_CNT_CALLERS);
+	/* Only a sample the ring took stands for the ones sent without callers. */
+	if (!per_thread && !elide && entry && s->callers) {
+		entry->callers = s->callers;
+		entry->whole_ns = s->ktime_ns;
+	}
 	return 0;
 }
 

@@ -111,6 +111,59 @@ _Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 6
  * sound). */
 #define PYH_SAMPLE_CEILING 0x20u
 
+/* The record carries frames[0] alone: its callers, frames[1..depth), are
+ * those of the thread's last whole sample, whose `callers` was this one's.
+ *
+ * A deep stack's callers change far less often than its innermost frame,
+ * and copying them into the ring was a fifth of a 60-frame sample's cost.
+ * So the sampler keeps, in the thread's tstate_cache entry (struct
+ * pyh_tstate_entry), the callers hash of the last whole sample it sent;
+ * when a sample's callers hash the same (pyh_callers_mix over frames[1..depth),
+ * code, fingerprint, offset and flags, then the depth) and that sample is
+ * less than PYH_SAMPLE_WHOLE_NS old, it sends this one without them. The
+ * user side keeps each thread's last whole callers (record/callers.h) and
+ * puts them back; a record whose callers it does not hold under that hash
+ * (evicted, or a whole sample it never read) is lost, counted, never given
+ * other callers. Only record's per-CPU sampler does this, and not for
+ * --native (the native unwind pairs with every frame). */
+#define PYH_SAMPLE_CALLERS 0x40u
+#define PYH_SAMPLE_WHOLE_NS 250000000ull	/* a whole sample at least this often per thread */
+
+/* One step of a sample's callers hash (PYH_SAMPLE_CALLERS): mixes frame f
+ * into h. The sampler starts from PYH_CALLERS_SEED, mixes frames 1 to
+ * depth - 1 and ends with pyh_callers_end(). */
+#define PYH_CALLERS_SEED 0x6a09e667f3bcc909ull
+/* One multiply on the chain per frame: the sampler mixes up to 255 frames
+ * at every sample (three a frame cost more than the record they save). */
+static inline __u64 pyh_callers_mix(__u64 h, __u64 code, __u64 fp, __u32 offset, __u32 flags)
+{
+	__u64 w = code ^ ((__u64)offset << 47 | (__u64)offset >> 17) ^ ((__u64)flags << 32) ^
+		  (fp * 0x9e3779b97f4a7c15ull);
+
+	h = (h ^ w) * 0xc2b2ae3d27d4eb4full;
+	return (h << 29) | (h >> 35);
+}
+
+/* The hash of callers mixed into h, of a sample depth frames deep: never 0
+ * (0 in an entry: no whole sample sent yet). */
+static inline __u64 pyh_callers_end(__u64 h, __u32 depth)
+{
+	h = (h ^ depth) * 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 31;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 29;
+	return h ? h : 1;
+}
+
+/* A `tstate_cache` value, keyed by tgid << 32 | tid: the thread's state,
+ * and what the sampler last sent of it whole (PYH_SAMPLE_CALLERS). A
+ * per-thread sampler's entries, written by the user side, carry 0 for both. */
+struct pyh_tstate_entry {
+	__u64 tstate;		/* PyThreadState address */
+	__u64 callers;		/* the callers hash of the last whole sample, 0: none */
+	__u64 whole_ns;		/* its ktime_ns */
+};
+
 /* record --tasks: the generators a sample's stack could be a task's step
  * of. A task's step runs its coroutine called from C (the task's step
  * function), so the task's coroutine is the outermost frame of a run of
@@ -120,7 +173,8 @@ _Static_assert(sizeof(struct pyh_sample_target) == sizeof(struct pyh_layout) + 6
 #define PYH_SAMPLE_TASK_GENS 4
 
 /* One ring-buffer record. Only the header and frames[0..depth) are sent:
- * the record's length is PYH_SAMPLE_SIZE(depth). frames[0] is the INNERMOST frame. */
+ * the record's length is PYH_SAMPLE_SIZE(depth); with PYH_SAMPLE_CALLERS
+ * frames[0] alone, PYH_SAMPLE_SIZE(1). frames[0] is the INNERMOST frame. */
 struct pyh_sample {
 	__u32 pid;	/* tgid */
 	__u32 tid;
@@ -133,9 +187,11 @@ struct pyh_sample {
 	__u64 task_gens[PYH_SAMPLE_TASK_GENS]; /* PYH_TARGET_TASKS, else 0 */
 	__u32 code_ceiling;	/* PYH_SAMPLE_CEILING: the code-version counter at the sample, else 0 */
 	__u32 _pad;
+	__u64 callers;		/* the callers hash (PYH_SAMPLE_CALLERS) of a record sampler's
+				 * sample deeper than one frame, else 0 */
 	struct pyh_raw_frame frames[PYH_SAMPLE_MAX_DEPTH];
 };
-#define PYH_SAMPLE_HDR_SIZE 80
+#define PYH_SAMPLE_HDR_SIZE 88
 _Static_assert(sizeof(struct pyh_sample) ==
 		       PYH_SAMPLE_HDR_SIZE + sizeof(struct pyh_raw_frame) * PYH_SAMPLE_MAX_DEPTH,
 	       "pyh_sample size");
@@ -172,7 +228,8 @@ _Static_assert(sizeof(struct pyh_sample_native) == PYH_SAMPLE_NATIVE_HDR_SIZE + 
  * state (which may still succeed after CACHE_STALE), BAD_FRAME for a sample
  * whose stack is cut at an unreadable frame, NATIVE_NO_STACK for a
  * sample sent without its copy of the user stack; CEILING and
- * CEILING_FALLBACK say how a sample's code objects are told apart. */
+ * CEILING_FALLBACK say how a sample's code objects are told apart, CALLERS
+ * how many were sent without their callers. */
 enum pyh_sample_counter {
 	PYH_CNT_TICKS = 0,		/* perf events that hit a target thread */
 	PYH_CNT_EMITTED,		/* records written to the ring buffer */
@@ -192,6 +249,7 @@ enum pyh_sample_counter {
 	PYH_CNT_CEILING_FALLBACK,	/* samples of a target with a code_counter_ptr that
 					 * fingerprinted their frames: the counter run out, more than
 					 * one interpreter ever made, or either unreadable */
+	PYH_CNT_CALLERS,		/* samples sent with PYH_SAMPLE_CALLERS (still EMITTED) */
 	PYH_CNT_MAX,
 };
 

@@ -19,6 +19,7 @@
 #include "python/frames.h"
 #include "python/stack.h"
 #include "python/threads.h"
+#include "record/callers.h"
 #include "record/ceiling.h"
 #include "record/mixed.h"
 #include "record/taskroots.h"
@@ -93,6 +94,8 @@ struct pyh_collector {
 	struct pyh_ceil_job *cjob;	/* the read for them (NULL after a job that missed its
 					 * deadline took it: made again when needed) */
 	uint64_t next_serial;		/* for targets' serial numbers */
+	struct pyh_callers *callers;	/* each thread's last whole callers (PYH_SAMPLE_CALLERS) */
+	struct pyh_sample *whole;	/* a record sent without its callers, with them */
 };
 
 static void pyh_native_release(void *nat)
@@ -132,7 +135,10 @@ struct pyh_collector *pyh_collector_new(struct pyh_profile *p, const struct pyh_
 	c->raw_addrs = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->raw_addrs));
 	c->craw = calloc(PYH_SAMPLE_MAX_DEPTH, sizeof(*c->craw));
 	c->seen = malloc(PYH_SEEN_SLOTS * sizeof(*c->seen));
-	if (!c->targets || !c->threads || !c->raw || !c->raw_addrs || !c->craw || !c->seen) {
+	c->callers = pyh_callers_new();
+	c->whole = malloc(sizeof(*c->whole));
+	if (!c->targets || !c->threads || !c->raw || !c->raw_addrs || !c->craw || !c->seen || !c->callers ||
+	    !c->whole) {
 		pyh_collector_free(c);
 		return NULL;
 	}
@@ -156,6 +162,8 @@ void pyh_collector_free(struct pyh_collector *c)
 	free(c->raw_addrs);
 	free(c->craw);
 	free(c->cjob);
+	pyh_callers_free(c->callers);
+	free(c->whole);
 	free(c);
 }
 
@@ -201,6 +209,7 @@ int pyh_collector_add_target(struct pyh_collector *c, const struct pyh_target *t
 	snprintf(ct->label, sizeof(ct->label), "process %d (%s)", (int)t->pid, ct->comm);
 	snprintf(ct->cgroup, sizeof(ct->cgroup), "cgroup ?");
 	c->targets[c->ntargets++] = ct;
+	pyh_callers_forget(c->callers, t->pid);	/* an earlier process's threads */
 	return 0;
 }
 
@@ -226,6 +235,7 @@ void pyh_collector_forget(struct pyh_collector *c, pid_t pid)
 		pyh_ctarget_put(c->targets[i]);
 		c->targets[i] = c->targets[--c->ntargets];
 		c->targets[c->ntargets] = NULL;
+		pyh_callers_forget(c->callers, pid);
 		return;
 	}
 }
@@ -903,17 +913,52 @@ static void pyh_idle_gens(const struct pyh_target *t, const struct pyh_raw_frame
 	}
 }
 
+/* Whether record s of length len is well formed: its frames all there, or
+ * with PYH_SAMPLE_CALLERS frames[0] of a deeper stack (and no native part). */
+static int pyh_sample_ok(const struct pyh_sample *s, size_t len)
+{
+	if (len < PYH_SAMPLE_HDR_SIZE || s->depth > PYH_SAMPLE_MAX_DEPTH)
+		return 0;
+	if (s->flags & PYH_SAMPLE_CALLERS)
+		return s->depth >= 2 && !(s->flags & PYH_SAMPLE_NATIVE) && len >= PYH_SAMPLE_SIZE(1);
+	return len >= PYH_SAMPLE_SIZE(s->depth);
+}
+
+/* Record s with its callers: s itself when it carries them (which are then
+ * kept as its thread's), else c->whole, rebuilt from the thread's last whole
+ * callers. NULL when those are not held under s's hash (counted). */
+static const struct pyh_sample *pyh_with_callers(struct pyh_collector *c, const struct pyh_sample *s)
+{
+	const struct pyh_raw_frame *callers;
+	int n = (int)s->depth - 1;
+
+	if (!(s->flags & PYH_SAMPLE_CALLERS)) {
+		if (n >= 1 && s->callers)
+			pyh_callers_put(c->callers, (pid_t)s->pid, (pid_t)s->tid, s->callers, s->frames + 1, n);
+		return s;
+	}
+	callers = pyh_callers_get(c->callers, (pid_t)s->pid, (pid_t)s->tid, s->callers, n);
+	if (!callers) {
+		c->st.callers_lost++;
+		return NULL;
+	}
+	memcpy(c->whole, s, PYH_SAMPLE_SIZE(1));
+	memcpy(c->whole->frames + 1, callers, sizeof(*callers) * (size_t)n);
+	c->whole->flags &= ~PYH_SAMPLE_CALLERS;
+	c->st.callers_given++;
+	return c->whole;
+}
+
 int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 {
 	struct pyh_collector *c = arg;
 	char ptext[64], ttext[64];
 	struct pyh_ctarget *ct;
-	const struct pyh_raw_frame *frames = s->frames;
+	const struct pyh_raw_frame *frames;
 	const char *task = NULL, *leaf = NULL;
 	int r;
 
-	if (len < PYH_SAMPLE_HDR_SIZE || s->depth > PYH_SAMPLE_MAX_DEPTH ||
-	    len < PYH_SAMPLE_SIZE(s->depth)) {
+	if (!pyh_sample_ok(s, len)) {
 		c->st.malformed++;
 		return 0;
 	}
@@ -926,6 +971,10 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 		c->st.stalled_samples++;
 		return 0;
 	}
+	s = pyh_with_callers(c, s);
+	if (!s)
+		return 0;	/* counted */
+	frames = s->frames;
 	if (s->flags & PYH_SAMPLE_TRUNCATED)
 		c->st.truncated++;
 	if (s->flags & PYH_SAMPLE_BROKEN)

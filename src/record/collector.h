@@ -92,6 +92,9 @@ struct pyh_collector_stats {
 	uint64_t ceiling_objects; /* code objects those reads read */
 	uint64_t ceiling_replaced; /* frames of those samples whose code object was replaced
 				    * or unreadable: named as unknown code (also unknown_code) */
+	uint64_t callers_given;	/* records sent without their callers (PYH_SAMPLE_CALLERS)
+				 * given their thread's last whole ones (record/callers.h) */
+	uint64_t callers_lost;	/* such records dropped: their thread's callers not held */
 };
 
 struct pyh_collector;

@@ -404,7 +404,7 @@ static void pyh_rec_progress(struct pyh_recstate *st, double elapsed, int final)
 	pyh_collector_stats(st->col, &cs);
 	fprintf(stderr, "\r\033[Kpyhang: %.1fs  %llu samples  %llu lost%s", elapsed,
 		(unsigned long long)(cs.samples + cs.idle_samples),
-		(unsigned long long)(cnt[PYH_CNT_RINGBUF_FULL] + cs.malformed + cs.oom),
+		(unsigned long long)(cnt[PYH_CNT_RINGBUF_FULL] + cs.malformed + cs.oom + cs.callers_lost),
 		st->tr ? "" : st->attached ? "" : "  (waiting for Python)");
 	if (st->tr)
 		fprintf(stderr, "  %d processes", pyh_host_tracker_attached(st->tr));
@@ -421,7 +421,7 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 
 	pyh_sampler_counters(st->smp, cnt);
 	pyh_collector_stats(st->col, &cs);
-	lost = cnt[PYH_CNT_RINGBUF_FULL] + cs.malformed + cs.oom + cs.unknown_pid;
+	lost = cnt[PYH_CNT_RINGBUF_FULL] + cs.malformed + cs.oom + cs.unknown_pid + cs.callers_lost;
 	fprintf(stderr, "pyhang: %.1fs at %ld Hz: %llu samples", elapsed, st->o->rate,
 		(unsigned long long)cs.samples);
 	if (st->o->idle)
@@ -429,9 +429,10 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 	fprintf(stderr, ", %llu lost", (unsigned long long)lost);
 	if (lost)
 		fprintf(stderr, " (%llu ring buffer full, %llu malformed, %llu out of memory, "
-				"%llu from unknown processes)",
+				"%llu from unknown processes, %llu sent without callers that were not held)",
 			(unsigned long long)cnt[PYH_CNT_RINGBUF_FULL], (unsigned long long)cs.malformed,
-			(unsigned long long)cs.oom, (unsigned long long)cs.unknown_pid);
+			(unsigned long long)cs.oom, (unsigned long long)cs.unknown_pid,
+			(unsigned long long)cs.callers_lost);
 	fputc('\n', stderr);
 	if (st->tr)
 		fprintf(stderr, "pyhang: %d Python processes sampled (%d still running)\n",
@@ -444,7 +445,7 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 		for (int i = PYH_CNT_NO_TSTATE; i < PYH_CNT_MAX; i++)
 			if (cnt[i] && i != PYH_CNT_RINGBUF_FULL && i != PYH_CNT_CACHE_STALE &&
 			    i != PYH_CNT_STALE_TARGET && i != PYH_CNT_NATIVE_NO_STACK &&
-			    i != PYH_CNT_CEILING && i != PYH_CNT_CEILING_FALLBACK) {
+			    i != PYH_CNT_CEILING && i != PYH_CNT_CEILING_FALLBACK && i != PYH_CNT_CALLERS) {
 				fprintf(stderr, "%s %s: %llu", sep, pyh_sampler_counter_name(i),
 					(unsigned long long)cnt[i]);
 				sep = ",";
@@ -521,6 +522,11 @@ static void pyh_rec_summary(struct pyh_recstate *st, double elapsed, const char 
 			(unsigned long long)cs.ceiling_objects, (unsigned long long)cs.ceiling_reads,
 			(unsigned long long)cs.ceiling_replaced,
 			(unsigned long long)cnt[PYH_CNT_CEILING_FALLBACK]);
+	if (pyh_log_verbosity() && cnt[PYH_CNT_CALLERS])
+		fprintf(stderr, "pyhang: %llu samples sent without their callers (the thread's last whole "
+				"sample's): %llu given them back, %llu lost (not held)\n",
+			(unsigned long long)cnt[PYH_CNT_CALLERS], (unsigned long long)cs.callers_given,
+			(unsigned long long)cs.callers_lost);
 	if (st->o->tasks) {
 		char changed[160] = "";
 

@@ -64,6 +64,7 @@ static const char *const pyh_counter_names[PYH_CNT_MAX] = {
 	[PYH_CNT_STALE_TARGET] = "PID reused or program exec'd (entry not used)",
 	[PYH_CNT_NATIVE_NO_STACK] = "user stack not copied (no native frames)",
 	[PYH_CNT_CEILING] = "samples with the code-version ceiling",
+	[PYH_CNT_CALLERS] = "samples sent without their callers (the thread's last whole sample's)",
 	[PYH_CNT_CEILING_FALLBACK] = "samples that fingerprinted their frames instead",
 };
 
@@ -252,7 +253,7 @@ static int pyh_sampler_take_pinned(struct pyh_sampler *s, const struct pyh_sampl
 		{ "targets", BPF_MAP_TYPE_HASH, 4, sizeof(struct pyh_sample_target),
 		  o->max_targets > 0 ? (__u32)o->max_targets : 0, -1 },
 		{ "target_bits", BPF_MAP_TYPE_ARRAY, 4, 8, 1, -1 },
-		{ "tstate_cache", BPF_MAP_TYPE_HASH, 8, 8, PYH_SAMPLER_MAX_ARMED, -1 },
+		{ "tstate_cache", BPF_MAP_TYPE_HASH, 8, sizeof(struct pyh_tstate_entry), PYH_SAMPLER_MAX_ARMED, -1 },
 	};
 	__u32 zero = 0;
 	__u64 none = 0;
@@ -619,9 +620,10 @@ static void pyh_sampler_seed_threads(struct pyh_sampler *s, const struct pyh_tar
 	 * any thread's, and the threads it cut off are found by the program's
 	 * own walk or counted as without a Python thread state. */
 	for (int i = 0; !rc && !result && i < j->n; i++) {
-		__u64 key = (__u64)(__u32)t->pid << 32 | (__u32)j->list[i].tid, ts = j->list[i].tstate;
+		__u64 key = (__u64)(__u32)t->pid << 32 | (__u32)j->list[i].tid;
+		struct pyh_tstate_entry ts = { .tstate = j->list[i].tstate };
 
-		if (ts && pyh_threads_listed(&j->list[i], j->tids, j->chk.ntids))
+		if (ts.tstate && pyh_threads_listed(&j->list[i], j->tids, j->chk.ntids))
 			bpf_map_update_elem(s->fd_tstates, &key, &ts, BPF_ANY);
 	}
 	if (!rc && !result && j->chk.unmatched && pyh_log_verbosity())
@@ -692,7 +694,8 @@ int pyh_sampler_uses_bpf_loop(const struct pyh_sampler *s)
 int pyh_sampler_arm_thread(struct pyh_sampler *s, pid_t pid, pid_t tid, uint64_t tstate,
 			   uint64_t period_ns)
 {
-	__u64 key = (__u64)(__u32)pid << 32 | (__u32)tid, ts = tstate;
+	__u64 key = (__u64)(__u32)pid << 32 | (__u32)tid;
+	struct pyh_tstate_entry ts = { .tstate = tstate };
 	struct pyh_armed *grown;
 	int fd, e;
 

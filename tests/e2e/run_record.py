@@ -178,6 +178,22 @@ def test_deep(name, python, tmp, depth, truncated):
             else "all %d rec() frames under <module>" % depth)
     check(n > 0 and good >= 0.95 * n, "%s: deep %d shows %s" % (name, depth, what),
           "%d of %d spin samples matched" % (good, n))
+    # Most of those came without their callers (the spinning thread's callers stay put) and
+    # were given them back: the frames checked above are the rebuilt ones.
+    c = callers_line(r.stderr)
+    check(c is not None and c[1] > 0.5 * n and c[2] == 0,
+          "%s: deep %d: samples sent without their callers are given them back, none lost" % (name, depth),
+          "sent/given/lost %s of %d spin samples" % (c, n))
+
+
+def callers_line(stderr):
+    """(sent without callers, given them back, lost) from record -v; None when not said."""
+    for line in stderr:
+        m = re.search(r"(\d+) samples sent without their callers .*?: (\d+) given them back, (\d+) lost",
+                      line)
+        if m:
+            return int(m.group(1)), int(m.group(2)), int(m.group(3))
+    return None
 
 
 def test_formats(name, python, tmp, attempt=1):
