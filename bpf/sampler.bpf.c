@@ -516,7 +516,7 @@ static __always_inline long walk_frame(struct pyh_work *wk)
 	if (step == PYH_STEP_SHIM) {
 		if (d > 0 && d <= PYH_SAMPLE_MAX_DEPTH)
 			s->frames[(d - 1) & (PYH_SAMPLE_MAX_DEPTH - 1)].flags |= PYH_RAWF_ENTRY;
-		if (d >= 2)	/* a caller's flags changed: a mark no frame mixes (code 0) */
+		if (!per_thread && d >= 2)	/* a caller's flags changed: a mark no frame mixes (code 0) */
 			c->callers = pyh_callers_mix(c->callers, 0, 0, 0, PYH_RAWF_ENTRY);
 		return 0;
 	}
@@ -528,7 +528,8 @@ static __always_inline long walk_frame(struct pyh_work *wk)
 	s->frames[d].offset = offset;
 	s->frames[d].flags = v.flags;
 	s->frames[d].fp = fp;
-	if (d >= 1)	/* a caller: frames[0] travels in every record */
+	if (!per_thread && d >= 1)	/* a caller: frames[0] travels in every record (a
+					 * per-thread sampler's always carry every frame) */
 		c->callers = pyh_callers_mix(c->callers, v.code, fp, offset, v.flags);
 	pyh_walk_took(&c->w);
 	if (may_tasks && c->tasks) {
@@ -791,7 +792,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	s->_pad = 0;
 	s->depth = depth;
 	s->walk_status = status;
-	s->callers = depth >= 2 ? pyh_callers_end(c->callers, depth) : 0;
+	s->callers = !per_thread && depth >= 2 ? pyh_callers_end(c->callers, depth) : 0;
 	size = PYH_SAMPLE_SIZE(depth);
 	if (size > sizeof(*s))
 		return 0;

@@ -187,8 +187,8 @@ struct pyh_sample {
 	__u64 task_gens[PYH_SAMPLE_TASK_GENS]; /* PYH_TARGET_TASKS, else 0 */
 	__u32 code_ceiling;	/* PYH_SAMPLE_CEILING: the code-version counter at the sample, else 0 */
 	__u32 _pad;
-	__u64 callers;		/* the callers hash (PYH_SAMPLE_CALLERS) of a record sampler's
-				 * sample deeper than one frame, else 0 */
+	__u64 callers;		/* the callers hash (PYH_SAMPLE_CALLERS) of a per-CPU (record)
+				 * sampler's sample deeper than one frame, else 0 */
 	struct pyh_raw_frame frames[PYH_SAMPLE_MAX_DEPTH];
 };
 #define PYH_SAMPLE_HDR_SIZE 88

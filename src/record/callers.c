@@ -12,6 +12,7 @@ struct pyh_callers_slot {
 	uint64_t hash;
 	uint64_t used;		/* t->clock at the last put or get */
 	int n, cap;		/* frames held, room for */
+	int complete;		/* as put */
 	struct pyh_raw_frame *frames;
 };
 
@@ -53,7 +54,7 @@ static void pyh_callers_clear(struct pyh_callers *t, struct pyh_callers_slot *sl
 }
 
 int pyh_callers_put(struct pyh_callers *t, pid_t pid, pid_t tid, uint64_t hash,
-		    const struct pyh_raw_frame *frames, int n)
+		    const struct pyh_raw_frame *frames, int n, int complete)
 {
 	struct pyh_callers_slot *set = pyh_callers_set(t, pid, tid), *sl = NULL;
 
@@ -96,12 +97,13 @@ int pyh_callers_put(struct pyh_callers *t, pid_t pid, pid_t tid, uint64_t hash,
 	sl->tid = tid;
 	sl->hash = hash;
 	sl->n = n;
+	sl->complete = complete;
 	sl->used = ++t->clock;
 	return 0;
 }
 
 const struct pyh_raw_frame *pyh_callers_get(struct pyh_callers *t, pid_t pid, pid_t tid, uint64_t hash,
-					    int n)
+					    int n, int *complete)
 {
 	struct pyh_callers_slot *set = pyh_callers_set(t, pid, tid);
 
@@ -112,6 +114,7 @@ const struct pyh_raw_frame *pyh_callers_get(struct pyh_callers *t, pid_t pid, pi
 			if (set[w].hash != hash || set[w].n != n)
 				return NULL;
 			set[w].used = ++t->clock;
+			*complete = set[w].complete;
 			return set[w].frames;
 		}
 	return NULL;

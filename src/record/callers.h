@@ -29,15 +29,16 @@ struct pyh_callers *pyh_callers_new(void);
 void pyh_callers_free(struct pyh_callers *t);
 
 /* Keep frames[0..n) (1 <= n < PYH_SAMPLE_MAX_DEPTH, copied) as thread (pid,
- * tid)'s callers under hash, in place of what the thread had. Returns 0, or
+ * tid)'s callers under hash, in place of what the thread had, with complete
+ * (the caller's word on them: every one has its fingerprint). Returns 0, or
  * -1 (out of memory, or n out of range): the thread then has none. */
 int pyh_callers_put(struct pyh_callers *t, pid_t pid, pid_t tid, uint64_t hash,
-		    const struct pyh_raw_frame *frames, int n);
+		    const struct pyh_raw_frame *frames, int n, int complete);
 
 /* The thread's callers when they were kept under hash and are n frames,
- * else NULL. Valid until the next put or forget. */
+ * with *complete as put; else NULL. Valid until the next put or forget. */
 const struct pyh_raw_frame *pyh_callers_get(struct pyh_callers *t, pid_t pid, pid_t tid, uint64_t hash,
-					    int n);
+					    int n, int *complete);
 
 /* Drop every thread of process pid (it is gone, or a new one has its PID). */
 void pyh_callers_forget(struct pyh_callers *t, pid_t pid);

@@ -313,14 +313,21 @@ static int pyh_roots(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
  * (FNV-1a, two seeds). Only stacks whose every frame has a fingerprint have
  * one: a frame named from a fingerprint is named the same every time.
  * fp_all, when not 0, stands for every frame's fingerprint: a ceiling
- * sample's key (pyh_ceiling_fp_all). */
+ * sample's key (pyh_ceiling_fp_all). callers, when not 0, is the sampler's
+ * hash of raw[1..n) (pyhang/sample.h, PYH_SAMPLE_CALLERS: their code objects,
+ * fingerprints, offsets and flags, and n) and stands for them: the key is
+ * then made of raw[0] and it alone, whatever the depth (a key of its own
+ * kind, never equal to one made of every frame but by chance). The caller
+ * passes it only where those frames all have fingerprints, or fp_all. */
 static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const char *task, int leaf,
-			const struct pyh_raw_frame *raw, int n, uint64_t fp_all, uint64_t *key,
-			uint32_t *check)
+			const struct pyh_raw_frame *raw, int n, uint64_t fp_all, uint64_t callers,
+			uint64_t *key, uint32_t *check)
 {
 	uint64_t h = 14695981039346656037ull, g = 0x9e3779b97f4a7c15ull, t = 0;
 	uint64_t head[4] = { serial, (uint64_t)tid,
-			     (uint64_t)(uint32_t)r << 32 | (uint32_t)n | (leaf ? 1u << 31 : 0), 0 };
+			     (uint64_t)(uint32_t)r << 32 | (uint32_t)n | (leaf ? 1u << 31 : 0) |
+				     (callers ? 1u << 30 : 0),
+			     0 };
 
 	for (const char *p = task; p && *p; p++)	/* the task root: its text */
 		t = (t ^ (unsigned char)*p) * 1099511628211ull;
@@ -329,7 +336,7 @@ static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const char *task, int
 		h = (h ^ head[i]) * 1099511628211ull;
 		g = (g ^ head[i]) * 0xff51afd7ed558ccdull;
 	}
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < (callers && n > 1 ? 1 : n); i++) {
 		uint64_t fp = fp_all ? fp_all : raw[i].fp;
 
 		if (!fp)
@@ -339,6 +346,10 @@ static int pyh_seen_key(uint64_t serial, pid_t tid, int r, const char *task, int
 		h = (h ^ raw[i].offset) * 1099511628211ull;
 		g = (g ^ raw[i].code ^ (fp << 1) ^ ((uint64_t)raw[i].offset << 32)) *
 		    0xff51afd7ed558ccdull;
+	}
+	if (callers && n > 1) {
+		h = (h ^ callers) * 1099511628211ull;
+		g = (g ^ (callers << 17 | callers >> 47)) * 0xff51afd7ed558ccdull;
 	}
 	*key = h;
 	*check = (uint32_t)(g >> 32);
@@ -440,6 +451,24 @@ static int pyh_name_frames(struct pyh_collector *c, struct pyh_ctarget *ct, cons
 static int pyh_ceiling_frames(struct pyh_collector *c, struct pyh_ctarget *ct,
 			      const struct pyh_sample *s);
 
+/* A record's callers as the sampler hashed them (pyhang/sample.h,
+ * PYH_SAMPLE_CALLERS), for pyh_add_stack. */
+struct pyh_callers_ref {
+	uint64_t hash;		/* s->callers */
+	int complete;		/* every caller has its fingerprint, or the sample is a ceiling's */
+	const struct pyh_raw_frame *pending; /* the n - 1 callers still to be copied to
+					      * c->whole->frames + 1 (a record sent without them) */
+};
+
+/* Put cr's pending callers (if any) after frames[0] in c->whole. */
+static void pyh_callers_fill(struct pyh_collector *c, struct pyh_callers_ref *cr, int n)
+{
+	if (!cr || !cr->pending)
+		return;
+	memcpy(c->whole->frames + 1, cr->pending, sizeof(*cr->pending) * (size_t)(n - 1));
+	cr->pending = NULL;
+}
+
 /* A ceiling sample's stand-in for every frame's fingerprint in its seen-stack
  * key: even, so never a fingerprint (pyh_code_fp sets bit 0). A stack added
  * from a ceiling sample whose every frame was named is kept under it too:
@@ -458,10 +487,14 @@ static uint64_t pyh_ceiling_fp_all(uint32_t ceiling)
  * before is counted on its profile entry at once: the cost of a stack seen
  * again does not grow with its depth, and nothing is read from the target.
  * cs: raw are the frames of ceiling sample cs (no fingerprints yet: given by
- * pyh_ceiling_frames unless the stack is seen under its ceiling), else NULL. */
+ * pyh_ceiling_frames unless the stack is seen under its ceiling), else NULL.
+ * cr: raw are a record's frames and cr its callers hash (the key stands on
+ * raw[0] and it: a stack seen before costs the same at any depth), else NULL;
+ * raw[1..n) are filled from cr->pending when every frame is needed. */
 static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t tid,
 			  const struct pyh_raw_frame *raw, int n, int r, const char *task, const char *leaf,
-			  uint64_t count, uint64_t *counter, const struct pyh_sample *cs)
+			  uint64_t count, uint64_t *counter, const struct pyh_sample *cs,
+			  struct pyh_callers_ref *cr)
 {
 	struct pyh_plabels labels;
 	struct pyh_seen *seen = NULL, *cseen = NULL;
@@ -471,7 +504,7 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 
 	if (cs) {
 		if (!pyh_seen_key(ct->serial, tid, r, task, leaf != NULL, raw, n,
-				  pyh_ceiling_fp_all(cs->code_ceiling), &ckey, &ccheck)) {
+				  pyh_ceiling_fp_all(cs->code_ceiling), cr ? cr->hash : 0, &ckey, &ccheck)) {
 			cseen = &c->seen[ckey & (PYH_SEEN_SLOTS - 1)];
 			if (cseen->entry >= 0 && cseen->key == ckey && cseen->check == ccheck &&
 			    !pyh_profile_add_to(c->prof, cseen->entry, count)) {
@@ -481,13 +514,18 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 				return;
 			}
 		}
+		pyh_callers_fill(c, cr, n);
 		if (pyh_ceiling_frames(c, ct, cs)) {
 			c->st.stalled_samples += ct->stalled ? count : 0;
 			return;	/* counted */
 		}
-		raw = c->craw;
+		raw = c->craw;	/* fingerprints given here, which the sampler's hash did not see */
+		cr = NULL;
 	}
-	if (!pyh_seen_key(ct->serial, tid, r, task, leaf != NULL, raw, n, 0, &key, &check)) {
+	if (!cr || !cr->complete)
+		pyh_callers_fill(c, cr, n);
+	if (!pyh_seen_key(ct->serial, tid, r, task, leaf != NULL, raw, n, 0, cr && cr->complete ? cr->hash : 0,
+			  &key, &check)) {
 		seen = &c->seen[key & (PYH_SEEN_SLOTS - 1)];
 		if (seen->entry >= 0 && seen->key == key && seen->check == check &&
 		    !pyh_profile_add_to(c->prof, seen->entry, count)) {
@@ -499,6 +537,7 @@ static void pyh_add_stack(struct pyh_collector *c, struct pyh_ctarget *ct, pid_t
 			return;
 		}
 	}
+	pyh_callers_fill(c, cr, n);
 	if (pyh_name_frames(c, ct, raw, n)) {
 		c->st.stalled_samples += ct->stalled ? count : 0;
 		return;
@@ -924,26 +963,44 @@ static int pyh_sample_ok(const struct pyh_sample *s, size_t len)
 	return len >= PYH_SAMPLE_SIZE(s->depth);
 }
 
-/* Record s with its callers: s itself when it carries them (which are then
- * kept as its thread's), else c->whole, rebuilt from the thread's last whole
- * callers. NULL when those are not held under s's hash (counted). */
-static const struct pyh_sample *pyh_with_callers(struct pyh_collector *c, const struct pyh_sample *s)
+/* 1 when frames[0..n) all have their fingerprints. */
+static int pyh_all_fp(const struct pyh_raw_frame *frames, int n)
 {
-	const struct pyh_raw_frame *callers;
+	for (int i = 0; i < n; i++)
+		if (!frames[i].fp)
+			return 0;
+	return 1;
+}
+
+/* Record s as one with all its frames, and *cr its callers hash (cr->hash 0:
+ * none): s itself when it carries them (which are then kept as its
+ * thread's), else c->whole, its header and frames[0], whose callers (the
+ * thread's last whole ones) cr->pending holds until they are needed. NULL
+ * when those are not held under s's hash (counted). */
+static const struct pyh_sample *pyh_with_callers(struct pyh_collector *c, const struct pyh_sample *s,
+						 struct pyh_callers_ref *cr)
+{
 	int n = (int)s->depth - 1;
 
+	*cr = (struct pyh_callers_ref){ 0 };
 	if (!(s->flags & PYH_SAMPLE_CALLERS)) {
-		if (n >= 1 && s->callers)
-			pyh_callers_put(c->callers, (pid_t)s->pid, (pid_t)s->tid, s->callers, s->frames + 1, n);
+		if (n >= 1 && s->callers) {
+			cr->hash = s->callers;
+			cr->complete = pyh_all_fp(s->frames + 1, n);
+			pyh_callers_put(c->callers, (pid_t)s->pid, (pid_t)s->tid, s->callers, s->frames + 1, n,
+					cr->complete);
+			cr->complete |= !!(s->flags & PYH_SAMPLE_CEILING);
+		}
 		return s;
 	}
-	callers = pyh_callers_get(c->callers, (pid_t)s->pid, (pid_t)s->tid, s->callers, n);
-	if (!callers) {
+	cr->pending = pyh_callers_get(c->callers, (pid_t)s->pid, (pid_t)s->tid, s->callers, n, &cr->complete);
+	if (!cr->pending) {
 		c->st.callers_lost++;
 		return NULL;
 	}
+	cr->hash = s->callers;
+	cr->complete |= !!(s->flags & PYH_SAMPLE_CEILING);
 	memcpy(c->whole, s, PYH_SAMPLE_SIZE(1));
-	memcpy(c->whole->frames + 1, callers, sizeof(*callers) * (size_t)n);
 	c->whole->flags &= ~PYH_SAMPLE_CALLERS;
 	c->st.callers_given++;
 	return c->whole;
@@ -956,6 +1013,7 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 	struct pyh_ctarget *ct;
 	const struct pyh_raw_frame *frames;
 	const char *task = NULL, *leaf = NULL;
+	struct pyh_callers_ref cr;
 	int r;
 
 	if (!pyh_sample_ok(s, len)) {
@@ -971,7 +1029,7 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 		c->st.stalled_samples++;
 		return 0;
 	}
-	s = pyh_with_callers(c, s);
+	s = pyh_with_callers(c, s, &cr);
 	if (!s)
 		return 0;	/* counted */
 	frames = s->frames;
@@ -1012,7 +1070,8 @@ int pyh_collector_on_sample(const struct pyh_sample *s, size_t len, void *arg)
 		}
 	}
 	pyh_add_stack(c, ct, (pid_t)s->tid, frames, (int)s->depth, r, task, leaf, 1, &c->st.samples,
-		      (s->flags & PYH_SAMPLE_CEILING) && frames == s->frames ? s : NULL);
+		      (s->flags & PYH_SAMPLE_CEILING) && frames == s->frames ? s : NULL,
+		      cr.hash && frames == s->frames ? &cr : NULL);
 	return 0;
 }
 
@@ -1150,7 +1209,7 @@ static int pyh_idle_target(struct pyh_collector *c, struct pyh_ctarget *ct, uint
 			      sizeof(ptext));
 
 		pyh_add_stack(c, ct, st->tid, st->raw, st->n, r, task, NULL, ticks, &c->st.idle_samples,
-			      NULL);
+			      NULL, NULL);
 		added++;
 	}
 	pyh_idle_job_free(j);

@@ -1,5 +1,6 @@
 /* Each thread's last whole callers (record/callers.h): given back only under
- * the hash and depth they were kept with, replaced by the thread's next
+ * the hash and depth they were kept with (and the word on their
+ * fingerprints they were kept with), replaced by the thread's next
  * whole sample, bounded in threads, forgotten with their process; and the
  * callers hash the sampler and this side share (pyhang/sample.h). */
 #include <setjmp.h>
@@ -11,6 +12,8 @@
 #include <cmocka.h>
 
 #include "record/callers.h"
+
+static int cpl;	/* pyh_callers_get's word on the callers' fingerprints */
 
 static void frames_of(struct pyh_raw_frame *f, int n, uint64_t base)
 {
@@ -37,22 +40,28 @@ static void test_given_back_under_its_hash_only(void **state)
 	(void)state;
 	assert_non_null(t);
 	frames_of(f, 59, 0x7f0000100000ull);
-	assert_int_equal(pyh_callers_put(t, 100, 101, 0x1234, f, 59), 0);
-	got = pyh_callers_get(t, 100, 101, 0x1234, 59);
+	assert_int_equal(pyh_callers_put(t, 100, 101, 0x1234, f, 59, 1), 0);
+	got = pyh_callers_get(t, 100, 101, 0x1234, 59, &cpl);
 	assert_non_null(got);
 	assert_memory_equal(got, f, sizeof(f));
-	assert_null(pyh_callers_get(t, 100, 101, 0x1235, 59));	/* other callers */
-	assert_null(pyh_callers_get(t, 100, 101, 0x1234, 58));	/* other depth */
-	assert_null(pyh_callers_get(t, 100, 102, 0x1234, 59));	/* other thread */
-	assert_null(pyh_callers_get(t, 200, 101, 0x1234, 59));	/* other process */
+	assert_null(pyh_callers_get(t, 100, 101, 0x1235, 59, &cpl));	/* other callers */
+	assert_null(pyh_callers_get(t, 100, 101, 0x1234, 58, &cpl));	/* other depth */
+	assert_null(pyh_callers_get(t, 100, 102, 0x1234, 59, &cpl));	/* other thread */
+	assert_null(pyh_callers_get(t, 200, 101, 0x1234, 59, &cpl));	/* other process */
 	/* the thread's next whole sample replaces them */
 	frames_of(f, 10, 0x7f0000200000ull);
-	assert_int_equal(pyh_callers_put(t, 100, 101, 0x9999, f, 10), 0);
-	assert_null(pyh_callers_get(t, 100, 101, 0x1234, 59));
-	got = pyh_callers_get(t, 100, 101, 0x9999, 10);
+	assert_int_equal(pyh_callers_put(t, 100, 101, 0x9999, f, 10, 1), 0);
+	assert_null(pyh_callers_get(t, 100, 101, 0x1234, 59, &cpl));
+	got = pyh_callers_get(t, 100, 101, 0x9999, 10, &cpl);
 	assert_non_null(got);
 	assert_memory_equal(got, f, sizeof(f[0]) * 10);
+	assert_int_equal(cpl, 1);
 	assert_int_equal(pyh_callers_count(t), 1);
+	/* and what the caller said of their fingerprints comes back with them */
+	f[3].fp = 0;
+	assert_int_equal(pyh_callers_put(t, 100, 101, 0x7777, f, 10, 0), 0);
+	assert_non_null(pyh_callers_get(t, 100, 101, 0x7777, 10, &cpl));
+	assert_int_equal(cpl, 0);
 	pyh_callers_free(t);
 }
 
@@ -63,13 +72,13 @@ static void test_depth_bounds(void **state)
 
 	(void)state;
 	frames_of(f, PYH_SAMPLE_MAX_DEPTH, 0x1000);
-	assert_int_equal(pyh_callers_put(t, 1, 2, 7, f, PYH_SAMPLE_MAX_DEPTH - 1), 0);
-	assert_non_null(pyh_callers_get(t, 1, 2, 7, PYH_SAMPLE_MAX_DEPTH - 1));
+	assert_int_equal(pyh_callers_put(t, 1, 2, 7, f, PYH_SAMPLE_MAX_DEPTH - 1, 1), 0);
+	assert_non_null(pyh_callers_get(t, 1, 2, 7, PYH_SAMPLE_MAX_DEPTH - 1, &cpl));
 	/* out of range: refused, and the thread keeps nothing (never stale ones) */
-	assert_int_equal(pyh_callers_put(t, 1, 2, 8, f, PYH_SAMPLE_MAX_DEPTH), -1);
-	assert_null(pyh_callers_get(t, 1, 2, 7, PYH_SAMPLE_MAX_DEPTH - 1));
-	assert_int_equal(pyh_callers_put(t, 1, 2, 8, f, 0), -1);
-	assert_int_equal(pyh_callers_put(t, 1, 0, 8, f, 3), -1);	/* tid 0 marks a free slot */
+	assert_int_equal(pyh_callers_put(t, 1, 2, 8, f, PYH_SAMPLE_MAX_DEPTH, 1), -1);
+	assert_null(pyh_callers_get(t, 1, 2, 7, PYH_SAMPLE_MAX_DEPTH - 1, &cpl));
+	assert_int_equal(pyh_callers_put(t, 1, 2, 8, f, 0, 1), -1);
+	assert_int_equal(pyh_callers_put(t, 1, 0, 8, f, 3, 1), -1);	/* tid 0 marks a free slot */
 	assert_int_equal(pyh_callers_count(t), 0);
 	assert_int_equal(pyh_callers_bytes(t), 0);
 	pyh_callers_free(t);
@@ -84,13 +93,13 @@ static void test_bounded_and_recent_kept(void **state)
 	(void)state;
 	frames_of(f, 20, 0x5000);
 	for (int i = 1; i <= 3 * PYH_CALLERS_SLOTS; i++) {
-		assert_int_equal(pyh_callers_put(t, 7, i, (uint64_t)i, f, 20), 0);
+		assert_int_equal(pyh_callers_put(t, 7, i, (uint64_t)i, f, 20, 1), 0);
 		assert_true(pyh_callers_count(t) <= PYH_CALLERS_SLOTS);
-		assert_non_null(pyh_callers_get(t, 7, i, (uint64_t)i, 20));	/* the newest is held */
+		assert_non_null(pyh_callers_get(t, 7, i, (uint64_t)i, 20, &cpl));	/* the newest is held */
 	}
 	assert_true(pyh_callers_bytes(t) <= (size_t)PYH_CALLERS_SLOTS * 20 * sizeof(f[0]));
 	for (int i = 1; i <= 3 * PYH_CALLERS_SLOTS; i++)
-		held += pyh_callers_get(t, 7, i, (uint64_t)i, 20) != NULL;
+		held += pyh_callers_get(t, 7, i, (uint64_t)i, 20, &cpl) != NULL;
 	assert_int_equal(held, pyh_callers_count(t));
 	assert_true(held > PYH_CALLERS_SLOTS / 2);
 	pyh_callers_free(t);
@@ -104,14 +113,14 @@ static void test_forget_drops_one_process(void **state)
 	(void)state;
 	frames_of(f, 5, 0x9000);
 	for (int i = 1; i <= 50; i++) {
-		assert_int_equal(pyh_callers_put(t, 10, 10 + i, 1, f, 5), 0);
-		assert_int_equal(pyh_callers_put(t, 20, 20 + i, 1, f, 5), 0);
+		assert_int_equal(pyh_callers_put(t, 10, 10 + i, 1, f, 5, 1), 0);
+		assert_int_equal(pyh_callers_put(t, 20, 20 + i, 1, f, 5, 1), 0);
 	}
 	pyh_callers_forget(t, 10);
 	assert_int_equal(pyh_callers_count(t), 50);
 	for (int i = 1; i <= 50; i++) {
-		assert_null(pyh_callers_get(t, 10, 10 + i, 1, 5));
-		assert_non_null(pyh_callers_get(t, 20, 20 + i, 1, 5));
+		assert_null(pyh_callers_get(t, 10, 10 + i, 1, 5, &cpl));
+		assert_non_null(pyh_callers_get(t, 20, 20 + i, 1, 5, &cpl));
 	}
 	pyh_callers_free(t);
 }
