@@ -690,7 +690,7 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 	struct pyh_sample *s;
 	struct walk_ctx *c;
 	__u64 tstate;
-	__u32 gil, elide;
+	__u32 gil, elide, with_native;
 	__u32 i;
 
 	if (!maybe_target(tgid))
@@ -798,13 +798,14 @@ static __always_inline int on_cpu(struct bpf_perf_event_data *ctx, int native)
 		return 0;
 	/* Without the callers when they are those of the thread's last whole
 	 * sample, sent not too long ago (pyhang/sample.h, PYH_SAMPLE_CALLERS). */
-	elide = !per_thread && !(native && (t->flags & PYH_TARGET_NATIVE)) && entry && s->callers &&
-		entry->callers == s->callers && s->ktime_ns - entry->whole_ns < PYH_SAMPLE_WHOLE_NS;
+	with_native = native && (t->flags & PYH_TARGET_NATIVE);
+	elide = !per_thread && !with_native && entry && s->callers && entry->callers == s->callers &&
+		s->ktime_ns - entry->whole_ns < PYH_SAMPLE_WHOLE_NS;
 	if (elide) {
 		s->flags |= PYH_SAMPLE_CALLERS;
 		size = PYH_SAMPLE_SIZE(1);
 	}
-	if (native && (t->flags & PYH_TARGET_NATIVE)) {
+	if (with_native) {
 		__u32 nsize = add_native(ctx, wk, depth);
 
 		if (nsize) {

@@ -455,7 +455,8 @@ static int pyh_ceiling_frames(struct pyh_collector *c, struct pyh_ctarget *ct,
  * PYH_SAMPLE_CALLERS), for pyh_add_stack. */
 struct pyh_callers_ref {
 	uint64_t hash;		/* s->callers */
-	int complete;		/* every caller has its fingerprint, or the sample is a ceiling's */
+	int complete;		/* every caller has its fingerprint (a ceiling sample's key needs
+				 * none: pyh_add_stack passes cr past it only to the non-ceiling key) */
 	const struct pyh_raw_frame *pending; /* the n - 1 callers still to be copied to
 					      * c->whole->frames + 1 (a record sent without them) */
 };
@@ -989,7 +990,6 @@ static const struct pyh_sample *pyh_with_callers(struct pyh_collector *c, const 
 			cr->complete = pyh_all_fp(s->frames + 1, n);
 			pyh_callers_put(c->callers, (pid_t)s->pid, (pid_t)s->tid, s->callers, s->frames + 1, n,
 					cr->complete);
-			cr->complete |= !!(s->flags & PYH_SAMPLE_CEILING);
 		}
 		return s;
 	}
@@ -999,7 +999,6 @@ static const struct pyh_sample *pyh_with_callers(struct pyh_collector *c, const 
 		return NULL;
 	}
 	cr->hash = s->callers;
-	cr->complete |= !!(s->flags & PYH_SAMPLE_CEILING);
 	memcpy(c->whole, s, PYH_SAMPLE_SIZE(1));
 	c->whole->flags &= ~PYH_SAMPLE_CALLERS;
 	c->st.callers_given++;
